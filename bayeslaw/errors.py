@@ -1,0 +1,33 @@
+"""One exception hierarchy for everything bayeslaw refuses to do.
+
+The command line catches :class:`BayeslawError`, prints its message on one line
+and exits with status 2; any other exception is a bug.
+"""
+
+
+class BayeslawError(Exception):
+    """Base class: a problem with the user's input, not a bug in bayeslaw."""
+
+
+class LawSpecError(BayeslawError):
+    """A law file or formula is invalid (bad syntax, unknown name, bad prior)."""
+
+
+class DataError(BayeslawError):
+    """A runs table is invalid (missing column, non-numeric, non-positive, ...)."""
+
+
+class FitError(BayeslawError):
+    """A fit request cannot be honoured (bad pooling override, bad sampler option, ...)."""
+
+
+class PredictionError(BayeslawError):
+    """A prediction request cannot be honoured (e.g. a new family with pooling 'none')."""
+
+
+class DataWarning(UserWarning):
+    """Data that can be fitted but deserves attention (e.g. a family with very few runs)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's diagnostics (R-hat, ESS, divergences) say the posterior is unreliable."""
