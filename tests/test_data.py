@@ -1,0 +1,286 @@
+"""Tests for bayeslaw.data: reading, validating and encoding runs tables."""
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayeslaw.data import RunsTable, encode_rows, read_runs, validate_runs
+from bayeslaw.errors import DataError, DataWarning
+
+INPUTS = {"N": True, "D": True}
+
+
+def runs(n_per_family=3, families=("a", "b")):
+    rows = []
+    for k, fam in enumerate(families):
+        for i in range(n_per_family):
+            rows.append({"N": 1e7 * (i + 1), "D": 1e9 * (k + 1), "loss": 3.0 - 0.1 * i,
+                         "family": fam})
+    return pd.DataFrame(rows)
+
+
+def raises(msg):
+    return pytest.raises(DataError, match=f"^{re.escape(msg)}$")
+
+
+# --- read_runs ---------------------------------------------------------------------------
+
+def test_read_runs_copies_a_frame():
+    frame = runs()
+    out = read_runs(frame)
+    out.loc[0, "N"] = -5.0
+    assert frame.loc[0, "N"] == 1e7
+
+
+def test_read_runs_reads_csv(tmp_path):
+    path = tmp_path / "runs.csv"
+    runs().to_csv(path, index=False)
+    out = read_runs(path)
+    assert list(out.columns) == ["N", "D", "loss", "family"]
+    assert len(out) == 6
+    assert len(read_runs(str(path))) == 6
+
+
+def test_read_runs_missing_file(tmp_path):
+    path = tmp_path / "nope.csv"
+    with raises(f"cannot read runs table '{path}': no such file"):
+        read_runs(path)
+
+
+def test_read_runs_unparsable_csv(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("N,loss\n1,2\n3,4,5,6\n")
+    with pytest.raises(DataError, match=re.escape(f"cannot read runs table '{path}': ")
+                       + ".*Expected 2 fields"):
+        read_runs(path)
+
+
+# --- validate_runs: errors ----------------------------------------------------------------
+
+def test_missing_input_column():
+    frame = pd.DataFrame({"N": [1.0], "loss": [2.0], "family": ["a"]})
+    with raises("column 'D' is missing from the runs table; needed: N, D, loss "
+                "(present: N, loss, family)"):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_missing_group_column():
+    frame = pd.DataFrame({"N": [1.0], "D": [1.0], "loss": [2.0]})
+    with raises("column 'family' is missing from the runs table; needed: N, D, loss, family "
+                "(present: N, D, loss)"):
+        validate_runs(frame, INPUTS, "loss", "family")
+
+
+def test_not_numeric_lists_bad_cells_not_missing_ones():
+    n = ["1e9"] * 10
+    n[3], n[7], n[5] = "abc", "1e9x", None
+    frame = pd.DataFrame({"N": n, "D": [1e9] * 10, "loss": [2.0] * 10})
+    with raises("column 'N' in the runs table is not numeric: rows 3, 7 ('abc', '1e9x')"):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_numeric_strings_are_accepted():
+    frame = pd.DataFrame({"N": ["1e9", "2e9", "3"], "D": [1e9] * 3, "loss": ["2.5", "2", "1"]})
+    table = validate_runs(frame, INPUTS, "loss", None)
+    np.testing.assert_array_equal(table.inputs["N"], [1e9, 2e9, 3.0])
+    np.testing.assert_array_equal(table.target, [2.5, 2.0, 1.0])
+    assert table.frame["N"].dtype == np.float64
+
+
+def test_missing_or_infinite_values():
+    loss = [2.0] * 7
+    loss[2], loss[5] = np.nan, np.inf
+    frame = pd.DataFrame({"N": [1e9] * 7, "D": [1e9] * 7, "loss": loss})
+    with raises("column 'loss' in the runs table has missing or infinite values: rows 2, 5"):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_empty_string_counts_as_missing():
+    frame = pd.DataFrame({"N": ["1e9", " "], "D": [1e9] * 2, "loss": [2.0] * 2})
+    with raises("column 'N' in the runs table has missing or infinite values: row 1"):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_non_positive_values():
+    n = [1e9] * 10
+    n[4], n[9] = 0.0, -1.0
+    frame = pd.DataFrame({"N": n, "D": [1e9] * 10, "loss": [2.0] * 10})
+    with raises("column 'N' in the runs table must be positive: rows 4 (0), 9 (-1)"):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_at_most_five_rows_listed():
+    frame = pd.DataFrame({"N": [-2.5e-3] * 7, "D": ["x"] * 7, "loss": [2.0] * 7})
+    with raises("column 'N' in the runs table must be positive: rows 0 (-0.0025), 1 (-0.0025), "
+                "2 (-0.0025), 3 (-0.0025), 4 (-0.0025), ..."):
+        validate_runs(frame, INPUTS, "loss", None)
+    with raises("column 'D' in the runs table is not numeric: rows 0, 1, 2, 3, 4, ... "
+                "('x', 'x', 'x', 'x', 'x', ...)"):
+        validate_runs(frame, {"D": True}, "loss", None)
+
+
+def test_positive_flags():
+    frame = pd.DataFrame({"N": [1e9, 2e9], "D": [1e9, 1e9], "x": [-1.0, 0.0],
+                          "loss": [-0.5, 0.5]})
+    table = validate_runs(frame, {"N": True, "x": False}, "loss", None, positive_target=False)
+    np.testing.assert_array_equal(table.inputs["x"], [-1.0, 0.0])
+    with raises("column 'loss' in the runs table must be positive: row 0 (-0.5)"):
+        validate_runs(frame, {"N": True}, "loss", None)
+
+
+def test_no_rows():
+    frame = pd.DataFrame({"N": [], "D": [], "loss": []})
+    with raises("the runs table has no rows"):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_index_labels_in_messages():
+    frame = pd.DataFrame({"N": [1e9, 0.0, "q"], "D": [1e9] * 3, "loss": [2.0] * 3},
+                         index=["run-a", "run-b", 17])
+    with raises("column 'N' in the runs table is not numeric: row 17 ('q')"):
+        validate_runs(frame, INPUTS, "loss", None)
+    frame.loc[17, "N"] = 5.0
+    with raises("column 'N' in the runs table must be positive: row run-b (0)"):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_what_changes_the_wording():
+    frame = pd.DataFrame({"N": ["x"], "D": [1.0]})
+    with raises("column 'N' in prediction rows is not numeric: row 0 ('x')"):
+        validate_runs(frame, INPUTS, None, None, what="prediction rows")
+    with raises("column 'Q' is missing from the held-out table; needed: Q (present: N, D)"):
+        validate_runs(frame, {"Q": True}, None, None, what="held-out table")
+
+
+def test_missing_family_value():
+    frame = runs()
+    frame.loc[4, "family"] = None
+    with raises("column 'family' in the runs table has missing values: row 4"):
+        validate_runs(frame, INPUTS, "loss", "family")
+
+
+# --- validate_runs: encoding and warning --------------------------------------------------
+
+def test_encoding_with_groups():
+    frame = runs(families=("zeta", "alpha", "mid")).iloc[::-1].set_index(
+        pd.Index(range(100, 109)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = validate_runs(frame, INPUTS, "loss", "family")
+    assert isinstance(table, RunsTable)
+    assert table.families == ("alpha", "mid", "zeta")
+    assert table.n_families == 3
+    assert table.family_index.dtype == np.int32
+    expected = [table.families.index(f) for f in frame["family"]]
+    np.testing.assert_array_equal(table.family_index, expected)
+    assert all(v.dtype == np.float64 for v in table.inputs.values())
+    assert list(table.inputs) == ["N", "D"]
+    np.testing.assert_array_equal(table.target, frame["loss"].to_numpy())
+    assert list(table.frame.index) == list(range(100, 109))
+    assert (table.target_name, table.group) == ("loss", "family")
+    assert table.frame is not frame
+
+
+def test_family_names_are_strings():
+    frame = runs().assign(family=[3, 3, 3, 10, 10, 10])
+    table = validate_runs(frame, INPUTS, "loss", "family")
+    assert table.families == ("10", "3")
+    np.testing.assert_array_equal(table.family_index, [1, 1, 1, 0, 0, 0])
+
+
+def test_no_group_is_one_family():
+    table = validate_runs(runs(1, ("a",)), INPUTS, "loss", None)
+    assert table.families == ("all",)
+    np.testing.assert_array_equal(table.family_index, [0])
+    assert table.group is None
+
+
+def test_no_target():
+    table = validate_runs(runs().drop(columns="loss"), INPUTS, None, "family")
+    assert table.target is None and table.target_name is None
+
+
+def test_small_family_warns():
+    frame = pd.concat([runs(3, ("a",)), runs(2, ("x",))], ignore_index=True)
+    with pytest.warns(DataWarning) as record:
+        validate_runs(frame, INPUTS, "loss", "family")
+    assert [str(w.message) for w in record] == [
+        "family 'x' has 2 runs (fewer than 3); its parameters will rest mostly on the population"]
+    with pytest.warns(DataWarning) as record:
+        validate_runs(frame, INPUTS, "loss", "family", min_runs_per_family=4)
+    assert [str(w.message).split(";")[0] for w in record] == [
+        "family 'a' has 3 runs (fewer than 4)", "family 'x' has 2 runs (fewer than 4)"]
+    frame = pd.concat([runs(3, ("a",)), runs(1, ("y",))], ignore_index=True)
+    with pytest.warns(DataWarning, match=re.escape("family 'y' has 1 run (fewer than 3);")):
+        validate_runs(frame, INPUTS, "loss", "family")
+
+
+# --- encode_rows --------------------------------------------------------------------------
+
+FAMILIES = ("a", "b", "c")
+
+
+def test_encode_known_and_new_families():
+    rows = pd.DataFrame({"N": [1e9] * 5, "D": [1e10] * 5,
+                         "family": ["c", None, "", "a", np.nan]}, index=list("vwxyz"))
+    table = encode_rows(rows, INPUTS, "family", FAMILIES)
+    np.testing.assert_array_equal(table.family_index, [2, -1, -1, 0, -1])
+    assert table.family_index.dtype == np.int32
+    assert table.families == FAMILIES and table.target is None
+    assert list(table.frame.index) == list("vwxyz")
+
+
+def test_encode_without_group_column_is_new_family():
+    table = encode_rows({"N": [1e9, 2e9], "D": [1e10, 1e10]}, INPUTS, "family", FAMILIES)
+    np.testing.assert_array_equal(table.family_index, [-1, -1])
+
+
+def test_encode_for_a_fit_without_groups():
+    rows = {"N": [1e9, 2e9], "D": [1e10, 1e10], "family": ["q", None]}
+    table = encode_rows(rows, INPUTS, None, ("all",))
+    np.testing.assert_array_equal(table.family_index, [0, 0])
+
+
+def test_encode_unknown_family():
+    with raises("unknown family 'foo' in prediction rows: row 0; known families: a, b, c "
+                "(leave the family empty to predict for a new family)"):
+        encode_rows({"N": 70e9, "D": 1.4e12, "family": "foo"}, INPUTS, "family", FAMILIES)
+    rows = pd.DataFrame({"N": [1e9] * 3, "D": [1e9] * 3, "family": ["a", "foo", "foo"]},
+                        index=[10, 11, 12])
+    with raises("unknown family 'foo' in prediction rows: rows 11, 12; known families: "
+                "a, b, c (leave the family empty to predict for a new family)"):
+        encode_rows(rows, INPUTS, "family", FAMILIES)
+
+
+def test_encode_dict_of_scalars_is_one_row():
+    table = encode_rows({"N": 70e9, "D": 1.4e12, "family": "b"}, INPUTS, "family", FAMILIES)
+    assert len(table.frame) == 1
+    np.testing.assert_array_equal(table.inputs["N"], [70e9])
+    np.testing.assert_array_equal(table.family_index, [1])
+
+
+def test_encode_dict_of_lists_and_series():
+    table = encode_rows({"N": [1e9, 2e9, 3e9], "D": 1e10}, INPUTS, "family", FAMILIES)
+    np.testing.assert_array_equal(table.inputs["D"], [1e10] * 3)
+    row = pd.Series({"N": 5e9, "D": 1e11, "family": "c"})
+    np.testing.assert_array_equal(encode_rows(row, INPUTS, "family", FAMILIES).family_index, [2])
+
+
+def test_encode_validates_inputs():
+    with raises("column 'N' in prediction rows must be positive: row 0 (-1)"):
+        encode_rows({"N": -1.0, "D": 1.0}, INPUTS, "family", FAMILIES)
+    with raises("column 'D' is missing from prediction rows; needed: N, D (present: N)"):
+        encode_rows({"N": 1.0}, INPUTS, "family", FAMILIES)
+    with raises("no prediction rows were given"):
+        encode_rows(pd.DataFrame({"N": [], "D": []}), INPUTS, "family", FAMILIES)
+    with raises("prediction rows must be a DataFrame or a dict of columns, got list"):
+        encode_rows([1.0, 2.0], INPUTS, "family", FAMILIES)
+
+
+def test_encode_integer_families_from_float_column():
+    rows = {"N": [1e9, 1e9], "D": [1e9, 1e9], "family": [3, None]}  # pandas makes 3.0
+    table = encode_rows(rows, INPUTS, "family", ("10", "3"))
+    np.testing.assert_array_equal(table.family_index, [1, -1])
