@@ -1,0 +1,12 @@
+"""Import ArviZ once, without its import-time notice about the 1.x refactor.
+
+ArviZ is used only by diagnostics.py and persist.py, so a move to ArviZ 1.x stays cheap.
+"""
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+__all__ = ["az"]

@@ -1,0 +1,287 @@
+"""Law specifications: parse and validate a TOML law file; the shipped catalogue.
+
+A law is declarative data: a formula (compiled by :mod:`bayeslaw.expr`, never evaluated as
+Python), its inputs with units, one prior and pooling rule per parameter, the likelihood and
+derived quantities. See ``models/chinchilla.toml`` for an annotated example.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LawSpecError
+from .expr import FUNCTIONS, Formula, compile_formula
+from .priors import Prior, parse_prior
+
+POOLINGS = ("shared", "partial", "none")
+LIKELIHOODS = ("StudentT", "Normal")
+SPACES = ("log", "linear")
+#: names the likelihood owns; a law may not use them for its own parameters or inputs
+RESERVED = ("sigma", "df")
+
+_TOP_KEYS = {"name", "description", "reference", "formula", "inputs", "params", "likelihood", "derived"}
+_PARAM_KEYS = {"prior", "pooling", "pool_scale", "center", "description"}
+_DEFAULT_POOL_SCALE = 0.5
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input column of the law (e.g. N, parameters)."""
+
+    name: str
+    unit: str = ""
+    positive: bool = True
+
+
+@dataclass(frozen=True)
+class Center:
+    """Sample ``param`` at a reference scale of ``input`` instead of at input = 1.
+
+    The formula term is ``exp(param - sign * slope * log(input))``; the sampler sees
+    ``param_ref = param - sign * slope * log(input_ref)``, which is nearly uncorrelated with the
+    slope when ``input_ref`` is the geometric mean of the data (log input centred at zero).
+    """
+
+    input: str
+    slope: str
+    sign: float = 1.0
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A parameter: its prior, pooling across families and optional centring."""
+
+    name: str
+    prior: Prior
+    pooling: str = "shared"
+    pool_scale: float = _DEFAULT_POOL_SCALE
+    center: Center | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """Observation model: ``space(y) ~ dist(space(law), sigma)`` (Student-t has ``df`` too)."""
+
+    dist: str
+    space: str
+    sigma: ParamSpec
+    df: ParamSpec | float | None
+
+
+@dataclass(frozen=True)
+class Law:
+    """A validated scaling law. Build with :func:`load_law` or :func:`parse_law`."""
+
+    name: str
+    description: str
+    reference: str
+    formula: Formula
+    inputs: tuple[InputSpec, ...]
+    params: dict[str, ParamSpec]
+    likelihood: Likelihood
+    derived: dict[str, Formula] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    def all_params(self) -> dict[str, ParamSpec]:
+        """Law parameters followed by the likelihood's own (sigma, and df when learned)."""
+        out = dict(self.params)
+        out["sigma"] = self.likelihood.sigma
+        if isinstance(self.likelihood.df, ParamSpec):
+            out["df"] = self.likelihood.df
+        return out
+
+
+def _is_name(text: Any) -> bool:
+    return isinstance(text, str) and text.isidentifier() and not text.startswith("_")
+
+
+def _parse_param(name: str, spec: Any, where: str, inputs: dict[str, InputSpec]) -> ParamSpec:
+    if not isinstance(spec, dict):
+        raise LawSpecError(f"parameter {name!r} of {where} must be a table with a prior")
+    unknown = sorted(set(spec) - _PARAM_KEYS)
+    if unknown:
+        raise LawSpecError(
+            f"unknown key {unknown[0]!r} for parameter {name!r} of {where}; valid: {', '.join(sorted(_PARAM_KEYS))}"
+        )
+    if "prior" not in spec:
+        raise LawSpecError(f"parameter {name!r} of {where} has no prior")
+    prior = parse_prior(spec["prior"], f"{where}, parameter {name!r}")
+    pooling = spec.get("pooling", "shared")
+    if pooling not in POOLINGS:
+        raise LawSpecError(f"pooling {pooling!r} of parameter {name!r} in {where} is not one of: {', '.join(POOLINGS)}")
+    pool_scale = spec.get("pool_scale", _DEFAULT_POOL_SCALE)
+    if isinstance(pool_scale, bool) or not isinstance(pool_scale, (int, float)) or pool_scale <= 0:
+        raise LawSpecError(f"pool_scale of parameter {name!r} in {where} must be a positive number")
+    center = None
+    if "center" in spec:
+        c = spec["center"]
+        if not isinstance(c, dict) or set(c) - {"input", "slope", "sign"} or not {"input", "slope"} <= set(c):
+            raise LawSpecError(
+                f"center of parameter {name!r} in {where} must be a table like {{ input = \"N\", slope = \"alpha\" }}"
+            )
+        if c["input"] not in inputs or not inputs[c["input"]].positive:
+            raise LawSpecError(f"center of parameter {name!r} in {where} names {c['input']!r}, not a positive input")
+        sign = c.get("sign", 1)
+        if sign not in (1, -1):
+            raise LawSpecError(f"center sign of parameter {name!r} in {where} must be 1 or -1")
+        center = Center(c["input"], c["slope"], float(sign))
+    return ParamSpec(name, prior, pooling, float(pool_scale), center, str(spec.get("description", "")))
+
+
+def _parse_likelihood(spec: Any, where: str) -> Likelihood:
+    spec = {} if spec is None else spec
+    if not isinstance(spec, dict):
+        raise LawSpecError(f"[likelihood] of {where} must be a table")
+    unknown = sorted(set(spec) - {"dist", "space", "sigma", "df"})
+    if unknown:
+        raise LawSpecError(f"unknown key {unknown[0]!r} in [likelihood] of {where}; valid: df, dist, sigma, space")
+    name = spec.get("dist", "StudentT")
+    if name not in LIKELIHOODS:
+        raise LawSpecError(f"likelihood {name!r} of {where} is not one of: {', '.join(LIKELIHOODS)}")
+    space = spec.get("space", "log")
+    if space not in SPACES:
+        raise LawSpecError(f"likelihood space {space!r} of {where} is not one of: {', '.join(SPACES)}")
+    sigma_spec = spec.get("sigma", {"prior": {"dist": "HalfNormal", "scale": 0.05}})
+    sigma = _parse_param("sigma", sigma_spec, where, {})
+    df: ParamSpec | float | None = None
+    if name == "StudentT":
+        raw = spec.get("df", {"prior": {"dist": "Gamma", "concentration": 2.0, "rate": 0.1}})
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            if raw <= 0:
+                raise LawSpecError(f"likelihood df of {where} must be positive")
+            df = float(raw)
+        else:
+            df = _parse_param("df", raw, where, {})
+    elif "df" in spec:
+        raise LawSpecError(f"likelihood df of {where} applies to StudentT only")
+    return Likelihood(name, space, sigma, df)
+
+
+def parse_law(text: str, *, source: str = "<string>") -> Law:
+    """Parse and validate a law from TOML text.
+
+    Parameters
+    ----------
+    text : str
+        The TOML document.
+    source : str
+        Where it came from, used in error messages.
+
+    Returns
+    -------
+    Law
+
+    Raises
+    ------
+    LawSpecError
+        With a message naming the offending key, name or token.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LawSpecError(f"law file {source} is not valid TOML: {exc}") from None
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise LawSpecError(f"unknown key {unknown[0]!r} in law file {source}; valid: {', '.join(sorted(_TOP_KEYS))}")
+    for key in ("name", "formula", "inputs", "params"):
+        if key not in doc:
+            raise LawSpecError(f"law file {source} has no {key!r}")
+    name = doc["name"]
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+        raise LawSpecError(f"law name {name!r} in {source} must be letters, digits, '_' or '-'")
+    where = f"law {name!r}"
+    inputs: dict[str, InputSpec] = {}
+    if not isinstance(doc["inputs"], dict) or not doc["inputs"]:
+        raise LawSpecError(f"[inputs] of {where} must declare at least one input")
+    for key, spec in doc["inputs"].items():
+        spec = spec if isinstance(spec, dict) else {}
+        inputs[key] = InputSpec(key, str(spec.get("unit", "")), bool(spec.get("positive", True)))
+    if not isinstance(doc["params"], dict) or not doc["params"]:
+        raise LawSpecError(f"[params] of {where} must declare at least one parameter")
+    params = {k: _parse_param(k, v, where, inputs) for k, v in doc["params"].items()}
+    for ident in list(inputs) + list(params):
+        if not _is_name(ident):
+            raise LawSpecError(f"{ident!r} in {where} is not a valid name (letters, digits, '_', not leading '_')")
+        if ident in RESERVED or ident in FUNCTIONS:
+            raise LawSpecError(f"{ident!r} in {where} is reserved (likelihood or function name); rename it")
+    clash = sorted(set(inputs) & set(params))
+    if clash:
+        raise LawSpecError(f"{clash[0]!r} in {where} is declared both as an input and a parameter")
+    formula = compile_formula(str(doc["formula"]), list(inputs) + list(params), what=f"formula of {where}")
+    unused = [p for p in params if p not in formula.names]
+    if unused:
+        raise LawSpecError(f"parameter {unused[0]!r} of {where} is declared but not used in the formula")
+    for spec in params.values():
+        if spec.center is not None:
+            if spec.center.slope not in params or spec.center.slope == spec.name:
+                raise LawSpecError(f"center slope {spec.center.slope!r} of parameter {spec.name!r} in {where} is not another parameter")
+            if params[spec.center.slope].center is not None:
+                raise LawSpecError(f"center slope {spec.center.slope!r} of parameter {spec.name!r} in {where} is itself centred")
+    derived = {}
+    for key, expr in (doc.get("derived") or {}).items():
+        if not _is_name(key) or key in params or key in inputs:
+            raise LawSpecError(f"derived quantity {key!r} of {where} needs a new valid name")
+        derived[key] = compile_formula(str(expr), list(params), what=f"derived quantity {key!r} of {where}")
+    return Law(
+        name=name,
+        description=str(doc.get("description", "")),
+        reference=str(doc.get("reference", "")),
+        formula=formula,
+        inputs=tuple(inputs.values()),
+        params=params,
+        likelihood=_parse_likelihood(doc.get("likelihood"), where),
+        derived=derived,
+        source=text,
+    )
+
+
+def catalogue_dir() -> Path:
+    """The folder of shipped law files (inside the wheel, or ``models/`` in a source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "models", here.parent / "models"):
+        if candidate.is_dir():
+            return candidate
+    raise LawSpecError("the law catalogue is missing from this installation (no models/ folder)")
+
+
+def list_laws() -> list[str]:
+    """Names of the laws in the shipped catalogue, sorted."""
+    return sorted(p.stem for p in catalogue_dir().glob("*.toml"))
+
+
+def load_law(name_or_path: str | os.PathLike | Law) -> Law:
+    """Load a law by catalogue name or from a TOML file path.
+
+    Parameters
+    ----------
+    name_or_path : str, path or Law
+        A catalogue name such as ``"chinchilla"`` (see :func:`list_laws`), or a path to a
+        ``.toml`` file. A :class:`Law` is returned unchanged.
+
+    Examples
+    --------
+    >>> import bayeslaw as bl
+    >>> bl.load_law("chinchilla").input_names
+    ('N', 'D')
+    """
+    if isinstance(name_or_path, Law):
+        return name_or_path
+    text_name = os.fspath(name_or_path)
+    path = Path(text_name)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise LawSpecError(f"law file {text_name!r} does not exist")
+        return parse_law(path.read_text(encoding="utf-8"), source=repr(text_name))
+    candidate = catalogue_dir() / f"{text_name}.toml"
+    if not candidate.is_file():
+        raise LawSpecError(f"unknown law {text_name!r}; catalogue: {', '.join(list_laws())} (or give a path to a .toml file)")
+    return parse_law(candidate.read_text(encoding="utf-8"), source=repr(candidate.name))

@@ -1,0 +1,241 @@
+"""The Fit object: posterior draws with summaries and predictions for planned runs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .data import RunsTable, encode_rows
+from .diagnostics import diagnose
+from .errors import PredictionError
+from .model import ModelPlan, family_draws, law_draws, observed_draws
+
+KINDS = ("law", "observed")
+NEW_FAMILY = "(new)"
+
+
+def check_ci_prob(ci_prob: float) -> float:
+    """Validate an interval probability."""
+    if isinstance(ci_prob, bool) or not isinstance(ci_prob, (int, float)) or not 0 < ci_prob < 1:
+        raise PredictionError(f"ci_prob must be a number in (0, 1), got {ci_prob!r}")
+    return float(ci_prob)
+
+
+def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[str, np.ndarray]:
+    """Mean, sd, median and equal-tailed interval bounds of draws along ``axis``."""
+    tail = (1 - ci_prob) / 2
+    lower, median, upper = np.quantile(draws, [tail, 0.5, 1 - tail], axis=axis)
+    return {"mean": draws.mean(axis=axis), "sd": draws.std(axis=axis, ddof=1), "median": median,
+            "lower": lower, "upper": upper}
+
+
+@dataclass
+class Fit:
+    """A fitted scaling law: posterior draws plus everything needed to predict without refitting.
+
+    Build with :func:`bayeslaw.fit` or :func:`bayeslaw.load_fit`. ``samples`` maps site names to
+    arrays shaped (chains, draws, ...).
+    """
+
+    plan: ModelPlan
+    table: RunsTable
+    logref: dict
+    samples: dict
+    sample_stats: dict
+    timings: dict
+    config: dict
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def law(self):
+        return self.plan.law
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return self.table.families
+
+    @property
+    def num_draws(self) -> int:
+        first = next(iter(self.samples.values()))
+        return first.shape[0] * first.shape[1]
+
+    @property
+    def divergences(self) -> int:
+        return int(np.asarray(self.sample_stats["diverging"]).sum())
+
+    def flat(self, name: str) -> np.ndarray:
+        """Draws of one site with chains and draws merged: shape (S, ...)."""
+        value = np.asarray(self.samples[name])
+        return value.reshape((-1,) + value.shape[2:])
+
+    @cached_property
+    def _flat_samples(self) -> dict:
+        return {k: jnp.asarray(self.flat(k)) for k in self.samples}
+
+    def sampled_sites(self) -> list[str]:
+        """Names of the sampled (not derived) sites."""
+        out = []
+        for spec in self.plan.ordered_params():
+            pooling, site = self.plan.pooling_map[spec.name], self.plan.site(spec.name)
+            out += {"shared": [site], "partial": [site, f"{site}_sd", f"{site}_{'u' if self.plan.centered else 'z'}"],
+                    "none": [f"{site}_family"]}[pooling]
+        return out
+
+    def diagnostics(self) -> pd.DataFrame:
+        """R-hat, bulk and tail ESS for every sampled quantity (see :func:`diagnostics.diagnose`)."""
+        return diagnose({k: self.samples[k] for k in self.sampled_sites()})
+
+    # -- parameter values ---------------------------------------------------------------------
+
+    def family_values(self) -> dict[str, np.ndarray]:
+        """Per-family draws of every law/likelihood parameter: name -> (S, F)."""
+        idx = jnp.arange(self.table.n_families)
+        values = family_draws(self.plan, self._flat_samples, idx, self._logref_jnp, jax.random.PRNGKey(0))
+        return {k: np.asarray(v) for k, v in values.items()}
+
+    def population_values(self) -> dict[str, np.ndarray]:
+        """Population (or shared) draws of every parameter that has one: name -> (S,)."""
+        out = {}
+        for name, spec in self.law.all_params().items():
+            pooling = self.plan.pooling_map[name]
+            key = name if spec.center is not None else self.plan.site(name)
+            if pooling != "none" and key in self.samples:
+                out[name] = self.flat(key)
+        return out
+
+    def derived_values(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Evaluate the law's derived quantities on parameter draws (those computable)."""
+        return {name: np.asarray(f(values)) for name, f in self.law.derived.items()
+                if all(n in values for n in f.names)}
+
+    @property
+    def _logref_jnp(self) -> dict:
+        return {k: jnp.asarray(v) for k, v in self.logref.items()}
+
+    def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """Posterior summary of population, per-family and derived quantities.
+
+        Parameters
+        ----------
+        ci_prob : float
+            Probability mass of the equal-tailed credible interval (default 0.9).
+
+        Returns
+        -------
+        DataFrame indexed by (parameter, family) with mean, sd, median, lower, upper, r_hat,
+        ess_bulk, ess_tail. ``family`` is ``(shared)`` for a parameter common to all families,
+        ``(population)`` for the population value of a partially pooled one.
+        """
+        ci_prob = check_ci_prob(ci_prob)
+        chains = np.asarray(next(iter(self.samples.values()))).shape[0]
+        pop = self.population_values()
+        fam = self.family_values()
+        pop.update(self.derived_values(pop))
+        fam.update(self.derived_values(fam))
+        pooled = {name: self.plan.pooling_map.get(name) for name in list(self.law.all_params())}
+        rows, arrays = [], {}
+        for name in list(self.law.all_params()) + list(self.law.derived):
+            uses = self.law.derived[name].names if name in self.law.derived else (name,)
+            shared = all(pooled[p] == "shared" for p in uses)
+            if name in pop:
+                rows.append((name, "(shared)" if shared else "(population)"))
+                arrays[rows[-1]] = pop[name]
+            if not shared and name in fam:
+                for j, family in enumerate(self.families):
+                    rows.append((name, family))
+                    arrays[rows[-1]] = fam[name][:, j]
+            sd_site = f"{self.plan.site(name)}_sd" if name in pooled else None
+            if sd_site in self.samples:
+                rows.append((f"{name}_sd", "(population)"))
+                arrays[rows[-1]] = self.flat(sd_site)
+        stats = interval_columns(np.stack([arrays[r] for r in rows], axis=1), ci_prob)
+        diag = diagnose({str(i): arrays[r].reshape(chains, -1) for i, r in enumerate(rows)})
+        frame = pd.DataFrame(stats, index=pd.MultiIndex.from_tuples(rows, names=["parameter", "family"]))
+        for col in ("r_hat", "ess_bulk", "ess_tail"):
+            frame[col] = diag[col].to_numpy()
+        frame.attrs["ci_prob"] = ci_prob
+        return frame
+
+    # -- prediction ---------------------------------------------------------------------------
+
+    def _rows(self, rows) -> RunsTable:
+        return encode_rows(rows, {i.name: i.positive for i in self.law.inputs}, self.table.group,
+                           self.families)
+
+    def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
+        """Posterior draws of the law (``kind="law"``) or of a new run (``"observed"``).
+
+        Returns
+        -------
+        ndarray (S, R): one column per row, one line per posterior draw (paired across rows).
+        """
+        if kind not in KINDS:
+            raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+        table = rows if isinstance(rows, RunsTable) else self._rows(rows)
+        k_fam, k_obs = jax.random.split(jax.random.PRNGKey(int(seed)))
+        params = family_draws(self.plan, self._flat_samples, jnp.asarray(table.family_index),
+                              self._logref_jnp, k_fam)
+        mean = law_draws(self.plan, params, {k: jnp.asarray(v) for k, v in table.inputs.items()})
+        if kind == "observed":
+            mean = observed_draws(self.plan, params, mean, k_obs)
+        return np.asarray(mean)
+
+    def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
+        """Predict planned runs with intervals.
+
+        Parameters
+        ----------
+        rows : DataFrame, dict or list of dicts
+            Inputs of the planned runs, e.g. ``{"N": 70e9, "D": 1.4e12, "family": "dense"}``. Leave
+            the family out (or empty) to predict for a family not in the fit, drawn from the
+            population.
+        kind : {"observed", "law"}
+            ``"law"``: the curve itself (credible interval); ``"observed"``: a new run's target,
+            including run-to-run noise (posterior-predictive interval).
+        ci_prob : float
+            Interval probability (default 0.9).
+        seed : int
+            Seed for the predictive noise and new-family draws.
+
+        Returns
+        -------
+        DataFrame with the inputs, the family, and mean, sd, median, lower, upper.
+        """
+        ci_prob = check_ci_prob(ci_prob)
+        table = self._rows(rows)
+        draws = self.predictive_draws(table, kind=kind, seed=seed)
+        out = pd.DataFrame({k: v for k, v in table.inputs.items()}, index=table.frame.index)
+        out["family"] = [self.families[i] if i >= 0 else NEW_FAMILY for i in table.family_index]
+        for col, values in interval_columns(draws, ci_prob).items():
+            out[col] = values
+        out.attrs.update(ci_prob=ci_prob, kind=kind)
+        return out
+
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-likelihood of the fitted runs, shape (chains, draws, runs)."""
+        from .model import pointwise_log_likelihood
+
+        params = family_draws(self.plan, self._flat_samples, jnp.asarray(self.table.family_index),
+                              self._logref_jnp, jax.random.PRNGKey(0))
+        x = {k: jnp.asarray(v) for k, v in self.table.inputs.items()}
+        ll = pointwise_log_likelihood(self.plan, params, x, jnp.asarray(self.table.target))
+        chains = np.asarray(next(iter(self.samples.values()))).shape[0]
+        return np.asarray(ll).reshape(chains, -1, ll.shape[-1])
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fit to a self-describing netCDF file (law text, data, encoding, versions)."""
+        from .persist import save_fit
+
+        save_fit(self, path)
+
+    def __repr__(self) -> str:
+        return (f"<Fit law={self.law.name!r} runs={len(self.table.frame)} families={len(self.families)} "
+                f"draws={self.num_draws} divergences={self.divergences}>")

@@ -1,0 +1,86 @@
+"""JAX runtime policy: precision, the persistent compilation cache, compile-time accounting.
+
+* Precision: float64 on CPU (cheap there, and it keeps log-sum-exp forms exact); float32 on
+  GPU/TPU, where the centred parameterisation keeps the model well conditioned. Set
+  ``BAYESLAW_X64=1`` or ``0`` to force either.
+* Compilation cache: JAX's persistent cache is switched on at the first fit, in
+  ``$BAYESLAW_CACHE_DIR/jax`` (default ``~/.cache/bayeslaw/jax``), so refitting a law of the same
+  shape skips XLA compilation. ``BAYESLAW_NO_CACHE=1`` opts out. A cache directory the user
+  configured for JAX already is left alone.
+* Compile time is measured through ``jax.monitoring`` events, so a fit can report compilation
+  and sampling separately.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import jax
+
+_lock = threading.Lock()
+_state = {"configured": False, "compile_seconds": 0.0}
+_COMPILE_EVENTS = ("/jax/core/compile/backend_compile_duration", "/jax/core/compile/jaxpr_trace_duration",
+                   "/jax/core/compile/jaxpr_to_mlir_module_duration")
+
+
+def cache_dir() -> Path:
+    """Directory of bayeslaw's caches (datasets, compiled programs)."""
+    root = os.environ.get("BAYESLAW_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "bayeslaw"
+
+
+def _on_duration(event: str, duration: float, **_kwargs) -> None:
+    if event in _COMPILE_EVENTS:
+        with _lock:
+            _state["compile_seconds"] += duration
+
+
+def wants_x64(platform: str | None = None) -> bool:
+    """Whether fits run in float64: on CPU unless ``BAYESLAW_X64`` says otherwise."""
+    forced = os.environ.get("BAYESLAW_X64")
+    if forced is not None:
+        return forced not in ("0", "false", "False", "")
+    platform = platform or jax.default_backend()
+    return platform == "cpu"
+
+
+def configure() -> None:
+    """Apply the precision and cache policy once per process (idempotent)."""
+    if _state["configured"]:
+        return
+    jax.config.update("jax_enable_x64", wants_x64())
+    if os.environ.get("BAYESLAW_NO_CACHE", "") in ("", "0") and not jax.config.jax_compilation_cache_dir:
+        path = cache_dir() / "jax"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            jax.config.update("jax_compilation_cache_dir", str(path))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        except OSError:
+            pass  # a read-only home: fits still work, they just compile every time
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+    _state["configured"] = True
+
+
+@contextmanager
+def stopwatch():
+    """Time a block, splitting wall time into compilation and the rest.
+
+    Yields a dict that holds ``total``, ``compile`` and ``run`` seconds once the block exits.
+    """
+    configure()
+    out: dict = {}
+    with _lock:
+        start_compile = _state["compile_seconds"]
+    start = time.perf_counter()
+    try:
+        yield out
+    finally:
+        total = time.perf_counter() - start
+        with _lock:
+            compiled = _state["compile_seconds"] - start_compile
+        out.update(total=total, compile=min(compiled, total), run=max(total - compiled, 0.0))
