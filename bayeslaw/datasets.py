@@ -36,7 +36,7 @@ _URL_SCHEMES = ("https", "http", "file")
 def _data_dir() -> Path:
     """The folder holding ``registry.toml``: inside the installed package, else the checkout's."""
     here = Path(__file__).resolve().parent
-    packaged = here / "data"  # the wheel force-includes data/ as bayeslaw/data/
+    packaged = here / "_data"  # the wheel force-includes data/ as bayeslaw/_data/
     if (packaged / "registry.toml").is_file():
         return packaged
     return here.parent / "data"

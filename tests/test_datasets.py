@@ -91,10 +91,10 @@ def test_unknown_dataset():
 
 def test_data_dir_prefers_the_in_package_copy(tmp_path, monkeypatch):
     pkg = tmp_path / "site" / "bayeslaw"
-    (pkg / "data").mkdir(parents=True)
-    (pkg / "data" / "registry.toml").write_text("")
+    (pkg / "_data").mkdir(parents=True)
+    (pkg / "_data" / "registry.toml").write_text("")
     monkeypatch.setattr(datasets, "__file__", str(pkg / "datasets.py"))
-    assert datasets._data_dir() == pkg / "data"
+    assert datasets._data_dir() == pkg / "_data"
     (pkg / "data" / "registry.toml").unlink()
     assert datasets._data_dir() == tmp_path / "site" / "data"
 
