@@ -95,7 +95,7 @@ def test_data_dir_prefers_the_in_package_copy(tmp_path, monkeypatch):
     (pkg / "_data" / "registry.toml").write_text("")
     monkeypatch.setattr(datasets, "__file__", str(pkg / "datasets.py"))
     assert datasets._data_dir() == pkg / "_data"
-    (pkg / "data" / "registry.toml").unlink()
+    (pkg / "_data" / "registry.toml").unlink()
     assert datasets._data_dir() == tmp_path / "site" / "data"
 
 
