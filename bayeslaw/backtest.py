@@ -1,0 +1,174 @@
+"""Backtest a law: fit on the small runs, predict the held-out larger ones, score the intervals.
+
+This is how the product's promise is measured: a 90% interval for a held-out larger run should
+contain it about 90% of the time, and its median should be close (absolute relative error, ARE).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .data import read_runs
+from .errors import DataError, PredictionError
+from .law import Law, load_law
+from .results import Fit, NEW_FAMILY
+
+DEFAULT_LEVELS = (0.5, 0.8, 0.95)
+
+
+def _levels(ci_probs: Sequence[float]) -> tuple[float, ...]:
+    levels = tuple(float(p) for p in np.atleast_1d(ci_probs))
+    if not levels or not all(0 < p < 1 for p in levels):
+        raise PredictionError(f"ci_probs must be numbers in (0, 1), got {ci_probs!r}")
+    return tuple(sorted(set(levels)))
+
+
+def split_key(frame: pd.DataFrame, by: str) -> np.ndarray:
+    """Values the cutoff applies to: column ``by``, or 6 N D for ``by="C"`` without a C column."""
+    if by in frame.columns:
+        values = pd.to_numeric(frame[by], errors="coerce").to_numpy(dtype=float)
+    elif by == "C" and {"N", "D"} <= set(frame.columns):
+        values = 6.0 * pd.to_numeric(frame["N"], errors="coerce").to_numpy(dtype=float) * \
+            pd.to_numeric(frame["D"], errors="coerce").to_numpy(dtype=float)
+    else:
+        hint = " (or columns N and D, for C = 6ND)" if by == "C" else ""
+        raise DataError(f"backtest column {by!r} is not in the runs table{hint}; columns: "
+                        f"{', '.join(map(str, frame.columns))}")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"column {by!r} has missing or non-numeric values in rows: "
+                        f"{', '.join(map(str, frame.index[bad][:5]))}")
+    return values
+
+
+@dataclass
+class Backtest:
+    """Result of :func:`backtest`: the fit on the small runs and the scored held-out runs.
+
+    Attributes
+    ----------
+    fit : Fit
+        Fit on the runs below the cutoff.
+    table : DataFrame
+        One row per held-out run: its inputs, family, observed target, median, ``are``, and for
+        each level p the bounds ``lower_p``/``upper_p`` and the flag ``inside_p``.
+    cutoff, by, ci_probs
+        As given.
+    """
+
+    fit: Fit
+    table: pd.DataFrame
+    cutoff: float
+    by: str
+    ci_probs: tuple[float, ...]
+    n_train: int
+
+    @property
+    def median_are(self) -> float:
+        """Median absolute relative error of the held-out runs' predictive medians."""
+        return float(np.median(self.table["are"]))
+
+    @property
+    def coverage(self) -> pd.Series:
+        """Share of held-out runs inside the predictive interval, per nominal level."""
+        return pd.Series({p: float(self.table[f"inside_{p:g}"].mean()) for p in self.ci_probs},
+                         name="coverage")
+
+    def summary(self) -> dict:
+        """Plain-dict scores: law, cutoff, run counts, median ARE and coverage per level."""
+        return {"law": self.fit.law.name, "by": self.by, "cutoff": self.cutoff, "n_train": self.n_train,
+                "n_heldout": len(self.table), "median_are": self.median_are,
+                "coverage": {f"{p:g}": c for p, c in self.coverage.items()}}
+
+    def plot_calibration(self, ax=None):
+        """Nominal against empirical coverage, with the diagonal and a binomial 90% band."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots()
+        nominal = np.array(self.ci_probs)
+        n = len(self.table)
+        grid = np.linspace(0, 1, 101)
+        half = 1.645 * np.sqrt(grid * (1 - grid) / max(n, 1))
+        ax.fill_between(grid, np.clip(grid - half, 0, 1), np.clip(grid + half, 0, 1), color="0.85",
+                        label=f"sampling band (n={n})")
+        ax.plot([0, 1], [0, 1], color="0.4", lw=1, ls="--")
+        ax.plot(nominal, self.coverage.to_numpy(), "o-", label=f"{self.fit.law.name}, cutoff {self.cutoff:g}")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("nominal interval probability")
+        ax.set_ylabel("empirical coverage of held-out runs")
+        ax.legend(loc="upper left")
+        return ax
+
+
+def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C", target: str = "loss",
+             group: str | None = None, ci_probs: Sequence[float] = DEFAULT_LEVELS, seed: int = 0,
+             **fit_kwargs) -> Backtest:
+    """Fit on the runs below a cutoff and score the predictions of the runs at or above it.
+
+    Parameters
+    ----------
+    law : str, path or Law
+    runs : DataFrame or path to a CSV file
+    cutoff : float
+        Runs with ``by < cutoff`` are fitted; the others are held out and predicted.
+    by : str
+        Column the cutoff applies to; ``"C"`` (default) uses 6 N D when there is no C column.
+    target, group
+        As for :func:`bayeslaw.fit`. Held-out runs of a family absent from the fitted runs are
+        predicted as a new family.
+    ci_probs : sequence of float
+        Nominal levels of the predictive intervals scored (default 0.5, 0.8, 0.95).
+    seed : int
+        Seed of the fit and of the predictive draws.
+    **fit_kwargs
+        Passed to :func:`bayeslaw.fit` (chains, draws, warmup, pooling, ...).
+
+    Returns
+    -------
+    Backtest
+    """
+    from .fit import fit as run_fit
+
+    levels = _levels(ci_probs)
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not np.isfinite(cutoff):
+        raise DataError(f"cutoff must be a finite number, got {cutoff!r}")
+    law = load_law(law)
+    frame = read_runs(runs)
+    key = split_key(frame, by)
+    train, held = frame[key < cutoff], frame[key >= cutoff]
+    if len(train) == 0 or len(held) == 0:
+        side = "below" if len(train) == 0 else "at or above"
+        raise DataError(f"no runs {side} the cutoff {cutoff:g} on {by!r} (range {key.min():g} to {key.max():g})")
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} is not in the runs table; columns: "
+                        f"{', '.join(map(str, frame.columns))}")
+    observed = pd.to_numeric(held[target], errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(observed)):
+        bad = held.index[~np.isfinite(observed)]
+        raise DataError(f"column {target!r} has missing or non-numeric values in held-out rows: "
+                        f"{', '.join(map(str, bad[:5]))}")
+    fitted = run_fit(law, train, target=target, group=group, seed=seed, **fit_kwargs)
+    rows = held[list(law.input_names)].copy()
+    if group is not None:
+        known = held[group].astype(str).isin(fitted.families)
+        rows[group] = held[group].astype(str).where(known, None)
+    draws = fitted.predictive_draws(rows, kind="observed", seed=seed)
+    table = rows.copy()
+    table["family"] = table.pop(group) if group is not None else fitted.families[0]
+    table["family"] = table["family"].fillna(NEW_FAMILY)
+    table[by] = key[key >= cutoff]
+    table["observed"] = observed
+    table["median"] = np.median(draws, axis=0)
+    table["are"] = np.abs(table["median"] - observed) / np.abs(observed)
+    for p in levels:
+        lower, upper = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        table[f"lower_{p:g}"], table[f"upper_{p:g}"] = lower, upper
+        table[f"inside_{p:g}"] = (observed >= lower) & (observed <= upper)
+    return Backtest(fitted, table, float(cutoff), by, levels, len(train))
