@@ -23,7 +23,13 @@ def diagnose(draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
     DataFrame indexed by quantity (``alpha``, ``E_family[2]``) with columns r_hat, ess_bulk,
     ess_tail.
     """
-    dataset = az.convert_to_dataset({k: np.asarray(v) for k, v in draws.items()})
+    arrays = {k: np.asarray(v) for k, v in draws.items()}
+    first = next(iter(arrays.values()))
+    if first.shape[0] < 2 or first.shape[1] < 4:  # ArviZ needs 2+ chains and 4+ draws
+        rows = [(f"{k}[{i}]" if v.ndim > 2 else k) for k, v in arrays.items() for i in range(int(np.prod(v.shape[2:])))]
+        return pd.DataFrame({"r_hat": np.nan, "ess_bulk": np.nan, "ess_tail": np.nan},
+                            index=pd.Index(rows, name="quantity"))
+    dataset = az.convert_to_dataset(arrays)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant draws give NaN R-hat
         rhat = az.rhat(dataset)

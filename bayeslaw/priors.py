@@ -89,12 +89,12 @@ def parse_prior(spec: Any, where: str) -> Prior:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise LawSpecError(f"argument {key!r} of {name} prior in {where} must be a number, got {value!r}")
         args.append((key, float(value)))
+    for key, value in args:
+        if key in ("scale", "rate", "concentration", "concentration0", "concentration1", "df") and value <= 0:
+            raise LawSpecError(f"argument {key!r} of {name} prior in {where} must be positive, got {value:g}")
     prior = Prior(name, tuple(args))
     try:
         prior.build()
     except (ValueError, TypeError) as exc:  # numpyro validates e.g. scale > 0
         raise LawSpecError(f"invalid {prior.describe()} prior in {where}: {exc}") from None
-    for key, value in args:
-        if key in ("scale", "rate", "concentration", "concentration0", "concentration1", "df") and value <= 0:
-            raise LawSpecError(f"argument {key!r} of {name} prior in {where} must be positive, got {value:g}")
     return prior

@@ -1,0 +1,57 @@
+"""Shared fixtures: fitted models are expensive (JAX compilation), so fit once per session."""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_csv(*parts: str) -> Path:
+    """Path of a real data set in ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"real data not available: {path} is absent (../shared/data is not checked out)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def truth() -> dict:
+    """True parameters of the bundled synthetic_families demo set."""
+    return tomllib.loads((REPO / "data" / "synthetic_families_truth.toml").read_text())
+
+
+def simulate(truth: dict, n_per_family: int, seed: int, n_range=(1e7, 3e9), d_range=(2e8, 6e10)) -> pd.DataFrame:
+    """Fresh runs from the true law (plain NumPy: an oracle independent of bayeslaw's model)."""
+    rng = np.random.default_rng(seed)
+    alpha, beta, sigma = (truth["shared"][k] for k in ("alpha", "beta", "sigma"))
+    frames = []
+    for family, p in truth["families"].items():
+        N = np.exp(rng.uniform(*np.log(n_range), n_per_family))
+        D = np.exp(rng.uniform(*np.log(d_range), n_per_family))
+        law = p["E"] + np.exp(p["a"] - alpha * np.log(N)) + np.exp(p["b"] - beta * np.log(D))
+        loss = law * np.exp(rng.normal(0.0, sigma, n_per_family))
+        frames.append(pd.DataFrame({"family": family, "N": N, "D": D, "loss": loss, "law": law}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def demo_runs() -> pd.DataFrame:
+    return pd.read_csv(REPO / "data" / "synthetic_families.csv")
+
+
+@pytest.fixture(scope="session")
+def family_fit(demo_runs):
+    """Chinchilla law with partial pooling on the 5-family demo set (shared alpha, beta)."""
+    import bayeslaw as bl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        return bl.fit("chinchilla", demo_runs, group="family", chains=2, warmup=400, draws=500, seed=1)
