@@ -141,14 +141,15 @@ def _sample_family_values(plan: ModelPlan, spec: ParamSpec, values: dict, logref
 def build_model(plan: ModelPlan):
     """Return the NumPyro model function for a plan.
 
-    The model takes ``(x, family, logref, y=None)``: ``x`` a dict of input arrays (R,), ``family``
-    an int array (R,), ``logref`` a dict of log reference scales for centred inputs, ``y`` the
-    observed target (R,) or None for prior predictive draws.
+    The model takes ``(x, family, logref, y=None, mask=None)``: ``x`` a dict of input arrays (R,),
+    ``family`` an int array (R,), ``logref`` a dict of log reference scales for centred inputs,
+    ``y`` the observed target (R,) or None for prior predictive draws, ``mask`` a boolean array
+    (R,) that drops padded rows from the likelihood (used to batch fits of different sizes).
     """
     law = plan.law
     lik = law.likelihood
 
-    def model(x, family, logref, y=None):
+    def model(x, family, logref, y=None, mask=None):
         values: dict = {}
         for spec in plan.ordered_params():
             values[spec.name] = _sample_family_values(plan, spec, values, logref)
@@ -158,7 +159,7 @@ def build_model(plan: ModelPlan):
         obs_dist = observation_distribution(plan, law.formula(env), row_values)
         if y is not None and lik.space == "log":
             y = jnp.log(y)
-        with numpyro.plate("runs", family.shape[0]):
+        with numpyro.plate("runs", family.shape[0]), numpyro.handlers.mask(mask=True if mask is None else mask):
             numpyro.sample("obs", obs_dist, obs=y)
 
     return model
