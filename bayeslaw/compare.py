@@ -208,9 +208,9 @@ def scale_of(fit: Fit, on: str | None) -> tuple[str, np.ndarray]:
 def _largest(fits, on, cutoff, seed):
     first = next(iter(fits.values()))
     on, scale = scale_of(first, on)
-    if cutoff is None:
-        cutoff = float(np.quantile(scale, 1 - HOLDOUT_SHARE))
-    test = scale > cutoff
+    if cutoff is None:  # the largest HOLDOUT_SHARE of runs (rounded up)
+        cutoff = float(np.sort(scale)[len(scale) - int(np.ceil(HOLDOUT_SHARE * len(scale)))])
+    test = scale >= cutoff
     if test.sum() == 0 or (~test).sum() < 3:
         raise BayeslawError(f"cutoff {cutoff:g} on {on!r} leaves {int((~test).sum())} runs to fit and "
                             f"{int(test.sum())} to score; choose a cutoff between {scale.min():g} and {scale.max():g}")
@@ -255,13 +255,13 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", on: str | None = No
         At least two fits of the same runs (same targets, in the same order).
     method : {"loo", "largest", "family"}
         ``"loo"``: PSIS-LOO (ArviZ), with a :class:`ParetoKWarning` for unreliable runs.
-        ``"largest"``: refit each law on runs with scale ``<= cutoff`` and score the larger ones.
+        ``"largest"``: refit each law on runs with scale ``< cutoff`` and score the others.
         ``"family"``: refit without each family and score it as a new family.
     on : str, optional
         Scale for ``"largest"``: an input column, or ``"C"`` (``6 N D``; the default when the
         runs have N and D, else the first input of the first fit).
     cutoff : float, optional
-        Runs with scale above it are held out. Default: the largest 20% of runs.
+        Runs with scale at or above it are held out. Default: the largest 20% of runs.
     seed : int
         Seed for predictive draws of held-out runs.
 
