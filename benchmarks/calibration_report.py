@@ -1,0 +1,142 @@
+"""Calibration on real public data: backtest catalogue laws, extrapolating to held-out larger runs.
+
+For each data set in ../shared/data that maps onto a catalogue law, fit on the runs below a
+compute or size cutoff and predict the larger ones. Writes benchmarks/results/calibration.json
+and calibration.md (data set, law, cutoff, n held out, median ARE, coverage at 50/80/95%).
+Goal (issue 4): median ARE <= 4% and coverage within 5 points of nominal.
+
+    python benchmarks/calibration_report.py [--chains 4 --draws 500 --warmup 500] [--only chinchilla]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import bayeslaw as bl
+from bayeslaw.backtest import backtest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "benchmarks" / "results"
+
+
+def chinchilla() -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "chinchilla" / "points.csv")
+    return frame[frame["epoch_excluded"] == 0]
+
+
+def gadre() -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "gadre_overtraining" / "runs.csv")
+    return frame.rename(columns={"loss_openlm": "loss"})[["train_dataset", "N", "D", "loss", "C_6ND"]]
+
+
+def porian() -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "porian_isoflop" / "isoflop_points.csv")
+    # the corrected recipe (tuned hyperparameters, short warmup, constant lr, standard N), both data sets
+    keep = frame["config_id"].isin(["rw|tuned|short|const|standard|val", "owt2|tuned|short|const|standard|val"])
+    return frame[keep][["dataset", "flops", "N", "D", "loss"]]
+
+
+def datablations() -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "hitchhiker_colpret" / "datablations_final_losses.csv")
+    return frame[frame["epochs"] <= 1.0][["N", "D", "loss", "C_6ND"]]  # unique data: the Chinchilla regime
+
+
+def olmo_ladder() -> pd.DataFrame:
+    loss = "eval/c4_en-validation/CrossEntropyLoss"
+    frame = pd.read_csv(DATA / "olmo_ladder" / "ladder_runs.csv",
+                        usecols=["run", "_step", "N_non_embedding", "throughput/total_tokens", loss])
+    final = frame.sort_values("_step").groupby("run").tail(1)  # end of each run's lr schedule
+    return pd.DataFrame({"run": final["run"], "N": final["N_non_embedding"],
+                         "D": final["throughput/total_tokens"], "loss": final[loss]})
+
+
+def pythia() -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "pythia" / "pythia_evals_long.csv")
+    keep = ((frame["task"] == "lambada_openai") & (frame["metric"] == "ppl") & (frame["num_fewshot"] == 0)
+            & frame["variant"].isin(["standard", "deduped"]) & (frame["tokens"] >= 10e9))
+    rows = frame[keep]  # checkpoints after the first 10B tokens (Hitchhiker's Guide)
+    return pd.DataFrame({"variant": rows["variant"], "N": rows["N_total"], "D": rows["tokens"],
+                         "loss": np.log(rows["value"])})  # LAMBADA cross-entropy (nats) = log ppl
+
+
+#: name, loader, law, cutoff, by, group, note
+CASES = [
+    ("chinchilla", chinchilla, "chinchilla", 1e21, "C", None, "240 Epoch points; hold out C >= 1e21"),
+    ("gadre_overtraining", gadre, "chinchilla", 1e9, "N", "train_dataset",
+     "OpenLM val loss, 3 data sets as families; hold out the 1.4B and 6.9B runs"),
+    ("porian_isoflop", porian, "chinchilla", 3.2e18, "flops", "dataset",
+     "tuned/const/standard-N IsoFLOP points, RW and OWT2 as families; hold out budgets >= 3.2e18"),
+    ("datablations", datablations, "chinchilla", 1e20, "C", None,
+     "Muennighoff et al. single-epoch runs; hold out C >= 1e20"),
+    ("olmo_ladder", olmo_ladder, "chinchilla", 2e9, "N", None,
+     "final checkpoint of each ladder run, C4 loss; hold out the 3B runs"),
+    ("pythia", pythia, "chinchilla", 2e9, "N", "variant",
+     "LAMBADA log-ppl at checkpoints >= 10B tokens, standard+deduped; hold out 2.8B, 6.9B, 12B"),
+]
+
+
+def run(chains: int, draws: int, warmup: int, only: list[str] | None) -> list[dict]:
+    results = []
+    for name, loader, law, cutoff, by, group, note in CASES:
+        if only and name not in only:
+            continue
+        frame = loader()
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = backtest(law, frame, cutoff, by=by, group=group, chains=chains, draws=draws,
+                              warmup=warmup, seed=0)
+        summary = result.summary()
+        summary.update(dataset=name, note=note, seconds=round(time.perf_counter() - start, 1),
+                       divergences=result.fit.divergences,
+                       max_r_hat=float(result.fit.diagnostics()["r_hat"].max()),
+                       mean_are=float(result.table["are"].mean()),
+                       warnings=sorted({str(w.message).splitlines()[0][:120] for w in caught
+                                        if issubclass(w.category, (bl.ConvergenceWarning, bl.DataWarning))}))
+        sigma = result.fit.flat("sigma")
+        summary["sigma_median"] = float(np.median(sigma))
+        results.append(summary)
+        print(f"{name}: median ARE {summary['median_are']:.2%}, coverage {summary['coverage']}, "
+              f"{summary['seconds']} s", flush=True)
+    return results
+
+
+def markdown(results: list[dict], config: dict) -> str:
+    lines = ["# Calibration backtests on real data", "",
+             f"Settings: chains={config['chains']}, draws={config['draws']}, warmup={config['warmup']}, seed 0. "
+             "Goal: median ARE <= 4%, coverage within 5 points of nominal.", "",
+             "| data set | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | sigma | divergences | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        cov = r["coverage"]
+        lines.append(f"| {r['dataset']} | {r['law']} | {r['by']} >= {r['cutoff']:g} | {r['n_train']} | "
+                     f"{r['n_heldout']} | {r['median_are']:.2%} | {cov['0.5']:.0%} | {cov['0.8']:.0%} | "
+                     f"{cov['0.95']:.0%} | {r['sigma_median']:.4f} | {r['divergences']} | {r['note']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args()
+    config = {"chains": args.chains, "draws": args.draws, "warmup": args.warmup}
+    results = run(args.chains, args.draws, args.warmup, args.only)
+    OUT.mkdir(parents=True, exist_ok=True)
+    suffix = "" if not args.only else "_" + "_".join(args.only)
+    (OUT / f"calibration{suffix}.json").write_text(json.dumps({"config": config, "results": results}, indent=2))
+    (OUT / f"calibration{suffix}.md").write_text(markdown(results, config))
+
+
+if __name__ == "__main__":
+    main()
