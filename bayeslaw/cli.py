@@ -2,13 +2,15 @@
 
 Bad input of any kind prints one line ``bayeslaw: error: <message>`` to stderr and exits with
 status 2; nothing is written then. Outputs go to a temporary file in the target folder that is
-renamed into place, so a file is either complete or absent. bayeslaw (and JAX) are imported
-inside the subcommands, which keeps ``bayeslaw --help`` fast.
+renamed into place, so a file is either complete or absent. Every output folder is checked
+before any work. The library is imported inside :func:`main`, after argument parsing.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import math
 import os
 import sys
 import tempfile
@@ -16,6 +18,8 @@ import warnings
 from pathlib import Path
 
 EXIT_ERROR = 2
+#: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
+_EXTENSIONS = ("cli_compare", "cli_backtest")
 _POOLINGS = ("shared", "partial", "none")
 
 
@@ -59,12 +63,13 @@ def parse_pooling(texts: list[str], params: list[str]) -> dict[str, str]:
     """``["alpha=partial,beta=none"]`` -> {"alpha": "partial", "beta": "none"}."""
     out: dict[str, str] = {}
     for text in texts:
+        bad = f"bad --pooling value {text!r}"
         for key, value in _pairs(text, "--pooling"):
             if key not in params:
-                raise CliError(f"bad --pooling value {text!r}: {key!r} is not a parameter of the law; "
+                raise CliError(f"{bad}: {key!r} is not a parameter of the law; "
                                f"parameters: {', '.join(params)}")
             if value not in _POOLINGS:
-                raise CliError(f"bad --pooling value {text!r}: {value!r} is not one of: {', '.join(_POOLINGS)}")
+                raise CliError(f"{bad}: {value!r} is not one of: {', '.join(_POOLINGS)}")
             out[key] = value
     return out
 
@@ -77,30 +82,30 @@ def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | No
     ``family=`` or under the fit's group column name; empty means a new family.
     """
     row: dict = {}
+    bad = f"bad {option} value {text!r}"
     valid = list(inputs) + (["family"] if group else [])
     for key, value in _pairs(text, option):
         if group and key in ("family", group):
             if families is not None and value and value not in families:
-                raise CliError(f"bad {option} value {text!r}: unknown family {value!r}; known: "
+                raise CliError(f"{bad}: unknown family {value!r}; known: "
                                f"{', '.join(families)} (leave it empty for a new family)")
             row[group] = value
             continue
         if key not in inputs:
             hint = " (the fit has no --group, so no family)" if key == "family" else ""
-            raise CliError(f"bad {option} value {text!r}: unknown key {key!r}; valid: {', '.join(valid)}{hint}")
+            raise CliError(f"{bad}: unknown key {key!r}; valid: {', '.join(valid)}{hint}")
         try:
             number = float(value)
         except ValueError:
-            raise CliError(f"bad {option} value {text!r}: {value!r} is not a number") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise CliError(f"bad {option} value {text!r}: {value!r} is not a finite number")
+            raise CliError(f"{bad}: {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise CliError(f"{bad}: {value!r} is not a finite number")
         if inputs[key] and number <= 0:
-            raise CliError(f"bad {option} value {text!r}: {key} must be positive, got {value!r}")
+            raise CliError(f"{bad}: {key} must be positive, got {value!r}")
         row[key] = number
     missing = [name for name in inputs if name not in row]
     if missing:
-        raise CliError(f"bad {option} value {text!r}: missing {', '.join(missing)} "
-                       f"(needed: {', '.join(inputs)})")
+        raise CliError(f"{bad}: missing {', '.join(missing)} (needed: {', '.join(inputs)})")
     return row
 
 
@@ -200,12 +205,17 @@ def cmd_laws(args) -> int:
 
     rows = []
     for name in bl.list_laws():
-        law = bl.load_law(name)
+        try:
+            law = bl.load_law(name)
+        except bl.BayeslawError as exc:  # one broken file should not hide the rest
+            rows.append((name, "?", "?", f"(invalid law file: {str(exc).splitlines()[0]})"))
+            continue
         rows.append((name, ", ".join(law.input_names), ", ".join(law.params), law.description))
     header = ("name", "inputs", "parameters", "description")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
     for row in [header] + rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        cells = [cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)]
+        print("  ".join([*cells, row[3]]))
     return 0
 
 
@@ -234,7 +244,8 @@ def cmd_fit(args) -> int:
     pooling = parse_pooling(args.pooling, list(law.all_params()))
     x = args.x or law.input_names[0]
     if x not in law.input_names:
-        raise CliError(f"bad --x value {x!r}: not an input of law {law.name!r}; inputs: {', '.join(law.input_names)}")
+        raise CliError(f"bad --x value {x!r}: not an input of law {law.name!r}; "
+                       f"inputs: {', '.join(law.input_names)}")
     runs = _read_data(args.data)
     families = None
     if args.group and args.group in runs.columns:
@@ -247,23 +258,32 @@ def cmd_fit(args) -> int:
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                      progress_bar=args.progress)
     n_fam = len(fit.families)
-    print(f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}, "
-          f"target {args.target!r}; {args.chains} chains x {args.draws} draws "
-          f"(warmup {args.warmup}, {fit.config['chain_method']}), seed {args.seed}")
+    print(
+        f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
+        f", target {args.target!r}; {args.chains} chains x {args.draws} draws "
+        f"(warmup {args.warmup}, {fit.config['chain_method']}), seed {args.seed}"
+    )
     print(f"\nPosterior summary ({ci_prob:.0%} intervals):")
     print(format_summary(fit.summary(ci_prob=ci_prob)))
     t = fit.timings
-    print(f"\nTimings: compile {t['compile_s']:.1f} s, sampling {t['sampling_s']:.1f} s "
-          f"(start {t['init_s']:.1f} s, total {t['total_s']:.1f} s)")
-    notes = [f"{w.category.__name__}: {w.message}" for w in caught]
-    print("Diagnostics: " + ("no problems found" if not notes else f"{len(notes)} warning(s)"))
+    print(
+        f"\nTimings: compile {t['compile_s']:.1f} s, sampling {t['sampling_s']:.1f} s "
+        f"(start {t['init_s']:.1f} s, total {t['total_s']:.1f} s)"
+    )
+    ours = [w for w in caught if issubclass(w.category, bl.ConvergenceWarning | bl.DataWarning)]
+    for w in caught:
+        if w not in ours:  # not ours to interpret: show as Python would have
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    notes = [f"{w.category.__name__}: {w.message}" for w in ours]
+    print("Diagnostics: " + ("no problems found (R-hat, ESS, divergences)" if not notes
+                             else f"{len(notes)} warning(s)"))
     for note in notes:
         print(f"  warning: {note}")
     if points:
         print(f"\nPredictions ({ci_prob:.0%} intervals; law = the curve, observed = a new run):")
         frames = []
         for kind in ("law", "observed"):
-            frame = fit.predict(bl_rows(points), kind=kind, ci_prob=ci_prob, seed=args.seed)
+            frame = fit.predict(_rows_frame(points), kind=kind, ci_prob=ci_prob, seed=args.seed)
             frame.insert(len(law.input_names) + 1, "kind", kind)
             frames.append(frame.reset_index(drop=True))
         import pandas as pd
@@ -280,7 +300,7 @@ def cmd_fit(args) -> int:
     return 0
 
 
-def bl_rows(points: list[dict]):
+def _rows_frame(points: list[dict]):
     """Row dicts (possibly with different keys) -> one DataFrame; absent family = new family."""
     import pandas as pd
 
@@ -296,8 +316,8 @@ def cmd_predict(args) -> int:
     fit = bl.load_fit(args.fit)
     if args.at:
         inputs = {i.name: i.positive for i in fit.law.inputs}
-        group = fit.table.group
-        rows = bl_rows([parse_point(t, "--at", inputs, group, list(fit.families)) for t in args.at])
+        group, families = fit.table.group, list(fit.families)
+        rows = _rows_frame([parse_point(t, "--at", inputs, group, families) for t in args.at])
     else:
         rows = read_runs(args.rows)
     frame = fit.predict(rows, kind=args.kind, ci_prob=ci_prob, seed=args.seed)
@@ -330,77 +350,96 @@ _FIT_EXAMPLE = """examples:
 """
 
 
+def _common(p: argparse.ArgumentParser, seed_help: str) -> None:
+    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
+    p.add_argument("--seed", type=int, default=0, help=f"{seed_help} (default: 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bayeslaw`` command (subcommands laws, fit, predict, plot)."""
-    parser = _Parser(prog="bayeslaw", description="Bayesian scaling-law estimation: fit a law to "
-                     "training runs, predict planned runs with intervals, plot the fit.")
     from importlib import metadata
 
     try:
         version = metadata.version("bayeslaw")
     except metadata.PackageNotFoundError:
         version = "unknown"
+    parser = _Parser(prog="bayeslaw", description="Bayesian scaling-law estimation: fit a law "
+                     "to training runs, predict planned runs with intervals, plot the fit.")
     parser.add_argument("--version", action="version", version=f"bayeslaw {version}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    raw = argparse.RawDescriptionHelpFormatter
+    fit_file = "a fit written by 'bayeslaw fit --out'"
+    x_help = "law input on the plot's x axis (default: the law's first input)"
+    run_help = ('"N=7e10,D=1.4e12,family=dense"; leave family out (or empty) for a new family '
+                "(repeatable)")
 
     p = sub.add_parser("laws", help="list the laws in the catalogue",
-                       description="List the catalogue's laws: name, inputs, parameters, description.")
+                       description="List the catalogue's laws: name, inputs, parameters, "
+                       "description.")
     p.set_defaults(func=cmd_laws)
 
-    p = sub.add_parser("fit", help="fit a law to a table of runs", formatter_class=raw,
-                       description="Fit a scaling law with NUTS and print the posterior summary, "
-                       "timings, diagnostics and any requested predictions.", epilog=_FIT_EXAMPLE)
-    p.add_argument("law", metavar="LAW", help="catalogue name (see 'bayeslaw laws') or path to a .toml law file")
-    p.add_argument("data", metavar="DATA", help="CSV file of runs (one row per run), or dataset:NAME "
-                   "for a registered data set, e.g. dataset:synthetic_families")
-    p.add_argument("--target", default="loss", help="column with the observed target (default: loss)")
-    p.add_argument("--group", metavar="COL", help="column naming each run's family; without it all "
-                   "runs are one family")
+    p = sub.add_parser("fit", help="fit a law to a table of runs", epilog=_FIT_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Fit a scaling law with NUTS; print the posterior summary, "
+                       "timings, diagnostics and any requested predictions.")
+    p.add_argument("law", metavar="LAW",
+                   help="catalogue name (see 'bayeslaw laws') or path to a .toml law file")
+    p.add_argument("data", metavar="DATA", help="CSV file of runs (one row per run), or "
+                   "dataset:NAME for a registered data set, e.g. dataset:synthetic_families")
+    p.add_argument("--target", default="loss", help="column of the target (default: loss)")
+    p.add_argument("--group", metavar="COL",
+                   help="column naming each run's family; without it all runs are one family")
     p.add_argument("--pooling", action="append", default=[], metavar="P=MODE,...",
-                   help="override pooling per parameter, MODE one of shared, partial, none; e.g. "
-                   "alpha=partial,beta=none (repeatable)")
+                   help="override pooling per parameter, MODE one of shared, partial, none; "
+                   "e.g. alpha=partial,beta=none (repeatable)")
     p.add_argument("--chains", type=int, default=4, help="number of chains (default: 4)")
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain after warmup (default: 1000)")
-    p.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--out", metavar="FIT.nc", help="write the fit to this netCDF file (read it back "
-                   "with 'bayeslaw predict' / 'bayeslaw plot')")
+    p.add_argument("--draws", type=int, default=1000,
+                   help="draws per chain after warmup (default: 1000)")
+    p.add_argument("--warmup", type=int, default=1000,
+                   help="warmup iterations per chain (default: 1000)")
+    _common(p, "random seed of the sampler and the predictions")
+    p.add_argument("--out", metavar="FIT.nc", help="write the fit to this netCDF file (for "
+                   "'bayeslaw predict' and 'bayeslaw plot')")
     p.add_argument("--predict", action="append", default=[], metavar="K=V,...",
-                   help="a planned run to predict, e.g. \"N=7e10,D=1.4e12,family=dense\"; leave out "
-                   "family (or leave it empty) for a new family (repeatable)")
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
-    p.add_argument("--plot", metavar="FILE.png", help="save a plot of the fit (png, pdf, svg, ...)")
-    p.add_argument("--x", metavar="INPUT", help="law input on the plot's x axis (default: the law's first input)")
+                   help=f"a planned run to predict (law and observed), e.g. {run_help}")
+    p.add_argument("--plot", metavar="FILE.png", help="save a plot of the fit (png, pdf, svg...)")
+    p.add_argument("--x", metavar="INPUT", help=x_help)
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="hide the sampler's progress bar")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("predict", help="predict planned runs from a saved fit",
-                       description="Predict runs from a fit saved with 'bayeslaw fit --out'. Prints "
-                       "mean, sd, median and the interval of each run.")
-    p.add_argument("fit", metavar="FIT.nc", help="a fit written by 'bayeslaw fit --out'")
+                       description="Predict runs from a saved fit; prints mean, sd, median and "
+                       "the interval of each run.")
+    p.add_argument("fit", metavar="FIT.nc", help=fit_file)
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--at", action="append", metavar="K=V,...",
-                       help="a run to predict, e.g. \"N=7e10,D=1.4e12,family=dense\"; no family = "
-                       "a new family (repeatable)")
-    where.add_argument("--rows", metavar="CSV", help="CSV of runs to predict: the law's inputs and "
-                       "optionally the fit's group column (empty = new family)")
+                       help=f"a run to predict, e.g. {run_help}")
+    where.add_argument("--rows", metavar="CSV", help="CSV of runs to predict: the law's inputs "
+                       "and optionally the fit's group column (empty = new family)")
     p.add_argument("--kind", choices=("observed", "law"), default="observed",
-                   help="observed: a new run including run-to-run noise (default); law: the curve itself")
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
-    p.add_argument("--seed", type=int, default=0, help="seed for predictive noise and new-family draws (default: 0)")
+                   help="observed: a new run, with run-to-run noise (default); law: the curve")
+    _common(p, "seed of the predictive noise and new-family draws")
     p.add_argument("--out", metavar="CSV", help="also write the predictions to this CSV file")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("plot", help="plot a saved fit",
-                       description="Plot the runs, the fitted law per family and its credible band "
-                       "(log-log). Other inputs are held at each family's geometric mean.")
-    p.add_argument("fit", metavar="FIT.nc", help="a fit written by 'bayeslaw fit --out'")
-    p.add_argument("--out", required=True, metavar="FILE.png", help="image file to write (png, pdf, svg, ...)")
-    p.add_argument("--x", metavar="INPUT", help="law input on the x axis (default: the law's first input)")
+                       description="Plot the runs, the fitted law of each family and its "
+                       "credible band (log-log); other inputs are held at each family's "
+                       "geometric mean.")
+    p.add_argument("fit", metavar="FIT.nc", help=fit_file)
+    p.add_argument("--out", required=True, metavar="FILE.png",
+                   help="image file to write (png, pdf, svg...)")
+    p.add_argument("--x", metavar="INPUT", help=x_help)
     p.add_argument("--ci-prob", type=float, default=0.9, help="band probability (default: 0.9)")
     p.set_defaults(func=cmd_plot)
+    for module in _EXTENSIONS:
+        try:
+            extension = importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as exc:  # an optional sub-command not in this installation
+            if exc.name != f"{__package__}.{module}":
+                raise
+            continue
+        extension.add_parser(sub)  # sets a `handler` default, see main
     return parser
 
 
@@ -418,8 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .errors import BayeslawError
 
+    handler = getattr(args, "func", None) or args.handler
     try:
-        return args.func(args)
+        return handler(args)
     except (BayeslawError, CliError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

@@ -20,33 +20,53 @@ def _check_fixed(fit, x: str, fixed: Mapping[str, float] | None) -> dict[str, fl
     inputs = fit.law.input_names
     for name, value in fixed.items():
         if name == x:
-            raise PredictionError(f"fixed names {name!r}, the plotted input; fix only the other "
-                                  f"inputs: {', '.join(n for n in inputs if n != x) or '(none)'}")
+            raise PredictionError(
+                f"fixed names {name!r}, the plotted input; fix only the other "
+                f"inputs: {', '.join(n for n in inputs if n != x) or '(none)'}"
+            )
         if name not in inputs:
-            raise PredictionError(f"fixed names {name!r}, not an input of law {fit.law.name!r}; "
-                                  f"inputs: {', '.join(inputs)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                or not np.isfinite(value) or value <= 0:
-            raise PredictionError(f"fixed value of {name!r} must be a positive number, got {value!r}")
+            raise PredictionError(
+                f"fixed names {name!r}, not an input of law {fit.law.name!r}; "
+                f"inputs: {', '.join(inputs)}"
+            )
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.number))
+            or not np.isfinite(value)
+            or value <= 0
+        ):
+            raise PredictionError(
+                f"fixed value of {name!r} must be a positive number, got {value!r}"
+            )
     return {k: float(v) for k, v in fixed.items()}
 
 
 def _check_families(fit, families: Sequence[str] | None) -> list[str]:
     if families is None:
         return list(fit.families)
-    chosen = list(dict.fromkeys(str(f) for f in ([families] if isinstance(families, str) else families)))
+    chosen = list(
+        dict.fromkeys(str(f) for f in ([families] if isinstance(families, str) else families))
+    )
     for name in chosen:
         if name not in fit.families:
-            raise PredictionError(f"unknown family {name!r}; families in the fit: "
-                                  f"{', '.join(fit.families)}")
+            raise PredictionError(
+                f"unknown family {name!r}; families in the fit: {', '.join(fit.families)}"
+            )
     if not chosen:
         raise PredictionError("families is empty; give at least one family of the fit")
     return chosen
 
 
-def plot_fit(fit, x: str = "N", *, ci_prob: float = 0.9, kind: str = "law",
-             fixed: Mapping[str, float] | None = None, ax=None,
-             families: Sequence[str] | None = None):
+def plot_fit(
+    fit,
+    x: str = "N",
+    *,
+    ci_prob: float = 0.9,
+    kind: str = "law",
+    fixed: Mapping[str, float] | None = None,
+    ax=None,
+    families: Sequence[str] | None = None,
+):
     """Plot the runs, the fitted law per family and its interval band on log-log axes.
 
     Parameters
@@ -84,7 +104,9 @@ def plot_fit(fit, x: str = "N", *, ci_prob: float = 0.9, kind: str = "law",
     """
     inputs = fit.law.input_names
     if x not in inputs:
-        raise PredictionError(f"x {x!r} is not an input of law {fit.law.name!r}; inputs: {', '.join(inputs)}")
+        raise PredictionError(
+            f"x {x!r} is not an input of law {fit.law.name!r}; inputs: {', '.join(inputs)}"
+        )
     if kind not in KINDS:
         raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
     ci_prob = check_ci_prob(ci_prob)
@@ -103,21 +125,37 @@ def plot_fit(fit, x: str = "N", *, ci_prob: float = 0.9, kind: str = "law",
     for pos, family in enumerate(chosen):
         j = fit.families.index(family)
         mine = table.family_index == j
-        held = {name: fixed.get(name, float(np.exp(np.mean(np.log(table.inputs[name][mine])))))
-                for name in others}
+        held = {
+            name: fixed.get(name, float(np.exp(np.mean(np.log(table.inputs[name][mine])))))
+            for name in others
+        }
         rows = {x: grid, **{name: np.full(grid.size, v) for name, v in held.items()}}
         if table.group is not None:
             rows[table.group] = [family] * grid.size
         pred = fit.predict(rows, kind=kind, ci_prob=ci_prob)
         color = colors[pos % len(colors)]
-        ax.scatter(xs[mine], np.asarray(table.target)[mine], s=14, color=color, alpha=0.8,
-                   label=f"_runs {family}")
+        ax.scatter(
+            xs[mine],
+            np.asarray(table.target)[mine],
+            s=14,
+            color=color,
+            alpha=0.8,
+            label=f"_runs {family}",
+        )
         held_text = ", ".join(f"{k}={v:.3g}" for k, v in held.items() if k not in fixed)
         name = family if table.group is not None else "law"
-        ax.plot(grid, pred["median"], color=color,
-                label=name + (f" ({held_text})" if held_text else ""))
-        ax.fill_between(grid, pred["lower"], pred["upper"], color=color, alpha=0.2,
-                        linewidth=0, label=f"_band {family}")
+        ax.plot(
+            grid, pred["median"], color=color, label=name + (f" ({held_text})" if held_text else "")
+        )
+        ax.fill_between(
+            grid,
+            pred["lower"],
+            pred["upper"],
+            color=color,
+            alpha=0.2,
+            linewidth=0,
+            label=f"_band {family}",
+        )
     ax.axvline(xs.max(), color="0.6", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -126,7 +164,8 @@ def plot_fit(fit, x: str = "N", *, ci_prob: float = 0.9, kind: str = "law",
     ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.set_xlabel(x)
     ax.set_ylabel(table.target_name or "target")
-    title = f"{fit.law.name}: median and {ci_prob:.0%} {'credible' if kind == 'law' else 'predictive'} band"
+    band = "credible" if kind == "law" else "predictive"
+    title = f"{fit.law.name}: median and {ci_prob:.0%} {band} band"
     if fixed:
         title += " at " + ", ".join(f"{k}={v:.3g}" for k, v in fixed.items())
     ax.set_title(title, fontsize=10)

@@ -1,0 +1,371 @@
+"""The ``bayeslaw`` command line, end to end in subprocesses (one real fit, reused)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayeslaw import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "synthetic_families.csv"
+TINY = ["--chains", "2", "--warmup", "150", "--draws", "150", "--no-progress"]
+FAMILIES = "deep, dense, long_ctx, moe, wide"
+
+
+@pytest.fixture(autouse=True)
+def _keep_xla_flags(monkeypatch):
+    """cli.main sets XLA_FLAGS; undo that after each in-process call."""
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+    if not os.environ["XLA_FLAGS"]:
+        monkeypatch.delenv("XLA_FLAGS")
+
+
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bayeslaw", *args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """Run ``bayeslaw fit`` once; later tests read its outputs."""
+    folder = tmp_path_factory.mktemp("cli_fit")
+    result = run_cli(
+        [
+            "fit",
+            "chinchilla",
+            str(DATA),
+            "--group",
+            "family",
+            *TINY,
+            "--out",
+            "fit.nc",
+            "--plot",
+            "fit.png",
+            "--predict",
+            "N=7e10,D=1.4e12,family=dense",
+            "--predict",
+            "N=7e10,D=1.4e12",
+        ],
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_fit_prints_report_and_writes_fit_and_plot(fitted):
+    folder, result = fitted
+    assert _files(folder) == {"fit.nc", "fit.png"}  # no temporary files left behind
+    assert (folder / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = result.stdout
+    assert out.startswith("chinchilla: 150 runs, 5 families, target 'loss'; 2 chains x 150 draws")
+    assert "Posterior summary (90% intervals):" in out
+    assert re.search(r"^alpha\s+\(shared\)\s+0\.\d+", out, re.MULTILINE)
+    assert re.search(r"^\s+moe\s+\d", out, re.MULTILINE)  # per-family rows
+    assert re.search(r"^Timings: compile \d+\.\d s, sampling \d+\.\d s", out, re.MULTILINE)
+    assert re.search(r"^Diagnostics: ", out, re.MULTILINE)
+    lines = out[out.index("Predictions (90% intervals") :].splitlines()
+    assert lines[1].split() == [
+        "N",
+        "D",
+        "family",
+        "kind",
+        "mean",
+        "sd",
+        "median",
+        "lower",
+        "upper",
+    ]
+    assert [line.split()[2:4] for line in lines[2:6]] == [
+        ["dense", "law"],
+        ["dense", "observed"],
+        ["(new)", "law"],
+        ["(new)", "observed"],
+    ]
+    for line in lines[2:6]:
+        median, lower, upper = (float(v) for v in line.split()[6:9])
+        assert lower < median < upper
+    assert "wrote fit.nc" in out and "wrote fit.png" in out
+
+
+def test_predict_reads_the_fit_back(fitted):
+    import bayeslaw as bl
+
+    folder, _ = fitted
+    result = run_cli(
+        [
+            "predict",
+            "fit.nc",
+            "--at",
+            "N=7e10,D=1.4e12,family=dense",
+            "--at",
+            "N=1e9,D=2e10",
+            "--kind",
+            "law",
+            "--ci-prob",
+            "0.8",
+            "--out",
+            "pred.csv",
+        ],
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("chinchilla: law predictions, 80% intervals")
+    frame = pd.read_csv(folder / "pred.csv")
+    assert list(frame.columns) == ["N", "D", "family", "mean", "sd", "median", "lower", "upper"]
+    assert frame["family"].tolist() == ["dense", "(new)"]
+    assert (frame["lower"] < frame["median"]).all() and (frame["median"] < frame["upper"]).all()
+    # the same numbers as the library gives for the saved fit (float32 vs float64 aside)
+    expected = bl.load_fit(folder / "fit.nc").predict(
+        pd.DataFrame({"N": [7e10, 1e9], "D": [1.4e12, 2e10], "family": ["dense", None]}),
+        kind="law",
+        ci_prob=0.8,
+    )
+    np.testing.assert_allclose(frame["median"], expected["median"], rtol=1e-5)
+    np.testing.assert_allclose(frame["upper"], expected["upper"], rtol=1e-5)
+    (folder / "pred.csv").unlink()
+
+
+def test_predict_rows_from_csv(fitted):
+    folder, _ = fitted
+    rows = folder / "new.csv"
+    rows.write_text("N,D,family\n1e9,2e10,moe\n4e9,8e10,\n")
+    try:
+        result = run_cli(["predict", "fit.nc", "--rows", "new.csv"], cwd=folder)
+    finally:
+        rows.unlink()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "chinchilla: observed predictions, 90% intervals"
+    assert [line.split()[2] for line in lines[2:]] == ["moe", "(new)"]
+
+
+def test_plot_command_writes_svg(fitted):
+    folder, _ = fitted
+    result = run_cli(["plot", "fit.nc", "--out", "curve.svg", "--x", "D"], cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "<svg" in (folder / "curve.svg").read_text()[:2000]
+    (folder / "curve.svg").unlink()
+
+
+BAD_FIT = [
+    (["fit", "nolaw", str(DATA), "--out", "x.nc"], "unknown law 'nolaw'; catalogue: "),
+    (
+        ["fit", "chinchilla", str(DATA), "--group", "nosuch", "--out", "x.nc"],
+        (
+            "column 'nosuch' is missing from the runs table; needed: N, D, loss, nosuch "
+            "(present: family, N, D, loss)"
+        ),
+    ),
+    (
+        ["fit", "chinchilla", str(DATA), "--predict", "N=abc,D=1e9", "--out", "x.nc"],
+        "bad --predict value 'N=abc,D=1e9': 'abc' is not a number",
+    ),
+    (
+        ["fit", "chinchilla", str(DATA), "--out", "nodir/x.nc"],
+        "cannot write --out 'nodir/x.nc': folder 'nodir' does not exist",
+    ),
+    (
+        ["fit", "chinchilla", str(DATA), "--pooling", "alpha=full", "--out", "x.nc"],
+        "bad --pooling value 'alpha=full': 'full' is not one of: shared, partial, none",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), BAD_FIT, ids=["law", "column", "predict", "out", "pooling"]
+)
+def test_bad_fit_input_exits_2_with_one_line(tmp_path, args, message):
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"bayeslaw: error: {message}")
+    assert result.stdout == ""
+    assert _files(tmp_path) == set()
+
+
+BAD_READ = [
+    (
+        ["predict", "missing.nc", "--at", "N=1e9,D=1e10"],
+        "cannot load fit 'missing.nc': no such file",
+    ),
+    (
+        ["predict", "fit.nc", "--at", "N=1e9,D=1e10,family=moe2", "--out", "p.csv"],
+        (
+            f"bad --at value 'N=1e9,D=1e10,family=moe2': unknown family 'moe2'; known: {FAMILIES} "
+            "(leave it empty for a new family)"
+        ),
+    ),
+    (
+        ["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", "nodir/p.csv"],
+        "cannot write --out 'nodir/p.csv': folder 'nodir' does not exist",
+    ),
+    (
+        ["plot", "fit.nc", "--out", "p.png", "--x", "C"],
+        "x 'C' is not an input of law 'chinchilla'; inputs: N, D",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_READ, ids=["fitfile", "family", "out", "x"])
+def test_bad_predict_or_plot_input_exits_2_with_one_line(fitted, args, message):
+    folder, _ = fitted
+    before = _files(folder)
+    result = run_cli(args, cwd=folder)
+    assert result.returncode == 2
+    assert result.stderr == f"bayeslaw: error: {message}\n"
+    assert _files(folder) == before
+
+
+# -- in-process checks of the parser and helpers (no subprocess, no fit) ----------------------
+
+
+@pytest.mark.parametrize("command", [[], ["laws"], ["fit"], ["predict"], ["plot"]])
+def test_help_on_every_subcommand(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*command, "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {' '.join(['bayeslaw', *command])}")
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["predict", "fit.nc"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        "bayeslaw: error: one of the arguments --at --rows is required "
+        "(see 'bayeslaw predict --help')\n"
+    )
+
+
+def test_laws_lists_the_catalogue(capsys):
+    import bayeslaw as bl
+
+    assert cli.main(["laws"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "inputs", "parameters", "description"]
+    assert [line.split()[0] for line in lines[1:]] == bl.list_laws()
+    chinchilla = next(line for line in lines if line.startswith("chinchilla "))
+    assert "N, D" in chinchilla and "E, alpha, a, beta, b" in chinchilla
+
+
+POINT_INPUTS = {"N": True, "D": True}
+
+
+def test_parse_point_accepts_family_and_new_family():
+    row = cli.parse_point(" N=7e10, D=1.4e12 ,family=dense", "--at", POINT_INPUTS, "fam", ["dense"])
+    assert row == {"N": 7e10, "D": 1.4e12, "fam": "dense"}
+    assert cli.parse_point("N=1,D=2,fam=", "--at", POINT_INPUTS, "fam", ["dense"])["fam"] == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("N=1,D=nan", "'nan' is not a finite number"),
+        ("N=1,D=0", "D must be positive, got '0'"),
+        ("N=1,N=2,D=1", "'N' is given twice"),
+        ("N=1;D=2", "'1;D=2' is not a number"),
+        ("N=1,D", "'D' is not key=value"),
+        (
+            "N=1,D=2,family=x",
+            "unknown key 'family'; valid: N, D (the fit has no --group, so no family)",
+        ),
+    ],
+)
+def test_parse_point_names_the_bad_token(text, why):
+    with pytest.raises(cli.CliError, match=re.escape(f"bad --at value {text!r}: {why}")):
+        cli.parse_point(text, "--at", POINT_INPUTS, None, None)
+
+
+def test_parse_pooling_merges_repeated_options():
+    params = ["E", "alpha", "sigma"]
+    assert cli.parse_pooling(["alpha=partial", "E=none,sigma=shared"], params) == {
+        "alpha": "partial",
+        "E": "none",
+        "sigma": "shared",
+    }
+    with pytest.raises(
+        cli.CliError,
+        match=re.escape(
+            "bad --pooling value 'beta=none': 'beta' is not a parameter of the law; "
+            "parameters: E, alpha, sigma"
+        ),
+    ):
+        cli.parse_pooling(["beta=none"], params)
+
+
+def test_cpu_cores_flag_added_once(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_foo=1")
+    cli._use_cpu_cores()
+    count = max(os.cpu_count() or 1, 4)
+    assert (
+        os.environ["XLA_FLAGS"] == f"--xla_cpu_foo=1 --xla_force_host_platform_device_count={count}"
+    )
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    cli._use_cpu_cores()
+    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2"
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    def broken(path):
+        Path(path).write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(
+        cli.CliError,
+        match=re.escape(f"cannot write '{tmp_path / 'a.csv'}': No space left on device"),
+    ):
+        cli.atomic_write(tmp_path / "a.csv", broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_quickstart_example_runs_quick(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "quickstart.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in ("dense family", "dense law", "new family"):
+        match = re.search(
+            rf"loss at N=70e9, D=1\.4e12, {label}: (\S+) \(90% interval (\S+) to (\S+)\)",
+            result.stdout,
+        )
+        assert match, result.stdout
+        median, lower, upper = (float(v) for v in match.groups())
+        assert lower < median < upper
+    assert (tmp_path / "quickstart_fit.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "quickstart_fit.nc").stat().st_size > 0
