@@ -23,6 +23,7 @@ from .errors import (
 from .fit import fit
 from .law import Law, list_laws, load_law, parse_law
 from .persist import load_fit
+from .plot import plot_fit
 
 
 from .results import Fit
@@ -46,5 +47,6 @@ __all__ = [
     "load_fit",
     "load_law",
     "parse_law",
+    "plot_fit",
 
 ]

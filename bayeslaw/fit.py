@@ -17,6 +17,7 @@ from .data import read_runs, validate_runs
 from .diagnostics import warn_if_unreliable
 from .errors import FitError
 from .law import Law, load_law
+from .likelihood import check_target
 from .model import ModelPlan, build_model, make_plan
 from .results import Fit
 
@@ -152,6 +153,7 @@ def fit(
         group,
         positive_target=law.likelihood.space == "log",
     )
+    check_target(law, table.target, table.frame, target, table.inputs)
     if centered is None:
         centered = bool(np.bincount(table.family_index).min() >= CENTRED_MIN_RUNS)
     plan = make_plan(law, table.n_families, dict(pooling or {}), centered=bool(centered))

@@ -18,10 +18,10 @@ from .expr import FUNCTIONS, Formula, compile_formula
 from .priors import Prior, parse_prior
 
 POOLINGS = ("shared", "partial", "none")
-LIKELIHOODS = ("StudentT", "Normal")
+LIKELIHOODS = ("StudentT", "Normal", "Beta", "Binomial")
 SPACES = ("log", "linear")
 #: names the likelihood owns; a law may not use them for its own parameters or inputs
-RESERVED = ("sigma", "df")
+RESERVED = ("sigma", "df", "concentration")
 
 _TOP_KEYS = {"name", "description", "reference", "formula", "inputs", "params", "likelihood", "derived"}
 _PARAM_KEYS = {"prior", "pooling", "pool_scale", "center", "description"}
@@ -65,12 +65,25 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class Likelihood:
-    """Observation model: ``space(y) ~ dist(space(law), sigma)`` (Student-t has ``df`` too)."""
+    """Observation model (see :mod:`bayeslaw.likelihood`).
+
+    ``StudentT``/``Normal``: ``space(y) ~ dist(space(law), sigma)`` (Student-t has ``df`` too);
+    ``Beta``: accuracy ~ Beta with mean = law and ``concentration``; ``Binomial``: correct answers
+    ~ Binomial(items, law), with ``trials`` naming the input that holds the item count.
+    """
 
     dist: str
     space: str
-    sigma: ParamSpec
-    df: ParamSpec | float | None
+    sigma: ParamSpec | None = None
+    df: ParamSpec | float | None = None
+    concentration: ParamSpec | None = None
+    trials: str | None = None
+
+    @property
+    def params(self) -> dict[str, ParamSpec]:
+        """The likelihood's own learned parameters."""
+        out = {"sigma": self.sigma, "df": self.df, "concentration": self.concentration}
+        return {k: v for k, v in out.items() if isinstance(v, ParamSpec)}
 
 
 @dataclass(frozen=True)
@@ -94,9 +107,7 @@ class Law:
     def all_params(self) -> dict[str, ParamSpec]:
         """Law parameters followed by the likelihood's own (sigma, and df when learned)."""
         out = dict(self.params)
-        out["sigma"] = self.likelihood.sigma
-        if isinstance(self.likelihood.df, ParamSpec):
-            out["df"] = self.likelihood.df
+        out.update(self.likelihood.params)
         return out
 
 
@@ -137,33 +148,49 @@ def _parse_param(name: str, spec: Any, where: str, inputs: dict[str, InputSpec])
     return ParamSpec(name, prior, pooling, float(pool_scale), center, str(spec.get("description", "")))
 
 
-def _parse_likelihood(spec: Any, where: str) -> Likelihood:
+def _parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec]) -> Likelihood:
     spec = {} if spec is None else spec
     if not isinstance(spec, dict):
         raise LawSpecError(f"[likelihood] of {where} must be a table")
-    unknown = sorted(set(spec) - {"dist", "space", "sigma", "df"})
+    valid = {"dist", "space", "sigma", "df", "concentration", "trials"}
+    unknown = sorted(set(spec) - valid)
     if unknown:
-        raise LawSpecError(f"unknown key {unknown[0]!r} in [likelihood] of {where}; valid: df, dist, sigma, space")
+        raise LawSpecError(f"unknown key {unknown[0]!r} in [likelihood] of {where}; valid: {', '.join(sorted(valid))}")
     name = spec.get("dist", "StudentT")
     if name not in LIKELIHOODS:
         raise LawSpecError(f"likelihood {name!r} of {where} is not one of: {', '.join(LIKELIHOODS)}")
-    space = spec.get("space", "log")
-    if space not in SPACES:
-        raise LawSpecError(f"likelihood space {space!r} of {where} is not one of: {', '.join(SPACES)}")
-    sigma_spec = spec.get("sigma", {"prior": {"dist": "HalfNormal", "scale": 0.05}})
-    sigma = _parse_param("sigma", sigma_spec, where, {})
-    df: ParamSpec | float | None = None
+    bounded = name in ("Beta", "Binomial")
+    space = spec.get("space", "linear" if bounded else "log")
+    if space not in SPACES or (bounded and space != "linear"):
+        allowed = "linear" if bounded else ", ".join(SPACES)
+        raise LawSpecError(f"likelihood space {space!r} of {where} is not one of: {allowed}")
+    allowed_keys = {"StudentT": {"sigma", "df"}, "Normal": {"sigma"}, "Beta": {"concentration"},
+                    "Binomial": {"trials"}}[name] | {"dist", "space"}
+    extra = sorted(set(spec) - allowed_keys)
+    if extra:
+        raise LawSpecError(f"likelihood key {extra[0]!r} of {where} does not apply to {name}")
+    out: dict[str, Any] = {}
+    if name in ("StudentT", "Normal"):
+        out["sigma"] = _parse_param("sigma", spec.get("sigma", {"prior": {"dist": "HalfNormal", "scale": 0.05}}),
+                                    where, {})
     if name == "StudentT":
         raw = spec.get("df", {"prior": {"dist": "Gamma", "concentration": 2.0, "rate": 0.1}})
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             if raw <= 0:
                 raise LawSpecError(f"likelihood df of {where} must be positive")
-            df = float(raw)
+            out["df"] = float(raw)
         else:
-            df = _parse_param("df", raw, where, {})
-    elif "df" in spec:
-        raise LawSpecError(f"likelihood df of {where} applies to StudentT only")
-    return Likelihood(name, space, sigma, df)
+            out["df"] = _parse_param("df", raw, where, {})
+    if name == "Beta":
+        out["concentration"] = _parse_param(
+            "concentration", spec.get("concentration", {"prior": {"dist": "Gamma", "concentration": 2.0, "rate": 0.02}}),
+            where, {})
+    if name == "Binomial":
+        trials = spec.get("trials")
+        if trials not in inputs:
+            raise LawSpecError(f"Binomial likelihood of {where} needs trials = \"<input>\" naming the input with item counts")
+        out["trials"] = trials
+    return Likelihood(name, space, **out)
 
 
 def parse_law(text: str, *, source: str = "<string>") -> Law:
@@ -238,7 +265,7 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
         formula=formula,
         inputs=tuple(inputs.values()),
         params=params,
-        likelihood=_parse_likelihood(doc.get("likelihood"), where),
+        likelihood=_parse_likelihood(doc.get("likelihood"), where, inputs),
         derived=derived,
         source=text,
     )

@@ -26,6 +26,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
+from . import likelihood
 from .errors import FitError, PredictionError
 from .law import POOLINGS, Law, ParamSpec
 
@@ -155,35 +156,14 @@ def build_model(plan: ModelPlan):
             values[spec.name] = _sample_family_values(plan, spec, values, logref)
         env = dict(x)
         env.update({name: values[name][family] for name in law.params})
-        row_values = {name: values[name][family] for name in ("sigma", "df") if name in values}
-        obs_dist = observation_distribution(plan, law.formula(env), row_values)
-        if y is not None and lik.space == "log":
-            y = jnp.log(y)
+        row_values = {name: values[name][family] for name in lik.params}
+        obs_dist = likelihood.observation_distribution(law, law.formula(env), row_values, x)
+        if y is not None:
+            y = likelihood.transform_target(law, y, x)
         with numpyro.plate("runs", family.shape[0]), numpyro.handlers.mask(mask=True if mask is None else mask):
             numpyro.sample("obs", obs_dist, obs=y)
 
     return model
-
-
-def observation_distribution(plan: ModelPlan, mean, params: dict) -> dist.Distribution:
-    """Distribution of the (log-space, if so declared) target given the law's value ``mean``."""
-    lik = plan.law.likelihood
-    loc = jnp.log(mean) if lik.space == "log" else mean
-    if lik.dist == "StudentT":
-        df = params["df"] if isinstance(lik.df, ParamSpec) else lik.df
-        return dist.StudentT(df, loc, params["sigma"])
-    return dist.Normal(loc, params["sigma"])
-
-
-def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y) -> jnp.ndarray:
-    """Log density of each observed run under each draw, (S, R), in the likelihood's space.
-
-    In log space this is the density of log(y), the quantity the model describes; fits compared
-    by LOO must share that space.
-    """
-    mean = law_draws(plan, params, x)
-    target = jnp.log(y) if plan.law.likelihood.space == "log" else y
-    return observation_distribution(plan, mean, params).log_prob(target[None, :])
 
 
 def family_draws(plan: ModelPlan, samples: dict, family: jnp.ndarray, logref: dict, key) -> dict:
@@ -238,13 +218,16 @@ def law_draws(plan: ModelPlan, params: dict, x: dict) -> jnp.ndarray:
     return plan.law.formula(env)
 
 
-def observed_draws(plan: ModelPlan, params: dict, mean: jnp.ndarray, key) -> jnp.ndarray:
+def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y) -> jnp.ndarray:
+    """Log density of each observed run under each draw, (S, R), in the likelihood's space.
+
+    In log space this is the density of log(y), the quantity the model describes; fits compared
+    by LOO must share that space.
+    """
+    mean = law_draws(plan, params, x)
+    return likelihood.log_density(plan.law, mean, params, y[None, :], {k: v[None, :] for k, v in x.items()})
+
+
+def observed_draws(plan: ModelPlan, params: dict, mean: jnp.ndarray, key, x: dict) -> jnp.ndarray:
     """Add observation noise to law draws: one simulated run per draw and row."""
-    lik = plan.law.likelihood
-    if lik.dist == "StudentT":
-        df = params["df"] if isinstance(lik.df, ParamSpec) else lik.df
-        noise = dist.StudentT(jnp.broadcast_to(df, mean.shape)).sample(key)
-    else:
-        noise = jax.random.normal(key, mean.shape)
-    noise = noise * params["sigma"]
-    return mean * jnp.exp(noise) if lik.space == "log" else mean + noise
+    return likelihood.simulate(plan.law, mean, params, key, {k: jnp.asarray(v)[None, :] for k, v in x.items()})

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ._arviz import az
+from . import runtime
 from .data import RunsTable
 from .errors import BayeslawError
 from .law import parse_law
@@ -77,6 +78,9 @@ def save_fit(fit: Fit, path: str | os.PathLike) -> None:
     os.close(fd)
     try:
         idata.to_netcdf(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a saved fit gets normal permissions
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -91,6 +95,7 @@ def load_fit(path: str | os.PathLike) -> Fit:
     BayeslawError
         When the file is missing or was not written by bayeslaw.
     """
+    runtime.configure()  # predictions run at the same precision as the fit, with the cache
     path = Path(path)
     if not path.is_file():
         raise BayeslawError(f"cannot load fit '{path}': no such file")

@@ -181,9 +181,10 @@ class Fit:
         k_fam, k_obs = jax.random.split(jax.random.PRNGKey(int(seed)))
         params = family_draws(self.plan, self._flat_samples, jnp.asarray(table.family_index),
                               self._logref_jnp, k_fam)
-        mean = law_draws(self.plan, params, {k: jnp.asarray(v) for k, v in table.inputs.items()})
+        x = {k: jnp.asarray(v) for k, v in table.inputs.items()}
+        mean = law_draws(self.plan, params, x)
         if kind == "observed":
-            mean = observed_draws(self.plan, params, mean, k_obs)
+            mean = observed_draws(self.plan, params, mean, k_obs, x)
         return np.asarray(mean)
 
     def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:

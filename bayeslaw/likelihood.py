@@ -1,0 +1,102 @@
+"""Observation models: how a run's measured target scatters around the law's value.
+
+* ``StudentT`` / ``Normal`` with scale ``sigma`` (Student-t also ``df``), on ``log(target)``
+  (``space = "log"``, the default for losses) or on the target itself (``space = "linear"``).
+* ``Beta`` for accuracies in (0, 1): mean = the law's value, ``concentration`` phi, so the sd is
+  sqrt(p (1 - p) / (1 + phi)).
+* ``Binomial`` for accuracies measured on a known number of items: the law's value is the
+  probability of a correct answer and ``trials`` names the input column with the item count; the
+  target is the observed accuracy (correct / items).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+
+from .errors import DataError
+from .law import Law, ParamSpec
+
+_EPS = 1e-6  # keeps a Beta/Binomial mean strictly inside (0, 1)
+
+
+def _df(law: Law, params: dict):
+    df = law.likelihood.df
+    return params["df"] if isinstance(df, ParamSpec) else df
+
+
+def observation_distribution(law: Law, mean, params: dict, x: dict | None = None) -> dist.Distribution:
+    """Distribution of the modelled target (log target in log space) given the law's value."""
+    lik = law.likelihood
+    if lik.dist == "Beta":
+        p = jnp.clip(mean, _EPS, 1 - _EPS)
+        phi = params["concentration"]
+        return dist.Beta(p * phi, (1 - p) * phi)
+    if lik.dist == "Binomial":
+        return dist.Binomial(total_count=x[lik.trials], probs=jnp.clip(mean, _EPS, 1 - _EPS))
+    loc = jnp.log(mean) if lik.space == "log" else mean
+    if lik.dist == "StudentT":
+        return dist.StudentT(_df(law, params), loc, params["sigma"])
+    return dist.Normal(loc, params["sigma"])
+
+
+def transform_target(law: Law, y, x: dict | None = None):
+    """The observed target as the likelihood sees it (log loss, or correct counts)."""
+    lik = law.likelihood
+    if lik.dist == "Binomial":
+        return y * x[lik.trials]
+    return jnp.log(y) if lik.space == "log" else y
+
+
+def log_density(law: Law, mean, params: dict, y, x: dict | None = None):
+    """Pointwise log density of observed targets ``y``."""
+    obs = observation_distribution(law, mean, params, x)
+    value = transform_target(law, y, x)
+    if law.likelihood.dist == "Binomial":  # accuracies x items need not be whole numbers
+        n, p = x[law.likelihood.trials], obs.probs
+        return (jax.scipy.special.gammaln(n + 1) - jax.scipy.special.gammaln(value + 1)
+                - jax.scipy.special.gammaln(n - value + 1) + value * jnp.log(p) + (n - value) * jnp.log1p(-p))
+    return obs.log_prob(value)
+
+
+def simulate(law: Law, mean, params: dict, key, x: dict | None = None):
+    """One simulated observation per element of ``mean``, on the target's own scale."""
+    lik = law.likelihood
+    if lik.dist in ("Beta", "Binomial"):
+        obs = observation_distribution(law, mean, params, x)
+        draws = obs.sample(key)
+        return draws / x[lik.trials] if lik.dist == "Binomial" else draws
+    if lik.dist == "StudentT":
+        noise = dist.StudentT(jnp.broadcast_to(_df(law, params), mean.shape)).sample(key)
+    else:
+        noise = jax.random.normal(key, mean.shape)
+    noise = noise * params["sigma"]
+    return mean * jnp.exp(noise) if lik.space == "log" else mean + noise
+
+
+def check_target(law: Law, target: np.ndarray, frame, target_name: str, inputs: dict) -> None:
+    """Likelihood-specific checks of the target column (range, and counts vs items)."""
+    lik = law.likelihood
+    if lik.dist not in ("Beta", "Binomial"):
+        return
+    low_ok = target > 0 if lik.dist == "Beta" else target >= 0
+    high_ok = target < 1 if lik.dist == "Beta" else target <= 1
+    bad = ~(low_ok & high_ok)
+    if bad.any():
+        interval = "(0, 1)" if lik.dist == "Beta" else "[0, 1]"
+        rows = ", ".join(f"{label} ({value:g})" for label, value in zip(frame.index[bad][:5], target[bad][:5]))
+        raise DataError(f"column '{target_name}' holds accuracies and must lie in {interval}: rows {rows}"
+                        + (", ..." if bad.sum() > 5 else ""))
+    if lik.dist == "Binomial":
+        items = inputs[lik.trials]
+        correct = target * items
+        fractional = np.abs(items - np.round(items)) > 1e-9
+        if fractional.any():
+            rows = ", ".join(str(label) for label in frame.index[fractional][:5])
+            raise DataError(f"column '{lik.trials}' must hold whole item counts: rows {rows}")
+        below = items + 1e-9 < correct
+        if below.any():
+            rows = ", ".join(str(label) for label in frame.index[below][:5])
+            raise DataError(f"column '{lik.trials}' has item counts below the observed correct counts: rows {rows}")
