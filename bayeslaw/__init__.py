@@ -10,6 +10,8 @@ predict planned runs with honest intervals::
     fit.predict({"N": 70e9, "D": 1.4e12, "family": "dense"}, kind="observed")
 """
 
+from . import planning
+from .backtest import Backtest, backtest
 from .datasets import list_datasets, load_dataset
 from .errors import (
     BayeslawError,
@@ -23,14 +25,18 @@ from .errors import (
 from .fit import fit
 from .law import Law, list_laws, load_law, parse_law
 from .persist import load_fit
+from .planning import optimal_allocation, plan_precision, plot_frontier, prob_below, prob_better
 from .plot import plot_fit
-
-
 from .results import Fit
+
+Fit.optimal_allocation = planning.optimal_allocation
+Fit.prob_below = planning.prob_below
+Fit.prob_better = planning.prob_better
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backtest",
     "BayeslawError",
     "ConvergenceWarning",
     "DataError",
@@ -40,13 +46,19 @@ __all__ = [
     "Law",
     "LawSpecError",
     "PredictionError",
+    "backtest",
     "fit",
     "list_datasets",
     "list_laws",
     "load_dataset",
     "load_fit",
     "load_law",
+    "optimal_allocation",
     "parse_law",
+    "plan_precision",
     "plot_fit",
+    "plot_frontier",
+    "prob_below",
+    "prob_better",
 
 ]

@@ -16,7 +16,7 @@ import pandas as pd
 from .data import read_runs
 from .errors import DataError, PredictionError
 from .law import Law, load_law
-from .results import Fit, NEW_FAMILY
+from .results import NEW_FAMILY, Fit
 
 DEFAULT_LEVELS = (0.5, 0.8, 0.95)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._arviz import az
 from . import runtime
+from ._arviz import az
 from .data import RunsTable
 from .errors import BayeslawError
 from .law import parse_law
