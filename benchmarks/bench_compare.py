@@ -76,7 +76,9 @@ def replicate(scenario: str, seed: int, settings: dict) -> dict:
 
 def summarise(rows: list[dict]) -> dict:
     frame = pd.DataFrame(rows)
-    out = {}
+    out = {"failed_replicates": int(frame["error"].notna().sum()) if "error" in frame else 0}
+    if "error" in frame:
+        frame = frame[frame["error"].isna()]
     for scenario, part in frame.groupby("scenario"):
         entry = {"replicates": len(part), "true_form_preferred": float(part["form_correct"].mean())}
         if "differ" in part and part["differ"].notna().any():
@@ -104,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for r in range(args.replicates):
         for k, scenario in enumerate(SCENARIOS):
-            row = replicate(scenario, args.seed + 1000 * r + k, settings)
+            seed = args.seed + 1000 * r + k
+            try:
+                row = replicate(scenario, seed, settings)
+            except Exception as exc:  # noqa: BLE001  one failed replicate is reported, not fatal
+                row = {"scenario": scenario, "seed": seed, "error": f"{type(exc).__name__}: {exc}"}
             rows.append(row)
             print(json.dumps(row), flush=True)
     result = {"settings": {**settings, "replicates": args.replicates, "seed": args.seed},
