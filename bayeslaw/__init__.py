@@ -12,6 +12,8 @@ predict planned runs with honest intervals::
 
 from . import planning
 from .backtest import Backtest, backtest
+from .checkpoints import drop_early_checkpoints
+from .compare import ParetoKWarning, average_predict, compare, refit
 from .datasets import list_datasets, load_dataset
 from .errors import (
     BayeslawError,
@@ -22,6 +24,7 @@ from .errors import (
     LawSpecError,
     PredictionError,
 )
+from .family_test import FamilyTestResult, family_test, plot_forest
 from .fit import fit
 from .law import Law, list_laws, load_law, parse_law
 from .persist import load_fit
@@ -41,12 +44,18 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "DataWarning",
+    "FamilyTestResult",
     "Fit",
     "FitError",
     "Law",
     "LawSpecError",
+    "ParetoKWarning",
     "PredictionError",
+    "average_predict",
     "backtest",
+    "compare",
+    "drop_early_checkpoints",
+    "family_test",
     "fit",
     "list_datasets",
     "list_laws",
@@ -57,8 +66,10 @@ __all__ = [
     "parse_law",
     "plan_precision",
     "plot_fit",
+    "plot_forest",
     "plot_frontier",
     "prob_below",
     "prob_better",
+    "refit",
 
 ]

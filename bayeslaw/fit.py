@@ -13,6 +13,7 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from numpyro.infer.util import initialize_model
 
 from . import runtime
+from .checkpoints import encode_runs
 from .data import read_runs, validate_runs
 from .diagnostics import warn_if_unreliable
 from .errors import FitError
@@ -94,6 +95,7 @@ def fit(
     target: str = "loss",
     group: str | None = None,
     *,
+    run: str | None = None,
     pooling: Mapping[str, str] | None = None,
     chains: int = 4,
     draws: int = 1000,
@@ -115,9 +117,14 @@ def fit(
         Column with the observed loss (or other target). Default ``"loss"``.
     group : str, optional
         Column naming each run's family. Without it, all runs are one family.
+    run : str, optional
+        Column naming the training run of each row, when rows are intermediate checkpoints: adds
+        a per-run offset so the points of one curve are not treated as independent runs (see
+        :mod:`bayeslaw.checkpoints`).
     pooling : dict, optional
         Per-parameter override of the law's pooling, e.g. ``{"alpha": "partial"}``. Values:
-        ``shared``, ``partial``, ``none``. ``sigma`` (and ``df``) can be pooled too.
+        ``shared``, ``partial``, ``none``, ``correlated`` (all parameters marked so vary jointly
+        across families, with an LKJ prior on their correlation). ``sigma`` (and ``df``) can be pooled too.
     chains, draws, warmup : int
         Number of chains, post-warmup draws per chain and warmup iterations per chain.
     seed : int
@@ -154,12 +161,13 @@ def fit(
         positive_target=law.likelihood.space == "log",
     )
     check_target(law, table.target, table.frame, target, table.inputs)
+    run_index, n_runs = encode_runs(table.frame, run)
     if centered is None:
         centered = bool(np.bincount(table.family_index).min() >= CENTRED_MIN_RUNS)
-    plan = make_plan(law, table.n_families, dict(pooling or {}), centered=bool(centered))
+    plan = make_plan(law, table.n_families, dict(pooling or {}), centered=bool(centered), n_runs=n_runs)
     logref = log_reference(plan, table.inputs)
     model = build_model(plan)
-    args = model_args(table, logref)
+    args = model_args(table, logref) + (None, None if run_index is None else jnp.asarray(run_index))
     key_init, key_run = jax.random.split(jax.random.PRNGKey(int(seed)))
     with runtime.stopwatch() as t_init:
         starts = map_start(model, args, chains, key_init)
@@ -189,7 +197,8 @@ def fit(
         timings=timings,
         config={"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
                 "target_accept": target_accept, "chain_method": method, "centered": bool(centered),
-                "dense_mass": mass_matrix(plan, dim) is True},
+                "dense_mass": mass_matrix(plan, dim) is True, "n_runs": n_runs, "run": run},
+        run_index=run_index,
     )
     warn_if_unreliable(result.diagnostics(), int(stats["diverging"].sum()), chains, target_accept)
     return result

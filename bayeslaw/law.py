@@ -17,7 +17,7 @@ from .errors import LawSpecError
 from .expr import FUNCTIONS, Formula, compile_formula
 from .priors import Prior, parse_prior
 
-POOLINGS = ("shared", "partial", "none")
+POOLINGS = ("shared", "partial", "none", "correlated")
 LIKELIHOODS = ("StudentT", "Normal", "Beta", "Binomial")
 SPACES = ("log", "linear")
 #: names the likelihood owns; a law may not use them for its own parameters or inputs

@@ -26,7 +26,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
-from . import likelihood
+from . import correlated, likelihood
 from .errors import FitError, PredictionError
 from .law import POOLINGS, Law, ParamSpec
 
@@ -39,6 +39,7 @@ class ModelPlan:
     pooling: tuple[tuple[str, str], ...]
     n_families: int
     centered: bool = True
+    n_runs: int = 0
 
     @property
     def pooling_map(self) -> dict[str, str]:
@@ -59,15 +60,19 @@ class ModelPlan:
         out = []
         for spec in self.ordered_params():
             pooling, site = self.pooling_map[spec.name], self.site(spec.name)
-            if pooling in ("shared", "partial"):
+            if pooling in ("shared", "partial", "correlated"):
                 out.append(site)
-            if pooling == "partial":
+            if pooling in ("partial", "correlated"):
                 out.append(f"{site}_sd")
+        if correlated.members(self):
+            out.append("corr_chol")
+        if self.n_runs:
+            out.append("run_sd")
         return out
 
 
 def make_plan(law: Law, n_families: int, pooling: dict[str, str] | None = None,
-              centered: bool = True) -> ModelPlan:
+              centered: bool = True, n_runs: int = 0) -> ModelPlan:
     """Resolve per-fit pooling overrides against the law's own choices.
 
     ``centered`` chooses how partially pooled family values are sampled: centred
@@ -90,7 +95,10 @@ def make_plan(law: Law, n_families: int, pooling: dict[str, str] | None = None,
         chosen[name] = value
     if n_families == 1:
         chosen = {name: "shared" for name in chosen}
-    return ModelPlan(law, tuple(chosen.items()), n_families, centered)
+    if list(chosen.values()).count("correlated") == 1:
+        name = next(k for k, v in chosen.items() if v == "correlated")
+        raise FitError(f"pooling 'correlated' needs at least two parameters; only {name!r} has it")
+    return ModelPlan(law, tuple(chosen.items()), n_families, centered, n_runs)
 
 
 def pool(spec: ParamSpec, population, sd, z):
@@ -104,13 +112,15 @@ def uncenter(spec: ParamSpec, ref_value, slope_value, logref):
     return ref_value + spec.center.sign * slope_value * logref[spec.center.input]
 
 
-def _sample_family_values(plan: ModelPlan, spec: ParamSpec, values: dict, logref: dict):
-    """Sample one parameter; return its per-family values, shape (F,), and population value."""
+def _sample_family_values(plan: ModelPlan, spec: ParamSpec, values: dict, logref: dict, block: dict):
+    """Sample one parameter; return its per-family values, shape (F,) (population in ``values``)."""
     F = plan.n_families
     pooling, site = plan.pooling_map[spec.name], plan.site(spec.name)
     prior = spec.prior.build()
     population = None
-    if pooling == "shared":
+    if pooling == "correlated":
+        population, fam = block[spec.name]
+    elif pooling == "shared":
         population = numpyro.sample(site, prior)
         fam = jnp.broadcast_to(population, (F,))
     elif pooling == "partial":
@@ -139,6 +149,15 @@ def _sample_family_values(plan: ModelPlan, spec: ParamSpec, values: dict, logref
     return fam
 
 
+#: prior scale of the run-to-run sd (log space): one run sits ~1-5% off its family's law
+RUN_SD_SCALE = 0.05
+
+
+def with_run_effect(plan: ModelPlan, mean, offset):
+    """Shift the law's value by a run's offset: multiplicative in log space, additive otherwise."""
+    return mean * jnp.exp(offset) if plan.law.likelihood.space == "log" else mean + offset
+
+
 def build_model(plan: ModelPlan):
     """Return the NumPyro model function for a plan.
 
@@ -150,17 +169,24 @@ def build_model(plan: ModelPlan):
     law = plan.law
     lik = law.likelihood
 
-    def model(x, family, logref, y=None, mask=None):
+    def model(x, family, logref, y=None, mask=None, run=None):
         values: dict = {}
+        block = correlated.sample_block(plan)
         for spec in plan.ordered_params():
-            values[spec.name] = _sample_family_values(plan, spec, values, logref)
+            values[spec.name] = _sample_family_values(plan, spec, values, logref, block)
         env = dict(x)
         env.update({name: values[name][family] for name in law.params})
         row_values = {name: values[name][family] for name in lik.params}
-        obs_dist = likelihood.observation_distribution(law, law.formula(env), row_values, x)
+        mean = law.formula(env)
+        if plan.n_runs:
+            run_sd = numpyro.sample("run_sd", dist.HalfNormal(RUN_SD_SCALE))
+            with numpyro.plate("run", plan.n_runs):
+                run_z = numpyro.sample("run_z", dist.Normal(0.0, 1.0))
+            mean = with_run_effect(plan, mean, run_sd * run_z[run])
+        obs_dist = likelihood.observation_distribution(law, mean, row_values, x)
         if y is not None:
             y = likelihood.transform_target(law, y, x)
-        with numpyro.plate("runs", family.shape[0]), numpyro.handlers.mask(mask=True if mask is None else mask):
+        with numpyro.plate("rows", family.shape[0]), numpyro.handlers.mask(mask=True if mask is None else mask):
             numpyro.sample("obs", obs_dist, obs=y)
 
     return model
@@ -188,10 +214,14 @@ def family_draws(plan: ModelPlan, samples: dict, family: jnp.ndarray, logref: di
     new = family < 0
     safe = jnp.where(new, 0, family)
     out: dict = {}
-    keys = jax.random.split(key, len(plan.law.all_params()))
+    keys = jax.random.split(key, len(plan.law.all_params()) + 1)
+    block_new = correlated.new_family_draws(plan, samples, keys[-1]) if bool(jnp.any(new)) else {}
     for spec, k in zip(plan.ordered_params(), keys):
         pooling, site = plan.pooling_map[spec.name], plan.site(spec.name)
-        if pooling == "shared":
+        if pooling == "correlated":
+            known = samples[f"{site}_family"][:, safe]
+            value = jnp.where(new[None, :], block_new[spec.name][:, None], known) if block_new else known
+        elif pooling == "shared":
             value = samples[site][:, None]
         elif pooling == "none":
             if bool(jnp.any(new)):
@@ -218,13 +248,15 @@ def law_draws(plan: ModelPlan, params: dict, x: dict) -> jnp.ndarray:
     return plan.law.formula(env)
 
 
-def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y) -> jnp.ndarray:
+def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y, run_offset=None) -> jnp.ndarray:
     """Log density of each observed run under each draw, (S, R), in the likelihood's space.
 
     In log space this is the density of log(y), the quantity the model describes; fits compared
     by LOO must share that space.
     """
     mean = law_draws(plan, params, x)
+    if run_offset is not None:
+        mean = with_run_effect(plan, mean, run_offset)
     return likelihood.log_density(plan.law, mean, params, y[None, :], {k: v[None, :] for k, v in x.items()})
 
 

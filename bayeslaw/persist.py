@@ -62,7 +62,8 @@ def to_inference_data(fit: Fit) -> az.InferenceData:
         log_likelihood={"obs": fit.log_likelihood()},
         observed_data={"obs": np.asarray(table.target)},
         constant_data={**{k: np.asarray(v) for k, v in table.inputs.items()},
-                       "family_index": np.asarray(table.family_index)},
+                       "family_index": np.asarray(table.family_index),
+                       **({"run_index": np.asarray(fit.run_index)} if fit.run_index is not None else {})},
     )
     idata.posterior.attrs.update(meta)
     return idata
@@ -109,7 +110,9 @@ def load_fit(path: str | os.PathLike) -> Fit:
     law = parse_law(attrs["law_text"], source=f"fit file '{path}'")
     families = tuple(json.loads(attrs["families"]))
     pooling = tuple(json.loads(attrs["pooling"]).items())
-    plan = ModelPlan(law, pooling, len(families), bool(json.loads(attrs["config"]).get("centered", True)))
+    config = json.loads(attrs["config"])
+    plan = ModelPlan(law, pooling, len(families), bool(config.get("centered", True)), int(config.get("n_runs", 0)))
+    run_index = np.asarray(idata.constant_data["run_index"]) if "run_index" in idata.constant_data else None
     inputs = {i.name: np.asarray(idata.constant_data[i.name]) for i in law.inputs}
     target_name, group = json.loads(attrs["target"]), json.loads(attrs["group"])
     target = np.asarray(idata.observed_data["obs"])
@@ -124,5 +127,5 @@ def load_fit(path: str | os.PathLike) -> Fit:
     samples = {k: np.asarray(posterior[k]) for k in posterior.data_vars}
     stats = {k: np.asarray(idata.sample_stats[k]) for k in idata.sample_stats.data_vars}
     return Fit(plan=plan, table=table, logref=json.loads(attrs["logref"]), samples=samples,
-               sample_stats=stats, timings=json.loads(attrs["timings"]), config=json.loads(attrs["config"]),
-               versions=json.loads(attrs["versions"]))
+               sample_stats=stats, timings=json.loads(attrs["timings"]), config=config,
+               versions=json.loads(attrs["versions"]), run_index=run_index)

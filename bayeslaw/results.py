@@ -14,7 +14,7 @@ import pandas as pd
 from .data import RunsTable, encode_rows
 from .diagnostics import diagnose
 from .errors import PredictionError
-from .model import ModelPlan, family_draws, law_draws, observed_draws
+from .model import ModelPlan, family_draws, law_draws, observed_draws, with_run_effect
 
 KINDS = ("law", "observed")
 NEW_FAMILY = "(new)"
@@ -51,6 +51,7 @@ class Fit:
     timings: dict
     config: dict
     versions: dict = field(default_factory=dict)
+    run_index: np.ndarray | None = None
 
     @property
     def law(self):
@@ -84,8 +85,9 @@ class Fit:
         for spec in self.plan.ordered_params():
             pooling, site = self.plan.pooling_map[spec.name], self.plan.site(spec.name)
             out += {"shared": [site], "partial": [site, f"{site}_sd", f"{site}_{'u' if self.plan.centered else 'z'}"],
-                    "none": [f"{site}_family"]}[pooling]
-        return out
+                    "none": [f"{site}_family"], "correlated": [site, f"{site}_sd"]}[pooling]
+        extra = ("corr_z", "run_sd", "run_z")
+        return out + [k for k in extra if k in self.samples]
 
     def diagnostics(self) -> pd.DataFrame:
         """R-hat, bulk and tail ESS for every sampled quantity (see :func:`diagnostics.diagnose`)."""
@@ -154,6 +156,17 @@ class Fit:
             if sd_site in self.samples:
                 rows.append((f"{name}_sd", "(population)"))
                 arrays[rows[-1]] = self.flat(sd_site)
+        if "corr" in self.samples:
+            names = [spec.name for spec in self.plan.ordered_params()
+                     if self.plan.pooling_map[spec.name] == "correlated"]
+            corr = self.flat("corr")
+            for i in range(len(names)):
+                for j in range(i + 1, len(names)):
+                    rows.append((f"corr({names[i]}, {names[j]})", "(population)"))
+                    arrays[rows[-1]] = corr[:, i, j]
+        if "run_sd" in self.samples:
+            rows.append(("run_sd", "(population)"))
+            arrays[rows[-1]] = self.flat("run_sd")
         stats = interval_columns(np.stack([arrays[r] for r in rows], axis=1), ci_prob)
         diag = diagnose({str(i): arrays[r].reshape(chains, -1) for i, r in enumerate(rows)})
         frame = pd.DataFrame(stats, index=pd.MultiIndex.from_tuples(rows, names=["parameter", "family"]))
@@ -184,6 +197,10 @@ class Fit:
         x = {k: jnp.asarray(v) for k, v in table.inputs.items()}
         mean = law_draws(self.plan, params, x)
         if kind == "observed":
+            if self.plan.n_runs:  # each planned row is a new run: draw its run offset
+                k_obs, k_run = jax.random.split(k_obs)
+                offset = self._flat_samples["run_sd"][:, None] * jax.random.normal(k_run, mean.shape)
+                mean = with_run_effect(self.plan, mean, offset)
             mean = observed_draws(self.plan, params, mean, k_obs, x)
         return np.asarray(mean)
 
@@ -225,7 +242,11 @@ class Fit:
         params = family_draws(self.plan, self._flat_samples, jnp.asarray(self.table.family_index),
                               self._logref_jnp, jax.random.PRNGKey(0))
         x = {k: jnp.asarray(v) for k, v in self.table.inputs.items()}
-        ll = pointwise_log_likelihood(self.plan, params, x, jnp.asarray(self.table.target))
+        offset = None
+        if self.plan.n_runs:
+            flat = self._flat_samples
+            offset = flat["run_sd"][:, None] * flat["run_z"][:, jnp.asarray(self.run_index)]
+        ll = pointwise_log_likelihood(self.plan, params, x, jnp.asarray(self.table.target), offset)
         chains = np.asarray(next(iter(self.samples.values()))).shape[0]
         return np.asarray(ll).reshape(chains, -1, ll.shape[-1])
 
