@@ -76,7 +76,7 @@ def baseline_run(frame, group, n_boot):
         point = hb.fit_huber(N, D, L, grid="coarse")
         boot = hb.bootstrap_huber(N, D, L, n_boot=n_boot, seed=0, grid="coarse")
         ci = hb.bootstrap_intervals(boot, ci_prob=0.95)
-        estimates = {k: [float(point[k]), float(ci.loc[k].iloc[0]), float(ci.loc[k].iloc[1])] for k in KEY}
+        estimates = {k: [float(point[k]), float(ci.loc[k, "lower"]), float(ci.loc[k, "upper"])] for k in KEY}
     else:
         estimates = {}
         for _, part in frame.groupby(group):
