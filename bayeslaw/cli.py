@@ -20,7 +20,7 @@ from pathlib import Path
 EXIT_ERROR = 2
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
 _EXTENSIONS = ("cli_compare", "cli_backtest")
-_POOLINGS = ("shared", "partial", "none")
+_POOLINGS = ("shared", "partial", "none", "correlated")  # as bayeslaw.law.POOLINGS (not imported: --help stays fast)
 
 
 class CliError(Exception):
@@ -254,7 +254,7 @@ def cmd_fit(args) -> int:
     points = [parse_point(t, "--predict", inputs, args.group, families) for t in args.predict]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = bl.fit(law, runs, target=args.target, group=args.group, pooling=pooling,
+        fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling,
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                      progress_bar=args.progress)
     n_fam = len(fit.families)
@@ -389,8 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", metavar="COL",
                    help="column naming each run's family; without it all runs are one family")
     p.add_argument("--pooling", action="append", default=[], metavar="P=MODE,...",
-                   help="override pooling per parameter, MODE one of shared, partial, none; "
-                   "e.g. alpha=partial,beta=none (repeatable)")
+                   help="override pooling per parameter, MODE one of shared, partial, none, correlated "
+                   "(all 'correlated' parameters vary jointly across families); e.g. alpha=partial,beta=none "
+                   "or a=correlated,alpha=correlated (repeatable)")
+    p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
+                   "intermediate checkpoints (adds a per-run effect)")
     p.add_argument("--chains", type=int, default=4, help="number of chains (default: 4)")
     p.add_argument("--draws", type=int, default=1000,
                    help="draws per chain after warmup (default: 1000)")

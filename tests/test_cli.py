@@ -369,3 +369,10 @@ def test_quickstart_example_runs_quick(tmp_path):
         assert lower < median < upper
     assert (tmp_path / "quickstart_fit.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "quickstart_fit.nc").stat().st_size > 0
+
+
+def test_cli_pooling_modes_match_the_library():
+    from bayeslaw.cli import _POOLINGS
+    from bayeslaw.law import POOLINGS
+
+    assert _POOLINGS == POOLINGS
