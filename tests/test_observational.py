@@ -1,0 +1,90 @@
+"""Observational scaling: PCA with missing values, Bayesian factor model recovery, exact errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayeslaw.errors import DataError, PredictionError
+from bayeslaw.observational import capability_pca, fit_observational
+
+BENCH = [f"b{j}" for j in range(5)]
+LOADINGS = np.array([0.12, 0.10, 0.08, 0.06, 0.04])
+SLOPES = {"fa": 0.8, "fb": 0.8, "fc": 0.8, "fd": 0.8}
+OFFSETS = {"fa": -0.8, "fb": 0.0, "fc": 0.8, "fd": 0.3}
+
+
+def _synthetic(seed=0, per_family=15, missing=0.1):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for fam in SLOPES:
+        logc = rng.uniform(-2, 2, per_family)
+        s = OFFSETS[fam] + SLOPES[fam] * logc + rng.normal(0, 0.2, per_family)
+        y = 0.5 + s[:, None] * LOADINGS[None, :] + rng.normal(0, 0.01, (per_family, len(BENCH)))
+        y[rng.random(y.shape) < missing] = np.nan
+        target = 0.25 + 0.7 / (1 + np.exp(-(1.5 * s - 0.5))) + rng.normal(0, 0.01, per_family)
+        for i in range(per_family):
+            rows.append({"family": fam, "flops": np.exp(logc[i]) * 1e22, "target": target[i], "s": s[i],
+                         **dict(zip(BENCH, y[i]))})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return _synthetic()
+
+
+@pytest.fixture(scope="module")
+def fit(models):
+    train = (models["flops"] < 2e22).to_numpy()
+    return fit_observational(models, BENCH, "target", k=1, chance=0.25, train=train, chains=2, warmup=300,
+                             draws=300, seed=0)
+
+
+def test_pca_recovers_loadings_with_missing_values(models):
+    scores, loadings, _, ratio = capability_pca(models[BENCH].to_numpy(), k=1)
+    cos = abs(loadings[:, 0] @ LOADINGS) / np.linalg.norm(LOADINGS)
+    assert cos > 0.99 and ratio[0] > 0.9
+    assert abs(np.corrcoef(scores[:, 0], models["s"])[0, 1]) > 0.97
+
+
+def test_factor_loadings_recovered_up_to_sign(fit):
+    est = fit.loadings()["PC1"].to_numpy()
+    cos = abs(est @ LOADINGS) / (np.linalg.norm(est) * np.linalg.norm(LOADINGS))
+    assert cos > 0.99
+
+
+def test_per_family_efficiency_recovered(fit):
+    s = fit.summary(ci_prob=0.95)
+    # capabilities are identified up to scale: compare family offsets' order, and the shared slope ratio
+    alpha = fit.flat("alpha_family")[:, :, 0].mean(0)
+    order = np.argsort(alpha)
+    assert [sorted(OFFSETS, key=OFFSETS.get)[i] for i in range(4)] == [fit.info["families"][i] for i in order]
+    beta = s.xs("beta_family", level="parameter")["mean"].to_numpy()
+    assert np.all(beta > 0) and beta.std() / beta.mean() < 0.25
+
+
+def test_heldout_targets_covered(fit, models):
+    held = np.flatnonzero((models["flops"] >= 2e22).to_numpy())
+    p = fit.predict({"row": held}, kind="observed", ci_prob=0.95)
+    inside = (p["lower"] <= models["target"].to_numpy()[held]) & (models["target"].to_numpy()[held] <= p["upper"])
+    assert inside.mean() >= 0.8
+    assert np.mean(np.abs(p["median"] - models["target"].to_numpy()[held])) < 0.05
+
+
+def test_errors(models):
+    bad = models.copy()
+    bad.loc[4, "b2"] = 1.3
+    msg = "column 'b2' holds accuracies and must lie in [0, 1]: rows 4 (1.3)"
+    with pytest.raises(DataError, match=re.escape(msg)):
+        fit_observational(bad, BENCH, "target", chains=1, warmup=5, draws=5)
+    with pytest.raises(DataError, match=re.escape("every benchmark column needs at least one observed value")):
+        capability_pca(np.full((4, 2), np.nan), k=1)
+
+
+def test_prediction_rows_are_positions(fit):
+    with pytest.raises(PredictionError, match=re.escape("rows need a 'row' column")):
+        fit.predict({"x": [1]})

@@ -1,0 +1,49 @@
+"""Quantization: drop by bits and size recovered; fixed-memory comparison; exact errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayeslaw.errors import DataError, PredictionError
+from bayeslaw.quantization import fit_quantization
+
+
+def _synthetic(seed=0):
+    rng = np.random.default_rng(seed)
+    n = np.exp(rng.uniform(np.log(0.5), np.log(70), 80))
+    acc = 0.25 + 0.75 * 0.85 / (1 + np.exp(-1.2 * (np.log(n * 1e9) - np.log(10e9)))) + rng.normal(0, 0.02, 80)
+    curve = pd.DataFrame({"params_B": n, "accuracy": np.clip(acc, 0, 1)})
+    nq = np.exp(rng.uniform(np.log(1), np.log(70), 40))
+    bits = np.where(np.arange(40) % 2 == 0, 4, 8)
+    drop = np.where(bits == 4, -0.02, -0.004) + rng.normal(0, 0.003, 40)
+    return curve, pd.DataFrame({"params_B": nq, "bits": bits, "delta": drop})
+
+
+@pytest.fixture(scope="module")
+def fit():
+    curve, pairs = _synthetic()
+    return fit_quantization(curve, pairs, chains=2, warmup=300, draws=300, seed=0)
+
+
+def test_drop_by_bits_recovered(fit):
+    d = fit.summary(ci_prob=0.95).xs("drop", level="parameter")
+    assert d.loc["4bit", "lower"] < -0.02 < d.loc["4bit", "upper"]
+    assert d.loc["8bit", "lower"] < -0.004 < d.loc["8bit", "upper"]
+
+
+def test_larger_4bit_model_wins_at_fixed_memory_on_the_steep_part(fit):
+    out = fit.prob_quantized_wins([10.0], bits=4)
+    assert out["prob_quantized_wins"].iloc[0] > 0.95  # 5B at 16 bit vs 20B at 4 bit
+
+
+def test_errors(fit):
+    curve, pairs = _synthetic()
+    pairs.loc[0, "bits"] = 3
+    with pytest.raises(DataError, match=re.escape("column 'bits' of pairs must be 4 or 8; got 3")):
+        fit_quantization(curve, pairs)
+    with pytest.raises(PredictionError, match=re.escape("bits must be one of 4, 8, 16; got 2")):
+        fit.predict({"params_B": [7.0], "bits": [2]})
