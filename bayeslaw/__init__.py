@@ -26,10 +26,14 @@ from .errors import (
 )
 from .family_test import FamilyTestResult, family_test, plot_forest
 from .fit import fit
+from .ladder import LadderFit, fit_ladder
 from .law import Law, list_laws, load_law, parse_law
+from .observational import ObservationalFit, capability_pca, fit_observational
+from .performance_law import PerformanceLawFit, fit_performance_law
 from .persist import load_fit
 from .planning import optimal_allocation, plan_precision, plot_frontier, prob_below, prob_better
 from .plot import plot_fit
+from .quantization import QuantizationFit, fit_quantization
 from .results import Fit
 
 Fit.optimal_allocation = planning.optimal_allocation
@@ -47,16 +51,25 @@ __all__ = [
     "FamilyTestResult",
     "Fit",
     "FitError",
+    "LadderFit",
     "Law",
     "LawSpecError",
+    "ObservationalFit",
     "ParetoKWarning",
+    "PerformanceLawFit",
     "PredictionError",
+    "QuantizationFit",
     "average_predict",
     "backtest",
+    "capability_pca",
     "compare",
     "drop_early_checkpoints",
     "family_test",
     "fit",
+    "fit_ladder",
+    "fit_observational",
+    "fit_performance_law",
+    "fit_quantization",
     "list_datasets",
     "list_laws",
     "load_dataset",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 EXIT_ERROR = 2
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
-_EXTENSIONS = ("cli_compare", "cli_backtest")
+_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream")
 _POOLINGS = ("shared", "partial", "none", "correlated")  # as bayeslaw.law.POOLINGS (not imported: --help stays fast)
 
 

@@ -207,5 +207,5 @@ def interval_scores(observed: np.ndarray, draws: np.ndarray, levels=(0.8, 0.95))
     out = {"mae_points": float(np.mean(np.abs(median - observed)) * 100), "n": int(observed.size)}
     for p in levels:
         lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
-        out[f"coverage_{int(round(p * 100))}"] = float(np.mean((observed >= lo) & (observed <= hi)))
+        out[f"coverage_{round(p * 100)}"] = float(np.mean((observed >= lo) & (observed <= hi)))
     return out

@@ -64,10 +64,12 @@ def log_density(law: Law, mean, params: dict, y, x: dict | None = None):
 def simulate(law: Law, mean, params: dict, key, x: dict | None = None):
     """One simulated observation per element of ``mean``, on the target's own scale."""
     lik = law.likelihood
-    if lik.dist in ("Beta", "Binomial"):
-        obs = observation_distribution(law, mean, params, x)
-        draws = obs.sample(key)
-        return draws / x[lik.trials] if lik.dist == "Binomial" else draws
+    if lik.dist == "Beta":
+        return observation_distribution(law, mean, params, x).sample(key)
+    if lik.dist == "Binomial":  # numpyro's sampler needs integer counts
+        items = jnp.round(jnp.broadcast_to(x[lik.trials], mean.shape)).astype(int)  # default int width
+        p = jnp.clip(mean, _EPS, 1 - _EPS)
+        return dist.Binomial(total_count=items, probs=p).sample(key) / items
     if lik.dist == "StudentT":
         noise = dist.StudentT(jnp.broadcast_to(_df(law, params), mean.shape)).sample(key)
     else:

@@ -83,7 +83,7 @@ class QuantizationFit(ModelFit):
         mean = self._law(params_B, bits)
         if kind == "law":
             return np.asarray(mean)
-        k16, kq = jax.random.split(jax.random.PRNGKey(int(seed)))
+        k16, _ = jax.random.split(jax.random.PRNGKey(int(seed)))
         noise16 = dist.StudentT(_DF).sample(k16, mean.shape) * jnp.asarray(self.flat("sigma16"))[:, None]
         return np.asarray(mean + noise16)
 

@@ -1,0 +1,73 @@
+"""Bounded likelihoods for accuracy laws: Beta and Binomial, with their input checks."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayeslaw as bl
+
+LAW = """
+name = "acc"
+description = "toy accuracy law"
+reference = "test"
+formula = "0.25 + 0.75 * sigmoid(k * (log(C) - c))"
+[inputs]
+C = { unit = "FLOP" }
+items = { unit = "items" }
+[params.k]
+prior = { dist = "LogNormal", loc = 0.0, scale = 0.5 }
+[params.c]
+prior = { dist = "Normal", loc = 50.0, scale = 3.0 }
+[likelihood]
+dist = "Binomial"
+trials = "items"
+"""
+
+
+@pytest.fixture(scope="module")
+def runs():
+    rng = np.random.default_rng(0)
+    C = np.geomspace(1e19, 1e24, 40)
+    p = 0.25 + 0.75 / (1 + np.exp(-1.2 * (np.log(C) - 51.0)))
+    items = np.full(C.size, 1000.0)
+    return pd.DataFrame({"C": C, "items": items, "acc": rng.binomial(items.astype(int), p) / items})
+
+
+def test_binomial_fit_recovers_and_predicts_observed_accuracies(runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        fit = bl.fit(bl.parse_law(LAW), runs, target="acc", chains=2, warmup=300, draws=300)
+    s = fit.summary()
+    assert s.loc[("k", "(shared)"), "lower"] < 1.2 < s.loc[("k", "(shared)"), "upper"]
+    pred = fit.predict({"C": [1e22, 1e25], "items": [1000, 1000]}, kind="observed")
+    assert ((pred["lower"] >= 0) & (pred["upper"] <= 1)).all()
+    law = fit.predict({"C": [1e22, 1e25], "items": [1000, 1000]}, kind="law")
+    assert (pred["upper"] - pred["lower"] > law["upper"] - law["lower"]).all()
+
+
+def test_accuracy_and_item_count_errors(runs):
+    bad = runs.copy()
+    bad.loc[3, "acc"] = 1.2
+    with pytest.raises(bl.DataError, match=re.escape("column 'acc' holds accuracies and must lie in [0, 1]: rows 3 (1.2)")):
+        bl.fit(bl.parse_law(LAW), bad, target="acc")
+    bad = runs.copy()
+    bad.loc[5, "items"] = 10.5
+    with pytest.raises(bl.DataError, match=re.escape("column 'items' must hold whole item counts: rows 5")):
+        bl.fit(bl.parse_law(LAW), bad, target="acc")
+    beta = bl.parse_law(LAW.replace('dist = "Binomial"\ntrials = "items"', 'dist = "Beta"'))
+    edge = runs.copy()
+    edge.loc[0, "acc"] = 0.0
+    with pytest.raises(bl.DataError, match=re.escape("column 'acc' holds accuracies and must lie in (0, 1): rows 0 (0)")):
+        bl.fit(beta, edge, target="acc")
+
+
+def test_likelihood_spec_errors():
+    with pytest.raises(bl.LawSpecError, match=re.escape('Binomial likelihood of law \'acc\' needs trials = "<input>" naming the input with item counts')):
+        bl.parse_law(LAW.replace('trials = "items"', 'trials = "n"'))
+    with pytest.raises(bl.LawSpecError, match=re.escape("likelihood key 'sigma' of law 'acc' does not apply to Binomial")):
+        bl.parse_law(LAW.replace('trials = "items"', 'trials = "items"\nsigma = { prior = { dist = "HalfNormal", scale = 1 } }'))
