@@ -84,3 +84,20 @@ def test_drop_early_checkpoints(curves):
 
     kept = drop_early_checkpoints(curves, tokens="D", min_tokens=1e10)
     assert (kept["D"] >= 1e10).all() and 0 < len(kept) < len(curves)
+
+
+def test_many_centred_families_start_outside_the_funnel():
+    """Regression: a MAP start searched in centred coordinates chases the sd -> 0 spike of the
+    centred density; at 20 families every transition then diverged (1 leapfrog step per draw)."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for f in range(20):
+        N = np.exp(rng.uniform(np.log(1e7), np.log(3e9), 12))
+        D = np.exp(rng.uniform(np.log(2e8), np.log(6e10), 12))
+        law = 1.8 + np.exp(6 + rng.normal(0, 0.2) - 0.34 * np.log(N)) + np.exp(6.2 + rng.normal(0, 0.2) - 0.28 * np.log(D))
+        frames.append(pd.DataFrame({"family": f"f{f}", "N": N, "D": D, "loss": law * np.exp(rng.normal(0, 0.01, 12))}))
+    fit = _quiet_fit("chinchilla", pd.concat(frames), group="family", chains=2, warmup=300, draws=200, seed=0)
+    assert fit.config["centered"] is True
+    assert fit.divergences < 0.05 * fit.num_draws  # the regression made every draw divergent
+    assert np.mean(fit.sample_stats["num_steps"]) > 2
+    assert fit.summary().loc[("alpha", "(shared)"), "r_hat"] < 1.05
