@@ -1,0 +1,390 @@
+"""Many independent fits in one compiled program: vectorised over fits x chains, sharded over devices.
+
+One small fit is compile-bound; throughput comes from batching. :func:`fit_many` builds each fit's
+plan and model arguments exactly as :func:`bayeslaw.fit` does, pads every table to the same number
+of rows (the model's ``mask`` drops the padding from the likelihood), and runs NumPyro's functional
+NUTS (``numpyro.infer.hmc.hmc``) under ``jax.vmap`` over fits and chains: every chain of every fit
+has its own step size and mass-matrix adaptation, its own MAP start, its own random stream. The
+fit axis is split across all devices with ``jax.shard_map`` when there is more than one, so each
+device runs its share of fits independently; under ``jax.distributed`` that is every process's
+devices, and every process gets every fit back (see docs/distributed.md). Results come back as
+ordinary :class:`Fit` objects (summary, predict, save work unchanged).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.experimental import multihost_utils
+from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from numpyro.infer import init_to_median
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import initialize_model
+
+from . import runtime
+from .data import RunsTable, read_runs, validate_runs
+from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, diagnose
+from .errors import ConvergenceWarning, FitError
+from .fit import _INIT_JITTER, CENTRED_MIN_RUNS, log_reference, mass_matrix, model_args
+from .law import Law, load_law
+from .model import ModelPlan, build_model, make_plan
+from .results import Fit
+
+__all__ = ["diagnose_many", "find_map", "fit_many", "summarize_many"]
+
+_AXIS = "fits"
+#: compiled batch programs of this process, so a repeated batch of the same law and settings
+#: skips tracing too (the persistent cache only skips XLA compilation)
+_PROGRAMS: dict = {}
+_MAX_PROGRAMS = 8
+
+
+def _check_settings(chains, draws, warmup, seed, target_accept) -> None:
+    for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FitError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise FitError(f"seed must be an int, got {seed!r}")
+    if not 0.5 <= target_accept < 1:
+        raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+
+
+def _split(tables, split_by: str | None) -> tuple[list, list[pd.DataFrame]]:
+    """Labels and frames: a list of tables (labels 0..n-1) or one table split by a column."""
+    if split_by is not None:
+        if not isinstance(tables, pd.DataFrame):
+            raise FitError(f"split_by={split_by!r} needs one DataFrame, got {type(tables).__name__}")
+        if split_by not in tables.columns:
+            raise FitError(f"column '{split_by}' to split by is missing; present: "
+                           f"{', '.join(map(str, tables.columns))}")
+        if tables[split_by].isna().any():
+            raise FitError(f"column '{split_by}' to split by has missing values")
+        groups = list(tables.groupby(split_by, sort=True))
+        return [label for label, _ in groups], [frame for _, frame in groups]
+    if isinstance(tables, (pd.DataFrame, str, os.PathLike)):
+        raise FitError("tables must be a list of runs tables; to fit one table per group, pass "
+                       "split_by='<column>'")
+    frames = list(tables)
+    if not frames:
+        raise FitError("tables is empty: nothing to fit")
+    return list(range(len(frames))), frames
+
+
+def _pad(table: RunsTable, logref: Mapping[str, float], rows: int) -> tuple:
+    """Model arguments of one table padded to ``rows`` with copies of row 0, plus the mask."""
+    x, family, ref, y = jax.tree.map(np.asarray, model_args(table, logref))
+    n = family.shape[0]
+    take = np.concatenate([np.arange(n), np.zeros(rows - n, dtype=int)])
+    mask = np.arange(rows) < n
+    return {k: v[take] for k, v in x.items()}, family[take], ref, y[take], mask
+
+
+def find_map(objective, x0, maxiter: int = 100, restarts: int = 8):
+    """Minimise ``objective`` by BFGS with restarts; return the best finite point found.
+
+    JAX's BFGS often stops after a few iterations with a line-search failure (status 3) far from
+    the optimum of a scaling-law potential, and its first step (along minus the gradient, which
+    can be in the hundreds) often lands where the law overflows; it then returns a point whose
+    objective is infinite while ``result.fun`` is finite, and chains started there never move.
+    Here every result is re-evaluated and kept only if finite and no worse; BFGS restarts from
+    the best point (resetting its inverse-Hessian estimate) until it reports convergence, and
+    after a failed attempt it works on a rescaled problem, ``x + scale * v`` with ``scale``
+    divided by 10, so its first steps are shorter. Works under ``jit`` and ``vmap``.
+    """
+    def body(carry):
+        i, x, fx, scale, _ = carry
+        result = jax.scipy.optimize.minimize(lambda v: objective(x + scale * v), jnp.zeros_like(x),
+                                             method="BFGS", options={"maxiter": maxiter})
+        x_new = x + scale * result.x
+        f_new = objective(x_new)
+        better = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(x_new)) & (f_new <= fx)
+        done = (better & (result.status == 0)) | (~better & (scale < 1e-3))
+        return (i + 1, jnp.where(better, x_new, x), jnp.where(better, f_new, fx),
+                jnp.where(better, scale, scale / 10), done)
+
+    one = jnp.ones((), x0.dtype)
+    carry = (jnp.asarray(0), x0, objective(x0), one, jnp.asarray(False))
+    return jax.lax.while_loop(lambda c: (c[0] < restarts) & ~c[4], body, carry)[1]
+
+
+def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: int, draws: int,
+             target_accept: float, n_devices: int):
+    """The compiled batch program: (batched args, per-fit keys) -> draws and sampler statistics.
+
+    Starting points follow :func:`bayeslaw.fit.map_start` (the MAP point from the prior median,
+    then a per-chain jitter), with :func:`find_map` as the optimiser. The prior median does not
+    depend on the data, so it is computed once, eagerly, not once per fit inside the program.
+    """
+    info, potential_gen, postprocess_gen, _ = initialize_model(
+        jax.random.PRNGKey(0), model, model_args=example_args,
+        init_strategy=init_to_median(num_samples=15), dynamic_args=True)
+    flat0, unravel = ravel_pytree(info[0])
+    dense = mass_matrix(plan, int(flat0.shape[0]))
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+
+    def map_starts(args, key):
+        potential = potential_gen(*args)
+        centre = find_map(lambda v: potential(unravel(v)), flat0)
+        return centre + _INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
+
+    def one_chain(args, start, key):
+        state = init_kernel(unravel(start), warmup, dense_mass=dense, target_accept_prob=target_accept,
+                            trajectory_length=None, model_args=args, rng_key=key)
+        # one loop over warmup + draws (a second loop would compile NUTS twice); warmup
+        # iterations all write slot 0, which the first kept draw overwrites
+        record = lambda s: (s.z, s.diverging, s.num_steps)
+        buffers = jax.tree.map(lambda v: jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)),
+                               record(state))
+
+        def step(i, carry):
+            s, buf = carry
+            s = sample_kernel(s, model_args=args)
+            slot = jnp.maximum(i - warmup, 0)
+            return s, jax.tree.map(lambda b, v: b.at[slot].set(v), buf, record(s))
+
+        state, (zs, diverging, steps) = jax.lax.fori_loop(0, warmup + draws, step, (state, buffers))
+        samples = jax.vmap(postprocess_gen(*args))(zs)
+        return samples, diverging, steps, state.adapt_state.step_size
+
+    def batch(args, keys):
+        n = keys.shape[0]
+        k_init, k_run = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        starts = jax.vmap(map_starts)(args, k_init).reshape(n * chains, -1)
+        lanes = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), args)
+        chain_keys = jax.vmap(lambda k: jax.random.split(k, chains))(k_run).reshape(n * chains, -1)
+        # a single vmap over fits x chains: nesting two vmaps doubles the batching work at trace time
+        out = jax.vmap(one_chain)(lanes, starts, chain_keys)
+        return jax.tree.map(lambda v: v.reshape((n, chains) + v.shape[1:]), out)
+
+    mesh = None
+    if n_devices > 1:
+        # jax.devices() spans every process once jax.distributed is initialised (multi-host)
+        mesh = Mesh(np.array(jax.devices()[:n_devices]), (_AXIS,))
+        batch = jax.shard_map(batch, mesh=mesh, in_specs=PartitionSpec(_AXIS),
+                              out_specs=PartitionSpec(_AXIS), check_vma=False)
+    return jax.jit(batch), dense is True, mesh
+
+
+def _run(program, mesh, args, keys):
+    """Run the program; across processes, feed global arrays and gather every fit everywhere."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, program(args, keys))
+    sharding = NamedSharding(mesh, PartitionSpec(_AXIS))
+    place = lambda v: jax.make_array_from_callback(v.shape, sharding, lambda index: v[index])
+    out = program(jax.tree.map(place, args), place(np.asarray(keys)))
+    return jax.tree.map(np.asarray, multihost_utils.process_allgather(out, tiled=True))
+
+
+def _cached_program(plan: ModelPlan, example_args: tuple, *settings):
+    key = (plan.law.source, plan.pooling, plan.n_families, plan.centered,
+           bool(jax.config.jax_enable_x64), jax.default_backend(), *settings)
+    if key not in _PROGRAMS:
+        if len(_PROGRAMS) >= _MAX_PROGRAMS:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = _program(build_model(plan), plan, example_args, *settings)
+    return _PROGRAMS[key]
+
+
+def fit_many(
+    law: str | os.PathLike | Law,
+    tables: Sequence | pd.DataFrame,
+    target: str = "loss",
+    group: str | None = None,
+    *,
+    split_by: str | None = None,
+    pooling: Mapping[str, str] | None = None,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    target_accept: float = 0.8,
+    centered: bool | None = None,
+) -> list[Fit]:
+    """Fit one law to many runs tables at once, in a single compiled program.
+
+    Every fit is independent (its own MAP start, step size, mass matrix and diagnostics) and
+    gives the same posterior, within Monte Carlo error, as :func:`bayeslaw.fit` on its table.
+    The fits run vectorised over fits x chains, split across all local JAX devices.
+
+    Parameters
+    ----------
+    law : str, path or Law
+        As in :func:`bayeslaw.fit`.
+    tables : list of DataFrames (or CSV paths), or one DataFrame with ``split_by``
+        The runs tables. Every table must have the same number of families (the batch shares
+        one model); tables may have different numbers of runs.
+    target, group, pooling, chains, draws, warmup, target_accept
+        As in :func:`bayeslaw.fit`; the same for every fit.
+    split_by : str, optional
+        Column of ``tables`` (one DataFrame) whose values define the fits, one per value.
+    seed : int
+        Base seed; fit ``i`` uses a key derived from ``(seed, i)``, so results do not depend on
+        the batch's sharding.
+    centered : bool, optional
+        Centred or non-centred partial pooling (see :func:`bayeslaw.fit`). Default: centred
+        when every family of every table has at least 10 runs.
+
+    Returns
+    -------
+    list of Fit
+        In the order of ``tables`` (or of the sorted ``split_by`` values). Each fit's
+        ``config`` records ``batch_index``, ``batch_label`` and ``batch_size``; its ``timings``
+        hold its equal share of the batch's time plus the batch totals (``batch_*``).
+        One :class:`ConvergenceWarning` lists the fits whose diagnostics look unreliable.
+
+    Raises
+    ------
+    FitError
+        For invalid settings, an empty batch, or tables with different numbers of families.
+    DataError
+        For an invalid table (the message names the table's position).
+    """
+    _check_settings(chains, draws, warmup, seed, target_accept)
+    runtime.configure()
+    law = load_law(law)
+    labels, frames = _split(tables, split_by)
+    positive = {i.name: i.positive for i in law.inputs}
+    validated = [validate_runs(read_runs(f), positive, target, group, what=f"runs table {label!r}",
+                               positive_target=law.likelihood.space == "log")
+                 for label, f in zip(labels, frames, strict=True)]
+    counts = sorted({t.n_families for t in validated})
+    if len(counts) > 1:
+        raise FitError(f"all tables in a batch need the same number of families; got {counts} "
+                       "(fit groups with different family counts in separate batches)")
+    if centered is None:
+        centered = all(np.bincount(t.family_index).min() >= CENTRED_MIN_RUNS for t in validated)
+    plan = make_plan(law, counts[0], dict(pooling or {}), centered=bool(centered))
+    logrefs = [log_reference(plan, t.inputs) for t in validated]
+    rows = max(len(t.family_index) for t in validated)
+    padded = [_pad(t, ref, rows) for t, ref in zip(validated, logrefs, strict=True)]
+
+    n_fits = len(padded)
+    # every process must own a share of a multi-process batch; one process uses what it needs
+    n_devices = jax.device_count() if jax.process_count() > 1 else min(jax.device_count(), n_fits)
+    total = -(-n_fits // n_devices) * n_devices
+    padded += [padded[0]] * (total - n_fits)  # filler lanes so every device gets a full share
+    args = jax.tree.map(lambda *leaves: np.stack(leaves), *padded)
+    base = jax.random.PRNGKey(int(seed))
+    keys = np.asarray(jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(total)))
+
+    with runtime.stopwatch() as clock:
+        program, dense, mesh = _cached_program(plan, padded[0], chains, warmup, draws,
+                                               target_accept, n_devices)
+        samples, diverging, steps, step_size = _run(program, mesh, args, keys)
+    fits = []
+    share = {"compile_s": clock["compile"] / n_fits, "init_s": 0.0,
+             "sampling_s": clock["run"] / n_fits, "total_s": clock["total"] / n_fits,
+             "batch_compile_s": clock["compile"], "batch_run_s": clock["run"],
+             "batch_total_s": clock["total"]}
+    for i, (label, table, ref) in enumerate(zip(labels, validated, logrefs, strict=True)):
+        stats = {"diverging": diverging[i], "num_steps": steps[i],
+                 "step_size": np.broadcast_to(step_size[i][:, None], diverging[i].shape).copy()}
+        config = {"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
+                  "target_accept": target_accept, "chain_method": "batched",
+                  "centered": bool(centered), "dense_mass": bool(dense), "batch_index": i,
+                  "batch_label": _jsonable(label), "batch_size": n_fits, "devices": n_devices}
+        fits.append(Fit(plan=plan, table=table, logref=ref,
+                        samples={k: v[i] for k, v in samples.items()}, sample_stats=stats,
+                        timings=dict(share), config=config))
+    _warn_if_unreliable(fits, chains, target_accept)
+    return fits
+
+
+def _jsonable(label):
+    """A split value as a JSON scalar (fit configs are saved as JSON)."""
+    if isinstance(label, np.generic):
+        label = label.item()
+    return label if isinstance(label, (str, int, float, bool)) else str(label)
+
+
+def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
+    """Convergence summary of many fits of one plan: ArviZ runs once on all of them.
+
+    Parameters
+    ----------
+    fits : list of Fit
+        Fits with the same sampled sites and shapes (as :func:`fit_many` returns).
+
+    Returns
+    -------
+    DataFrame indexed by fit label with ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail`` over
+    the sampled quantities and ``divergences``.
+    """
+    sites = fits[0].sampled_sites()
+    # the fit axis goes after (chain, draw), so ArviZ treats it as one more parameter dimension
+    arrays = {k: np.stack([np.asarray(f.samples[k]) for f in fits], axis=2) for k in sites}
+    diag = diagnose(arrays)
+    n = len(fits)
+    columns = {"r_hat": [], "ess_bulk": [], "ess_tail": []}
+    start = 0
+    for k in sites:
+        size = int(np.prod(arrays[k].shape[2:]))
+        block = diag.iloc[start:start + size]
+        start += size
+        for col, parts in columns.items():
+            parts.append(block[col].to_numpy().reshape(n, -1))
+    stacked = {col: np.concatenate(parts, axis=1) for col, parts in columns.items()}
+    labels = [f.config.get("batch_label", i) for i, f in enumerate(fits)]
+    return pd.DataFrame({"max_r_hat": stacked["r_hat"].max(axis=1),
+                         "min_ess_bulk": stacked["ess_bulk"].min(axis=1),
+                         "min_ess_tail": stacked["ess_tail"].min(axis=1),
+                         "divergences": [f.divergences for f in fits]},
+                        index=pd.Index(labels, name="fit"))
+
+
+def _warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> None:
+    """One warning for the whole batch, listing the fits with problems."""
+    diag = diagnose_many(fits)
+    found = []
+    if chains > 1:
+        bad = np.flatnonzero(diag["max_r_hat"].to_numpy() > RHAT_LIMIT)
+        if bad.size:
+            found.append(f"R-hat above {RHAT_LIMIT} in {bad.size} fit(s) {_labels(fits, bad)}")
+    low = np.flatnonzero(diag["min_ess_bulk"].to_numpy() < ESS_PER_CHAIN * chains)
+    if low.size:
+        found.append(f"bulk ESS below {ESS_PER_CHAIN} per chain in {low.size} fit(s) {_labels(fits, low)}")
+    div = np.flatnonzero(diag["divergences"].to_numpy())
+    if div.size:
+        found.append(f"divergent transitions in {div.size} fit(s) {_labels(fits, div)}; raise "
+                     f"target_accept (now {target_accept:g}, try 0.95)")
+    if found:
+        warnings.warn(f"{len(fits)} fits: " + "; ".join(found) + ". Check each with "
+                      "diagnose_many(fits) or fit.diagnostics()", ConvergenceWarning, stacklevel=3)
+
+
+def _labels(fits: list[Fit], index: np.ndarray, most: int = 5) -> str:
+    names = [repr(fits[i].config["batch_label"]) for i in index[:most]]
+    return "(" + ", ".join(names) + (", ..." if index.size > most else "") + ")"
+
+
+def summarize_many(fits: Sequence[Fit], ci_prob: float = 0.9) -> pd.DataFrame:
+    """One tidy table of many fits' summaries.
+
+    Parameters
+    ----------
+    fits : list of Fit
+        From :func:`fit_many` (labelled by ``batch_label``) or any fits (labelled 0..n-1).
+    ci_prob : float
+        Credible-interval probability (default 0.9).
+
+    Returns
+    -------
+    DataFrame indexed by (fit, parameter, family) with the columns of :meth:`Fit.summary` plus
+    ``divergences`` (the fit's count, repeated on each of its rows).
+    """
+    frames = []
+    for i, fit in enumerate(fits):
+        frame = fit.summary(ci_prob=ci_prob)
+        frame["divergences"] = fit.divergences
+        frames.append(frame)
+    labels = [fit.config.get("batch_label", i) for i, fit in enumerate(fits)]
+    out = pd.concat(frames, keys=labels, names=["fit"])
+    out.attrs["ci_prob"] = ci_prob
+    return out
