@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -32,8 +33,9 @@ from . import runtime
 from .data import RunsTable, read_runs, validate_runs
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, diagnose
 from .errors import ConvergenceWarning, FitError
-from .fit import _INIT_JITTER, CENTRED_MIN_RUNS, log_reference, mass_matrix, model_args
+from .fit import _INIT_JITTER, CENTRED_MIN_RUNS, _to_centred, log_reference, mass_matrix, model_args
 from .law import Law, load_law
+from .likelihood import check_target
 from .model import ModelPlan, build_model, make_plan
 from .results import Fit
 
@@ -122,16 +124,25 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
     then a per-chain jitter), with :func:`find_map` as the optimiser. The prior median does not
     depend on the data, so it is computed once, eagerly, not once per fit inside the program.
     """
-    info, potential_gen, postprocess_gen, _ = initialize_model(
-        jax.random.PRNGKey(0), model, model_args=example_args,
-        init_strategy=init_to_median(num_samples=15), dynamic_args=True)
-    flat0, unravel = ravel_pytree(info[0])
+    def initial(model_fn):
+        info, potential_gen, postprocess_gen, _ = initialize_model(
+            jax.random.PRNGKey(0), model_fn, model_args=example_args,
+            init_strategy=init_to_median(num_samples=15), dynamic_args=True)
+        return *ravel_pytree(info[0]), potential_gen, postprocess_gen
+
+    flat0, unravel, potential_gen, postprocess_gen = initial(model)
     dense = mass_matrix(plan, int(flat0.shape[0]))
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+    # as fit.map_start: a centred hierarchical density is unbounded as a family sd -> 0, so its
+    # mode is searched in the non-centred form and mapped back
+    nc = plan.centered and "partial" in plan.pooling_map.values()
+    search0, search_unravel, search_gen, _ = initial(build_model(replace(plan, centered=False))) if nc \
+        else (flat0, unravel, potential_gen, None)
 
     def map_starts(args, key):
-        potential = potential_gen(*args)
-        centre = find_map(lambda v: potential(unravel(v)), flat0)
+        potential = search_gen(*args)
+        point = search_unravel(find_map(lambda v: potential(search_unravel(v)), search0))
+        centre = ravel_pytree(_to_centred(plan, point) if nc else point)[0]
         return centre + _INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
 
     def one_chain(args, start, key):
@@ -221,7 +232,8 @@ def fit_many(
         The runs tables. Every table must have the same number of families (the batch shares
         one model); tables may have different numbers of runs.
     target, group, pooling, chains, draws, warmup, target_accept
-        As in :func:`bayeslaw.fit`; the same for every fit.
+        As in :func:`bayeslaw.fit`; the same for every fit. (Per-run effects, ``fit``'s
+        ``run=``, are not batched.)
     split_by : str, optional
         Column of ``tables`` (one DataFrame) whose values define the fits, one per value.
     seed : int
@@ -254,6 +266,8 @@ def fit_many(
     validated = [validate_runs(read_runs(f), positive, target, group, what=f"runs table {label!r}",
                                positive_target=law.likelihood.space == "log")
                  for label, f in zip(labels, frames, strict=True)]
+    for t in validated:
+        check_target(law, t.target, t.frame, target, t.inputs)
     counts = sorted({t.n_families for t in validated})
     if len(counts) > 1:
         raise FitError(f"all tables in a batch need the same number of families; got {counts} "

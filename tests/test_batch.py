@@ -94,6 +94,20 @@ def test_batch_equals_fits_one_by_one(batch, tables):
     assert batch[1].log_likelihood().shape == (2, 150, 18)
 
 
+def test_hierarchical_batch_equals_single_fit(demo_runs):
+    # two halves of the 5-family set: 15 runs per family, so both fits pool centred (the MAP
+    # start is searched non-centred and mapped back, as bl.fit does)
+    halves = [demo_runs.iloc[i::2].reset_index(drop=True) for i in (0, 1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        fits = fit_many("chinchilla", halves, group="family", seed=0, **SETTINGS)
+        single = bl.fit("chinchilla", halves[0], group="family", seed=3, **SETTINGS)
+    assert fits[0].config["centered"] and fits[0].families == single.families
+    assert fits[0].samples["E_u"].shape == (2, 150, 5)
+    assert max(f.divergences for f in fits) <= 3
+    assert_mc_equal(moments(fits[0].samples), moments(single.samples))
+
+
 def test_fits_are_independent_and_complete(batch, tables):
     assert [f.config["batch_label"] for f in batch] == [0, 1, 2, 3]
     for fit, table in zip(batch, tables):
