@@ -12,6 +12,7 @@ predict planned runs with honest intervals::
 
 from . import planning
 from .backtest import Backtest, backtest
+from .batch import diagnose_many, fit_many, summarize_many
 from .checkpoints import drop_early_checkpoints
 from .compare import ParetoKWarning, average_predict, compare, refit
 from .datasets import list_datasets, load_dataset
@@ -35,6 +36,7 @@ from .planning import optimal_allocation, plan_precision, plot_frontier, prob_be
 from .plot import plot_fit
 from .quantization import QuantizationFit, fit_quantization
 from .results import Fit
+from .sbc import SBCResult, sbc
 
 Fit.optimal_allocation = planning.optimal_allocation
 Fit.prob_below = planning.prob_below
@@ -59,14 +61,17 @@ __all__ = [
     "PerformanceLawFit",
     "PredictionError",
     "QuantizationFit",
+    "SBCResult",
     "average_predict",
     "backtest",
     "capability_pca",
     "compare",
+    "diagnose_many",
     "drop_early_checkpoints",
     "family_test",
     "fit",
     "fit_ladder",
+    "fit_many",
     "fit_observational",
     "fit_performance_law",
     "fit_quantization",
@@ -84,5 +89,7 @@ __all__ = [
     "prob_below",
     "prob_better",
     "refit",
+    "sbc",
+    "summarize_many",
 
 ]

@@ -33,7 +33,15 @@ from . import runtime
 from .data import RunsTable, read_runs, validate_runs
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, diagnose
 from .errors import ConvergenceWarning, FitError
-from .fit import _INIT_JITTER, CENTRED_MIN_RUNS, _to_centred, log_reference, mass_matrix, model_args
+from .fit import (
+    CENTRED_MIN_RUNS,
+    INIT_JITTER,
+    find_map,
+    log_reference,
+    mass_matrix,
+    model_args,
+    to_centred,
+)
 from .law import Law, load_law
 from .likelihood import check_target
 from .model import ModelPlan, build_model, make_plan
@@ -88,34 +96,6 @@ def _pad(table: RunsTable, logref: Mapping[str, float], rows: int) -> tuple:
     return {k: v[take] for k, v in x.items()}, family[take], ref, y[take], mask
 
 
-def find_map(objective, x0, maxiter: int = 100, restarts: int = 8):
-    """Minimise ``objective`` by BFGS with restarts; return the best finite point found.
-
-    JAX's BFGS often stops after a few iterations with a line-search failure (status 3) far from
-    the optimum of a scaling-law potential, and its first step (along minus the gradient, which
-    can be in the hundreds) often lands where the law overflows; it then returns a point whose
-    objective is infinite while ``result.fun`` is finite, and chains started there never move.
-    Here every result is re-evaluated and kept only if finite and no worse; BFGS restarts from
-    the best point (resetting its inverse-Hessian estimate) until it reports convergence, and
-    after a failed attempt it works on a rescaled problem, ``x + scale * v`` with ``scale``
-    divided by 10, so its first steps are shorter. Works under ``jit`` and ``vmap``.
-    """
-    def body(carry):
-        i, x, fx, scale, _ = carry
-        result = jax.scipy.optimize.minimize(lambda v: objective(x + scale * v), jnp.zeros_like(x),
-                                             method="BFGS", options={"maxiter": maxiter})
-        x_new = x + scale * result.x
-        f_new = objective(x_new)
-        better = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(x_new)) & (f_new <= fx)
-        done = (better & (result.status == 0)) | (~better & (scale < 1e-3))
-        return (i + 1, jnp.where(better, x_new, x), jnp.where(better, f_new, fx),
-                jnp.where(better, scale, scale / 10), done)
-
-    one = jnp.ones((), x0.dtype)
-    carry = (jnp.asarray(0), x0, objective(x0), one, jnp.asarray(False))
-    return jax.lax.while_loop(lambda c: (c[0] < restarts) & ~c[4], body, carry)[1]
-
-
 def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: int, draws: int,
              target_accept: float, n_devices: int):
     """The compiled batch program: (batched args, per-fit keys) -> draws and sampler statistics.
@@ -142,8 +122,8 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
     def map_starts(args, key):
         potential = search_gen(*args)
         point = search_unravel(find_map(lambda v: potential(search_unravel(v)), search0))
-        centre = ravel_pytree(_to_centred(plan, point) if nc else point)[0]
-        return centre + _INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
+        centre = ravel_pytree(to_centred(plan, point) if nc else point)[0]
+        return centre + INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
 
     def one_chain(args, start, key):
         state = init_kernel(unravel(start), warmup, dense_mass=dense, target_accept_prob=target_accept,

@@ -23,7 +23,7 @@ from .likelihood import check_target
 from .model import ModelPlan, build_model, make_plan
 from .results import Fit
 
-_INIT_JITTER = 0.1  # sd of the per-chain perturbation of the MAP point, unconstrained space
+INIT_JITTER = 0.1  # sd of the per-chain perturbation of the MAP point, unconstrained space
 #: families with at least this many runs each get centred partial pooling (see make_plan)
 CENTRED_MIN_RUNS = 10
 #: up to this many unconstrained dimensions the mass matrix is dense over everything; above it,
@@ -47,8 +47,36 @@ def model_args(table, logref: Mapping[str, float], with_target: bool = True) -> 
     return x, jnp.asarray(table.family_index), ref, y
 
 
+def find_map(objective, x0, maxiter: int = 100, restarts: int = 8):
+    """Minimise ``objective`` by BFGS with restarts; return the best finite point found.
+
+    JAX's BFGS often stops after a few iterations with a line-search failure (status 3) far from
+    the optimum of a scaling-law potential, and its first step (along minus the gradient, which
+    can be in the hundreds) often lands where the law overflows; it then returns a point whose
+    objective is infinite while ``result.fun`` is finite, and chains started there never move.
+    Here every result is re-evaluated and kept only if finite and no worse; BFGS restarts from
+    the best point (resetting its inverse-Hessian estimate) until it reports convergence, and
+    after a failed attempt it works on a rescaled problem, ``x + scale * v`` with ``scale``
+    divided by 10, so its first steps are shorter. Works under ``jit`` and ``vmap``.
+    """
+    def body(carry):
+        i, x, fx, scale, _ = carry
+        result = jax.scipy.optimize.minimize(lambda v: objective(x + scale * v), jnp.zeros_like(x),
+                                             method="BFGS", options={"maxiter": maxiter})
+        x_new = x + scale * result.x
+        f_new = objective(x_new)
+        better = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(x_new)) & (f_new <= fx)
+        done = (better & (result.status == 0)) | (~better & (scale < 1e-3))
+        return (i + 1, jnp.where(better, x_new, x), jnp.where(better, f_new, fx),
+                jnp.where(better, scale, scale / 10), done)
+
+    one = jnp.ones((), x0.dtype)
+    carry = (jnp.asarray(0), x0, objective(x0), one, jnp.asarray(False))
+    return jax.lax.while_loop(lambda c: (c[0] < restarts) & ~c[4], body, carry)[1]
+
+
 def _find_map(model, args: tuple, key) -> dict:
-    """MAP point in unconstrained space (BFGS from the prior median); the start if BFGS fails."""
+    """MAP point in unconstrained space (:func:`find_map` from the prior median)."""
     info, potential_gen, _, _ = initialize_model(
         key, model, model_args=args, init_strategy=init_to_median(num_samples=15), dynamic_args=True
     )
@@ -57,15 +85,12 @@ def _find_map(model, args: tuple, key) -> dict:
     @jax.jit
     def optimise(flat0, args):
         potential = potential_gen(*args)
-        objective = lambda v: potential(unravel(v))
-        result = jax.scipy.optimize.minimize(objective, flat0, method="BFGS", options={"maxiter": 300})
-        ok = jnp.isfinite(result.fun) & jnp.all(jnp.isfinite(result.x)) & (result.fun <= objective(flat0))
-        return jnp.where(ok, result.x, flat0)
+        return find_map(lambda v: potential(unravel(v)), flat0)
 
     return unravel(optimise(flat0, args))
 
 
-def _to_centred(plan: ModelPlan, point: dict) -> dict:
+def to_centred(plan: ModelPlan, point: dict) -> dict:
     """Map a non-centred unconstrained point to the centred model's coordinates.
 
     numpyro's unconstrained value of a population site is T^-1(population) with T the bijection
@@ -91,11 +116,11 @@ def map_start(model, args: tuple, chains: int, key, plan: ModelPlan | None = Non
     """
     k_init, k_jit = jax.random.split(key)
     if plan is not None and plan.centered and "partial" in plan.pooling_map.values():
-        point = _to_centred(plan, _find_map(build_model(replace(plan, centered=False)), args, k_init))
+        point = to_centred(plan, _find_map(build_model(replace(plan, centered=False)), args, k_init))
     else:
         point = _find_map(model, args, k_init)
     centre, unravel = ravel_pytree(point)
-    starts = centre + _INIT_JITTER * jax.random.normal(k_jit, (chains, centre.shape[0]), centre.dtype)
+    starts = centre + INIT_JITTER * jax.random.normal(k_jit, (chains, centre.shape[0]), centre.dtype)
     return jax.vmap(unravel)(starts)
 
 
