@@ -36,6 +36,7 @@ from .errors import ConvergenceWarning, FitError
 from .fit import (
     CENTRED_MIN_RUNS,
     INIT_JITTER,
+    check_settings,
     find_map,
     log_reference,
     mass_matrix,
@@ -54,16 +55,6 @@ _AXIS = "fits"
 #: skips tracing too (the persistent cache only skips XLA compilation)
 _PROGRAMS: dict = {}
 _MAX_PROGRAMS = 8
-
-
-def _check_settings(chains, draws, warmup, seed, target_accept) -> None:
-    for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise FitError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise FitError(f"seed must be an int, got {seed!r}")
-    if not 0.5 <= target_accept < 1:
-        raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
 
 
 def _split(tables, split_by: str | None) -> tuple[list, list[pd.DataFrame]]:
@@ -238,7 +229,7 @@ def fit_many(
     DataError
         For an invalid table (the message names the table's position).
     """
-    _check_settings(chains, draws, warmup, seed, target_accept)
+    check_settings(chains, draws, warmup, seed, target_accept)
     runtime.configure()
     law = load_law(law)
     labels, frames = _split(tables, split_by)

@@ -19,22 +19,14 @@ from numpyro.infer import MCMC, NUTS
 
 from . import runtime
 from .diagnostics import diagnose, warn_if_unreliable
-from .errors import DataError, FitError, PredictionError
+from .errors import DataError, PredictionError
+from .fit import check_settings
 from .results import KINDS, check_ci_prob, interval_columns
 
-#: dense mass matrix up to this many unconstrained dimensions (as in fit.py)
+#: dense mass matrix up to this many dimensions for the downstream models (factor, ladder); they
+#: were tuned with 150, below the core fit's limit, because their blocks are far larger
 DENSE_MAX_DIM = 150
 
-
-def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accept: float) -> None:
-    """The same argument checks and messages as :func:`bayeslaw.fit`."""
-    for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise FitError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise FitError(f"seed must be an int, got {seed!r}")
-    if not 0.5 <= target_accept < 1:
-        raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
 
 
 def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False) -> None:

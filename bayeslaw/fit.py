@@ -124,6 +124,17 @@ def map_start(model, args: tuple, chains: int, key, plan: ModelPlan | None = Non
     return jax.vmap(unravel)(starts)
 
 
+def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accept: float) -> None:
+    """Validate the sampler settings shared by every fitting entry point."""
+    for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FitError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise FitError(f"seed must be an int, got {seed!r}")
+    if not 0.5 <= target_accept < 1:
+        raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+
+
 def chain_method(chains: int) -> str:
     """Parallel across devices when there are enough; else vectorized on accelerators and
     sequential on CPU, where vectorized NUTS makes every chain wait for the longest trajectory
@@ -198,13 +209,7 @@ def fit(
         Posterior draws, diagnostics (R-hat, ESS, divergences) and timings, with ``summary``,
         ``predict`` and ``save``.
     """
-    for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise FitError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise FitError(f"seed must be an int, got {seed!r}")
-    if not 0.5 <= target_accept < 1:
-        raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+    check_settings(chains, draws, warmup, seed, target_accept)
     runtime.configure()
     law = load_law(law)
     table = validate_runs(
