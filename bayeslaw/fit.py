@@ -76,7 +76,10 @@ def find_map(objective, x0, maxiter: int = 100, restarts: int = 8):
 
 
 def _find_map(model, args: tuple, key) -> dict:
-    """MAP point in unconstrained space (:func:`find_map` from the prior median)."""
+    """MAP point in unconstrained space: BFGS from the prior median, or the median if BFGS fails.
+
+    (``fit_many`` uses the restarting :func:`find_map`; a single fit keeps one BFGS run, which
+    the downstream models were tuned with.)"""
     info, potential_gen, _, _ = initialize_model(
         key, model, model_args=args, init_strategy=init_to_median(num_samples=15), dynamic_args=True
     )
@@ -85,7 +88,13 @@ def _find_map(model, args: tuple, key) -> dict:
     @jax.jit
     def optimise(flat0, args):
         potential = potential_gen(*args)
-        return find_map(lambda v: potential(unravel(v)), flat0)
+        objective = lambda v: potential(unravel(v))
+        result = jax.scipy.optimize.minimize(objective, flat0, method="BFGS", options={"maxiter": 300})
+        # judge the returned point itself: after a failed line search result.fun can be finite
+        # while the point's potential is infinite, and chains started there never move
+        value = objective(result.x)
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(result.x)) & (value <= objective(flat0))
+        return jnp.where(ok, result.x, flat0)
 
     return unravel(optimise(flat0, args))
 
