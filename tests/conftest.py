@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 import warnings
 from pathlib import Path
@@ -9,6 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+# The suite compiles without JAX's persistent cache: the cache is shared by every process of the
+# user (CLI runs, benchmarks, subprocess tests with 4 host devices), and a full run that read a
+# large, mixed cache crashed (segfault) while compiling late in the session. Tests must not
+# depend on what earlier runs left on disk.
+os.environ.setdefault("BAYESLAW_NO_CACHE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
