@@ -90,6 +90,8 @@ def sample(model: Callable, data: Mapping, *, sites: list[str], chains: int = 4,
         mcmc.run(key_run, data, init_params=starts, extra_fields=("diverging", "num_steps"))
         samples = jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True))
         stats = jax.tree.map(np.asarray, mcmc.get_extra_fields(group_by_chain=True))
+    del mcmc, kernel
+    runtime.release_compiled()
     timings = {"compile_s": t_init["compile"] + t_mcmc["compile"], "init_s": t_init["run"],
                "sampling_s": t_mcmc["run"], "total_s": t_init["total"] + t_mcmc["total"]}
     config = {"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),

@@ -250,6 +250,8 @@ def fit(
         mcmc.run(key_run, *args, init_params=starts, extra_fields=("diverging", "num_steps"))
         samples = jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True))
         stats = jax.tree.map(np.asarray, mcmc.get_extra_fields(group_by_chain=True))
+    del mcmc, kernel
+    runtime.release_compiled()
     timings = {
         "compile_s": t_init["compile"] + t_mcmc["compile"],
         "init_s": t_init["run"],

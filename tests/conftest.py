@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# The suite compiles without JAX's persistent cache: the cache is shared by every process of the
-# user (CLI runs, benchmarks, subprocess tests with 4 host devices), and a full run that read a
-# large, mixed cache crashed (segfault) while compiling late in the session. Tests must not
-# depend on what earlier runs left on disk.
+# The suite compiles without JAX's persistent cache, which is shared by every process of the user
+# (CLI runs, benchmarks, subprocess tests with 4 host devices): tests must not depend on what
+# earlier runs left on disk. (An earlier full-suite segfault blamed on the cache was the kernel's
+# memory-map limit; see runtime.release_compiled.)
 os.environ.setdefault("BAYESLAW_NO_CACHE", "1")
 
 REPO = Path(__file__).resolve().parents[1]

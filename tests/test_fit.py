@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,13 +153,24 @@ def small_runs(demo_runs):
     return demo_runs[demo_runs["family"].isin(["dense", "moe"])].iloc[::4]
 
 
+def _memory_maps() -> int | None:
+    maps = Path("/proc/self/maps")
+    return sum(1 for _ in maps.open()) if maps.exists() else None
+
+
 def test_same_seed_same_draws_and_pooling_override(small_runs):
     kw = dict(group="family", chains=1, warmup=100, draws=100, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         one = bl.fit("chinchilla", small_runs, pooling={"alpha": "none"}, **kw)
+        maps_before = _memory_maps()
         two = bl.fit("chinchilla", small_runs, pooling={"alpha": "none"}, **kw)
+        maps_after = _memory_maps()
     np.testing.assert_array_equal(one.samples["alpha_family"], two.samples["alpha_family"])
+    if maps_before is not None:
+        # a finished fit's compiled programs are released: without that each fit kept ~1,300
+        # memory maps and a long session crashed at the kernel's vm.max_map_count
+        assert maps_after - maps_before < 300
     assert one.plan.pooling_map["alpha"] == "none" and "alpha" not in one.samples
     with pytest.raises(PredictionError, match=re.escape(
             "cannot predict a new family: parameter 'alpha' has pooling 'none' "
