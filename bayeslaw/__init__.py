@@ -34,6 +34,7 @@ from .performance_law import PerformanceLawFit, fit_performance_law
 from .persist import load_fit
 from .planning import optimal_allocation, plan_precision, plot_frontier, prob_below, prob_better
 from .plot import plot_fit
+from .plot_downstream import plot_accuracy, plot_loadings
 from .quantization import QuantizationFit, fit_quantization
 from .results import Fit
 from .sbc import SBCResult, sbc
@@ -83,9 +84,11 @@ __all__ = [
     "optimal_allocation",
     "parse_law",
     "plan_precision",
+    "plot_accuracy",
     "plot_fit",
     "plot_forest",
     "plot_frontier",
+    "plot_loadings",
     "prob_below",
     "prob_better",
     "refit",
