@@ -15,6 +15,7 @@ import pandas as pd
 
 from .data import read_runs
 from .errors import DataError, PredictionError
+from .extrapolation import check_key
 from .law import Law, load_law
 from .results import NEW_FAMILY, Fit
 
@@ -81,7 +82,9 @@ class Backtest:
 
     def summary(self) -> dict:
         """Plain-dict scores: law, cutoff, run counts, median ARE and coverage per level."""
+        error = self.fit.extrapolation
         return {"law": self.fit.law.name, "by": self.by, "cutoff": self.cutoff, "n_train": self.n_train,
+                "extrapolation_tau": None if error is None else error.tau_median,
                 "n_heldout": len(self.table), "median_are": self.median_are,
                 "coverage": {f"{p:g}": c for p, c in self.coverage.items()}}
 
@@ -109,7 +112,7 @@ class Backtest:
 
 def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C", target: str = "loss",
              group: str | None = None, ci_probs: Sequence[float] = DEFAULT_LEVELS, seed: int = 0,
-             **fit_kwargs) -> Backtest:
+             extrapolation: str | None = None, **fit_kwargs) -> Backtest:
     """Fit on the runs below a cutoff and score the predictions of the runs at or above it.
 
     Parameters
@@ -127,6 +130,10 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         Nominal levels of the predictive intervals scored (default 0.5, 0.8, 0.95).
     seed : int
         Seed of the fit and of the predictive draws.
+    extrapolation : str, optional
+        Size key (``"C"`` or a law input) on which to calibrate the fit's extrapolation error
+        before predicting (:meth:`Fit.calibrate_extrapolation`, nested refits of the fitted
+        runs only). None (default): the posterior alone.
     **fit_kwargs
         Passed to :func:`bayeslaw.fit` (chains, draws, warmup, pooling, ...).
 
@@ -154,7 +161,11 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         bad = held.index[~np.isfinite(observed)]
         raise DataError(f"column {target!r} has missing or non-numeric values in held-out rows: "
                         f"{', '.join(map(str, bad[:5]))}")
+    if extrapolation is not None:
+        check_key(law, extrapolation)
     fitted = run_fit(law, train, target=target, group=group, seed=seed, **fit_kwargs)
+    if extrapolation is not None:
+        fitted = fitted.calibrate_extrapolation(by=extrapolation)
     rows = held[list(law.input_names)].copy()
     if group is not None:
         known = held[group].astype(str).isin(fitted.families)

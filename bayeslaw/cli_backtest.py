@@ -27,6 +27,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--by", default="C", help="column the cutoff applies to (default C; 6ND if no C column)")
     p.add_argument("--target", default="loss", help="target column (default loss)")
     p.add_argument("--group", default=None, help="family column")
+    p.add_argument("--extrapolation", default=None, metavar="KEY",
+                   help="calibrate the extrapolation error on this size key (C or a law input) by "
+                        "nested leave-largest-out refits before predicting")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=1000)
@@ -47,7 +50,7 @@ def run_backtest(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore")
             result = backtest(args.law, args.data, args.cutoff, by=args.by, target=args.target,
                               group=args.group, chains=args.chains, draws=args.draws,
-                              warmup=args.warmup, seed=args.seed)
+                              warmup=args.warmup, seed=args.seed, extrapolation=args.extrapolation)
     except BayeslawError as exc:
         print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2
@@ -61,6 +64,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nfitted {result.n_train} runs with {args.by} < {args.cutoff:g}; held out {len(table)}")
     print(f"median ARE: {result.median_are:.2%}")
+    if result.fit.extrapolation is not None:
+        print(f"extrapolation error: tau {result.fit.extrapolation.tau_median:.3g} per unit log {args.extrapolation}")
     for p, c in result.coverage.items():
         print(f"coverage of {p:.0%} intervals: {c:.0%}")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import jax
@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from . import extrapolation as extrap
 from .data import RunsTable, encode_rows
 from .diagnostics import diagnose
 from .errors import PredictionError
@@ -88,6 +89,41 @@ class Fit:
                     "none": [f"{site}_family"], "correlated": [site, f"{site}_sd"]}[pooling]
         extra = ("corr_z", "run_sd", "run_z")
         return out + [k for k in extra if k in self.samples]
+
+    @property
+    def extrapolation(self) -> extrap.ExtrapolationError | None:
+        """The calibrated extrapolation error, or None (see :meth:`calibrate_extrapolation`)."""
+        saved = self.config.get("extrapolation")
+        return None if saved is None else extrap.ExtrapolationError.from_dict(saved)
+
+    def calibrate_extrapolation(self, by: str = "C", folds: int = extrap.DEFAULT_FOLDS,
+                                **fit_kwargs) -> Fit:
+        """A copy of this fit whose predictions carry the measured extrapolation error.
+
+        The law is refitted ``folds`` times on the runs below nested cutoffs of a size key and
+        the runs above are predicted (leave-largest-out); how far those predictions miss, as a
+        function of distance beyond the fitted runs, sets the scale of a random change of
+        log-log slope beyond this fit's largest run. Predictions inside the fitted range are
+        unchanged; beyond it, intervals widen in proportion to the log distance. See
+        :mod:`bayeslaw.extrapolation` for the model.
+
+        Parameters
+        ----------
+        by : str
+            Size key the distance is measured on: ``"C"`` (6 N D, default) or a law input.
+        folds : int
+            Number of nested refits (default 3).
+        **fit_kwargs
+            Sampler settings of the nested refits (chains, draws, warmup, seed); by default this
+            fit's own.
+
+        Returns
+        -------
+        Fit
+            Same draws; ``extrapolation`` set (and saved with the fit).
+        """
+        error = extrap.calibrate(self, by=by, folds=folds, **fit_kwargs)
+        return replace(self, config={**self.config, "extrapolation": error.to_dict()})
 
     def diagnostics(self) -> pd.DataFrame:
         """R-hat, bulk and tail ESS for every sampled quantity (see :func:`diagnostics.diagnose`)."""
@@ -202,7 +238,7 @@ class Fit:
                 offset = self._flat_samples["run_sd"][:, None] * jax.random.normal(k_run, mean.shape)
                 mean = with_run_effect(self.plan, mean, offset)
             mean = observed_draws(self.plan, params, mean, k_obs, x)
-        return np.asarray(mean)
+        return extrap.apply(self.extrapolation, np.asarray(mean), table.inputs, seed)
 
     def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
         """Predict planned runs with intervals.
@@ -215,7 +251,9 @@ class Fit:
             population.
         kind : {"observed", "law"}
             ``"law"``: the curve itself (credible interval); ``"observed"``: a new run's target,
-            including run-to-run noise (posterior-predictive interval).
+            including run-to-run noise (posterior-predictive interval). Both include the
+            extrapolation error beyond the fitted runs once it is calibrated
+            (:meth:`calibrate_extrapolation`).
         ci_prob : float
             Interval probability (default 0.9).
         seed : int

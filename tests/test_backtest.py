@@ -121,6 +121,10 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, runs):
     assert err.count("\n") == 1
     assert cli_backtest.main(["backtest", "nolaw", str(path), "--cutoff", "1e20"]) == 2
     assert capsys.readouterr().err.startswith("bayeslaw: error: unknown law 'nolaw'")
+    assert cli_backtest.main(["backtest", "chinchilla", str(path), "--cutoff", "1e20",
+                              "--extrapolation", "T"]) == 2
+    assert capsys.readouterr().err == ("bayeslaw: error: extrapolation key 'T' is not an input of law "
+                                       "'chinchilla'; use one of: N, D or 'C' (6 N D)\n")
 
 
 def test_cli_prints_table_and_scores(tmp_path, capsys):

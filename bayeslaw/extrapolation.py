@@ -1,0 +1,202 @@
+"""Extrapolation error: how far a fitted law's predictions drift beyond the largest fitted run.
+
+A scaling law fitted on small runs is trusted far outside its data. Its posterior knows the
+run-to-run noise and the parameter uncertainty, but not whether the form itself bends beyond the
+data, and on real data that is the larger error (see benchmarks/results/calibration.md). This
+module measures that error on the fit's own data and carries it into the predictions:
+
+* **Nested leave-largest-out.** The fitted runs are split at a few cutoffs on a size key (compute
+  ``C = 6 N D`` by default, or one law input); each time the law is refitted on the runs below the
+  cutoff and the runs above are predicted. Residuals ``r`` (in log target), predictive scales
+  ``s`` and distances ``d = log(key / largest fitted key)`` are collected.
+* **Model.** A random change of the log-log slope at the edge of the data: beyond the largest
+  fitted run the law is off by ``delta = tau * z * d`` in log target, ``z ~ Normal(0, 1)``, so the
+  error grows in proportion to the distance and is zero inside the data. Within a posterior draw
+  every predicted row shares ``z``, so paired comparisons of two plans stay coherent.
+* **tau.** Its posterior on a log-spaced grid from 1e-4 to 1 (log-uniform prior), with the
+  likelihood ``r ~ Normal(0, s^2 + tau^2 d^2)``. Residuals of one nested fit are correlated, so
+  this posterior is somewhat too sure of tau; its centre is what matters for the intervals.
+
+Only laws whose likelihood is in log space (losses) are supported: the error is multiplicative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FitError, PredictionError
+
+GRID = np.logspace(-4, 0, 161)
+DEFAULT_FOLDS = 3
+MIN_TRAIN_RUNS = 8
+
+
+def key_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray:
+    """The size key of rows: ``6 N D`` for ``by="C"`` when C is not an input, else input ``by``."""
+    if by in inputs:
+        return np.asarray(inputs[by], dtype=float)
+    return 6.0 * np.asarray(inputs["N"], dtype=float) * np.asarray(inputs["D"], dtype=float)
+
+
+def check_key(law, by: str) -> None:
+    """Reject a key the law's inputs cannot compute, and laws outside log space."""
+    names = law.input_names
+    if by not in names and not (by == "C" and {"N", "D"} <= set(names)):
+        extra = " or 'C' (6 N D)" if {"N", "D"} <= set(names) else ""
+        raise FitError(f"extrapolation key {by!r} is not an input of law {law.name!r}; "
+                       f"use one of: {', '.join(names)}{extra}")
+    if law.likelihood.space != "log":
+        raise FitError(f"extrapolation error needs a law with a log-space likelihood (a loss); "
+                       f"law {law.name!r} has a {law.likelihood.space}-space likelihood")
+
+
+@dataclass(frozen=True)
+class ExtrapolationError:
+    """Posterior of the slope-change scale ``tau`` beyond the largest fitted run.
+
+    Attributes
+    ----------
+    by : str
+        Size key the distance is measured on (``"C"`` or a law input).
+    reference : float
+        Natural log of the largest key among the fitted runs: distances start there.
+    weights : ndarray
+        Posterior probability of each ``tau`` on :data:`GRID`.
+    n_points : int
+        Held-out predictions (over all nested fits) the posterior rests on.
+    cutoffs : tuple of float
+        Key cutoffs of the nested fits.
+    """
+
+    by: str
+    reference: float
+    weights: np.ndarray
+    n_points: int
+    cutoffs: tuple[float, ...]
+
+    @property
+    def tau_median(self) -> float:
+        """Posterior median of tau (log target per unit of log key)."""
+        return float(GRID[np.searchsorted(np.cumsum(self.weights), 0.5)])
+
+    def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Log distance of rows beyond the largest fitted key (0 inside the data)."""
+        return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
+
+    def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int) -> np.ndarray:
+        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z`` per draw."""
+        rng = np.random.default_rng([int(seed), 7])
+        tau = rng.choice(GRID, size=n_draws, p=self.weights)
+        z = rng.standard_normal(n_draws)
+        return (tau * z)[:, None] * self.distance(inputs)[None, :]
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (kept in the fit's config, so it is saved with the fit)."""
+        return {"by": self.by, "reference": self.reference, "weights": self.weights.tolist(),
+                "n_points": self.n_points, "cutoffs": list(self.cutoffs)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ExtrapolationError:
+        return cls(data["by"], float(data["reference"]), np.asarray(data["weights"], dtype=float),
+                   int(data["n_points"]), tuple(float(c) for c in data["cutoffs"]))
+
+
+def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
+    """Cutoffs at the 50% to 80% quantiles of log key, snapped to observed keys, distinct."""
+    distinct = np.unique(keys)
+    out = []
+    for q in np.linspace(0.5, 0.8, folds):
+        at = np.exp(np.quantile(np.log(keys), q))
+        above = distinct[distinct >= at]
+        if len(above) == 0:
+            continue
+        cutoff = float(above[0])
+        if (keys < cutoff).sum() >= MIN_TRAIN_RUNS and cutoff not in out:
+            out.append(cutoff)
+    return out
+
+
+def tau_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Grid posterior of tau under ``r ~ Normal(0, s^2 + tau^2 d^2)``, log-uniform prior."""
+    var = scales[None, :] ** 2 + (GRID[:, None] * distances[None, :]) ** 2
+    loglik = -0.5 * (np.log(var) + residuals[None, :] ** 2 / var).sum(axis=1)
+    weights = np.exp(loglik - loglik.max())
+    return weights / weights.sum()
+
+
+def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
+              **fit_kwargs) -> ExtrapolationError:
+    """Measure a fit's extrapolation error by nested leave-largest-out refits of its own runs.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit whose predictions will carry the error.
+    by : str
+        Size key: ``"C"`` (6 N D, default) or a law input such as ``"N"``.
+    folds : int
+        Number of nested refits (cutoffs at the 50-80% quantiles of log key), default 3.
+    seed : int, optional
+        Seed of the nested fits (default: the fit's own).
+    **fit_kwargs
+        Override the nested fits' sampler settings (chains, draws, warmup); by default the fit's.
+
+    Returns
+    -------
+    ExtrapolationError
+    """
+    from .fit import fit as run_fit
+
+    check_key(fit.law, by)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+        raise FitError(f"folds must be a positive integer, got {folds!r}")
+    table = fit.table
+    keys = key_values(table.inputs, by)
+    cutoffs = nested_cutoffs(keys, folds)
+    if not cutoffs:
+        raise FitError(f"cannot calibrate the extrapolation error: fewer than {MIN_TRAIN_RUNS} runs "
+                       f"below every nested cutoff on {by!r} ({len(keys)} runs in the fit)")
+    config = fit.config
+    settings = {"chains": config["chains"], "draws": config["draws"], "warmup": config["warmup"],
+                "target_accept": config.get("target_accept", 0.8), "run": config.get("run")}
+    if table.group is not None:
+        settings["pooling"] = dict(fit.plan.pooling_map)
+    settings.update(fit_kwargs)
+    seed = config["seed"] if seed is None else seed
+    frame = table.frame.reset_index(drop=True)
+    families = np.asarray(table.family_index)
+    observed = np.log(np.asarray(table.target, dtype=float))
+    columns = list(fit.law.input_names) + ([table.group] if table.group else [])
+    residuals, scales, distances = [], [], []
+    for cutoff in cutoffs:
+        below = keys < cutoff
+        held = ~below & np.isin(families, families[below])  # families the nested fit knows
+        if not held.any():
+            continue
+        nested = run_fit(fit.law, frame[below], target=table.target_name, group=table.group,
+                         seed=seed, **settings)
+        draws = np.log(nested.predictive_draws(frame.loc[held, columns], kind="observed", seed=seed))
+        lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
+        residuals.append(observed[held] - mid)
+        scales.append((hi - lo) / 2)
+        distances.append(np.log(keys[held] / keys[below].max()))
+    if not residuals:
+        raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "
+                       "of a fitted family")
+    r, s, d = (np.concatenate(v) for v in (residuals, scales, distances))
+    return ExtrapolationError(by, float(np.log(keys.max())), tau_posterior(r, s, d), len(r), tuple(cutoffs))
+
+
+def apply(error: ExtrapolationError | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],
+          seed: int) -> np.ndarray:
+    """Multiply predictive draws (S, R) by the extrapolation error's draws."""
+    if error is None:
+        return draws
+    missing = [n for n in (("N", "D") if error.by == "C" and error.by not in inputs else (error.by,))
+               if n not in inputs]
+    if missing:
+        raise PredictionError(f"rows need {', '.join(missing)} for the extrapolation distance")
+    return draws * np.exp(error.log_offsets(inputs, draws.shape[0], seed))

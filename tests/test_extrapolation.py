@@ -1,0 +1,114 @@
+"""Extrapolation error: nested leave-largest-out calibration and its effect on the intervals."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayeslaw as bl
+from bayeslaw import extrapolation as ex
+from bayeslaw.errors import FitError
+
+SETTINGS = dict(chains=1, warmup=150, draws=150, seed=0)
+
+
+def test_tau_posterior_recovers_the_simulated_scale():
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0.1, 3.0, 400)
+    s = np.full(400, 0.01)
+    for tau in (0.02, 0.1):
+        r = rng.normal(0.0, np.sqrt(s**2 + (tau * d) ** 2))
+        weights = ex.tau_posterior(r, s, d)
+        median = ex.GRID[np.searchsorted(np.cumsum(weights), 0.5)]
+        assert 0.85 * tau < median < 1.15 * tau
+    calm = ex.tau_posterior(rng.normal(0.0, 0.01, 400), s, d)
+    assert ex.GRID[np.searchsorted(np.cumsum(calm), 0.5)] < 0.003
+
+
+def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
+    error = ex.ExtrapolationError("C", np.log(1e18), np.full(ex.GRID.size, 1 / ex.GRID.size), 10, (1e17,))
+    inputs = {"N": np.array([1e8, 1e9, 1e10]), "D": np.array([1e10, 1e10, 1e11]) / 6}  # C 1e18, 1e19, 1e21
+    distance = error.distance(inputs)
+    np.testing.assert_allclose(distance, [0.0, np.log(10.0), np.log(1e3)])
+    offsets = error.log_offsets(inputs, 500, seed=1)
+    assert offsets.shape == (500, 3) and np.all(offsets[:, 0] == 0)
+    # one slope change per draw: offsets are proportional to the distance across rows
+    np.testing.assert_allclose(offsets[:, 2], offsets[:, 1] * 3.0)
+    assert ex.ExtrapolationError.from_dict(error.to_dict()).tau_median == error.tau_median
+
+
+def test_nested_cutoffs_keep_enough_runs_below():
+    keys = np.repeat([1e18, 2e18, 4e18, 8e18, 1.6e19], 4)
+    cutoffs = ex.nested_cutoffs(keys, 3)
+    assert cutoffs == sorted(set(cutoffs)) and cutoffs
+    assert all((keys < c).sum() >= ex.MIN_TRAIN_RUNS and (keys >= c).any() for c in cutoffs)
+    assert ex.nested_cutoffs(keys[:6], 3) == []
+
+
+def test_bad_keys_and_laws_are_refused():
+    with pytest.raises(FitError, match=re.escape(
+            "extrapolation key 'T' is not an input of law 'chinchilla'; use one of: N, D or 'C' (6 N D)")):
+        ex.check_key(bl.load_law("chinchilla"), "T")
+    with pytest.raises(FitError, match=re.escape(
+            "extrapolation error needs a law with a log-space likelihood (a loss); "
+            "law 'accuracy_sigmoid' has a linear-space likelihood")):
+        ex.check_key(bl.load_law("accuracy_sigmoid"), "C")
+    runs = pd.DataFrame({"N": [1e8, 1e9], "D": [1e9, 1e10], "loss": [3.0, 2.5]})
+    with pytest.raises(FitError, match=re.escape("extrapolation key 'T' is not an input")):
+        bl.backtest("chinchilla", runs, 1e18, extrapolation="T")
+
+
+def _bending_runs(n: int, seed: int) -> pd.DataFrame:
+    """Runs whose N exponent drifts with scale: the Chinchilla form is wrong beyond the data."""
+    rng = np.random.default_rng(seed)
+    N = np.exp(rng.uniform(np.log(1e7), np.log(1e10), n))
+    D = N * np.exp(rng.uniform(np.log(5), np.log(100), n))
+    alpha = 0.34 - 0.015 * (np.log(N) - np.log(1e7))
+    law = 1.7 + np.exp(6.0 - alpha * np.log(N)) + np.exp(6.5 - 0.28 * np.log(D))
+    return pd.DataFrame({"N": N, "D": D, "loss": law * np.exp(rng.normal(0, 0.01, n))})
+
+
+@pytest.fixture(scope="module")
+def bending():
+    runs = _bending_runs(60, seed=3)
+    key = 6 * runs["N"] * runs["D"]
+    cutoff = np.quantile(key, 0.7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        plain = bl.fit("chinchilla", runs[key < cutoff], **SETTINGS)
+        calibrated = plain.calibrate_extrapolation(folds=2)
+    return runs[key >= cutoff], plain, calibrated
+
+
+def _coverage(fit, held, level):
+    draws = fit.predictive_draws(held[["N", "D"]], seed=1)
+    lower, upper = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return float(((held["loss"] >= lower) & (held["loss"] <= upper)).mean()), upper - lower
+
+
+def test_calibrated_intervals_cover_a_bending_law_the_posterior_misses(bending):
+    held, plain, calibrated = bending
+    error = calibrated.extrapolation
+    assert error is not None and plain.extrapolation is None
+    assert len(error.cutoffs) == 2 and error.tau_median > 0.01
+    for level in (0.8, 0.95):
+        plain_cov, plain_width = _coverage(plain, held, level)
+        cal_cov, cal_width = _coverage(calibrated, held, level)
+        assert cal_width.mean() > 1.5 * plain_width.mean()
+        assert cal_cov >= plain_cov + 0.3, (level, plain_cov, cal_cov)
+
+
+def test_predictions_inside_the_data_are_unchanged_and_the_error_is_saved(bending, tmp_path):
+    _, plain, calibrated = bending
+    inside = plain.table.frame[["N", "D"]].iloc[:5]
+    np.testing.assert_array_equal(plain.predictive_draws(inside, seed=2),
+                                  calibrated.predictive_draws(inside, seed=2))
+    calibrated.save(tmp_path / "fit.nc")
+    loaded = bl.load_fit(tmp_path / "fit.nc")
+    assert loaded.extrapolation.tau_median == calibrated.extrapolation.tau_median
+    far = pd.DataFrame({"N": [7e10], "D": [1.4e12]})
+    np.testing.assert_allclose(loaded.predictive_draws(far, seed=4), calibrated.predictive_draws(far, seed=4))
