@@ -21,7 +21,7 @@ from . import runtime
 from .diagnostics import diagnose, warn_if_unreliable
 from .errors import DataError, PredictionError
 from .fit import check_settings
-from .results import KINDS, check_ci_prob, interval_columns
+from .results import KINDS, DrawsMixin, check_ci_prob, interval_columns
 
 #: dense mass matrix up to this many dimensions for the downstream models (factor, ladder); they
 #: were tuned with 150, below the core fit's limit, because their blocks are far larger
@@ -103,7 +103,7 @@ def sample(model: Callable, data: Mapping, *, sites: list[str], chains: int = 4,
 
 
 @dataclass
-class ModelFit:
+class ModelFit(DrawsMixin):
     """Posterior draws of a downstream model, with ``summary`` and ``predict`` like :class:`Fit`.
 
     Subclasses set :attr:`quantities` (how to name summary rows) and implement
@@ -120,19 +120,6 @@ class ModelFit:
     def quantities(self) -> list[tuple[str, str, list[str] | None]]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    @property
-    def num_draws(self) -> int:
-        first = next(iter(self.samples.values()))
-        return first.shape[0] * first.shape[1]
-
-    @property
-    def divergences(self) -> int:
-        return int(np.asarray(self.sample_stats["diverging"]).sum())
-
-    def flat(self, name: str) -> np.ndarray:
-        """Draws of one site with chains and draws merged: shape (S, ...)."""
-        value = np.asarray(self.samples[name])
-        return value.reshape((-1,) + value.shape[2:])
 
     def diagnostics(self) -> pd.DataFrame:
         """R-hat, bulk and tail ESS of the summarised quantities."""

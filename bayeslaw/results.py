@@ -36,8 +36,32 @@ def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[s
             "lower": lower, "upper": upper}
 
 
+class DrawsMixin:
+    """Accessors shared by every result that holds ``samples`` (chains, draws, ...) and
+    ``sample_stats`` with a ``diverging`` flag per draw."""
+
+    samples: dict
+    sample_stats: dict
+
+    @property
+    def num_draws(self) -> int:
+        """Posterior draws over all chains."""
+        first = next(iter(self.samples.values()))
+        return first.shape[0] * first.shape[1]
+
+    @property
+    def divergences(self) -> int:
+        """Divergent transitions over all chains."""
+        return int(np.asarray(self.sample_stats["diverging"]).sum())
+
+    def flat(self, name: str) -> np.ndarray:
+        """Draws of one site with chains and draws merged: shape (S, ...)."""
+        value = np.asarray(self.samples[name])
+        return value.reshape((-1,) + value.shape[2:])
+
+
 @dataclass
-class Fit:
+class Fit(DrawsMixin):
     """A fitted scaling law: posterior draws plus everything needed to predict without refitting.
 
     Build with :func:`bayeslaw.fit` or :func:`bayeslaw.load_fit`. ``samples`` maps site names to
@@ -62,19 +86,6 @@ class Fit:
     def families(self) -> tuple[str, ...]:
         return self.table.families
 
-    @property
-    def num_draws(self) -> int:
-        first = next(iter(self.samples.values()))
-        return first.shape[0] * first.shape[1]
-
-    @property
-    def divergences(self) -> int:
-        return int(np.asarray(self.sample_stats["diverging"]).sum())
-
-    def flat(self, name: str) -> np.ndarray:
-        """Draws of one site with chains and draws merged: shape (S, ...)."""
-        value = np.asarray(self.samples[name])
-        return value.reshape((-1,) + value.shape[2:])
 
     @cached_property
     def _flat_samples(self) -> dict:
