@@ -1,7 +1,7 @@
 """``bayeslaw backtest LAW DATA --cutoff X``: the command-line face of :func:`bayeslaw.backtest`.
 
 The main CLI hooks this in with ``cli_backtest.add_parser(subparsers)``; the handler is stored as
-the sub-parser's ``handler`` default and returns the exit status. :func:`main` runs it alone.
+the sub-parser's ``handler`` default and returns the exit status.
 """
 
 from __future__ import annotations
@@ -69,16 +69,3 @@ def run_backtest(args: argparse.Namespace) -> int:
     for p, c in result.coverage.items():
         print(f"coverage of {p:.0%} intervals: {c:.0%}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``bayeslaw backtest`` on its own (the main CLI normally dispatches here)."""
-    parser = argparse.ArgumentParser(prog="bayeslaw")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

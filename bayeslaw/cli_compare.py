@@ -136,16 +136,3 @@ def cli_family_test(args: argparse.Namespace) -> int:
         ax.figure.savefig(args.plot)
         print(f"wrote {args.plot}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``bayeslaw compare`` / ``family-test`` on their own."""
-    parser = argparse.ArgumentParser(prog="bayeslaw")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

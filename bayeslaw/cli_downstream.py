@@ -129,16 +129,3 @@ def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
     for path, figure in figures:
         atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, format=fmt, dpi=120))
     return [path for path, _ in figures]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``bayeslaw downstream`` on its own."""
-    parser = argparse.ArgumentParser(prog="bayeslaw")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw import cli_backtest
 from bayeslaw.backtest import Backtest, backtest
+from bayeslaw.cli import main as cli_main
 from bayeslaw.errors import DataError, PredictionError
 
-SETTINGS = dict(chains=2, warmup=200, draws=200)
+SETTINGS = {"chains": 2, "warmup": 200, "draws": 200}
 FAMILIES = {"x": (1.8, 6.0, 6.2), "y": (1.65, 5.75, 6.05), "z": (1.95, 6.25, 6.4)}  # E, a, b
 
 
@@ -94,12 +94,12 @@ def test_new_family_in_held_out_runs(runs):
 
 
 @pytest.mark.parametrize("kwargs, error, msg", [
-    (dict(cutoff=1e30), DataError, "no runs at or above the cutoff 1e+30 on 'C'"),
-    (dict(cutoff=1.0), DataError, "no runs below the cutoff 1 on 'C'"),
-    (dict(cutoff=1e20, by="flops"), DataError, "backtest column 'flops' is not in the runs table; columns: family, N, D, loss"),
-    (dict(cutoff=1e20, target="ppl"), DataError, "target column 'ppl' is not in the runs table"),
-    (dict(cutoff=1e20, ci_probs=(0.5, 1.2)), PredictionError, "ci_probs must be numbers in (0, 1)"),
-    (dict(cutoff=float("nan")), DataError, "cutoff must be a finite number, got nan"),
+    ({"cutoff": 1e30}, DataError, "no runs at or above the cutoff 1e+30 on 'C'"),
+    ({"cutoff": 1.0}, DataError, "no runs below the cutoff 1 on 'C'"),
+    ({"cutoff": 1e20, "by": "flops"}, DataError, "backtest column 'flops' is not in the runs table; columns: family, N, D, loss"),
+    ({"cutoff": 1e20, "target": "ppl"}, DataError, "target column 'ppl' is not in the runs table"),
+    ({"cutoff": 1e20, "ci_probs": (0.5, 1.2)}, PredictionError, "ci_probs must be numbers in (0, 1)"),
+    ({"cutoff": float("nan")}, DataError, "cutoff must be a finite number, got nan"),
 ])
 def test_bad_input(runs, kwargs, error, msg):
     with pytest.raises(error, match=re.escape(msg)):
@@ -114,14 +114,14 @@ def test_by_input_column(runs):
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, runs):
     path = tmp_path / "runs.csv"
     runs.to_csv(path, index=False)
-    code = cli_backtest.main(["backtest", "chinchilla", str(path), "--cutoff", "1e30"])
+    code = cli_main(["backtest", "chinchilla", str(path), "--cutoff", "1e30"])
     err = capsys.readouterr().err
     assert code == 2
     assert err == "bayeslaw: error: no runs at or above the cutoff 1e+30 on 'C' (range " + err.split("(range ")[1]
     assert err.count("\n") == 1
-    assert cli_backtest.main(["backtest", "nolaw", str(path), "--cutoff", "1e20"]) == 2
+    assert cli_main(["backtest", "nolaw", str(path), "--cutoff", "1e20"]) == 2
     assert capsys.readouterr().err.startswith("bayeslaw: error: unknown law 'nolaw'")
-    assert cli_backtest.main(["backtest", "chinchilla", str(path), "--cutoff", "1e20",
+    assert cli_main(["backtest", "chinchilla", str(path), "--cutoff", "1e20",
                               "--extrapolation", "T"]) == 2
     assert capsys.readouterr().err == ("bayeslaw: error: extrapolation key 'T' is not an input of law "
                                        "'chinchilla'; use one of: N, D or 'C' (6 N D)\n")
@@ -130,7 +130,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, runs):
 def test_cli_prints_table_and_scores(tmp_path, capsys):
     path = tmp_path / "runs.csv"
     simulate(8, 5).drop(columns="family").to_csv(path, index=False)
-    code = cli_backtest.main(["backtest", "chinchilla", str(path), "--cutoff", "1e18", "--chains", "1",
+    code = cli_main(["backtest", "chinchilla", str(path), "--cutoff", "1e18", "--chains", "1",
                               "--draws", "100", "--warmup", "100"])
     out = capsys.readouterr().out
     assert code == 0

@@ -13,7 +13,7 @@ import bayeslaw as bl
 from bayeslaw import extrapolation as ex
 from bayeslaw.errors import FitError
 
-SETTINGS = dict(chains=1, warmup=150, draws=150, seed=0)
+SETTINGS = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
 
 
 def test_tau_posterior_recovers_the_simulated_scale():
