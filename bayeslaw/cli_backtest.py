@@ -65,7 +65,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     print(f"\nfitted {result.n_train} runs with {args.by} < {args.cutoff:g}; held out {len(table)}")
     print(f"median ARE: {result.median_are:.2%}")
     if result.fit.extrapolation is not None:
-        print(f"extrapolation error: tau {result.fit.extrapolation.tau_median:.3g} per unit log {args.extrapolation}")
+        error = result.fit.extrapolation
+        print(f"extrapolation error: offset kappa {error.kappa_median:.3g}, slope change tau "
+              f"{error.tau_median:.3g} per unit log {args.extrapolation} (log {args.target})")
     for p, c in result.coverage.items():
         print(f"coverage of {p:.0%} intervals: {c:.0%}")
     return 0

@@ -9,13 +9,17 @@ module measures that error on the fit's own data and carries it into the predict
   ``C = 6 N D`` by default, or one law input); each time the law is refitted on the runs below the
   cutoff and the runs above are predicted. Residuals ``r`` (in log target), predictive scales
   ``s`` and distances ``d = log(key / largest fitted key)`` are collected.
-* **Model.** A random change of the log-log slope at the edge of the data: beyond the largest
-  fitted run the law is off by ``delta = tau * z * d`` in log target, ``z ~ Normal(0, 1)``, so the
-  error grows in proportion to the distance and is zero inside the data. Within a posterior draw
-  every predicted row shares ``z``, so paired comparisons of two plans stay coherent.
-* **tau.** Its posterior on a log-spaced grid from 1e-4 to 1 (log-uniform prior), with the
-  likelihood ``r ~ Normal(0, s^2 + tau^2 d^2)``. Residuals of one nested fit are correlated, so
-  this posterior is somewhat too sure of tau; its centre is what matters for the intervals.
+* **Model.** Beyond the largest fitted run the law is off by
+  ``delta = kappa * z1 + tau * d * z2`` in log target, ``z1, z2 ~ Normal(0, 1)``: an offset
+  (out-of-sample error that held-out runs show even just past the data, often because the noise
+  at larger scale differs from the noise the fit saw) plus a change of log-log slope at the edge
+  of the data, so the error grows in proportion to the distance. Inside the data ``delta = 0``.
+  Within a posterior draw every predicted row shares ``z1, z2``, so paired comparisons of two
+  plans stay coherent.
+* **kappa, tau.** Their joint posterior on a log-spaced grid from 1e-4 to 1 each (log-uniform
+  priors), with the likelihood ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d^2)``. Residuals of one
+  nested fit are correlated, so this posterior is somewhat too sure; its centre is what matters
+  for the intervals.
 
 Only laws whose likelihood is in log space (losses) are supported: the error is multiplicative.
 """
@@ -29,7 +33,7 @@ import numpy as np
 
 from .errors import FitError, PredictionError
 
-GRID = np.logspace(-4, 0, 161)
+GRID = np.logspace(-4, 0, 81)
 DEFAULT_FOLDS = 3
 MIN_TRAIN_RUNS = 8
 
@@ -55,7 +59,7 @@ def check_key(law, by: str) -> None:
 
 @dataclass(frozen=True)
 class ExtrapolationError:
-    """Posterior of the slope-change scale ``tau`` beyond the largest fitted run.
+    """Posterior of the offset ``kappa`` and slope-change ``tau`` beyond the largest fitted run.
 
     Attributes
     ----------
@@ -64,7 +68,7 @@ class ExtrapolationError:
     reference : float
         Natural log of the largest key among the fitted runs: distances start there.
     weights : ndarray
-        Posterior probability of each ``tau`` on :data:`GRID`.
+        Posterior probability of each (``kappa``, ``tau``) pair on :data:`GRID` x :data:`GRID`.
     n_points : int
         Held-out predictions (over all nested fits) the posterior rests on.
     cutoffs : tuple of float
@@ -78,29 +82,38 @@ class ExtrapolationError:
     cutoffs: tuple[float, ...]
 
     @property
+    def kappa_median(self) -> float:
+        """Posterior median of kappa (log target)."""
+        return _median(self.weights.sum(axis=1))
+
+    @property
     def tau_median(self) -> float:
         """Posterior median of tau (log target per unit of log key)."""
-        return float(GRID[np.searchsorted(np.cumsum(self.weights), 0.5)])
+        return _median(self.weights.sum(axis=0))
 
     def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log distance of rows beyond the largest fitted key (0 inside the data)."""
         return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
 
     def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int) -> np.ndarray:
-        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z`` per draw."""
+        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z1, z2`` per draw."""
         rng = np.random.default_rng([int(seed), 7])
-        tau = rng.choice(GRID, size=n_draws, p=self.weights)
-        z = rng.standard_normal(n_draws)
-        return (tau * z)[:, None] * self.distance(inputs)[None, :]
+        pick = rng.choice(self.weights.size, size=n_draws, p=self.weights.ravel())
+        kappa, tau = GRID[pick // GRID.size], GRID[pick % GRID.size]
+        z1, z2 = rng.standard_normal((2, n_draws))
+        d = self.distance(inputs)[None, :]
+        return (kappa * z1)[:, None] * (d > 0) + (tau * z2)[:, None] * d
 
     def to_dict(self) -> dict:
         """JSON-ready form (kept in the fit's config, so it is saved with the fit)."""
-        return {"by": self.by, "reference": self.reference, "weights": self.weights.tolist(),
+        return {"by": self.by, "reference": self.reference,
+                "weights": [float(f"{w:.6g}") for w in self.weights.ravel()],
                 "n_points": self.n_points, "cutoffs": list(self.cutoffs)}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ExtrapolationError:
-        return cls(data["by"], float(data["reference"]), np.asarray(data["weights"], dtype=float),
+        weights = np.asarray(data["weights"], dtype=float).reshape(GRID.size, GRID.size)
+        return cls(data["by"], float(data["reference"]), weights / weights.sum(),
                    int(data["n_points"]), tuple(float(c) for c in data["cutoffs"]))
 
 
@@ -119,12 +132,20 @@ def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
     return out
 
 
-def tau_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray) -> np.ndarray:
-    """Grid posterior of tau under ``r ~ Normal(0, s^2 + tau^2 d^2)``, log-uniform prior."""
-    var = scales[None, :] ** 2 + (GRID[:, None] * distances[None, :]) ** 2
-    loglik = -0.5 * (np.log(var) + residuals[None, :] ** 2 / var).sum(axis=1)
+def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Grid posterior of (kappa, tau) under ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d^2)``.
+
+    Log-uniform priors on both; returns weights shaped (kappa, tau).
+    """
+    var = (scales**2)[None, None, :] + (GRID**2)[:, None, None] \
+        + (GRID[None, :, None] * distances[None, None, :]) ** 2
+    loglik = -0.5 * (np.log(var) + residuals[None, None, :] ** 2 / var).sum(axis=-1)
     weights = np.exp(loglik - loglik.max())
     return weights / weights.sum()
+
+
+def _median(marginal: np.ndarray) -> float:
+    return float(GRID[np.searchsorted(np.cumsum(marginal), 0.5)])
 
 
 def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
@@ -187,7 +208,7 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
         raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "
                        "of a fitted family")
     r, s, d = (np.concatenate(v) for v in (residuals, scales, distances))
-    return ExtrapolationError(by, float(np.log(keys.max())), tau_posterior(r, s, d), len(r), tuple(cutoffs))
+    return ExtrapolationError(by, float(np.log(keys.max())), error_posterior(r, s, d), len(r), tuple(cutoffs))
 
 
 def apply(error: ExtrapolationError | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],

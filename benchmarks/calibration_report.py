@@ -68,6 +68,7 @@ def pythia() -> pd.DataFrame:
             & frame["variant"].isin(["standard", "deduped"]) & (frame["tokens"] >= 10e9))
     rows = frame[keep]  # checkpoints after the first 10B tokens (Hitchhiker's Guide)
     return pd.DataFrame({"variant": rows["variant"], "N": rows["N_total"], "D": rows["tokens"],
+                         "run": rows["variant"] + "-" + rows["N_total"].astype(str),
                          "loss": np.log(rows["value"])})  # LAMBADA cross-entropy (nats) = log ppl
 
 
@@ -83,7 +84,8 @@ CASES = [
     ("olmo_ladder", olmo_ladder, "chinchilla", 2e9, "N", None,
      "final checkpoint of each ladder run, C4 loss; hold out the 3B runs"),
     ("pythia", pythia, "chinchilla", 2e9, "N", "variant",
-     "LAMBADA log-ppl at checkpoints >= 10B tokens, standard+deduped; hold out 2.8B, 6.9B, 12B"),
+     ("LAMBADA log-ppl at checkpoints >= 10B tokens, standard+deduped, a run effect per training "
+     "run; hold out 2.8B, 6.9B, 12B")),
 ]
 
 
@@ -93,17 +95,20 @@ def run(chains: int, draws: int, warmup: int, only: list[str] | None) -> list[di
         if only and name not in only:
             continue
         frame = loader()
+        fit_kwargs = {"run": "run"} if "run" in frame.columns else {}
         for extrapolation in (None, by if by in ("N", "D") else "C"):
-            results.append(_one(name, frame, law, cutoff, by, group, note, extrapolation, chains, draws, warmup))
+            results.append(_one(name, frame, law, cutoff, by, group, note, extrapolation, chains, draws,
+                                warmup, fit_kwargs))
     return results
 
 
-def _one(name, frame, law, cutoff, by, group, note, extrapolation, chains, draws, warmup) -> dict:
+def _one(name, frame, law, cutoff, by, group, note, extrapolation, chains, draws, warmup,
+         fit_kwargs) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = backtest(law, frame, cutoff, by=by, group=group, chains=chains, draws=draws,
-                          warmup=warmup, seed=0, extrapolation=extrapolation)
+                          warmup=warmup, seed=0, extrapolation=extrapolation, **fit_kwargs)
     summary = result.summary()
     summary.update(dataset=name, note=note, seconds=round(time.perf_counter() - start, 1),
                    intervals="posterior" if extrapolation is None else f"+ extrapolation ({extrapolation})",
@@ -121,13 +126,14 @@ def _one(name, frame, law, cutoff, by, group, note, extrapolation, chains, draws
 
 def markdown(results: list[dict], config: dict) -> str:
     lines = ["# Calibration backtests on real data", "",
-             f"Settings: chains={config['chains']}, draws={config['draws']}, warmup={config['warmup']}, seed 0. "
-             "Goal: median ARE <= 4%, coverage within 5 points of nominal.", "",
-             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | tau | sigma | divergences | notes |",
+             (f"Settings: chains={config['chains']}, draws={config['draws']}, warmup={config['warmup']}, seed 0. "
+             "Goal: median ARE <= 4%, coverage within 5 points of nominal."), "",
+             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | kappa / tau | sigma | divergences | notes |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         cov = r["coverage"]
-        tau = "" if r["extrapolation_tau"] is None else f"{r['extrapolation_tau']:.3g}"
+        tau = "" if r["extrapolation_tau"] is None else \
+            f"{r['extrapolation_kappa']:.3g} / {r['extrapolation_tau']:.3g}"
         lines.append(f"| {r['dataset']} | {r['intervals']} | {r['law']} | {r['by']} >= {r['cutoff']:g} | {r['n_train']} | "
                      f"{r['n_heldout']} | {r['median_are']:.2%} | {cov['0.5']:.0%} | {cov['0.8']:.0%} | "
                      f"{cov['0.95']:.0%} | {tau} | {r['sigma_median']:.4f} | {r['divergences']} | {r['note']} |")

@@ -16,28 +16,34 @@ from bayeslaw.errors import FitError
 SETTINGS = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
 
 
-def test_tau_posterior_recovers_the_simulated_scale():
+def test_error_posterior_recovers_the_simulated_offset_and_slope_change():
     rng = np.random.default_rng(0)
     d = rng.uniform(0.1, 3.0, 400)
     s = np.full(400, 0.01)
-    for tau in (0.02, 0.1):
-        r = rng.normal(0.0, np.sqrt(s**2 + (tau * d) ** 2))
-        weights = ex.tau_posterior(r, s, d)
-        median = ex.GRID[np.searchsorted(np.cumsum(weights), 0.5)]
-        assert 0.85 * tau < median < 1.15 * tau
-    calm = ex.tau_posterior(rng.normal(0.0, 0.01, 400), s, d)
-    assert ex.GRID[np.searchsorted(np.cumsum(calm), 0.5)] < 0.003
+    for kappa, tau in ((0.0, 0.05), (0.03, 0.0), (0.05, 0.02)):
+        r = rng.normal(0.0, np.sqrt(s**2 + kappa**2 + (tau * d) ** 2))
+        weights = ex.error_posterior(r, s, d)
+        error = ex.ExtrapolationError("C", 0.0, weights, 400, ())
+        for true, median in ((kappa, error.kappa_median), (tau, error.tau_median)):
+            assert (0.75 * true < median < 1.3 * true) if true else median < 0.01, (kappa, tau, median)
+    calm = ex.ExtrapolationError("C", 0.0, ex.error_posterior(rng.normal(0.0, 0.01, 400), s, d), 400, ())
+    assert calm.kappa_median < 0.005 and calm.tau_median < 0.003
 
 
 def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
-    error = ex.ExtrapolationError("C", np.log(1e18), np.full(ex.GRID.size, 1 / ex.GRID.size), 10, (1e17,))
+    weights = np.zeros((ex.GRID.size, ex.GRID.size))
+    weights[0, 40] = 1.0  # kappa 1e-4, tau 0.01
+    error = ex.ExtrapolationError("C", np.log(1e18), weights, 10, (1e17,))
     inputs = {"N": np.array([1e8, 1e9, 1e10]), "D": np.array([1e10, 1e10, 1e11]) / 6}  # C 1e18, 1e19, 1e21
     distance = error.distance(inputs)
     np.testing.assert_allclose(distance, [0.0, np.log(10.0), np.log(1e3)])
     offsets = error.log_offsets(inputs, 500, seed=1)
     assert offsets.shape == (500, 3) and np.all(offsets[:, 0] == 0)
-    # one slope change per draw: offsets are proportional to the distance across rows
-    np.testing.assert_allclose(offsets[:, 2], offsets[:, 1] * 3.0)
+    # one offset (kappa z1) and one slope change (tau z2) per draw, shared by the rows
+    slope = (offsets[:, 2] - offsets[:, 1]) / (distance[2] - distance[1])
+    offset = offsets[:, 1] - slope * distance[1]
+    assert 0.8e-4 < offset.std() < 1.2e-4
+    assert 0.008 < slope.std() < 0.012
     assert ex.ExtrapolationError.from_dict(error.to_dict()).tau_median == error.tau_median
 
 
