@@ -4,11 +4,21 @@ Step 1, task loss (bits per byte of the correct answer) from model size and toke
 
     L(N, D) = E + A / N^alpha + B / D^beta        (Student-t on log L, final checkpoints)
 
-Step 2, accuracy from task loss, a sigmoid falling from the ceiling to the chance floor::
+Step 2, accuracy from task loss, a sigmoid falling from its value at zero loss to the floor::
 
-    acc(L) = floor + (1 - floor) * top * sigmoid(-k * (z - z0)),   z = (L - mean L) / sd L
+    acc(L) = floor + (anchor - floor) * sigmoid(-k * (z - z0)) / sigmoid(-k * (z(0) - z0))
 
-fitted on intermediate checkpoints (the paper skips the first 10% of each run). Both steps are
+    z = (L - mean L) / sd L, so acc(0) = anchor exactly
+
+fitted on intermediate checkpoints (the paper skips the first 10% of each run). A task loss of
+zero means the correct answer gets probability 1, so it is always chosen: ``anchor = 1``. The
+paper adds this "ideal point" (L = 0, acc = 1) to its step-2 fit and bounds the ceiling at 1. It
+matters because the ladder's accuracies stay far below the targets' (MMLU: at most 0.37 on the
+ladder, 0.50-0.52 for the targets), so the data cannot tell the ceiling; with a free ceiling and a
+Beta(6, 1.5) prior on its height (``anchor=None``, kept for losses whose zero is not attainable,
+e.g. C4 loss) the prior set it (MMLU posterior ceiling 0.885): step 2 alone, at the targets'
+observed loss, fell 2.6 and 2.1 points low (1.6 and 1.3 anchored). With the anchor the targets
+sit between the ladder and a known end point instead of beyond the data. Both steps are
 one NumPyro model, so the prediction for a target run chains posterior draws: a draw of the
 run's task loss from step 1 goes through a draw of the step-2 sigmoid. The accuracy interval
 therefore carries the uncertainty of both steps (and, for ``kind="observed"``, the loss and
@@ -35,8 +45,19 @@ _EPS = 1e-6
 _DF = 5.0  # Student-t degrees of freedom of the task-loss noise (robust, as Huber is in the paper)
 
 
-def _make_model(binomial: bool):
-    """The joint NumPyro model; ``binomial`` is static (it picks the likelihood)."""
+def _curve(z, floor, top, k, z0, z_zero, anchor):
+    """Step-2 accuracy at standardised loss ``z``: anchored through (z_zero, anchor) when ``top`` is None."""
+    if top is None:
+        # ratio of sigmoids in log space: stays finite when the curve is flat near zero loss
+        shape = jnp.exp(jax.nn.log_sigmoid(-k * (z - z0)) - jax.nn.log_sigmoid(-k * (z_zero - z0)))
+        p = floor + (anchor - floor) * shape
+    else:
+        p = floor + (1 - floor) * top * jax.nn.sigmoid(-k * (z - z0))
+    return jnp.clip(p, _EPS, 1 - _EPS)
+
+
+def _make_model(binomial: bool, anchored: bool):
+    """The joint NumPyro model; ``binomial`` (the likelihood) and ``anchored`` (no free ceiling) are static."""
 
     def model(data):
         # step 1: task loss law, amplitudes centred at the geometric-mean N and D of the step-1 runs
@@ -51,11 +72,10 @@ def _make_model(binomial: bool):
         numpyro.sample("loss_obs", dist.StudentT(_DF, jnp.log(law), sigma_loss), obs=jnp.log(data["loss1"]))
         # step 2: accuracy from task loss
         floor = numpyro.sample("floor", dist.Beta(data["floor_a"], data["floor_b"]))
-        top = numpyro.sample("top", dist.Beta(6.0, 1.5))
+        top = None if anchored else numpyro.sample("top", dist.Beta(6.0, 1.5))
         k = numpyro.sample("k", dist.LogNormal(0.5, 1.0))
         z0 = numpyro.sample("z0", dist.Normal(0.0, 3.0))
-        p = floor + (1 - floor) * top * jax.nn.sigmoid(-k * (data["z2"] - z0))
-        p = jnp.clip(p, _EPS, 1 - _EPS)
+        p = _curve(data["z2"], floor, top, k, z0, data["z_zero"], data["anchor"])
         if binomial:
             numpyro.sample("acc_obs", dist.Binomial(total_count=data["items2"], probs=p), obs=data["correct2"])
         else:
@@ -71,12 +91,36 @@ class LadderFit(ModelFit):
 
     def quantities(self):
         names = ["E", "alpha", "beta", "a_ref", "b_ref", "sigma_loss", "floor", "top", "k", "z0"]
+        if self._anchored:
+            names.remove("top")
         if not self.info["binomial"]:
             names.append("concentration")
         return [(n, n, None) for n in names]
 
+    @property
+    def _anchored(self) -> bool:
+        return "top" not in self.samples
+
     def _draws(self, name):
         return jnp.asarray(self.flat(name))[:, None]
+
+    def _accuracy(self, loss):
+        """Step-2 law (S, R) at task losses (S, R) or (1, R)."""
+        info = self.info
+        top = None if self._anchored else self._draws("top")
+        z = (loss - info["loss_mean"]) / info["loss_sd"]
+        return _curve(z, self._draws("floor"), top, self._draws("k"), self._draws("z0"),
+                      -info["loss_mean"] / info["loss_sd"], info.get("anchor"))
+
+    def accuracy_at(self, loss) -> np.ndarray:
+        """Draws (S, R) of the step-2 law, the accuracy at the given task losses (no run noise).
+
+        Separates the two steps: ``accuracy_at(observed target loss)`` scores step 2 alone.
+        """
+        loss = np.atleast_1d(np.asarray(loss, dtype=float))
+        if loss.ndim != 1 or not np.all(np.isfinite(loss) & (loss >= 0)):
+            raise PredictionError("task losses must be a 1-d array of finite values >= 0")
+        return np.asarray(self._accuracy(jnp.asarray(loss)[None, :]))
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0,
                          quantity: str = "accuracy") -> np.ndarray:
@@ -92,8 +136,7 @@ class LadderFit(ModelFit):
             raise PredictionError(f"quantity must be 'accuracy' or 'loss', got {quantity!r}")
         info = self.info
         k_loss, k_acc = jax.random.split(jax.random.PRNGKey(int(seed)))
-        d = {n: self._draws(n) for n in ("E", "alpha", "beta", "a_ref", "b_ref", "sigma_loss", "floor",
-                                           "top", "k", "z0")}
+        d = {n: self._draws(n) for n in ("E", "alpha", "beta", "a_ref", "b_ref", "sigma_loss")}
         lnN = jnp.asarray(np.log(N) - info["lnN_ref"])[None, :]
         lnD = jnp.asarray(np.log(D) - info["lnD_ref"])[None, :]
         loss = (d["E"] + jnp.exp(d["a_ref"] - d["alpha"] * lnN)
@@ -103,9 +146,7 @@ class LadderFit(ModelFit):
             loss = loss * jnp.exp(d["sigma_loss"] * noise)
         if quantity == "loss":
             return np.asarray(loss)
-        z = (loss - info["loss_mean"]) / info["loss_sd"]
-        p = d["floor"] + (1 - d["floor"]) * d["top"] * jax.nn.sigmoid(-d["k"] * (z - d["z0"]))
-        p = jnp.clip(p, _EPS, 1 - _EPS)
+        p = self._accuracy(loss)
         if kind == "law":
             return np.asarray(p)
         if info["binomial"]:
@@ -118,8 +159,9 @@ class LadderFit(ModelFit):
 
 def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "accuracy",
                step1: str | None = "final", items: str | None = None, likelihood: str = "auto",
-               chance: float | None = None, max_step2_rows: int | None = 400, chains: int = 4, draws: int = 1000, warmup: int = 1000,
-               seed: int = 0, target_accept: float = 0.9) -> LadderFit:
+               chance: float | None = None, anchor: float | None = 1.0, max_step2_rows: int | None = 400,
+               chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
+               target_accept: float = 0.9) -> LadderFit:
     """Fit the two-step ladder jointly.
 
     Parameters
@@ -138,6 +180,10 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
         ``auto``: Binomial when ``items`` is given, Beta otherwise.
     chance : float, optional
         Known chance accuracy; pins the floor's prior at it (sd 0.01). Default: Beta(2, 6).
+    anchor : float or None
+        Accuracy at zero task loss, where the step-2 sigmoid is pinned (default 1: at zero bits
+        per byte the correct answer has probability 1). None frees the ceiling (a Beta(6, 1.5)
+        prior on its height), for intermediate losses whose zero is unattainable (e.g. C4 loss).
     max_step2_rows : int or None
         Step 2 uses at most this many rows, evenly spaced in the table (None: all). Adjacent
         checkpoints of one run are strongly correlated, so thinning loses little information,
@@ -167,6 +213,8 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
     if np.any(np.isfinite(L) & (L <= 0)):
         raise DataError(f"column '{loss}' must be positive (a loss)")
     check_accuracy(acc, accuracy, frame.index, open_interval=likelihood == "Beta")
+    if anchor is not None and not (0 < anchor <= 1 and (chance is None or anchor > chance)):
+        raise DataError(f"anchor (accuracy at zero task loss) must be in (chance, 1], got {anchor!r}")
     in1 = np.isfinite(L) & (np.asarray(frame[step1], bool) if step1 else True)
     in2 = np.isfinite(L) & np.isfinite(acc)
     if max_step2_rows is not None and in2.sum() > max_step2_rows:
@@ -179,7 +227,7 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
     L2 = L[in2]
     info = {"lnN_ref": lnN_ref, "lnD_ref": lnD_ref, "loss_min": float(np.min(L[in1])),
             "loss_mean": float(L2.mean()), "loss_sd": float(L2.std() or 1.0), "binomial": likelihood == "Binomial",
-            "loss": loss, "accuracy": accuracy}
+            "loss": loss, "accuracy": accuracy, "anchor": None if anchor is None else float(anchor)}
     floor_a, floor_b = (2.0, 6.0)
     if chance is not None:
         if not 0 < chance < 1:
@@ -189,15 +237,16 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
     data = {"lnN1": np.log(N[in1]) - lnN_ref, "lnD1": np.log(D[in1]) - lnD_ref, "loss1": L[in1],
             "loss_min": info["loss_min"], "log_term": float(np.log(0.25 * np.mean(L[in1]))),
             "z2": (L2 - info["loss_mean"]) / info["loss_sd"], "acc2": np.clip(acc[in2], _EPS, 1 - _EPS),
-            "floor_a": floor_a, "floor_b": floor_b}
+            "floor_a": floor_a, "floor_b": floor_b, "z_zero": -info["loss_mean"] / info["loss_sd"],
+            "anchor": 1.0 if anchor is None else float(anchor)}
     if info["binomial"]:
         n_items = np.asarray(frame[items], float)[in2]
         correct = np.round(acc[in2] * n_items)
         check_items(n_items, correct, items, frame.index[in2])
         data.update(items2=n_items, correct2=correct)
         info["items"] = float(np.median(n_items))
-    sites = ["E_frac", "alpha", "beta", "a_ref", "b_ref", "floor", "top", "k", "z0"]
-    out = sample(_make_model(info["binomial"]), data, sites=sites, chains=chains, draws=draws, warmup=warmup, seed=seed,
+    sites = ["E_frac", "alpha", "beta", "a_ref", "b_ref", "floor", "k", "z0"] + ([] if anchor is not None else ["top"])
+    out = sample(_make_model(info["binomial"], anchor is not None), data, sites=sites, chains=chains, draws=draws, warmup=warmup, seed=seed,
                  target_accept=target_accept)
     return LadderFit(**out, info=info)
 

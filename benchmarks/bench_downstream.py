@@ -5,7 +5,9 @@ posterior-predictive intervals, and the point-fit baseline's MAE (scipy curve_fi
 
 * ``ladder``: OLMo ladder (Bhagia et al. 2024). Fit on the 190M-1B ladder runs, predict the
   OLMo-2 7B (4T tokens) and 13B (5T) targets. Baseline: the paper's two-step point fit (curve_fit
-  of L(N, D) on final checkpoints, then of the sigmoid acc(L) on checkpoints, chained).
+  of L(N, D) on final checkpoints, then of the sigmoid acc(L) on checkpoints, chained). Also the
+  steps apart: predicted vs observed task loss, and step 2 alone at the targets' observed loss
+  (``step2_mae_points``); ``baseline_ceiling`` is the point fit's accuracy at zero loss (>1 can occur).
 * ``observational``: obsscaling base models (BTLM-3B token error fixed), holdout FLOPs >= 8.4e22,
   target predicted from the other benchmarks. Baseline: PCA (missing values imputed) + curve_fit
   sigmoid of the PCs, as in Ruan et al. 2024.
@@ -74,10 +76,21 @@ def ladder(tasks, settings) -> dict:
         sig = lambda L, a, b, k, L0: a / (1 + np.exp(-k * (L - L0))) + b
         p2, _ = curve_fit(sig, runs["task_loss"].values, runs["accuracy"].values,
                           p0=[0.6, 0.25, -5.0, runs["task_loss"].median()], maxfev=20000)
-        base = sig(law((targets["N"].values / 1e9, targets["D"].values / 1e9), *p1), *p2)
+        base_loss = law((targets["N"].values / 1e9, targets["D"].values / 1e9), *p1)
+        base = sig(base_loss, *p2)
+        # the two steps apart: predicted task loss, and step 2 alone at the targets' observed loss
+        loss_draws = fit.predictive_draws(targets[["N", "D"]], kind="law", quantity="loss")
+        step2 = fit.accuracy_at(targets["task_loss"].to_numpy())
         res.update(baseline_mae_points=_mae(base, targets["accuracy"]), seconds=fit.timings["total_s"],
-                   predicted=draws.mean(0).round(4).tolist(), actual=targets["accuracy"].round(4).tolist(),
-                   baseline_predicted=np.round(base, 4).tolist(), targets=targets["run"].tolist())
+                   predicted=np.median(draws, 0).round(4).tolist(), actual=targets["accuracy"].round(4).tolist(),
+                   baseline_predicted=np.round(base, 4).tolist(), targets=targets["run"].tolist(),
+                   loss_predicted=np.median(loss_draws, 0).round(4).tolist(),
+                   baseline_loss_predicted=np.round(base_loss, 4).tolist(),
+                   loss_actual=targets["task_loss"].round(4).tolist(),
+                   step2_mae_points=_mae(np.median(step2, 0), targets["accuracy"]),
+                   baseline_step2_mae_points=_mae(sig(targets["task_loss"].to_numpy(), *p2), targets["accuracy"]),
+                   baseline_ceiling=float(p2[0] + p2[1]) if p2[2] < 0 else float(p2[1]),
+                   divergences=fit.divergences)
         out[task] = res
         print("ladder", task, {k: v for k, v in res.items() if not isinstance(v, list)}, flush=True)
     pred = [t for t in out if t in OLMO_PREDICTABLE]

@@ -7,11 +7,15 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_csv
 
 from bayeslaw.errors import DataError, PredictionError
-from bayeslaw.ladder import fit_ladder
+from bayeslaw.ladder import fit_ladder, load_olmo_ladder
 
-TRUTH = {"E": 0.6, "alpha": 0.3, "beta": 0.28, "A": 60.0, "B": 400.0, "floor": 0.25, "top": 0.9, "k": 8.0, "L0": 1.1}
+TRUTH = {"E": 0.6, "alpha": 0.3, "beta": 0.28, "A": 60.0, "B": 400.0, "floor": 0.25, "k": 8.0, "L0": 1.1}
+#: an MMLU-like step 2 (the OLMo ladder's MMLU fit): the ladder's accuracies stay below 0.45
+#: while a 7B-4T target (task loss ~0.79) reaches ~0.50
+LOW = {"k": 4.2, "L0": 0.6}
 ITEMS = 2000
 
 
@@ -19,11 +23,13 @@ def _law(N, D):
     return TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]
 
 
-def _acc(L):
-    return TRUTH["floor"] + (1 - TRUTH["floor"]) * TRUTH["top"] / (1 + np.exp(TRUTH["k"] * (L - TRUTH["L0"])))
+def _acc(L, k=TRUTH["k"], L0=TRUTH["L0"]):
+    """The sigmoid through (0, 1): at zero task loss the correct answer is always chosen."""
+    sig = lambda x: 1 / (1 + np.exp(-x))
+    return TRUTH["floor"] + (1 - TRUTH["floor"]) * sig(-k * (L - L0)) / sig(k * L0)
 
 
-def _synthetic(seed=0):
+def _synthetic(seed=0, step2=None, items=ITEMS):
     rng = np.random.default_rng(seed)
     rows = []
     for N in (2e8, 4e8, 8e8, 1.3e9):
@@ -31,8 +37,9 @@ def _synthetic(seed=0):
             for frac in np.linspace(0.2, 1.0, 8):
                 D = 20 * N * mult * frac
                 L = _law(N, D) * np.exp(rng.normal(0, 0.01))
-                rows.append({"N": N, "D": D, "task_loss": L, "accuracy": rng.binomial(ITEMS, _acc(L)) / ITEMS,
-                             "items": ITEMS, "final": frac == 1.0})
+                acc = _acc(L, **(step2 or {}))
+                rows.append({"N": N, "D": D, "task_loss": L, "accuracy": rng.binomial(items, acc) / items,
+                             "items": items, "final": frac == 1.0})
     return pd.DataFrame(rows)
 
 
@@ -63,6 +70,44 @@ def test_chained_prediction_covers_a_larger_target(beta_fit):
     assert law["upper"] - law["lower"] <= p["upper"] - p["lower"]
     loss = beta_fit.predictive_draws({"N": [N], "D": [D]}, kind="law", quantity="loss")
     assert np.quantile(loss, 0.025) < _law(N, D) < np.quantile(loss, 0.975)
+
+
+def test_step2_is_pinned_at_the_anchor(beta_fit):
+    assert "top" not in beta_fit.summary().index.get_level_values(0)
+    at = beta_fit.accuracy_at([0.0, 0.9, 2.0])
+    np.testing.assert_allclose(at[:, 0], 1.0, atol=1e-5)
+    assert np.all(at[:, 1] > at[:, 2])
+    with pytest.raises(PredictionError, match=re.escape("task losses must be a 1-d array of finite values >= 0")):
+        beta_fit.accuracy_at([-0.1])
+
+
+@pytest.mark.slow
+def test_anchored_step2_recovers_an_mmlu_like_extrapolation():
+    runs = _synthetic(seed=1, step2=LOW, items=14000)  # MMLU has ~14k test items
+    assert runs["accuracy"].max() < 0.42
+    truth = _acc(0.78, **LOW)
+    fit = fit_ladder(runs, chance=0.25, chains=2, warmup=300, draws=300, seed=0, max_step2_rows=200)
+    draws = fit.accuracy_at([0.78])[:, 0]
+    assert np.quantile(draws, 0.05) < truth < np.quantile(draws, 0.95)
+    assert abs(np.median(draws) - truth) < 0.015
+
+
+@pytest.mark.slow
+def test_mmlu_step2_reaches_the_targets_accuracy():
+    """The bug: the ladder's MMLU accuracies reach 0.37, the targets' 0.50-0.52, so the data cannot
+    tell the ceiling; a free ceiling took its prior's (posterior 0.885) and step 2 alone, at the
+    targets' observed task loss, fell 2.6 and 2.1 points low. Anchored at (0, 1): 1.6 and 1.3."""
+    data = shared_csv("olmo_ladder", "ladder_runs.csv").parent
+    runs, targets = load_olmo_ladder(data, "mmlu")
+    fit = fit_ladder(runs, chance=0.25, chains=2, warmup=300, draws=300, seed=0)
+    step2 = np.median(fit.accuracy_at(targets["task_loss"].to_numpy()), axis=0)
+    np.testing.assert_array_less(np.abs(step2 - targets["accuracy"].to_numpy()), 0.02)
+
+
+def test_anchor_must_exceed_chance(runs):
+    msg = "anchor (accuracy at zero task loss) must be in (chance, 1], got 0.2"
+    with pytest.raises(DataError, match=re.escape(msg)):
+        fit_ladder(runs, chance=0.25, anchor=0.2)
 
 
 def test_likelihood_selection(beta_fit, runs):
