@@ -21,6 +21,9 @@ EXIT_ERROR = 2
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
 _EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream")
 _POOLINGS = ("shared", "partial", "none", "correlated")  # as bayeslaw.law.POOLINGS (not imported: --help stays fast)
+_DEVICES = ("cpu", "gpu", "tpu")
+#: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
+_PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
 
 
 class CliError(Exception):
@@ -443,6 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         extension.add_parser(sub)  # sets a `handler` default, see main
+    for name, command in sub.choices.items():
+        if name == "laws":
+            continue
+        try:
+            command.add_argument("--device", choices=_DEVICES, help="JAX platform to run on, as "
+                                 "numpyro.set_platform (default: JAX's choice, an accelerator if present)")
+        except argparse.ArgumentError:  # the sub-command defines its own --device
+            pass
     return parser
 
 
@@ -454,6 +465,30 @@ def _use_cpu_cores() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
+def select_device(name: str) -> None:
+    """Make ``name`` (cpu, gpu or tpu) JAX's only platform, with ``numpyro.set_platform``.
+
+    Must run before any JAX computation. JAX's backends are probed once to learn which
+    platforms this machine has, then cleared, so the chosen platform is the one initialised.
+
+    Raises
+    ------
+    CliError
+        When JAX has no such platform here; the message lists the platforms it has.
+    """
+    import numpyro
+    from jax.extend import backend
+
+    present: dict[str, str] = {}
+    for platform in backend.backends():
+        present.setdefault(_PLATFORM_KIND.get(platform, platform), platform)
+    if name not in present:
+        raise CliError(f"--device {name}: JAX has no {name} platform on this machine; "
+                       f"platforms present: {', '.join(sorted(present))}")
+    backend.clear_backends()
+    numpyro.set_platform(present[name])  # it takes concrete names (cuda, rocm), not 'gpu'
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``bayeslaw`` command; returns the exit status (0 ok, 2 bad input)."""
     _use_cpu_cores()
@@ -462,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = getattr(args, "func", None) or args.handler
     try:
+        if getattr(args, "device", None):
+            select_device(args.device)
         return handler(args)
     except (BayeslawError, CliError) as exc:
         _fail(str(exc))

@@ -56,6 +56,8 @@ def fitted(tmp_path_factory):
             "--group",
             "family",
             *TINY,
+            "--device",
+            "cpu",
             "--out",
             "fit.nc",
             "--plot",
@@ -369,6 +371,42 @@ def test_quickstart_example_runs_quick(tmp_path):
         assert lower < median < upper
     assert (tmp_path / "quickstart_fit.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "quickstart_fit.nc").stat().st_size > 0
+
+
+def test_device_cpu_is_selected_before_any_computation():
+    code = (
+        "import jax; from bayeslaw import cli; cli.select_device('cpu'); "
+        "print(jax.config.jax_platforms, jax.default_backend(), jax.numpy.ones(2).sum())"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("JAX_PLATFORMS", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["cpu", "cpu", "2.0"]
+
+
+def test_unavailable_device_exits_2_naming_the_platforms(tmp_path):
+    from jax.extend import backend
+
+    present = {cli._PLATFORM_KIND.get(p, p) for p in backend.backends()}
+    if "gpu" in present:
+        pytest.skip("this machine has a GPU")
+    result = run_cli(["fit", "chinchilla", str(DATA), "--device", "gpu", "--out", "x.nc"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "bayeslaw: error: --device gpu: JAX has no gpu platform on this machine; "
+        f"platforms present: {', '.join(sorted(present))}\n"
+    )
+    assert result.stdout == "" and _files(tmp_path) == set()
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "plot", "compare", "backtest", "laws"])
+def test_device_flag_on_every_subcommand_that_computes(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    assert ("--device {cpu,gpu,tpu}" in capsys.readouterr().out) == (command != "laws")
 
 
 def test_cli_pooling_modes_match_the_library():
