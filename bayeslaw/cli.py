@@ -255,11 +255,17 @@ def cmd_fit(args) -> int:
         families = sorted({str(v) for v in runs[args.group].dropna()})
     inputs = {i.name: i.positive for i in law.inputs}
     points = [parse_point(t, "--predict", inputs, args.group, families) for t in args.predict]
+    if args.extrapolation:
+        from .extrapolation import check_key
+
+        check_key(law, args.extrapolation)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling,
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                      progress_bar=args.progress)
+        if args.extrapolation:
+            fit = fit.calibrate_extrapolation(by=args.extrapolation)
     n_fam = len(fit.families)
     print(
         f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
@@ -273,6 +279,11 @@ def cmd_fit(args) -> int:
         f"\nTimings: compile {t['compile_s']:.1f} s, sampling {t['sampling_s']:.1f} s "
         f"(start {t['init_s']:.1f} s, total {t['total_s']:.1f} s)"
     )
+    if fit.extrapolation is not None:
+        error = fit.extrapolation
+        print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested refits): "
+              f"offset kappa {error.kappa_median:.3g}, slope change tau {error.tau_median:.3g} "
+              f"per unit log {error.by} (log {args.target})")
     ours = [w for w in caught if issubclass(w.category, bl.ConvergenceWarning | bl.DataWarning)]
     for w in caught:
         if w not in ours:  # not ours to interpret: show as Python would have
@@ -397,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "or a=correlated,alpha=correlated (repeatable)")
     p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
                    "intermediate checkpoints (adds a per-run effect)")
+    p.add_argument("--extrapolation", metavar="KEY", help="calibrate the extrapolation error on "
+                   "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits: "
+                   "predictions beyond the largest run widen accordingly")
     p.add_argument("--chains", type=int, default=4, help="number of chains (default: 4)")
     p.add_argument("--draws", type=int, default=1000,
                    help="draws per chain after warmup (default: 1000)")

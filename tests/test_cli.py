@@ -262,6 +262,17 @@ def test_usage_errors_are_one_line(capsys):
     )
 
 
+def test_bad_extrapolation_key_is_refused_before_fitting(capsys):
+    demo = Path(__file__).resolve().parents[1] / "data" / "synthetic_families.csv"
+    with pytest.raises(SystemExit) as info:
+        cli.main(["fit", "chinchilla", str(demo), "--extrapolation", "T"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        "bayeslaw: error: extrapolation key 'T' is not an input of law 'chinchilla'; "
+        "use one of: N, D or 'C' (6 N D)\n"
+    )
+
+
 def test_laws_lists_the_catalogue(capsys):
     import bayeslaw as bl
 
