@@ -120,7 +120,6 @@ class ModelFit(DrawsMixin):
     def quantities(self) -> list[tuple[str, str, list[str] | None]]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-
     def diagnostics(self) -> pd.DataFrame:
         """R-hat, bulk and tail ESS of the summarised quantities."""
         return diagnose({site: self.samples[site] for _, site, _ in self.quantities()})

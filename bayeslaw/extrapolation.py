@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import FitError, PredictionError
+from .errors import FitError
 
 GRID = np.logspace(-4, 0, 81)
 DEFAULT_FOLDS = 3
@@ -213,11 +213,11 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
 
 def apply(error: ExtrapolationError | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],
           seed: int) -> np.ndarray:
-    """Multiply predictive draws (S, R) by the extrapolation error's draws."""
+    """Multiply predictive draws (S, R) by the extrapolation error's draws.
+
+    ``inputs`` holds every law input (rows are encoded against the law), and the error's key was
+    checked against the same law when it was calibrated, so the distance is always computable.
+    """
     if error is None:
         return draws
-    missing = [n for n in (("N", "D") if error.by == "C" and error.by not in inputs else (error.by,))
-               if n not in inputs]
-    if missing:
-        raise PredictionError(f"rows need {', '.join(missing)} for the extrapolation distance")
     return draws * np.exp(error.log_offsets(inputs, draws.shape[0], seed))
