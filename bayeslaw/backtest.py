@@ -111,9 +111,20 @@ class Backtest:
         return ax
 
 
+def _check_fitted(fitted: Fit, law: Law, train: pd.DataFrame, target: str, cutoff: float, by: str) -> None:
+    """Refuse a fit that is not the fit of these runs below the cutoff."""
+    if fitted.law.name != law.name:
+        raise DataError(f"fitted is a fit of law {fitted.law.name!r}, not of {law.name!r}")
+    mine = np.sort(np.asarray(fitted.table.target, dtype=float))
+    theirs = np.sort(pd.to_numeric(train[target], errors="coerce").to_numpy(dtype=float))
+    if len(mine) != len(theirs) or not np.allclose(mine, theirs, rtol=1e-12, atol=0.0):
+        raise DataError(f"fitted was fitted on {len(mine)} runs that are not the {len(theirs)} runs "
+                        f"below the cutoff {cutoff:g} on {by!r}; pass the fit of those runs")
+
+
 def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C", target: str = "loss",
              group: str | None = None, ci_probs: Sequence[float] = DEFAULT_LEVELS, seed: int = 0,
-             extrapolation: str | None = None, **fit_kwargs) -> Backtest:
+             extrapolation: str | None = None, fitted: Fit | None = None, **fit_kwargs) -> Backtest:
     """Fit on the runs below a cutoff and score the predictions of the runs at or above it.
 
     Parameters
@@ -135,6 +146,10 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         Size key (``"C"`` or a law input) on which to calibrate the fit's extrapolation error
         before predicting (:meth:`Fit.calibrate_extrapolation`, nested refits of the fitted
         runs only). None (default): the posterior alone.
+    fitted : Fit, optional
+        An existing fit of the runs below the cutoff (e.g. ``other_backtest.fit``) to score instead
+        of fitting again: the same law and the same runs, else :class:`DataError`. With
+        ``extrapolation`` the error is calibrated on a copy; ``fitted`` itself is unchanged.
     **fit_kwargs
         Passed to :func:`bayeslaw.fit` (chains, draws, warmup, pooling, ...).
 
@@ -164,7 +179,10 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
                         f"{', '.join(map(str, bad[:5]))}")
     if extrapolation is not None:
         check_key(law, extrapolation)
-    fitted = run_fit(law, train, target=target, group=group, seed=seed, **fit_kwargs)
+    if fitted is None:
+        fitted = run_fit(law, train, target=target, group=group, seed=seed, **fit_kwargs)
+    else:
+        _check_fitted(fitted, law, train, target, cutoff, by)
     if extrapolation is not None:
         fitted = fitted.calibrate_extrapolation(by=extrapolation)
     rows = held[list(law.input_names)].copy()

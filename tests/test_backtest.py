@@ -106,6 +106,20 @@ def test_bad_input(runs, kwargs, error, msg):
         backtest("chinchilla", runs, **kwargs)
 
 
+def test_an_existing_fit_is_scored_without_refitting(result, runs):
+    again = backtest("chinchilla", runs, result.cutoff, group="family", seed=2, fitted=result.fit)
+    assert again.fit is result.fit
+    pd.testing.assert_frame_equal(again.table, result.table)
+    fewer = runs.iloc[9:]
+    below = int((6 * fewer["N"] * fewer["D"] < result.cutoff).sum())
+    with pytest.raises(DataError, match=re.escape(
+            f"fitted was fitted on {result.n_train} runs that are not the {below} runs "
+            f"below the cutoff {result.cutoff:g} on 'C'; pass the fit of those runs")):
+        backtest("chinchilla", fewer, result.cutoff, group="family", fitted=result.fit)
+    with pytest.raises(DataError, match=re.escape("fitted is a fit of law 'chinchilla', not of 'kaplan'")):
+        backtest("kaplan", runs, result.cutoff, group="family", fitted=result.fit)
+
+
 def test_by_input_column(runs):
     with pytest.raises(DataError, match=re.escape("no runs at or above the cutoff 1e+12 on 'N'")):
         backtest("chinchilla", runs, 1e12, by="N")
