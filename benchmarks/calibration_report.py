@@ -7,7 +7,9 @@ Goal (issue 4): median ARE <= 4% and coverage within 5 points of nominal.
 
 Each data set is backtested twice in the same run: with the posterior alone ("posterior") and
 with the extrapolation error calibrated by nested leave-largest-out refits of the fitted runs
-("+ extrapolation", :meth:`bayeslaw.Fit.calibrate_extrapolation`), on the cutoff's own axis.
+("+ extrapolation", :meth:`bayeslaw.Fit.calibrate_extrapolation`), on the cutoff's own axis. The
+second row scores the first row's fit (``backtest(..., fitted=...)``), so only the nested refits
+are new. Each coverage comes with a 90% Jeffreys interval for k of n held-out runs inside.
 
     python benchmarks/calibration_report.py [--chains 4 --draws 500 --warmup 500] [--only chinchilla]
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import beta
 
 import bayeslaw as bl
 from bayeslaw.backtest import backtest
@@ -41,11 +44,25 @@ def gadre() -> pd.DataFrame:
     return frame.rename(columns={"loss_openlm": "loss"})[["train_dataset", "N", "D", "loss", "C_6ND"]]
 
 
+#: IsoFLOP points kept: 2 <= D/N <= 30 tokens per parameter, the window the authors' own analysis
+#: code fits in (formll/resolving-scaling-law-discrepancies, analysis.py); per-budget optima sit at 12-18
+PORIAN_TOKENS_PER_PARAM = (2.0, 30.0)
+
+
 def porian() -> pd.DataFrame:
     frame = pd.read_csv(DATA / "porian_isoflop" / "isoflop_points.csv")
     # the corrected recipe (tuned hyperparameters, short warmup, constant lr, standard N), both data sets
     keep = frame["config_id"].isin(["rw|tuned|short|const|standard|val", "owt2|tuned|short|const|standard|val"])
-    return frame[keep][["dataset", "flops", "N", "D", "loss"]]
+    frame = frame[keep]
+    # Far from each budget's optimum the IsoFLOP points are early checkpoints of large models
+    # (D/N down to 0.02, losses 5-9 nats, near initialisation) or tiny models whose N is mostly the
+    # output layer: the Chinchilla form does not describe them, and fitting them pushed E above the
+    # held-out losses (8% ARE). See benchmarks/README.md.
+    low, high = PORIAN_TOKENS_PER_PARAM
+    frame = frame[(frame["D"] / frame["N"] >= low) & (frame["D"] / frame["N"] <= high)]
+    # losses at several budgets are checkpoints of one run (PROVENANCE.md): a run effect per run
+    run = frame["dataset"] + "-" + frame["N"].astype("int64").astype(str)
+    return frame[["dataset", "flops", "N", "D", "loss"]].assign(run=run)
 
 
 def datablations() -> pd.DataFrame:
@@ -78,7 +95,8 @@ CASES = [
     ("gadre_overtraining", gadre, "chinchilla", 1e9, "N", "train_dataset",
      "OpenLM val loss, 3 data sets as families; hold out the 1.4B and 6.9B runs"),
     ("porian_isoflop", porian, "chinchilla", 3.2e18, "flops", "dataset",
-     "tuned/const/standard-N IsoFLOP points, RW and OWT2 as families; hold out budgets >= 3.2e18"),
+     ("tuned/const/standard-N IsoFLOP points with 2 <= D/N <= 30 (the authors' fitting window), RW and "
+      "OWT2 as families, a run effect per run; hold out budgets >= 3.2e18")),
     ("datablations", datablations, "chinchilla", 1e20, "C", None,
      "Muennighoff et al. single-epoch runs; hold out C >= 1e20"),
     ("olmo_ladder", olmo_ladder, "chinchilla", 2e9, "N", None,
@@ -96,47 +114,71 @@ def run(chains: int, draws: int, warmup: int, only: list[str] | None) -> list[di
             continue
         frame = loader()
         fit_kwargs = {"run": "run"} if "run" in frame.columns else {}
-        for extrapolation in (None, by if by in ("N", "D") else "C"):
-            results.append(_one(name, frame, law, cutoff, by, group, note, extrapolation, chains, draws,
-                                warmup, fit_kwargs))
+        plain = _one(name, frame, law, cutoff, by, group, note, None, None, chains, draws, warmup, fit_kwargs)
+        results.append(plain[0])
+        key = by if by in ("N", "D") else "C"
+        # the calibrated row scores the same posterior: only the nested refits are new
+        results.append(_one(name, frame, law, cutoff, by, group, note, key, plain[1], chains, draws,
+                            warmup, fit_kwargs)[0])
     return results
 
 
-def _one(name, frame, law, cutoff, by, group, note, extrapolation, chains, draws, warmup,
-         fit_kwargs) -> dict:
+def jeffreys(k: int, n: int, level: float = 0.9) -> tuple[float, float]:
+    """Jeffreys interval of a binomial share (Beta(k + 1/2, n - k + 1/2) quantiles)."""
+    tail = (1 - level) / 2
+    low = 0.0 if k == 0 else float(beta.ppf(tail, k + 0.5, n - k + 0.5))
+    high = 1.0 if k == n else float(beta.ppf(1 - tail, k + 0.5, n - k + 0.5))
+    return low, high
+
+
+def _one(name, frame, law, cutoff, by, group, note, extrapolation, fitted, chains, draws, warmup,
+         fit_kwargs) -> tuple[dict, bl.Fit]:
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = backtest(law, frame, cutoff, by=by, group=group, chains=chains, draws=draws,
-                          warmup=warmup, seed=0, extrapolation=extrapolation, **fit_kwargs)
+                          warmup=warmup, seed=0, extrapolation=extrapolation, fitted=fitted, **fit_kwargs)
     summary = result.summary()
+    n = summary["n_heldout"]
+    inside = {f"{p:g}": int(result.table[f"inside_{p:g}"].sum()) for p in result.ci_probs}
     summary.update(dataset=name, note=note, seconds=round(time.perf_counter() - start, 1),
                    intervals="posterior" if extrapolation is None else f"+ extrapolation ({extrapolation})",
                    divergences=result.fit.divergences,
                    max_r_hat=float(result.fit.diagnostics()["r_hat"].max()),
                    mean_are=float(result.table["are"].mean()),
+                   n_inside=inside,
+                   coverage_jeffreys90={p: jeffreys(k, n) for p, k in inside.items()},
                    warnings=sorted({str(w.message).splitlines()[0][:120] for w in caught
                                     if issubclass(w.category, (bl.ConvergenceWarning, bl.DataWarning))}))
+    if "run_sd" in result.fit.samples:
+        summary["run_sd_median"] = float(np.median(result.fit.flat("run_sd")))
     sigma = result.fit.flat("sigma")
     summary["sigma_median"] = float(np.median(sigma))
     print(f"{name} [{summary['intervals']}]: median ARE {summary['median_are']:.2%}, "
           f"coverage {summary['coverage']}, {summary['seconds']} s", flush=True)
-    return summary
+    return summary, result.fit
 
 
 def markdown(results: list[dict], config: dict) -> str:
     lines = ["# Calibration backtests on real data", "",
              (f"Settings: chains={config['chains']}, draws={config['draws']}, warmup={config['warmup']}, seed 0. "
-             "Goal: median ARE <= 4%, coverage within 5 points of nominal."), "",
-             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | kappa / tau | sigma | divergences | notes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "Goal: median ARE <= 4%, coverage within 5 points of nominal."), "",
+             ("Coverage cells: empirical coverage (90% Jeffreys interval for k of n held-out runs inside). "
+              "'nominal in interval' says, per level 50/80/95, whether the nominal level lies in that "
+              "interval: with few held-out runs 'within 5 points' cannot be judged from the point figure. "
+              "The interval treats held-out runs as independent; runs of one size or one budget share "
+              "their error, so it is, if anything, too narrow."), "",
+             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | nominal in interval | kappa / tau | sigma | divergences | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        cov = r["coverage"]
+        cov, ci = r["coverage"], r["coverage_jeffreys90"]
         tau = "" if r["extrapolation_tau"] is None else \
             f"{r['extrapolation_kappa']:.3g} / {r['extrapolation_tau']:.3g}"
+        cells = [f"{cov[p]:.0%} ({ci[p][0]:.0%}-{ci[p][1]:.0%})" for p in ("0.5", "0.8", "0.95")]
+        verdict = "/".join("yes" if ci[p][0] <= float(p) <= ci[p][1] else "no" for p in ("0.5", "0.8", "0.95"))
         lines.append(f"| {r['dataset']} | {r['intervals']} | {r['law']} | {r['by']} >= {r['cutoff']:g} | {r['n_train']} | "
-                     f"{r['n_heldout']} | {r['median_are']:.2%} | {cov['0.5']:.0%} | {cov['0.8']:.0%} | "
-                     f"{cov['0.95']:.0%} | {tau} | {r['sigma_median']:.4f} | {r['divergences']} | {r['note']} |")
+                     f"{r['n_heldout']} | {r['median_are']:.2%} | {' | '.join(cells)} | {verdict} | "
+                     f"{tau} | {r['sigma_median']:.3g} | {r['divergences']} | {r['note']} |")
     return "\n".join(lines) + "\n"
 
 
