@@ -6,13 +6,20 @@
 
   - low-rank factors ``Y[m, j] ~ Normal(mu_j + Lambda_j . S_m, sigma_j)`` on the observed entries
     only (missing benchmarks are simply absent from the likelihood); Lambda is lower-triangular
-    with a positive diagonal, which fixes rotation and sign;
+    with a positive diagonal, which fixes rotation and sign; each factor is led (given its positive
+    diagonal entry) by the benchmark PCA loads most heavily on it;
   - family compute efficiency ``S_m ~ Normal(alpha_f + beta_f * (log C_m - c), tau)`` with
     alpha_f, beta_f partially pooled across families (a model without a FLOPs figure gets a
     standard-normal prior instead);
   - a sigmoid link from capabilities to a target benchmark,
     ``target_m ~ Normal(floor + (1 - floor) * top * sigmoid(w . S_m + b), sigma_t)``, fitted on the
-    models whose target is given (e.g. those below a FLOPs cutoff, the paper's holdout).
+    models whose target is given (e.g. those below a FLOPs cutoff, the paper's holdout);
+  - an extrapolation error of the link, measured by nested fits that hold out the fitted models
+    of largest compute: beyond the largest linear predictor ``eta = w . S + b`` of the fitted
+    models a prediction is off by ``kappa * z1 + tau * (eta - eta_max) * z2`` (accuracy units;
+    the grid posterior of :func:`bayeslaw.extrapolation.error_posterior`). The in-sample noise
+    ``sigma_t`` is learned mostly from small models at the chance floor and says nothing about
+    the far larger misses of stronger models (obsscaling MMLU: 80% coverage 60% without it).
 
 Prediction for a model of the table (by its row position) uses its inferred capabilities, as the
 paper does: the cheap base benchmarks are observed for every model, the target only for some.
@@ -31,9 +38,15 @@ import pandas as pd
 
 from .downstream import ModelFit, check_accuracy, sample
 from .errors import DataError, PredictionError
+from .extrapolation import GRID, error_posterior
 
 #: the paper's default holdout cutoff: Llama-2-7B's training compute, 8.4e22 FLOPs
 FLOPS_CUTOFF = 8.4e22
+#: nested fits of the link's extrapolation error hold out the fitted models above these quantiles
+#: of log FLOPs
+NESTED_QUANTILES = (0.6, 0.8)
+#: smallest target noise (accuracy units) the link's likelihood allows
+NOISE_FLOOR = 0.01
 
 
 def capability_pca(matrix, k: int = 3, *, iterations: int = 200, tol: float = 1e-8):
@@ -65,13 +78,31 @@ def capability_pca(matrix, k: int = 3, *, iterations: int = 200, tol: float = 1e
     return u[:, :k] * s[:k], vt[:k].T, mean, (s[:k] ** 2) / np.sum(s ** 2)
 
 
-def _make_model(k: int, n_bench: int, n_fam: int):
-    rows, cols = np.tril_indices(n_bench, m=k)
-    diag = rows == cols
+def _leaders(y: np.ndarray, k: int) -> np.ndarray:
+    """Benchmark order for the lower-triangular loadings: factor j's leader (its positive diagonal
+    entry) is the unused benchmark that PCA loads most heavily on factor j.
+
+    With the table's own order, the second factor's leader (HellaSwag on obsscaling) barely loaded
+    on it, so its sign was unidentified and the chains split between mirror modes (R-hat 1.8)."""
+    _, loadings, _, _ = capability_pca(y, k=k)
+    order: list[int] = []
+    for j in range(k):
+        free = [i for i in np.argsort(-np.abs(loadings[:, j])) if i not in order]
+        order.append(int(free[0]))
+    return np.array(order + [i for i in range(y.shape[1]) if i not in order])
+
+
+def _make_model(k: int, n_bench: int, n_fam: int, ceiling: float | None, order: np.ndarray):
+    position, cols = np.tril_indices(n_bench, m=k)
+    diag = position == cols
+    rows = np.asarray(order)[position]  # position r of the triangle is benchmark order[r]
 
     def model(data):
+        # positive diagonal: fixes each factor's sign. |raw| rather than a half-normal site: on
+        # the log scale of a positive site a loading shrinking to 0 (the capabilities growing to
+        # match) is a funnel where the chains parted (synthetic one-factor fit: R-hat 3)
         raw = numpyro.sample("loading_raw", dist.Normal(0.0, 0.3).expand([rows.size]).to_event(1))
-        raw = jnp.where(diag, jnp.abs(raw), raw)  # positive diagonal: fixes each factor's sign
+        raw = jnp.where(diag, jnp.abs(raw), raw)
         lam = numpyro.deterministic("loading", jnp.zeros((n_bench, k)).at[rows, cols].set(raw))
         mu = numpyro.sample("mu", dist.Normal(0.5, 0.3).expand([n_bench]).to_event(1))
         sigma = numpyro.sample("sigma", dist.HalfNormal(0.1).expand([n_bench]).to_event(1))
@@ -95,8 +126,10 @@ def _make_model(k: int, n_bench: int, n_fam: int):
         numpyro.factor("benchmarks", jnp.sum(jnp.where(data["observed"], ll, 0.0)))
         w = numpyro.sample("w", dist.Normal(0.0, 2.0).expand([k]).to_event(1))
         b = numpyro.sample("b", dist.Normal(0.0, 2.0))
-        top = numpyro.sample("top", dist.Beta(6.0, 1.5))
-        sigma_t = numpyro.sample("sigma_target", dist.HalfNormal(0.1))
+        top = numpyro.sample("top", dist.Beta(6.0, 1.5)) if ceiling is None else ceiling
+        # a noise floor of 1 point (re-evaluation noise of a score): the posterior's lower tail
+        # below it was where the sampler diverged (obsscaling MMLU: 40 divergences at sigma 0.008)
+        sigma_t = numpyro.deterministic("sigma_target", NOISE_FLOOR + numpyro.sample("sigma_extra", dist.HalfNormal(0.1)))
         p = data["chance"] + (1 - data["chance"]) * top * jax.nn.sigmoid(s @ w + b)
         t = jnp.where(data["has_t"], data["target"], 0.0)
         numpyro.factor("target", jnp.sum(jnp.where(data["has_t"], dist.Normal(p, sigma_t).log_prob(t), 0.0)))
@@ -113,10 +146,12 @@ class ObservationalFit(ModelFit):
         factors = [f"PC{i + 1}" for i in range(info["k"])]
         bench_factor = [f"{b}:{f}" for b in info["benchmarks"] for f in factors]
         fam_factor = [f"{fam}:{f}" for fam in info["families"] for f in factors]
-        return [("loading", "loading", bench_factor), ("alpha", "alpha", factors), ("beta", "beta", factors),
+        return [(name, site, labels) for name, site, labels in [
+                ("loading", "loading", bench_factor), ("alpha", "alpha", factors), ("beta", "beta", factors),
                 ("alpha_sd", "alpha_sd", None), ("beta_sd", "beta_sd", None), ("tau", "tau", None),
                 ("beta_family", "beta_family", fam_factor), ("w", "w", factors), ("b", "b", None),
                 ("top", "top", None), ("sigma_target", "sigma_target", None)]
+                if name != "top" or "top" in self.samples]
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Draws (S, R) of the target for rows of the fitted table given by position (``row``)."""
@@ -126,13 +161,28 @@ class ObservationalFit(ModelFit):
         idx = np.asarray(frame["row"], int)
         if np.any((idx < 0) | (idx >= self.info["n_models"])):
             raise PredictionError(f"row positions must be in [0, {self.info['n_models']})")
-        s = jnp.asarray(self.flat("capability"))[:, idx, :]
-        logits = jnp.einsum("srk,sk->sr", s, jnp.asarray(self.flat("w"))) + jnp.asarray(self.flat("b"))[:, None]
+        eta = self.linear_predictor(idx)
         chance = self.info["chance"]
-        p = chance + (1 - chance) * jnp.asarray(self.flat("top"))[:, None] * jax.nn.sigmoid(logits)
+        top = self.flat("top")[:, None] if "top" in self.samples else self.info["ceiling"]
+        p = chance + (1 - chance) * top * (1 / (1 + np.exp(-eta)))
         if kind == "observed":
-            p = p + jnp.asarray(self.flat("sigma_target"))[:, None] * jax.random.normal(jax.random.PRNGKey(seed), p.shape)
-        return np.asarray(p)
+            rng = np.random.default_rng([int(seed), 5])
+            p = p + self.flat("sigma_target")[:, None] * rng.standard_normal(p.shape)
+        error = self.info.get("link_error")
+        if error is not None:
+            rng = np.random.default_rng([int(seed), 13])
+            weights = np.asarray(error["weights"], dtype=float).ravel()
+            pick = rng.choice(weights.size, size=p.shape[0], p=weights / weights.sum())
+            kappa, tau = GRID[pick // GRID.size], GRID[pick % GRID.size]
+            z1, z2 = rng.standard_normal((2, p.shape[0]))
+            d = np.maximum(eta - error["reference"], 0.0)
+            p = p + (kappa * z1)[:, None] * (d > 0) + (tau * z2)[:, None] * d
+        return np.clip(p, 0.0, 1.0)
+
+    def linear_predictor(self, idx) -> np.ndarray:
+        """Draws (S, R) of the link's linear predictor ``w . S + b`` of the rows at positions ``idx``."""
+        s = self.flat("capability")[:, np.asarray(idx, int), :]
+        return np.einsum("srk,sk->sr", s, self.flat("w")) + self.flat("b")[:, None]
 
     def loadings(self) -> pd.DataFrame:
         """Posterior mean loadings (benchmarks x factors)."""
@@ -141,9 +191,10 @@ class ObservationalFit(ModelFit):
 
 
 def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, *, family: str = "family",
-                      flops: str = "flops", k: int = 2, chance: float = 0.0, train: np.ndarray | None = None,
-                      chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
-                      target_accept: float = 0.85) -> ObservationalFit:
+                      flops: str = "flops", k: int = 2, chance: float = 0.0, ceiling: float | None = None,
+                      train: np.ndarray | None = None,
+                      extrapolation_folds: int = 2, chains: int = 4, draws: int = 1000, warmup: int = 1000,
+                      seed: int = 0, target_accept: float = 0.85) -> ObservationalFit:
     """Fit the Bayesian observational scaling model.
 
     Parameters
@@ -157,8 +208,24 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     k : int
         Number of capability factors (the paper uses 3).
     chance : float
-        Floor of the sigmoid link.
+        Floor of the sigmoid link (the benchmark's random-guess accuracy).
+    ceiling : float or None
+        Share of the way from ``chance`` to 1 that the link reaches at infinite capability; None
+        (default) learns it with a Beta(6, 1.5) prior. The training models rarely reach the top of
+        the curve, so the data barely tell it (obsscaling MMLU, cutoff 8.4e22: with chance 0.25 the
+        learned ceiling settled at the best training model's 0.58 and capped every larger model
+        there; fixed at 1, the steep fitted sigmoid sent them to 0.9-1.0; chance 0 with a learned
+        ceiling extrapolates best, MAE 4.7 points).
+    extrapolation_folds : int
+        Nested fits (0 to 2) measuring the link's extrapolation error: each refits on the fitted
+        models below a quantile (60%, 80%) of log FLOPs and predicts those above. 0 turns it off.
+    chains, draws, warmup, seed, target_accept
+        As in :func:`bayeslaw.fit`; the nested fits run one chain each.
     """
+    if isinstance(extrapolation_folds, bool) or not isinstance(extrapolation_folds, int) \
+            or not 0 <= extrapolation_folds <= len(NESTED_QUANTILES):
+        raise DataError(f"extrapolation_folds must be an integer from 0 to {len(NESTED_QUANTILES)}, "
+                        f"got {extrapolation_folds!r}")
     need = [family, flops, target, *benchmarks]
     missing = [c for c in need if c not in models.columns]
     if missing:
@@ -180,12 +247,49 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     data = {"y": np.nan_to_num(y), "observed": np.isfinite(y), "family": fam_idx,
             "logc": np.where(has_c, logc - c_ref, 0.0), "has_c": has_c, "target": np.nan_to_num(t),
             "has_t": has_t, "chance": float(chance)}
-    model = _make_model(k, len(benchmarks), len(fams))
-    out = sample(model, data, sites=["loading_raw", "alpha", "beta", "w", "b", "top"], chains=chains,
-                 draws=draws, warmup=warmup, seed=seed, target_accept=target_accept)
+    ceiling = None if ceiling is None else float(ceiling)
+    model = _make_model(k, len(benchmarks), len(fams), ceiling, _leaders(y, k))
+    sites = ["loading_raw", "alpha", "beta", "w", "b"] + (["top"] if ceiling is None else [])
+    out = sample(model, data, sites=sites, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                 target_accept=target_accept)
     info = {"k": k, "benchmarks": list(benchmarks), "families": list(fams), "n_models": len(frame),
-            "chance": float(chance), "c_ref": c_ref, "target": target}
-    return ObservationalFit(**out, info=info)
+            "chance": float(chance), "ceiling": ceiling, "c_ref": c_ref, "target": target}
+    fitted = ObservationalFit(**out, info=info)
+    if extrapolation_folds:
+        settings = {"family": family, "flops": flops, "k": k, "chance": chance, "ceiling": ceiling,
+                    "chains": 1, "draws": draws, "warmup": warmup, "seed": seed, "target_accept": target_accept}
+        info["link_error"] = _link_error(fitted, frame, benchmarks, target, has_t, has_c, logc,
+                                         extrapolation_folds, settings)
+    return fitted
+
+
+def _link_error(fit: ObservationalFit, frame: pd.DataFrame, benchmarks, target: str, has_t, has_c, logc,
+                folds: int, settings: dict) -> dict | None:
+    """Grid posterior of the link's extrapolation error from nested leave-largest-compute-out fits.
+
+    The held-out models of one nested fit share its link, so their residuals are correlated and
+    the posterior is somewhat too sure; its centre is what widens the intervals.
+    """
+    ordered = has_t & has_c
+    t = frame[target].to_numpy(float)
+    residuals, scales, distances = [], [], []
+    for q in NESTED_QUANTILES[:folds]:
+        cut = np.quantile(logc[ordered], q)
+        train, held = ordered & (logc < cut), np.flatnonzero(ordered & (logc >= cut))
+        if train.sum() < 8 or held.size == 0:
+            continue
+        nested = fit_observational(frame, benchmarks, target, train=train, extrapolation_folds=0, **settings)
+        reference = np.median(nested.linear_predictor(np.flatnonzero(train)), axis=0).max()
+        draws = nested.predictive_draws({"row": held}, kind="observed")
+        lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
+        residuals.append(t[held] - mid)
+        scales.append((hi - lo) / 2)
+        distances.append(np.maximum(np.median(nested.linear_predictor(held), axis=0) - reference, 0.0))
+    if not residuals:
+        return None
+    r, sc, d = (np.concatenate(v) for v in (residuals, scales, distances))
+    reference = float(np.median(fit.linear_predictor(np.flatnonzero(has_t)), axis=0).max())
+    return {"reference": reference, "weights": error_posterior(r, sc, d), "n_points": int(r.size)}
 
 
 def load_obsscaling(data_dir) -> pd.DataFrame:

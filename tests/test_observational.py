@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from bayeslaw.errors import DataError, PredictionError
-from bayeslaw.observational import capability_pca, fit_observational
+from bayeslaw.extrapolation import GRID
+from bayeslaw.observational import ObservationalFit, _leaders, capability_pca, fit_observational
 
 BENCH = [f"b{j}" for j in range(5)]
 LOADINGS = np.array([0.12, 0.10, 0.08, 0.06, 0.04])
@@ -88,3 +89,40 @@ def test_errors(models):
 def test_prediction_rows_are_positions(fit):
     with pytest.raises(PredictionError, match=re.escape("rows need a 'row' column")):
         fit.predict({"x": [1]})
+
+
+def test_each_factor_is_led_by_the_benchmark_that_loads_most_on_it():
+    """Lower-triangular loadings fix a factor's sign through its leader's positive diagonal entry;
+    a leader that barely loads on its factor left the sign unidentified (mirror modes, R-hat 1.8)."""
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(200, 2))
+    lam = np.array([[0.10, 0.00], [0.02, 0.01], [0.05, 0.12], [0.20, 0.02], [0.08, -0.03]])
+    y = 0.5 + s @ lam.T + rng.normal(0, 0.003, (200, 5))
+    order = _leaders(y, 2)
+    assert list(order[:2]) == [3, 2] and sorted(order) == list(range(5))
+
+
+def test_link_error_widens_only_beyond_the_fitted_models(fit, models):
+    error = fit.info["link_error"]
+    assert error is not None and error["n_points"] > 0
+    rows = np.arange(len(models))
+    eta = np.median(fit.linear_predictor(rows), axis=0)
+    beyond, inside = rows[eta > error["reference"] + 0.5], rows[eta < error["reference"] - 0.5]
+    assert beyond.size and inside.size
+    # a large known error: kappa = tau = GRID's largest value (1.0)
+    weights = np.zeros((GRID.size, GRID.size))
+    weights[-1, -1] = 1.0
+    wide = ObservationalFit(fit.samples, fit.sample_stats, fit.timings, fit.config,
+                            info={**fit.info, "link_error": {**error, "weights": weights}})
+    bare = ObservationalFit(fit.samples, fit.sample_stats, fit.timings, fit.config,
+                            info={**fit.info, "link_error": None})
+    width = lambda f, r: np.ptp(np.quantile(f.predictive_draws({"row": r}, kind="observed"), [0.1, 0.9], axis=0), axis=0)
+    # rows well inside: only the rare draw whose eta crosses the reference moves
+    np.testing.assert_allclose(width(wide, inside), width(bare, inside), atol=0.005)
+    assert np.all(width(wide, beyond) > width(bare, beyond) + 0.05)
+
+
+def test_extrapolation_folds_are_checked(models):
+    msg = "extrapolation_folds must be an integer from 0 to 2, got 3"
+    with pytest.raises(DataError, match=re.escape(msg)):
+        fit_observational(models, BENCH, "target", extrapolation_folds=3, chains=1, warmup=5, draws=5)
