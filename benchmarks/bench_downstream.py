@@ -4,13 +4,17 @@ For every setting: MAE of the posterior median in accuracy points, coverage of t
 posterior-predictive intervals, and the point-fit baseline's MAE (scipy curve_fit / OLS).
 
 * ``ladder``: OLMo ladder (Bhagia et al. 2024). Fit on the 190M-1B ladder runs, predict the
-  OLMo-2 7B (4T tokens) and 13B (5T) targets. Baseline: the paper's two-step point fit (curve_fit
-  of L(N, D) on final checkpoints, then of the sigmoid acc(L) on checkpoints, chained). Also the
-  steps apart: predicted vs observed task loss, and step 2 alone at the targets' observed loss
-  (``step2_mae_points``); ``baseline_ceiling`` is the point fit's accuracy at zero loss (>1 can occur).
+  OLMo-2 7B (4T tokens) and 13B (5T) targets. Baselines: a plain two-step point fit (curve_fit
+  of L(N, D) on final checkpoints, then of an unbounded sigmoid acc(L) on checkpoints, chained;
+  ``baseline_*``; ``baseline_ceiling`` is its accuracy at zero loss, >1 occurs) and the paper's own
+  procedure as its code runs it (Huber on log loss from its start point, mean of the last 5
+  checkpoints, sigmoid bounded to a ceiling <= 1 with the ideal point; ``paper_baseline_*``). Also
+  the steps apart: predicted vs observed task loss (``loss_coverage_80``), and step 2 alone at the
+  targets' observed loss (``step2_mae_points``, ``step2_coverage_80``).
 * ``observational``: obsscaling base models (BTLM-3B token error fixed), holdout FLOPs >= 8.4e22,
-  target predicted from the other benchmarks. Baseline: PCA (missing values imputed) + curve_fit
-  sigmoid of the PCs, as in Ruan et al. 2024.
+  target predicted from the other benchmarks; with the link's extrapolation error and, in the
+  same run, without it (``without_link_error``). Baseline: PCA (missing values imputed) +
+  curve_fit sigmoid of the PCs, as in Ruan et al. 2024.
 * ``performance_law``: not_just_scaling models (layers estimated), leave one organisation out
   (every model predicted by a fit that saw no model of its maker). Baseline: least squares of
   the same bounded law (the paper's regression); also the paper's published weights, unfitted.
@@ -38,9 +42,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import curve_fit, minimize
 
 from bayeslaw.downstream import interval_scores
+from bayeslaw.extrapolation import GRID
 from bayeslaw.ladder import OLMO_CHANCE, OLMO_PREDICTABLE, OLMO_TASKS, fit_ladder, load_olmo_ladder
 from bayeslaw.observational import FLOPS_CUTOFF, capability_pca, fit_observational, load_obsscaling
 from bayeslaw.performance_law import (
@@ -59,6 +64,36 @@ SECTIONS = ("ladder", "performance_law", "quantization", "observational")
 
 def _mae(pred, obs) -> float:
     return float(np.mean(np.abs(np.asarray(pred) - np.asarray(obs))) * 100)
+
+
+def _huber_log_fit(N, D, L):
+    """The paper's step 1 (OLMo-ladder src/fitting/step1.py): L-BFGS-B of a Huber loss (delta 1e-3)
+    on log residuals, from its p0 and bounds (every parameter >= 0), raw N and D."""
+    def law(p, N, D):
+        return np.exp(p[0] - np.log(N) * p[2]) + np.exp(p[1] - np.log(D) * p[3]) + p[4]
+
+    def objective(p):
+        u = np.abs(np.log(law(p, N, D)) - np.log(L))
+        return float(np.sum(np.where(u < 1e-3, 0.5 * u ** 2, 1e-3 * (u - 0.5e-3))))
+
+    res = minimize(objective, [3.0, 6.0, 0.1, 0.2, 1.0], method="L-BFGS-B", bounds=[(0, None)] * 5,
+                   options={"ftol": 0.0, "gtol": 1e-10, "maxiter": 100000})
+    return lambda N, D: law(res.x, N, D)
+
+
+def _paper_point_fit(runs, targets, chance):
+    """The paper's own two-step point fit, as its code does it: step 1 on the mean of each run's
+    last 5 checkpoints (``--moving_avg 5``), step 2 a bounded sigmoid (ceiling <= 1) with the ideal
+    point (loss 0, accuracy 1) added as one more data point. Returns (chained, step-2-alone) predictions."""
+    last = runs.sort_values("D").groupby("run").tail(5).groupby("run")
+    ends = last.agg(N=("N", "first"), D=("D", "max"), L=("task_loss", "mean"))
+    step1 = _huber_log_fit(ends["N"].to_numpy(), ends["D"].to_numpy(), ends["L"].to_numpy())
+    sig = lambda L, a, x0, k, b: a / (1 + np.exp(-k * (L - x0))) + b
+    x, y = np.r_[runs["task_loss"].to_numpy(), 0.0], np.r_[runs["accuracy"].to_numpy(), 1.0]
+    p2, _ = curve_fit(sig, x, y, p0=[chance - 1.0, 0.9, 3.0, 1.0], bounds=([-1, 0, 0, 0], [0, np.inf, np.inf, 1]),
+                      maxfev=500000)
+    loss = step1(targets["N"].to_numpy(), targets["D"].to_numpy())
+    return sig(loss, *p2), sig(targets["task_loss"].to_numpy(), *p2), loss
 
 
 def ladder(tasks, settings) -> dict:
@@ -91,12 +126,20 @@ def ladder(tasks, settings) -> dict:
                    baseline_step2_mae_points=_mae(sig(targets["task_loss"].to_numpy(), *p2), targets["accuracy"]),
                    baseline_ceiling=float(p2[0] + p2[1]) if p2[2] < 0 else float(p2[1]),
                    divergences=fit.divergences)
+        paper, paper_step2, paper_loss = _paper_point_fit(runs, targets, OLMO_CHANCE[task])
+        res.update(paper_baseline_mae_points=_mae(paper, targets["accuracy"]),
+                   paper_baseline_step2_mae_points=_mae(paper_step2, targets["accuracy"]),
+                   paper_baseline_predicted=np.round(paper, 4).tolist(),
+                   paper_baseline_loss_predicted=np.round(paper_loss, 4).tolist(),
+                   loss_coverage_80=interval_scores(targets["task_loss"].to_numpy(), fit.predictive_draws(
+                       targets[["N", "D"]], kind="observed", quantity="loss"))["coverage_80"],
+                   step2_coverage_80=interval_scores(targets["accuracy"].to_numpy(), step2)["coverage_80"])
         out[task] = res
         print("ladder", task, {k: v for k, v in res.items() if not isinstance(v, list)}, flush=True)
     pred = [t for t in out if t in OLMO_PREDICTABLE]
     out["_predictable_mae_points"] = float(np.mean([out[t]["mae_points"] for t in pred])) if pred else None
-    out["_predictable_baseline_mae_points"] = (float(np.mean([out[t]["baseline_mae_points"] for t in pred]))
-                                               if pred else None)
+    for key in ("baseline_mae_points", "paper_baseline_mae_points", "coverage_80", "coverage_95"):
+        out[f"_predictable_{key}"] = float(np.mean([out[t][key] for t in pred])) if pred else None
     return out
 
 
@@ -105,17 +148,27 @@ def observational(target, k, settings) -> dict:
     bench = [c for c in ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval")
              if c != target]
     train = (models["flops"] < FLOPS_CUTOFF).to_numpy()
-    fit = fit_observational(models, bench, target, k=k, train=train, **settings)
     test = np.flatnonzero(~train & models[target].notna().to_numpy())
     obs = models[target].to_numpy()[test]
+    fit = fit_observational(models, bench, target, k=k, train=train, **settings)
     res = interval_scores(obs, fit.predictive_draws({"row": test}, kind="observed"))
+    error = fit.info["link_error"]
+    w = np.asarray(error["weights"])
+    res.update(link_error={"kappa_median": float(GRID[np.searchsorted(np.cumsum(w.sum(1)), 0.5)]),
+                           "tau_median": float(GRID[np.searchsorted(np.cumsum(w.sum(0)), 0.5)]),
+                           "n_points": error["n_points"]})
+    # before: the same model without the link's extrapolation error (in-sample noise only)
+    bare = fit_observational(models, bench, target, k=k, train=train, extrapolation_folds=0, **settings)
+    res["without_link_error"] = dict(interval_scores(obs, bare.predictive_draws({"row": test}, kind="observed")),
+                                     divergences=bare.divergences)
     scores, *_ = capability_pca(models[bench].to_numpy(), k=k)
     fit_rows = train & models[target].notna().to_numpy()
     sig = lambda s, *p: p[0] / (1 + np.exp(-(s @ np.asarray(p[1:k + 1]) + p[k + 1])))
     p, _ = curve_fit(lambda s, *p: sig(s, *p), scores[fit_rows], models[target].to_numpy()[fit_rows],
                      p0=[0.8] + [1.0] * k + [0.0], maxfev=20000)
     res.update(baseline_mae_points=_mae(sig(scores[test], *p), obs), seconds=fit.timings["total_s"],
-               cutoff_flops=FLOPS_CUTOFF, divergences=fit.divergences)
+               cutoff_flops=FLOPS_CUTOFF, divergences=fit.divergences,
+               max_r_hat=float(fit.summary()["r_hat"].max()))
     print("observational", target, res, flush=True)
     return res
 
