@@ -2,14 +2,15 @@
 
 One small fit is compile-bound; throughput comes from batching. :func:`fit_many` builds each fit's
 plan and model arguments exactly as :func:`bayeslaw.fit` does, pads every table to the same number
-of rows (the model's ``mask`` drops the padding from the likelihood), and runs NumPyro's functional
-NUTS (``numpyro.infer.hmc.hmc``) under ``jax.vmap`` over fits and chains: every chain of every fit
-has its own step size and mass-matrix adaptation, its own MAP start, its own random stream. The
-fit axis is split across all devices with ``jax.shard_map`` when there is more than one, so each
-device runs its share of fits independently; under ``jax.distributed`` that is every process's
-devices, and every process gets every fit back (see docs/distributed.md). Results come back as
-ordinary :class:`Fit` objects (summary, predict, save work unchanged).
-"""
+of rows (the model's ``mask`` drops the padding from the likelihood), and runs one sampler under
+``jax.vmap`` over fits and chains: by default :mod:`bayeslaw.batched_hmc` (HMC with the same
+jittered number of leapfrog steps in every lane, so no lane waits for another), or NumPyro's
+functional NUTS (``numpyro.infer.hmc.hmc``). Every chain of every fit has its own step size and
+mass-matrix adaptation, its own MAP start, its own random stream. The fit axis is split across
+all devices with ``jax.shard_map`` when there is more than one, so each device runs its share of
+fits independently; under ``jax.distributed`` that is every process's devices, and every process
+gets every fit back (see docs/distributed.md). Results come back as ordinary :class:`Fit`
+objects (summary, predict, save work unchanged)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from numpyro.infer import init_to_median
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 
-from . import runtime
+from . import batched_hmc, runtime
 from .data import RunsTable, read_runs, validate_runs
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, diagnose
 from .errors import ConvergenceWarning, FitError
@@ -48,7 +49,7 @@ from .likelihood import check_target
 from .model import ModelPlan, build_model, make_plan
 from .results import Fit
 
-__all__ = ["diagnose_many", "find_map", "fit_many", "summarize_many"]
+__all__ = ["diagnose_many", "fit_many", "summarize_many"]
 
 _AXIS = "fits"
 #: compiled batch programs of this process, so a repeated batch of the same law and settings
@@ -88,12 +89,12 @@ def _pad(table: RunsTable, logref: Mapping[str, float], rows: int) -> tuple:
 
 
 def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: int, draws: int,
-             target_accept: float, n_devices: int):
+             target_accept: float, sampler: str, steps: int, n_devices: int):
     """The compiled batch program: (batched args, per-fit keys) -> draws and sampler statistics.
 
     Starting points follow :func:`bayeslaw.fit.map_start` (the MAP point from the prior median,
-    then a per-chain jitter), with :func:`find_map` as the optimiser. The prior median does not
-    depend on the data, so it is computed once, eagerly, not once per fit inside the program.
+    then a per-chain jitter). The prior median does not depend on the data, so it is computed
+    once, eagerly, not once per fit inside the program.
     """
     def initial(model_fn):
         info, potential_gen, postprocess_gen, _ = initialize_model(
@@ -114,9 +115,22 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
         potential = search_gen(*args)
         point = search_unravel(find_map(lambda v: potential(search_unravel(v)), search0))
         centre = ravel_pytree(to_centred(plan, point) if nc else point)[0]
-        return centre + INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
+        starts = centre + INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
+        if sampler != "hmc":
+            return starts, None
+        sampled = potential_gen(*args)
+        chol = batched_hmc.laplace_chol(lambda v: sampled(unravel(v)), centre, dense is True)
+        return starts, jnp.broadcast_to(chol, (chains,) + chol.shape)
 
-    def one_chain(args, start, key):
+    hmc_chain = batched_hmc.make_chain(lambda args, v: potential_gen(*args)(unravel(v)),
+                                       int(flat0.shape[0]), warmup, draws, steps, target_accept,
+                                       dense is True)
+
+    def one_chain(args, start, key, chol0):
+        if sampler == "hmc":
+            out = hmc_chain(args, start, key, chol0)
+            samples = jax.vmap(postprocess_gen(*args))(jax.vmap(unravel)(out.z))
+            return samples, out.diverging, out.num_steps, out.step_size
         state = init_kernel(unravel(start), warmup, dense_mass=dense, target_accept_prob=target_accept,
                             trajectory_length=None, model_args=args, rng_key=key)
         # one loop over warmup + draws (a second loop would compile NUTS twice); warmup
@@ -138,11 +152,13 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
     def batch(args, keys):
         n = keys.shape[0]
         k_init, k_run = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
-        starts = jax.vmap(map_starts)(args, k_init).reshape(n * chains, -1)
+        starts, chol0 = jax.vmap(map_starts)(args, k_init)
+        starts = starts.reshape(n * chains, -1)
+        chol0 = None if chol0 is None else chol0.reshape((n * chains,) + chol0.shape[2:])
         lanes = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), args)
         chain_keys = jax.vmap(lambda k: jax.random.split(k, chains))(k_run).reshape(n * chains, -1)
         # a single vmap over fits x chains: nesting two vmaps doubles the batching work at trace time
-        out = jax.vmap(one_chain)(lanes, starts, chain_keys)
+        out = jax.vmap(one_chain)(lanes, starts, chain_keys, chol0)
         return jax.tree.map(lambda v: v.reshape((n, chains) + v.shape[1:]), out)
 
     mesh = None
@@ -188,6 +204,8 @@ def fit_many(
     seed: int = 0,
     target_accept: float = 0.8,
     centered: bool | None = None,
+    sampler: str = "auto",
+    steps: int = 16,
 ) -> list[Fit]:
     """Fit one law to many runs tables at once, in a single compiled program.
 
@@ -213,6 +231,17 @@ def fit_many(
     centered : bool, optional
         Centred or non-centred partial pooling (see :func:`bayeslaw.fit`). Default: centred
         when every family of every table has at least 10 runs.
+    sampler : {"auto", "hmc", "nuts"}
+        ``"auto"`` (default): ``"hmc"`` when every table is one family, ``"nuts"`` for
+        hierarchical fits (with short warmups the fixed-length sampler diverged on centred
+        5-family fits). ``"hmc"``: :mod:`bayeslaw.batched_hmc`, HMC whose number of leapfrog steps is
+        the same in every lane at each iteration (jittered around ``steps``), so the batch never
+        waits for its longest trajectory. ``"nuts"``: NumPyro's NUTS under ``vmap``, which adapts
+        each trajectory's length but makes every lane wait for the deepest tree (several times
+        slower per draw on CPU; use it for posteriors whose scales differ widely by direction).
+    steps : int
+        Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16; raise it if the
+        bulk ESS is low with few divergences).
 
     Returns
     -------
@@ -230,6 +259,10 @@ def fit_many(
         For an invalid table (the message names the table's position).
     """
     check_settings(chains, draws, warmup, seed, target_accept)
+    if sampler not in ("auto", "hmc", "nuts"):
+        raise FitError(f"sampler must be 'auto', 'hmc' or 'nuts', got {sampler!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise FitError(f"steps must be a positive integer, got {steps!r}")
     runtime.configure()
     law = load_law(law)
     labels, frames = _split(tables, split_by)
@@ -246,6 +279,8 @@ def fit_many(
     if centered is None:
         centered = all(np.bincount(t.family_index).min() >= CENTRED_MIN_RUNS for t in validated)
     plan = make_plan(law, counts[0], dict(pooling or {}), centered=bool(centered))
+    if sampler == "auto":
+        sampler = "hmc" if plan.n_families == 1 else "nuts"
     logrefs = [log_reference(plan, t.inputs) for t in validated]
     rows = max(len(t.family_index) for t in validated)
     padded = [_pad(t, ref, rows) for t, ref in zip(validated, logrefs, strict=True)]
@@ -261,18 +296,19 @@ def fit_many(
 
     with runtime.stopwatch() as clock:
         program, dense, mesh = _cached_program(plan, padded[0], chains, warmup, draws,
-                                               target_accept, n_devices)
-        samples, diverging, steps, step_size = _run(program, mesh, args, keys)
+                                               target_accept, sampler, steps, n_devices)
+        samples, diverging, num_steps, step_size = _run(program, mesh, args, keys)
     fits = []
     share = {"compile_s": clock["compile"] / n_fits, "init_s": 0.0,
              "sampling_s": clock["run"] / n_fits, "total_s": clock["total"] / n_fits,
              "batch_compile_s": clock["compile"], "batch_run_s": clock["run"],
              "batch_total_s": clock["total"]}
     for i, (label, table, ref) in enumerate(zip(labels, validated, logrefs, strict=True)):
-        stats = {"diverging": diverging[i], "num_steps": steps[i],
+        stats = {"diverging": diverging[i], "num_steps": num_steps[i],
                  "step_size": np.broadcast_to(step_size[i][:, None], diverging[i].shape).copy()}
         config = {"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
-                  "target_accept": target_accept, "chain_method": "batched",
+                  "target_accept": target_accept, "chain_method": "batched", "sampler": sampler,
+                  **({"steps": steps} if sampler == "hmc" else {}),
                   "centered": bool(centered), "dense_mass": bool(dense), "batch_index": i,
                   "batch_label": _jsonable(label), "batch_size": n_fits, "devices": n_devices}
         fits.append(Fit(plan=plan, table=table, logref=ref,

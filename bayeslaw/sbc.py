@@ -144,6 +144,7 @@ def sbc(
     bins: int | None = None,
     seed: int = 0,
     centered: bool | None = None,
+    sampler: str = "auto",
 ) -> SBCResult:
     """Simulation-based calibration of a law on a design, every fit in one batch.
 
@@ -167,6 +168,8 @@ def sbc(
         Bins of the uniformity test; default ``min(10, n // 5)`` (at least 5 expected per bin).
     seed : int
         Seed of the prior draws and the fits.
+    sampler : {"auto", "hmc", "nuts"}
+        The batch sampler (see :func:`bayeslaw.fit_many`).
 
     Returns
     -------
@@ -202,7 +205,7 @@ def sbc(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in result.diagnostics
         fits = fit_many(law, tables, target=_TARGET, group=group, pooling=pooling, chains=chains,
-                        draws=draws, warmup=warmup, seed=seed, centered=centered)
+                        draws=draws, warmup=warmup, seed=seed, centered=centered, sampler=sampler)
     columns, truth = {}, {}
     for site, values in prior.items():
         if site not in fits[0].samples or (plan.n_families == 1 and site.endswith("_family")):
