@@ -2,7 +2,9 @@
 
 A prior is written in TOML as ``{ dist = "LogNormal", loc = 0.5, scale = 0.6 }``. Only the
 distributions and keyword names listed in :data:`DISTRIBUTIONS` are accepted, so a law file can
-never name arbitrary Python objects.
+never name arbitrary Python objects. ``Gamma`` and ``Exponential`` take an optional ``shift``:
+``{ dist = "Gamma", concentration = 2, rate = 0.1, shift = 1 }`` is 1 + Gamma(2, 0.1), with
+support above 1 (the Student-t ``df`` prior of the catalogue laws).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
+from numpyro.distributions.transforms import AffineTransform
 
 from .errors import LawSpecError
 
@@ -24,8 +27,8 @@ DISTRIBUTIONS: dict[str, tuple[type, tuple[str, ...], dict[str, float]]] = {
     "HalfCauchy": (dist.HalfCauchy, ("scale",), {}),
     "TruncatedNormal": (dist.TruncatedNormal, ("loc", "scale"), {"low": -math.inf, "high": math.inf}),
     "Uniform": (dist.Uniform, ("low", "high"), {}),
-    "Gamma": (dist.Gamma, ("concentration", "rate"), {}),
-    "Exponential": (dist.Exponential, ("rate",), {}),
+    "Gamma": (dist.Gamma, ("concentration", "rate"), {"shift": 0.0}),
+    "Exponential": (dist.Exponential, ("rate",), {"shift": 0.0}),
     "StudentT": (dist.StudentT, ("df", "loc", "scale"), {}),
     "Beta": (dist.Beta, ("concentration1", "concentration0"), {}),
 }
@@ -42,10 +45,12 @@ class Prior:
         """Return the NumPyro distribution object."""
         cls = DISTRIBUTIONS[self.dist][0]
         kwargs = {k: v for k, v in self.args if math.isfinite(v)}
+        shift = kwargs.pop("shift", 0.0)
         if self.dist == "TruncatedNormal":
             kwargs.setdefault("low", None)
             kwargs.setdefault("high", None)
-        return cls(**kwargs)
+        base = cls(**kwargs)
+        return dist.TransformedDistribution(base, AffineTransform(shift, 1.0, domain=base.support)) if shift else base
 
     @property
     def support(self) -> constraints.Constraint:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import warnings
 
+import numpyro.distributions as dist
 import pytest
 
 import bayeslaw as bl
 from bayeslaw.errors import LawSpecError
+from bayeslaw.priors import parse_prior
 
 GOOD = """
 name = "toy"
@@ -41,8 +44,8 @@ def test_parse_good_law_defaults():
         (("pooling = \"partial\"", "pooling = \"some\""),
          "pooling 'some' of parameter 'a' in law 'toy' is not one of: shared, partial, none"),
         (("dist = \"Normal\", loc = 0", "dist = \"Cauchyish\", loc = 0"),
-         "unknown prior distribution 'Cauchyish' in law 'toy', parameter 'a'; valid: Beta, Exponential, Gamma, "
-         "HalfCauchy, HalfNormal, LogNormal, Normal, StudentT, TruncatedNormal, Uniform"),
+         ("unknown prior distribution 'Cauchyish' in law 'toy', parameter 'a'; valid: Beta, Exponential, Gamma, "
+          "HalfCauchy, HalfNormal, LogNormal, Normal, StudentT, TruncatedNormal, Uniform")),
         (("loc = 0, scale = 1", "loc = 0, sd = 1"),
          "unknown argument 'sd' for Normal prior in law 'toy', parameter 'a'; valid: loc, scale"),
         (("loc = 0, scale = 1", "loc = 0, scale = -1"),
@@ -98,3 +101,18 @@ def test_load_law_by_name_path_and_errors(tmp_path):
 
 def test_catalogue_has_the_core_laws():
     assert {"chinchilla", "kaplan", "data_only", "compute"} <= set(bl.list_laws())
+
+
+def test_shifted_gamma_prior_keeps_student_t_df_above_one():
+    prior = parse_prior({"dist": "Gamma", "concentration": 2.0, "rate": 0.1, "shift": 1.0}, "df")
+    assert prior.describe() == "Gamma(concentration=2, rate=0.1, shift=1)"
+    assert prior.support.lower_bound == 1.0
+    built = prior.build()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numpyro: out-of-support value
+        assert float(built.log_prob(0.5)) == float("-inf")
+    # 1 + Gamma(2, 0.1): the density at 1 + x is Gamma's at x
+    assert abs(float(built.log_prob(3.5)) - float(dist.Gamma(2.0, 0.1).log_prob(2.5))) < 1e-6
+    assert bl.load_law("chinchilla").likelihood.df.prior.support.lower_bound == 1.0
+    with pytest.raises(bl.LawSpecError, match=re.escape("unknown argument 'shift' for Normal prior in a")):
+        parse_prior({"dist": "Normal", "loc": 0, "scale": 1, "shift": 1}, "a")
