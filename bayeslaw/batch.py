@@ -204,7 +204,7 @@ def fit_many(
     seed: int = 0,
     target_accept: float = 0.8,
     centered: bool | None = None,
-    sampler: str = "auto",
+    sampler: str = "nuts",
     steps: int = 16,
 ) -> list[Fit]:
     """Fit one law to many runs tables at once, in a single compiled program.
@@ -232,7 +232,7 @@ def fit_many(
         Centred or non-centred partial pooling (see :func:`bayeslaw.fit`). Default: centred
         when every family of every table has at least 10 runs.
     sampler : {"auto", "hmc", "nuts"}
-        ``"auto"`` (default): ``"hmc"`` when every table is one family, ``"nuts"`` for
+        ``"nuts"`` is the default. ``"auto"``: ``"hmc"`` when every table is one family, ``"nuts"`` for
         hierarchical fits (with short warmups the fixed-length sampler diverged on centred
         5-family fits). ``"hmc"``: :mod:`bayeslaw.batched_hmc`, HMC whose number of leapfrog steps is
         the same in every lane at each iteration (jittered around ``steps``), so the batch never

@@ -174,7 +174,7 @@ def _parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec]) -> Li
         out["sigma"] = _parse_param("sigma", spec.get("sigma", {"prior": {"dist": "HalfNormal", "scale": 0.05}}),
                                     where, {})
     if name == "StudentT":
-        raw = spec.get("df", {"prior": {"dist": "Gamma", "concentration": 2.0, "rate": 0.1, "shift": 1.0}})
+        raw = spec.get("df", {"prior": {"dist": "Gamma", "concentration": 2.0, "rate": 0.1}})
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             if raw <= 0:
                 raise LawSpecError(f"likelihood df of {where} must be positive")
