@@ -3,9 +3,9 @@
 One small fit is compile-bound; throughput comes from batching. :func:`fit_many` builds each fit's
 plan and model arguments exactly as :func:`bayeslaw.fit` does, pads every table to the same number
 of rows (the model's ``mask`` drops the padding from the likelihood), and runs one sampler under
-``jax.vmap`` over fits and chains: by default :mod:`bayeslaw.batched_hmc` (HMC with the same
-jittered number of leapfrog steps in every lane, so no lane waits for another), or NumPyro's
-functional NUTS (``numpyro.infer.hmc.hmc``). Every chain of every fit has its own step size and
+``jax.vmap`` over fits and chains: by default NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``),
+or :mod:`bayeslaw.batched_hmc` (HMC with the same jittered number of leapfrog steps in every lane,
+so no lane waits for another). Every chain of every fit has its own step size and
 mass-matrix adaptation, its own MAP start, its own random stream. The fit axis is split across
 all devices with ``jax.shard_map`` when there is more than one, so each device runs its share of
 fits independently; under ``jax.distributed`` that is every process's devices, and every process
@@ -118,13 +118,14 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
         starts = centre + INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
         if sampler != "hmc":
             return starts, None
-        sampled = potential_gen(*args)
-        chol = batched_hmc.laplace_chol(lambda v: sampled(unravel(v)), centre, dense is True)
+        chol = batched_hmc.laplace_chol(lambda v: flat_potential(args, v), centre, dense is True)
         return starts, jnp.broadcast_to(chol, (chains,) + chol.shape)
 
-    hmc_chain = batched_hmc.make_chain(lambda args, v: potential_gen(*args)(unravel(v)),
-                                       int(flat0.shape[0]), warmup, draws, steps, target_accept,
-                                       dense is True)
+    def flat_potential(args, v):
+        return potential_gen(*args)(unravel(v))
+
+    hmc_chain = batched_hmc.make_chain(flat_potential, int(flat0.shape[0]), warmup, draws, steps,
+                                       target_accept, dense is True) if sampler == "hmc" else None
 
     def one_chain(args, start, key, chol0):
         if sampler == "hmc":
