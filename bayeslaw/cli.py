@@ -4,30 +4,39 @@ Bad input of any kind prints one line ``bayeslaw: error: <message>`` to stderr a
 status 2; nothing is written then. Outputs go to a temporary file in the target folder that is
 renamed into place, so a file is either complete or absent. Every output folder is checked
 before any work. The library is imported inside :func:`main`, after argument parsing.
+
+This module holds the sub-commands, the parser and the entry point; the checks of the input are
+in :mod:`bayeslaw.cli_args` and the writing and printing of the outputs in
+:mod:`bayeslaw.cli_output`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import os
 import sys
-import tempfile
 import warnings
-from pathlib import Path
 
-EXIT_ERROR = 2
+from .cli_args import (
+    EXIT_ERROR,
+    CliError,
+    _check_ci_prob,
+    _fail,
+    _read_data,
+    _rows_frame,
+    check_output,
+    check_plot_path,
+    parse_point,
+    parse_pooling,
+)
+from .cli_output import atomic_write, format_predictions, format_summary, save_plot
+
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
 _EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream")
-_POOLINGS = ("shared", "partial", "none", "correlated")  # as bayeslaw.law.POOLINGS (not imported: --help stays fast)
 _DEVICES = ("cpu", "gpu", "tpu")
 #: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
-
-
-class CliError(Exception):
-    """Bad command-line input found by the command line itself (bad token, unwritable path)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,173 +46,11 @@ class _Parser(argparse.ArgumentParser):
         _fail(f"{message} (see '{self.prog} --help')")
 
 
-def _fail(message: str):
-    first = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
-    print(f"bayeslaw: error: {first}", file=sys.stderr)
-    sys.exit(EXIT_ERROR)
-
-
-# -- parsing of key=value lists -------------------------------------------------------------
-
-
-def _pairs(text: str, option: str) -> list[tuple[str, str]]:
-    """Split ``k=v,k=v`` into pairs; no evaluation of any kind."""
-    out, seen = [], set()
-    for token in text.split(","):
-        token = token.strip()
-        key, eq, value = token.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or not key:
-            raise CliError(f"bad {option} value {text!r}: {token!r} is not key=value")
-        if key in seen:
-            raise CliError(f"bad {option} value {text!r}: {key!r} is given twice")
-        seen.add(key)
-        out.append((key, value))
-    return out
-
-
-def parse_pooling(texts: list[str], params: list[str]) -> dict[str, str]:
-    """``["alpha=partial,beta=none"]`` -> {"alpha": "partial", "beta": "none"}."""
-    out: dict[str, str] = {}
-    for text in texts:
-        bad = f"bad --pooling value {text!r}"
-        for key, value in _pairs(text, "--pooling"):
-            if key not in params:
-                raise CliError(f"{bad}: {key!r} is not a parameter of the law; "
-                               f"parameters: {', '.join(params)}")
-            if value not in _POOLINGS:
-                raise CliError(f"{bad}: {value!r} is not one of: {', '.join(_POOLINGS)}")
-            out[key] = value
-    return out
-
-
-def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | None,
-                families: list[str] | None) -> dict:
-    """``"N=7e10,D=1.4e12,family=dense"`` -> a row dict for ``Fit.predict``.
-
-    ``inputs`` maps each law input to whether it must be positive. The family may be given as
-    ``family=`` or under the fit's group column name; empty means a new family.
-    """
-    row: dict = {}
-    bad = f"bad {option} value {text!r}"
-    valid = list(inputs) + (["family"] if group else [])
-    for key, value in _pairs(text, option):
-        if group and key in ("family", group):
-            if families is not None and value and value not in families:
-                raise CliError(f"{bad}: unknown family {value!r}; known: "
-                               f"{', '.join(families)} (leave it empty for a new family)")
-            row[group] = value
-            continue
-        if key not in inputs:
-            hint = " (the fit has no --group, so no family)" if key == "family" else ""
-            raise CliError(f"{bad}: unknown key {key!r}; valid: {', '.join(valid)}{hint}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise CliError(f"{bad}: {value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise CliError(f"{bad}: {value!r} is not a finite number")
-        if inputs[key] and number <= 0:
-            raise CliError(f"{bad}: {key} must be positive, got {value!r}")
-        row[key] = number
-    missing = [name for name in inputs if name not in row]
-    if missing:
-        raise CliError(f"{bad}: missing {', '.join(missing)} (needed: {', '.join(inputs)})")
-    return row
-
-
-# -- output files -----------------------------------------------------------------------------
-
-
-def check_output(path: str, option: str) -> Path:
-    """Refuse an output path whose folder is missing or unwritable (before any work is done)."""
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise CliError(f"cannot write {option} '{path}': folder '{folder}' does not exist")
-    if target.is_dir():
-        raise CliError(f"cannot write {option} '{path}': it is a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CliError(f"cannot write {option} '{path}': folder '{folder}' is not writable")
-    return target
-
-
-def check_plot_path(path: str, option: str = "--plot") -> Path:
-    """An output path for a figure, with a format matplotlib can write."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    target = check_output(path, option)
-    fmt = target.suffix.lstrip(".").lower() or "png"
-    supported = FigureCanvasBase.get_supported_filetypes()
-    if fmt not in supported:
-        raise CliError(f"cannot write {option} '{path}': unknown image format {fmt!r}; "
-                       f"use one of: {', '.join(sorted(supported))}")
-    return target
-
-
-def atomic_write(target: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``target``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise CliError(f"cannot write '{target}': {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def save_plot(fit, target: Path, x: str, ci_prob: float) -> None:
-    """Draw :func:`bayeslaw.plot.plot_fit` on a pyplot-free figure and save it atomically."""
-    from matplotlib.figure import Figure
-
-    from .plot import plot_fit
-
-    fig = Figure(figsize=(7, 5), layout="constrained")
-    plot_fit(fit, x=x, ci_prob=ci_prob, ax=fig.add_subplot())
-    fmt = target.suffix.lstrip(".").lower() or "png"
-    atomic_write(target, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
-
-
-# -- printing ---------------------------------------------------------------------------------
-
-
-def _num(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def format_summary(summary) -> str:
-    """A parameter summary with 4 significant digits, R-hat to 3 decimals, ESS as integers."""
-    text = summary.copy().astype(object)
-    for col in ("mean", "sd", "median", "lower", "upper"):
-        text[col] = [_num(v) for v in summary[col]]
-    text["r_hat"] = [f"{v:.3f}" for v in summary["r_hat"]]
-    for col in ("ess_bulk", "ess_tail"):
-        text[col] = [f"{v:.0f}" for v in summary[col]]
-    return text.to_string()
-
-
-def format_predictions(frame, inputs: list[str]) -> str:
-    text = frame.copy().astype(object)
-    for col in inputs + ["mean", "sd", "median", "lower", "upper"]:
-        if col in frame:
-            text[col] = [_num(v) for v in frame[col]]
-    return text.to_string(index=False)
-
-
 # -- subcommands ------------------------------------------------------------------------------
 
 
 def cmd_laws(args) -> int:
+    """List the catalogue's laws as a table: name, inputs, parameters, description."""
     import bayeslaw as bl
 
     rows = []
@@ -222,22 +69,8 @@ def cmd_laws(args) -> int:
     return 0
 
 
-def _read_data(spec: str):
-    import bayeslaw as bl
-    from bayeslaw.data import read_runs
-
-    if spec.startswith("dataset:"):
-        return bl.load_dataset(spec.removeprefix("dataset:"))
-    return read_runs(spec)
-
-
-def _check_ci_prob(value: float) -> float:
-    if not 0 < value < 1:
-        raise CliError(f"bad --ci-prob value '{value:g}': must be between 0 and 1")
-    return value
-
-
 def cmd_fit(args) -> int:
+    """Fit a law to runs; print the summary, timings, diagnostics and predictions."""
     import bayeslaw as bl
 
     ci_prob = _check_ci_prob(args.ci_prob)
@@ -314,14 +147,8 @@ def cmd_fit(args) -> int:
     return 0
 
 
-def _rows_frame(points: list[dict]):
-    """Row dicts (possibly with different keys) -> one DataFrame; absent family = new family."""
-    import pandas as pd
-
-    return pd.DataFrame(points)
-
-
 def cmd_predict(args) -> int:
+    """Predict runs (``--at`` points or a ``--rows`` CSV) from a saved fit."""
     import bayeslaw as bl
     from bayeslaw.data import read_runs
 
@@ -344,6 +171,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    """Plot a saved fit to an image file."""
     import bayeslaw as bl
 
     ci_prob = _check_ci_prob(args.ci_prob)
@@ -403,9 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", metavar="COL",
                    help="column naming each run's family; without it all runs are one family")
     p.add_argument("--pooling", action="append", default=[], metavar="P=MODE,...",
-                   help="override pooling per parameter, MODE one of shared, partial, none, correlated "
-                   "(all 'correlated' parameters vary jointly across families); e.g. alpha=partial,beta=none "
-                   "or a=correlated,alpha=correlated (repeatable)")
+                   help="override pooling per parameter, MODE one of shared, partial, none, "
+                   "correlated (all 'correlated' parameters vary jointly across families); e.g. "
+                   "alpha=partial,beta=none or a=correlated,alpha=correlated (repeatable)")
     p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
                    "intermediate checkpoints (adds a per-run effect)")
     p.add_argument("--extrapolation", metavar="KEY", help="calibrate the extrapolation error on "
@@ -465,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         try:
             command.add_argument("--device", choices=_DEVICES, help="JAX platform to run on, as "
-                                 "numpyro.set_platform (default: JAX's choice, an accelerator if present)")
+                                 "numpyro.set_platform (default: JAX's choice, an accelerator if "
+                                 "present)")
         except argparse.ArgumentError:  # the sub-command defines its own --device
             pass
     return parser

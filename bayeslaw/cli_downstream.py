@@ -44,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_downstream(args: argparse.Namespace) -> int:
     """Handler: fit, print the summary and the predictions, save the plots; 2 on bad input."""
-    from .cli import CliError, check_plot_path
+    from .cli_args import CliError, check_plot_path
 
     task = args.task or DEFAULT_TASK[args.model]
     try:
@@ -113,7 +113,7 @@ def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
     """Draw on pyplot-free figures and write them atomically: the accuracy plot, then the loadings."""
     from matplotlib.figure import Figure
 
-    from .cli import atomic_write
+    from .cli_output import atomic_write
     from .observational import ObservationalFit
     from .plot_downstream import plot_accuracy, plot_loadings
 

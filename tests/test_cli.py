@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw import cli
+from bayeslaw import cli, cli_args, cli_output
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "synthetic_families.csv"
@@ -288,9 +288,10 @@ POINT_INPUTS = {"N": True, "D": True}
 
 
 def test_parse_point_accepts_family_and_new_family():
-    row = cli.parse_point(" N=7e10, D=1.4e12 ,family=dense", "--at", POINT_INPUTS, "fam", ["dense"])
+    text = " N=7e10, D=1.4e12 ,family=dense"
+    row = cli_args.parse_point(text, "--at", POINT_INPUTS, "fam", ["dense"])
     assert row == {"N": 7e10, "D": 1.4e12, "fam": "dense"}
-    assert cli.parse_point("N=1,D=2,fam=", "--at", POINT_INPUTS, "fam", ["dense"])["fam"] == ""
+    assert cli_args.parse_point("N=1,D=2,fam=", "--at", POINT_INPUTS, "fam", ["dense"])["fam"] == ""
 
 
 @pytest.mark.parametrize(
@@ -308,25 +309,25 @@ def test_parse_point_accepts_family_and_new_family():
     ],
 )
 def test_parse_point_names_the_bad_token(text, why):
-    with pytest.raises(cli.CliError, match=re.escape(f"bad --at value {text!r}: {why}")):
-        cli.parse_point(text, "--at", POINT_INPUTS, None, None)
+    with pytest.raises(cli_args.CliError, match=re.escape(f"bad --at value {text!r}: {why}")):
+        cli_args.parse_point(text, "--at", POINT_INPUTS, None, None)
 
 
 def test_parse_pooling_merges_repeated_options():
     params = ["E", "alpha", "sigma"]
-    assert cli.parse_pooling(["alpha=partial", "E=none,sigma=shared"], params) == {
+    assert cli_args.parse_pooling(["alpha=partial", "E=none,sigma=shared"], params) == {
         "alpha": "partial",
         "E": "none",
         "sigma": "shared",
     }
     with pytest.raises(
-        cli.CliError,
+        cli_args.CliError,
         match=re.escape(
             "bad --pooling value 'beta=none': 'beta' is not a parameter of the law; "
             "parameters: E, alpha, sigma"
         ),
     ):
-        cli.parse_pooling(["beta=none"], params)
+        cli_args.parse_pooling(["beta=none"], params)
 
 
 def test_cpu_cores_flag_added_once(monkeypatch):
@@ -347,10 +348,10 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(
-        cli.CliError,
+        cli_args.CliError,
         match=re.escape(f"cannot write '{tmp_path / 'a.csv'}': No space left on device"),
     ):
-        cli.atomic_write(tmp_path / "a.csv", broken)
+        cli_output.atomic_write(tmp_path / "a.csv", broken)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -421,7 +422,7 @@ def test_device_flag_on_every_subcommand_that_computes(command, capsys):
 
 
 def test_cli_pooling_modes_match_the_library():
-    from bayeslaw.cli import _POOLINGS
+    from bayeslaw.cli_args import _POOLINGS
     from bayeslaw.law import POOLINGS
 
     assert _POOLINGS == POOLINGS
