@@ -22,6 +22,24 @@ from .law import Law, ParamSpec
 _EPS = 1e-6  # keeps a Beta/Binomial mean strictly inside (0, 1)
 
 
+class StudentT(dist.StudentT):
+    """numpyro's Student-t with the normalising constant computed once for shared ``df`` and
+    ``sigma``: numpyro broadcasts both to every row first, so each row paid two ``lgamma`` (and
+    two ``digamma`` in the gradient) and a ``log``; on small batched fits that was most of the
+    cost of a gradient. Same density, same sampler."""
+
+    def __init__(self, df, loc=0.0, scale=1.0, *, validate_args=None):
+        self._df_arg, self._scale_arg = df, scale
+        super().__init__(df, loc, scale, validate_args=validate_args)
+
+    def log_prob(self, value):
+        df, scale = jnp.asarray(self._df_arg), jnp.asarray(self._scale_arg)
+        y = (value - self.loc) / scale
+        z = (jnp.log(scale) + 0.5 * jnp.log(df) + 0.5 * np.log(np.pi)
+             + jax.scipy.special.gammaln(0.5 * df) - jax.scipy.special.gammaln(0.5 * (df + 1.0)))
+        return -0.5 * (df + 1.0) * jnp.log1p(y**2 / df) - z
+
+
 def _df(law: Law, params: dict):
     df = law.likelihood.df
     return params["df"] if isinstance(df, ParamSpec) else df
@@ -38,7 +56,7 @@ def observation_distribution(law: Law, mean, params: dict, x: dict | None = None
         return dist.Binomial(total_count=x[lik.trials], probs=jnp.clip(mean, _EPS, 1 - _EPS))
     loc = jnp.log(mean) if lik.space == "log" else mean
     if lik.dist == "StudentT":
-        return dist.StudentT(_df(law, params), loc, params["sigma"])
+        return StudentT(_df(law, params), loc, params["sigma"])
     return dist.Normal(loc, params["sigma"])
 
 

@@ -168,6 +168,12 @@ def build_model(plan: ModelPlan):
     """
     law = plan.law
     lik = law.likelihood
+    shared = {name for name, pooling in plan.pooling_map.items() if pooling == "shared"}
+
+    def per_row(name, values, family):
+        # a shared value is one scalar: broadcasting it (not gathering it per row) keeps the
+        # gradient a sum instead of a scatter-add, which dominates small batched fits on CPU
+        return values[name][0] if name in shared else values[name][family]
 
     def model(x, family, logref, y=None, mask=None, run=None):
         values: dict = {}
@@ -175,8 +181,8 @@ def build_model(plan: ModelPlan):
         for spec in plan.ordered_params():
             values[spec.name] = _sample_family_values(plan, spec, values, logref, block)
         env = dict(x)
-        env.update({name: values[name][family] for name in law.params})
-        row_values = {name: values[name][family] for name in lik.params}
+        env.update({name: per_row(name, values, family) for name in law.params})
+        row_values = {name: per_row(name, values, family) for name in lik.params}
         mean = law.formula(env)
         if plan.n_runs:
             run_sd = numpyro.sample("run_sd", dist.HalfNormal(RUN_SD_SCALE))

@@ -71,3 +71,21 @@ def test_likelihood_spec_errors():
         bl.parse_law(LAW.replace('trials = "items"', 'trials = "n"'))
     with pytest.raises(bl.LawSpecError, match=re.escape("likelihood key 'sigma' of law 'acc' does not apply to Binomial")):
         bl.parse_law(LAW.replace('trials = "items"', 'trials = "items"\nsigma = { prior = { dist = "HalfNormal", scale = 1 } }'))
+
+
+def test_student_t_with_shared_scale_equals_numpyro():
+    """The Student-t that computes its normaliser once gives numpyro's density and gradient,
+    for shared (scalar) and per-row df and sigma."""
+    import jax
+    import numpyro.distributions as dist
+
+    from bayeslaw.likelihood import StudentT
+
+    rng = np.random.default_rng(0)
+    value, loc = rng.normal(0, 1, 7), rng.normal(0, 1, 7)
+    for df, scale in ((3.5, 0.2), (rng.uniform(1, 30, 7), rng.uniform(0.01, 1, 7))):
+        ours = StudentT(df, loc, scale).log_prob(value)
+        theirs = dist.StudentT(df, loc, scale).log_prob(value)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    grad = lambda d: jax.grad(lambda p: d(p[0], loc, p[1]).log_prob(value).sum())(np.array([3.5, 0.2]))
+    np.testing.assert_allclose(grad(StudentT), grad(dist.StudentT), rtol=1e-10)
