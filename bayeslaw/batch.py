@@ -3,10 +3,10 @@
 One small fit is compile-bound; throughput comes from batching. :func:`fit_many` builds each fit's
 plan and model arguments exactly as :func:`bayeslaw.fit` does, pads every table to the same number
 of rows (the model's ``mask`` drops the padding from the likelihood), and runs one sampler under
-``jax.vmap`` over fits and chains: by default NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``),
-or :mod:`bayeslaw.batched_hmc` (HMC with the same jittered number of leapfrog steps in every lane,
-so no lane waits for another). Every chain of every fit has its own step size and
-mass-matrix adaptation, its own MAP start, its own random stream. The fit axis is split across
+``jax.vmap`` over fits and chains: for single-family fits by default :mod:`bayeslaw.batched_hmc`
+(HMC with the same jittered number of leapfrog steps in every lane, so no lane waits for another),
+for hierarchical ones NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``). Every chain of every
+fit has its own step size and mass-matrix adaptation, its own MAP start, its own random stream. The fit axis is split across
 all devices with ``jax.shard_map`` when there is more than one, so each device runs its share of
 fits independently; under ``jax.distributed`` that is every process's devices, and every process
 gets every fit back (see docs/distributed.md). Results come back as ordinary :class:`Fit`
@@ -37,6 +37,7 @@ from .errors import ConvergenceWarning, FitError
 from .fit import (
     CENTRED_MIN_RUNS,
     INIT_JITTER,
+    check_sampler,
     check_settings,
     find_map,
     log_reference,
@@ -205,7 +206,7 @@ def fit_many(
     seed: int = 0,
     target_accept: float = 0.8,
     centered: bool | None = None,
-    sampler: str = "nuts",
+    sampler: str = "auto",
     steps: int = 16,
 ) -> list[Fit]:
     """Fit one law to many runs tables at once, in a single compiled program.
@@ -233,7 +234,7 @@ def fit_many(
         Centred or non-centred partial pooling (see :func:`bayeslaw.fit`). Default: centred
         when every family of every table has at least 10 runs.
     sampler : {"auto", "hmc", "nuts"}
-        ``"nuts"`` is the default. ``"auto"``: ``"hmc"`` when every table is one family, ``"nuts"`` for
+        ``"auto"`` (default): ``"hmc"`` when every table is one family, ``"nuts"`` for
         hierarchical fits (with short warmups the fixed-length sampler diverged on centred
         5-family fits). ``"hmc"``: :mod:`bayeslaw.batched_hmc`, HMC whose number of leapfrog steps is
         the same in every lane at each iteration (jittered around ``steps``), so the batch never
@@ -260,10 +261,7 @@ def fit_many(
         For an invalid table (the message names the table's position).
     """
     check_settings(chains, draws, warmup, seed, target_accept)
-    if sampler not in ("auto", "hmc", "nuts"):
-        raise FitError(f"sampler must be 'auto', 'hmc' or 'nuts', got {sampler!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise FitError(f"steps must be a positive integer, got {steps!r}")
+    check_sampler(sampler, steps, ("auto", "hmc", "nuts"))
     runtime.configure()
     law = load_law(law)
     labels, frames = _split(tables, split_by)

