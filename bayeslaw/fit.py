@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, init_to_median
-from numpyro.infer.util import initialize_model
+from numpyro.infer.util import initialize_model, potential_energy
 
 from . import fit_hmc, runtime
 from .checkpoints import encode_runs
@@ -80,15 +80,19 @@ def _find_map(model, args: tuple, key) -> dict:
 
     (``fit_many`` uses the restarting :func:`find_map`; a single fit keeps one BFGS run, which
     the downstream models were tuned with.)"""
-    info, potential_gen, _, _ = initialize_model(
-        key, model, model_args=args, init_strategy=init_to_median(num_samples=15), dynamic_args=True
-    )
-    flat0, unravel = ravel_pytree(info[0])
+    def prior_median(args):
+        info = initialize_model(key, model, model_args=args, dynamic_args=True,
+                                init_strategy=init_to_median(num_samples=15))[0]
+        return info[0]
+
+    # traced once, not run op by op: eagerly, each of its ~200 small operations is compiled
+    # on its own (about 3 s of a fit's start-up)
+    start = jax.jit(prior_median)(args)
+    flat0, unravel = ravel_pytree(start)
 
     @jax.jit
     def optimise(flat0, args):
-        potential = potential_gen(*args)
-        objective = lambda v: potential(unravel(v))
+        objective = lambda v: potential_energy(model, args, {}, unravel(v))
         result = jax.scipy.optimize.minimize(objective, flat0, method="BFGS", options={"maxiter": 300})
         # judge the returned point itself: after a failed line search result.fun can be finite
         # while the point's potential is infinite, and chains started there never move

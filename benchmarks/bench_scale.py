@@ -89,7 +89,8 @@ def many_fits(n_fits, runs, chains, warmup, draws, loop_subset, save, seed=0) ->
         cover[name] = float(np.mean((lo <= truth) & (truth <= hi)))
     post_alpha = np.array([np.median(f.flat("alpha")) for f in fits])
     batch = {
-        "label": f"bl.fit_many, {n_fits} fits in one program", "wall_s": wall,
+        "label": f"bl.fit_many, {n_fits} fits in one program", "sampler": fits[0].config["sampler"],
+        "wall_s": wall,
         "compile_s": fits[0].timings["batch_compile_s"], "run_s": fits[0].timings["batch_run_s"],
         "devices": fits[0].config["devices"], "diagnose_many_s": diag_s,
         "fits_per_s": n_fits / wall, "converged_share_rhat_1.01": float((diag["max_r_hat"] < 1.01).mean()),
@@ -196,11 +197,13 @@ def main(argv=None):
     runs = [int(v) for v in (args.runs or ("30,300" if quick else "30,300,3000")).split(",")]
     import jax
 
-    import bayeslaw  # noqa: F401  (configures precision and the cache on first fit)
+    from bayeslaw import runtime
 
+    runtime.configure()  # precision (BAYESLAW_X64) and the compilation cache, as a fit would
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
                            "backend": jax.default_backend(), "devices": jax.local_device_count(),
-                           "device_kind": jax.devices()[0].device_kind},
+                           "device_kind": jax.devices()[0].device_kind,
+                           "float64": bool(jax.config.jax_enable_x64)},
                "quick": quick}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
 
