@@ -193,11 +193,15 @@ BAD_FIT = [
         ["fit", "chinchilla", str(DATA), "--pooling", "alpha=full", "--out", "x.nc"],
         "bad --pooling value 'alpha=full': 'full' is not one of: shared, partial, none",
     ),
+    (
+        ["fit", "chinchilla", str(DATA), "--sampler", "metropolis", "--out", "x.nc"],
+        "argument --sampler: invalid choice: 'metropolis'",  # the choices' quoting varies by Python
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("args", "message"), BAD_FIT, ids=["law", "column", "predict", "out", "pooling"]
+    ("args", "message"), BAD_FIT, ids=["law", "column", "predict", "out", "pooling", "sampler"]
 )
 def test_bad_fit_input_exits_2_with_one_line(tmp_path, args, message):
     result = run_cli(args, cwd=tmp_path)
