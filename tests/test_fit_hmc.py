@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from test_batch import assert_mc_equal, moments
 
 import bayeslaw as bl
 from bayeslaw.errors import FitError
-from test_batch import assert_mc_equal, moments
 
 SHARED = ("alpha", "beta", "sigma")
 
