@@ -104,4 +104,6 @@ def test_many_centred_families_start_outside_the_funnel():
     # below catch a chain that no longer moves
     assert fit.divergences < 0.25 * fit.num_draws
     assert np.mean(fit.sample_stats["num_steps"]) > 2
-    assert fit.summary().loc[("alpha", "(shared)"), "r_hat"] < 1.05
+    # 2 chains x 200 draws of a hard posterior: R-hat itself is noisy here (1.01-1.06 seen);
+    # the regression's stuck chains gave R-hat ~1e16
+    assert fit.summary().loc[("alpha", "(shared)"), "r_hat"] < 1.1
