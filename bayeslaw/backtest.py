@@ -86,6 +86,7 @@ class Backtest:
         return {"law": self.fit.law.name, "by": self.by, "cutoff": self.cutoff, "n_train": self.n_train,
                 "extrapolation_kappa": None if error is None else error.kappa_median,
                 "extrapolation_tau": None if error is None else error.tau_median,
+                "extrapolation_eta": None if error is None else error.eta_median,
                 "n_heldout": len(self.table), "median_are": self.median_are,
                 "coverage": {f"{p:g}": c for p, c in self.coverage.items()}}
 

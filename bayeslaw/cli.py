@@ -115,8 +115,7 @@ def cmd_fit(args) -> int:
     if fit.extrapolation is not None:
         error = fit.extrapolation
         print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested refits): "
-              f"offset kappa {error.kappa_median:.3g}, slope change tau {error.tau_median:.3g} "
-              f"per unit log {error.by} (log {args.target})")
+              f"{error.describe()} (log {args.target})")
     ours = [w for w in caught if issubclass(w.category, bl.ConvergenceWarning | bl.DataWarning)]
     for w in caught:
         if w not in ours:  # not ours to interpret: show as Python would have

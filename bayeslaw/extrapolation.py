@@ -18,16 +18,21 @@ module measures that error on the fit's own data and carries it into the predict
   extrapolating one unit is read as the full fit extrapolating two. Without this the intervals
   over-covered on real data (gadre 100/100/100% at 50/80/95%).
 * **Model.** Beyond the largest fitted run the law is off by
-  ``delta = kappa * z1 + tau * d * z2`` in log target, ``z1, z2 ~ Normal(0, 1)``: an offset
-  (out-of-sample error that held-out runs show even just past the data, often because the noise
-  at larger scale differs from the noise the fit saw) plus a change of log-log slope at the edge
-  of the data, so the error grows in proportion to the distance. Inside the data ``delta = 0``.
-  Within a posterior draw every predicted row shares ``z1, z2``, so paired comparisons of two
-  plans stay coherent.
-* **kappa, tau.** Their joint posterior on a log-spaced grid from 1e-4 to 1 each (log-uniform
-  priors), with the likelihood ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d_eff^2)``. Residuals of one
-  nested fit are correlated, so this posterior is somewhat too sure; its centre is what matters
-  for the intervals.
+  ``delta = kappa * z1 + tau * d * z2 + eta * u * z3`` in log target, ``z_i ~ Normal(0, 1)``: an
+  offset (out-of-sample error that held-out runs show even just past the data, often because the
+  noise at larger scale differs from the noise the fit saw), a change of log-log slope at the
+  edge of the data, so the error grows in proportion to the distance, and a tilt across the key:
+  ``u`` is a run's position perpendicular to the key, relative to the fitted runs' median
+  (``log(D/N)`` for the key C = 6ND, ``log D`` for the key N, ``log N`` for the key D; laws without
+  both N and D have no tilt term). At one compute budget, runs with many tokens per parameter and
+  runs with few can be missed in opposite directions: on Epoch's Chinchilla points the held-out
+  error at C >= 1e21 is a tilt along log(D/N) (correlation -0.9, no net bias), which an offset
+  and a slope change along C average away. Inside the data ``delta = 0``. Within a posterior draw
+  every predicted row shares ``z1, z2, z3``, so paired comparisons of two plans stay coherent.
+* **kappa, tau, eta.** Their joint posterior on log-spaced grids from 1e-4 to 1 (log-uniform
+  priors), with the likelihood ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d_eff^2 + eta^2 u^2)``.
+  Residuals of one nested fit are correlated, so this posterior is somewhat too sure; its centre
+  is what matters for the intervals.
 
 Only laws whose likelihood is in log space (losses) are supported: the error is multiplicative.
 """
@@ -43,6 +48,8 @@ import pandas as pd
 from .errors import FitError
 
 GRID = np.logspace(-4, 0, 81)
+#: grid of the tilt scale eta: coarser (every 0.2 decades), so the joint grid stays small
+TILT_GRID = GRID[::4]
 DEFAULT_FOLDS = 3
 MIN_TRAIN_RUNS = 8
 #: a floor plus a power of the key has three parameters along it: fewer distinct key values below a
@@ -55,6 +62,15 @@ def key_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray:
     if by in inputs:
         return np.asarray(inputs[by], dtype=float)
     return 6.0 * np.asarray(inputs["N"], dtype=float) * np.asarray(inputs["D"], dtype=float)
+
+
+def tilt_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray | None:
+    """A row's log position perpendicular to the key (see the module docstring), or None when
+    the law's inputs do not define one."""
+    if not {"N", "D"} <= set(inputs) or by not in ("C", "N", "D") or (by == "C" and "C" in inputs):
+        return None
+    log_n, log_d = (np.log(np.asarray(inputs[k], dtype=float)) for k in ("N", "D"))
+    return {"C": log_d - log_n, "N": log_d, "D": log_n}[by]
 
 
 def check_key(law, by: str) -> None:
@@ -80,11 +96,16 @@ class ExtrapolationError:
     reference : float
         Natural log of the largest key among the fitted runs: distances start there.
     weights : ndarray
-        Posterior probability of each (``kappa``, ``tau``) pair on :data:`GRID` x :data:`GRID`.
+        Posterior probability of each (``kappa``, ``tau``) pair on :data:`GRID` x :data:`GRID`,
+        or of each (``kappa``, ``tau``, ``eta``) on :data:`GRID` x :data:`GRID` x
+        :data:`TILT_GRID` when the law has a tilt term.
     n_points : int
         Held-out predictions (over all nested fits) the posterior rests on.
     cutoffs : tuple of float
         Key cutoffs of the nested fits.
+    tilt_center : float, optional
+        Median perpendicular position (:func:`tilt_values`) of the fitted runs; None without a
+        tilt term.
     """
 
     by: str
@@ -92,41 +113,73 @@ class ExtrapolationError:
     weights: np.ndarray
     n_points: int
     cutoffs: tuple[float, ...]
+    tilt_center: float | None = None
+
+    def _marginal(self, axis: int) -> np.ndarray:
+        others = tuple(i for i in range(self.weights.ndim) if i != axis)
+        return self.weights.sum(axis=others)
 
     @property
     def kappa_median(self) -> float:
         """Posterior median of kappa (log target)."""
-        return _median(self.weights.sum(axis=1))
+        return _median(self._marginal(0), GRID)
 
     @property
     def tau_median(self) -> float:
         """Posterior median of tau (log target per unit of log key)."""
-        return _median(self.weights.sum(axis=0))
+        return _median(self._marginal(1), GRID)
+
+    @property
+    def eta_median(self) -> float | None:
+        """Posterior median of eta (log target per unit of perpendicular log position), or None
+        without a tilt term."""
+        return _median(self._marginal(2), TILT_GRID) if self.weights.ndim == 3 else None
+
+    def describe(self) -> str:
+        """The posterior medians in words, e.g. for the command line."""
+        text = (f"offset kappa {self.kappa_median:.3g}, slope change tau {self.tau_median:.3g} per "
+                f"unit log {self.by}")
+        if self.eta_median is not None:
+            axis = {"C": "D/N", "N": "D", "D": "N"}[self.by]
+            text += f", tilt eta {self.eta_median:.3g} per unit log {axis}"
+        return text
 
     def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log distance of rows beyond the largest fitted key (0 inside the data)."""
         return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
 
     def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int) -> np.ndarray:
-        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z1, z2`` per draw."""
+        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z1, z2, z3`` per draw."""
         rng = np.random.default_rng([int(seed), 7])
         pick = rng.choice(self.weights.size, size=n_draws, p=self.weights.ravel())
-        kappa, tau = GRID[pick // GRID.size], GRID[pick % GRID.size]
+        index = np.unravel_index(pick, self.weights.shape)
+        kappa, tau = GRID[index[0]], GRID[index[1]]
         z1, z2 = rng.standard_normal((2, n_draws))
         d = self.distance(inputs)[None, :]
-        return (kappa * z1)[:, None] * (d > 0) + (tau * z2)[:, None] * d
+        delta = (kappa * z1)[:, None] * (d > 0) + (tau * z2)[:, None] * d
+        if self.weights.ndim == 3:
+            # drawn after z1, z2, so the offset and slope terms do not depend on the tilt's presence
+            z3 = rng.standard_normal(n_draws)
+            u = tilt_values(inputs, self.by) - self.tilt_center
+            delta = delta + (TILT_GRID[index[2]] * z3)[:, None] * u[None, :] * (d > 0)
+        return delta
 
     def to_dict(self) -> dict:
         """JSON-ready form (kept in the fit's config, so it is saved with the fit)."""
         return {"by": self.by, "reference": self.reference,
                 "weights": [float(f"{w:.6g}") for w in self.weights.ravel()],
+                "shape": list(self.weights.shape), "tilt_center": self.tilt_center,
                 "n_points": self.n_points, "cutoffs": list(self.cutoffs)}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ExtrapolationError:
-        weights = np.asarray(data["weights"], dtype=float).reshape(GRID.size, GRID.size)
+        # fits saved before the tilt term hold a (kappa, tau) grid and no shape
+        shape = tuple(data.get("shape", (GRID.size, GRID.size)))
+        weights = np.asarray(data["weights"], dtype=float).reshape(shape)
+        center = data.get("tilt_center")
         return cls(data["by"], float(data["reference"]), weights / weights.sum(),
-                   int(data["n_points"]), tuple(float(c) for c in data["cutoffs"]))
+                   int(data["n_points"]), tuple(float(c) for c in data["cutoffs"]),
+                   None if center is None else float(center))
 
 
 def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
@@ -165,20 +218,29 @@ def effective_distances(points: pd.DataFrame, full_span: float) -> np.ndarray:
     return points["distance"].to_numpy(dtype=float) * full_span / span_k
 
 
-def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray) -> np.ndarray:
-    """Grid posterior of (kappa, tau) under ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d^2)``.
+def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray,
+                    tilts: np.ndarray | None = None) -> np.ndarray:
+    """Grid posterior of (kappa, tau) under ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d^2)``, or of
+    (kappa, tau, eta) with ``+ eta^2 u^2`` when the perpendicular positions ``tilts`` are given.
 
-    Log-uniform priors on both; returns weights shaped (kappa, tau).
+    Log-uniform priors on all; returns weights shaped (kappa, tau) or (kappa, tau, eta).
     """
-    var = (scales**2)[None, None, :] + (GRID**2)[:, None, None] \
+    base = (scales**2)[None, None, :] + (GRID**2)[:, None, None] \
         + (GRID[None, :, None] * distances[None, None, :]) ** 2
-    loglik = -0.5 * (np.log(var) + residuals[None, None, :] ** 2 / var).sum(axis=-1)
-    weights = np.exp(loglik - loglik.max())
+
+    def loglik(var):
+        return -0.5 * (np.log(var) + residuals[None, None, :] ** 2 / var).sum(axis=-1)
+
+    if tilts is None:
+        out = loglik(base)
+    else:  # one (kappa, tau) slab per eta keeps memory at one 2-D grid x points
+        out = np.stack([loglik(base + (eta * tilts[None, None, :]) ** 2) for eta in TILT_GRID], axis=-1)
+    weights = np.exp(out - out.max())
     return weights / weights.sum()
 
 
-def _median(marginal: np.ndarray) -> float:
-    return float(GRID[np.searchsorted(np.cumsum(marginal), 0.5)])
+def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
+    return float(grid[np.searchsorted(np.cumsum(marginal), 0.5)])
 
 
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
@@ -188,7 +250,9 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     Parameters are those of :func:`calibrate`. Returns one row per held-out prediction: the
     nested ``cutoff``, the ``residual`` (observed minus predictive median, log target), the
     predictive ``scale`` (half the central 68% width), the ``distance`` (log key beyond the nested
-    fit's largest run), and the nested fit's ``span`` (log range of its keys) and ``n_fit`` (runs).
+    fit's largest run), the ``tilt`` (position perpendicular to the key relative to the nested
+    fit's runs' median; NaN when the law has no tilt term), and the nested fit's ``span`` (log
+    range of its keys) and ``n_fit`` (runs).
     """
     from .fit import fit as run_fit
 
@@ -197,6 +261,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
         raise FitError(f"folds must be a positive integer, got {folds!r}")
     table = fit.table
     keys = key_values(table.inputs, by)
+    tilts = tilt_values(table.inputs, by)
     cutoffs = nested_cutoffs(keys, folds)
     if not cutoffs:
         raise FitError(f"cannot calibrate the extrapolation error: fewer than {MIN_TRAIN_RUNS} runs "
@@ -223,10 +288,11 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
                          seed=seed, **settings)
         draws = np.log(nested.predictive_draws(frame.loc[held, columns], kind="observed", seed=seed))
         lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
+        tilt = np.nan if tilts is None else tilts[held] - np.median(tilts[below])
         parts.append(pd.DataFrame({
             "cutoff": cutoff, "residual": observed[held] - mid, "scale": (hi - lo) / 2,
-            "distance": np.log(keys[held] / keys[below].max()), "span": span(keys[below]),
-            "n_fit": int(below.sum())}))
+            "distance": np.log(keys[held] / keys[below].max()), "tilt": tilt,
+            "span": span(keys[below]), "n_fit": int(below.sum())}))
     if not parts:
         raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "
                        "of a fitted family")
@@ -256,10 +322,13 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     """
     points = nested_residuals(fit, by=by, folds=folds, seed=seed, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
+    tilts = tilt_values(fit.table.inputs, by)
     weights = error_posterior(points["residual"].to_numpy(), points["scale"].to_numpy(),
-                              effective_distances(points, span(keys)))
+                              effective_distances(points, span(keys)),
+                              None if tilts is None else points["tilt"].to_numpy(dtype=float))
     return ExtrapolationError(by, float(np.log(keys.max())), weights, len(points),
-                              tuple(float(c) for c in points["cutoff"].unique()))
+                              tuple(float(c) for c in points["cutoff"].unique()),
+                              None if tilts is None else float(np.median(tilts)))
 
 
 def apply(error: ExtrapolationError | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],

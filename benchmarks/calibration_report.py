@@ -172,12 +172,14 @@ def markdown(results: list[dict], config: dict) -> str:
               "interval: with few held-out runs 'within 5 points' cannot be judged from the point figure. "
               "The interval treats held-out runs as independent; runs of one size or one budget share "
               "their error, so it is, if anything, too narrow."), "",
-             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | nominal in interval | kappa / tau | sigma | divergences | notes |",
+             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | nominal in interval | kappa / tau / eta | sigma | divergences | notes |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         cov, ci = r["coverage"], r["coverage_jeffreys90"]
+        eta = r.get("extrapolation_eta")
         tau = "" if r["extrapolation_tau"] is None else \
-            f"{r['extrapolation_kappa']:.3g} / {r['extrapolation_tau']:.3g}"
+            f"{r['extrapolation_kappa']:.3g} / {r['extrapolation_tau']:.3g}" + \
+            ("" if eta is None else f" / {eta:.3g}")
         cells = [f"{cov[p]:.0%} ({ci[p][0]:.0%}-{ci[p][1]:.0%})" for p in ("0.5", "0.8", "0.95")]
         verdict = "/".join("yes" if ci[p][0] <= float(p) <= ci[p][1] else "no" for p in ("0.5", "0.8", "0.95"))
         lines.append(f"| {r['dataset']} | {r['intervals']} | {r['law']} | {r['by']} >= {r['cutoff']:g} | {r['n_train']} | "

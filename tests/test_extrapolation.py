@@ -47,6 +47,49 @@ def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
     assert ex.ExtrapolationError.from_dict(error.to_dict()).tau_median == error.tau_median
 
 
+def test_error_posterior_recovers_a_tilt_across_the_key():
+    # residuals that tilt with the perpendicular position u (runs with many vs few tokens per
+    # parameter missed in opposite directions): eta is recovered, and kappa does not absorb it
+    rng = np.random.default_rng(2)
+    d, u = rng.uniform(0.1, 2.0, 400), rng.uniform(-2.0, 2.0, 400)
+    s = np.full(400, 0.005)
+    for eta in (0.0, 0.02):
+        r = rng.normal(0.0, np.sqrt(s**2 + 0.004**2 + (eta * u) ** 2))
+        weights = ex.error_posterior(r, s, d, u)
+        assert weights.shape == (ex.GRID.size, ex.GRID.size, ex.TILT_GRID.size)
+        error = ex.ExtrapolationError("C", 0.0, weights, 400, (), 0.0)
+        if eta:
+            assert 0.7 * eta < error.eta_median < 1.4 * eta
+        else:
+            assert error.eta_median < 0.002
+        assert error.kappa_median < 0.008
+
+
+def test_tilt_offsets_are_shared_scaled_by_position_and_saved():
+    weights = np.zeros((ex.GRID.size, ex.GRID.size, ex.TILT_GRID.size))
+    weights[0, 0, 10] = 1.0  # kappa = tau = 1e-4, eta 0.01
+    error = ex.ExtrapolationError("C", np.log(1e18), weights, 10, (1e17,), tilt_center=np.log(20.0))
+    N = np.array([1e8, 1e9, 1e9, 1e9])
+    D = np.array([1e10 / 6 / 1e8, 20e9, 80e9, 5e9])  # first row inside the data; D/N 20, 80, 5
+    inputs = {"N": N, "D": D}
+    np.testing.assert_allclose(ex.tilt_values(inputs, "C"), np.log(D / N))
+    np.testing.assert_allclose(ex.tilt_values(inputs, "N"), np.log(D))
+    assert ex.tilt_values({"N": N}, "N") is None and ex.tilt_values({"C": N}, "C") is None
+    offsets = error.log_offsets(inputs, 2000, seed=3)
+    assert np.all(offsets[:, 0] == 0)
+    # D/N 80 and 5 sit log(4) either side of the centre 20: equal and opposite tilts per draw
+    tilt = offsets - offsets[:, [1]]
+    np.testing.assert_allclose(tilt[:, 2], -tilt[:, 3], atol=1e-12)
+    assert 0.8 * 0.01 * np.log(4) < tilt[:, 2].std() < 1.2 * 0.01 * np.log(4)
+    again = ex.ExtrapolationError.from_dict(error.to_dict())
+    assert again.eta_median == error.eta_median and again.tilt_center == error.tilt_center
+    assert "tilt eta 0.01 per unit log D/N" in error.describe()
+    # a fit saved before the tilt term: a (kappa, tau) grid, no shape, no centre
+    old = {k: v for k, v in error.to_dict().items() if k not in ("shape", "tilt_center")}
+    old["weights"] = list(np.full(ex.GRID.size**2, 1.0))
+    assert ex.ExtrapolationError.from_dict(old).eta_median is None
+
+
 def test_nested_cutoffs_keep_enough_runs_below():
     keys = np.repeat([1e18, 2e18, 4e18, 8e18, 1.6e19], 4)
     cutoffs = ex.nested_cutoffs(keys, 3)
