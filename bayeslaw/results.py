@@ -112,10 +112,11 @@ class Fit(DrawsMixin):
         """A copy of this fit whose predictions carry the measured extrapolation error.
 
         The law is refitted ``folds`` times on the runs below nested cutoffs of a size key and
-        the runs above are predicted (leave-largest-out); how far those predictions miss, as a
-        function of distance beyond the fitted runs, sets the scale of a random change of
-        log-log slope beyond this fit's largest run. Predictions inside the fitted range are
-        unchanged; beyond it, intervals widen in proportion to the log distance. See
+        the runs above are predicted (leave-largest-out); how far those predictions miss sets
+        the scales of a random offset, a random change of log-log slope (growing with the
+        distance beyond this fit's largest run) and a random tilt across the key (for C, runs
+        with many vs few tokens per parameter missed in opposite directions). Predictions inside
+        the fitted range are unchanged; beyond it, intervals widen. See
         :mod:`bayeslaw.extrapolation` for the model.
 
         Parameters
