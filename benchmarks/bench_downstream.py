@@ -47,7 +47,13 @@ from scipy.optimize import curve_fit, minimize
 from bayeslaw.downstream import interval_scores
 from bayeslaw.extrapolation import GRID
 from bayeslaw.ladder import OLMO_CHANCE, OLMO_PREDICTABLE, OLMO_TASKS, fit_ladder, load_olmo_ladder
-from bayeslaw.observational import FLOPS_CUTOFF, capability_pca, fit_observational, load_obsscaling
+from bayeslaw.observational import (
+    BIAS_GRID,
+    FLOPS_CUTOFF,
+    capability_pca,
+    fit_observational,
+    load_obsscaling,
+)
 from bayeslaw.performance_law import (
     design,
     fit_performance_law,
@@ -154,8 +160,9 @@ def observational(target, k, settings) -> dict:
     res = interval_scores(obs, fit.predictive_draws({"row": test}, kind="observed"))
     error = fit.info["link_error"]
     w = np.asarray(error["weights"])
-    res.update(link_error={"kappa_median": float(GRID[np.searchsorted(np.cumsum(w.sum(1)), 0.5)]),
-                           "tau_median": float(GRID[np.searchsorted(np.cumsum(w.sum(0)), 0.5)]),
+    res.update(link_error={"kappa_median": float(GRID[np.searchsorted(np.cumsum(w.sum((1, 2))), 0.5)]),
+                           "tau_median": float(GRID[np.searchsorted(np.cumsum(w.sum((0, 2))), 0.5)]),
+                           "bias_median": float(BIAS_GRID[np.searchsorted(np.cumsum(w.sum((0, 1))), 0.5)]),
                            "n_points": error["n_points"]})
     # before: the same model without the link's extrapolation error (in-sample noise only)
     bare = fit_observational(models, bench, target, k=k, train=train, extrapolation_folds=0, **settings)

@@ -10,7 +10,14 @@ import pytest
 
 from bayeslaw.errors import DataError, PredictionError
 from bayeslaw.extrapolation import GRID
-from bayeslaw.observational import ObservationalFit, _leaders, capability_pca, fit_observational
+from bayeslaw.observational import (
+    BIAS_GRID,
+    ObservationalFit,
+    _leaders,
+    capability_pca,
+    error_posterior_with_bias,
+    fit_observational,
+)
 
 BENCH = [f"b{j}" for j in range(5)]
 LOADINGS = np.array([0.12, 0.10, 0.08, 0.06, 0.04])
@@ -102,24 +109,52 @@ def test_each_factor_is_led_by_the_benchmark_that_loads_most_on_it():
     assert list(order[:2]) == [3, 2] and sorted(order) == list(range(5))
 
 
-def test_link_error_widens_only_beyond_the_fitted_models(fit, models):
+def _with_error(fit, kappa, tau, bias):
+    weights = np.zeros((GRID.size, GRID.size, BIAS_GRID.size))
+    weights[np.searchsorted(GRID, kappa), np.searchsorted(GRID, tau), np.argmin(np.abs(BIAS_GRID - bias))] = 1.0
+    error = {**fit.info["link_error"], "weights": weights}
+    return ObservationalFit(fit.samples, fit.sample_stats, fit.timings, fit.config,
+                            info={**fit.info, "link_error": error})
+
+
+def test_link_error_applies_to_unfitted_models_and_grows_beyond_the_fitted_range(fit, models):
     error = fit.info["link_error"]
     assert error is not None and error["n_points"] > 0
     rows = np.arange(len(models))
+    fitted = np.asarray(fit.info["fitted_rows"])
+    unfitted = np.setdiff1d(rows, fitted)
     eta = np.median(fit.linear_predictor(rows), axis=0)
-    beyond, inside = rows[eta > error["reference"] + 0.5], rows[eta < error["reference"] - 0.5]
-    assert beyond.size and inside.size
-    # a large known error: kappa = tau = GRID's largest value (1.0)
-    weights = np.zeros((GRID.size, GRID.size))
-    weights[-1, -1] = 1.0
-    wide = ObservationalFit(fit.samples, fit.sample_stats, fit.timings, fit.config,
-                            info={**fit.info, "link_error": {**error, "weights": weights}})
+    beyond = unfitted[eta[unfitted] > error["reference"] + 0.5]
+    assert fitted.size and beyond.size
     bare = ObservationalFit(fit.samples, fit.sample_stats, fit.timings, fit.config,
                             info={**fit.info, "link_error": None})
     width = lambda f, r: np.ptp(np.quantile(f.predictive_draws({"row": r}, kind="observed"), [0.1, 0.9], axis=0), axis=0)
-    # rows well inside: only the rare draw whose eta crosses the reference moves
-    np.testing.assert_allclose(width(wide, inside), width(bare, inside), atol=0.005)
-    assert np.all(width(wide, beyond) > width(bare, beyond) + 0.05)
+    # an offset only (kappa 0.1): every unfitted model widens, fitted ones stay exactly as they were
+    offset = _with_error(fit, 0.1, 1e-4, 0.0)
+    np.testing.assert_array_equal(width(offset, fitted), width(bare, fitted))
+    assert np.all(width(offset, unfitted) > width(bare, unfitted) + 0.05)
+    # a slope change (tau 1) widens only beyond the fitted models' largest linear predictor
+    slope = _with_error(fit, 1e-4, 1.0, 0.0)
+    assert np.all(width(slope, beyond) > width(bare, beyond) + 0.05)
+    # a bias moves the unfitted medians by it, not the fitted ones
+    shifted = _with_error(fit, 1e-4, 1e-4, 0.05)
+    med = lambda f, r: np.median(f.predictive_draws({"row": r}, kind="law"), axis=0)
+    np.testing.assert_array_equal(med(shifted, fitted), med(bare, fitted))
+    inside = unfitted[np.median(bare.predictive_draws({"row": unfitted}, kind="law"), axis=0) < 0.9]
+    np.testing.assert_allclose(med(shifted, inside) - med(bare, inside), 0.05, atol=0.005)
+
+
+def test_bias_posterior_recovers_a_one_sided_extrapolation_error():
+    rng = np.random.default_rng(1)
+    scales = np.full(60, 0.01)
+    residuals = 0.04 + rng.normal(0, np.hypot(0.01, 0.02), 60)
+    weights = error_posterior_with_bias(residuals, scales, np.zeros(60))
+    assert weights.shape == (GRID.size, GRID.size, BIAS_GRID.size)
+    bias = BIAS_GRID[np.argmax(weights.sum((0, 1)))]
+    kappa = GRID[np.argmax(weights.sum((1, 2)))]
+    assert abs(bias - 0.04) <= 0.01 and 0.01 < kappa < 0.04
+    symmetric = error_posterior_with_bias(residuals - residuals.mean(), scales, np.zeros(60))
+    assert abs(BIAS_GRID[np.argmax(symmetric.sum((0, 1)))]) <= 0.005
 
 
 def test_extrapolation_folds_are_checked(models):
