@@ -13,7 +13,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, init_to_median
 from numpyro.infer.util import initialize_model, potential_energy
 
-from . import fit_hmc, runtime
+from . import fit_hmc, programs, runtime
 from .checkpoints import encode_runs
 from .data import read_runs, validate_runs
 from .diagnostics import warn_if_unreliable
@@ -75,32 +75,31 @@ def find_map(objective, x0, maxiter: int = 100, restarts: int = 8):
     return jax.lax.while_loop(lambda c: (c[0] < restarts) & ~c[4], body, carry)[1]
 
 
-def _find_map(model, args: tuple, key) -> dict:
+def _find_map(model, args: tuple, key, program: str | None = None) -> dict:
     """MAP point in unconstrained space: BFGS from the prior median, or the median if BFGS fails.
 
-    (``fit_many`` uses the restarting :func:`find_map`; a single fit keeps one BFGS run, which
-    the downstream models were tuned with.)"""
-    def prior_median(args):
+    ``program`` names the model for :mod:`bayeslaw.programs` (a refit of the same shape reuses
+    both compiled programs); None compiles them afresh. (``fit_many`` uses the restarting
+    :func:`find_map`; a single fit keeps one BFGS run, which the downstream models were tuned with.)"""
+    def prior_median(key, args):
         info = initialize_model(key, model, model_args=args, dynamic_args=True,
                                 init_strategy=init_to_median(num_samples=15))[0]
         return info[0]
 
-    # traced once, not run op by op: eagerly, each of its ~200 small operations is compiled
-    # on its own (about 3 s of a fit's start-up)
-    start = jax.jit(prior_median)(args)
-    flat0, unravel = ravel_pytree(start)
-
-    @jax.jit
-    def optimise(flat0, args):
+    def optimise(start, args):
+        flat0, unravel = ravel_pytree(start)
         objective = lambda v: potential_energy(model, args, {}, unravel(v))
         result = jax.scipy.optimize.minimize(objective, flat0, method="BFGS", options={"maxiter": 300})
         # judge the returned point itself: after a failed line search result.fun can be finite
         # while the point's potential is infinite, and chains started there never move
         value = objective(result.x)
         ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(result.x)) & (value <= objective(flat0))
-        return jnp.where(ok, result.x, flat0)
+        return unravel(jnp.where(ok, result.x, flat0))
 
-    return unravel(optimise(flat0, args))
+    # traced once, not run op by op: eagerly, each of the prior median's ~200 small operations
+    # is compiled on its own (about 3 s of a fit's start-up)
+    start = programs.call("prior_median", program, prior_median, key, args)
+    return programs.call("map_bfgs", program, optimise, start, args)
 
 
 def to_centred(plan: ModelPlan, point: dict) -> dict:
@@ -135,9 +134,10 @@ def map_start_and_point(model, args: tuple, chains: int, key,
     """
     k_init, k_jit = jax.random.split(key)
     if plan is not None and plan.centered and "partial" in plan.pooling_map.values():
-        point = to_centred(plan, _find_map(build_model(replace(plan, centered=False)), args, k_init))
+        search = replace(plan, centered=False)
+        point = to_centred(plan, _find_map(build_model(search), args, k_init, repr(search)))
     else:
-        point = _find_map(model, args, k_init)
+        point = _find_map(model, args, k_init, None if plan is None else repr(plan))
     centre, unravel = ravel_pytree(point)
     starts = centre + INIT_JITTER * jax.random.normal(k_jit, (chains, centre.shape[0]), centre.dtype)
     return jax.vmap(unravel)(starts), point
@@ -293,7 +293,7 @@ def fit(
         with runtime.stopwatch() as t_mcmc:
             samples, stats = fit_hmc.sample(model, args, centre, starts, key_run, warmup=warmup,
                                             draws=draws, steps=steps, target_accept=target_accept,
-                                            dense=dense is True)
+                                            dense=dense is True, program=repr(plan))
     else:
         samples, stats, method, t_mcmc = _sample_nuts(model, args, starts, key_run, dense, chains,
                                                       warmup, draws, target_accept, progress_bar)

@@ -15,13 +15,13 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, PartitionSpec
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from . import batched_hmc
+from . import batched_hmc, programs
 
 _AXIS = "chains"
 
 
 def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, draws: int,
-           steps: int, target_accept: float, dense: bool) -> tuple[dict, dict]:
+           steps: int, target_accept: float, dense: bool, program: str | None = None) -> tuple[dict, dict]:
     """Run ``chains`` HMC chains of ``model`` from ``starts`` (unconstrained, leading chain axis).
 
     Parameters
@@ -36,6 +36,9 @@ def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, 
         PRNG key; chain ``c`` uses ``fold_in(key, c)``.
     warmup, draws, steps, target_accept, dense
         As in :func:`bayeslaw.batched_hmc.make_chain`.
+    program : str, optional
+        Names ``model`` for :mod:`bayeslaw.programs`: a later call with the same model, shapes
+        and settings reuses the compiled sampler. None compiles it afresh.
 
     Returns
     -------
@@ -72,7 +75,8 @@ def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, 
                             out_specs=split, check_vma=False)
     keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(jnp.arange(chains))
     samples, diverging, num_steps, step_size = jax.tree.map(
-        np.asarray, jax.jit(run)(args, flat_centre, flat_starts, keys))
+        np.asarray, programs.call("hmc", None if program is None else (program, warmup, draws, steps, target_accept, dense),
+                                  run, args, flat_centre, flat_starts, keys))
     stats = {"diverging": diverging, "num_steps": num_steps,
              "step_size": np.broadcast_to(step_size[:, None], diverging.shape).copy()}
     return samples, stats

@@ -9,11 +9,13 @@
   configured for JAX already is left alone.
 * Compile time is measured through ``jax.monitoring`` events, so a fit can report compilation
   and sampling separately.
-* In-memory compiled programs are released after every fit (:func:`release_compiled`). A fit's
-  programs close over its own data, so none can be reused by a later fit in the same process,
-  yet JAX's caches would keep each one alive, and on Linux each holds about 1,300 memory maps:
-  a process doing some fifty fits reached the kernel's limit (``vm.max_map_count``, 65,530)
-  and crashed inside XLA. The on-disk cache above is not affected.
+* In-memory compiled programs are released after every fit (:func:`release_compiled`). Most of
+  a fit's programs close over its own data, so none can be reused by a later fit in the same
+  process, yet JAX's caches would keep each one alive, and on Linux each holds about 1,300
+  memory maps: a process doing some fifty fits reached the kernel's limit
+  (``vm.max_map_count``, 65,530) and crashed inside XLA. The on-disk cache above is not
+  affected, nor are the few programs :mod:`bayeslaw.programs` keeps for refits of the same
+  shape (the MAP search and the batched HMC sampler, at most six).
 """
 
 from __future__ import annotations
