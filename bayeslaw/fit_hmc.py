@@ -74,9 +74,9 @@ def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, 
         run = jax.shard_map(run, mesh=mesh, in_specs=(whole, whole, split, split),
                             out_specs=split, check_vma=False)
     keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(jnp.arange(chains))
+    ident = None if program is None else (program, warmup, draws, steps, target_accept, dense)
     samples, diverging, num_steps, step_size = jax.tree.map(
-        np.asarray, programs.call("hmc", None if program is None else (program, warmup, draws, steps, target_accept, dense),
-                                  run, args, flat_centre, flat_starts, keys))
+        np.asarray, programs.call("hmc", ident, run, args, flat_centre, flat_starts, keys))
     stats = {"diverging": diverging, "num_steps": num_steps,
              "step_size": np.broadcast_to(step_size[:, None], diverging.shape).copy()}
     return samples, stats
