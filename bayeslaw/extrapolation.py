@@ -219,22 +219,29 @@ def effective_distances(points: pd.DataFrame, full_span: float) -> np.ndarray:
 
 
 def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray,
-                    tilts: np.ndarray | None = None) -> np.ndarray:
-    """Grid posterior of (kappa, tau) under ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d^2)``, or of
-    (kappa, tau, eta) with ``+ eta^2 u^2`` when the perpendicular positions ``tilts`` are given.
+                    tilts: np.ndarray | None = None, biases: np.ndarray | None = None) -> np.ndarray:
+    """Grid posterior of (kappa, tau) under ``r ~ Normal(0, s^2 + kappa^2 + tau^2 d^2)``; of
+    (kappa, tau, eta) with ``+ eta^2 u^2`` when the perpendicular positions ``tilts`` are given;
+    or of (kappa, tau, bias) with ``r ~ Normal(bias, ...)`` over the grid ``biases``.
 
-    Log-uniform priors on all; returns weights shaped (kappa, tau) or (kappa, tau, eta).
+    Log-uniform priors on kappa, tau and eta, uniform on the bias grid; returns weights shaped
+    (kappa, tau), (kappa, tau, eta) or (kappa, tau, bias).
     """
+    if tilts is not None and biases is not None:
+        raise ValueError("error_posterior takes tilts or biases, not both")
     base = (scales**2)[None, None, :] + (GRID**2)[:, None, None] \
         + (GRID[None, :, None] * distances[None, None, :]) ** 2
 
-    def loglik(var):
-        return -0.5 * (np.log(var) + residuals[None, None, :] ** 2 / var).sum(axis=-1)
+    def loglik(var, bias=0.0):
+        return -0.5 * (np.log(var) + (residuals[None, None, :] - bias) ** 2 / var).sum(axis=-1)
 
-    if tilts is None:
-        out = loglik(base)
-    else:  # one (kappa, tau) slab per eta keeps memory at one 2-D grid x points
+    # one (kappa, tau) slab per third-axis value keeps memory at one 2-D grid x points
+    if tilts is not None:
         out = np.stack([loglik(base + (eta * tilts[None, None, :]) ** 2) for eta in TILT_GRID], axis=-1)
+    elif biases is not None:
+        out = np.stack([loglik(base, bias) for bias in biases], axis=-1)
+    else:
+        out = loglik(base)
     weights = np.exp(out - out.max())
     return weights / weights.sum()
 

@@ -18,10 +18,12 @@
     of largest compute: a model whose target was not fitted is off by
     ``bias + kappa * z1 + tau * max(eta - eta_max, 0) * z2`` (accuracy units; ``eta = w . S + b``,
     ``eta_max`` the fitted models' largest; the grid posterior of
-    :func:`error_posterior_with_bias`). The in-sample noise ``sigma_t`` is learned mostly from
-    small models at the chance floor and says nothing about the far larger misses of stronger
-    models (obsscaling MMLU: 80% coverage 60% without it), and those misses are one-sided: the
-    link under-predicts most models above the cutoff, in the nested fits as on the holdout.
+    :func:`bayeslaw.extrapolation.error_posterior` with :data:`BIAS_GRID`). The bias is there
+    because the misses are one-sided (obsscaling MMLU: the nested fits under-predict 68% of the
+    models above their cutoffs, mean +3 points), and a symmetric error wide enough for those
+    over-covers the rest. The in-sample noise ``sigma_t`` is learned mostly from small models at
+    the chance floor and says nothing about the far larger misses of stronger models (obsscaling
+    MMLU: 80% coverage 60% without the error).
 
 Prediction for a model of the table (by its row position) uses its inferred capabilities, as the
 paper does: the cheap base benchmarks are observed for every model, the target only for some.
@@ -40,7 +42,7 @@ import pandas as pd
 
 from .downstream import ModelFit, check_accuracy, sample
 from .errors import DataError, PredictionError
-from .extrapolation import GRID
+from .extrapolation import GRID, error_posterior
 
 #: the paper's default holdout cutoff: Llama-2-7B's training compute, 8.4e22 FLOPs
 FLOPS_CUTOFF = 8.4e22
@@ -178,8 +180,7 @@ class ObservationalFit(ModelFit):
             weights = np.asarray(error["weights"], dtype=float)
             pick = rng.choice(weights.size, size=p.shape[0], p=weights.ravel() / weights.sum())
             cell = np.unravel_index(pick, weights.shape)
-            kappa, tau = GRID[cell[0]], GRID[cell[1]]
-            bias = BIAS_GRID[cell[2]] if weights.ndim == 3 else 0.0
+            kappa, tau, bias = GRID[cell[0]], GRID[cell[1]], BIAS_GRID[cell[2]]
             z1, z2 = rng.standard_normal((2, p.shape[0]))
             d = np.maximum(eta - error["reference"], 0.0)
             # the error applies to every model whose target was not fitted, as in the nested fits
@@ -302,22 +303,7 @@ def _link_error(fit: ObservationalFit, frame: pd.DataFrame, benchmarks, target: 
         return None
     r, sc, d = (np.concatenate(v) for v in (residuals, scales, distances))
     reference = float(np.median(fit.linear_predictor(np.flatnonzero(has_t)), axis=0).max())
-    return {"reference": reference, "weights": error_posterior_with_bias(r, sc, d), "n_points": int(r.size)}
-
-
-def error_posterior_with_bias(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray) -> np.ndarray:
-    """Grid posterior of (kappa, tau, bias) under ``r ~ Normal(bias, s^2 + kappa^2 + tau^2 d^2)``.
-
-    Log-uniform priors on kappa and tau (:data:`GRID`), uniform on the bias (:data:`BIAS_GRID`).
-    The bias is there because the link's misses are one-sided: on obsscaling MMLU the nested
-    fits under-predict 68% of the models above their cutoffs (mean +3 points), and a symmetric
-    error wide enough for those over-covers the rest.
-    """
-    var = (scales**2)[None, None, :] + (GRID**2)[:, None, None] + (GRID[None, :, None] * distances[None, None, :]) ** 2
-    out = np.stack([-0.5 * (np.log(var) + (residuals - bias) ** 2 / var).sum(axis=-1) for bias in BIAS_GRID],
-                   axis=-1)
-    weights = np.exp(out - out.max())
-    return weights / weights.sum()
+    return {"reference": reference, "weights": error_posterior(r, sc, d, biases=BIAS_GRID), "n_points": int(r.size)}
 
 
 def load_obsscaling(data_dir) -> pd.DataFrame:

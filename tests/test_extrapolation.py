@@ -47,6 +47,12 @@ def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
     assert ex.ExtrapolationError.from_dict(error.to_dict()).tau_median == error.tau_median
 
 
+def test_error_posterior_takes_a_tilt_or_a_bias_not_both():
+    r = np.zeros(3)
+    with pytest.raises(ValueError, match=r"^error_posterior takes tilts or biases, not both$"):
+        ex.error_posterior(r, r + 0.01, r, tilts=r, biases=np.linspace(-0.1, 0.1, 5))
+
+
 def test_error_posterior_recovers_a_tilt_across_the_key():
     # residuals that tilt with the perpendicular position u (runs with many vs few tokens per
     # parameter missed in opposite directions): eta is recovered, and kappa does not absorb it

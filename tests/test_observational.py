@@ -9,13 +9,12 @@ import pandas as pd
 import pytest
 
 from bayeslaw.errors import DataError, PredictionError
-from bayeslaw.extrapolation import GRID
+from bayeslaw.extrapolation import GRID, error_posterior
 from bayeslaw.observational import (
     BIAS_GRID,
     ObservationalFit,
     _leaders,
     capability_pca,
-    error_posterior_with_bias,
     fit_observational,
 )
 
@@ -148,12 +147,12 @@ def test_bias_posterior_recovers_a_one_sided_extrapolation_error():
     rng = np.random.default_rng(1)
     scales = np.full(60, 0.01)
     residuals = 0.04 + rng.normal(0, np.hypot(0.01, 0.02), 60)
-    weights = error_posterior_with_bias(residuals, scales, np.zeros(60))
+    weights = error_posterior(residuals, scales, np.zeros(60), biases=BIAS_GRID)
     assert weights.shape == (GRID.size, GRID.size, BIAS_GRID.size)
     bias = BIAS_GRID[np.argmax(weights.sum((0, 1)))]
     kappa = GRID[np.argmax(weights.sum((1, 2)))]
     assert abs(bias - 0.04) <= 0.01 and 0.01 < kappa < 0.04
-    symmetric = error_posterior_with_bias(residuals - residuals.mean(), scales, np.zeros(60))
+    symmetric = error_posterior(residuals - residuals.mean(), scales, np.zeros(60), biases=BIAS_GRID)
     assert abs(BIAS_GRID[np.argmax(symmetric.sum((0, 1)))]) <= 0.005
 
 
