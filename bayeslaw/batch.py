@@ -15,7 +15,6 @@ objects (summary, predict, save work unchanged)."""
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -31,9 +30,9 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 
 from . import batched_hmc, runtime
+from .batch_results import diagnose_many, summarize_many, warn_if_unreliable
 from .data import RunsTable, read_runs, validate_runs
-from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, diagnose
-from .errors import ConvergenceWarning, FitError
+from .errors import FitError
 from .fit import (
     CENTRED_MIN_RUNS,
     INIT_JITTER,
@@ -313,7 +312,7 @@ def fit_many(
         fits.append(Fit(plan=plan, table=table, logref=ref,
                         samples={k: v[i] for k, v in samples.items()}, sample_stats=stats,
                         timings=dict(share), config=config))
-    _warn_if_unreliable(fits, chains, target_accept)
+    warn_if_unreliable(fits, chains, target_accept)
     return fits
 
 
@@ -322,89 +321,3 @@ def _jsonable(label):
     if isinstance(label, np.generic):
         label = label.item()
     return label if isinstance(label, (str, int, float, bool)) else str(label)
-
-
-def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
-    """Convergence summary of many fits of one plan: ArviZ runs once on all of them.
-
-    Parameters
-    ----------
-    fits : list of Fit
-        Fits with the same sampled sites and shapes (as :func:`fit_many` returns).
-
-    Returns
-    -------
-    DataFrame indexed by fit label with ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail`` over
-    the sampled quantities and ``divergences``.
-    """
-    sites = fits[0].sampled_sites()
-    # the fit axis goes after (chain, draw), so ArviZ treats it as one more parameter dimension
-    arrays = {k: np.stack([np.asarray(f.samples[k]) for f in fits], axis=2) for k in sites}
-    diag = diagnose(arrays)
-    n = len(fits)
-    columns = {"r_hat": [], "ess_bulk": [], "ess_tail": []}
-    start = 0
-    for k in sites:
-        size = int(np.prod(arrays[k].shape[2:]))
-        block = diag.iloc[start:start + size]
-        start += size
-        for col, parts in columns.items():
-            parts.append(block[col].to_numpy().reshape(n, -1))
-    stacked = {col: np.concatenate(parts, axis=1) for col, parts in columns.items()}
-    labels = [f.config.get("batch_label", i) for i, f in enumerate(fits)]
-    return pd.DataFrame({"max_r_hat": stacked["r_hat"].max(axis=1),
-                         "min_ess_bulk": stacked["ess_bulk"].min(axis=1),
-                         "min_ess_tail": stacked["ess_tail"].min(axis=1),
-                         "divergences": [f.divergences for f in fits]},
-                        index=pd.Index(labels, name="fit"))
-
-
-def _warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> None:
-    """One warning for the whole batch, listing the fits with problems."""
-    diag = diagnose_many(fits)
-    found = []
-    if chains > 1:
-        bad = np.flatnonzero(diag["max_r_hat"].to_numpy() > RHAT_LIMIT)
-        if bad.size:
-            found.append(f"R-hat above {RHAT_LIMIT} in {bad.size} fit(s) {_labels(fits, bad)}")
-    low = np.flatnonzero(diag["min_ess_bulk"].to_numpy() < ESS_PER_CHAIN * chains)
-    if low.size:
-        found.append(f"bulk ESS below {ESS_PER_CHAIN} per chain in {low.size} fit(s) {_labels(fits, low)}")
-    div = np.flatnonzero(diag["divergences"].to_numpy())
-    if div.size:
-        found.append(f"divergent transitions in {div.size} fit(s) {_labels(fits, div)}; raise "
-                     f"target_accept (now {target_accept:g}, try 0.95)")
-    if found:
-        warnings.warn(f"{len(fits)} fits: " + "; ".join(found) + ". Check each with "
-                      "diagnose_many(fits) or fit.diagnostics()", ConvergenceWarning, stacklevel=3)
-
-
-def _labels(fits: list[Fit], index: np.ndarray, most: int = 5) -> str:
-    names = [repr(fits[i].config["batch_label"]) for i in index[:most]]
-    return "(" + ", ".join(names) + (", ..." if index.size > most else "") + ")"
-
-
-def summarize_many(fits: Sequence[Fit], ci_prob: float = 0.9) -> pd.DataFrame:
-    """One tidy table of many fits' summaries.
-
-    Parameters
-    ----------
-    fits : list of Fit
-        From :func:`fit_many` (labelled by ``batch_label``) or any fits (labelled 0..n-1).
-    ci_prob : float
-        Credible-interval probability (default 0.9).
-
-    Returns
-    -------
-    DataFrame indexed by (fit, parameter, family) with the columns of :meth:`Fit.summary` plus
-    ``divergences`` (the fit's count, repeated on each of its rows).
-    """
-    frames = []
-    for i, fit in enumerate(fits):
-        frame = fit.summary(ci_prob=ci_prob)
-        frame["divergences"] = fit.divergences
-        frames.append(frame)
-    labels = [fit.config.get("batch_label", i) for i, fit in enumerate(fits)]
-    out = pd.concat(frames, keys=labels, names=["fit"])
-    out.attrs["ci_prob"] = ci_prob
-    return out

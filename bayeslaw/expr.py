@@ -24,7 +24,6 @@ import ast
 import keyword
 import math
 import re
-import types
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -36,6 +35,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from bayeslaw.errors import LawSpecError
+from bayeslaw.expr_grammar import BINOPS, CONSTRUCTS, FUNCTIONS, OPERATOR_SYMBOLS
 
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "Formula", "compile_formula"]
 
@@ -45,51 +45,6 @@ MAX_DEPTH = 50
 _Evaluator = Callable[[Mapping[str, jax.Array]], Any]
 
 
-def _logit(x: ArrayLike) -> jax.Array:
-    return jnp.log(x) - jnp.log1p(-x)
-
-
-FUNCTIONS: Mapping[str, tuple[int, Callable]] = types.MappingProxyType(
-    {
-        "exp": (1, jnp.exp),
-        "log": (1, jnp.log),
-        "log10": (1, jnp.log10),
-        "log2": (1, jnp.log2),
-        "log1p": (1, jnp.log1p),
-        "expm1": (1, jnp.expm1),
-        "sqrt": (1, jnp.sqrt),
-        "abs": (1, jnp.abs),
-        "tanh": (1, jnp.tanh),
-        "sigmoid": (1, jax.nn.sigmoid),
-        "logit": (1, _logit),
-        "softplus": (1, jax.nn.softplus),  # logaddexp(x, 0): stable for large |x|
-        "min": (2, jnp.minimum),
-        "max": (2, jnp.maximum),
-        "pow": (2, jnp.power),
-        "logaddexp": (2, jnp.logaddexp),
-    }
-)
-
-_BINOPS: dict[type, Callable] = {
-    ast.Add: jnp.add,
-    ast.Sub: jnp.subtract,
-    ast.Mult: jnp.multiply,
-    ast.Div: jnp.true_divide,
-    ast.Pow: jnp.power,
-}
-_OPERATOR_SYMBOLS: dict[type, str] = {
-    ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<",
-    ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&",
-    ast.Not: "not", ast.Invert: "~", ast.And: "and", ast.Or: "or",
-}  # fmt: skip
-_CONSTRUCTS: dict[type, str] = {
-    ast.Compare: "comparison", ast.Lambda: "lambda", ast.IfExp: "if-expression",
-    ast.NamedExpr: "walrus (:=)", ast.JoinedStr: "f-string", ast.Tuple: "tuple",
-    ast.List: "list", ast.Dict: "dict", ast.Set: "set", ast.ListComp: "comprehension",
-    ast.SetComp: "comprehension", ast.DictComp: "comprehension",
-    ast.GeneratorExp: "generator expression", ast.Starred: "*args", ast.Await: "await",
-    ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "slice",
-}  # fmt: skip
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_INT_EXPONENT = 2**31 - 1
 
@@ -322,9 +277,9 @@ class _Compiler:
             caret = self._at(node, start_node=node.value)
             raise self._fail(f"subscripts are not allowed in {what}", caret)
         if isinstance(node, ast.BoolOp):
-            construct = _OPERATOR_SYMBOLS[type(node.op)]
+            construct = OPERATOR_SYMBOLS[type(node.op)]
         else:
-            construct = _CONSTRUCTS.get(type(node), type(node).__name__)
+            construct = CONSTRUCTS.get(type(node), type(node).__name__)
         raise self._fail(f"'{construct}' is not allowed in {what}", self._at(node))
 
     def _constant(self, node: ast.Constant) -> _Evaluator:
@@ -355,9 +310,9 @@ class _Compiler:
         raise self._fail(first, self._at(node), self.valid_names)
 
     def _binop(self, node: ast.BinOp, depth: int) -> _Evaluator:
-        op = _BINOPS.get(type(node.op))
+        op = BINOPS.get(type(node.op))
         if op is None:
-            symbol = _OPERATOR_SYMBOLS[type(node.op)]
+            symbol = OPERATOR_SYMBOLS[type(node.op)]
             hint = " (use ** for powers)" if symbol == "^" else ""
             first = f"'{symbol}' is not allowed in {self.what}{hint}"
             raise self._fail(first, self._at_operator(node, symbol))
@@ -371,7 +326,7 @@ class _Compiler:
 
     def _unaryop(self, node: ast.UnaryOp, depth: int) -> _Evaluator:
         if not isinstance(node.op, ast.USub | ast.UAdd):
-            symbol = _OPERATOR_SYMBOLS[type(node.op)]
+            symbol = OPERATOR_SYMBOLS[type(node.op)]
             raise self._fail(f"'{symbol}' is not allowed in {self.what}", self._at(node))
         operand = self.compile(node.operand, depth + 1)
         if isinstance(node.op, ast.UAdd):

@@ -29,13 +29,13 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
     # as the CLI does: one XLA host device per chain so chains run in parallel on the cores
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={max(os.cpu_count() or 1, 4)}").strip()
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-import baseline_huber as hb  # noqa: E402
+import baseline_huber as hb
 
 SHARED = HERE.parents[1] / "shared" / "data"
 KEY = ("E", "alpha", "beta", "A", "B")

@@ -50,7 +50,7 @@ print("RESULT" + json.dumps(out))
 def run(env_extra: dict) -> dict:
     env = dict(os.environ, **env_extra)
     data = str(HERE.parent / "data" / "synthetic_families.csv")
-    proc = subprocess.run([sys.executable, "-c", CHILD, data], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", CHILD, data], env=env, capture_output=True, text=True, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
         raise RuntimeError(f"child failed ({env_extra}):\n{proc.stderr[-3000:]}")

@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_csv
 
 import bayeslaw as bl
-from conftest import shared_csv
 
 
 @pytest.fixture(scope="module")

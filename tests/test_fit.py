@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import simulate
 
 import bayeslaw as bl
 from bayeslaw.errors import FitError, PredictionError
-
-from conftest import simulate
 
 
 def _mle(runs: pd.DataFrame) -> dict:
@@ -159,7 +158,7 @@ def _memory_maps() -> int | None:
 
 
 def test_same_seed_same_draws_and_pooling_override(small_runs):
-    kw = dict(group="family", chains=1, warmup=100, draws=100, seed=5)
+    kw = {"group": "family", "chains": 1, "warmup": 100, "draws": 100, "seed": 5}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         one = bl.fit("chinchilla", small_runs, pooling={"alpha": "none"}, **kw)

@@ -27,9 +27,9 @@ OFFSETS = {"fa": -0.8, "fb": 0.0, "fc": 0.8, "fd": 0.3}
 def _synthetic(seed=0, per_family=15, missing=0.1):
     rng = np.random.default_rng(seed)
     rows = []
-    for fam in SLOPES:
+    for fam, slope in SLOPES.items():
         logc = rng.uniform(-2, 2, per_family)
-        s = OFFSETS[fam] + SLOPES[fam] * logc + rng.normal(0, 0.2, per_family)
+        s = OFFSETS[fam] + slope * logc + rng.normal(0, 0.2, per_family)
         y = 0.5 + s[:, None] * LOADINGS[None, :] + rng.normal(0, 0.01, (per_family, len(BENCH)))
         y[rng.random(y.shape) < missing] = np.nan
         target = 0.25 + 0.7 / (1 + np.exp(-(1.5 * s - 0.5))) + rng.normal(0, 0.01, per_family)
