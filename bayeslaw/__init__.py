@@ -28,7 +28,7 @@ from .errors import (
 from .family_test import FamilyTestResult, family_test, plot_forest
 from .fit import fit
 from .ladder import LadderFit, fit_ladder
-from .law import Law, list_laws, load_law, parse_law
+from .law import Law, list_laws, load_law, parse_law, with_noise_trend
 from .observational import ObservationalFit, capability_pca, fit_observational
 from .performance_law import PerformanceLawFit, fit_performance_law
 from .persist import load_fit
@@ -94,5 +94,6 @@ __all__ = [
     "refit",
     "sbc",
     "summarize_many",
+    "with_noise_trend",
 
 ]

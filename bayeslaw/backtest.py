@@ -16,7 +16,7 @@ import pandas as pd
 from .data import read_runs
 from .errors import DataError, PredictionError
 from .extrapolation import check_key
-from .law import Law, load_law
+from .law import Law, load_law, with_noise_trend
 from .results import NEW_FAMILY, Fit
 
 DEFAULT_LEVELS = (0.5, 0.8, 0.95)
@@ -112,10 +112,17 @@ class Backtest:
         return ax
 
 
+def _noise(law: Law) -> str:
+    trend = law.likelihood.trend_input
+    return "one noise scale" if trend is None else f"a noise trend on {trend!r}"
+
+
 def _check_fitted(fitted: Fit, law: Law, train: pd.DataFrame, target: str, cutoff: float, by: str) -> None:
     """Refuse a fit that is not the fit of these runs below the cutoff."""
     if fitted.law.name != law.name:
         raise DataError(f"fitted is a fit of law {fitted.law.name!r}, not of {law.name!r}")
+    if fitted.law.likelihood.trend_input != law.likelihood.trend_input:
+        raise DataError(f"fitted has {_noise(fitted.law)}, this backtest {_noise(law)}")
     mine = np.sort(np.asarray(fitted.table.target, dtype=float))
     theirs = np.sort(pd.to_numeric(train[target], errors="coerce").to_numpy(dtype=float))
     if len(mine) != len(theirs) or not np.allclose(mine, theirs, rtol=1e-12, atol=0.0):
@@ -152,7 +159,8 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         of fitting again: the same law and the same runs, else :class:`DataError`. With
         ``extrapolation`` the error is calibrated on a copy; ``fitted`` itself is unchanged.
     **fit_kwargs
-        Passed to :func:`bayeslaw.fit` (chains, draws, warmup, pooling, ...).
+        Passed to :func:`bayeslaw.fit` (chains, draws, warmup, pooling, run, ...). ``noise_trend``
+        goes into the law, so the nested refits of ``extrapolation`` keep it too.
 
     Returns
     -------
@@ -164,6 +172,9 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not np.isfinite(cutoff):
         raise DataError(f"cutoff must be a finite number, got {cutoff!r}")
     law = load_law(law)
+    trend = fit_kwargs.pop("noise_trend", None)
+    if trend is not None:  # in the law itself, so `fitted` is checked against it and refits keep it
+        law = with_noise_trend(law, trend)
     frame = read_runs(runs)
     key = split_key(frame, by)
     train, held = frame[key < cutoff], frame[key >= cutoff]

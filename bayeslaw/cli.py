@@ -77,6 +77,8 @@ def cmd_fit(args) -> int:
     out = check_output(args.out, "--out") if args.out else None
     plot = check_plot_path(args.plot) if args.plot else None
     law = bl.load_law(args.law)
+    if args.noise_trend:
+        law = bl.with_noise_trend(law, args.noise_trend)
     pooling = parse_pooling(args.pooling, list(law.all_params()))
     x = args.x or law.input_names[0]
     if x not in law.input_names:
@@ -235,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "alpha=partial,beta=none or a=correlated,alpha=correlated (repeatable)")
     p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
                    "intermediate checkpoints (adds a per-run effect)")
+    p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
+                   "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
     p.add_argument("--extrapolation", metavar="KEY", help="calibrate the extrapolation error on "
                    "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits: "
                    "predictions beyond the largest run widen accordingly")

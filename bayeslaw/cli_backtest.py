@@ -27,6 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--by", default="C", help="column the cutoff applies to (default C; 6ND if no C column)")
     p.add_argument("--target", default="loss", help="target column (default loss)")
     p.add_argument("--group", default=None, help="family column")
+    p.add_argument("--run", default=None, metavar="COL", help="column naming the training run when rows "
+                   "are intermediate checkpoints (adds a per-run effect)")
+    p.add_argument("--noise-trend", default=None, metavar="INPUT",
+                   help="let the noise scale follow a power of this law input (e.g. N: small runs noisier)")
     p.add_argument("--extrapolation", default=None, metavar="KEY",
                    help="calibrate the extrapolation error on this size key (C or a law input) by "
                         "nested leave-largest-out refits before predicting")
@@ -50,7 +54,8 @@ def run_backtest(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore")
             result = backtest(args.law, args.data, args.cutoff, by=args.by, target=args.target,
                               group=args.group, chains=args.chains, draws=args.draws,
-                              warmup=args.warmup, seed=args.seed, extrapolation=args.extrapolation)
+                              warmup=args.warmup, seed=args.seed, extrapolation=args.extrapolation,
+                              run=args.run, noise_trend=args.noise_trend)
     except BayeslawError as exc:
         print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

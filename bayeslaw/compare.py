@@ -180,7 +180,7 @@ def heldout_draws(train: Fit, runs: pd.DataFrame, seed: int = 0) -> tuple[np.nda
                           train._logref_jnp, key)
     x = {k: jnp.asarray(v) for k, v in rows.inputs.items()}
     y = jnp.asarray(runs[train.table.target_name].to_numpy(dtype=float))
-    ll = np.asarray(pointwise_log_likelihood(train.plan, params, x, y))
+    ll = np.asarray(pointwise_log_likelihood(train.plan, params, x, y, train._logref_jnp))
     pred = train.predictive_draws(rows, kind="observed", seed=seed)
     return ll, pred
 

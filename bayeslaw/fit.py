@@ -18,7 +18,7 @@ from .checkpoints import encode_runs
 from .data import read_runs, validate_runs
 from .diagnostics import warn_if_unreliable
 from .errors import FitError
-from .law import Law, load_law
+from .law import Law, load_law, with_noise_trend
 from .likelihood import check_target
 from .model import ModelPlan, build_model, make_plan
 from .results import Fit
@@ -34,8 +34,10 @@ DENSE_MAX_DIM = 400
 
 
 def log_reference(plan: ModelPlan, inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Log geometric mean of every input a parameter is centred on."""
+    """Log geometric mean of every input a parameter is centred on or the noise trends with."""
     names = {s.center.input for s in plan.law.params.values() if s.center is not None}
+    if plan.law.likelihood.trend_input is not None:
+        names.add(plan.law.likelihood.trend_input)
     return {name: float(np.mean(np.log(inputs[name]))) for name in sorted(names)}
 
 
@@ -215,6 +217,7 @@ def fit(
     progress_bar: bool = False,
     sampler: str = "nuts",
     steps: int = 16,
+    noise_trend: str | None = None,
 ) -> Fit:
     """Fit a scaling law to a table of runs with NUTS (or fixed-length HMC, ``sampler="hmc"``).
 
@@ -257,6 +260,12 @@ def fit(
         NUTS copes better with posteriors whose scales vary from place to place (funnels).
     steps : int
         Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16).
+    noise_trend : str, optional
+        An input (e.g. ``"N"``) whose power the noise scale follows: row i scatters with
+        ``sigma * (x_i / x_ref) ** sigma_trend``, ``x_ref`` the input's geometric mean, with
+        ``sigma_trend ~ Normal(0, 0.5)`` learned (see :func:`bayeslaw.with_noise_trend`). For
+        tables whose small runs are noisier than the large ones (early checkpoints, few seeds):
+        one noise scale would take the small runs' scatter to the large runs' predictions.
 
     Returns
     -------
@@ -268,6 +277,8 @@ def fit(
     check_sampler(sampler, steps, ("nuts", "hmc"))
     runtime.configure()
     law = load_law(law)
+    if noise_trend is not None:
+        law = with_noise_trend(law, noise_trend)
     table = validate_runs(
         read_runs(runs),
         {i.name: i.positive for i in law.inputs},

@@ -21,7 +21,7 @@ POOLINGS = ("shared", "partial", "none", "correlated")
 LIKELIHOODS = ("StudentT", "Normal", "Beta", "Binomial")
 SPACES = ("log", "linear")
 #: names the likelihood owns; a law may not use them for its own parameters or inputs
-RESERVED = ("sigma", "df", "concentration")
+RESERVED = ("sigma", "sigma_trend", "df", "concentration")
 
 _TOP_KEYS = {"name", "description", "reference", "formula", "inputs", "params", "likelihood", "derived"}
 _PARAM_KEYS = {"prior", "pooling", "pool_scale", "center", "description"}
@@ -68,6 +68,9 @@ class Likelihood:
     """Observation model (see :mod:`bayeslaw.likelihood`).
 
     ``StudentT``/``Normal``: ``space(y) ~ dist(space(law), sigma)`` (Student-t has ``df`` too);
+    with ``sigma_trend`` the scale of row i is ``sigma * (x_i / x_ref) ** sigma_trend`` for the
+    input ``trend_input`` (``x_ref`` its geometric mean in the fitted runs), so noise may shrink
+    (negative trend) or grow with model size;
     ``Beta``: accuracy ~ Beta with mean = law and ``concentration``; ``Binomial``: correct answers
     ~ Binomial(items, law), with ``trials`` naming the input that holds the item count.
     """
@@ -78,11 +81,14 @@ class Likelihood:
     df: ParamSpec | float | None = None
     concentration: ParamSpec | None = None
     trials: str | None = None
+    sigma_trend: ParamSpec | None = None
+    trend_input: str | None = None
 
     @property
     def params(self) -> dict[str, ParamSpec]:
         """The likelihood's own learned parameters."""
-        out = {"sigma": self.sigma, "df": self.df, "concentration": self.concentration}
+        out = {"sigma": self.sigma, "sigma_trend": self.sigma_trend, "df": self.df,
+               "concentration": self.concentration}
         return {k: v for k, v in out.items() if isinstance(v, ParamSpec)}
 
 
@@ -148,11 +154,47 @@ def _parse_param(name: str, spec: Any, where: str, inputs: dict[str, InputSpec])
     return ParamSpec(name, prior, pooling, float(pool_scale), center, str(spec.get("description", "")))
 
 
+#: default prior of ``sigma_trend``: the noise changes by at most ~x3 per decade of the input (90%)
+TREND_PRIOR = {"dist": "Normal", "loc": 0.0, "scale": 0.5}
+
+
+def _parse_trend(spec: Any, where: str, inputs: dict[str, InputSpec]) -> tuple[ParamSpec, str]:
+    """``sigma_trend = { input = "N", prior = {...} }``: the noise scale's power of one input."""
+    if not isinstance(spec, dict) or "input" not in spec:
+        raise LawSpecError(f"sigma_trend of {where} must be a table like {{ input = \"N\" }}")
+    name = spec["input"]
+    if name not in inputs or not inputs[name].positive:
+        raise LawSpecError(f"sigma_trend of {where} names {name!r}, not a positive input of the law")
+    rest = {k: v for k, v in spec.items() if k != "input"}
+    rest.setdefault("prior", TREND_PRIOR)
+    return _parse_param("sigma_trend", rest, where, {}), str(name)
+
+
+def with_noise_trend(law: Law, input_name: str) -> Law:
+    """The same law with a noise scale that follows a power of ``input_name`` (``sigma_trend``).
+
+    The law's TOML text gains a ``[likelihood.sigma_trend]`` table, so a saved fit records it.
+
+    Raises
+    ------
+    LawSpecError
+        If the law already has a trend, its likelihood has no ``sigma`` or the input is unknown.
+    """
+    if law.likelihood.sigma_trend is not None:
+        raise LawSpecError(f"law {law.name!r} already has a sigma_trend (on {law.likelihood.trend_input!r})")
+    if law.likelihood.sigma is None:
+        raise LawSpecError(f"law {law.name!r} has a {law.likelihood.dist} likelihood, which has no sigma to trend")
+    if not _is_name(input_name):
+        raise LawSpecError(f"noise trend input {input_name!r} is not a valid name")
+    text = law.source.rstrip("\n") + f'\n\n[likelihood.sigma_trend]\ninput = "{input_name}"\n'
+    return parse_law(text, source=f"law {law.name!r} with a noise trend on {input_name!r}")
+
+
 def _parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec]) -> Likelihood:
     spec = {} if spec is None else spec
     if not isinstance(spec, dict):
         raise LawSpecError(f"[likelihood] of {where} must be a table")
-    valid = {"dist", "space", "sigma", "df", "concentration", "trials"}
+    valid = {"dist", "space", "sigma", "sigma_trend", "df", "concentration", "trials"}
     unknown = sorted(set(spec) - valid)
     if unknown:
         raise LawSpecError(f"unknown key {unknown[0]!r} in [likelihood] of {where}; valid: {', '.join(sorted(valid))}")
@@ -164,7 +206,8 @@ def _parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec]) -> Li
     if space not in SPACES or (bounded and space != "linear"):
         allowed = "linear" if bounded else ", ".join(SPACES)
         raise LawSpecError(f"likelihood space {space!r} of {where} is not one of: {allowed}")
-    allowed_keys = {"StudentT": {"sigma", "df"}, "Normal": {"sigma"}, "Beta": {"concentration"},
+    allowed_keys = {"StudentT": {"sigma", "sigma_trend", "df"}, "Normal": {"sigma", "sigma_trend"},
+                    "Beta": {"concentration"},
                     "Binomial": {"trials"}}[name] | {"dist", "space"}
     extra = sorted(set(spec) - allowed_keys)
     if extra:
@@ -173,6 +216,8 @@ def _parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec]) -> Li
     if name in ("StudentT", "Normal"):
         out["sigma"] = _parse_param("sigma", spec.get("sigma", {"prior": {"dist": "HalfNormal", "scale": 0.05}}),
                                     where, {})
+        if "sigma_trend" in spec:
+            out["sigma_trend"], out["trend_input"] = _parse_trend(spec["sigma_trend"], where, inputs)
     if name == "StudentT":
         raw = spec.get("df", {"prior": {"dist": "Gamma", "concentration": 2.0, "rate": 0.1}})
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):

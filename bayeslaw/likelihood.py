@@ -2,6 +2,8 @@
 
 * ``StudentT`` / ``Normal`` with scale ``sigma`` (Student-t also ``df``), on ``log(target)``
   (``space = "log"``, the default for losses) or on the target itself (``space = "linear"``).
+  With a ``sigma_trend`` the scale follows a power of one input: ``sigma * (x / x_ref) **
+  sigma_trend``, ``x_ref`` the input's geometric mean in the fitted runs (``logref``).
 * ``Beta`` for accuracies in (0, 1): mean = the law's value, ``concentration`` phi, so the sd is
   sqrt(p (1 - p) / (1 + phi)).
 * ``Binomial`` for accuracies measured on a known number of items: the law's value is the
@@ -45,7 +47,17 @@ def _df(law: Law, params: dict):
     return params["df"] if isinstance(df, ParamSpec) else df
 
 
-def observation_distribution(law: Law, mean, params: dict, x: dict | None = None) -> dist.Distribution:
+def noise_scale(law: Law, params: dict, x: dict | None = None, logref: dict | None = None):
+    """Scale of the Student-t/Normal noise: ``sigma``, times the input's power with a trend."""
+    lik = law.likelihood
+    if lik.sigma_trend is None:
+        return params["sigma"]
+    name = lik.trend_input
+    return params["sigma"] * jnp.exp(params["sigma_trend"] * (jnp.log(x[name]) - logref[name]))
+
+
+def observation_distribution(law: Law, mean, params: dict, x: dict | None = None,
+                             logref: dict | None = None) -> dist.Distribution:
     """Distribution of the modelled target (log target in log space) given the law's value."""
     lik = law.likelihood
     if lik.dist == "Beta":
@@ -55,9 +67,10 @@ def observation_distribution(law: Law, mean, params: dict, x: dict | None = None
     if lik.dist == "Binomial":
         return dist.Binomial(total_count=x[lik.trials], probs=jnp.clip(mean, _EPS, 1 - _EPS))
     loc = jnp.log(mean) if lik.space == "log" else mean
+    scale = noise_scale(law, params, x, logref)
     if lik.dist == "StudentT":
-        return StudentT(_df(law, params), loc, params["sigma"])
-    return dist.Normal(loc, params["sigma"])
+        return StudentT(_df(law, params), loc, scale)
+    return dist.Normal(loc, scale)
 
 
 def transform_target(law: Law, y, x: dict | None = None):
@@ -68,9 +81,9 @@ def transform_target(law: Law, y, x: dict | None = None):
     return jnp.log(y) if lik.space == "log" else y
 
 
-def log_density(law: Law, mean, params: dict, y, x: dict | None = None):
+def log_density(law: Law, mean, params: dict, y, x: dict | None = None, logref: dict | None = None):
     """Pointwise log density of observed targets ``y``."""
-    obs = observation_distribution(law, mean, params, x)
+    obs = observation_distribution(law, mean, params, x, logref)
     value = transform_target(law, y, x)
     if law.likelihood.dist == "Binomial":  # accuracies x items need not be whole numbers
         n, p = x[law.likelihood.trials], obs.probs
@@ -79,11 +92,11 @@ def log_density(law: Law, mean, params: dict, y, x: dict | None = None):
     return obs.log_prob(value)
 
 
-def simulate(law: Law, mean, params: dict, key, x: dict | None = None):
+def simulate(law: Law, mean, params: dict, key, x: dict | None = None, logref: dict | None = None):
     """One simulated observation per element of ``mean``, on the target's own scale."""
     lik = law.likelihood
     if lik.dist == "Beta":
-        return observation_distribution(law, mean, params, x).sample(key)
+        return observation_distribution(law, mean, params, x, logref).sample(key)
     if lik.dist == "Binomial":  # numpyro's sampler needs integer counts
         items = jnp.round(jnp.broadcast_to(x[lik.trials], mean.shape)).astype(int)  # default int width
         p = jnp.clip(mean, _EPS, 1 - _EPS)
@@ -92,7 +105,7 @@ def simulate(law: Law, mean, params: dict, key, x: dict | None = None):
         noise = dist.StudentT(jnp.broadcast_to(_df(law, params), mean.shape)).sample(key)
     else:
         noise = jax.random.normal(key, mean.shape)
-    noise = noise * params["sigma"]
+    noise = noise * noise_scale(law, params, x, logref)
     return mean * jnp.exp(noise) if lik.space == "log" else mean + noise
 
 

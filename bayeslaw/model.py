@@ -189,7 +189,7 @@ def build_model(plan: ModelPlan):
             with numpyro.plate("run", plan.n_runs):
                 run_z = numpyro.sample("run_z", dist.Normal(0.0, 1.0))
             mean = with_run_effect(plan, mean, run_sd * run_z[run])
-        obs_dist = likelihood.observation_distribution(law, mean, row_values, x)
+        obs_dist = likelihood.observation_distribution(law, mean, row_values, x, logref)
         if y is not None:
             y = likelihood.transform_target(law, y, x)
         with numpyro.plate("rows", family.shape[0]), numpyro.handlers.mask(mask=True if mask is None else mask):
@@ -254,7 +254,8 @@ def law_draws(plan: ModelPlan, params: dict, x: dict) -> jnp.ndarray:
     return plan.law.formula(env)
 
 
-def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y, run_offset=None) -> jnp.ndarray:
+def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y, logref: dict,
+                             run_offset=None) -> jnp.ndarray:
     """Log density of each observed run under each draw, (S, R), in the likelihood's space.
 
     In log space this is the density of log(y), the quantity the model describes; fits compared
@@ -263,9 +264,11 @@ def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y, run_offs
     mean = law_draws(plan, params, x)
     if run_offset is not None:
         mean = with_run_effect(plan, mean, run_offset)
-    return likelihood.log_density(plan.law, mean, params, y[None, :], {k: v[None, :] for k, v in x.items()})
+    return likelihood.log_density(plan.law, mean, params, y[None, :], {k: v[None, :] for k, v in x.items()},
+                                  logref)
 
 
-def observed_draws(plan: ModelPlan, params: dict, mean: jnp.ndarray, key, x: dict) -> jnp.ndarray:
+def observed_draws(plan: ModelPlan, params: dict, mean: jnp.ndarray, key, x: dict, logref: dict) -> jnp.ndarray:
     """Add observation noise to law draws: one simulated run per draw and row."""
-    return likelihood.simulate(plan.law, mean, params, key, {k: jnp.asarray(v)[None, :] for k, v in x.items()})
+    return likelihood.simulate(plan.law, mean, params, key, {k: jnp.asarray(v)[None, :] for k, v in x.items()},
+                               logref)

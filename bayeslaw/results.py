@@ -249,7 +249,7 @@ class Fit(DrawsMixin):
                 k_obs, k_run = jax.random.split(k_obs)
                 offset = self._flat_samples["run_sd"][:, None] * jax.random.normal(k_run, mean.shape)
                 mean = with_run_effect(self.plan, mean, offset)
-            mean = observed_draws(self.plan, params, mean, k_obs, x)
+            mean = observed_draws(self.plan, params, mean, k_obs, x, self._logref_jnp)
         return extrap.apply(self.extrapolation, np.asarray(mean), table.inputs, seed)
 
     def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
@@ -296,7 +296,7 @@ class Fit(DrawsMixin):
         if self.plan.n_runs:
             flat = self._flat_samples
             offset = flat["run_sd"][:, None] * flat["run_z"][:, jnp.asarray(self.run_index)]
-        ll = pointwise_log_likelihood(self.plan, params, x, jnp.asarray(self.table.target), offset)
+        ll = pointwise_log_likelihood(self.plan, params, x, jnp.asarray(self.table.target), self._logref_jnp, offset)
         chains = np.asarray(next(iter(self.samples.values()))).shape[0]
         return np.asarray(ll).reshape(chains, -1, ll.shape[-1])
 

@@ -118,6 +118,8 @@ def test_an_existing_fit_is_scored_without_refitting(result, runs):
         backtest("chinchilla", fewer, result.cutoff, group="family", fitted=result.fit)
     with pytest.raises(DataError, match=re.escape("fitted is a fit of law 'chinchilla', not of 'kaplan'")):
         backtest("kaplan", runs, result.cutoff, group="family", fitted=result.fit)
+    with pytest.raises(DataError, match=re.escape("fitted has one noise scale, this backtest a noise trend on 'N'")):
+        backtest("chinchilla", runs, result.cutoff, group="family", fitted=result.fit, noise_trend="N")
 
 
 def test_by_input_column(runs):

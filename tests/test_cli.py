@@ -197,11 +197,15 @@ BAD_FIT = [
         ["fit", "chinchilla", str(DATA), "--sampler", "metropolis", "--out", "x.nc"],
         "argument --sampler: invalid choice: 'metropolis'",  # the choices' quoting varies by Python
     ),
+    (
+        ["fit", "chinchilla", str(DATA), "--noise-trend", "C", "--out", "x.nc"],
+        "sigma_trend of law 'chinchilla' names 'C', not a positive input of the law",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("args", "message"), BAD_FIT, ids=["law", "column", "predict", "out", "pooling", "sampler"]
+    ("args", "message"), BAD_FIT, ids=["law", "column", "predict", "out", "pooling", "sampler", "noise-trend"]
 )
 def test_bad_fit_input_exits_2_with_one_line(tmp_path, args, message):
     result = run_cli(args, cwd=tmp_path)
