@@ -34,10 +34,10 @@ from .batch_results import diagnose_many, summarize_many, warn_if_unreliable
 from .data import RunsTable, read_runs, validate_runs
 from .errors import FitError
 from .fit import (
-    CENTRED_MIN_RUNS,
     INIT_JITTER,
     check_sampler,
     check_settings,
+    default_centered,
     find_map,
     log_reference,
     mass_matrix,
@@ -231,7 +231,7 @@ def fit_many(
         the batch's sharding.
     centered : bool, optional
         Centred or non-centred partial pooling (see :func:`bayeslaw.fit`). Default: centred
-        when every family of every table has at least 10 runs.
+        when every table has at least 5 families of at least 10 runs each.
     sampler : {"auto", "hmc", "nuts"}
         ``"auto"`` (default): ``"hmc"`` when every table is one family, ``"nuts"`` for
         hierarchical fits (with short warmups the fixed-length sampler diverged on centred
@@ -275,7 +275,7 @@ def fit_many(
         raise FitError(f"all tables in a batch need the same number of families; got {counts} "
                        "(fit groups with different family counts in separate batches)")
     if centered is None:
-        centered = all(np.bincount(t.family_index).min() >= CENTRED_MIN_RUNS for t in validated)
+        centered = all(default_centered(t.family_index) for t in validated)
     plan = make_plan(law, counts[0], dict(pooling or {}), centered=bool(centered))
     if sampler == "auto":
         sampler = "hmc" if plan.n_families == 1 else "nuts"
