@@ -154,7 +154,8 @@ def _parse_param(name: str, spec: Any, where: str, inputs: dict[str, InputSpec])
     return ParamSpec(name, prior, pooling, float(pool_scale), center, str(spec.get("description", "")))
 
 
-#: default prior of ``sigma_trend``: the noise changes by at most ~x3 per decade of the input (90%)
+#: default prior of ``sigma_trend``: |t| < 0.82 with 90% probability, the noise changing by at most
+#: ~x7 per decade of the input
 TREND_PRIOR = {"dist": "Normal", "loc": 0.0, "scale": 0.5}
 
 
