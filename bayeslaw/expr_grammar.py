@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-__all__ = ["FUNCTIONS"]
+__all__ = ["BINOPS", "CONSTRUCTS", "FUNCTIONS", "OPERATOR_SYMBOLS"]
 
 
 def _logit(x: ArrayLike) -> jax.Array:

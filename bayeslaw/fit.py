@@ -31,17 +31,17 @@ CENTRED_MIN_RUNS = 10
 #: the 2- and 3-family real data sets (pythia, porian, gadre) gave 90-141 divergences centred and
 #: 0-3 non-centred (4 x 500 + 500 draws), at about twice the sampling time.
 CENTRED_MIN_FAMILIES = 5
+#: up to this many unconstrained dimensions the mass matrix is dense over everything; above it,
+#: dense over the global block only. E, a and b of one family trade off, which a diagonal block
+#: cannot follow: 5 families needed 65 leapfrog steps per draw with the global block alone and 14
+#: fully dense; 80 families (about 250 dimensions) 63 steps and R-hat 1.04 vs 51 and 1.005
+DENSE_MAX_DIM = 400
 
 
 def default_centered(family_index: np.ndarray) -> bool:
     """Centred partial pooling for many families with many runs each, non-centred otherwise."""
     counts = np.bincount(family_index)
     return bool(counts.size >= CENTRED_MIN_FAMILIES and counts.min() >= CENTRED_MIN_RUNS)
-#: up to this many unconstrained dimensions the mass matrix is dense over everything; above it,
-#: dense over the global block only. E, a and b of one family trade off, which a diagonal block
-#: cannot follow: 5 families needed 65 leapfrog steps per draw with the global block alone and 14
-#: fully dense; 80 families (about 250 dimensions) 63 steps and R-hat 1.04 vs 51 and 1.005
-DENSE_MAX_DIM = 400
 
 
 def log_reference(plan: ModelPlan, inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
