@@ -1,7 +1,7 @@
 """Many fits at once, read together: one convergence table, one summary table, one warning.
 
 :func:`bayeslaw.fit_many` returns ordinary :class:`~bayeslaw.Fit` objects; these helpers look at
-all of them in one pass (ArviZ runs once on the stacked draws instead of once per fit).
+all of them in one pass (one vectorised diagnosis of the stacked draws, not one per fit).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .results import Fit
 
 
 def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
-    """Convergence summary of many fits of one plan: ArviZ runs once on all of them.
+    """Convergence summary of many fits of one plan, diagnosed in one vectorised pass.
 
     Parameters
     ----------
@@ -31,7 +31,7 @@ def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
     the sampled quantities and ``divergences``.
     """
     sites = fits[0].sampled_sites()
-    # the fit axis goes after (chain, draw), so ArviZ treats it as one more parameter dimension
+    # the fit axis goes after (chain, draw): one more parameter dimension to diagnose
     arrays = {k: np.stack([np.asarray(f.samples[k]) for f in fits], axis=2) for k in sites}
     diag = diagnose(arrays)
     n = len(fits)

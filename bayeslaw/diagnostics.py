@@ -1,4 +1,4 @@
-"""Convergence diagnostics (ArviZ): rank-normalised R-hat, bulk and tail ESS, and warnings."""
+"""Convergence diagnostics: rank-normalised R-hat, bulk and tail ESS (as ArviZ), and warnings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ._arviz import az
 from .errors import ConvergenceWarning
+from .rank_diagnostics import rank_diagnostics
 
 RHAT_LIMIT = 1.01  # Vehtari et al. (2021)
 ESS_PER_CHAIN = 100
@@ -25,23 +25,14 @@ def diagnose(draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """
     arrays = {k: np.asarray(v) for k, v in draws.items()}
     first = next(iter(arrays.values()))
-    if first.shape[0] < 2 or first.shape[1] < 4:  # ArviZ needs 2+ chains and 4+ draws
-        rows = [(f"{k}[{i}]" if v.ndim > 2 else k) for k, v in arrays.items() for i in range(int(np.prod(v.shape[2:])))]
+    rows = [(f"{k}[{i}]" if v.ndim > 2 else k) for k, v in arrays.items() for i in range(int(np.prod(v.shape[2:])))]
+    if first.shape[0] < 2 or first.shape[1] < 4:  # one chain or under 4 draws: not judged
         return pd.DataFrame({"r_hat": np.nan, "ess_bulk": np.nan, "ess_tail": np.nan},
                             index=pd.Index(rows, name="quantity"))
-    dataset = az.convert_to_dataset(arrays)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant draws give NaN R-hat
-        rhat = az.rhat(dataset)
-        bulk = az.ess(dataset, method="bulk")
-        tail = az.ess(dataset, method="tail")
-    rows = []
-    for name in dataset.data_vars:
-        values = [np.atleast_1d(np.asarray(d[name])).ravel() for d in (rhat, bulk, tail)]
-        for i in range(values[0].size):
-            label = name if np.ndim(rhat[name]) == 0 else f"{name}[{i}]"
-            rows.append((label, values[0][i], values[1][i], values[2][i]))
-    return pd.DataFrame(rows, columns=["quantity", "r_hat", "ess_bulk", "ess_tail"]).set_index("quantity")
+    blocks = [np.moveaxis(v.reshape(v.shape[:2] + (-1,)), 2, 0) for v in arrays.values()]
+    r_hat, ess_bulk, ess_tail = rank_diagnostics(np.concatenate(blocks))
+    return pd.DataFrame({"r_hat": r_hat, "ess_bulk": ess_bulk, "ess_tail": ess_tail},
+                        index=pd.Index(rows, name="quantity"))
 
 
 def problems(diag: pd.DataFrame, divergences: int, chains: int, target_accept: float) -> list[str]:
