@@ -26,9 +26,8 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from numpyro.infer import init_to_median
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
+from numpyro.infer.util import constrain_fn, potential_energy
 
 from . import batched_hmc, runtime
 from .batch_results import diagnose_many, summarize_many, warn_if_unreliable
@@ -43,6 +42,7 @@ from .fit import (
     log_reference,
     mass_matrix,
     model_args,
+    prior_median,
     to_centred,
 )
 from .law import Law, load_law
@@ -98,13 +98,8 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
     once, before the program, not once per fit inside it.
     """
     def initial(model_fn):
-        """Prior median (flat, unconstrained) and the model's potential and constrain functions.
-
-        The median is traced once: eagerly, numpyro's initialize_model compiles each of its ~140
-        small operations on its own (about 6 s of a batch's start-up)."""
-        median = jax.jit(lambda a: initialize_model(
-            jax.random.PRNGKey(0), model_fn, model_args=a, dynamic_args=True,
-            init_strategy=init_to_median(num_samples=15))[0][0])(example_args)
+        """Prior median (flat, unconstrained) and the model's potential and constrain functions."""
+        median = jax.jit(partial(prior_median, model_fn))(jax.random.PRNGKey(0), example_args)
         potential = lambda *a: partial(potential_energy, model_fn, a, {})
         constrain = lambda *a: partial(constrain_fn, model_fn, a, {}, return_deterministic=True)
         return *ravel_pytree(median), potential, constrain
@@ -249,9 +244,9 @@ def fit_many(
         slower per draw on CPU; use it for posteriors whose scales differ widely by direction).
     steps : int
         Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16; raise it if the
-        bulk ESS is low with few divergences). On 300 Chinchilla fits, 22 gave 8% more bulk ESS
-        per second and a third as many fits with R-hat > 1.01 (5% vs 16%) for 34% more sampling
-        time (``benchmarks/bench_hmc_steps.py``).
+        bulk ESS is low with few divergences). On 300 Chinchilla fits, 22 gave 8-12% more bulk
+        ESS per second and half to a third as many fits with R-hat > 1.01 for 17-34% more
+        sampling time (two runs of ``benchmarks/bench_hmc_steps.py``).
 
     Returns
     -------
