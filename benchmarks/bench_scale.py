@@ -63,6 +63,16 @@ def simulate(rng, truth: dict, runs: int, family: str = "f0") -> pd.DataFrame:
     return pd.DataFrame({"family": family, "N": N, "D": D, "loss": law * np.exp(rng.normal(0, SIGMA, runs))})
 
 
+def coverage_90(fits, truths) -> dict:
+    """Share of fits whose central 90% interval contains the true alpha, beta and E."""
+    cover = {}
+    for name in ("alpha", "beta", "E"):
+        lo, hi = np.array([np.quantile(f.flat(name), [0.05, 0.95]) for f in fits]).T
+        truth = np.array([t[name] for t in truths])
+        cover[name] = float(np.mean((lo <= truth) & (truth <= hi)))
+    return cover
+
+
 def many_fits(n_fits, runs, chains, warmup, draws, loop_subset, save, seed=0) -> dict:
     """Section (b); ``save(partial)`` is called after each method, so a run cut short keeps its results."""
     import bayeslaw as bl
@@ -82,11 +92,7 @@ def many_fits(n_fits, runs, chains, warmup, draws, loop_subset, save, seed=0) ->
     t0 = time.perf_counter()
     diag = diagnose_many(fits)
     diag_s = time.perf_counter() - t0
-    cover = {}
-    for name in ("alpha", "beta", "E"):
-        lo, hi = np.array([np.quantile(f.flat(name), [0.05, 0.95]) for f in fits]).T
-        truth = np.array([t[name] for t in truths])
-        cover[name] = float(np.mean((lo <= truth) & (truth <= hi)))
+    cover = coverage_90(fits, truths)
     post_alpha = np.array([np.median(f.flat("alpha")) for f in fits])
     batch = {
         "label": f"bl.fit_many, {n_fits} fits in one program", "sampler": fits[0].config["sampler"],
