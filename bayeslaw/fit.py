@@ -61,34 +61,6 @@ def model_args(table, logref: Mapping[str, float], with_target: bool = True) -> 
     return x, jnp.asarray(table.family_index), ref, y
 
 
-def find_map(objective, x0, maxiter: int = 100, restarts: int = 8):
-    """Minimise ``objective`` by BFGS with restarts; return the best finite point found.
-
-    JAX's BFGS often stops after a few iterations with a line-search failure (status 3) far from
-    the optimum of a scaling-law potential, and its first step (along minus the gradient, which
-    can be in the hundreds) often lands where the law overflows; it then returns a point whose
-    objective is infinite while ``result.fun`` is finite, and chains started there never move.
-    Here every result is re-evaluated and kept only if finite and no worse; BFGS restarts from
-    the best point (resetting its inverse-Hessian estimate) until it reports convergence, and
-    after a failed attempt it works on a rescaled problem, ``x + scale * v`` with ``scale``
-    divided by 10, so its first steps are shorter. Works under ``jit`` and ``vmap``.
-    """
-    def body(carry):
-        i, x, fx, scale, _ = carry
-        result = jax.scipy.optimize.minimize(lambda v: objective(x + scale * v), jnp.zeros_like(x),
-                                             method="BFGS", options={"maxiter": maxiter})
-        x_new = x + scale * result.x
-        f_new = objective(x_new)
-        better = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(x_new)) & (f_new <= fx)
-        done = (better & (result.status == 0)) | (~better & (scale < 1e-3))
-        return (i + 1, jnp.where(better, x_new, x), jnp.where(better, f_new, fx),
-                jnp.where(better, scale, scale / 10), done)
-
-    one = jnp.ones((), x0.dtype)
-    carry = (jnp.asarray(0), x0, objective(x0), one, jnp.asarray(False))
-    return jax.lax.while_loop(lambda c: (c[0] < restarts) & ~c[4], body, carry)[1]
-
-
 def prior_median(model, key, args: tuple) -> dict:
     """Unconstrained prior median of every sampled site (15 prior draws, as NumPyro's
     ``init_to_median``). Call it traced (under ``jit``): run eagerly, each of its 140-200 small
@@ -102,8 +74,9 @@ def _find_map(model, args: tuple, key, program: str | None = None) -> dict:
     """MAP point in unconstrained space: BFGS from the prior median, or the median if BFGS fails.
 
     ``program`` names the model for :mod:`bayeslaw.programs` (a refit of the same shape reuses
-    both compiled programs); None compiles them afresh. (``fit_many`` uses the restarting
-    :func:`find_map`; a single fit keeps one BFGS run, which the downstream models were tuned with.)"""
+    both compiled programs); None compiles them afresh. (``fit_many`` uses
+    :func:`bayeslaw.mode_search.damped_newton`, whose iterations cost the same in every lane of a
+    batch; a single fit keeps one BFGS run, which the downstream models were tuned with.)"""
     def optimise(start, args):
         flat0, unravel = ravel_pytree(start)
         objective = lambda v: potential_energy(model, args, {}, unravel(v))
