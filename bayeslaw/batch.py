@@ -7,11 +7,11 @@ of rows (the model's ``mask`` drops the padding from the likelihood), and runs o
 (HMC with the same jittered number of leapfrog steps in every lane, so no lane waits for another),
 for hierarchical ones NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``). Every chain of every
 fit has its own step size and mass-matrix adaptation, its own MAP start (damped Newton,
-:mod:`bayeslaw.mode_search`), its own random stream. The fit axis is split across the devices
-(on CPU, no more host devices than cores) with ``jax.shard_map`` when there is more than one, so
-each device runs its share of fits independently; under ``jax.distributed`` that is every
-process's devices, and every process gets every fit back (see docs/distributed.md). Results come back as ordinary :class:`Fit`
-objects (summary, predict, save work unchanged)."""
+:mod:`bayeslaw.mode_search`), its own random stream. The fit axis is split across all
+devices with ``jax.shard_map`` when there is more than one, so each device runs its share of fits
+independently; under ``jax.distributed`` that is every process's devices, and every process gets
+every fit back (see docs/distributed.md). Results come back as ordinary :class:`Fit` objects
+(summary, predict, save work unchanged)."""
 
 from __future__ import annotations
 
@@ -211,14 +211,12 @@ def fit_many(
     centered: bool | None = None,
     sampler: str = "auto",
     steps: int = 16,
-    devices: int | None = None,
 ) -> list[Fit]:
     """Fit one law to many runs tables at once, in a single compiled program.
 
     Every fit is independent (its own MAP start, step size, mass matrix and diagnostics) and
     gives the same posterior, within Monte Carlo error, as :func:`bayeslaw.fit` on its table.
-    The fits run vectorised over fits x chains, split across the local JAX devices (see
-    ``devices``).
+    The fits run vectorised over fits x chains, split across all local JAX devices.
 
     Parameters
     ----------
@@ -251,13 +249,6 @@ def fit_many(
         bulk ESS is low with few divergences). On 300 Chinchilla fits, 22 gave 8-12% more bulk
         ESS per second and half to a third as many fits with R-hat > 1.01 for 17-34% more
         sampling time (two runs of ``benchmarks/bench_hmc_steps.py``).
-
-    devices : int, optional
-        How many local JAX devices to split the fits over. Default: all of them, except that on
-        CPU no more than the cores this process may run on (extra host devices, e.g. from
-        ``--xla_force_host_platform_device_count``, only contend for the same cores: 1000
-        Chinchilla fits sampled 1.2x slower on 4 host devices than on 2 over 2 cores). Under
-        ``jax.distributed`` every process's devices are always used.
 
     Returns
     -------
@@ -299,7 +290,8 @@ def fit_many(
     padded = [_pad(t, ref, rows) for t, ref in zip(validated, logrefs, strict=True)]
 
     n_fits = len(padded)
-    n_devices = _device_share(devices, n_fits)
+    # every process must own a share of a multi-process batch; one process uses what it needs
+    n_devices = jax.device_count() if jax.process_count() > 1 else min(jax.device_count(), n_fits)
     total = -(-n_fits // n_devices) * n_devices
     padded += [padded[0]] * (total - n_fits)  # filler lanes so every device gets a full share
     args = jax.tree.map(lambda *leaves: np.stack(leaves), *padded)
@@ -328,23 +320,6 @@ def fit_many(
                         timings=dict(share), config=config))
     warn_if_unreliable(fits, chains, target_accept)
     return fits
-
-
-def _device_share(devices: int | None, n_fits: int) -> int:
-    """Devices to shard a batch of ``n_fits`` over (see ``fit_many``'s ``devices``)."""
-    if jax.process_count() > 1:
-        # every process must own a share of a multi-process batch
-        if devices is not None and devices != jax.device_count():
-            raise FitError(f"devices={devices!r}: a multi-process batch runs on all "
-                           f"{jax.device_count()} devices of its processes")
-        return jax.device_count()
-    if devices is None:
-        cap = runtime.usable_cores() if jax.default_backend() == "cpu" else jax.device_count()
-        return max(1, min(jax.device_count(), cap, n_fits))
-    if isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= jax.device_count():
-        raise FitError(f"devices must be an integer from 1 to {jax.device_count()} (the local JAX "
-                       f"devices), got {devices!r}")
-    return min(devices, n_fits)
 
 
 def _jsonable(label):

@@ -55,14 +55,6 @@ def wants_x64(platform: str | None = None) -> bool:
     return platform == "cpu"
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS reports one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def configure() -> None:
     """Apply the precision and cache policy once per process (idempotent)."""
     if _state["configured"]:

@@ -170,7 +170,7 @@ def test_errors(demo_runs):
 
 def test_sharding_over_four_devices_matches_one(batch, tables, tmp_path):
     body = """
-        fits = fit_many("chinchilla", tables, seed=0, devices=4, **SETTINGS)
+        fits = fit_many("chinchilla", tables, seed=0, **SETTINGS)
         print(json.dumps({"devices": jax.local_device_count(), "used": [f.config["devices"] for f in fits],
                           "moments": [moments(f.samples) for f in fits]}))
     """
@@ -191,27 +191,3 @@ def test_float32_agrees_with_float64(batch, tables, tmp_path):
     assert batch[0].samples["alpha"].dtype == np.float64
     for fit, other in zip(batch[:2], out["moments"]):
         assert_mc_equal(moments(fit.samples), other)
-
-
-def test_device_share_caps_host_devices_at_the_cores(monkeypatch):
-    from bayeslaw import batch as batch_module
-
-    monkeypatch.setattr(batch_module.jax, "device_count", lambda: 4)
-    monkeypatch.setattr(batch_module.jax, "process_count", lambda: 1)
-    monkeypatch.setattr(batch_module.runtime, "usable_cores", lambda: 2)
-    monkeypatch.setattr(batch_module.jax, "default_backend", lambda: "cpu")
-    share = batch_module._device_share
-    # 4 host devices on 2 cores: the default uses 2 (extra host devices contend for the cores)
-    assert share(None, 1000) == 2 and share(None, 1) == 1
-    assert share(4, 1000) == 4 and share(3, 2) == 2
-    for bad in (0, 5, True, 2.0):
-        with pytest.raises(FitError, match=re.escape(
-                f"devices must be an integer from 1 to 4 (the local JAX devices), got {bad!r}")):
-            share(bad, 10)
-    monkeypatch.setattr(batch_module.jax, "default_backend", lambda: "gpu")
-    assert share(None, 1000) == 4  # accelerators: every device
-    monkeypatch.setattr(batch_module.jax, "process_count", lambda: 2)
-    assert share(None, 1) == 4  # multi-process: every process owns a share
-    with pytest.raises(FitError, match=re.escape("devices=2: a multi-process batch runs on all 4 "
-                                                 "devices of its processes")):
-        share(2, 10)
