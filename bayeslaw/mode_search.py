@@ -1,6 +1,6 @@
 """Posterior mode of many small fits at once: damped Newton with no data-dependent inner loops.
 
-:func:`bayeslaw.fit.find_map` (BFGS with restarts) is built from nested ``while`` loops: BFGS
+fit_many used to search by BFGS with restarts, which is built from nested ``while`` loops: BFGS
 iterations, line-search iterations and restarts. Under ``jax.vmap`` over a batch of fits every
 one of them runs until the slowest lane is done, so the batch pays the worst fit's iterations,
 line searches and restarts at every step (on 1000 single-family Chinchilla fits this took longer
