@@ -4,7 +4,7 @@ fit_many used to search by BFGS with restarts, which is built from nested ``whil
 iterations, line-search iterations and restarts. Under ``jax.vmap`` over a batch of fits every
 one of them runs until the slowest lane is done, so the batch pays the worst fit's iterations,
 line searches and restarts at every step (on 1000 single-family Chinchilla fits this took longer
-than a quarter of the sampling, and as long again to compile).
+than a quarter of the sampling, and about 8 s more to compile).
 
 Here every iteration does the same work in every lane: the exact gradient and Hessian (the
 dimension of a scaling-law posterior is small), one Levenberg-Marquardt trial step
