@@ -101,7 +101,8 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
     """
     def initial(model_fn):
         """Prior median (flat, unconstrained) and the model's potential and constrain functions."""
-        median = jax.jit(partial(prior_median, model_fn))(jax.random.PRNGKey(0), example_args)
+        median = jax.jit(partial(prior_median, model_fn, closed_form=True))(jax.random.PRNGKey(0),
+                                                                       example_args)
         potential = lambda *a: partial(potential_energy, model_fn, a, {})
         constrain = lambda *a: partial(constrain_fn, model_fn, a, {}, return_deterministic=True)
         return *ravel_pytree(median), potential, constrain

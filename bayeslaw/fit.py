@@ -22,6 +22,7 @@ from .errors import FitError
 from .law import Law, load_law, with_noise_trend
 from .likelihood import check_target
 from .model import ModelPlan, build_model, make_plan
+from .prior_medians import init_to_closed_form_median
 from .results import Fit
 
 INIT_JITTER = 0.1  # sd of the per-chain perturbation of the MAP point, unconstrained space
@@ -61,12 +62,13 @@ def model_args(table, logref: Mapping[str, float], with_target: bool = True) -> 
     return x, jnp.asarray(table.family_index), ref, y
 
 
-def prior_median(model, key, args: tuple) -> dict:
-    """Unconstrained prior median of every sampled site (15 prior draws, as NumPyro's
-    ``init_to_median``). Call it traced (under ``jit``): run eagerly, each of its 140-200 small
-    operations is compiled on its own (3-6 s of start-up)."""
-    info = initialize_model(key, model, model_args=args, dynamic_args=True,
-                            init_strategy=init_to_median(num_samples=15))[0]
+def prior_median(model, key, args: tuple, closed_form: bool = False) -> dict:
+    """Unconstrained prior median of every sampled site: the median of 15 prior draws (NumPyro's
+    ``init_to_median``), or with ``closed_form`` each prior's median computed without drawing
+    (:mod:`bayeslaw.prior_medians`; no sampler to compile). Call it traced (under ``jit``): run
+    eagerly, each of its 140-200 small operations is compiled on its own (3-6 s of start-up)."""
+    strategy = init_to_closed_form_median() if closed_form else init_to_median(num_samples=15)
+    info = initialize_model(key, model, model_args=args, dynamic_args=True, init_strategy=strategy)[0]
     return info[0]
 
 
@@ -221,7 +223,8 @@ def fit(
     run : str, optional
         Column naming the training run of each row, when rows are intermediate checkpoints: adds
         a per-run offset so the points of one curve are not treated as independent runs (see
-        :mod:`bayeslaw.checkpoints`).
+        :mod:`bayeslaw.checkpoints`). When every run has only one row the offset is the noise
+        itself: the fit warns (``DataWarning``) and has no run effect.
     pooling : dict, optional
         Per-parameter override of the law's pooling, e.g. ``{"alpha": "partial"}``. Values:
         ``shared``, ``partial``, ``none``, ``correlated`` (all parameters marked so vary jointly

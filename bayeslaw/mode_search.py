@@ -56,8 +56,12 @@ def damped_newton(objective: Callable, x0: jax.Array, iterations: int = 100,
     """
     dim = x0.shape[0]
     eye = jnp.eye(dim, dtype=x0.dtype)
-    value_and_grad = jax.value_and_grad(objective)
-    hessian = jax.hessian(objective)
+    def gradient(v):
+        value, grad = jax.value_and_grad(objective)(v)
+        return grad, (value, grad)
+
+    # Hessian (forward over reverse), value and gradient from one pass
+    derivatives = jax.jacfwd(gradient, has_aux=True)
 
     def solve(h, lam, g):
         """(h + lam I)^-1 g, NaN where h + lam I is not positive definite."""
@@ -65,8 +69,7 @@ def damped_newton(objective: Callable, x0: jax.Array, iterations: int = 100,
 
     def body(carry):
         i, x, lam, _ = carry
-        fx, g = value_and_grad(x)
-        h = hessian(x)
+        h, (fx, g) = derivatives(x)
         h = 0.5 * (h + h.T)
         trial = x - solve(h, lam, g)
         f_trial = objective(trial)
