@@ -22,9 +22,10 @@ CHECKPOINT_HINTS = ("run", "run_id", "step", "checkpoint", "iteration", "tokens_
 
 
 def encode_runs(frame: pd.DataFrame, run: str | None) -> tuple[np.ndarray | None, int]:
-    """Integer run index per row (and the number of runs), or (None, 0) without a run column.
+    """Integer run index per row (and the number of runs), or (None, 0) without a run effect.
 
-    Warns when the table has a column that looks like a checkpoint label but no ``run`` was given.
+    Warns when the table has a column that looks like a checkpoint label but no ``run`` was given,
+    and when ``run`` gives every row a run of its own (then there is no run effect: see below).
     """
     if run is None:
         hint = next((c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
@@ -42,6 +43,16 @@ def encode_runs(frame: pd.DataFrame, run: str | None) -> tuple[np.ndarray | None
         rows = ", ".join(str(i) for i in frame.index[missing][:5])
         raise DataError(f"column {run!r} in the runs table has missing values: rows {rows}")
     codes, uniques = pd.factorize(labels.astype(str), sort=True)
+    if len(uniques) == len(codes):
+        # one row per run: each run's offset and its row's noise are the same quantity. The
+        # run effect is then not identified, and worse, offsets equal to the residuals let the
+        # noise scale go to 0, where the density has no upper bound (chains and the MAP search
+        # head for that spike from some starts and not others)
+        warnings.warn(
+            f"every run in column {run!r} has one row: a run effect cannot be told apart from the "
+            f"noise, so the fit has none (it is for tables with several checkpoints per run)",
+            DataWarning, stacklevel=3)
+        return None, 0
     return codes.astype(np.int32), len(uniques)
 
 

@@ -107,3 +107,13 @@ def test_many_centred_families_start_outside_the_funnel():
     # 2 chains x 200 draws of a hard posterior: R-hat itself is noisy here (1.01-1.06 seen);
     # the regression's stuck chains gave R-hat ~1e16
     assert fit.summary().loc[("alpha", "(shared)"), "r_hat"] < 1.1
+
+
+def test_one_row_per_run_has_no_run_effect(curves):
+    """Final checkpoints only: a run's offset is its row's noise, so the fit drops the run effect
+    (with it, offsets equal to the residuals let sigma -> 0, where the density is unbounded)."""
+    finals = curves.groupby("run").tail(1)
+    with pytest.warns(bl.DataWarning, match=re.escape("every run in column 'run' has one row: a run effect cannot")):
+        fit = _quiet_fit("chinchilla", finals, run="run", chains=1, warmup=20, draws=20, seed=0)
+    assert fit.plan.n_runs == 0 and fit.run_index is None
+    assert "run_sd" not in fit.samples
