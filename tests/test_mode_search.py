@@ -84,3 +84,23 @@ def test_posterior_modes_of_demo_families(demo_runs):
     assert (np.asarray(end) < np.asarray(start) - 10).all()
     assert np.abs(np.asarray(grad)).max() < 1e-4
     assert (np.asarray(eig) > 0).all()
+
+
+def test_single_fit_map_search_reaches_the_mode(demo_runs):
+    """bl.fit's law models search by damped Newton: on the demo's dense family the point is a
+    minimum, no higher than where one BFGS run from the prior median stops."""
+    from bayeslaw.fit import _find_map
+
+    law = load_law("chinchilla")
+    plan = make_plan(law, 1, {}, centered=False)
+    model = build_model(plan)
+    table = validate_runs(read_runs(demo_runs[demo_runs.family == "dense"].reset_index(drop=True)),
+                          {"N": True, "D": True}, "loss", None, positive_target=True)
+    args = model_args(table, log_reference(plan, table.inputs))
+    key = jax.random.PRNGKey(0)
+    points = {newton: ravel_pytree(_find_map(model, args, key, newton=newton)) for newton in (True, False)}
+    unravel = points[True][1]
+    objective = lambda v: potential_energy(model, args, {}, unravel(v))
+    newton, bfgs = (float(objective(points[k][0])) for k in (True, False))
+    assert newton <= bfgs + 1e-8
+    assert np.abs(np.asarray(jax.grad(objective)(points[True][0]))).max() < 1e-4
