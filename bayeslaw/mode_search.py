@@ -12,7 +12,9 @@ dimension of a scaling-law posterior is small), one Levenberg-Marquardt trial st
 when it is finite and lowers the objective, and then trusts the quadratic model more (``lam``
 shrinks); otherwise ``lam`` grows, which shortens the step and turns it towards the gradient, so
 a point where the law overflows or the Hessian is indefinite (far from the mode) is never taken.
-The loop stops when every lane has converged or after ``iterations``.
+The loop stops when every lane has converged or after ``iterations``. ``bl.fit`` searches its
+law models' modes the same way (up to ``fit.NEWTON_MAX_DIM`` dimensions), where one BFGS run
+often stopped well short of the mode.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def damped_newton(objective: Callable, x0: jax.Array, iterations: int = 100,
     """
     dim = x0.shape[0]
     eye = jnp.eye(dim, dtype=x0.dtype)
+
     def gradient(v):
         value, grad = jax.value_and_grad(objective)(v)
         return grad, (value, grad)

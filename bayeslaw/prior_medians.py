@@ -1,4 +1,5 @@
-"""Prior medians in closed form: a data-independent start for the batch mode search.
+"""Prior medians in closed form: the data-independent start of the damped Newton mode search
+(``fit_many``, and ``bl.fit`` for law models).
 
 NumPyro's ``init_to_median`` takes the median of 15 prior draws. Drawing needs each prior's
 sampler, and the Gamma sampler (the Student-t ``df`` prior of every catalogue law) is a

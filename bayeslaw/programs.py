@@ -26,7 +26,7 @@ from collections.abc import Callable, Hashable
 import jax
 import numpy as np
 
-#: compiled programs kept (a hierarchical fit uses up to five: prior median and BFGS of the
+#: compiled programs kept (a hierarchical fit uses up to five: prior median and mode search of the
 #: non-centred search, then the sampler)
 MAX_PROGRAMS = 6
 
