@@ -124,6 +124,7 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
         if sampler != "hmc":
             return starts, None
         chol = batched_hmc.laplace_chol(lambda v: flat_potential(args, v), centre, dense is True)
+        starts = batched_hmc.shrink_starts(starts, centre, chol, dense is True, INIT_JITTER)
         return starts, jnp.broadcast_to(chol, (chains,) + chol.shape)
 
     def flat_potential(args, v):

@@ -264,9 +264,9 @@ def fit(
         with the same jittered number of leapfrog steps per iteration, a metric started from
         the curvature at the mode and adapted on Stan's schedule. Several times faster per
         effective draw on CPU for the catalogue's laws (see benchmarks/bench_plain_models.py);
-        NUTS copes better with posteriors whose scales vary from place to place (funnels). On
-        real tables (the calibration report's fitted runs of chinchilla, gadre, porian and
-        pythia) ``"hmc"`` left a chain stuck at seed 0 (R-hat 1.5-2.0) where NUTS converged.
+        NUTS copes better with posteriors whose scales vary from place to place (funnels): on
+        the calibration report's 2- and 3-family tables (gadre, porian, pythia) ``"hmc"`` left
+        chains apart at seed 0 (R-hat 2.0-2.3) where NUTS converged.
     steps : int
         Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16).
     noise_trend : str, optional
@@ -313,7 +313,7 @@ def fit(
         with runtime.stopwatch() as t_mcmc:
             samples, stats = fit_hmc.sample(model, args, centre, starts, key_run, warmup=warmup,
                                             draws=draws, steps=steps, target_accept=target_accept,
-                                            dense=dense is True, program=repr(plan))
+                                            dense=dense is True, jitter=INIT_JITTER, program=repr(plan))
     else:
         samples, stats, method, t_mcmc = _sample_nuts(model, args, starts, key_run, dense, chains,
                                                       warmup, draws, target_accept, progress_bar)

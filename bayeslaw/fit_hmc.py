@@ -21,7 +21,8 @@ _AXIS = "chains"
 
 
 def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, draws: int,
-           steps: int, target_accept: float, dense: bool, program: str | None = None) -> tuple[dict, dict]:
+           steps: int, target_accept: float, dense: bool, jitter: float,
+           program: str | None = None) -> tuple[dict, dict]:
     """Run ``chains`` HMC chains of ``model`` from ``starts`` (unconstrained, leading chain axis).
 
     Parameters
@@ -31,7 +32,9 @@ def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, 
     centre : dict
         The MAP point (unconstrained): the Hessian there gives every chain's starting metric.
     starts : dict
-        Per-chain starting points, each site with a leading chain axis.
+        Per-chain starting points, each site with a leading chain axis: ``centre`` plus ``jitter``
+        times standard normal noise. Each offset is cut to the Laplace sd at the mode
+        (:func:`bayeslaw.batched_hmc.shrink_starts`).
     key : jax.Array
         PRNG key; chain ``c`` uses ``fold_in(key, c)``.
     warmup, draws, steps, target_accept, dense
@@ -62,6 +65,7 @@ def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, 
 
     def run(a, centre_v, starts_v, keys):
         chol = batched_hmc.laplace_chol(lambda v: flat_potential(a, v), centre_v, dense)
+        starts_v = batched_hmc.shrink_starts(starts_v, centre_v, chol, dense, jitter)
         chol = jnp.broadcast_to(chol, (starts_v.shape[0],) + chol.shape)
         out = jax.vmap(chain, in_axes=(None, 0, 0, 0))(a, starts_v, keys, chol)
         values = jax.vmap(jax.vmap(lambda z: constrained(a, z)))(out.z)
@@ -74,7 +78,7 @@ def sample(model, args: tuple, centre: dict, starts: dict, key, *, warmup: int, 
         run = jax.shard_map(run, mesh=mesh, in_specs=(whole, whole, split, split),
                             out_specs=split, check_vma=False)
     keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(jnp.arange(chains))
-    ident = None if program is None else (program, warmup, draws, steps, target_accept, dense)
+    ident = None if program is None else (program, warmup, draws, steps, target_accept, dense, jitter)
     samples, diverging, num_steps, step_size = jax.tree.map(
         np.asarray, programs.call("hmc", ident, run, args, flat_centre, flat_starts, keys))
     stats = {"diverging": diverging, "num_steps": num_steps,
