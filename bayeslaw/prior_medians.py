@@ -68,22 +68,28 @@ def median(fn):
         for t in fn.transforms:
             inner = t(inner)
         return inner
+    value = _leaf_median(fn)
+    return None if value is None else jnp.broadcast_to(value, fn.batch_shape)
+
+
+def _leaf_median(fn):
+    """Median of one of the law-file distributions (parameters possibly batched), or None."""
     if isinstance(fn, (dist.Normal, dist.StudentT, dist.Cauchy)):
-        return jnp.broadcast_to(fn.loc, fn.batch_shape)
+        return fn.loc
     if isinstance(fn, dist.LogNormal):
-        return jnp.exp(fn.loc) * jnp.ones(fn.batch_shape)
+        return jnp.exp(fn.loc)
     if isinstance(fn, dist.HalfNormal):
-        return HALF_NORMAL_MEDIAN * fn.scale * jnp.ones(fn.batch_shape)
+        return HALF_NORMAL_MEDIAN * fn.scale
     if isinstance(fn, dist.HalfCauchy):
-        return fn.scale * jnp.ones(fn.batch_shape)
+        return fn.scale
     if isinstance(fn, dist.Exponential):
-        return math.log(2.0) / fn.rate * jnp.ones(fn.batch_shape)
+        return math.log(2.0) / fn.rate
     if isinstance(fn, dist.Uniform):
-        return 0.5 * (fn.low + fn.high) * jnp.ones(fn.batch_shape)
+        return 0.5 * (fn.low + fn.high)
     if isinstance(fn, dist.Gamma):
-        return _gamma_median(fn.concentration, fn.rate) * jnp.ones(fn.batch_shape)
+        return _gamma_median(fn.concentration, fn.rate)
     if isinstance(fn, dist.Beta):
-        return _beta_median(fn.concentration1, fn.concentration0) * jnp.ones(fn.batch_shape)
+        return _beta_median(fn.concentration1, fn.concentration0)
     if isinstance(fn, (dist.LeftTruncatedDistribution, dist.RightTruncatedDistribution,
                        dist.TwoSidedTruncatedDistribution)):
         return fn.icdf(0.5 * jnp.ones(fn.batch_shape))

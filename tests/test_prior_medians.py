@@ -1,4 +1,5 @@
-"""Closed-form prior medians: the start of fit_many's mode search, without compiling samplers."""
+"""Closed-form prior medians: the start of the damped Newton mode search (fit_many, and bl.fit
+for law models), without compiling samplers."""
 
 from __future__ import annotations
 
