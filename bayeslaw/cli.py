@@ -105,8 +105,10 @@ def cmd_fit(args) -> int:
     print(
         f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
         f", target {args.target!r}; {args.chains} chains x {args.draws} draws "
-        f"(warmup {args.warmup}, {fit.config['chain_method']}), seed {args.seed}"
+        f"(warmup {args.warmup}, {fit.config['sampler_used']}, {fit.config['chain_method']}), seed {args.seed}"
     )
+    if fit.config.get("hmc_fallback"):
+        print(f"HMC's draws were set aside ({fit.config['hmc_fallback'].split(':')[0]}); these are NUTS's")
     print(f"\nPosterior summary ({ci_prob:.0%} intervals):")
     print(format_summary(fit.summary(ci_prob=ci_prob)))
     t = fit.timings
@@ -222,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="fit a law to a table of runs", epilog=_FIT_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Fit a scaling law with NUTS; print the posterior summary, "
+                       description="Fit a scaling law by MCMC; print the posterior summary, "
                        "timings, diagnostics and any requested predictions.")
     p.add_argument("law", metavar="LAW",
                    help="catalogue name (see 'bayeslaw laws') or path to a .toml law file")
@@ -247,9 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draws per chain after warmup (default: 1000)")
     p.add_argument("--warmup", type=int, default=1000,
                    help="warmup iterations per chain (default: 1000)")
-    p.add_argument("--sampler", choices=("nuts", "hmc"), default="nuts",
-                   help="nuts (default) or hmc: every chain in one vectorised fixed-length HMC "
-                        "program, faster per effective draw on the catalogue's laws")
+    p.add_argument("--sampler", choices=("auto", "nuts", "hmc"), default="auto",
+                   help="auto (default): hmc where it suits the model, falling back to nuts when "
+                        "its draws fail a convergence check; hmc: every chain in one vectorised "
+                        "fixed-length HMC program, faster per effective draw; nuts: NumPyro's NUTS")
     _common(p, "random seed of the sampler and the predictions")
     p.add_argument("--out", metavar="FIT.nc", help="write the fit to this netCDF file (for "
                    "'bayeslaw predict' and 'bayeslaw plot')")

@@ -62,7 +62,8 @@ def refit(fit: Fit, runs, **overrides) -> Fit:
     cfg = fit.config
     kwargs = {"target": fit.table.target_name, "group": fit.table.group,
               "pooling": fit.plan.pooling_map if fit.plan.n_families > 1 else None}
-    kwargs.update({k: cfg[k] for k in ("chains", "draws", "warmup", "seed", "target_accept") if k in cfg})
+    kwargs.update({k: cfg[k] for k in ("chains", "draws", "warmup", "seed", "target_accept", "sampler", "steps")
+                   if k in cfg})
     kwargs.update(overrides)
     return fit_law(fit.law, runs, **kwargs)
 

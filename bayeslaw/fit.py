@@ -1,4 +1,4 @@
-"""Run inference: validate, build the model, start from the MAP point, sample with NUTS."""
+"""Run inference: validate, build the model, start from the MAP point, sample (HMC or NUTS)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from numpyro.infer.util import initialize_model, potential_energy
 from . import fit_hmc, programs, runtime
 from .checkpoints import encode_runs
 from .data import read_runs, validate_runs
-from .diagnostics import warn_if_unreliable
+from .diagnostics import diagnose, problems, warn_if_unreliable
 from .errors import FitError
 from .law import Law, load_law, with_noise_trend
 from .likelihood import check_target
 from .mode_search import damped_newton
 from .model import ModelPlan, build_model, make_plan
 from .prior_medians import init_to_closed_form_median
-from .results import Fit
+from .results import Fit, sampled_sites
 
 INIT_JITTER = 0.1  # sd of the per-chain perturbation of the MAP point, unconstrained space
 #: families with at least this many runs each get centred partial pooling (see make_plan) ...
@@ -186,6 +186,46 @@ def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accep
         raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
 
 
+def hmc_first(plan: ModelPlan) -> bool:
+    """Whether ``sampler="auto"`` tries the batched HMC before NUTS.
+
+    Not for non-centred hierarchies (partially pooled families sampled non-centred, or a run
+    effect): a between-family or between-run sd that the data barely pin down leaves a funnel
+    whose neck a fixed trajectory length does not cross (the 2- and 3-family calibration tables
+    left HMC chains apart, R-hat 2.0-2.3, where NUTS converged).
+    """
+    if plan.n_runs:
+        return False
+    pooled = {"partial", "correlated"} & set(plan.pooling_map.values())
+    return plan.n_families == 1 or plan.centered or not pooled
+
+
+def hmc_trouble(plan: ModelPlan, samples: dict, stats: dict, chains: int,
+                target_accept: float) -> str | None:
+    """Why the HMC draws would not be trusted (the first problem a ConvergenceWarning would
+    name), or None when they pass every check."""
+    draws = {k: samples[k] for k in sampled_sites(plan, samples)}
+    found = problems(diagnose(draws), int(np.asarray(stats["diverging"]).sum()), chains, target_accept)
+    return found[0] if found else None
+
+
+def _sample(sampler: str, plan: ModelPlan, hmc, nuts, chains: int, target_accept: float):
+    """Run the chosen sampler (``auto``: HMC, then NUTS if HMC's draws fail a check).
+
+    Returns draws, stats, chain method, timings, the sampler whose draws these are, and why
+    HMC's draws were set aside (None if they were not).
+    """
+    if sampler == "nuts" or (sampler == "auto" and not hmc_first(plan)):
+        return *nuts(), "nuts", None
+    with runtime.stopwatch() as t_hmc:
+        samples, stats = hmc()
+    fallback = hmc_trouble(plan, samples, stats, chains, target_accept) if sampler == "auto" else None
+    if fallback is None:
+        return samples, stats, "batched", t_hmc, "hmc", None
+    samples, stats, method, t_nuts = nuts()
+    return samples, stats, method, {k: t_hmc[k] + t_nuts[k] for k in t_nuts}, "nuts", fallback
+
+
 def chain_method(chains: int) -> str:
     """Parallel across devices when there are enough; else vectorized on accelerators and
     sequential on CPU, where vectorized NUTS makes every chain wait for the longest trajectory
@@ -220,11 +260,11 @@ def fit(
     target_accept: float = 0.8,
     centered: bool | None = None,
     progress_bar: bool = False,
-    sampler: str = "nuts",
+    sampler: str = "auto",
     steps: int = 16,
     noise_trend: str | None = None,
 ) -> Fit:
-    """Fit a scaling law to a table of runs with NUTS (or fixed-length HMC, ``sampler="hmc"``).
+    """Fit a scaling law to a table of runs by MCMC (fixed-length HMC or NUTS, see ``sampler``).
 
     Parameters
     ----------
@@ -257,16 +297,21 @@ def fit(
         the data pin each family and the between-family sd down; non-centred otherwise, which
         avoids the funnel of weakly informed families and of a between-family sd near zero.
     progress_bar : bool
-        Show NumPyro's progress bar (NUTS only).
-    sampler : {"nuts", "hmc"}
-        ``"nuts"`` (default): NumPyro's NUTS, chains in parallel over devices or one after
-        another. ``"hmc"``: :mod:`bayeslaw.batched_hmc`, all chains in one vectorised program
-        with the same jittered number of leapfrog steps per iteration, a metric started from
-        the curvature at the mode and adapted on Stan's schedule. Several times faster per
-        effective draw on CPU for the catalogue's laws (see benchmarks/bench_plain_models.py);
-        NUTS copes better with posteriors whose scales vary from place to place (funnels): on
-        the calibration report's 2- and 3-family tables (gadre, porian, pythia) ``"hmc"`` left
-        chains apart at seed 0 (R-hat 2.0-2.3) where NUTS converged.
+        Show NumPyro's progress bar (NUTS only; the HMC program runs as one compiled call).
+    sampler : {"auto", "nuts", "hmc"}
+        ``"hmc"``: :mod:`bayeslaw.batched_hmc`, all chains in one vectorised program with the
+        same jittered number of leapfrog steps per iteration, a metric started from the
+        curvature at the mode and adapted on Stan's schedule; several times faster per
+        effective draw on CPU for the catalogue's laws (see benchmarks/bench_plain_models.py).
+        ``"nuts"``: NumPyro's NUTS, chains in parallel over devices or one after another; it
+        copes better with posteriors whose scales vary from place to place (funnels): on the
+        calibration report's 2- and 3-family tables ``"hmc"`` left chains apart (R-hat
+        2.0-2.3) where NUTS converged. ``"auto"`` (default): ``"hmc"`` for one family or
+        centred partial pooling, then NUTS from the same starts and seed if the HMC draws
+        fail any convergence check (R-hat above 1.01, bulk ESS below 100 per chain, any
+        divergence); NUTS straight away for non-centred hierarchies and run effects (see
+        :func:`hmc_first`). ``fit.config["sampler_used"]`` says which draws you got and
+        ``fit.config["hmc_fallback"]`` why HMC's were set aside.
     steps : int
         Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16).
     noise_trend : str, optional
@@ -283,7 +328,7 @@ def fit(
         ``predict`` and ``save``.
     """
     check_settings(chains, draws, warmup, seed, target_accept)
-    check_sampler(sampler, steps, ("nuts", "hmc"))
+    check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
     runtime.configure()
     law = load_law(law)
     if noise_trend is not None:
@@ -308,15 +353,13 @@ def fit(
         starts, centre = map_start_and_point(model, args, chains, key_init, plan)
     dim = sum(int(np.prod(v.shape[1:])) for v in jax.tree.leaves(starts))
     dense = mass_matrix(plan, dim)
-    if sampler == "hmc":
-        method = "batched"
-        with runtime.stopwatch() as t_mcmc:
-            samples, stats = fit_hmc.sample(model, args, centre, starts, key_run, warmup=warmup,
-                                            draws=draws, steps=steps, target_accept=target_accept,
-                                            dense=dense is True, jitter=INIT_JITTER, program=repr(plan))
-    else:
-        samples, stats, method, t_mcmc = _sample_nuts(model, args, starts, key_run, dense, chains,
-                                                      warmup, draws, target_accept, progress_bar)
+    hmc = partial(fit_hmc.sample, model, args, centre, starts, key_run, warmup=warmup, draws=draws,
+                  steps=steps, target_accept=target_accept, dense=dense is True, jitter=INIT_JITTER,
+                  program=repr(plan))
+    nuts = partial(_sample_nuts, model, args, starts, key_run, dense, chains, warmup, draws,
+                   target_accept, progress_bar)
+    samples, stats, method, t_mcmc, sampler_used, fallback = _sample(
+        sampler, plan, hmc, nuts, chains, target_accept)
     runtime.release_compiled()
     timings = {
         "compile_s": t_init["compile"] + t_mcmc["compile"],
@@ -333,7 +376,8 @@ def fit(
         timings=timings,
         config={"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
                 "target_accept": target_accept, "chain_method": method, "sampler": sampler,
-                **({"steps": steps} if sampler == "hmc" else {}), "centered": bool(centered),
+                "sampler_used": sampler_used, "hmc_fallback": fallback,
+                **({"steps": steps} if sampler != "nuts" else {}), "centered": bool(centered),
                 "dense_mass": dense is True, "n_runs": n_runs, "run": run},
         run_index=run_index,
     )

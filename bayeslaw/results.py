@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -60,6 +61,16 @@ class DrawsMixin:
         return value.reshape((-1,) + value.shape[2:])
 
 
+def sampled_sites(plan: ModelPlan, samples: Mapping[str, np.ndarray]) -> list[str]:
+    """Names of the sampled (not derived) sites of ``plan`` that are in ``samples``."""
+    out = []
+    for spec in plan.ordered_params():
+        pooling, site = plan.pooling_map[spec.name], plan.site(spec.name)
+        out += {"shared": [site], "partial": [site, f"{site}_sd", f"{site}_{'u' if plan.centered else 'z'}"],
+                "none": [f"{site}_family"], "correlated": [site, f"{site}_sd"]}[pooling]
+    extra = ("corr_z", "run_sd", "run_z")
+    return out + [k for k in extra if k in samples]
+
 @dataclass
 class Fit(DrawsMixin):
     """A fitted scaling law: posterior draws plus everything needed to predict without refitting.
@@ -93,13 +104,7 @@ class Fit(DrawsMixin):
 
     def sampled_sites(self) -> list[str]:
         """Names of the sampled (not derived) sites."""
-        out = []
-        for spec in self.plan.ordered_params():
-            pooling, site = self.plan.pooling_map[spec.name], self.plan.site(spec.name)
-            out += {"shared": [site], "partial": [site, f"{site}_sd", f"{site}_{'u' if self.plan.centered else 'z'}"],
-                    "none": [f"{site}_family"], "correlated": [site, f"{site}_sd"]}[pooling]
-        extra = ("corr_z", "run_sd", "run_z")
-        return out + [k for k in extra if k in self.samples]
+        return sampled_sites(self.plan, self.samples)
 
     @property
     def extrapolation(self) -> extrap.ExtrapolationError | None:

@@ -2,7 +2,7 @@
 
 Measured in the same run on the same machine (ratios, not absolute times, are what transfer):
 
-* Epoch AI's 240 Chinchilla points, one family: bayeslaw NUTS (4 chains x 1000 warmup + 1000
+* Epoch AI's 240 Chinchilla points, one family: bayeslaw `bl.fit`, default sampler (4 chains x 1000 warmup + 1000
   draws) vs Huber(delta=1e-3) L-BFGS-B from a grid + bootstrap refits (Epoch's method).
 * The 5-family synthetic demo set: bayeslaw with partial pooling vs per-family Huber fits +
   bootstrap.

@@ -83,6 +83,9 @@ def test_fit_prints_report_and_writes_fit_and_plot(fitted):
     assert (folder / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = result.stdout
     assert out.startswith("chinchilla: 150 runs, 5 families, target 'loss'; 2 chains x 150 draws")
+    header = out.splitlines()[0]  # which sampler's draws these are (auto: HMC, or NUTS after it)
+    assert re.search(r"\(warmup \d+, (hmc, batched|nuts, (sequential|parallel))\)", header), header
+    assert ("HMC's draws were set aside" in out) == ("nuts, " in header)
     assert "Posterior summary (90% intervals):" in out
     assert re.search(r"^alpha\s+\(shared\)\s+0\.\d+", out, re.MULTILINE)
     assert re.search(r"^\s+moe\s+\d", out, re.MULTILINE)  # per-family rows

@@ -131,6 +131,7 @@ def test_refit_reuses_law_target_group_pooling_and_sampler(fits, runs, monkeypat
     assert seen["target"] == "loss" and seen["group"] == "family"
     assert seen["pooling"] == original.plan.pooling_map
     assert (seen["chains"], seen["draws"], seen["warmup"], seen["seed"]) == (2, 200, 200, 7)
+    assert seen["sampler"] == original.config["sampler"] == "auto"
 
 
 def test_stacking_weights():

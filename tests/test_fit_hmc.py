@@ -1,4 +1,5 @@
-"""bl.fit(..., sampler="hmc"): the vectorised fixed-length HMC gives the NUTS posterior."""
+"""bl.fit's samplers: the vectorised fixed-length HMC gives the NUTS posterior, and the default
+``sampler="auto"`` takes HMC's draws only where they pass the convergence checks."""
 
 from __future__ import annotations
 
@@ -15,36 +16,73 @@ SHARED = ("alpha", "beta", "sigma")
 
 
 @pytest.fixture(scope="module")
-def hmc_fit(demo_runs):
+def nuts_fit(demo_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         return bl.fit("chinchilla", demo_runs, group="family", chains=2, warmup=400, draws=500,
-                      seed=2, sampler="hmc")
+                      seed=2, sampler="nuts")
 
 
-def test_hmc_posterior_equals_nuts(hmc_fit, family_fit):
-    ours, nuts = moments(hmc_fit.samples), moments(family_fit.samples)
+def test_hmc_posterior_equals_nuts(family_fit, nuts_fit):
+    # family_fit is the default sampler="auto" on 5 families x 30 runs (centred): HMC's draws
+    assert family_fit.config["sampler_used"] == "hmc"
+    ours, nuts = moments(family_fit.samples), moments(nuts_fit.samples)
     assert_mc_equal({k: ours[k] for k in SHARED}, {k: nuts[k] for k in SHARED})
-    # the per-family offsets too (centred partial pooling on the 5-family demo set)
     for name in ("E_family", "a_family", "b_family"):
-        a, b = np.asarray(hmc_fit.samples[name]), np.asarray(family_fit.samples[name])
+        a, b = np.asarray(family_fit.samples[name]), np.asarray(nuts_fit.samples[name])
         assert a.shape == b.shape == (2, 500, 5)
         se = np.hypot(a.std(axis=(0, 1)), b.std(axis=(0, 1))) / np.sqrt(200)
         assert np.all(np.abs(a.mean(axis=(0, 1)) - b.mean(axis=(0, 1))) < 4.5 * se), name
 
 
-def test_hmc_fit_records_its_sampler_and_converges(hmc_fit):
-    cfg = hmc_fit.config
-    assert (cfg["sampler"], cfg["steps"], cfg["chain_method"]) == ("hmc", 16, "batched")
-    assert hmc_fit.divergences == 0
-    diag = hmc_fit.diagnostics()
+def test_hmc_fit_records_its_sampler_and_converges(family_fit, nuts_fit):
+    cfg = family_fit.config
+    assert (cfg["sampler"], cfg["sampler_used"], cfg["hmc_fallback"]) == ("auto", "hmc", None)
+    assert (cfg["steps"], cfg["chain_method"]) == (16, "batched")
+    assert family_fit.divergences == 0
+    diag = family_fit.diagnostics()
     assert diag["r_hat"].max() < 1.02 and diag["ess_bulk"].min() > 200
-    steps = np.asarray(hmc_fit.sample_stats["num_steps"])
+    steps = np.asarray(family_fit.sample_stats["num_steps"])
     assert steps.min() >= 8 and steps.max() <= 24  # the jitter around steps=16
+    assert (nuts_fit.config["sampler"], nuts_fit.config["sampler_used"]) == ("nuts", "nuts")
+    assert "steps" not in nuts_fit.config
+
+
+def test_auto_falls_back_to_nuts_from_the_same_start(demo_runs):
+    """Draws too short for HMC to pass the checks: auto returns exactly the NUTS fit."""
+    one = demo_runs[demo_runs["family"] == demo_runs["family"].iloc[0]]
+    settings = {"chains": 2, "warmup": 100, "draws": 40, "seed": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        auto = bl.fit("chinchilla", one, **settings)
+        nuts = bl.fit("chinchilla", one, sampler="nuts", **settings)
+    assert auto.config["sampler_used"] == "nuts"
+    reason = auto.config["hmc_fallback"]
+    assert reason.startswith(("R-hat reaches", "bulk ESS is only", "divergent")), reason
+    assert set(auto.samples) == set(nuts.samples)
+    for name, value in nuts.samples.items():
+        np.testing.assert_array_equal(auto.samples[name], value)
+
+
+@pytest.mark.parametrize(("families", "pooling", "n_runs", "expected"), [
+    (1, {}, 0, True),  # one family
+    (5, {}, 0, True),  # centred partial pooling
+    (2, {}, 0, False),  # non-centred partial pooling: the funnel
+    (2, {"E": "shared", "a": "shared", "b": "shared"}, 0, True),  # nothing pooled
+    (1, {}, 12, False),  # a run effect (non-centred run offsets)
+])
+def test_auto_tries_hmc_first_only_without_a_non_centred_hierarchy(families, pooling, n_runs, expected):
+    from bayeslaw.fit import CENTRED_MIN_FAMILIES, hmc_first
+    from bayeslaw.law import load_law
+    from bayeslaw.model import make_plan
+
+    centred = families >= CENTRED_MIN_FAMILIES
+    plan = make_plan(load_law("chinchilla"), families, pooling, centered=centred, n_runs=n_runs)
+    assert hmc_first(plan) is expected
 
 
 def test_sampler_settings_are_checked(demo_runs):
-    with pytest.raises(FitError, match=r"^sampler must be 'nuts' or 'hmc', got 'metropolis'$"):
+    with pytest.raises(FitError, match=r"^sampler must be 'auto', 'nuts' or 'hmc', got 'metropolis'$"):
         bl.fit("chinchilla", demo_runs, sampler="metropolis")
     with pytest.raises(FitError, match=r"^steps must be a positive integer, got 0$"):
         bl.fit("chinchilla", demo_runs, sampler="hmc", steps=0)
