@@ -5,8 +5,10 @@
   ``BAYESLAW_X64=1`` or ``0`` to force either.
 * Compilation cache: JAX's persistent cache is switched on at the first fit, in
   ``$BAYESLAW_CACHE_DIR/jax`` (default ``~/.cache/bayeslaw/jax``), so refitting a law of the same
-  shape skips XLA compilation. ``BAYESLAW_NO_CACHE=1`` opts out. A cache directory the user
-  configured for JAX already is left alone.
+  shape skips XLA compilation, and :mod:`bayeslaw.programs` keeps the traces of the MAP search
+  and the HMC sampler beside it (``$BAYESLAW_CACHE_DIR/programs``), so such a refit skips tracing
+  too. ``BAYESLAW_NO_CACHE=1`` opts out of both. A cache directory the user configured for JAX
+  already is left alone.
 * Compile time is measured through ``jax.monitoring`` events, so a fit can report compilation
   and sampling separately.
 * In-memory compiled programs are released after every fit (:func:`release_compiled`). Most of

@@ -1,9 +1,11 @@
-"""bayeslaw.programs: a refit of the same shape reuses the compiled programs, and only then."""
+"""bayeslaw.programs: a refit of the same shape reuses the compiled programs, and only then; a
+new process compiles the traces an earlier one kept on disk."""
 
 from __future__ import annotations
 
 import warnings
 
+import jax
 import numpy as np
 import pytest
 
@@ -55,3 +57,75 @@ def test_another_law_or_shape_gets_its_own_programs(tables, tmp_path):
     assert programs.kept() == 6
     _fit("chinchilla", one.iloc[:-1])  # one run fewer: other shapes
     assert programs.kept() == programs.MAX_PROGRAMS  # the oldest went out
+
+
+@pytest.fixture
+def disk_cache(tmp_path, monkeypatch):
+    """bayeslaw's cache switched on (the suite runs with BAYESLAW_NO_CACHE=1) in a fresh folder."""
+    monkeypatch.setenv("BAYESLAW_NO_CACHE", "0")
+    monkeypatch.setenv("BAYESLAW_CACHE_DIR", str(tmp_path))
+    programs.clear()
+    yield tmp_path / "programs"
+    programs.clear()
+
+
+def _exported(folder):
+    return sorted(folder.glob("*.jaxexport"))
+
+
+def test_a_new_process_compiles_the_traces_kept_on_disk(tables, disk_cache, monkeypatch):
+    one, _ = tables
+    first = _fit("chinchilla", one)
+    assert [p.name.split("-")[0] for p in _exported(disk_cache)] == ["hmc", "map_newton", "prior_median_closed"]
+    programs.clear()  # nothing in memory, as in a new process
+
+    def no_tracing(*args, **kwargs):
+        raise AssertionError("traced again although the trace is on disk")
+
+    monkeypatch.setattr(jax.export, "export", no_tracing)
+    again = _fit("chinchilla", one)
+    assert set(again.samples) == set(first.samples)
+    for name, value in first.samples.items():
+        np.testing.assert_array_equal(again.samples[name], value)
+
+
+def test_an_unreadable_trace_on_disk_is_traced_again(tables, disk_cache):
+    one, _ = tables
+    first = _fit("chinchilla", one)
+    sampler = next(p for p in _exported(disk_cache) if p.name.startswith("hmc-"))
+    size = sampler.stat().st_size
+    sampler.write_bytes(sampler.read_bytes()[: size // 2])  # as a crash mid-write would leave it
+    programs.clear()
+    again = _fit("chinchilla", one)
+    assert sampler.stat().st_size == size  # written afresh
+    np.testing.assert_array_equal(again.samples["alpha"], first.samples["alpha"])
+
+
+def test_no_cache_leaves_nothing_on_disk(tables, disk_cache, monkeypatch):
+    monkeypatch.setenv("BAYESLAW_NO_CACHE", "1")
+    _fit("chinchilla", tables[0])
+    assert not disk_cache.exists()
+
+
+def test_a_sampler_sharded_over_devices_is_read_back_in_another_process(tables, tmp_path):
+    """Two processes with 4 host devices: the second compiles the first's sharded HMC trace
+    (tracing is made to fail there) and draws exactly the same chains."""
+    from test_batch import run_script
+
+    body = """
+        import hashlib, os
+        import numpy as np
+        if os.environ.get("FORBID_TRACING"):
+            def no_tracing(*args, **kwargs):
+                raise AssertionError("traced again although the trace is on disk")
+            jax.export.export = no_tracing
+        fit = bl.fit("chinchilla", tables[0], chains=4, warmup=150, draws=100, seed=3, sampler="hmc")
+        print(json.dumps({"devices": jax.local_device_count(),
+                          "digest": hashlib.sha256(np.asarray(fit.samples["alpha"]).tobytes()).hexdigest()}))
+    """
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "BAYESLAW_NO_CACHE": "0",
+           "BAYESLAW_CACHE_DIR": str(tmp_path / "cache")}
+    first = run_script(body, env, tmp_path, tables[:1])
+    second = run_script(body, {**env, "FORBID_TRACING": "1"}, tmp_path, tables[:1])
+    assert first["devices"] == second["devices"] == 4
+    assert second["digest"] == first["digest"]
