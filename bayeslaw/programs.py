@@ -62,7 +62,7 @@ def _signature(args) -> tuple:
 
 
 def call(name: str, key: Hashable | None, fn: Callable, *args):
-    """Run ``jax.jit(fn)(*args)``, reusing the compiled program of an earlier call with equal
+    """Run ``jax.jit(fn)(*args)`` (outputs as NumPy arrays), reusing the compiled program of an earlier call with equal
     ``name``, ``key`` and argument signature (in this process, or traced by an earlier process
     and kept on disk); ``key=None`` compiles as plain ``jit`` would.
 
@@ -82,7 +82,9 @@ def call(name: str, key: Hashable | None, fn: Callable, *args):
             _store[ident] = program
             while len(_store) > MAX_PROGRAMS:
                 _store.popitem(last=False)
-    return program(*args)
+    # host arrays: a compiled program's outputs are committed to its devices, and a later
+    # program placing them elsewhere (NUTS's pmap over the chains) would refuse them
+    return jax.tree.map(np.asarray, program(*args))
 
 
 def _compile(ident: tuple, fn: Callable, args: tuple) -> Callable:

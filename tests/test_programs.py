@@ -109,7 +109,8 @@ def test_no_cache_leaves_nothing_on_disk(tables, disk_cache, monkeypatch):
 
 def test_a_sampler_sharded_over_devices_is_read_back_in_another_process(tables, tmp_path):
     """Two processes with 4 host devices: the second compiles the first's sharded HMC trace
-    (tracing is made to fail there) and draws exactly the same chains."""
+    (tracing is made to fail there) and draws exactly the same chains; NUTS, whose chains run
+    in parallel on the 4 devices, starts from the MAP programs read back from disk."""
     from test_batch import run_script
 
     body = """
@@ -119,13 +120,17 @@ def test_a_sampler_sharded_over_devices_is_read_back_in_another_process(tables, 
             def no_tracing(*args, **kwargs):
                 raise AssertionError("traced again although the trace is on disk")
             jax.export.export = no_tracing
-        fit = bl.fit("chinchilla", tables[0], chains=4, warmup=150, draws=100, seed=3, sampler="hmc")
-        print(json.dumps({"devices": jax.local_device_count(),
-                          "digest": hashlib.sha256(np.asarray(fit.samples["alpha"]).tobytes()).hexdigest()}))
+        settings = {"chains": 4, "warmup": 150, "draws": 100, "seed": 3}
+        hmc = bl.fit("chinchilla", tables[0], sampler="hmc", **settings)
+        # NUTS's chains run in parallel over the 4 devices, from the MAP search's outputs
+        nuts = bl.fit("chinchilla", tables[0], sampler="nuts", **settings)
+        digest = lambda fit: hashlib.sha256(np.asarray(fit.samples["alpha"]).tobytes()).hexdigest()
+        print(json.dumps({"devices": jax.local_device_count(), "method": nuts.config["chain_method"],
+                          "digest": [digest(hmc), digest(nuts)]}))
     """
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "BAYESLAW_NO_CACHE": "0",
            "BAYESLAW_CACHE_DIR": str(tmp_path / "cache")}
     first = run_script(body, env, tmp_path, tables[:1])
     second = run_script(body, {**env, "FORBID_TRACING": "1"}, tmp_path, tables[:1])
-    assert first["devices"] == second["devices"] == 4
+    assert first["devices"] == second["devices"] == 4 and first["method"] == "parallel"
     assert second["digest"] == first["digest"]
