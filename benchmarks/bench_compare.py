@@ -62,7 +62,8 @@ def replicate(scenario: str, seed: int, settings: dict) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fits = {law: bl.fit(law, runs, group="family", seed=seed, **settings) for law in ("chinchilla", "kaplan")}
+        fits = {law: bl.fit(law, runs, group="family", seed=seed, sampler="nuts", **settings)
+                for law in ("chinchilla", "kaplan")}
         table = compare(fits)
         out = {"scenario": scenario, "seed": seed, **truth, "chosen": table.index[0],
                "elpd_diff": float(table["elpd_diff"].iloc[1]), "dse": float(table["dse"].iloc[1])}

@@ -2,7 +2,7 @@
 
 Measured in the same run on the same machine (ratios, not absolute times, are what transfer):
 
-* Epoch AI's 240 Chinchilla points, one family: bayeslaw `bl.fit`, default sampler (4 chains x 1000 warmup + 1000
+* Epoch AI's 240 Chinchilla points, one family: bayeslaw NUTS (4 chains x 1000 warmup + 1000
   draws) vs Huber(delta=1e-3) L-BFGS-B from a grid + bootstrap refits (Epoch's method).
 * The 5-family synthetic demo set: bayeslaw with partial pooling vs per-family Huber fits +
   bootstrap.
@@ -47,7 +47,8 @@ def bayeslaw_run(runs, group, label):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         start = time.perf_counter()
-        fit = bl.fit("chinchilla", runs, group=group, chains=4, warmup=1000, draws=1000, seed=0)
+        fit = bl.fit("chinchilla", runs, group=group, chains=4, warmup=1000, draws=1000, seed=0,
+                     sampler="nuts")
         wall = time.perf_counter() - start
     summary = fit.summary(ci_prob=0.95)
     shared = summary.xs("(shared)", level="family") if group is None else summary

@@ -4,12 +4,15 @@ Identical model and data (the 5-family x 30-run synthetic set; partial pooling o
 families, shared alpha, beta, sigma, df; Student-t on log loss), measured in the same run:
 
 * bayeslaw ``bl.fit`` (centred reference scales, centred/non-centred pooling chosen from the
-  data, dense mass matrix, MAP start) with its default NUTS and with ``sampler="hmc"`` (all
-  chains in one vectorised fixed-length HMC program); each is run twice and the second call
+  data, dense mass matrix, MAP start) with its default ``sampler="auto"`` (which sampler it
+  used is recorded), with ``sampler="nuts"`` and with ``sampler="hmc"`` (all chains in one
+  vectorised fixed-length HMC program); each is run twice and the second call
   recorded (JAX's persistent compilation cache, on by default, is then warm, and with
   ``sampler="hmc"`` the compiled MAP search and sampler are reused in-process, as when a user
-  refits a law of the same shape); the first call's wall time is recorded too, and so is the
-  plain NumPyro model's sampling time without its compilation;
+  refits a law of the same shape); the first call's wall time is recorded too, and so is one
+  call in a new process (imports not counted; the caches on disk warm, as in a user's next
+  script: the HMC programs' traces are read back, NUTS is traced again), and the plain NumPyro
+  model's sampling time without its compilation;
 * the model written plainly in NumPyro as most users would: raw ``log N``/``log D`` in the
   formula (amplitudes not centred), non-centred family offsets, diagonal mass matrix, NumPyro's
   default initialisation. Its priors are bayeslaw's, rewritten for the raw amplitudes
@@ -70,8 +73,9 @@ def record(label, samples, wall, compile_s, steps=None, divergences=None) -> dic
 
 
 def run_bayeslaw(frame, chains, warmup, draws, sampler) -> dict:
-    """bl.fit twice in this process: the first call fills JAX's persistent compilation cache
-    (bayeslaw's default), the second is a refit of a law of the same shape, the recorded figure."""
+    """bl.fit twice in this process: the first call fills JAX's persistent compilation cache and
+    bayeslaw's traced programs (both on disk by default), the second is a refit of a law of the
+    same shape, the recorded figure; then once more in a new process."""
     import bayeslaw as bl
     from bayeslaw import runtime
 
@@ -86,9 +90,40 @@ def run_bayeslaw(frame, chains, warmup, draws, sampler) -> dict:
     out = record(f"bayeslaw bl.fit(sampler={sampler!r}), cache warm", fit.samples, clock["total"],
                  clock["compile"], float(np.mean(fit.sample_stats["num_steps"])), fit.divergences)
     out["chain_method"] = fit.config["chain_method"]
+    out["sampler_used"] = fit.config["sampler_used"]
     out["first_call_wall_s"] = walls[0]
     out["ess_per_s_first_call"] = out["min_ess_bulk"] / walls[0]
+    new = first_call_in_new_process(chains, warmup, draws, sampler)
+    out["new_process_wall_s"] = new["wall_s"]
+    out["ess_per_s_new_process"] = new["min_ess_bulk"] / new["wall_s"]
     return out
+
+
+NEW_PROCESS_SCRIPT = """
+import json, sys, warnings
+import numpy as np, pandas as pd
+sys.path.insert(0, sys.argv[1])
+import bayeslaw as bl
+from bayeslaw import runtime
+from bench_plain_models import min_ess
+chains, warmup, draws = map(int, sys.argv[3:6])
+frame = pd.read_csv(sys.argv[2])
+warnings.simplefilter("ignore")
+with runtime.stopwatch() as clock:
+    fit = bl.fit("chinchilla", frame, group="family", chains=chains, warmup=warmup, draws=draws,
+                 seed=0, sampler=sys.argv[6])
+print(json.dumps({"wall_s": clock["total"], "min_ess_bulk": min_ess(fit.samples)[0]}))
+"""
+
+
+def first_call_in_new_process(chains, warmup, draws, sampler) -> dict:
+    """Wall time of one bl.fit in a new Python process (imports not counted), bayeslaw's caches on
+    disk warm from this process's calls: a user's next session or script."""
+    data = HERE.parent / "data" / "synthetic_families.csv"
+    result = subprocess.run([sys.executable, "-c", NEW_PROCESS_SCRIPT, str(HERE), str(data), str(chains),
+                             str(warmup), str(draws), sampler], capture_output=True, text=True,
+                            timeout=3600, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def plain_numpyro_model(log_n, log_d, family, n_families, log_n_ref, log_d_ref, log_y=None):
@@ -258,7 +293,8 @@ def main(argv=None):
                            "backend": jax.default_backend(), "devices": jax.local_device_count()},
                "problem": {"data": "data/synthetic_families.csv", "families": 5, "runs": len(frame),
                            "chains": chains, "warmup": warmup, "draws": draws},
-               "bayeslaw": run_bayeslaw(frame, chains, warmup, draws, "nuts"),
+               "bayeslaw": run_bayeslaw(frame, chains, warmup, draws, "auto"),
+               "bayeslaw_nuts": run_bayeslaw(frame, chains, warmup, draws, "nuts"),
                "bayeslaw_hmc": run_bayeslaw(frame, chains, warmup, draws, "hmc"),
                "plain_numpyro": run_plain_numpyro(frame, chains, warmup, draws, method),
                "plain_pymc": run_alternative("PyMC", "pymc", PYMC_SCRIPT, args.python_alt, data, chains, warmup,
@@ -266,7 +302,8 @@ def main(argv=None):
                "plain_stan": run_alternative("Stan", "stan", STAN_SCRIPT, args.python_alt, data, chains, warmup,
                                              draws)}
     np_ = results["plain_numpyro"]
-    for ours in ("bayeslaw", "bayeslaw_hmc"):
+    ours_keys = ("bayeslaw", "bayeslaw_nuts", "bayeslaw_hmc")
+    for ours in ours_keys:
         bl_ = results[ours]
         results[f"ratio_ess_per_s_wall_{ours}_over_plain_numpyro"] = bl_["ess_per_s_wall"] / np_["ess_per_s_wall"]
         results[f"ratio_ess_per_s_sampling_{ours}_over_plain_numpyro"] = (
@@ -280,15 +317,16 @@ def main(argv=None):
     se = lambda r, k: r["sds"][k] / np.sqrt(max(r["min_ess_bulk"], 1.0))
     results["same_posterior"] = all(
         abs(results[ours]["means"][k] - np_["means"][k]) < 4 * np.hypot(se(results[ours], k), se(np_, k))
-        for k in ("alpha", "beta") for ours in ("bayeslaw", "bayeslaw_hmc"))
-    for key in ("bayeslaw", "bayeslaw_hmc", "plain_numpyro", "plain_pymc", "plain_stan"):
+        for k in ("alpha", "beta") for ours in ours_keys)
+    for key in ours_keys + ("plain_numpyro", "plain_pymc", "plain_stan"):
         r = results[key]
         if r.get("measured", True):
             print(f"{r['label']}: {r['wall_s']:.1f} s, min bulk ESS {r['min_ess_bulk']:.0f}, "
                   f"ESS/s {r['ess_per_s_wall']:.1f}, max R-hat {r['max_r_hat']:.3f}, divergences {r['divergences']}")
         else:
             print(f"{key}: not measured ({r['reason']})")
-    print(f"bayeslaw / plain NumPyro ESS per second (wall): NUTS {ratio:.1f}x, HMC "
+    print(f"bayeslaw / plain NumPyro ESS per second (wall): default ({results['bayeslaw']['sampler_used']}) "
+          f"{ratio:.1f}x, NUTS {results['ratio_ess_per_s_wall_bayeslaw_nuts_over_plain_numpyro']:.1f}x, HMC "
           f"{results['ratio_ess_per_s_wall_bayeslaw_hmc_over_plain_numpyro']:.1f}x; same posterior: "
           f"{results['same_posterior']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -128,7 +128,7 @@ def many_fits(n_fits, runs, chains, warmup, draws, loop_subset, save, seed=0) ->
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         for table in tables[:loop_subset]:
             start = time.perf_counter()
-            bl.fit("chinchilla", table, seed=seed, **settings)
+            bl.fit("chinchilla", table, seed=seed, sampler="nuts", **settings)
             per_fit.append(time.perf_counter() - start)
             save({**out, "bl_fit_loop_partial_per_fit_s": per_fit})
     loop = {"label": f"loop of single bl.fit calls (timed on {loop_subset}, extrapolated to {n_fits})",
@@ -146,7 +146,8 @@ def one_fit(frame, group, chains, warmup, draws) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         start = time.perf_counter()
-        fit = bl.fit("chinchilla", frame, group=group, chains=chains, warmup=warmup, draws=draws, seed=0)
+        fit = bl.fit("chinchilla", frame, group=group, chains=chains, warmup=warmup, draws=draws, seed=0,
+                     sampler="nuts")
         wall = time.perf_counter() - start
     diag = fit.diagnostics()
     ess = float(diag["ess_bulk"].min())

@@ -30,7 +30,8 @@ runs = pd.read_csv(sys.argv[1])
 out = {"backend": jax.default_backend(), "x64": bool(jax.config.jax_enable_x64)}
 for attempt in ("cold", "warm"):
     start = time.perf_counter()
-    fit = bl.fit("chinchilla", runs, group="family", chains=4, warmup=1000, draws=1000, seed=0)
+    fit = bl.fit("chinchilla", runs, group="family", chains=4, warmup=1000, draws=1000, seed=0,
+                 sampler="nuts")
     out[attempt] = {"wall_s": time.perf_counter() - start, **fit.timings}
 out["x64"] = bool(jax.config.jax_enable_x64)
 out["chain_method"] = fit.config["chain_method"]
