@@ -62,9 +62,10 @@ def _signature(args) -> tuple:
 
 
 def call(name: str, key: Hashable | None, fn: Callable, *args):
-    """Run ``jax.jit(fn)(*args)`` (outputs as NumPy arrays), reusing the compiled program of an earlier call with equal
+    """Run ``jax.jit(fn)(*args)``, reusing the compiled program of an earlier call with equal
     ``name``, ``key`` and argument signature (in this process, or traced by an earlier process
-    and kept on disk); ``key=None`` compiles as plain ``jit`` would.
+    and kept on disk), and return its outputs as NumPy arrays; ``key=None`` compiles and returns
+    as plain ``jit`` would.
 
     ``fn`` must depend on nothing but its arguments, bayeslaw's source and what ``key`` names.
     """

@@ -71,6 +71,7 @@ def sampled_sites(plan: ModelPlan, samples: Mapping[str, np.ndarray]) -> list[st
     extra = ("corr_z", "run_sd", "run_z")
     return out + [k for k in extra if k in samples]
 
+
 @dataclass
 class Fit(DrawsMixin):
     """A fitted scaling law: posterior draws plus everything needed to predict without refitting.
