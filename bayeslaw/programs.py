@@ -131,7 +131,7 @@ def _write(path: Path, data: bytes) -> None:
 
 def _disk_path(ident: tuple) -> Path | None:
     """Where the exported trace of ``ident`` lives, or None with ``BAYESLAW_NO_CACHE`` set."""
-    if os.environ.get("BAYESLAW_NO_CACHE", "") not in ("", "0"):
+    if not runtime.cache_enabled():
         return None
     digest = hashlib.sha256(repr((ident, _code_version())).encode()).hexdigest()[:32]
     return runtime.cache_dir() / "programs" / f"{ident[0]}-{digest}.jaxexport"

@@ -36,6 +36,11 @@ _COMPILE_EVENTS = ("/jax/core/compile/backend_compile_duration", "/jax/core/comp
                    "/jax/core/compile/jaxpr_to_mlir_module_duration")
 
 
+def cache_enabled() -> bool:
+    """Whether bayeslaw's on-disk caches are used (``BAYESLAW_NO_CACHE`` unset, empty or 0)."""
+    return os.environ.get("BAYESLAW_NO_CACHE", "") in ("", "0")
+
+
 def cache_dir() -> Path:
     """Directory of bayeslaw's caches (datasets, compiled programs)."""
     root = os.environ.get("BAYESLAW_CACHE_DIR")
@@ -62,7 +67,7 @@ def configure() -> None:
     if _state["configured"]:
         return
     jax.config.update("jax_enable_x64", wants_x64())
-    if os.environ.get("BAYESLAW_NO_CACHE", "") in ("", "0") and not jax.config.jax_compilation_cache_dir:
+    if cache_enabled() and not jax.config.jax_compilation_cache_dir:
         path = cache_dir() / "jax"
         try:
             path.mkdir(parents=True, exist_ok=True)
