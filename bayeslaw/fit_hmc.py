@@ -1,4 +1,4 @@
-"""Sample one fit's chains with :mod:`bayeslaw.batched_hmc` (``bl.fit(..., sampler="hmc")``).
+"""Sample one fit's chains with :mod:`bayeslaw.batched_hmc` (``bl.fit``, ``sampler="hmc"`` or "auto").
 
 NUTS runs each chain's trajectories to their own length, and on CPU its chains run one after
 another (vectorised NUTS makes every chain wait for the deepest tree). The fixed-length HMC
