@@ -32,6 +32,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
 
@@ -99,6 +100,9 @@ def _compile(ident: tuple, fn: Callable, args: tuple) -> Callable:
             exported = jax.export.deserialize(bytearray(path.read_bytes()))
         except (OSError, struct.error, ValueError, IndexError):  # unreadable or truncated: trace afresh
             exported = None
+        else:
+            with suppress(OSError):  # in use: the cache bound prunes the oldest files first
+                os.utime(path)
     if exported is None:
         exported = jax.export.export(jax.jit(fn))(*jax.tree.map(_spec, args))
         _write(path, exported.serialize())

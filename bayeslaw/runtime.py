@@ -8,7 +8,10 @@
   shape skips XLA compilation, and :mod:`bayeslaw.programs` keeps the traces of the MAP search
   and the HMC sampler beside it (``$BAYESLAW_CACHE_DIR/programs``), so such a refit skips tracing
   too. ``BAYESLAW_NO_CACHE=1`` opts out of both. A cache directory the user configured for JAX
-  already is left alone.
+  already is left alone (and never pruned). Every new data shape compiles programs of its own,
+  so bayeslaw's two folders are bounded: at the first fit of a process the oldest files go until
+  they hold at most ``BAYESLAW_CACHE_MAX_MB`` megabytes (default :data:`DEFAULT_CACHE_MAX_MB`);
+  a trace read back from disk counts as new again.
 * Compile time is measured through ``jax.monitoring`` events, so a fit can report compilation
   and sampling separately.
 * In-memory compiled programs are released after every fit (:func:`release_compiled`). Most of
@@ -30,6 +33,11 @@ from pathlib import Path
 
 import jax
 
+from .errors import FitError
+
+#: bound on the on-disk caches of compiled and traced programs, in megabytes
+DEFAULT_CACHE_MAX_MB = 2048
+
 _lock = threading.Lock()
 _state = {"configured": False, "compile_seconds": 0.0}
 _COMPILE_EVENTS = ("/jax/core/compile/backend_compile_duration", "/jax/core/compile/jaxpr_trace_duration",
@@ -45,6 +53,47 @@ def cache_dir() -> Path:
     """Directory of bayeslaw's caches (datasets, compiled programs)."""
     root = os.environ.get("BAYESLAW_CACHE_DIR")
     return Path(root) if root else Path.home() / ".cache" / "bayeslaw"
+
+
+def cache_limit_bytes() -> int:
+    """The bound on the program caches, from ``BAYESLAW_CACHE_MAX_MB`` (default
+    :data:`DEFAULT_CACHE_MAX_MB`)."""
+    raw = os.environ.get("BAYESLAW_CACHE_MAX_MB", "").strip()
+    if not raw:
+        return DEFAULT_CACHE_MAX_MB * 2**20
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = float("nan")
+    if not megabytes >= 0 or megabytes == float("inf"):
+        raise FitError(f"BAYESLAW_CACHE_MAX_MB must be a non-negative number of megabytes, got {raw!r}")
+    return int(megabytes * 2**20)
+
+
+def prune_cache(folders, limit: int) -> int:
+    """Delete the oldest files (by modification time) under ``folders`` until they hold at most
+    ``limit`` bytes together; return the bytes freed. Files that vanish meanwhile (another
+    process pruning) or cannot be removed are skipped."""
+    files = []
+    for folder in folders:
+        for path in Path(folder).rglob("*"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            if path.is_file():
+                files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    freed = 0
+    for _, size, path in sorted(files, key=lambda f: f[0]):
+        if total - freed <= limit:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        freed += size
+    return freed
 
 
 def _on_duration(event: str, duration: float, **_kwargs) -> None:
@@ -67,15 +116,20 @@ def configure() -> None:
     if _state["configured"]:
         return
     jax.config.update("jax_enable_x64", wants_x64())
-    if cache_enabled() and not jax.config.jax_compilation_cache_dir:
-        path = cache_dir() / "jax"
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            jax.config.update("jax_compilation_cache_dir", str(path))
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        except OSError:
-            pass  # a read-only home: fits still work, they just compile every time
+    if cache_enabled():
+        limit = cache_limit_bytes()
+        ours = [cache_dir() / "programs"]
+        if not jax.config.jax_compilation_cache_dir:
+            path = cache_dir() / "jax"
+            ours.append(path)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                jax.config.update("jax_compilation_cache_dir", str(path))
+                jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+                jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+            except OSError:
+                pass  # a read-only home: fits still work, they just compile every time
+        prune_cache([folder for folder in ours if folder.is_dir()], limit)
     jax.monitoring.register_event_duration_secs_listener(_on_duration)
     _state["configured"] = True
 

@@ -3,6 +3,7 @@ new process compiles the traces an earlier one kept on disk."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import jax
@@ -87,6 +88,15 @@ def test_a_new_process_compiles_the_traces_kept_on_disk(tables, disk_cache, monk
     assert set(again.samples) == set(first.samples)
     for name, value in first.samples.items():
         np.testing.assert_array_equal(again.samples[name], value)
+
+
+def test_a_trace_read_back_from_disk_counts_as_new_for_the_cache_bound(tables, disk_cache):
+    _fit("chinchilla", tables[0])
+    sampler = next(p for p in _exported(disk_cache) if p.name.startswith("hmc-"))
+    os.utime(sampler, (1e9, 1e9))  # written long ago: first in line to be pruned
+    programs.clear()
+    _fit("chinchilla", tables[0])
+    assert sampler.stat().st_mtime > 1e9 + 1
 
 
 def test_an_unreadable_trace_on_disk_is_traced_again(tables, disk_cache):
