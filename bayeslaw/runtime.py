@@ -129,7 +129,10 @@ def configure() -> None:
                 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
             except OSError:
                 pass  # a read-only home: fits still work, they just compile every time
-        prune_cache([folder for folder in ours if folder.is_dir()], limit)
+        try:
+            prune_cache([folder for folder in ours if folder.is_dir()], limit)
+        except OSError:
+            pass  # an unlistable cache is not worth failing a fit over
     jax.monitoring.register_event_duration_secs_listener(_on_duration)
     _state["configured"] = True
 
