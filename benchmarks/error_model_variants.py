@@ -102,8 +102,8 @@ def posterior(log_weights: np.ndarray) -> np.ndarray:
 
 
 def offsets(case: dict, weights: np.ndarray, rho_grid: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Draws of delta (S, rows) for the held-out rows, as ExtrapolationError.log_offsets, with
-    the per-run term (one draw per held-out run) on the last axis."""
+    """Draws of delta (S, rows) for the held-out rows, as ExtrapolationError.log_offsets, plus
+    ``rho * e`` with one ``e`` per held-out run (``rho`` on the weights' last axis)."""
     n = case["draws"].shape[0]
     rng = np.random.default_rng(seed)
     index = np.unravel_index(rng.choice(weights.size, size=n, p=weights.ravel()), weights.shape)
@@ -134,7 +134,7 @@ def medians(weights: np.ndarray, rho_grid: np.ndarray) -> dict[str, float]:
     return out
 
 
-def prepare(name, loader, law, cutoff, by, group, noise, settings) -> dict:
+def prepare(loader, law, cutoff, by, group, noise, settings) -> dict:
     """Fit below the cutoff, collect nested residuals and the held-out predictive draws."""
     frame = loader()
     kwargs = {"run": "run"} if "run" in frame.columns else {}
@@ -183,7 +183,7 @@ def main() -> None:
         chosen = {r["dataset"]: r["noise"]["chosen"] for r in json.loads(report.read_text())["results"]}
     cases = {}
     for name, loader, law, cutoff, by, group, _ in CASES:
-        cases[name] = prepare(name, loader, law, cutoff, by, group, chosen.get(name, "one sigma"), settings)
+        cases[name] = prepare(loader, law, cutoff, by, group, chosen.get(name, "one sigma"), settings)
         print(f"{name}: {len(cases[name]['points'])} nested residuals", flush=True)
     no_rho = np.array([0.0])
     shared = {n: log_likelihood(c["points"], c["full_span"], no_rho) for n, c in cases.items()}
