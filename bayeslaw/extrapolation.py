@@ -263,25 +263,37 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     """
     residuals, scales, distances = (np.asarray(a, dtype=float) for a in (residuals, scales, distances))
     cols = [np.ones_like(residuals), distances] + ([] if tilts is None else [np.asarray(tilts, dtype=float)])
-    axes = np.meshgrid(GRID, GRID, *([TILT_GRID] if tilts is not None else []), indexing="ij")
-    sd = np.stack(axes, axis=-1)  # grid shape + (k,): kappa, tau[, eta]
-    k = sd.shape[-1]
+    sd = scale_grid(tilts is not None)
     out = np.zeros(sd.shape[:-1])
     for g in np.unique(groups):
         at = np.asarray(groups) == g
         v = np.stack([c[at] for c in cols], axis=1)  # (n, k)
         w = 1.0 / scales[at] ** 2
-        m = v.T @ (w[:, None] * v)  # V' D^-1 V
-        b = v.T @ (w * residuals[at])  # V' D^-1 r
-        q = float(np.sum(w * residuals[at] ** 2))
-        # Woodbury with S = diag(kappa, tau, eta): A = I + S M S, so that
-        # r' Cov^-1 r = q - (S b)' A^-1 (S b) and log det Cov = log det D + log det A
-        a = np.eye(k) + sd[..., :, None] * m * sd[..., None, :]
-        sb = sd * b
-        quad = q - np.einsum("...i,...i->...", sb, np.linalg.solve(a, sb[..., None])[..., 0])
-        out += -0.5 * (np.linalg.slogdet(a)[1] + quad)
+        # log det D is the same on every grid cell: left out
+        out += woodbury_loglik(sd, v.T @ (w[:, None] * v), v.T @ (w * residuals[at]),
+                               float(np.sum(w * residuals[at] ** 2)))
     weights = np.exp(out - out.max())
     return weights / weights.sum()
+
+
+def scale_grid(tilt: bool) -> np.ndarray:
+    """Every (kappa, tau[, eta]) of the posterior grids, shaped grid shape + (2 or 3,)."""
+    axes = np.meshgrid(GRID, GRID, *([TILT_GRID] if tilt else []), indexing="ij")
+    return np.stack(axes, axis=-1)
+
+
+def woodbury_loglik(sd: np.ndarray, m: np.ndarray, b: np.ndarray, q: float) -> np.ndarray:
+    """``log N(r; 0, D + V S^2 V')`` up to ``-log det D / 2`` on the grid of scales ``sd``
+    (:func:`scale_grid`, S = diag of each cell), given ``m = V' D^-1 V``, ``b = V' D^-1 r`` and
+    ``q = r' D^-1 r``.
+
+    Woodbury with ``A = I + S M S``: ``r' Cov^-1 r = q - (S b)' A^-1 (S b)`` and
+    ``log det Cov = log det D + log det A``; one k x k solve per cell instead of an n x n one.
+    """
+    a = np.eye(sd.shape[-1]) + sd[..., :, None] * m * sd[..., None, :]
+    sb = sd * b
+    quad = q - np.einsum("...i,...i->...", sb, np.linalg.solve(a, sb[..., None])[..., 0])
+    return -0.5 * (np.linalg.slogdet(a)[1] + quad)
 
 
 def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
@@ -296,8 +308,9 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     nested ``cutoff``, the ``residual`` (observed minus predictive median, log target), the
     predictive ``scale`` (half the central 68% width), the ``distance`` (log key beyond the nested
     fit's largest run), the ``tilt`` (position perpendicular to the key relative to the nested
-    fit's runs' median; NaN when the law has no tilt term), and the nested fit's ``span`` (log
-    range of its keys) and ``n_fit`` (runs).
+    fit's runs' median; NaN when the law has no tilt term), the nested fit's ``span`` (log
+    range of its keys) and ``n_fit`` (runs), and ``row``, the held-out row's position in the
+    fit's table.
     """
     from .fit import fit as run_fit
 
@@ -337,7 +350,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
         parts.append(pd.DataFrame({
             "cutoff": cutoff, "residual": observed[held] - mid, "scale": (hi - lo) / 2,
             "distance": np.log(keys[held] / keys[below].max()), "tilt": tilt,
-            "span": span(keys[below]), "n_fit": int(below.sum())}))
+            "span": span(keys[below]), "n_fit": int(below.sum()), "row": np.flatnonzero(held)}))
     if not parts:
         raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "
                        "of a fitted family")

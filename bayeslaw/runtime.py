@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from contextlib import contextmanager
@@ -78,11 +79,11 @@ def prune_cache(folders, limit: int) -> int:
     for folder in folders:
         for path in Path(folder).rglob("*"):
             try:
-                stat = path.stat()
+                info = path.stat()
             except OSError:
                 continue
-            if path.is_file():
-                files.append((stat.st_mtime, stat.st_size, path))
+            if stat.S_ISREG(info.st_mode):
+                files.append((info.st_mtime, info.st_size, path))
     total = sum(size for _, size, _ in files)
     freed = 0
     for _, size, path in sorted(files, key=lambda f: f[0]):

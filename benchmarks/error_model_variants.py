@@ -50,7 +50,7 @@ def log_likelihood(points, full_span, rho_grid) -> np.ndarray:
     """
     r, s = points["residual"].to_numpy(), points["scale"].to_numpy()
     cols = [np.ones_like(r), ex.effective_distances(points, full_span), points["tilt"].to_numpy(float)]
-    sd = np.stack(np.meshgrid(ex.GRID, ex.GRID, ex.TILT_GRID, indexing="ij"), axis=-1)
+    sd = ex.scale_grid(tilt=True)
     out = np.zeros(sd.shape[:-1] + (len(rho_grid),))
     groups, units = points["cutoff"].to_numpy(), points["unit"].to_numpy()
     for j, rho in enumerate(rho_grid):
@@ -65,11 +65,8 @@ def log_likelihood(points, full_span, rho_grid) -> np.ndarray:
                 wx = (w[m, None] * x[m]).sum(axis=0)
                 gram -= rho**2 * np.outer(wx, wx) / (1 + rho**2 * w[m].sum())
                 logdet += np.log1p(rho**2 * w[m].sum())
-            m, b, q = gram[:3, :3], gram[:3, 3], gram[3, 3]
-            a = np.eye(3) + sd[..., :, None] * m * sd[..., None, :]
-            sb = sd * b
-            quad = q - np.einsum("...i,...i->...", sb, np.linalg.solve(a, sb[..., None])[..., 0])
-            out[..., j] += -0.5 * (np.linalg.slogdet(a)[1] + logdet + quad)
+            # log det D now depends on rho: it stays in
+            out[..., j] += ex.woodbury_loglik(sd, gram[:3, :3], gram[:3, 3], gram[3, 3]) - 0.5 * logdet
     return out
 
 
@@ -127,11 +124,9 @@ def unit_coverage(case: dict, weights: np.ndarray, rho_grid: np.ndarray) -> dict
 
 
 def medians(weights: np.ndarray, rho_grid: np.ndarray) -> dict[str, float]:
-    out = {}
-    for i, (name, grid) in enumerate(zip(("kappa", "tau", "eta", "rho"), (ex.GRID, ex.GRID, ex.TILT_GRID, rho_grid))):
-        marginal = weights.sum(axis=tuple(j for j in range(4) if j != i))
-        out[name] = float(grid[np.searchsorted(np.cumsum(marginal), 0.5)])
-    return out
+    grids = (ex.GRID, ex.GRID, ex.TILT_GRID, rho_grid)
+    return {name: ex._median(weights.sum(axis=tuple(j for j in range(4) if j != i)), grid)
+            for i, (name, grid) in enumerate(zip(("kappa", "tau", "eta", "rho"), grids))}
 
 
 def prepare(loader, law, cutoff, by, group, noise, settings) -> dict:
@@ -154,13 +149,9 @@ def prepare(loader, law, cutoff, by, group, noise, settings) -> dict:
         draws = fit.predictive_draws(rows, kind="observed", seed=0)
     keys = ex.key_values(fit.table.inputs, key)
     tilts = ex.tilt_values(fit.table.inputs, key)
-    # units of the nested held-out rows, in nested_residuals' order (cutoff by cutoff)
-    fitted = fit.table.frame.reset_index(drop=True)
-    families = np.asarray(fit.table.family_index)
-    points["unit"] = np.concatenate([
-        (fitted.loc[~(keys < c) & np.isin(families, families[keys < c]), "run"].astype(str).to_numpy()
-         if "run" in kwargs else np.flatnonzero(~(keys < c) & np.isin(families, families[keys < c])))
-        for c in points["cutoff"].unique()])
+    rows_fitted = points["row"].to_numpy()
+    points["unit"] = (fit.table.frame["run"].astype(str).to_numpy()[rows_fitted] if "run" in kwargs
+                      else rows_fitted)
     inputs = {k: held[k].to_numpy(float) for k in fit.law.input_names}
     return {"points": points, "full_span": ex.span(keys),
             "draws": draws, "observed": held["observed"].to_numpy(),

@@ -224,3 +224,14 @@ def test_predictions_inside_the_data_are_unchanged_and_the_error_is_saved(bendin
     assert loaded.extrapolation.tau_median == calibrated.extrapolation.tau_median
     far = pd.DataFrame({"N": [7e10], "D": [1.4e12]})
     np.testing.assert_allclose(loaded.predictive_draws(far, seed=4), calibrated.predictive_draws(far, seed=4))
+
+
+def test_nested_residuals_name_the_held_out_row_of_the_fit(bending):
+    _, plain, _ = bending
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        points = ex.nested_residuals(plain, folds=1)
+    keys = ex.key_values(plain.table.inputs, "C")
+    cutoff = points["cutoff"].iloc[0]
+    np.testing.assert_array_equal(points["row"], np.flatnonzero(keys >= cutoff))
+    np.testing.assert_allclose(points["distance"], np.log(keys[points["row"]] / keys[keys < cutoff].max()))
