@@ -27,15 +27,24 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from bayeslaw.errors import LawSpecError
-from bayeslaw.expr_grammar import BINOPS, CONSTRUCTS, FUNCTIONS, OPERATOR_SYMBOLS
+from bayeslaw.expr_grammar import (
+    BINOPS,
+    CONSTRUCTS,
+    FUNCTIONS,
+    NUMPY_BINOPS,
+    NUMPY_FUNCTIONS,
+    OPERATOR_SYMBOLS,
+)
 
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "Formula", "compile_formula"]
 
@@ -87,6 +96,22 @@ class Formula:
         """
         return jnp.asarray(self._fn({name: _as_float(env[name]) for name in self.names}))
 
+    def numpy(self, env: Mapping[str, ArrayLike]) -> np.ndarray:
+        """Evaluate the formula with NumPy in float64, without JAX.
+
+        For checks when a law is loaded: no compilation, so a check costs microseconds. Overflow
+        gives ``inf`` and invalid operations (log of a negative number) ``nan``, silently.
+
+        Parameters
+        ----------
+        env : mapping of str to array_like
+            A value for every name in :attr:`names`; arrays broadcast against each other.
+        """
+        fn = _numpy_program(self.text, self.names)
+        values = {name: np.asarray(env[name], dtype=np.float64) for name in self.names}
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(values), dtype=np.float64)
+
     def __reduce__(self) -> tuple[Callable, tuple[str, tuple[str, ...]]]:
         # Closures do not pickle; recompiling from the text is cheap and exact.
         return (compile_formula, (self.text, self.names))
@@ -126,6 +151,13 @@ def compile_formula(text: str, names: Iterable[str], *, what: str = "formula") -
     compiler = _Compiler(_Source(text), allowed, what)
     fn = compiler.compile(compiler.parse(), 1)
     return Formula(text=text, names=tuple(compiler.used), _fn=fn)
+
+
+@lru_cache(maxsize=256)
+def _numpy_program(text: str, names: tuple[str, ...]) -> _Evaluator:
+    """The closure tree of an already checked formula over NumPy's functions."""
+    compiler = _Compiler(_Source(text), frozenset(names), "formula", numpy=True)
+    return compiler.compile(compiler.parse(), 1)
 
 
 def _as_float(value: ArrayLike) -> jax.Array:
@@ -201,8 +233,10 @@ class _Source:
 class _Compiler:
     """Checks an AST against the whitelist while building its closure tree."""
 
-    def __init__(self, source: _Source, allowed: frozenset[str], what: str) -> None:
+    def __init__(self, source: _Source, allowed: frozenset[str], what: str, numpy: bool = False) -> None:
         self.source, self.allowed, self.what = source, allowed, what
+        self.binops, self.functions = (NUMPY_BINOPS, NUMPY_FUNCTIONS) if numpy else (BINOPS, FUNCTIONS)
+        self.power, self.negative = (np.power, np.negative) if numpy else (jnp.power, jnp.negative)
         self.used: dict[str, None] = {}  # an ordered set
         funcs = ", ".join(sorted(FUNCTIONS))
         names = ", ".join(sorted(allowed)) or "(none)"
@@ -310,7 +344,7 @@ class _Compiler:
         raise self._fail(first, self._at(node), self.valid_names)
 
     def _binop(self, node: ast.BinOp, depth: int) -> _Evaluator:
-        op = BINOPS.get(type(node.op))
+        op = self.binops.get(type(node.op))
         if op is None:
             symbol = OPERATOR_SYMBOLS[type(node.op)]
             hint = " (use ** for powers)" if symbol == "^" else ""
@@ -318,10 +352,11 @@ class _Compiler:
             raise self._fail(first, self._at_operator(node, symbol))
         left = self.compile(node.left, depth + 1)
         right = self.compile(node.right, depth + 1)
-        exponent = _small_int(node.right) if op is jnp.power else None
+        exponent = _small_int(node.right) if isinstance(node.op, ast.Pow) else None
         if exponent is not None:
             # an int exponent traces to integer_pow: exact for negative bases, clean gradient
-            return lambda env: jnp.power(left(env), exponent)
+            power = self.power
+            return lambda env: power(left(env), exponent)
         return lambda env: op(left(env), right(env))
 
     def _unaryop(self, node: ast.UnaryOp, depth: int) -> _Evaluator:
@@ -331,7 +366,8 @@ class _Compiler:
         operand = self.compile(node.operand, depth + 1)
         if isinstance(node.op, ast.UAdd):
             return operand
-        return lambda env: jnp.negative(operand(env))
+        negative = self.negative
+        return lambda env: negative(operand(env))
 
     def _call(self, node: ast.Call, depth: int) -> _Evaluator:
         what, func = self.what, node.func
@@ -355,7 +391,7 @@ class _Compiler:
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self._fail(f"'*args' is not allowed in {what}", self._at(arg))
-        arity, impl = FUNCTIONS[name]
+        arity, impl = self.functions[name]
         if len(node.args) != arity:
             plural = "argument" if arity == 1 else "arguments"
             usage = f"usage: {name}({', '.join('xy'[:arity])})"
@@ -368,5 +404,6 @@ class _Compiler:
         x, y = args
         exponent = _small_int(node.args[1]) if name == "pow" else None
         if exponent is not None:
-            return lambda env: jnp.power(x(env), exponent)
+            power = self.power
+            return lambda env: power(x(env), exponent)
         return lambda env: impl(x(env), y(env))

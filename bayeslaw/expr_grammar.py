@@ -9,9 +9,10 @@ from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
-__all__ = ["BINOPS", "CONSTRUCTS", "FUNCTIONS", "OPERATOR_SYMBOLS"]
+__all__ = ["BINOPS", "CONSTRUCTS", "FUNCTIONS", "NUMPY_BINOPS", "NUMPY_FUNCTIONS", "OPERATOR_SYMBOLS"]
 
 
 def _logit(x: ArrayLike) -> jax.Array:
@@ -39,12 +40,53 @@ FUNCTIONS: Mapping[str, tuple[int, Callable]] = types.MappingProxyType(
     }
 )
 
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_logit(x: np.ndarray) -> np.ndarray:
+    return np.log(x) - np.log1p(-x)
+
+
+def _np_softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(x, 0.0)
+
+
+#: the same functions in NumPy (float64, no compilation), for checks when a law is loaded
+NUMPY_FUNCTIONS: Mapping[str, tuple[int, Callable]] = types.MappingProxyType(
+    {
+        "exp": (1, np.exp),
+        "log": (1, np.log),
+        "log10": (1, np.log10),
+        "log2": (1, np.log2),
+        "log1p": (1, np.log1p),
+        "expm1": (1, np.expm1),
+        "sqrt": (1, np.sqrt),
+        "abs": (1, np.abs),
+        "tanh": (1, np.tanh),
+        "sigmoid": (1, _np_sigmoid),
+        "logit": (1, _np_logit),
+        "softplus": (1, _np_softplus),
+        "min": (2, np.minimum),
+        "max": (2, np.maximum),
+        "pow": (2, np.power),
+        "logaddexp": (2, np.logaddexp),
+    }
+)
+
 BINOPS: dict[type, Callable] = {
     ast.Add: jnp.add,
     ast.Sub: jnp.subtract,
     ast.Mult: jnp.multiply,
     ast.Div: jnp.true_divide,
     ast.Pow: jnp.power,
+}
+NUMPY_BINOPS: dict[type, Callable] = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.true_divide,
+    ast.Pow: np.power,
 }
 OPERATOR_SYMBOLS: dict[type, str] = {
     ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpyro.distributions as dist
@@ -18,6 +19,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform
 
 from .errors import LawSpecError
+from .law_fields import Fields, shown
 
 #: name -> (NumPyro class, required keywords, optional keywords with defaults)
 DISTRIBUTIONS: dict[str, tuple[type, tuple[str, ...], dict[str, float]]] = {
@@ -63,8 +65,9 @@ class Prior:
         return f"{self.dist}({inner})"
 
 
-def parse_prior(spec: Any, where: str) -> Prior:
-    """Validate a prior table from a law file.
+def parse_prior(spec: Any, where: str, *, fields: Fields | None = None, path: str = "prior") -> Prior:
+    """Validate a prior table from a law file: a whitelisted distribution with finite arguments
+    that make it proper (scales, rates and concentrations above zero, ``low < high``).
 
     Parameters
     ----------
@@ -72,34 +75,76 @@ def parse_prior(spec: Any, where: str) -> Prior:
         The TOML table, e.g. ``{"dist": "Normal", "loc": 0, "scale": 1}``.
     where : str
         Location used in error messages, e.g. ``"law 'chinchilla', parameter 'alpha'"``.
+    fields : Fields, optional
+        The law file's reader: messages then end with the key path and the file's name.
+    path : str
+        Key path of the table in the law file, e.g. ``"params.alpha.prior"``.
+
+    Raises
+    ------
+    LawSpecError
+        Naming the distribution, the argument and (with ``fields``) the file and key path.
     """
+
+    def fail(key: str, sentence: str) -> LawSpecError:
+        at = f"{path}.{key}" if key else path
+        return fields.error(at, sentence) if fields is not None else LawSpecError(sentence)
+
     if not isinstance(spec, dict):
-        raise LawSpecError(f"prior of {where} must be a table like {{ dist = \"Normal\", loc = 0, scale = 1 }}")
+        raise fail("", f"prior of {where} must be a table like {{ dist = \"Normal\", loc = 0, scale = 1 }}, "
+                       f"got {shown(spec)}")
     name = spec.get("dist")
-    if name not in DISTRIBUTIONS:
-        valid = ", ".join(sorted(DISTRIBUTIONS))
-        raise LawSpecError(f"unknown prior distribution {name!r} in {where}; valid: {valid}")
+    valid = ", ".join(sorted(DISTRIBUTIONS))
+    if name is None:
+        raise fail("dist", f"prior of {where} names no distribution (dist = ...); valid: {valid}")
+    if not isinstance(name, str) or name not in DISTRIBUTIONS:
+        raise fail("dist", f"unknown prior distribution {shown(name)} in {where}; valid: {valid}")
     _, required, optional = DISTRIBUTIONS[name]
     given = {k: v for k, v in spec.items() if k != "dist"}
     unknown = sorted(set(given) - set(required) - set(optional))
     if unknown:
         valid = ", ".join(required + tuple(optional))
-        raise LawSpecError(f"unknown argument {unknown[0]!r} for {name} prior in {where}; valid: {valid}")
+        raise fail(unknown[0], f"unknown argument {unknown[0]!r} for {name} prior in {where}; valid: {valid}")
     missing = [k for k in required if k not in given]
     if missing:
-        raise LawSpecError(f"{name} prior in {where} needs {', '.join(missing)}")
+        raise fail("", f"{name} prior in {where} needs {', '.join(missing)}")
     args = []
     for key in required + tuple(k for k in optional if k in given):
-        value = given.get(key, optional.get(key))
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise LawSpecError(f"argument {key!r} of {name} prior in {where} must be a number, got {value!r}")
-        args.append((key, float(value)))
-    for key, value in args:
-        if key in ("scale", "rate", "concentration", "concentration0", "concentration1", "df") and value <= 0:
-            raise LawSpecError(f"argument {key!r} of {name} prior in {where} must be positive, got {value:g}")
+        value = given[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail(key, f"argument {key!r} of {name} prior in {where} must be a number, got {shown(value)}")
+        number = float(value)
+        open_end = (key, number) in (("low", -math.inf), ("high", math.inf)) and name == "TruncatedNormal"
+        if not math.isfinite(number) and not open_end:
+            raise fail(key, f"argument {key!r} of {name} prior in {where} must be a finite number, got {number:g}")
+        if key in _POSITIVE and number <= 0:
+            raise fail(key, f"argument {key!r} of {name} prior in {where} must be positive, got {number:g}")
+        args.append((key, number))
+    values = dict(args)
+    if name in ("Uniform", "TruncatedNormal"):
+        low, high = values.get("low", -math.inf), values.get("high", math.inf)
+        if not low < high:
+            raise fail("high", f"{name} prior in {where} needs low < high, got low={low:g}, high={high:g}")
+        if name == "TruncatedNormal" and _normal_mass(values["loc"], values["scale"], low, high) <= 0:
+            raise fail("", f"{name} prior in {where} has no probability between low={low:g} and high={high:g} "
+                           f"(loc={values['loc']:g}, scale={values['scale']:g})")
     prior = Prior(name, tuple(args))
     try:
         prior.build()
-    except (ValueError, TypeError) as exc:  # numpyro validates e.g. scale > 0
-        raise LawSpecError(f"invalid {prior.describe()} prior in {where}: {exc}") from None
+    except (ValueError, TypeError, ArithmeticError) as exc:  # numpyro's own argument checks
+        raise fail("", f"invalid {prior.describe()} prior in {where}: {exc}") from None
     return prior
+
+
+#: prior arguments that must be above zero for the distribution to be proper
+_POSITIVE = ("scale", "rate", "concentration", "concentration0", "concentration1", "df")
+
+
+def _normal_mass(loc: float, scale: float, low: float, high: float) -> float:
+    """Probability of Normal(loc, scale) between low and high, from the nearer tail (so two far
+    bounds on the same side still give their tiny but non-zero mass when it is representable)."""
+    unit = NormalDist()
+    a, b = (low - loc) / scale, (high - loc) / scale
+    if a > 0:  # both bounds above the mean: the upper tail
+        return unit.cdf(-a) - unit.cdf(-b)
+    return unit.cdf(b) - unit.cdf(a)

@@ -2,6 +2,8 @@
 
 Adding a law is adding a file; this module picks it up and checks that its value and gradient are
 finite at prior draws, that jit equals eager, and that its prior predictive is in a sane range.
+The design of inputs (ranges by unit) is the one :mod:`bayeslaw.law_check` uses when it checks a
+law's formula at load time.
 """
 
 from __future__ import annotations
@@ -14,24 +16,10 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
 
 import bayeslaw as bl
+from bayeslaw.law_check import MAX_BAD_SHARE, N_DESIGN, design
 from bayeslaw.model import build_model, make_plan
 
 jax.config.update("jax_enable_x64", True)
-
-#: design ranges by the start of an input's unit (first match wins); each run scales with the model
-#: size so D ~ 20 N, C = 6 N D; other units get 1-16 (epochs, ratios)
-RANGES = [("parameters", (1e6, 1e12)), ("tokens per parameter", (1.0, 1000.0)), ("tokens", (2e7, 2e13)),
-          ("FLOP", (1.2e14, 1.2e26)), ("bits", (4.0, 16.0)), ("items", (100.0, 10000.0))]
-N_DESIGN = 7
-
-
-def design(law) -> dict[str, np.ndarray]:
-    t = np.linspace(0, 1, N_DESIGN)
-    out = {}
-    for spec in law.inputs:
-        lo, hi = next((r for prefix, r in RANGES if spec.unit.startswith(prefix)), (1.0, 16.0))
-        out[spec.name] = np.exp(np.log(lo) + t * (np.log(hi) - np.log(lo)))
-    return out
 
 
 def prior_draws(law, n=300, seed=0):
@@ -53,7 +41,7 @@ def test_value_and_gradient_finite_at_prior_draws(name):
     # a heavy-tailed prior draw (Student-t df < 1) can simulate an overflowing observation; the
     # density is checked where the simulated data are finite, which must be nearly everywhere
     finite = np.all(np.isfinite(np.asarray(y)), axis=1)
-    assert finite.mean() >= 0.9, f"{name}: {np.mean(~finite):.0%} of prior draws simulate non-finite data"
+    assert finite.mean() >= 1 - MAX_BAD_SHARE, f"{name}: {np.mean(~finite):.0%} of prior draws simulate non-finite data"
     draws = {k: v[finite] for k, v in draws.items()}
     y = y[finite]
     deterministic = {k for k in draws if k.endswith("_family")} | {k for k in law.params if k + "_ref" in draws}

@@ -54,7 +54,8 @@ def test_parse_good_law_defaults():
          "center slope 'beta' of parameter 'a' in law 'toy' is not another parameter"),
         (("input = \"N\"", "input = \"D\""), "center of parameter 'a' in law 'toy' names 'D', not a positive input"),
         (("name = \"toy\"", "name = \"toy\"\ncolour = 1"),
-         "unknown key 'colour' in law file <string>; valid: derived, description, formula, inputs, likelihood, name, params, reference"),
+         "unknown key 'colour' in the law file; valid: derived, description, formula, inputs, likelihood, name, params, "
+         "reference (colour in law file <string>)"),
     ],
 )
 def test_bad_law_messages(edit, message):
@@ -76,7 +77,7 @@ def test_formula_error_shows_caret():
     with pytest.raises(LawSpecError) as info:
         bl.parse_law(text)
     lines = str(info.value).splitlines()
-    assert lines[0] == "unknown name 'alpah' in formula of law 'toy'"
+    assert lines[0] == "unknown name 'alpah' in formula of law 'toy' (law file <string>)"
     assert lines[2] == "  " + " " * len("E + exp(a - ") + "^^^^^"
 
 
