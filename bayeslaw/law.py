@@ -100,8 +100,8 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
     for key in ("name", "formula", "inputs", "params"):
         if key not in doc:
             raise LawSpecError(f"law file {source} has no {key!r}")
-    name = doc["name"]
-    if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
+    name = fields.string(doc["name"], "name", "law name")
+    if not name.replace("_", "").replace("-", "").isalnum():
         raise fields.error("name", f"law name {shown(name)} must be letters, digits, '_' or '-'")
     where = f"law {name!r}"
     description = fields.string(doc.get("description", ""), "description", f"description of {where}")

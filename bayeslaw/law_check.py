@@ -147,4 +147,4 @@ def check_values(law: Law, fields: Fields) -> None:
             at = ", ".join(f"{n}={(params[n][i] if n in params else x[n][j]):.3g}" for n in used)
             kind = "a finite positive number (space = \"log\" takes its log)" if positive else "finite"
             raise fields.error(path, f"{noun} is not {kind} at {bad.mean():.0%} of {N_DRAWS} prior draws{over}, "
-                               f"e.g. {value[i, j]:g} at {at}")
+                               f"e.g. {value[i, j]:.3g} at {at}")

@@ -20,6 +20,7 @@ from typing import Any
 from .errors import LawSpecError
 
 _SHOWN_CHARS = 40
+_MAX_PATH = 120
 
 
 def shown(value: Any) -> str:
@@ -56,7 +57,14 @@ class Fields:
         self.source = source
 
     def error(self, path: str, sentence: str) -> LawSpecError:
-        """``sentence (path in law file source)``: the one format of every law-file message."""
+        """``sentence (path in law file source)``: the one format of every law-file message.
+
+        Keys come from the file, so the path's unprintable characters (a line break, a NUL) are
+        escaped and a long path is cut: the message stays one readable line.
+        """
+        path = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in path)
+        if len(path) > _MAX_PATH:
+            path = path[: _MAX_PATH - 3] + "..."
         return LawSpecError(f"{sentence} ({path} in law file {self.source})")
 
     def table(self, value: Any, path: str, noun: str, example: str = "") -> dict:
@@ -72,7 +80,7 @@ class Fields:
         unknown = sorted(set(table) - set(valid))
         if unknown:
             key = f"{path}.{unknown[0]}" if path else unknown[0]
-            raise self.error(key, f"unknown key {unknown[0]!r} in {noun}; valid: {', '.join(valid)}")
+            raise self.error(key, f"unknown key {shown(unknown[0])} in {noun}; valid: {', '.join(valid)}")
 
     def string(self, value: Any, path: str, noun: str) -> str:
         if not isinstance(value, str):

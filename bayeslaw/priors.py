@@ -10,6 +10,7 @@ support above 1 (the Student-t ``df`` prior of the catalogue laws).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -130,7 +131,9 @@ def parse_prior(spec: Any, where: str, *, fields: Fields | None = None, path: st
                            f"(loc={values['loc']:g}, scale={values['scale']:g})")
     prior = Prior(name, tuple(args))
     try:
-        prior.build()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a huge argument cast to float32
+            prior.build()
     except (ValueError, TypeError, ArithmeticError) as exc:  # numpyro's own argument checks
         raise fail("", f"invalid {prior.describe()} prior in {where}: {exc}") from None
     return prior
