@@ -27,8 +27,8 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import jax

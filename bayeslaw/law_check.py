@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .law_fields import Fields
+from .priors import normal_cdf
 
 if TYPE_CHECKING:
     from .law import Law
@@ -87,7 +88,7 @@ def _truncated_normal(a: dict[str, float], u: np.ndarray) -> np.ndarray:
     flip = lo > 0
     if flip:
         lo, hi = -hi, -lo
-    p_lo, p_hi = unit.cdf(lo), unit.cdf(hi)
+    p_lo, p_hi = normal_cdf(lo), normal_cdf(hi)
     p = np.clip(p_lo + u * (p_hi - p_lo), 1e-300, 1 - 1e-16)
     z = np.clip(np.array([unit.inv_cdf(float(q)) for q in p]), lo, hi)
     return loc + scale * (-z if flip else z)

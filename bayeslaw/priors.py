@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpyro.distributions as dist
@@ -143,11 +142,16 @@ def parse_prior(spec: Any, where: str, *, fields: Fields | None = None, path: st
 _POSITIVE = ("scale", "rate", "concentration", "concentration0", "concentration1", "df")
 
 
+def normal_cdf(z: float) -> float:
+    """The standard normal CDF from ``erfc``: accurate far in the lower tail, where
+    ``1 + erf(z)`` cancels to zero."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
 def _normal_mass(loc: float, scale: float, low: float, high: float) -> float:
     """Probability of Normal(loc, scale) between low and high, from the nearer tail (so two far
     bounds on the same side still give their tiny but non-zero mass when it is representable)."""
-    unit = NormalDist()
     a, b = (low - loc) / scale, (high - loc) / scale
     if a > 0:  # both bounds above the mean: the upper tail
-        return unit.cdf(-a) - unit.cdf(-b)
-    return unit.cdf(b) - unit.cdf(a)
+        return normal_cdf(-a) - normal_cdf(-b)
+    return normal_cdf(b) - normal_cdf(a)
