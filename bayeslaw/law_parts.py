@@ -129,7 +129,8 @@ def parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec], fields
     if name == "Binomial":
         trials = spec.get("trials")
         if not isinstance(trials, str) or trials not in inputs:
+            got = f", got {shown(trials)}" if trials is not None else ""
             raise fields.error("likelihood.trials", f'Binomial likelihood of {where} needs trials = "<input>" '
-                               f"naming the input with item counts, got {shown(trials) if trials is not None else 'none'}")
+                               f"naming the input with item counts{got}")
         out["trials"] = trials
     return Likelihood(name, space, **out)
