@@ -30,7 +30,8 @@ from .cli_args import (
     parse_point,
     parse_pooling,
 )
-from .cli_output import atomic_write, format_predictions, format_summary, save_plot
+from .cli_output import (atomic_write, describe_beyond, format_predictions, format_summary,
+                         save_plot)
 
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
 _EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream")
@@ -90,17 +91,12 @@ def cmd_fit(args) -> int:
         families = sorted({str(v) for v in runs[args.group].dropna()})
     inputs = {i.name: i.positive for i in law.inputs}
     points = [parse_point(t, "--predict", inputs, args.group, families) for t in args.predict]
-    if args.extrapolation:
-        from .extrapolation import check_key
-
-        check_key(law, args.extrapolation)
+    extrapolation = False if args.no_extrapolation else (args.extrapolation or "auto")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling,
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
-                     progress_bar=args.progress, sampler=args.sampler)
-        if args.extrapolation:
-            fit = fit.calibrate_extrapolation(by=args.extrapolation)
+                     progress_bar=args.progress, sampler=args.sampler, extrapolation=extrapolation)
     n_fam = len(fit.families)
     print(
         f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
@@ -120,6 +116,8 @@ def cmd_fit(args) -> int:
         error = fit.extrapolation
         print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested refits): "
               f"{error.describe()} (log {args.target})")
+    elif fit.config.get("extrapolation_skipped"):
+        print(f"No extrapolation error: {fit.config['extrapolation_skipped']}")
     ours = [w for w in caught if issubclass(w.category, bl.ConvergenceWarning | bl.DataWarning)]
     for w in caught:
         if w not in ours:  # not ours to interpret: show as Python would have
@@ -141,6 +139,8 @@ def cmd_fit(args) -> int:
         both = pd.concat(frames, ignore_index=True)
         order = sorted(range(len(both)), key=lambda i: (i % len(points), i))
         print(format_predictions(both.iloc[order], list(law.input_names)))
+        for line in describe_beyond(frames[0]):
+            print(line)
     if out is not None:
         atomic_write(out, fit.save)
         print(f"\nwrote {out}")
@@ -167,6 +167,8 @@ def cmd_predict(args) -> int:
     frame = fit.predict(rows, kind=args.kind, ci_prob=ci_prob, seed=args.seed)
     print(f"{fit.law.name}: {args.kind} predictions, {ci_prob:.0%} intervals")
     print(format_predictions(frame, list(fit.law.input_names)))
+    for line in describe_beyond(frame):
+        print(line)
     if out is not None:
         atomic_write(out, lambda tmp: frame.to_csv(tmp, index=False))
         print(f"wrote {out}")
@@ -241,9 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "intermediate checkpoints (adds a per-run effect)")
     p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
                    "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
-    p.add_argument("--extrapolation", metavar="KEY", help="calibrate the extrapolation error on "
-                   "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits: "
-                   "predictions beyond the largest run widen accordingly")
+    p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "
+                   "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits "
+                   "(default: C for laws in N and D, else the law's input); predictions beyond "
+                   "the largest run widen accordingly")
+    p.add_argument("--no-extrapolation", action="store_true",
+                   help="leave the extrapolation error out of the predictions")
     p.add_argument("--chains", type=int, default=4, help="number of chains (default: 4)")
     p.add_argument("--draws", type=int, default=1000,
                    help="draws per chain after warmup (default: 1000)")

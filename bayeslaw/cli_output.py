@@ -88,4 +88,19 @@ def format_predictions(frame, inputs: list[str]) -> str:
     for col in inputs + ["mean", "sd", "median", "lower", "upper"]:
         if col in frame:
             text[col] = [_num(v) for v in frame[col]]
+    for col in (c for c in frame.columns if c.startswith("beyond_")):
+        text[col] = [f"{v:.2f}" for v in frame[col]]
     return text.to_string(index=False)
+
+
+def describe_beyond(frame) -> list[str]:
+    """One sentence per predicted row that lies beyond the fitted runs, in decades per input."""
+    cols = [c for c in frame.columns if c.startswith("beyond_")]
+    lines = []
+    for i, row in enumerate(frame.reset_index(drop=True).itertuples(index=False)):
+        far = {c[len("beyond_"):]: getattr(row, c) for c in cols if getattr(row, c) > 0}
+        if far:
+            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in far.items())
+            lines.append(f"note: planned run {i + 1} lies beyond the largest fitted run in {parts}; "
+                         "its interval includes the extrapolation error where one was measured")
+    return lines

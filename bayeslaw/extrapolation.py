@@ -55,6 +55,8 @@ GRID = np.logspace(-4, 0, 81)
 #: grid of the tilt scale eta: coarser (every 0.2 decades), so the joint grid stays small
 TILT_GRID = GRID[::4]
 DEFAULT_FOLDS = 3
+#: how nested fits are made: at the mode with a Laplace approximation, or by MCMC
+METHODS = ("laplace", "mcmc")
 MIN_TRAIN_RUNS = 8
 #: a floor plus a power of the key has three parameters along it: fewer distinct key values below a
 #: nested cutoff cannot identify the slope whose drift is being measured
@@ -75,6 +77,24 @@ def tilt_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray | None:
         return None
     log_n, log_d = (np.log(np.asarray(inputs[k], dtype=float)) for k in ("N", "D"))
     return {"C": log_d - log_n, "N": log_d, "D": log_n}[by]
+
+
+def beyond(fitted: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """How far rows lie beyond the fitted runs: ``log10(x / largest fitted x)``, 0 inside.
+
+    One column ``beyond_<input>`` per positive law input, and ``beyond_C`` (compute 6 N D) when
+    the law has N and D but no C input. A planned run can lie beyond the data in one input
+    while inside it in the others (many tokens on a small model), which one size key hides.
+    """
+    out = {}
+    names = [k for k in fitted if np.all(np.asarray(fitted[k], dtype=float) > 0)]
+    if {"N", "D"} <= set(names) and "C" not in fitted:
+        names.append("C")
+    for name in names:
+        largest = np.max(key_values(fitted, name))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"beyond_{name}"] = np.maximum(np.log10(key_values(rows, name) / largest), 0.0)
+    return out
 
 
 def check_key(law, by: str) -> None:
@@ -300,8 +320,29 @@ def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
     return float(grid[np.searchsorted(np.cumsum(marginal), 0.5)])
 
 
+def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, fit_kwargs: dict) -> list:
+    """The nested fits on the rows ``below[k]``: Laplace approximations at the mode (one batched
+    program, :mod:`bayeslaw.nested_laplace`) or MCMC refits with the fit's own settings."""
+    if method == "laplace":
+        from .nested_laplace import laplace_fits
+
+        return laplace_fits(fit, np.stack(below), seed=seed)
+    from .fit import fit as run_fit
+
+    table, config = fit.table, fit.config
+    settings = {"chains": config["chains"], "draws": config["draws"], "warmup": config["warmup"],
+                "target_accept": config.get("target_accept", 0.8), "run": config.get("run"),
+                "extrapolation": False}
+    if table.group is not None:
+        settings["pooling"] = dict(fit.plan.pooling_map)
+    settings.update(fit_kwargs)
+    frame = table.frame.reset_index(drop=True)
+    return [run_fit(fit.law, frame[rows], target=table.target_name, group=table.group, seed=seed,
+                    **settings) for rows in below]
+
+
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-                     **fit_kwargs) -> pd.DataFrame:
+                     method: str = "laplace", **fit_kwargs) -> pd.DataFrame:
     """Refit the law below nested cutoffs of its own runs and score the runs above.
 
     Parameters are those of :func:`calibrate`. Returns one row per held-out prediction: the
@@ -312,9 +353,9 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     range of its keys) and ``n_fit`` (runs), and ``row``, the held-out row's position in the
     fit's table.
     """
-    from .fit import fit as run_fit
-
     check_key(fit.law, by)
+    if method not in METHODS:
+        raise FitError(f"method must be one of: {', '.join(METHODS)}; got {method!r}")
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
         raise FitError(f"folds must be a positive integer, got {folds!r}")
     table = fit.table
@@ -325,25 +366,18 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
         raise FitError(f"cannot calibrate the extrapolation error: fewer than {MIN_TRAIN_RUNS} runs "
                        f"or {MIN_DISTINCT_KEYS} distinct {by!r} values below every nested cutoff "
                        f"({len(keys)} runs, {len(np.unique(keys))} distinct values in the fit)")
-    config = fit.config
-    settings = {"chains": config["chains"], "draws": config["draws"], "warmup": config["warmup"],
-                "target_accept": config.get("target_accept", 0.8), "run": config.get("run")}
-    if table.group is not None:
-        settings["pooling"] = dict(fit.plan.pooling_map)
-    settings.update(fit_kwargs)
-    seed = config["seed"] if seed is None else seed
     frame = table.frame.reset_index(drop=True)
     families = np.asarray(table.family_index)
     observed = np.log(np.asarray(table.target, dtype=float))
     columns = list(fit.law.input_names) + ([table.group] if table.group else [])
+    seed = fit.config["seed"] if seed is None else seed
+    held_out = [~(keys < c) & np.isin(families, families[keys < c]) for c in cutoffs]
+    cutoffs = [c for c, held in zip(cutoffs, held_out) if held.any()]
+    nested_fits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, fit_kwargs)
     parts = []
-    for cutoff in cutoffs:
+    for cutoff, nested in zip(cutoffs, nested_fits):
         below = keys < cutoff
         held = ~below & np.isin(families, families[below])  # families the nested fit knows
-        if not held.any():
-            continue
-        nested = run_fit(fit.law, frame[below], target=table.target_name, group=table.group,
-                         seed=seed, **settings)
         draws = np.log(nested.predictive_draws(frame.loc[held, columns], kind="observed", seed=seed))
         lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
         tilt = np.nan if tilts is None else tilts[held] - np.median(tilts[below])

@@ -263,6 +263,7 @@ def fit(
     sampler: str = "auto",
     steps: int = 16,
     noise_trend: str | None = None,
+    extrapolation: str | bool = "auto",
 ) -> Fit:
     """Fit a scaling law to a table of runs by MCMC (fixed-length HMC or NUTS, see ``sampler``).
 
@@ -320,6 +321,13 @@ def fit(
         ``sigma_trend ~ Normal(0, 0.5)`` learned (see :func:`bayeslaw.with_noise_trend`). For
         tables whose small runs are noisier than the large ones (early checkpoints, few seeds):
         one noise scale would take the small runs' scatter to the large runs' predictions.
+    extrapolation : {"auto", "C", input name, False}
+        Carry the error of extrapolating beyond the fitted runs into every prediction
+        (:meth:`Fit.calibrate_extrapolation`, nested refits at the mode with a Laplace
+        approximation, one batched program). ``"auto"`` (default) measures it along compute
+        ``C = 6 N D`` for laws in N and D, along the law's only input otherwise, and leaves it
+        out (with ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in
+        log space or the runs are too few for a nested fit. ``False`` turns it off.
 
     Returns
     -------
@@ -333,6 +341,7 @@ def fit(
     law = load_law(law)
     if noise_trend is not None:
         law = with_noise_trend(law, noise_trend)
+    check_extrapolation(law, extrapolation)
     table = validate_runs(
         read_runs(runs),
         {i.name: i.positive for i in law.inputs},
@@ -382,4 +391,41 @@ def fit(
         run_index=run_index,
     )
     warn_if_unreliable(result.diagnostics(), int(stats["diverging"].sum()), chains, target_accept)
-    return result
+    return with_extrapolation(result, extrapolation)
+
+
+def check_extrapolation(law: Law, extrapolation) -> None:
+    """Refuse an ``extrapolation`` setting before any work (see :func:`fit`)."""
+    from . import extrapolation as extrap
+
+    if extrapolation is False or extrapolation is None or extrapolation == "auto":
+        return
+    if not isinstance(extrapolation, str):
+        raise FitError(f"extrapolation must be 'auto', an input name or False, got {extrapolation!r}")
+    extrap.check_key(law, extrapolation)
+
+
+def with_extrapolation(result: Fit, extrapolation: str | bool) -> Fit:
+    """``result`` with its extrapolation error measured (see ``extrapolation`` in :func:`fit`)."""
+    from . import extrapolation as extrap
+
+    if extrapolation is False or extrapolation is None:
+        return result
+    by = extrapolation
+    if by == "auto":
+        names = result.law.input_names
+        by = "C" if {"N", "D"} <= set(names) and "C" not in names else names[0]
+        if result.law.likelihood.space != "log":
+            return replace(result, config={**result.config, "extrapolation_skipped":
+                                           "the law's likelihood is not in log space"})
+    with runtime.stopwatch() as clock:
+        try:
+            error = extrap.calibrate(result, by=by)
+        except FitError as exc:
+            if extrapolation != "auto":
+                raise
+            return replace(result, config={**result.config, "extrapolation_skipped": str(exc)})
+    timings = {**result.timings, "extrapolation_s": clock["total"],
+               "total_s": result.timings["total_s"] + clock["total"]}
+    return replace(result, timings=timings,
+                   config={**result.config, "extrapolation": error.to_dict()})

@@ -279,7 +279,9 @@ class Fit(DrawsMixin):
 
         Returns
         -------
-        DataFrame with the inputs, the family, and mean, sd, median, lower, upper.
+        DataFrame with the inputs, the family, mean, sd, median, lower, upper, and for each
+        positive input (and compute C = 6 N D) ``beyond_<input>``: how many decades the row lies
+        beyond the largest fitted value (0 inside the data).
         """
         ci_prob = check_ci_prob(ci_prob)
         table = self._rows(rows)
@@ -287,6 +289,8 @@ class Fit(DrawsMixin):
         out = pd.DataFrame({k: v for k, v in table.inputs.items()}, index=table.frame.index)
         out["family"] = [self.families[i] if i >= 0 else NEW_FAMILY for i in table.family_index]
         for col, values in interval_columns(draws, ci_prob).items():
+            out[col] = values
+        for col, values in extrap.beyond(self.table.inputs, table.inputs).items():
             out[col] = values
         out.attrs.update(ci_prob=ci_prob, kind=kind)
         return out

@@ -187,7 +187,7 @@ def bending():
     cutoff = np.quantile(key, 0.7)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
-        plain = bl.fit("chinchilla", runs[key < cutoff], **SETTINGS)
+        plain = bl.fit("chinchilla", runs[key < cutoff], extrapolation=False, **SETTINGS)
         calibrated = plain.calibrate_extrapolation(folds=2)
     return runs[key >= cutoff], plain, calibrated
 
@@ -235,3 +235,42 @@ def test_nested_residuals_name_the_held_out_row_of_the_fit(bending):
     cutoff = points["cutoff"].iloc[0]
     np.testing.assert_array_equal(points["row"], np.flatnonzero(keys >= cutoff))
     np.testing.assert_allclose(points["distance"], np.log(keys[points["row"]] / keys[keys < cutoff].max()))
+
+
+def test_laplace_nested_fits_agree_with_mcmc_refits(bending):
+    """The default nested fits (mode + Laplace, one batched program) give the residuals and
+    predictive scales that MCMC refits of the same runs give."""
+    _, plain, _ = bending
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        laplace = ex.nested_residuals(plain, folds=1)
+        mcmc = ex.nested_residuals(plain, folds=1, method="mcmc")
+    np.testing.assert_array_equal(laplace["row"], mcmc["row"])
+    scale = mcmc["scale"].to_numpy()
+    assert np.all(np.abs(laplace["residual"] - mcmc["residual"]) < 0.5 * scale + 2e-3)
+    ratio = np.median(laplace["scale"] / scale)
+    assert 0.6 < ratio < 1.6, ratio
+
+
+def test_fit_measures_the_extrapolation_error_by_default(bending):
+    runs = bending[1].table.frame
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        fit = bl.fit("chinchilla", runs, **SETTINGS)
+    assert fit.extrapolation is not None and fit.extrapolation.by == "C"
+    assert fit.timings["extrapolation_s"] > 0
+    far = fit.predict({"N": 7e10, "D": 1.4e12})
+    assert far["beyond_C"].iloc[0] > 1 and far["beyond_N"].iloc[0] > 0.5
+    inside = fit.predict(runs[["N", "D"]].iloc[:3])
+    assert (inside[["beyond_N", "beyond_D", "beyond_C"]].to_numpy() == 0).all()
+
+
+def test_too_few_runs_skip_the_default_error_and_say_why():
+    runs = _bending_runs(7, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        fit = bl.fit("chinchilla", runs, **SETTINGS)
+    assert fit.extrapolation is None
+    assert fit.config["extrapolation_skipped"].startswith("cannot calibrate the extrapolation error")
+    with pytest.raises(FitError, match="extrapolation must be 'auto', an input name or False"):
+        bl.fit("chinchilla", runs, extrapolation=3, **SETTINGS)
