@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 
+from .cli_args import add_sampler_options, probability, whole
 from .errors import BayeslawError
 
 #: benchmark columns of obsscaling's base_llm_benchmark_eval.csv; the target is one, the rest are inputs
@@ -30,12 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="ladder task (default mmlu), observational target benchmark "
                                                 "(MMLU; the other benchmarks are the inputs) or quantization "
                                                 "benchmark (MMLU)")
-    p.add_argument("--factors", type=int, default=2, help="observational: capability factors (default 2)")
-    p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--draws", type=int, default=500)
-    p.add_argument("--warmup", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ci-prob", type=float, default=0.9)
+    p.add_argument("--factors", type=whole(1, len(OBS_BENCHMARKS) - 1), default=2, help="observational: capability factors (default 2)")
+    add_sampler_options(p, chains_default=2, iterations_default=500)
+    p.add_argument("--ci-prob", type=probability, default=0.9)
     p.add_argument("--plot", metavar="FILE.png", help="save the accuracy-vs-compute plot (ladder, observational); "
                                                       "the observational model also saves FILE_loadings.png")
     p.set_defaults(handler=run_downstream)

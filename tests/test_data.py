@@ -276,7 +276,8 @@ def test_encode_validates_inputs():
         encode_rows({"N": 1.0}, INPUTS, "family", FAMILIES)
     with raises("no prediction rows were given"):
         encode_rows(pd.DataFrame({"N": [], "D": []}), INPUTS, "family", FAMILIES)
-    with raises("prediction rows must be a DataFrame or a dict of columns, got list"):
+    with raises("prediction rows must be a DataFrame, a dict of columns, a dict of one row or a "
+                "list of dicts, got list"):
         encode_rows([1.0, 2.0], INPUTS, "family", FAMILIES)
 
 
