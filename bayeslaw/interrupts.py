@@ -53,8 +53,8 @@ def end(signum: int) -> None:
             os.unlink(name)
         except OSError:
             pass
-    try:
-        os.write(2, f"bayeslaw: {MESSAGES.get(signum, 'interrupted')}\n".encode())
+    try:  # to the stderr of install time: a library may have pointed fd 2 elsewhere for a while
+        os.write(_state.get("stderr", 2), f"bayeslaw: {MESSAGES.get(signum, 'interrupted')}\n".encode())
     except OSError:
         pass
     os._exit(128 + signum)
@@ -88,7 +88,12 @@ def install() -> bool:
         signal.signal(sig, _handler)
     old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     threading.Thread(target=_watch, args=(reader,), name="bayeslaw-signals", daemon=True).start()
-    _state.update(installed=True, previous=previous, old_fd=old_fd, sockets=(reader, writer))
+    try:
+        stderr = os.dup(2)
+    except OSError:
+        stderr = 2
+    _state.update(installed=True, previous=previous, old_fd=old_fd, sockets=(reader, writer),
+                  stderr=stderr)
     return True
 
 
@@ -106,7 +111,9 @@ def uninstall() -> None:
     except OSError:
         pass
     reader.close()
-    _state.update(installed=False, previous=None, old_fd=-1, sockets=None)
+    if _state["stderr"] != 2:
+        os.close(_state["stderr"])
+    _state.update(installed=False, previous=None, old_fd=-1, sockets=None, stderr=2)
 
 
 @contextmanager

@@ -155,17 +155,20 @@ def save_fit(fit: Fit, path: str | os.PathLike) -> None:
     if not target.parent.is_dir():
         raise BayeslawError(f"cannot save fit to '{target}': folder '{target.parent}' does not exist")
     idata = to_inference_data(fit)
-    fd, tmp = tempfile.mkstemp(suffix=".nc.tmp", dir=target.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(suffix=".nc.tmp", dir=target.parent)
+        os.close(fd)
         with interrupts.temporary(tmp):
             idata.to_netcdf(tmp)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a saved fit gets normal permissions
             os.replace(tmp, target)
+    except OSError as exc:
+        raise BayeslawError(f"cannot save fit to '{target}': {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

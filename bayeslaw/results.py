@@ -41,7 +41,8 @@ def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[s
 def predictive_columns(draws: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
     """:func:`interval_columns` of predictive draws (S, R) plus ``tail_k``, with the mean and sd
     set to NaN where the tail is too heavy to support them (see :mod:`bayeslaw.tails`)."""
-    out = interval_columns(draws, ci_prob)
+    with np.errstate(over="ignore", invalid="ignore"):  # the sd of draws too heavy for one
+        out = interval_columns(draws, ci_prob)
     k = tail_k(draws)
     out["mean"] = np.where(k >= MEAN_K_LIMIT, np.nan, out["mean"])
     out["sd"] = np.where(k >= SD_K_LIMIT, np.nan, out["sd"])
