@@ -51,6 +51,8 @@ def run_downstream(args: argparse.Namespace) -> int:
             if args.model == "quantization":
                 raise CliError("--plot draws the ladder and observational models, not quantization")
             plot = check_plot_path(args.plot)
+            if args.model == "observational":
+                check_plot_path(str(_loadings_path(plot)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if args.model == "ladder":
@@ -107,6 +109,11 @@ def _observational(args: argparse.Namespace, task: str):
     return fit, table, drawn
 
 
+def _loadings_path(target):
+    """Where the observational model's loadings plot goes, beside the accuracy plot."""
+    return target.with_name(f"{target.stem}_loadings{target.suffix or '.png'}")
+
+
 def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
     """Draw on pyplot-free figures and write them atomically: the accuracy plot, then the loadings."""
     from matplotlib.figure import Figure
@@ -123,7 +130,7 @@ def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
         k, n_bench = fit.info["k"], len(fit.info["benchmarks"])
         fig = Figure(figsize=(2.5 + 2.5 * k, 1.2 + 0.35 * n_bench), layout="constrained")
         plot_loadings(fit, ax=fig.subplots(1, k, sharey=True, squeeze=False)[0], ci_prob=ci_prob)
-        figures.append((target.with_name(f"{target.stem}_loadings{target.suffix or '.png'}"), fig))
+        figures.append((_loadings_path(target), fig))
     for path, figure in figures:
         atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, format=fmt, dpi=120))
     return [path for path, _ in figures]
