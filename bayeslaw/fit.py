@@ -191,6 +191,19 @@ def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accep
         raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
 
 
+def check_names(target, group, run, pooling, centered) -> None:
+    """Validate the column names and the pooling/centring options of :func:`fit`."""
+    if not isinstance(target, str):
+        raise FitError(f"target must be a column name (str), got {target!r}")
+    for name, value in (("group", group), ("run", run)):
+        if value is not None and not isinstance(value, str):
+            raise FitError(f"{name} must be a column name (str) or None, got {value!r}")
+    if pooling is not None and not isinstance(pooling, Mapping):
+        raise FitError(f"pooling must be a dict of parameter -> mode, got {type(pooling).__name__}")
+    if centered is not None and not isinstance(centered, bool | np.bool_):
+        raise FitError(f"centered must be True, False or None, got {centered!r}")
+
+
 def hmc_first(plan: ModelPlan) -> bool:
     """Whether ``sampler="auto"`` tries the batched HMC before NUTS.
 
@@ -339,6 +352,7 @@ def fit(
     """
     check_settings(chains, draws, warmup, seed, target_accept)
     check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
+    check_names(target, group, run, pooling, centered)
     runtime.configure()
     law = load_law(law)
     if noise_trend is not None:

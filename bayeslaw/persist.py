@@ -181,6 +181,8 @@ def load_fit(path: str | os.PathLike) -> Fit:
         When the file is missing, damaged, edited (its checksum does not match), of another
         format version, or was not written by bayeslaw; one line naming the file.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise BayeslawError(f"load_fit takes the path of a fit file, got {type(path).__name__}")
     runtime.configure()  # predictions run at the same precision as the fit, with the cache
     path = Path(path)
     if not path.is_file():

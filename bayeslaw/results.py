@@ -38,6 +38,13 @@ def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[s
             "lower": lower, "upper": upper}
 
 
+def check_seed(seed) -> int:
+    """Validate a prediction seed: a whole number from 0 to 2**32 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise PredictionError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
+    return int(seed)
+
+
 def predictive_columns(draws: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
     """:func:`interval_columns` of predictive draws (S, R) plus ``tail_k``, with the mean and sd
     set to NaN where the tail is too heavy to support them (see :mod:`bayeslaw.tails`)."""
@@ -257,6 +264,7 @@ class Fit(DrawsMixin):
         """
         if kind not in KINDS:
             raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+        check_seed(seed)
         table = rows if isinstance(rows, RunsTable) else self._rows(rows)
         k_fam, k_obs = jax.random.split(jax.random.PRNGKey(int(seed)))
         params = family_draws(self.plan, self._flat_samples, jnp.asarray(table.family_index),
