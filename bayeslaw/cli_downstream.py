@@ -58,7 +58,7 @@ def run_downstream(args: argparse.Namespace) -> int:
             if args.model == "ladder":
                 from .ladder import OLMO_CHANCE, fit_ladder, load_olmo_ladder
 
-                runs, targets = load_olmo_ladder(args.data, task)
+                runs, targets = _load(load_olmo_ladder, args, task)
                 fit = fit_ladder(runs, chance=OLMO_CHANCE[task], chains=args.chains, draws=args.draws,
                                  warmup=args.warmup, seed=args.seed)
                 table = fit.predict(targets[["N", "D"]], ci_prob=args.ci_prob).assign(actual=targets["accuracy"].values)
@@ -68,7 +68,7 @@ def run_downstream(args: argparse.Namespace) -> int:
             else:
                 from .quantization import fit_quantization, load_openllm
 
-                curve, pairs = load_openllm(args.data, task)
+                curve, pairs = _load(load_openllm, args, task)
                 fit = fit_quantization(curve, pairs, chains=args.chains, draws=args.draws, warmup=args.warmup,
                                        seed=args.seed)
                 table = fit.prob_quantized_wins([4.0, 16.0, 48.0, 140.0])
@@ -83,6 +83,26 @@ def run_downstream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(loader, args: argparse.Namespace, *rest):
+    """Run a data-folder loader; a missing, unreadable or foreign folder is one CliError."""
+    from .cli_args import CliError
+
+    folder = args.data
+    try:
+        return loader(folder, *rest)
+    except BayeslawError:
+        raise
+    except OSError as exc:
+        raise CliError(f"cannot read data folder '{folder}': {exc.strerror or exc}"
+                       + (f" ('{exc.filename}')" if exc.filename else "")) from None
+    except KeyError as exc:
+        raise CliError(f"data folder '{folder}' is not in the {args.model} layout: column {exc} is "
+                       "missing") from None
+    except ValueError as exc:  # pandas' parser errors and undecodable bytes
+        raise CliError(f"cannot read data folder '{folder}': "
+                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+
 def _observational(args: argparse.Namespace, task: str):
     """Fit obsscaling below the paper's FLOPs cutoff; predict the target of the models above it."""
     import numpy as np
@@ -92,7 +112,7 @@ def _observational(args: argparse.Namespace, task: str):
     if task not in OBS_BENCHMARKS:
         raise BayeslawError(f"unknown --task {task!r} for the observational model; benchmarks: "
                             + ", ".join(OBS_BENCHMARKS))
-    models = load_obsscaling(args.data)
+    models = _load(load_obsscaling, args)
     bench = [b for b in OBS_BENCHMARKS if b != task]
     train = (models["flops"] < FLOPS_CUTOFF).to_numpy()
     fit = fit_observational(models, bench, task, k=args.factors, train=train, chains=args.chains,

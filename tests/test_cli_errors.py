@@ -306,3 +306,22 @@ def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, 
     (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
     (tmp_path / "dup.csv").write_text("N,N,D\n1,2,3\n")
     check_refused(args, message, tmp_path, capsys)
+
+
+# -- downstream data folders -------------------------------------------------------------------
+
+
+def test_downstream_data_folder_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "ladder_runs.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "binary").mkdir()
+    (tmp_path / "binary" / "ladder_runs.csv").write_bytes(b"\x88\x00\xff" * 100)
+    cases = [
+        ("nodir", "cannot read data folder 'nodir': No such file or directory ('nodir/ladder_runs.csv')"),
+        ("foreign", "data folder 'foreign' is not in the ladder layout: column 'size_label' is missing"),
+        ("binary", "cannot read data folder 'binary': 'utf-8' codec can't decode byte 0x88 in position 0: "
+                   "invalid start byte"),
+    ]
+    for folder, message in cases:
+        check_refused(["downstream", "ladder", folder], message, tmp_path, capsys)
