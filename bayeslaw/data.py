@@ -43,7 +43,7 @@ class RunsTable:
         return len(self.families)
 
 
-def read_runs(source) -> pd.DataFrame:
+def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.DataFrame:
     """Read a runs table from a CSV path, or copy rows given in memory.
 
     Parameters
@@ -159,7 +159,7 @@ def validate_runs(
 
 
 def encode_rows(
-    frame: pd.DataFrame | Mapping | pd.Series,
+    frame: pd.DataFrame | pd.Series | Mapping | list,
     inputs: Mapping[str, bool],
     group: str | None,
     families: tuple[str, ...],
@@ -170,9 +170,9 @@ def encode_rows(
 
     Parameters
     ----------
-    frame : DataFrame, dict or Series
-        The rows. A dict maps column names to scalars (one row) or lists (many rows);
-        a Series is one row.
+    frame : DataFrame, dict, list of dicts or Series
+        The rows, in any form :func:`as_frame` accepts: a dict maps column names to scalars
+        (one row) or lists (many rows); a list holds one dict per row; a Series is one row.
     inputs : mapping of str to bool
         Input column names, each mapped to whether its values must be positive.
     group : str or None
@@ -238,7 +238,8 @@ def _no_rows(noun: str) -> str:
     return f"no {noun} were given"
 
 
-def as_frame(rows, what: str = "runs table") -> pd.DataFrame:
+def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
+             what: str = "runs table") -> pd.DataFrame:
     """Rows in any of the accepted forms as a DataFrame: the one converter behind ``bl.fit``,
     ``Fit.predict`` and the decision functions.
 

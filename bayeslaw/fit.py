@@ -293,8 +293,9 @@ def fit(
     ----------
     law : str, path or Law
         Catalogue name (``"chinchilla"``), path to a TOML law file, or a loaded :class:`Law`.
-    runs : DataFrame or path to a CSV file
-        One row per training run, with a column per law input, the target and the group.
+    runs : DataFrame, dict of columns, list of dicts, or path to a CSV file
+        One row per training run, with a column per law input, the target and the group (any
+        form :func:`bayeslaw.data.as_frame` accepts, as ``Fit.predict`` does).
     target : str
         Column with the observed loss (or other target). Default ``"loss"``.
     group : str, optional
