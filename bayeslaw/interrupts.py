@@ -1,7 +1,7 @@
 """Clean ends of the command line on SIGINT and SIGTERM.
 
-While :func:`guard` is active (the ``bayeslaw`` command installs it before importing the
-numerical stack), SIGINT and SIGTERM end the process at any moment with one line on stderr,
+While :func:`guard` is active, and from the import of this module on when the process is the
+``bayeslaw`` command (``bayeslaw/__init__.py`` imports it before the numerical stack), SIGINT and SIGTERM end the process at any moment with one line on stderr,
 ``bayeslaw: interrupted`` or ``bayeslaw: terminated``, and exit status 128 + the signal number
 (130, 143). Temporary files registered with :func:`temporary` are removed first, so an output is
 either complete or absent.
@@ -83,8 +83,10 @@ def install() -> bool:
         return False
     reader, writer = socket.socketpair()
     writer.setblocking(False)
-    previous = {sig: signal.getsignal(sig) for sig in MESSAGES}
-    for sig in MESSAGES:
+    # a signal the parent set to be ignored (SIGINT of a background job) stays ignored
+    previous = {sig: signal.getsignal(sig) for sig in MESSAGES
+                if signal.getsignal(sig) is not signal.SIG_IGN}
+    for sig in previous:
         signal.signal(sig, _handler)
     old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     threading.Thread(target=_watch, args=(reader,), name="bayeslaw-signals", daemon=True).start()
@@ -134,3 +136,7 @@ def install_for_command_line() -> None:
     first = sys.argv[0] if sys.argv else ""
     if first == "-m" or os.path.basename(first) in ("bayeslaw", "bayeslaw.exe"):
         install()
+
+
+# the package imports this module first, so the command line is covered from its first import
+install_for_command_line()

@@ -33,8 +33,6 @@ from .results import Fit
 
 #: the layout written by :func:`save_fit`; a file of another layout is refused on load
 FORMAT = "bayeslaw-fit/2"
-#: the groups whose data variables the checksum covers (with the posterior's attributes)
-_GROUPS = ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data")
 
 
 def versions() -> dict[str, str]:
@@ -80,14 +78,13 @@ def to_inference_data(fit: Fit) -> az.InferenceData:
 
 
 def checksum(idata: az.InferenceData) -> str:
-    """SHA-256 of every data variable of the saved groups (name, dtype, shape, bytes) and of the
-    posterior's attributes other than the checksum itself: any edit of the file changes it."""
+    """SHA-256 of every data variable of every group (name, dtype, shape, bytes) and of the
+    posterior's attributes other than the checksum itself: any edit of the file's contents
+    changes it (a removed or added group too)."""
     digest = hashlib.sha256()
-    for group in _GROUPS:
-        data = getattr(idata, group, None)
-        if data is None:
-            digest.update(f"no {group};".encode())
-            continue
+    for group in sorted(idata.groups()):
+        data = getattr(idata, group)
+        digest.update(f"[{group}]".encode())
         for name in sorted(data.data_vars):
             value = np.ascontiguousarray(np.asarray(data[name].values))
             digest.update(f"{group}/{name}:{value.dtype.str}:{value.shape};".encode())
