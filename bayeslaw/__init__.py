@@ -10,6 +10,9 @@ predict planned runs with honest intervals::
     fit.predict({"N": 70e9, "D": 1.4e12, "family": "dense"}, kind="observed")
 """
 
+# first: when this process is the command line, SIGINT/SIGTERM end it cleanly from here on,
+# also while the numerical stack below is imported (see bayeslaw.interrupts)
+from . import interrupts as _interrupts  # noqa: F401  isort: skip
 from . import planning
 from .backtest import Backtest, backtest
 from .batch import diagnose_many, fit_many, summarize_many

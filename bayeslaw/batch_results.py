@@ -56,7 +56,10 @@ def warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> No
     """One warning for the whole batch, listing the fits with problems."""
     diag = diagnose_many(fits)
     found = []
-    if chains > 1:
+    if chains < 2:
+        found.append("R-hat cannot be computed with 1 chain, so convergence is not checked; run at "
+                     "least 2 chains (e.g. chains=4)")
+    else:
         bad = np.flatnonzero(diag["max_r_hat"].to_numpy() > RHAT_LIMIT)
         if bad.size:
             found.append(f"R-hat above {RHAT_LIMIT} in {bad.size} fit(s) {_labels(fits, bad)}")

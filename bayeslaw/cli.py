@@ -15,20 +15,29 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import warnings
 
+from . import interrupts
+
 from .cli_args import (
     EXIT_ERROR,
+    MAX_CHAINS,
+    SEED_MAX,
     CliError,
     _check_ci_prob,
     _fail,
     _read_data,
     _rows_frame,
     check_output,
+    chains,
     check_plot_path,
+    iterations,
     parse_point,
     parse_pooling,
+    probability,
+    seed,
 )
 from .cli_output import (atomic_write, describe_beyond, format_predictions, format_summary,
                          save_plot)
@@ -75,8 +84,10 @@ def cmd_fit(args) -> int:
     import bayeslaw as bl
 
     ci_prob = _check_ci_prob(args.ci_prob)
-    out = check_output(args.out, "--out") if args.out else None
-    plot = check_plot_path(args.plot) if args.plot else None
+    out = check_output(args.out, "--out", (args.data, args.law)) if args.out else None
+    plot = check_plot_path(args.plot, "--plot", (args.data, args.law)) if args.plot else None
+    if out is not None and plot is not None and out.resolve() == plot.resolve():
+        raise CliError(f"--out and --plot name the same file '{args.out}'")
     law = bl.load_law(args.law)
     if args.noise_trend:
         law = bl.with_noise_trend(law, args.noise_trend)
@@ -100,7 +111,7 @@ def cmd_fit(args) -> int:
     n_fam = len(fit.families)
     print(
         f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
-        f", target {args.target!r}; {args.chains} chains x {args.draws} draws "
+        f", target {args.target!r}; {args.chains} chain{'' if args.chains == 1 else 's'} x {args.draws} draws "
         f"(warmup {args.warmup}, {fit.config['sampler_used']}, {fit.config['chain_method']}), seed {args.seed}"
     )
     if fit.config.get("hmc_fallback"):
@@ -156,7 +167,7 @@ def cmd_predict(args) -> int:
     from bayeslaw.data import read_runs
 
     ci_prob = _check_ci_prob(args.ci_prob)
-    out = check_output(args.out, "--out") if args.out else None
+    out = check_output(args.out, "--out", (args.fit, args.rows)) if args.out else None
     fit = bl.load_fit(args.fit)
     if args.at:
         inputs = {i.name: i.positive for i in fit.law.inputs}
@@ -180,7 +191,7 @@ def cmd_plot(args) -> int:
     import bayeslaw as bl
 
     ci_prob = _check_ci_prob(args.ci_prob)
-    target = check_plot_path(args.out, "--out")
+    target = check_plot_path(args.out, "--out", (args.fit,))
     fit = bl.load_fit(args.fit)
     x = args.x or fit.law.input_names[0]
     save_plot(fit, target, x, ci_prob)
@@ -198,8 +209,9 @@ _FIT_EXAMPLE = """examples:
 
 
 def _common(p: argparse.ArgumentParser, seed_help: str) -> None:
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
-    p.add_argument("--seed", type=int, default=0, help=f"{seed_help} (default: 0)")
+    p.add_argument("--ci-prob", type=probability, default=0.9,
+                   help="interval probability (default: 0.9)")
+    p.add_argument("--seed", type=seed, default=0, help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,10 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "the largest run widen accordingly")
     p.add_argument("--no-extrapolation", action="store_true",
                    help="leave the extrapolation error out of the predictions")
-    p.add_argument("--chains", type=int, default=4, help="number of chains (default: 4)")
-    p.add_argument("--draws", type=int, default=1000,
+    p.add_argument("--chains", type=chains, default=4,
+                   help=f"number of chains, 1 to {MAX_CHAINS} (default: 4)")
+    p.add_argument("--draws", type=iterations, default=1000,
                    help="draws per chain after warmup (default: 1000)")
-    p.add_argument("--warmup", type=int, default=1000,
+    p.add_argument("--warmup", type=iterations, default=1000,
                    help="warmup iterations per chain (default: 1000)")
     p.add_argument("--sampler", choices=("auto", "nuts", "hmc"), default="auto",
                    help="auto (default): hmc where it suits the model, falling back to nuts when "
@@ -292,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE.png",
                    help="image file to write (png, pdf, svg...)")
     p.add_argument("--x", metavar="INPUT", help=x_help)
-    p.add_argument("--ci-prob", type=float, default=0.9, help="band probability (default: 0.9)")
+    p.add_argument("--ci-prob", type=probability, default=0.9,
+                   help="band probability (default: 0.9)")
     p.set_defaults(func=cmd_plot)
     for module in _EXTENSIONS:
         try:
@@ -347,22 +361,26 @@ def select_device(name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``bayeslaw`` command; returns the exit status (0 ok, 2 bad input)."""
-    _use_cpu_cores()
-    args = build_parser().parse_args(argv)
-    from .errors import BayeslawError
+    """Run the ``bayeslaw`` command; returns the exit status (0 ok, 2 bad input).
 
-    handler = getattr(args, "func", None) or args.handler
-    try:
-        if getattr(args, "device", None):
-            select_device(args.device)
-        return handler(args)
-    except (BayeslawError, CliError) as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        print("bayeslaw: interrupted", file=sys.stderr)
-        return 130
-    return EXIT_ERROR  # not reached: _fail exits
+    SIGINT and SIGTERM end the process with one line and status 130 or 143 (see
+    :mod:`bayeslaw.interrupts`).
+    """
+    with interrupts.guard():
+        _use_cpu_cores()
+        args = build_parser().parse_args(argv)
+        from .errors import BayeslawError
+
+        handler = getattr(args, "func", None) or args.handler
+        try:
+            if getattr(args, "device", None):
+                select_device(args.device)
+            return handler(args)
+        except (BayeslawError, CliError) as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:  # a SIGINT raised by other code than our handler
+            interrupts.end(signal.SIGINT)
+    return EXIT_ERROR  # not reached: _fail and end exit
 
 
 if __name__ == "__main__":

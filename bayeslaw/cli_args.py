@@ -8,9 +8,12 @@ standard library is imported at module level, so ``bayeslaw --help`` stays fast.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 EXIT_ERROR = 2
@@ -27,6 +30,79 @@ def _fail(message: str):
     first = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
     print(f"bayeslaw: error: {first}", file=sys.stderr)
     sys.exit(EXIT_ERROR)
+
+
+# -- numbers given as options (argparse ``type=`` functions) ----------------------------------
+
+#: seeds are 32-bit unsigned integers (JAX's PRNGKey and NumPy's generators take them all)
+SEED_MAX = 2**32 - 1
+#: more chains than this, or more warmup/draws per chain, is refused as a typo: the draws are
+#: held in memory (chains x draws x parameters) and would take days on any machine
+MAX_CHAINS = 1024
+MAX_ITERATIONS = 10**7
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut to 40 characters."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def whole(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``, or a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{_shown(text)} is out of range: give a whole number from {low} to {high}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a finite number")
+    return value
+
+
+def finite(text: str) -> float:
+    """An argparse type: a finite number."""
+    return _float(text)
+
+
+def probability(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1 (an interval's mass)."""
+    value = _float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be between 0 and 1 (e.g. 0.9)")
+    return value
+
+
+seed = whole(0, SEED_MAX)
+chains = whole(1, MAX_CHAINS)
+iterations = whole(1, MAX_ITERATIONS)
+
+
+def add_sampler_options(p: argparse.ArgumentParser, chains_default: int = 4,
+                        iterations_default: int = 1000, seed_help: str = "random seed") -> None:
+    """``--chains``, ``--draws``, ``--warmup`` and ``--seed``, each range-checked at parsing."""
+    p.add_argument("--chains", type=chains, default=chains_default,
+                   help=f"number of chains, 1 to {MAX_CHAINS} (default: {chains_default})")
+    p.add_argument("--draws", type=iterations, default=iterations_default,
+                   help=f"draws per chain after warmup (default: {iterations_default})")
+    p.add_argument("--warmup", type=iterations, default=iterations_default,
+                   help=f"warmup iterations per chain (default: {iterations_default})")
+    p.add_argument("--seed", type=seed, default=0,
+                   help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
 
 
 # -- parsing of key=value lists -------------------------------------------------------------
@@ -101,24 +177,51 @@ def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | No
 # -- output paths -----------------------------------------------------------------------------
 
 
-def check_output(path: str, option: str) -> Path:
-    """Refuse an output path whose folder is missing or unwritable (before any work is done)."""
+def check_output(path: str, option: str, inputs: tuple = ()) -> Path:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Refused: a missing or read-only folder, a folder given as the file, an existing file that is
+    read-only or not a regular file, and a path that names one of ``inputs`` (files the command
+    reads). Permission bits are judged as well as access rights, so a read-only file is refused
+    even for a user (root) who could override them. A temporary file is created in the folder
+    and removed again, which catches a read-only file system.
+    """
     target = Path(path)
     folder = target.parent
+    bad = f"cannot write {option} '{path}'"
+    if not path.strip() or target.name in ("", ".", ".."):
+        raise CliError(f"{bad}: not a file name")
     if not folder.is_dir():
-        raise CliError(f"cannot write {option} '{path}': folder '{folder}' does not exist")
+        if folder.exists():
+            raise CliError(f"{bad}: '{folder}' is not a folder")
+        raise CliError(f"{bad}: folder '{folder}' does not exist")
     if target.is_dir():
-        raise CliError(f"cannot write {option} '{path}': it is a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CliError(f"cannot write {option} '{path}': folder '{folder}' is not writable")
+        raise CliError(f"{bad}: it is a folder")
+    if target.exists():
+        info = target.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CliError(f"{bad}: it exists and is not a regular file")
+        if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
+            raise CliError(f"{bad}: the file is read-only")
+        for source in inputs:
+            if source is not None and Path(source).exists() and target.samefile(source):
+                raise CliError(f"{bad}: it is an input of this command")
+    if not folder.stat().st_mode & 0o222 or not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"{bad}: folder '{folder}' is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise CliError(f"{bad}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
     return target
 
 
-def check_plot_path(path: str, option: str = "--plot") -> Path:
-    """An output path for a figure, with a format matplotlib can write."""
+def check_plot_path(path: str, option: str = "--plot", inputs: tuple = ()) -> Path:
+    """An output path for a figure, with a format matplotlib can write (see :func:`check_output`)."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    target = check_output(path, option)
+    target = check_output(path, option, inputs)
     fmt = target.suffix.lstrip(".").lower() or "png"
     supported = FigureCanvasBase.get_supported_filetypes()
     if fmt not in supported:
@@ -149,6 +252,6 @@ def _check_ci_prob(value: float) -> float:
 
 def _rows_frame(points: list[dict]):
     """Row dicts (possibly with different keys) -> one DataFrame; absent family = new family."""
-    import pandas as pd
+    from bayeslaw.data import as_frame
 
-    return pd.DataFrame(points)
+    return as_frame(points, "prediction rows")

@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 
+from .cli_args import add_sampler_options, finite
 from .errors import BayeslawError
 
 _SHOWN = ["family", "observed", "median", "are"]
@@ -23,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "it, and print the absolute relative error (ARE) and interval coverage.")
     p.add_argument("law", help="catalogue name (see `bayeslaw laws`) or path to a .toml law file")
     p.add_argument("data", help="runs table (CSV)")
-    p.add_argument("--cutoff", type=float, required=True, help="runs with BY < CUTOFF are fitted")
+    p.add_argument("--cutoff", type=finite, required=True, help="runs with BY < CUTOFF are fitted")
     p.add_argument("--by", default="C", help="column the cutoff applies to (default C; 6ND if no C column)")
     p.add_argument("--target", default="loss", help="target column (default loss)")
     p.add_argument("--group", default=None, help="family column")
@@ -34,10 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--extrapolation", default=None, metavar="KEY",
                    help="calibrate the extrapolation error on this size key (C or a law input) by "
                         "nested leave-largest-out refits before predicting")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    add_sampler_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     p.set_defaults(handler=run_backtest)
     return p

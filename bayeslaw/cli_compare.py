@@ -13,16 +13,15 @@ import sys
 import warnings
 from pathlib import Path
 
+from .cli_args import add_sampler_options, check_plot_path, finite, probability
+from .cli_output import atomic_write
 from .errors import BayeslawError
 
 _FMT = {"float_format": lambda v: f"{v:.4g}"}
 
 
 def _sampler(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--chains", type=int, default=4, help="chains per fit (default: 4)")
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain (default: 1000)")
-    p.add_argument("--warmup", type=int, default=1000, help="warmup per chain (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_sampler_options(p)
 
 
 def add_parser(subparsers) -> None:
@@ -38,7 +37,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--method", choices=("loo", "largest", "family"), default="loo",
                    help="loo (PSIS-LOO), largest (leave-largest-out), family (leave-one-family-out)")
     p.add_argument("--on", help="scale for --method largest: an input column or C (= 6ND)")
-    p.add_argument("--cutoff", type=float, help="runs with scale >= CUTOFF are held out (default: largest 20%%)")
+    p.add_argument("--cutoff", type=finite, help="runs with scale >= CUTOFF are held out (default: largest 20%%)")
     _sampler(p)
     p.set_defaults(handler=cli_compare)
 
@@ -53,7 +52,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--target", default="loss", help="target column (default: loss)")
     p.add_argument("--alternative", choices=("partial", "none"), default="partial")
     p.add_argument("--leave-family-out", action="store_true", help="also compare by leave-one-family-out")
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval of the contrasts (default: 0.9)")
+    p.add_argument("--ci-prob", type=probability, default=0.9, help="interval of the contrasts (default: 0.9)")
     p.add_argument("--plot", metavar="FILE.png", help="save a forest plot of the per-family values")
     _sampler(p)
     p.set_defaults(handler=cli_family_test)
@@ -109,6 +108,7 @@ def cli_family_test(args: argparse.Namespace) -> int:
 
     from .family_test import family_test
 
+    plot = check_plot_path(args.plot, "--plot", (args.law, args.data)) if args.plot else None
     params = [p.strip() for p in args.params.split(",") if p.strip()]
     settings = {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": args.seed}
     try:
@@ -131,8 +131,9 @@ def cli_family_test(args: argparse.Namespace) -> int:
     print(f"\nverdict: {result.verdict}")
     print(f"\ncontrasts ({args.ci_prob:.0%} intervals of family_a - family_b):")
     print(result.contrasts.to_string(index=False, **_FMT))
-    if args.plot:
-        ax = result.plot_forest(ci_prob=args.ci_prob)
-        ax.figure.savefig(args.plot)
+    if plot is not None:
+        figure = result.plot_forest(ci_prob=args.ci_prob).figure
+        fmt = plot.suffix.lstrip(".").lower() or "png"
+        atomic_write(plot, lambda tmp: figure.savefig(tmp, format=fmt))
         print(f"wrote {args.plot}")
     return 0

@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 
+from .cli_args import add_sampler_options, probability, whole
 from .errors import BayeslawError
 
 #: benchmark columns of obsscaling's base_llm_benchmark_eval.csv; the target is one, the rest are inputs
@@ -30,12 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="ladder task (default mmlu), observational target benchmark "
                                                 "(MMLU; the other benchmarks are the inputs) or quantization "
                                                 "benchmark (MMLU)")
-    p.add_argument("--factors", type=int, default=2, help="observational: capability factors (default 2)")
-    p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--draws", type=int, default=500)
-    p.add_argument("--warmup", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ci-prob", type=float, default=0.9)
+    p.add_argument("--factors", type=whole(1, len(OBS_BENCHMARKS) - 1), default=2, help="observational: capability factors (default 2)")
+    add_sampler_options(p, chains_default=2, iterations_default=500)
+    p.add_argument("--ci-prob", type=probability, default=0.9)
     p.add_argument("--plot", metavar="FILE.png", help="save the accuracy-vs-compute plot (ladder, observational); "
                                                       "the observational model also saves FILE_loadings.png")
     p.set_defaults(handler=run_downstream)
@@ -53,12 +51,14 @@ def run_downstream(args: argparse.Namespace) -> int:
             if args.model == "quantization":
                 raise CliError("--plot draws the ladder and observational models, not quantization")
             plot = check_plot_path(args.plot)
+            if args.model == "observational":
+                check_plot_path(str(_loadings_path(plot)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if args.model == "ladder":
                 from .ladder import OLMO_CHANCE, fit_ladder, load_olmo_ladder
 
-                runs, targets = load_olmo_ladder(args.data, task)
+                runs, targets = _load(load_olmo_ladder, args, task)
                 fit = fit_ladder(runs, chance=OLMO_CHANCE[task], chains=args.chains, draws=args.draws,
                                  warmup=args.warmup, seed=args.seed)
                 table = fit.predict(targets[["N", "D"]], ci_prob=args.ci_prob).assign(actual=targets["accuracy"].values)
@@ -68,7 +68,7 @@ def run_downstream(args: argparse.Namespace) -> int:
             else:
                 from .quantization import fit_quantization, load_openllm
 
-                curve, pairs = load_openllm(args.data, task)
+                curve, pairs = _load(load_openllm, args, task)
                 fit = fit_quantization(curve, pairs, chains=args.chains, draws=args.draws, warmup=args.warmup,
                                        seed=args.seed)
                 table = fit.prob_quantized_wins([4.0, 16.0, 48.0, 140.0])
@@ -83,6 +83,26 @@ def run_downstream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(loader, args: argparse.Namespace, *rest):
+    """Run a data-folder loader; a missing, unreadable or foreign folder is one CliError."""
+    from .cli_args import CliError
+
+    folder = args.data
+    try:
+        return loader(folder, *rest)
+    except BayeslawError:
+        raise
+    except OSError as exc:
+        raise CliError(f"cannot read data folder '{folder}': {exc.strerror or exc}"
+                       + (f" ('{exc.filename}')" if exc.filename else "")) from None
+    except KeyError as exc:
+        raise CliError(f"data folder '{folder}' is not in the {args.model} layout: column {exc} is "
+                       "missing") from None
+    except ValueError as exc:  # pandas' parser errors and undecodable bytes
+        raise CliError(f"cannot read data folder '{folder}': "
+                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+
 def _observational(args: argparse.Namespace, task: str):
     """Fit obsscaling below the paper's FLOPs cutoff; predict the target of the models above it."""
     import numpy as np
@@ -92,7 +112,7 @@ def _observational(args: argparse.Namespace, task: str):
     if task not in OBS_BENCHMARKS:
         raise BayeslawError(f"unknown --task {task!r} for the observational model; benchmarks: "
                             + ", ".join(OBS_BENCHMARKS))
-    models = load_obsscaling(args.data)
+    models = _load(load_obsscaling, args)
     bench = [b for b in OBS_BENCHMARKS if b != task]
     train = (models["flops"] < FLOPS_CUTOFF).to_numpy()
     fit = fit_observational(models, bench, task, k=args.factors, train=train, chains=args.chains,
@@ -107,6 +127,11 @@ def _observational(args: argparse.Namespace, task: str):
     families = sorted(counts.index, key=lambda f: (-counts[f], f))[:PLOT_FAMILIES]
     drawn = {"rows": models[train], "heldout": models[~train], "x": "flops", "families": families}
     return fit, table, drawn
+
+
+def _loadings_path(target):
+    """Where the observational model's loadings plot goes, beside the accuracy plot."""
+    return target.with_name(f"{target.stem}_loadings{target.suffix or '.png'}")
 
 
 def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
@@ -125,7 +150,7 @@ def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
         k, n_bench = fit.info["k"], len(fit.info["benchmarks"])
         fig = Figure(figsize=(2.5 + 2.5 * k, 1.2 + 0.35 * n_bench), layout="constrained")
         plot_loadings(fit, ax=fig.subplots(1, k, sharey=True, squeeze=False)[0], ci_prob=ci_prob)
-        figures.append((target.with_name(f"{target.stem}_loadings{target.suffix or '.png'}"), fig))
+        figures.append((_loadings_path(target), fig))
     for path, figure in figures:
         atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, format=fmt, dpi=120))
     return [path for path, _ in figures]

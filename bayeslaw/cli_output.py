@@ -11,19 +11,23 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import interrupts
 from .cli_args import CliError
 
 # -- output files -----------------------------------------------------------------------------
 
 
 def atomic_write(target: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``target``."""
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``target``; the temporary
+    file is removed on any failure, and by a signal that ends the process (see
+    :mod:`bayeslaw.interrupts`)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, target)
+        with interrupts.temporary(tmp):
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+            os.replace(tmp, target)
     except OSError as exc:
         raise CliError(f"cannot write '{target}': {exc.strerror or exc}") from None
     finally:
@@ -90,7 +94,15 @@ def format_predictions(frame, inputs: list[str]) -> str:
             text[col] = [_num(v) for v in frame[col]]
     for col in (c for c in frame.columns if c.startswith("beyond_")):
         text[col] = [f"{v:.2f}" for v in frame[col]]
-    return text.to_string(index=False)
+    if "tail_k" in frame:
+        text["tail_k"] = [f"{v:.2f}" for v in frame["tail_k"]]
+    out = text.to_string(index=False)
+    if "tail_k" in frame and (frame["mean"].isna() | frame["sd"].isna()).any():
+        from .tails import MEAN_K_LIMIT, SD_K_LIMIT
+
+        out += (f"\nnan: the predictive's tail is too heavy for a mean (tail_k >= {MEAN_K_LIMIT}) "
+                f"or an sd (tail_k >= {SD_K_LIMIT}); use the median and the interval")
+    return out
 
 
 def describe_beyond(frame) -> list[str]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from bayeslaw.errors import DataError, DataWarning
 
-__all__ = ["RunsTable", "encode_rows", "read_runs", "validate_runs"]
+__all__ = ["RunsTable", "as_frame", "encode_rows", "read_runs", "validate_runs"]
 
 _MAX_LISTED = 5
 _ALL = "all"  # the single implicit family of a table without a group column
@@ -43,13 +43,13 @@ class RunsTable:
         return len(self.families)
 
 
-def read_runs(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    """Read a runs table from a CSV path, or copy a DataFrame.
+def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.DataFrame:
+    """Read a runs table from a CSV path, or copy rows given in memory.
 
     Parameters
     ----------
-    source : DataFrame, str or path-like
-        A DataFrame (copied) or the path of a CSV file.
+    source : str, path-like, DataFrame, dict or list of dicts
+        The path of a CSV file, or rows in any form :func:`as_frame` accepts (copied).
 
     Returns
     -------
@@ -59,18 +59,27 @@ def read_runs(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     Raises
     ------
     DataError
-        If the file does not exist or pandas cannot parse it.
+        If the file does not exist, pandas cannot parse it, or a column name appears more than
+        once in its header (pandas would rename the second 'loss' to 'loss.1').
     """
-    if isinstance(source, pd.DataFrame):
-        return source.copy()
+    if not isinstance(source, str | os.PathLike):
+        return as_frame(source).copy()
     path = os.fspath(source)
     if not os.path.exists(path):
         raise DataError(f"cannot read runs table '{path}': no such file")
+    if os.path.isdir(path):
+        raise DataError(f"cannot read runs table '{path}': it is a folder")
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             ValueError, OSError) as exc:
-        raise DataError(f"cannot read runs table '{path}': {exc}") from None
+        raise DataError(f"cannot read runs table '{path}': {str(exc).strip()}") from None
+    names = [str(v) for v in header.iloc[0]] if len(header) else []
+    twice = [n for i, n in enumerate(names) if n.strip() and n in names[:i]]
+    if twice:
+        raise DataError(f"column '{twice[0]}' appears more than once in runs table '{path}'")
+    return frame
 
 
 def validate_runs(
@@ -150,7 +159,7 @@ def validate_runs(
 
 
 def encode_rows(
-    frame: pd.DataFrame | Mapping | pd.Series,
+    frame: pd.DataFrame | pd.Series | Mapping | list,
     inputs: Mapping[str, bool],
     group: str | None,
     families: tuple[str, ...],
@@ -161,9 +170,9 @@ def encode_rows(
 
     Parameters
     ----------
-    frame : DataFrame, dict or Series
-        The rows. A dict maps column names to scalars (one row) or lists (many rows);
-        a Series is one row.
+    frame : DataFrame, dict, list of dicts or Series
+        The rows, in any form :func:`as_frame` accepts: a dict maps column names to scalars
+        (one row) or lists (many rows); a list holds one dict per row; a Series is one row.
     inputs : mapping of str to bool
         Input column names, each mapped to whether its values must be positive.
     group : str or None
@@ -185,7 +194,7 @@ def encode_rows(
     DataError
         As :func:`validate_runs`, or for a family value the fit does not know.
     """
-    frame = _as_frame(frame, what)
+    frame = as_frame(frame, what)
     noun = _noun(what)
     table = validate_runs(frame, inputs, None, None, what=what)
     out = table.frame
@@ -229,20 +238,51 @@ def _no_rows(noun: str) -> str:
     return f"no {noun} were given"
 
 
-def _as_frame(rows: pd.DataFrame | Mapping | pd.Series, what: str) -> pd.DataFrame:
+def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
+             what: str = "runs table") -> pd.DataFrame:
+    """Rows in any of the accepted forms as a DataFrame: the one converter behind ``bl.fit``,
+    ``Fit.predict`` and the decision functions.
+
+    Parameters
+    ----------
+    rows : DataFrame, Series, dict or list of dicts
+        A DataFrame (returned as it is); a Series (one row); a dict of scalars (one row) or of
+        columns (lists or arrays of one length; scalars among them are repeated); a list or
+        tuple of dicts, one per row (keys missing from a row are missing values).
+    what : str
+        How the rows are named in error messages.
+
+    Raises
+    ------
+    DataError
+        For any other type, columns of different lengths, an empty list, or a column name that
+        appears more than once.
+    """
+    noun = _noun(what)
     if isinstance(rows, pd.DataFrame):
-        return rows
-    if isinstance(rows, pd.Series):
-        return rows.to_frame().T
-    if isinstance(rows, Mapping):
-        if all(np.ndim(v) == 0 for v in rows.values()):
-            return pd.DataFrame({k: [v] for k, v in rows.items()})
+        frame = rows
+    elif isinstance(rows, pd.Series):
+        frame = rows.to_frame().T
+    elif isinstance(rows, Mapping):
         try:
-            return pd.DataFrame(dict(rows))
+            if all(np.ndim(v) == 0 for v in rows.values()):
+                frame = pd.DataFrame({k: [v] for k, v in rows.items()})
+            else:
+                frame = pd.DataFrame(dict(rows))
         except ValueError as exc:
-            raise DataError(f"cannot make a table of {_noun(what)}: {exc}") from None
-    raise DataError(f"{_noun(what)} must be a DataFrame or a dict of columns, "
-                    f"got {type(rows).__name__}")
+            raise DataError(f"cannot make a table of {noun}: {exc}") from None
+    elif isinstance(rows, list | tuple) and rows and all(isinstance(r, Mapping) for r in rows):
+        frame = pd.DataFrame([dict(r) for r in rows])
+    elif isinstance(rows, list | tuple) and not rows:
+        raise DataError(_no_rows(noun))
+    else:
+        raise DataError(f"{noun} must be a DataFrame, a dict of columns, a dict of one row or a "
+                        f"list of dicts, got {type(rows).__name__}")
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"column '{twice[0]}' appears more than once in {noun}")
+    return frame
 
 
 def _check_columns(frame: pd.DataFrame, needed: list[str], noun: str) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 from . import runtime
+from .data import as_frame
 from .diagnostics import diagnose, warn_if_unreliable
 from .errors import DataError, PredictionError
 from .fit import check_settings
@@ -156,12 +157,7 @@ class ModelFit(DrawsMixin):
         raise NotImplementedError
 
     def _row_frame(self, rows) -> pd.DataFrame:
-        if isinstance(rows, pd.DataFrame):
-            return rows.reset_index(drop=True)
-        if isinstance(rows, Mapping):
-            values = {k: np.atleast_1d(v) for k, v in rows.items()}
-            return pd.DataFrame(values)
-        return pd.DataFrame(list(rows))
+        return as_frame(rows, "prediction rows").reset_index(drop=True)
 
     def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
         """Predict rows with intervals: ``kind="law"`` the curve, ``"observed"`` a new measurement.

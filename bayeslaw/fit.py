@@ -17,7 +17,7 @@ from numpyro.infer.util import initialize_model, potential_energy
 from . import fit_hmc, programs, runtime
 from .checkpoints import encode_runs
 from .data import read_runs, validate_runs
-from .diagnostics import diagnose, problems, warn_if_unreliable
+from .diagnostics import diagnose, problems, quantity_labels, warn_if_unreliable
 from .errors import FitError
 from .law import Law, load_law, with_noise_trend
 from .likelihood import check_target
@@ -39,6 +39,8 @@ CENTRED_MIN_FAMILIES = 5
 #: cannot follow: 5 families needed 65 leapfrog steps per draw with the global block alone and 14
 #: fully dense; 80 families (about 250 dimensions) 63 steps and R-hat 1.04 vs 51 and 1.005
 DENSE_MAX_DIM = 400
+#: seeds are 32-bit unsigned integers, as JAX's PRNGKey takes them on every platform
+SEED_MAX = 2**32 - 1
 #: largest model whose MAP bl.fit searches by damped Newton (a Hessian costs ~dim gradients)
 NEWTON_MAX_DIM = 64
 
@@ -182,8 +184,24 @@ def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accep
             raise FitError(f"{name} must be a positive integer, got {value!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise FitError(f"seed must be an int, got {seed!r}")
-    if not 0.5 <= target_accept < 1:
+    if not 0 <= seed <= SEED_MAX:
+        raise FitError(f"seed must be a whole number from 0 to {SEED_MAX} (32 bits), got {seed!r}")
+    if (isinstance(target_accept, bool) or not isinstance(target_accept, (int, float))
+            or not 0.5 <= target_accept < 1):
         raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+
+
+def check_names(target, group, run, pooling, centered) -> None:
+    """Validate the column names and the pooling/centring options of :func:`fit`."""
+    if not isinstance(target, str):
+        raise FitError(f"target must be a column name (str), got {target!r}")
+    for name, value in (("group", group), ("run", run)):
+        if value is not None and not isinstance(value, str):
+            raise FitError(f"{name} must be a column name (str) or None, got {value!r}")
+    if pooling is not None and not isinstance(pooling, Mapping):
+        raise FitError(f"pooling must be a dict of parameter -> mode, got {type(pooling).__name__}")
+    if centered is not None and not isinstance(centered, bool | np.bool_):
+        raise FitError(f"centered must be True, False or None, got {centered!r}")
 
 
 def hmc_first(plan: ModelPlan) -> bool:
@@ -201,15 +219,19 @@ def hmc_first(plan: ModelPlan) -> bool:
 
 
 def hmc_trouble(plan: ModelPlan, samples: dict, stats: dict, chains: int,
-                target_accept: float) -> str | None:
+                target_accept: float, families: tuple[str, ...] = ()) -> str | None:
     """Why the HMC draws would not be trusted (the first problem a ConvergenceWarning would
-    name), or None when they pass every check."""
+    name, with the summary's names given the ``families``), or None when they pass every
+    check."""
     draws = {k: samples[k] for k in sampled_sites(plan, samples)}
-    found = problems(diagnose(draws), int(np.asarray(stats["diverging"]).sum()), chains, target_accept)
+    diag = diagnose(draws)
+    found = problems(diag, int(np.asarray(stats["diverging"]).sum()), chains, target_accept,
+                     quantity_labels(plan, families or range(plan.n_families), diag.index))
     return found[0] if found else None
 
 
-def _sample(sampler: str, plan: ModelPlan, hmc, nuts, chains: int, target_accept: float):
+def _sample(sampler: str, plan: ModelPlan, hmc, nuts, chains: int, target_accept: float,
+            families: tuple[str, ...] = ()):
     """Run the chosen sampler (``auto``: HMC, then NUTS if HMC's draws fail a check).
 
     Returns draws, stats, chain method, timings, the sampler whose draws these are, and why
@@ -219,7 +241,8 @@ def _sample(sampler: str, plan: ModelPlan, hmc, nuts, chains: int, target_accept
         return *nuts(), "nuts", None
     with runtime.stopwatch() as t_hmc:
         samples, stats = hmc()
-    fallback = hmc_trouble(plan, samples, stats, chains, target_accept) if sampler == "auto" else None
+    fallback = (hmc_trouble(plan, samples, stats, chains, target_accept, families)
+                if sampler == "auto" else None)
     if fallback is None:
         return samples, stats, "batched", t_hmc, "hmc", None
     samples, stats, method, t_nuts = nuts()
@@ -271,8 +294,9 @@ def fit(
     ----------
     law : str, path or Law
         Catalogue name (``"chinchilla"``), path to a TOML law file, or a loaded :class:`Law`.
-    runs : DataFrame or path to a CSV file
-        One row per training run, with a column per law input, the target and the group.
+    runs : DataFrame, dict of columns, list of dicts, or path to a CSV file
+        One row per training run, with a column per law input, the target and the group (any
+        form :func:`bayeslaw.data.as_frame` accepts, as ``Fit.predict`` does).
     target : str
         Column with the observed loss (or other target). Default ``"loss"``.
     group : str, optional
@@ -337,6 +361,7 @@ def fit(
     """
     check_settings(chains, draws, warmup, seed, target_accept)
     check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
+    check_names(target, group, run, pooling, centered)
     runtime.configure()
     law = load_law(law)
     if noise_trend is not None:
@@ -368,7 +393,7 @@ def fit(
     nuts = partial(_sample_nuts, model, args, starts, key_run, dense, chains, warmup, draws,
                    target_accept, progress_bar)
     samples, stats, method, t_mcmc, sampler_used, fallback = _sample(
-        sampler, plan, hmc, nuts, chains, target_accept)
+        sampler, plan, hmc, nuts, chains, target_accept, table.families)
     runtime.release_compiled()
     timings = {
         "compile_s": t_init["compile"] + t_mcmc["compile"],
@@ -390,7 +415,9 @@ def fit(
                 "dense_mass": dense is True, "n_runs": n_runs, "run": run},
         run_index=run_index,
     )
-    warn_if_unreliable(result.diagnostics(), int(stats["diverging"].sum()), chains, target_accept)
+    diag = result.diagnostics()
+    warn_if_unreliable(diag, int(stats["diverging"].sum()), chains, target_accept,
+                       quantity_labels(plan, table.families, diag.index))
     return with_extrapolation(result, extrapolation)
 
 

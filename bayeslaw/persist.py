@@ -7,17 +7,23 @@ versions of the stack, so :func:`load_fit` can predict without the original law 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import platform
+import sys
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import runtime
+from . import interrupts, runtime
 from ._arviz import az
 from .data import RunsTable
 from .errors import BayeslawError
@@ -25,7 +31,8 @@ from .law import parse_law
 from .model import ModelPlan
 from .results import Fit
 
-FORMAT = "bayeslaw-fit/1"
+#: the layout written by :func:`save_fit`; a file of another layout is refused on load
+FORMAT = "bayeslaw-fit/2"
 
 
 def versions() -> dict[str, str]:
@@ -66,6 +73,76 @@ def to_inference_data(fit: Fit) -> az.InferenceData:
                        **({"run_index": np.asarray(fit.run_index)} if fit.run_index is not None else {})},
     )
     idata.posterior.attrs.update(meta)
+    idata.posterior.attrs["checksum"] = checksum(idata)
+    return idata
+
+
+def checksum(idata: az.InferenceData) -> str:
+    """SHA-256 of every data variable of every group (name, dtype, shape, bytes) and of the
+    posterior's attributes other than the checksum itself: any edit of the file's contents
+    changes it (a removed or added group too)."""
+    digest = hashlib.sha256()
+    for group in sorted(idata.groups()):
+        data = getattr(idata, group)
+        digest.update(f"[{group}]".encode())
+        for name in sorted(data.data_vars):
+            value = np.ascontiguousarray(np.asarray(data[name].values))
+            digest.update(f"{group}/{name}:{value.dtype.str}:{value.shape};".encode())
+            digest.update(value.tobytes())
+    attrs = {k: str(v) for k, v in idata.posterior.attrs.items() if k != "checksum"}
+    digest.update(json.dumps(attrs, sort_keys=True).encode())
+    return "sha256:" + digest.hexdigest()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence what the netCDF/HDF5 libraries print while a damaged file is read: Python
+    warnings and logging, and the C libraries' own messages on file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            os.dup2(null.fileno(), 2)
+            logging.disable(logging.CRITICAL)
+            try:
+                yield
+            finally:
+                logging.disable(logging.NOTSET)
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def read_netcdf(path: Path) -> az.InferenceData:
+    """Read a saved fit's groups into memory (the file is closed again), its version and
+    checksum checked.
+
+    Raises
+    ------
+    BayeslawError
+        One line naming the file: not a netCDF file or damaged, not a bayeslaw fit, another
+        version's layout, or a checksum that does not match (the file was edited or damaged).
+    """
+    bad = f"cannot load fit '{path}'"
+    try:
+        with _quiet(), az.rc_context({"data.load": "eager"}):
+            idata = az.from_netcdf(str(path))
+            found = checksum(idata)
+    except Exception as exc:  # noqa: BLE001  netCDF/HDF5 raise many types for a damaged file
+        raise BayeslawError(f"{bad}: not a netCDF file, or a damaged one") from exc
+    posterior = getattr(idata, "posterior", None)
+    attrs = dict(posterior.attrs) if posterior is not None else {}
+    written = attrs.get("format")
+    if not (isinstance(written, str) and written.startswith("bayeslaw-fit/")):
+        raise BayeslawError(f"{bad}: not a bayeslaw fit (format {written!r})")
+    if written != FORMAT:
+        raise BayeslawError(f"{bad}: written in format {written!r}, this bayeslaw reads {FORMAT!r}; "
+                            "fit again and save")
+    if attrs.get("checksum") != found:
+        raise BayeslawError(f"{bad}: the file is damaged or was edited (its checksum does not "
+                            "match its contents)")
     return idata
 
 
@@ -75,16 +152,20 @@ def save_fit(fit: Fit, path: str | os.PathLike) -> None:
     if not target.parent.is_dir():
         raise BayeslawError(f"cannot save fit to '{target}': folder '{target.parent}' does not exist")
     idata = to_inference_data(fit)
-    fd, tmp = tempfile.mkstemp(suffix=".nc.tmp", dir=target.parent)
-    os.close(fd)
+    tmp = None
     try:
-        idata.to_netcdf(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a saved fit gets normal permissions
-        os.replace(tmp, target)
+        fd, tmp = tempfile.mkstemp(suffix=".nc.tmp", dir=target.parent)
+        os.close(fd)
+        with interrupts.temporary(tmp):
+            idata.to_netcdf(tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a saved fit gets normal permissions
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise BayeslawError(f"cannot save fit to '{target}': {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -94,19 +175,27 @@ def load_fit(path: str | os.PathLike) -> Fit:
     Raises
     ------
     BayeslawError
-        When the file is missing or was not written by bayeslaw.
+        When the file is missing, damaged, edited (its checksum does not match), of another
+        format version, or was not written by bayeslaw; one line naming the file.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise BayeslawError(f"load_fit takes the path of a fit file, got {type(path).__name__}")
     runtime.configure()  # predictions run at the same precision as the fit, with the cache
     path = Path(path)
     if not path.is_file():
-        raise BayeslawError(f"cannot load fit '{path}': no such file")
+        what = "it is a folder" if path.is_dir() else "no such file"
+        raise BayeslawError(f"cannot load fit '{path}': {what}")
+    idata = read_netcdf(path)
     try:
-        idata = az.from_netcdf(str(path))
-    except Exception as exc:  # noqa: BLE001  netCDF/HDF5 raise many types for a non-netCDF file
-        raise BayeslawError(f"cannot load fit '{path}': not a netCDF file ({type(exc).__name__})") from None
+        return _fit_from(idata, path)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise BayeslawError(f"cannot load fit '{path}': its contents are inconsistent "
+                            f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
+
+
+def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
+    """The :class:`Fit` stored in ``idata`` (checked by :func:`read_netcdf`)."""
     attrs = dict(idata.posterior.attrs)
-    if attrs.get("format") != FORMAT:
-        raise BayeslawError(f"cannot load fit '{path}': not a bayeslaw fit (format {attrs.get('format')!r})")
     law = parse_law(attrs["law_text"], source=f"fit file '{path}'")
     families = tuple(json.loads(attrs["families"]))
     pooling = tuple(json.loads(attrs["pooling"]).items())

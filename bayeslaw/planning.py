@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .data import as_frame
 from .errors import PredictionError
 from .expr import compile_formula
 from .model import family_draws
@@ -272,16 +273,7 @@ def plot_frontier(fit, compute_range: Sequence[float], *, quantity: str = "N_opt
 # -- decision quantities --------------------------------------------------------------------------
 
 def _frame(rows, what: str) -> pd.DataFrame:
-    if isinstance(rows, pd.DataFrame):
-        return rows.reset_index(drop=True)
-    if isinstance(rows, pd.Series):
-        return rows.to_frame().T.reset_index(drop=True)
-    if isinstance(rows, Mapping):
-        scalar = all(np.ndim(v) == 0 for v in rows.values())
-        return pd.DataFrame([dict(rows)]) if scalar else pd.DataFrame(dict(rows))
-    if isinstance(rows, Sequence) and rows and all(isinstance(r, Mapping) for r in rows):
-        return pd.DataFrame(list(rows))
-    raise PredictionError(f"{what} must be a DataFrame, a dict or a list of dicts, got {type(rows).__name__}")
+    return as_frame(rows, what).reset_index(drop=True)
 
 
 def prob_below(fit, rows, target: float, *, kind: str = "observed", seed: int = 0) -> pd.DataFrame:

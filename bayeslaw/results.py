@@ -17,6 +17,7 @@ from .data import RunsTable, encode_rows
 from .diagnostics import diagnose
 from .errors import PredictionError
 from .model import ModelPlan, family_draws, law_draws, observed_draws, with_run_effect
+from .tails import MEAN_K_LIMIT, SD_K_LIMIT, tail_k
 
 KINDS = ("law", "observed")
 NEW_FAMILY = "(new)"
@@ -35,6 +36,25 @@ def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[s
     lower, median, upper = np.quantile(draws, [tail, 0.5, 1 - tail], axis=axis)
     return {"mean": draws.mean(axis=axis), "sd": draws.std(axis=axis, ddof=1), "median": median,
             "lower": lower, "upper": upper}
+
+
+def check_seed(seed) -> int:
+    """Validate a prediction seed: a whole number from 0 to 2**32 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise PredictionError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
+    return int(seed)
+
+
+def predictive_columns(draws: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
+    """:func:`interval_columns` of predictive draws (S, R) plus ``tail_k``, with the mean and sd
+    set to NaN where the tail is too heavy to support them (see :mod:`bayeslaw.tails`)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # the sd of draws too heavy for one
+        out = interval_columns(draws, ci_prob)
+    k = tail_k(draws)
+    out["mean"] = np.where(k >= MEAN_K_LIMIT, np.nan, out["mean"])
+    out["sd"] = np.where(k >= SD_K_LIMIT, np.nan, out["sd"])
+    out["tail_k"] = k
+    return out
 
 
 class DrawsMixin:
@@ -244,6 +264,7 @@ class Fit(DrawsMixin):
         """
         if kind not in KINDS:
             raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+        check_seed(seed)
         table = rows if isinstance(rows, RunsTable) else self._rows(rows)
         k_fam, k_obs = jax.random.split(jax.random.PRNGKey(int(seed)))
         params = family_draws(self.plan, self._flat_samples, jnp.asarray(table.family_index),
@@ -264,7 +285,7 @@ class Fit(DrawsMixin):
         Parameters
         ----------
         rows : DataFrame, dict or list of dicts
-            Inputs of the planned runs, e.g. ``{"N": 70e9, "D": 1.4e12, "family": "dense"}``. Leave
+            Inputs of the planned runs (any form :func:`bayeslaw.data.as_frame` accepts), e.g. ``{"N": 70e9, "D": 1.4e12, "family": "dense"}``. Leave
             the family out (or empty) to predict for a family not in the fit, drawn from the
             population.
         kind : {"observed", "law"}
@@ -279,16 +300,20 @@ class Fit(DrawsMixin):
 
         Returns
         -------
-        DataFrame with the inputs, the family, mean, sd, median, lower, upper, and for each
-        positive input (and compute C = 6 N D) ``beyond_<input>``: how many decades the row lies
-        beyond the largest fitted value (0 inside the data).
+        DataFrame with the inputs, the family, and mean, sd, median, lower, upper, tail_k.
+        ``tail_k`` is the Pareto shape of the predictive's heavier tail: where it reaches
+        0.5 the sd is NaN (the variance does not exist), where it reaches 0.7 the mean too
+        (the draws do not pin it down); median and interval are always given. See
+        :mod:`bayeslaw.tails`.
+        For each positive input (and compute C = 6 N D), ``beyond_<input>``: how many decades
+        the row lies beyond the largest fitted value (0 inside the data).
         """
         ci_prob = check_ci_prob(ci_prob)
         table = self._rows(rows)
         draws = self.predictive_draws(table, kind=kind, seed=seed)
         out = pd.DataFrame({k: v for k, v in table.inputs.items()}, index=table.frame.index)
         out["family"] = [self.families[i] if i >= 0 else NEW_FAMILY for i in table.family_index]
-        for col, values in interval_columns(draws, ci_prob).items():
+        for col, values in predictive_columns(draws, ci_prob).items():
             out[col] = values
         for col, values in extrap.beyond(self.table.inputs, table.inputs).items():
             out[col] = values

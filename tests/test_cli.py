@@ -17,7 +17,6 @@ from bayeslaw import cli, cli_args, cli_output
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "synthetic_families.csv"
 TINY = ["--chains", "2", "--warmup", "150", "--draws", "150", "--no-progress"]
-FAMILIES = "deep, dense, long_ctx, moe, wide"
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +101,7 @@ def test_fit_prints_report_and_writes_fit_and_plot(fitted):
         "median",
         "lower",
         "upper",
+        "tail_k",
     ]
     assert [line.split()[2:4] for line in lines[2:6]] == [
         ["dense", "law"],
@@ -139,7 +139,7 @@ def test_predict_reads_the_fit_back(fitted):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("chinchilla: law predictions, 80% intervals")
     frame = pd.read_csv(folder / "pred.csv")
-    assert list(frame.columns) == ["N", "D", "family", "mean", "sd", "median", "lower", "upper"]
+    assert list(frame.columns) == ["N", "D", "family", "mean", "sd", "median", "lower", "upper", "tail_k"]
     assert frame["family"].tolist() == ["dense", "(new)"]
     assert (frame["lower"] < frame["median"]).all() and (frame["median"] < frame["upper"]).all()
     # the same numbers as the library gives for the saved fit (float32 vs float64 aside)
@@ -175,81 +175,8 @@ def test_plot_command_writes_svg(fitted):
     (folder / "curve.svg").unlink()
 
 
-BAD_FIT = [
-    (["fit", "nolaw", str(DATA), "--out", "x.nc"], "unknown law 'nolaw'; catalogue: "),
-    (
-        ["fit", "chinchilla", str(DATA), "--group", "nosuch", "--out", "x.nc"],
-        (
-            "column 'nosuch' is missing from the runs table; needed: N, D, loss, nosuch "
-            "(present: family, N, D, loss)"
-        ),
-    ),
-    (
-        ["fit", "chinchilla", str(DATA), "--predict", "N=abc,D=1e9", "--out", "x.nc"],
-        "bad --predict value 'N=abc,D=1e9': 'abc' is not a number",
-    ),
-    (
-        ["fit", "chinchilla", str(DATA), "--out", "nodir/x.nc"],
-        "cannot write --out 'nodir/x.nc': folder 'nodir' does not exist",
-    ),
-    (
-        ["fit", "chinchilla", str(DATA), "--pooling", "alpha=full", "--out", "x.nc"],
-        "bad --pooling value 'alpha=full': 'full' is not one of: shared, partial, none",
-    ),
-    (
-        ["fit", "chinchilla", str(DATA), "--sampler", "metropolis", "--out", "x.nc"],
-        "argument --sampler: invalid choice: 'metropolis'",  # the choices' quoting varies by Python
-    ),
-    (
-        ["fit", "chinchilla", str(DATA), "--noise-trend", "C", "--out", "x.nc"],
-        "sigma_trend of law 'chinchilla' names 'C', not a positive input of the law",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("args", "message"), BAD_FIT, ids=["law", "column", "predict", "out", "pooling", "sampler", "noise-trend"]
-)
-def test_bad_fit_input_exits_2_with_one_line(tmp_path, args, message):
-    result = run_cli(args, cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"bayeslaw: error: {message}")
-    assert result.stdout == ""
-    assert _files(tmp_path) == set()
-
-
-BAD_READ = [
-    (
-        ["predict", "missing.nc", "--at", "N=1e9,D=1e10"],
-        "cannot load fit 'missing.nc': no such file",
-    ),
-    (
-        ["predict", "fit.nc", "--at", "N=1e9,D=1e10,family=moe2", "--out", "p.csv"],
-        (
-            f"bad --at value 'N=1e9,D=1e10,family=moe2': unknown family 'moe2'; known: {FAMILIES} "
-            "(leave it empty for a new family)"
-        ),
-    ),
-    (
-        ["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", "nodir/p.csv"],
-        "cannot write --out 'nodir/p.csv': folder 'nodir' does not exist",
-    ),
-    (
-        ["plot", "fit.nc", "--out", "p.png", "--x", "C"],
-        "x 'C' is not an input of law 'chinchilla'; inputs: N, D",
-    ),
-]
-
-
-@pytest.mark.parametrize(("args", "message"), BAD_READ, ids=["fitfile", "family", "out", "x"])
-def test_bad_predict_or_plot_input_exits_2_with_one_line(fitted, args, message):
-    folder, _ = fitted
-    before = _files(folder)
-    result = run_cli(args, cwd=folder)
-    assert result.returncode == 2
-    assert result.stderr == f"bayeslaw: error: {message}\n"
-    assert _files(folder) == before
+# Bad input of every kind (one-line errors, exit 2, nothing written) is checked in-process in
+# test_cli_errors.py.
 
 
 # -- in-process checks of the parser and helpers (no subprocess, no fit) ----------------------

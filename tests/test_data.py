@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw.data import RunsTable, encode_rows, read_runs, validate_runs
+from bayeslaw.data import RunsTable, as_frame, encode_rows, read_runs, validate_runs
 from bayeslaw.errors import DataError, DataWarning
 
 INPUTS = {"N": True, "D": True}
@@ -276,7 +276,8 @@ def test_encode_validates_inputs():
         encode_rows({"N": 1.0}, INPUTS, "family", FAMILIES)
     with raises("no prediction rows were given"):
         encode_rows(pd.DataFrame({"N": [], "D": []}), INPUTS, "family", FAMILIES)
-    with raises("prediction rows must be a DataFrame or a dict of columns, got list"):
+    with raises("prediction rows must be a DataFrame, a dict of columns, a dict of one row or a "
+                "list of dicts, got list"):
         encode_rows([1.0, 2.0], INPUTS, "family", FAMILIES)
 
 
@@ -284,3 +285,49 @@ def test_encode_integer_families_from_float_column():
     rows = {"N": [1e9, 1e9], "D": [1e9, 1e9], "family": [3, None]}  # pandas makes 3.0
     table = encode_rows(rows, INPUTS, "family", ("10", "3"))
     np.testing.assert_array_equal(table.family_index, [1, -1])
+
+
+# -- one converter of rows for fit, predict and the decision functions --------------------------
+
+
+@pytest.mark.parametrize("rows", [
+    pd.DataFrame({"N": [1.0, 2.0], "D": [3.0, 4.0]}),
+    {"N": [1.0, 2.0], "D": [3.0, 4.0]},
+    {"N": np.array([1.0, 2.0]), "D": (3.0, 4.0)},
+    [{"N": 1.0, "D": 3.0}, {"N": 2.0, "D": 4.0}],
+    ({"N": 1.0, "D": 3.0}, {"D": 4.0, "N": 2.0}),
+], ids=["frame", "dict-of-lists", "dict-of-arrays", "list-of-dicts", "tuple-of-dicts"])
+def test_as_frame_accepts_every_form(rows):
+    frame = as_frame(rows)
+    assert frame[["N", "D"]].to_numpy().tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert read_runs(rows)[["N", "D"]].to_numpy().tolist() == [[1.0, 3.0], [2.0, 4.0]]
+
+
+def test_as_frame_one_row_forms():
+    assert as_frame({"N": 1.0, "D": 2.0}).to_dict("list") == {"N": [1.0], "D": [2.0]}
+    assert as_frame(pd.Series({"N": 1.0, "D": 2.0})).to_dict("list") == {"N": [1.0], "D": [2.0]}
+    # keys missing from a row are missing values there
+    assert as_frame([{"N": 1.0, "family": "a"}, {"N": 2.0}])["family"].isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([], "the runs table has no rows"),
+    ([1.0, 2.0], "the runs table must be a DataFrame, a dict of columns, a dict of one row or a list of "
+                 "dicts, got list"),
+    ("N=1", "the runs table must be a DataFrame, a dict of columns, a dict of one row or a list of dicts, "
+            "got str"),
+    ({"N": [1.0, 2.0], "D": [1.0]}, "cannot make a table of the runs table: All arrays must be of the same length"),
+    (pd.DataFrame([[1.0, 2.0]], columns=["N", "N"]), "column 'N' appears more than once in the runs table"),
+])
+def test_as_frame_refuses(rows, message):
+    with raises(message):
+        as_frame(rows)
+
+
+def test_read_runs_refuses_a_duplicated_column_name(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("N,D,loss,D\n1,2,3,4\n")  # pandas alone would rename the second D to 'D.1'
+    with raises(f"column 'D' appears more than once in runs table '{path}'"):
+        read_runs(path)
+    with raises(f"cannot read runs table '{tmp_path}': it is a folder"):
+        read_runs(tmp_path)

@@ -1,0 +1,327 @@
+"""Bad input to the ``bayeslaw`` command, in-process: each case exits 2 with its exact one-line
+error, prints nothing on stdout and writes no file.
+
+Classes covered: option values (seeds, chains, draws, warmup, probabilities, cutoffs), output
+paths, runs tables, prediction rows, saved fits (missing, folder, not netCDF, truncated, edited,
+bit-flipped, other format version), law and data arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from bayeslaw import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = str(ROOT / "data" / "synthetic_families.csv")
+FAMILIES = "deep, dense, long_ctx, moe, wide"
+
+
+@pytest.fixture(autouse=True)
+def _keep_xla_flags(monkeypatch):
+    """cli.main sets XLA_FLAGS; undo that after each in-process call."""
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+    if not os.environ["XLA_FLAGS"]:
+        monkeypatch.delenv("XLA_FLAGS")
+
+
+def run_main(args: list[str], capsys) -> tuple[int, str, str]:
+    """``cli.main(args)``: its exit status, stdout and stderr."""
+    try:
+        code = cli.main(args)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def check_refused(args, message, folder: Path, capsys) -> None:
+    before = sorted(p.name for p in folder.iterdir())
+    code, out, err = run_main(args, capsys)
+    assert (code, out, err) == (2, "", f"bayeslaw: error: {message}\n")
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written, no temp file
+
+
+def usage(command: str, option: str, why: str) -> str:
+    return f"argument {option}: {why} (see 'bayeslaw {command} --help')"
+
+
+# -- option values -----------------------------------------------------------------------------
+
+WHOLE = "is out of range: give a whole number from"
+OPTIONS = [
+    (["fit", "chinchilla", DATA, "--seed", "2**70"], usage("fit", "--seed", "'2**70' is not a whole number")),
+    (["fit", "chinchilla", DATA, "--seed", str(2**70)],
+     usage("fit", "--seed", f"'{2**70}' {WHOLE} 0 to 4294967295")),
+    (["fit", "chinchilla", DATA, "--seed", "9" * 60],
+     usage("fit", "--seed", f"'{'9' * 37}...' {WHOLE} 0 to 4294967295")),
+    (["fit", "chinchilla", DATA, "--seed", "-1"], usage("fit", "--seed", f"'-1' {WHOLE} 0 to 4294967295")),
+    (["fit", "chinchilla", DATA, "--chains", "0"], usage("fit", "--chains", f"'0' {WHOLE} 1 to 1024")),
+    (["fit", "chinchilla", DATA, "--chains", "2.5"], usage("fit", "--chains", "'2.5' is not a whole number")),
+    (["fit", "chinchilla", DATA, "--draws", "0"], usage("fit", "--draws", f"'0' {WHOLE} 1 to 10000000")),
+    (["fit", "chinchilla", DATA, "--draws", "1e3"], usage("fit", "--draws", "'1e3' is not a whole number")),
+    (["fit", "chinchilla", DATA, "--warmup", "-5"], usage("fit", "--warmup", f"'-5' {WHOLE} 1 to 10000000")),
+    (["fit", "chinchilla", DATA, "--warmup", "100000000"],
+     usage("fit", "--warmup", f"'100000000' {WHOLE} 1 to 10000000")),
+    (["fit", "chinchilla", DATA, "--ci-prob", "1"], usage("fit", "--ci-prob", "'1' must be between 0 and 1 (e.g. 0.9)")),
+    (["fit", "chinchilla", DATA, "--ci-prob", "0"], usage("fit", "--ci-prob", "'0' must be between 0 and 1 (e.g. 0.9)")),
+    (["fit", "chinchilla", DATA, "--ci-prob", "nan"], usage("fit", "--ci-prob", "'nan' is not a finite number")),
+    (["fit", "chinchilla", DATA, "--ci-prob", "90%"], usage("fit", "--ci-prob", "'90%' is not a number")),
+    (["predict", "fit.nc", "--at", "N=1,D=1", "--ci-prob", "1.5"],
+     usage("predict", "--ci-prob", "'1.5' must be between 0 and 1 (e.g. 0.9)")),
+    (["predict", "fit.nc", "--at", "N=1,D=1", "--seed", "4294967296"],
+     usage("predict", "--seed", f"'4294967296' {WHOLE} 0 to 4294967295")),
+    (["plot", "fit.nc", "--out", "p.png", "--ci-prob", "-0.1"],
+     usage("plot", "--ci-prob", "'-0.1' must be between 0 and 1 (e.g. 0.9)")),
+    (["compare", "a.nc", "--chains", "0"], usage("compare", "--chains", f"'0' {WHOLE} 1 to 1024")),
+    (["compare", "a.nc", "--cutoff", "inf"], usage("compare", "--cutoff", "'inf' is not a finite number")),
+    (["family-test", "chinchilla", DATA, "--ci-prob", "2"],
+     usage("family-test", "--ci-prob", "'2' must be between 0 and 1 (e.g. 0.9)")),
+    (["family-test", "chinchilla", DATA, "--seed", "2**70"],
+     usage("family-test", "--seed", "'2**70' is not a whole number")),
+    (["backtest", "chinchilla", DATA, "--cutoff", "nan"], usage("backtest", "--cutoff", "'nan' is not a finite number")),
+    (["backtest", "chinchilla", DATA, "--cutoff", "1e20", "--draws", "0"],
+     usage("backtest", "--draws", f"'0' {WHOLE} 1 to 10000000")),
+    (["downstream", "ladder", "x", "--factors", "0"], usage("downstream", "--factors", f"'0' {WHOLE} 1 to 7")),
+    (["downstream", "ladder", "x", "--warmup", "0"], usage("downstream", "--warmup", f"'0' {WHOLE} 1 to 10000000")),
+    (["downstream", "ladder", "x", "--ci-prob", "1"],
+     usage("downstream", "--ci-prob", "'1' must be between 0 and 1 (e.g. 0.9)")),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), OPTIONS, ids=[" ".join(a[:1] + a[-2:]) for a, _ in OPTIONS])
+def test_bad_option_values(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    check_refused(args, message, tmp_path, capsys)
+
+
+# -- output paths: refused before any work -----------------------------------------------------
+
+
+def _read_only(path: Path, folder: bool = False) -> Path:
+    if folder:
+        path.mkdir()
+        path.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    else:
+        path.write_text("keep me")
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    return path
+
+
+@pytest.mark.parametrize("case", ["nodir", "folder", "readonly-file", "readonly-dir", "parent-is-file",
+                                  "input", "same-as-plot", "plot-format", "plot-readonly",
+                                  "family-test-plot"])
+def test_bad_output_paths(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    fit = ["fit", "chinchilla", DATA]
+    if case == "nodir":
+        args, message = fit + ["--out", "nodir/x.nc"], "cannot write --out 'nodir/x.nc': folder 'nodir' does not exist"
+    elif case == "folder":
+        (tmp_path / "sub").mkdir()
+        args, message = fit + ["--out", "sub"], "cannot write --out 'sub': it is a folder"
+    elif case == "readonly-file":
+        _read_only(tmp_path / "old.nc")
+        args, message = fit + ["--out", "old.nc"], "cannot write --out 'old.nc': the file is read-only"
+    elif case == "readonly-dir":
+        _read_only(tmp_path / "ro", folder=True)
+        args, message = fit + ["--out", "ro/x.nc"], "cannot write --out 'ro/x.nc': folder 'ro' is not writable"
+    elif case == "parent-is-file":
+        (tmp_path / "f").write_text("")
+        args, message = fit + ["--out", "f/x.nc"], "cannot write --out 'f/x.nc': 'f' is not a folder"
+    elif case == "input":
+        args, message = fit + ["--out", DATA], f"cannot write --out '{DATA}': it is an input of this command"
+    elif case == "same-as-plot":
+        args, message = fit + ["--out", "a.png", "--plot", "./a.png"], "--out and --plot name the same file 'a.png'"
+    elif case == "plot-format":
+        args = fit + ["--plot", "fit.xyz"]
+        message = "cannot write --plot 'fit.xyz': unknown image format 'xyz'; use one of: "
+    elif case == "plot-readonly":
+        _read_only(tmp_path / "ro", folder=True)
+        args, message = ["plot", "fit.nc", "--out", "ro/p.png"], "cannot write --out 'ro/p.png': folder 'ro' is not writable"
+    else:
+        args = ["family-test", "chinchilla", DATA, "--group", "family", "--plot", "nodir/f.png"]
+        message = "cannot write --plot 'nodir/f.png': folder 'nodir' does not exist"
+    try:
+        if case == "plot-format":
+            code, out, err = run_main(args, capsys)
+            assert code == 2 and out == "" and err.startswith(f"bayeslaw: error: {message}")
+            assert err.count("\n") == 1 and "png" in err
+        else:
+            check_refused(args, message, tmp_path, capsys)
+    finally:
+        for path in tmp_path.iterdir():
+            path.chmod(0o755)
+
+
+# -- runs tables and prediction rows -----------------------------------------------------------
+
+
+def test_duplicated_column_in_a_runs_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dup.csv").write_text("N,D,loss,loss\n1e8,1e9,3.1,3.2\n")
+    check_refused(["fit", "chinchilla", "dup.csv"], "column 'loss' appears more than once in runs table 'dup.csv'",
+                  tmp_path, capsys)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["fit", "nolaw", DATA, "--out", "x.nc"], "unknown law 'nolaw'; catalogue: "),
+    (["fit", "chinchilla", DATA, "--group", "nosuch", "--out", "x.nc"],
+     "column 'nosuch' is missing from the runs table; needed: N, D, loss, nosuch (present: family, N, D, loss)"),
+    (["fit", "chinchilla", DATA, "--predict", "N=abc,D=1e9", "--out", "x.nc"],
+     "bad --predict value 'N=abc,D=1e9': 'abc' is not a number"),
+    (["fit", "chinchilla", DATA, "--pooling", "alpha=full", "--out", "x.nc"],
+     "bad --pooling value 'alpha=full': 'full' is not one of: shared, partial, none"),
+    (["fit", "chinchilla", DATA, "--sampler", "metropolis", "--out", "x.nc"],
+     "argument --sampler: invalid choice: 'metropolis'"),  # the choices' quoting varies by Python
+    (["fit", "chinchilla", DATA, "--noise-trend", "C", "--out", "x.nc"],
+     "sigma_trend of law 'chinchilla' names 'C', not a positive input of the law"),
+    (["fit", "chinchilla", "missing.csv"], "cannot read runs table 'missing.csv': no such file"),
+    (["fit", "chinchilla", "."], "cannot read runs table '.': it is a folder"),
+], ids=["law", "column", "predict", "pooling", "sampler", "noise-trend", "no-data", "data-folder"])
+def test_bad_fit_input(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(args, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"bayeslaw: error: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- saved fits: missing, damaged, edited, other versions --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(family_fit, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("saved") / "fit.nc"
+    family_fit.save(path)
+    return path
+
+
+def _edit_attribute(source: Path, target: Path, key: str, value: str) -> None:
+    from bayeslaw._arviz import az
+
+    with az.rc_context({"data.load": "eager"}):
+        idata = az.from_netcdf(str(source))
+    idata.posterior.attrs[key] = value
+    idata.to_netcdf(str(target))
+
+
+def _damage(kind: str, saved: Path, folder: Path) -> tuple[str, str]:
+    """Write a damaged copy of the saved fit; return its name and the expected reason."""
+    data = saved.read_bytes()
+    name = f"{kind}.nc"
+    target = folder / name
+    unreadable = "not a netCDF file, or a damaged one"
+    changed = "the file is damaged or was edited (its checksum does not match its contents)"
+    if kind == "truncated":
+        target.write_bytes(data[: len(data) // 2])
+        return name, unreadable
+    if kind == "empty":
+        target.write_bytes(b"")
+        return name, unreadable
+    if kind == "text":
+        target.write_text("N,D,loss\n1,2,3\n")
+        return name, unreadable
+    if kind == "flipped-attribute":  # one bit of the law's text, stored in the file's header
+        at = data.index(b"Hoffmann et al")
+        target.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:])
+        return name, changed
+    if kind == "edited-attribute":
+        _edit_attribute(saved, target, "families", '["deep", "dense", "long_ctx", "moe", "tall"]')
+        return name, changed
+    if kind == "edited-law":
+        import bayeslaw as bl
+
+        text = bl.load_fit(saved).law.source.replace("Hoffmann et al", "Hofmann et al")
+        _edit_attribute(saved, target, "law_text", text)
+        return name, changed
+    if kind == "old-format":
+        _edit_attribute(saved, target, "format", "bayeslaw-fit/1")
+        return name, "written in format 'bayeslaw-fit/1', this bayeslaw reads 'bayeslaw-fit/2'; fit again and save"
+    if kind == "foreign":
+        _edit_attribute(saved, target, "format", "something-else")
+        return name, "not a bayeslaw fit (format 'something-else')"
+    raise AssertionError(kind)
+
+
+DAMAGE = ["truncated", "empty", "text", "flipped-attribute", "edited-attribute", "edited-law", "old-format",
+          "foreign"]
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+@pytest.mark.parametrize("command", ["predict", "plot"])
+def test_damaged_fit_files_are_one_clear_error(kind, command, saved, tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
+    name, reason = _damage(kind, saved, tmp_path)
+    args = ["predict", name, "--at", "N=1e9,D=1e10"] if command == "predict" else ["plot", name, "--out", "p.png"]
+    try:
+        code = cli.main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capfd.readouterr()  # file descriptors: the HDF5 library's own output counts too
+    assert (code, out, err) == (2, "", f"bayeslaw: error: cannot load fit '{name}': {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, capfd):
+    import numpy as np
+
+    import bayeslaw as bl
+
+    data = saved.read_bytes()
+    rng = np.random.default_rng(0)
+    path = tmp_path / "flipped.nc"
+    reasons = set()
+    for at in rng.integers(0, len(data), 12):
+        path.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
+        try:
+            bl.load_fit(path)
+        except bl.BayeslawError as exc:
+            reasons.add(str(exc).removeprefix(f"cannot load fit '{path}': "))
+            continue
+        # a flip in unused padding leaves the contents, and the checksum, as they were
+    assert capfd.readouterr() == ("", "")
+    assert reasons <= {"not a netCDF file, or a damaged one",
+                       "the file is damaged or was edited (its checksum does not match its contents)"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["predict", "missing.nc", "--at", "N=1e9,D=1e10"], "cannot load fit 'missing.nc': no such file"),
+    (["predict", ".", "--at", "N=1e9,D=1e10"], "cannot load fit '.': it is a folder"),
+    (["predict", "fit.nc", "--at", "N=1e9,D=1e10,family=moe2", "--out", "p.csv"],
+     f"bad --at value 'N=1e9,D=1e10,family=moe2': unknown family 'moe2'; known: {FAMILIES} "
+     "(leave it empty for a new family)"),
+    (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", "nodir/p.csv"],
+     "cannot write --out 'nodir/p.csv': folder 'nodir' does not exist"),
+    (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", "fit.nc"],
+     "cannot write --out 'fit.nc': it is an input of this command"),
+    (["predict", "fit.nc", "--rows", "dup.csv"], "column 'N' appears more than once in runs table 'dup.csv'"),
+    (["plot", "fit.nc", "--out", "p.png", "--x", "C"], "x 'C' is not an input of law 'chinchilla'; inputs: N, D"),
+], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x"])
+def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
+    (tmp_path / "dup.csv").write_text("N,N,D\n1,2,3\n")
+    check_refused(args, message, tmp_path, capsys)
+
+
+# -- downstream data folders -------------------------------------------------------------------
+
+
+def test_downstream_data_folder_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "ladder_runs.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "binary").mkdir()
+    (tmp_path / "binary" / "ladder_runs.csv").write_bytes(b"\x88\x00\xff" * 100)
+    cases = [
+        ("nodir", "cannot read data folder 'nodir': No such file or directory ('nodir/ladder_runs.csv')"),
+        ("foreign", "data folder 'foreign' is not in the ladder layout: column 'size_label' is missing"),
+        ("binary", "cannot read data folder 'binary': 'utf-8' codec can't decode byte 0x88 in position 0: "
+                   "invalid start byte"),
+    ]
+    for folder, message in cases:
+        check_refused(["downstream", "ladder", folder], message, tmp_path, capsys)
