@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from .data import read_runs
 from .errors import DataError, PredictionError
-from .extrapolation import check_key
 from .law import Law, load_law, with_noise_trend
 from .results import NEW_FAMILY, Fit
 
@@ -132,7 +131,8 @@ def _check_fitted(fitted: Fit, law: Law, train: pd.DataFrame, target: str, cutof
 
 def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C", target: str = "loss",
              group: str | None = None, ci_probs: Sequence[float] = DEFAULT_LEVELS, seed: int = 0,
-             extrapolation: str | None = None, fitted: Fit | None = None, **fit_kwargs) -> Backtest:
+             extrapolation: str | bool | None = "auto", fitted: Fit | None = None,
+             **fit_kwargs) -> Backtest:
     """Fit on the runs below a cutoff and score the predictions of the runs at or above it.
 
     Parameters
@@ -150,10 +150,10 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         Nominal levels of the predictive intervals scored (default 0.5, 0.8, 0.95).
     seed : int
         Seed of the fit and of the predictive draws.
-    extrapolation : str, optional
-        Size key (``"C"`` or a law input) on which to calibrate the fit's extrapolation error
-        before predicting (:meth:`Fit.calibrate_extrapolation`, nested refits of the fitted
-        runs only). None (default): the posterior alone.
+    extrapolation : {"auto", "C", input name, False or None}
+        The extrapolation error the predictions carry, measured on the fitted runs only, as
+        :func:`bayeslaw.fit` does: ``"auto"`` (default) as ``fit`` by default, a size key to
+        measure it along that key, False or None for the posterior alone.
     fitted : Fit, optional
         An existing fit of the runs below the cutoff (e.g. ``other_backtest.fit``) to score instead
         of fitting again: the same law and the same runs, else :class:`DataError`. With
@@ -166,6 +166,7 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     -------
     Backtest
     """
+    from .fit import check_extrapolation, with_extrapolation
     from .fit import fit as run_fit
 
     levels = _levels(ci_probs)
@@ -189,14 +190,15 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         bad = held.index[~np.isfinite(observed)]
         raise DataError(f"column {target!r} has missing or non-numeric values in held-out rows: "
                         f"{', '.join(map(str, bad[:5]))}")
-    if extrapolation is not None:
-        check_key(law, extrapolation)
+    extrapolation = False if extrapolation is None else extrapolation
+    check_extrapolation(law, extrapolation)
     if fitted is None:
-        fitted = run_fit(law, train, target=target, group=group, seed=seed, **fit_kwargs)
+        fitted = run_fit(law, train, target=target, group=group, seed=seed,
+                         extrapolation=extrapolation, **fit_kwargs)
     else:
         _check_fitted(fitted, law, train, target, cutoff, by)
-    if extrapolation is not None:
-        fitted = fitted.calibrate_extrapolation(by=extrapolation)
+        config = {k: v for k, v in fitted.config.items() if k != "extrapolation"}
+        fitted = with_extrapolation(replace(fitted, config=config), extrapolation)
     rows = held[list(law.input_names)].copy()
     if group is not None:
         known = held[group].astype(str).isin(fitted.families)

@@ -33,8 +33,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--noise-trend", default=None, metavar="INPUT",
                    help="let the noise scale follow a power of this law input (e.g. N: small runs noisier)")
     p.add_argument("--extrapolation", default=None, metavar="KEY",
-                   help="calibrate the extrapolation error on this size key (C or a law input) by "
-                        "nested leave-largest-out refits before predicting")
+                   help="measure the extrapolation error on this size key (C or a law input) by "
+                        "nested leave-largest-out fits (default: as 'bayeslaw fit' does)")
+    p.add_argument("--no-extrapolation", action="store_true",
+                   help="score the posterior alone, without the extrapolation error")
     add_sampler_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     p.set_defaults(handler=run_backtest)
@@ -47,12 +49,13 @@ def run_backtest(args: argparse.Namespace) -> int:
 
     from .backtest import backtest
 
+    extrapolation = False if args.no_extrapolation else (args.extrapolation or "auto")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = backtest(args.law, args.data, args.cutoff, by=args.by, target=args.target,
                               group=args.group, chains=args.chains, draws=args.draws,
-                              warmup=args.warmup, seed=args.seed, extrapolation=args.extrapolation,
+                              warmup=args.warmup, seed=args.seed, extrapolation=extrapolation,
                               run=args.run, noise_trend=args.noise_trend)
     except BayeslawError as exc:
         print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)

@@ -55,6 +55,8 @@ GRID = np.logspace(-4, 0, 81)
 #: grid of the tilt scale eta: coarser (every 0.2 decades), so the joint grid stays small
 TILT_GRID = GRID[::4]
 DEFAULT_FOLDS = 3
+#: the nested cutoffs' range of quantiles of log key
+QUANTILES = (0.5, 0.8)
 #: how nested fits are made: at the mode with a Laplace approximation, or by MCMC
 METHODS = ("laplace", "mcmc")
 MIN_TRAIN_RUNS = 8
@@ -216,7 +218,7 @@ def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
     valid = [c for c in distinct if (keys < c).sum() >= MIN_TRAIN_RUNS
              and len(np.unique(keys[keys < c])) >= MIN_DISTINCT_KEYS]
     out = []
-    for q in np.linspace(0.5, 0.8, folds):
+    for q in np.linspace(*QUANTILES, folds):
         at = np.exp(np.quantile(np.log(keys), q)) * (1 - 1e-9)  # exp(log(k)) may exceed k
         cutoff = next((float(c) for c in valid if c >= at), None)
         if cutoff is not None and cutoff not in out:
