@@ -104,6 +104,16 @@ def bayeslaw_default(train: pd.DataFrame, test: pd.DataFrame, ctx: Context) -> d
 
 # -- Huber + bootstrap --------------------------------------------------------------------------------
 
+def huber_point(train: pd.DataFrame, test: pd.DataFrame, group: str | None = None) -> np.ndarray:
+    """The Huber (delta 1e-3) optimum's prediction of each test row, per family as in
+    :func:`_families` (the point fit beside each row of the calibration report)."""
+    point = np.empty(len(test))
+    for sub, mask in _families(train, test, group):
+        fit = bh.fit_huber(sub["N"], sub["D"], sub["loss"], grid="coarse")
+        point[mask] = bh.predict_huber(fit, test.loc[mask, "N"].astype(float), test.loc[mask, "D"].astype(float))
+    return point
+
+
 def _huber_fits(train: pd.DataFrame, test: pd.DataFrame, ctx: Context) -> dict:
     """Huber optimum, bootstrap draws of the law and log residuals, per family; cached per split."""
     if "huber" in ctx.cache:
