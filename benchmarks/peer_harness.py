@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import data as pdata  # noqa: E402
 from peers.metrics import score  # noqa: E402
-from peers.report import markdown  # noqa: E402
+from peers.report import markdown, summary  # noqa: E402
 from peers.tools import TOOLS, Context  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -114,7 +114,7 @@ def run_harness(datasets: Iterable[str] | None = None, splits: Iterable[str] | N
               "bayeslaw_kwargs": None if callable(bayeslaw_kwargs) else bayeslaw_kwargs,
               "split_table": {k: vars(v) for k, v in pdata.SPLITS.items()},
               "min_train_rows": pdata.MIN_TRAIN_ROWS, "min_distinct": pdata.MIN_DISTINCT}
-    return {"config": config, "results": results}
+    return {"config": config, "results": results, "summary": summary(results)}
 
 
 def _log(verbose: bool, message: str) -> None:

@@ -181,3 +181,28 @@ def test_unknown_names_are_rejected():
 
     with pytest.raises(ValueError, match=r"unknown tool \['bogus'\]"):
         peer_harness.run_harness(datasets=["chinchilla"], tools=["bogus"], verbose=False)
+
+
+def test_summary_pools_coverage_over_units_and_counts_best_scores():
+    from peers.report import markdown, summary
+
+    def row(tool, split, are, cov, is80, n):
+        return {"dataset": "d", "split": split, "tool": tool, "median_are": are, "n_test": n, "crps": None,
+                "key": "N", "cutoff": 1e9, "n_train": 10, "seconds": 1.0,
+                "coverage": {"0.5": cov, "0.8": cov, "0.95": cov} if cov is not None else
+                {"0.5": None, "0.8": None, "0.95": None},
+                "interval_score": {"0.8": is80, "0.95": is80}}
+
+    results = [row("a", "N", 0.010, 1.0, 5.0, 2), row("b", "N", 0.0095, 0.5, 4.0, 2),
+               row("a", "C", 0.020, 0.0, 3.0, 6), row("b", "C", 0.010, 0.5, 6.0, 6),
+               row("p", "C", 0.012, None, None, 6), {"dataset": "d", "split": "N-gap", "skip": "too few"}]
+    out = summary(results)
+    assert out["a"]["pooled_coverage"]["0.8"] == pytest.approx(2 / 8)
+    assert out["b"]["pooled_coverage"]["0.8"] == pytest.approx(0.5)
+    assert out["a"]["are_within_1.1x_best"] == 1 and out["b"]["are_within_1.1x_best"] == 2
+    assert out["p"]["are_within_1.1x_best"] == 0 and out["p"]["pooled_coverage"] is None
+    assert out["a"]["best_is"] == {"0.8": 1, "0.95": 1} and out["b"]["best_is"] == {"0.8": 1, "0.95": 1}
+    report = {"config": {"quick": True, "seed": 0, "bayeslaw_kwargs": None, "command": "x"}, "results": results}
+    text = markdown(report)
+    assert "- d / N-gap: too few" in text
+    assert "| a | 2 | 1.50% | 1 | 25% / 25% / 25% | 4.0 | 4.0 | 1 / 1 |  |" in text
