@@ -13,6 +13,8 @@ second row scores the first row's fit (``backtest(..., fitted=...)``), so only t
 are new. Each coverage comes with a 90% Jeffreys interval for k of n held-out runs inside; where
 held-out rows are checkpoints of one training run (a ``run`` column), the run is the unit: each
 run counts once, with the share of its checkpoints inside, since its rows share one run offset.
+Beside each row stands the median ARE of the Huber (delta 1e-3) point fit on the same split
+(``huber_median_are``; benchmarks/baseline_huber.py via peers.tools.huber_point).
 
 The noise model is chosen per data set on the fitted runs alone: the law is fitted with one noise
 scale and with a scale that follows a power of N (``noise_trend="N"``); the trend is backtested

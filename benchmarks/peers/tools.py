@@ -181,7 +181,9 @@ def _external(tool: str, train: pd.DataFrame, test: pd.DataFrame, ctx: Context) 
         return {"skip": f"no peer interpreter (set {PEER_PYTHON_ENV} or make ../peervenv312)"}
     fits, masks = [], []
     for sub, mask in _families(train, test, ctx.group):
-        run = sub["run"] if "run" in sub.columns else pd.Series(np.arange(len(sub)), index=sub.index)
+        # simple-scaling-laws requires fixed N and D within a training run (its run is repeated
+        # evaluations of one model), so each row, checkpoints included, is its own run
+        run = pd.Series(np.arange(len(sub)), index=sub.index)
         rows = test[mask]
         fits.append({"train": {"N": sub["N"].tolist(), "D": sub["D"].tolist(), "loss": sub["loss"].tolist(),
                                "run": run.astype(str).tolist()},
