@@ -136,7 +136,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--bayeslaw-kwargs", type=json.loads, default=None,
                         help='extra bl.fit arguments as JSON, e.g. \'{"noise_trend": "N"}\'')
     parser.add_argument("--out", help="output stem in benchmarks/results (default peer_harness[_quick])")
+    parser.add_argument("--render", metavar="STEM",
+                        help="only rewrite results/STEM.md (and the JSON's summary) from results/STEM.json")
     args = parser.parse_args(argv)
+    if args.render:
+        path = OUT / f"{args.render}.json"
+        report = json.loads(path.read_text())
+        report["summary"] = summary(report["results"])
+        path.write_text(json.dumps(report, indent=1))
+        (OUT / f"{args.render}.md").write_text(markdown(report))
+        return report
     try:
         report = run_harness(_names(args.only), _names(args.splits), _names(args.tools), quick=args.quick,
                              seed=args.seed, bayeslaw_kwargs=args.bayeslaw_kwargs)
