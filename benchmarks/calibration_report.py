@@ -13,6 +13,8 @@ second row scores the first row's fit (``backtest(..., fitted=...)``), so only t
 are new. Each coverage comes with a 90% Jeffreys interval for k of n held-out runs inside; where
 held-out rows are checkpoints of one training run (a ``run`` column), the run is the unit: each
 run counts once, with the share of its checkpoints inside, since its rows share one run offset.
+Beside each row stands the median ARE of the Huber (delta 1e-3) point fit on the same split
+(``huber_median_are``; benchmarks/baseline_huber.py via peers.tools.huber_point).
 
 The noise model is chosen per data set on the fitted runs alone: the law is fitted with one noise
 scale and with a scale that follows a power of N (``noise_trend="N"``); the trend is backtested
@@ -35,7 +37,7 @@ import pandas as pd
 from scipy.stats import beta
 
 import bayeslaw as bl
-from bayeslaw.backtest import backtest
+from bayeslaw.backtest import backtest, split_key
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -147,6 +149,7 @@ def run(chains: int, draws: int, warmup: int, only: list[str] | None) -> list[di
                 for label, kw in kwargs.items()}
         label, noise = choose_noise({k: v[1] for k, v in rows.items()}, simpler="one sigma")
         summary, fitted = rows[label]
+        summary["huber_median_are"] = huber_are(frame, cutoff, by, group)
         noise["alternative"] = {k: {"median_are": v[0]["median_are"], "coverage": v[0]["coverage"]}
                                 for k, v in rows.items() if k != label}
         summary["noise"] = noise
@@ -156,8 +159,21 @@ def run(chains: int, draws: int, warmup: int, only: list[str] | None) -> list[di
         calibrated = _one(name, frame, law, cutoff, by, group, note, key, fitted, chains, draws, warmup,
                           kwargs[label])[0]
         calibrated["noise"] = noise
+        calibrated["huber_median_are"] = summary["huber_median_are"]
         results.append(calibrated)
     return results
+
+
+def huber_are(frame: pd.DataFrame, cutoff: float, by: str, group: str | None) -> float:
+    """Median ARE of the Huber (delta 1e-3) point fit on the same split and held-out rows as the
+    backtest (per family where each family has enough fitted rows, see peers.tools)."""
+    from peers.tools import huber_point
+
+    key = split_key(frame, by)
+    train, held = frame[key < cutoff], frame[key >= cutoff]
+    point = huber_point(train, held, group)
+    observed = held["loss"].to_numpy(float)
+    return float(np.median(np.abs(point - observed) / observed))
 
 
 def jeffreys(k: float, n: int, level: float = 0.9) -> tuple[float, float]:
@@ -207,6 +223,11 @@ def _one(name, frame, law, cutoff, by, group, note, extrapolation, fitted, chain
     return summary, result.fit
 
 
+def _huber_cell(r: dict) -> str:
+    value = r.get("huber_median_are")
+    return "" if value is None else f"{value:.2%}"
+
+
 def _noise_cell(r: dict) -> str:
     noise = r.get("noise")
     if noise is None:
@@ -246,12 +267,15 @@ def markdown(results: list[dict], config: dict) -> str:
               "interval counts each run once (n held out gives rows and runs): its checkpoints share one "
               "run offset, so they are not independent checks. Runs of one size or one budget still "
               "share their error, so the interval is, if anything, too narrow."), "",
+             ("Huber ARE: median ARE of the Huber (delta 1e-3) L-BFGS point fit (benchmarks/"
+              "baseline_huber.py, coarse grid; per family where each family has >= 10 fitted rows) on "
+              "the same fitted and held-out rows, for comparison with bayeslaw's predictive median."), "",
              ("Noise: the law is fitted with one noise scale and with one that follows a power of N "
               "(sigma * (N / N_ref)^t); the trend is backtested only where its PSIS-LOO ELPD on the "
               "fitted runs alone beats one scale's by more than two standard errors, else one scale is "
               "(the other model's scores are in calibration.json)."), "",
-             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | cov 50% | cov 80% | cov 95% | nominal in interval | kappa / tau / eta | sigma | noise | divergences | notes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| data set | intervals | law | cutoff | n fit | n held out | median ARE | Huber ARE | cov 50% | cov 80% | cov 95% | nominal in interval | kappa / tau / eta | sigma | noise | divergences | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         cov, ci = r["coverage"], r["coverage_jeffreys90"]
         eta = r.get("extrapolation_eta")
@@ -262,7 +286,7 @@ def markdown(results: list[dict], config: dict) -> str:
         verdict = "/".join("yes" if ci[p][0] <= float(p) <= ci[p][1] else "no" for p in ("0.5", "0.8", "0.95"))
         held = str(r["n_heldout"]) + ("" if r["n_units"] == r["n_heldout"] else f" ({r['n_units']} runs)")
         lines.append(f"| {r['dataset']} | {r['intervals']} | {r['law']} | {r['by']} >= {r['cutoff']:g} | {r['n_train']} | "
-                     f"{held} | {r['median_are']:.2%} | {' | '.join(cells)} | {verdict} | "
+                     f"{held} | {r['median_are']:.2%} | {_huber_cell(r)} | {' | '.join(cells)} | {verdict} | "
                      f"{tau} | {r['sigma_median']:.3g} | {_noise_cell(r)} | {r['divergences']} | {r['note']} |")
     lines += ["", ("Pooled over the data sets (each held-out unit once; units of one data set share its "
                    "fit, so the interval is, if anything, too narrow):"), "",
