@@ -236,8 +236,8 @@ BAD_READ = [
         "cannot write --out 'nodir/p.csv': folder 'nodir' does not exist",
     ),
     (
-        ["plot", "fit.nc", "--out", "p.png", "--x", "C"],
-        "x 'C' is not an input of law 'chinchilla'; inputs: N, D",
+        ["plot", "fit.nc", "--out", "p.png", "--x", "P"],
+        "x 'P' is not a size key of law 'chinchilla'; use one of: C, N, D",
     ),
 ]
 
