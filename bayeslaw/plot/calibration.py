@@ -92,8 +92,9 @@ def plot_calibration(backtests, *, prob: float = 0.9, ax=None):
     shift = 0.008 * (np.arange(len(results)) - (len(results) - 1) / 2)  # side by side, not on top
     for i, (name, result) in enumerate(results.items()):
         t = coverage_table(result, prob)
-        ax.errorbar(t["nominal"] + shift[i], t["coverage"],
-                    yerr=[t["coverage"] - t["lower"], t["upper"] - t["coverage"]], fmt="o-", capsize=3,
+        nominal, share = t["nominal"].to_numpy(float), t["coverage"].to_numpy(float)
+        ax.errorbar(nominal + shift[i], share, yerr=[share - t["lower"].to_numpy(), t["upper"].to_numpy() - share],
+                    fmt="o-", capsize=3,
                     linewidth=1.2, markersize=5, label=f"{name} ({int(t['n'].iloc[0])} held-out runs)",
                     zorder=3)
     ax.set(xlim=(0, 1), ylim=(0, 1.02), aspect="equal")
