@@ -86,7 +86,7 @@ def planned_frame(fit, at) -> pd.DataFrame:
     ``at`` is None, a dict (one run), a list of dicts or a DataFrame. Raises PredictionError for
     a missing input or an unknown family (through :meth:`Fit.predict`'s own checks).
     """
-    if at is None:
+    if at is None or (isinstance(at, pd.DataFrame) and at.empty):
         return pd.DataFrame(columns=list(fit.law.input_names))
     if isinstance(at, pd.DataFrame):
         frame = at.reset_index(drop=True)
