@@ -232,7 +232,9 @@ def plot_decision(fit, at=None, *, x: str | None = None, ci_prob: float = 0.9, r
             above = i % 2 == 0  # alternate above and below, so runs at one compute do not collide
             main.annotate(f"{label}\n{med:.3g} [{lo:.3g}, {hi:.3g}]", (k, hi if above else lo),
                           xytext=(-5, 5 if above else -5), textcoords="offset points", ha="right",
-                          va="bottom" if above else "top", fontsize=7.5, color=PLAN_COLOR)
+                          va="bottom" if above else "top", fontsize=7.5, color=PLAN_COLOR, zorder=7,
+                          bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none",
+                                "alpha": 0.85})
             ys += [np.array([lo, hi])]
     every_y = np.concatenate([np.ravel(v) for v in ys])
     pad = 1.1 if len(planned) else 1.04  # room for the planned runs' labels

@@ -7,12 +7,13 @@ use). Figures arrive as ready ``<img>`` tags (see :mod:`bayeslaw.report.figures`
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 import numpy as np
 
 from ..plot._common import has_nd, human, key_values, plan_families, plan_label
-from .words import diagnostics_words, parameter_rows
+from .words import diagnostics_words, parameter_rows, reader_quantity
 
 SECTIONS = {"law": "The law", "data": "The data", "fit": "The fit", "parameters": "Parameters",
             "diagnostics": "Sampler diagnostics", "predictions": "Planned runs",
@@ -119,7 +120,8 @@ def diagnostics_section(fit) -> str:
                    f"care.</p><ul>{items}</ul>")
     fallback = fit.config.get("hmc_fallback")
     if fallback:
-        head += (f"<p class=\"muted\">The fast HMC sampler's draws were set aside ({e(fallback.split(':')[0])}); "
+        reason = re.sub(r"(?<=for )([\w\[\]]+)", lambda m: reader_quantity(fit, m.group(1)), fallback.split(":")[0])
+        head += (f"<p class=\"muted\">The fast HMC sampler's draws were set aside ({e(reason)}); "
                  "these are NUTS's.</p>")
     return section("diagnostics", verdict + head)
 
