@@ -11,9 +11,8 @@ panel shows observed / fitted against the same axis, each run against its own fa
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from ..results import NEW_FAMILY, check_ci_prob, interval_columns
+from ..results import NEW_FAMILY, check_ci_prob
 from ._common import (
     CMAP,
     CURVE_MARGIN,
@@ -31,6 +30,7 @@ from ._common import (
     target_label,
 )
 from .fit import plain_log_ticks
+from .residuals import Batch, draw_residuals, run_rows
 
 _GRID_POINTS = 150
 
@@ -53,28 +53,6 @@ def iso_rows(fit, x: str, grid: np.ndarray, ratio: float | None, held: dict) -> 
     else:  # x == "D"
         n = grid / ratio
     return {"N": n, "D": ratio * n, **{k: np.full(grid.size, v) for k, v in held.items()}}
-
-
-class _Batch:
-    """Rows of the figure (iso-lines, fitted runs) predicted in one call per kind, then sliced.
-
-    Each new row shape costs JAX a compilation of every operation of the prediction, so the
-    figure's curves and runs go through :meth:`Fit.predictive_draws` together.
-    """
-
-    def __init__(self, fit, blocks: dict, ci_prob: float, seed: int):
-        frames = [pd.DataFrame(b) for b in blocks.values()]
-        stops = np.cumsum([0] + [len(f) for f in frames])
-        self.slices = {k: slice(a, b) for k, a, b in zip(blocks, stops[:-1], stops[1:], strict=True)}
-        both = pd.concat(frames, ignore_index=True)
-        group = fit.table.group
-        if group is not None and group in both:
-            both[group] = both[group].astype(object).where(both[group].notna(), None)
-        self.draws = {kind: fit.predictive_draws(both, kind=kind, seed=seed) for kind in ("law", "observed")}
-        self.ci_prob = ci_prob
-
-    def stats(self, block: str, kind: str) -> dict:
-        return interval_columns(self.draws[kind][:, self.slices[block]], self.ci_prob)
 
 
 def _cmap():
@@ -198,10 +176,8 @@ def plot_decision(fit, at=None, *, x: str | None = None, ci_prob: float = 0.9, r
     blocks = {}
     for i, r in enumerate(ratios):
         blocks[i] = {**iso_rows(fit, x, grid, r, held), **family_rows(fit, family, grid.size)}
-    blocks["runs"] = dict(table.inputs)
-    if table.group is not None:
-        blocks["runs"][table.group] = [fit.families[i] for i in table.family_index]
-    batch = _Batch(fit, blocks, ci_prob, seed)
+    blocks["runs"] = run_rows(fit)
+    batch = Batch(fit, blocks, ci_prob, seed)
     for i, r in enumerate(ratios):
         law = batch.stats(i, "law")
         c = colour(r)
@@ -252,7 +228,7 @@ def plot_decision(fit, at=None, *, x: str | None = None, ci_prob: float = 0.9, r
                                 [(colour(r), r) for r in ratios]),
                 fontsize=7.5, loc="best", framealpha=0.9)
     if resid is not None:
-        _residual_panel(resid, fit, x, keys, target, point_colour, batch, x_hi)
+        draw_residuals(resid, fit, x, batch, point_colour, x_hi)
     else:
         main.set_xlabel(key_label(fit, x))
     if by_ratio:
@@ -285,27 +261,3 @@ def _legend(fit, family, ci_prob, by_ratio, n_planned, others, lines):
         handles.append(Line2D([], [], color=PLAN_COLOR, marker="D", markeredgecolor="white",
                               label=f"planned run: median, {ci_prob:.0%} predictive (thin) and credible (thick)"))
     return handles
-
-
-def _residual_panel(ax, fit, x, keys, target, point_colour, batch, x_hi):
-    """Observed / fitted (each run against its own family's median law) against the key."""
-    from ._common import shade_extrapolation as shade
-
-    ci_prob = batch.ci_prob
-    law = batch.stats("runs", "law")["median"]
-    ratio = target / law
-    draws = batch.draws["observed"][:, batch.slices["runs"]] / law[None, :]
-    tail = (1 - ci_prob) / 2
-    lo, hi = np.quantile(draws, [tail, 1 - tail])
-    ax.set_label("residuals")
-    ax.axhspan(lo, hi, color="0.6", alpha=0.18, linewidth=0, label="_predictive noise")
-    ax.axhline(1.0, color="0.3", linewidth=1)
-    ax.scatter(keys, ratio, s=12, c=point_colour, edgecolors="none", zorder=3, label="_residuals")
-    spread = max(np.abs(np.log(ratio)).max(), abs(np.log(lo)), abs(np.log(hi))) * 1.25
-    ax.set_ylim(np.exp(-spread), np.exp(spread))
-    shade(ax, keys.max(), x_hi * 10, text=None)
-    ax.set_xlim(keys.min() / 1.6, x_hi)
-    ax.set_xlabel(key_label(fit, x))
-    ax.set_ylabel("observed / fitted")
-    ax.text(0.01, 0.04, f"band: {ci_prob:.0%} of new runs around the law; each run against its own family",
-            transform=ax.transAxes, fontsize=7, color="0.3")

@@ -166,9 +166,14 @@ def predictions_section(fit, planned, law, obs, ci_prob: float) -> str:
 
 
 def allocation_section(fit, frame, budgets, ci_prob: float, figures: list[str]) -> str:
-    if frame is None:
+    if frame is None and not has_nd(fit.law):
         return section("allocation", f"<p>Law {e(fit.law.name)} does not have inputs N (parameters) and "
                        "D (tokens), so the compute-optimal split of a FLOP budget does not apply.</p>")
+    if frame is None:
+        others = ", ".join(e(n) for n in fit.law.input_names if n not in ("N", "D"))
+        return section("allocation", f"<p>Law {e(fit.law.name)} has inputs besides N and D ({others}); "
+                       "the optimum depends on their values: call <code>fit.optimal_allocation(compute, "
+                       "inputs={...})</code>.</p>")
     rows = []
     for c in budgets:
         sub = frame.xs(c, level="compute")
