@@ -33,7 +33,8 @@ from .observational import ObservationalFit, capability_pca, fit_observational
 from .performance_law import PerformanceLawFit, fit_performance_law
 from .persist import load_fit
 from .planning import optimal_allocation, plan_precision, prob_below, prob_better
-from .plot import plot_calibration, plot_decision, plot_family_forest, plot_fit, plot_frontier
+from .plot import (plot_calibration, plot_decision, plot_family_forest, plot_fit, plot_frontier,
+                   plot_residuals)
 from .plot_downstream import plot_accuracy, plot_loadings
 from .quantization import QuantizationFit, fit_quantization
 from .report import write_report
@@ -94,6 +95,7 @@ __all__ = [
     "plot_forest",
     "plot_frontier",
     "plot_loadings",
+    "plot_residuals",
     "prob_below",
     "prob_better",
     "refit",
