@@ -222,8 +222,8 @@ def plot_decision(fit, at=None, *, x: str | None = None, ci_prob: float = 0.9, r
                         text="extrapolation" + (" (calibrated error included)" if calibrated else ""))
     main.set_xlim(x_lo, x_hi)
     main.set_ylabel(target_label(fit))
-    where = "a new family" if family == NEW_FAMILY else f"family {family}" if several else "the fit"
-    main.set_title(f"{fit.law.name}: median law for {where} with {ci_prob:.0%} bands", fontsize=10)
+    where = " for a new family" if family == NEW_FAMILY else f" for family {family}" if several else ""
+    main.set_title(f"{fit.law.name}: median law{where} with {ci_prob:.0%} bands", fontsize=10)
     main.legend(handles=_legend(fit, family, ci_prob, by_ratio, len(planned), (~mine).any(),
                                 [(colour(r), r) for r in ratios]),
                 fontsize=7.5, loc="best", framealpha=0.9)

@@ -28,6 +28,10 @@ def e(value) -> str:
 
 
 def num(value: float) -> str:
+    """Three significant digits, without an exponent between 1000 and a million (1900, not 1.9e+03)."""
+    value = float(value)
+    if 1e3 <= abs(value) < 1e6:
+        return f"{float(f'{value:.3g}'):.0f}"
     return f"{value:.3g}"
 
 
@@ -92,11 +96,13 @@ def fit_section(figures: list[str], n_planned: int) -> str:
 
 
 def parameters_section(fit, ci_prob: float, forest: str | None) -> str:
+    several = len(fit.families) > 1
     rows = []
     for r in parameter_rows(fit, ci_prob):
-        rows.append([f"<b>{e(r['name'])}</b>", interval(r["median"], r["lower"], r["upper"]),
-                     e(r["varies"]), e(r["meaning"])])
-    header = ["parameter", f"median [{ci_prob:.0%} interval]", "across families", "meaning"]
+        rows.append([f"<b>{e(r['name'])}</b>", interval(r["median"], r["lower"], r["upper"])]
+                    + ([e(r["varies"])] if several else []) + [e(r["meaning"])])
+    header = ["parameter", f"median [{ci_prob:.0%} interval]"] + (["across families"] if several else []) \
+        + ["meaning"]
     body = table(header, rows, "params")
     if forest:
         body += "\n<p>Each family's values:</p>\n" + forest

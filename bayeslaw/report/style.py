@@ -17,7 +17,7 @@ table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f3f5f8; font-weight: 600; }
 td .ci { color: #555; white-space: nowrap; }
-table.params td:nth-child(4) { color: #444; }
+table.params td:last-child { color: #444; }
 .ok { border-left: 4px solid #2e8b57; padding: 4px 10px; background: #f1f8f4; }
 .warn { border-left: 4px solid #c0392b; padding: 4px 10px; background: #fbf1f0; }
 figure { margin: 0.8em 0; }
