@@ -14,7 +14,15 @@ import numpy as np
 from ..errors import FitError
 from ..results import check_ci_prob
 from ._common import reader_name
-from .fit import plain_log_ticks
+
+
+def _plain_ticks(axis) -> None:
+    """A few round ticks (200, 300, 400) on a log axis that spans less than a decade or so."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
+    axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def varying_params(fit) -> list[str]:
@@ -82,7 +90,9 @@ def plot_family_forest(fit, params: Sequence[str] | None = None, *, ci_prob: flo
             ax.axvline(pmed, color="C1", linewidth=0.8, linestyle=":", zorder=0)
         if exp:
             ax.set_xscale("log")
-            plain_log_ticks(ax.xaxis)
+            lo_x, hi_x = ax.get_xlim()
+            if hi_x / lo_x < 30:  # wider spans keep matplotlib's powers of ten
+                _plain_ticks(ax.xaxis)
         description = fit.law.all_params()[p].description.split("(")[0].strip()
         ax.set_title(name, fontsize=11)
         ax.set_xlabel(f"{name} = exp({p})" if exp else description if len(description) < 32 else name, fontsize=8)
