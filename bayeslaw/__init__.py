@@ -35,16 +35,19 @@ from .law import Law, list_laws, load_law, parse_law, with_noise_trend
 from .observational import ObservationalFit, capability_pca, fit_observational
 from .performance_law import PerformanceLawFit, fit_performance_law
 from .persist import load_fit
-from .planning import optimal_allocation, plan_precision, plot_frontier, prob_below, prob_better
-from .plot import plot_fit
+from .planning import optimal_allocation, plan_precision, prob_below, prob_better
+from .plot import (plot_calibration, plot_decision, plot_family_forest, plot_fit, plot_frontier,
+                   plot_residuals)
 from .plot_downstream import plot_accuracy, plot_loadings
 from .quantization import QuantizationFit, fit_quantization
+from .report import write_report
 from .results import Fit
 from .sbc import SBCResult, sbc
 
 Fit.optimal_allocation = planning.optimal_allocation
 Fit.prob_below = planning.prob_below
 Fit.prob_better = planning.prob_better
+Fit.report = write_report
 
 __version__ = "0.1.0"
 
@@ -88,15 +91,20 @@ __all__ = [
     "parse_law",
     "plan_precision",
     "plot_accuracy",
+    "plot_calibration",
+    "plot_decision",
+    "plot_family_forest",
     "plot_fit",
     "plot_forest",
     "plot_frontier",
     "plot_loadings",
+    "plot_residuals",
     "prob_below",
     "prob_better",
     "refit",
     "sbc",
     "summarize_many",
     "with_noise_trend",
+    "write_report",
 
 ]

@@ -43,7 +43,7 @@ from .cli_output import (atomic_write, describe_beyond, format_predictions, form
                          save_plot)
 
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
-_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream")
+_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_report")
 _DEVICES = ("cpu", "gpu", "tpu")
 #: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
@@ -92,10 +92,10 @@ def cmd_fit(args) -> int:
     if args.noise_trend:
         law = bl.with_noise_trend(law, args.noise_trend)
     pooling = parse_pooling(args.pooling, list(law.all_params()))
-    x = args.x or law.input_names[0]
-    if x not in law.input_names:
-        raise CliError(f"bad --x value {x!r}: not an input of law {law.name!r}; "
-                       f"inputs: {', '.join(law.input_names)}")
+    keys = (["C"] if {"N", "D"} <= set(law.input_names) else []) + list(law.input_names)
+    if args.x is not None and args.x not in keys:
+        raise CliError(f"bad --x value {args.x!r}: not a size key of law {law.name!r}; "
+                       f"use one of: {', '.join(keys)}")
     runs = _read_data(args.data)
     families = None
     if args.group and args.group in runs.columns:
@@ -156,7 +156,7 @@ def cmd_fit(args) -> int:
         atomic_write(out, fit.save)
         print(f"\nwrote {out}")
     if plot is not None:
-        save_plot(fit, plot, x, ci_prob)
+        save_plot(fit, plot, args.x, ci_prob, _rows_frame(points) if points else None)
         print(f"wrote {plot}")
     return 0
 
@@ -193,8 +193,12 @@ def cmd_plot(args) -> int:
     ci_prob = _check_ci_prob(args.ci_prob)
     target = check_plot_path(args.out, "--out", (args.fit,))
     fit = bl.load_fit(args.fit)
-    x = args.x or fit.law.input_names[0]
-    save_plot(fit, target, x, ci_prob)
+    points = None
+    if args.at:
+        inputs = {i.name: i.positive for i in fit.law.inputs}
+        group, families = fit.table.group, list(fit.families)
+        points = _rows_frame([parse_point(t, "--at", inputs, group, families) for t in args.at])
+    save_plot(fit, target, args.x, ci_prob, points)
     print(f"wrote {target}")
     return 0
 
@@ -227,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bayeslaw {version}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     fit_file = "a fit written by 'bayeslaw fit --out'"
-    x_help = "law input on the plot's x axis (default: the law's first input)"
+    x_help = ("size key on the plot's x axis: C (training compute 6ND, the default for laws in N and "
+              "D) or a law input (default otherwise: the law's first input)")
     run_help = ('"N=7e10,D=1.4e12,family=dense"; leave family out (or empty) for a new family '
                 "(repeatable)")
 
@@ -276,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "'bayeslaw predict' and 'bayeslaw plot')")
     p.add_argument("--predict", action="append", default=[], metavar="K=V,...",
                    help=f"a planned run to predict (law and observed), e.g. {run_help}")
-    p.add_argument("--plot", metavar="FILE.png", help="save a plot of the fit (png, pdf, svg...)")
-    p.add_argument("--x", metavar="INPUT", help=x_help)
+    p.add_argument("--plot", metavar="FILE.png", help="save the planning plot: runs, the fitted law and "
+                   "the --predict runs with their intervals (png, pdf, svg...)")
+    p.add_argument("--x", metavar="KEY", help=x_help)
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="hide the sampler's progress bar")
     p.set_defaults(func=cmd_fit)
@@ -298,13 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("plot", help="plot a saved fit",
-                       description="Plot the runs, the fitted law of each family and its "
-                       "credible band (log-log); other inputs are held at each family's "
-                       "geometric mean.")
+                       description="Plot the runs against training compute (or --x) coloured by "
+                       "tokens per parameter, the fitted law at a few fixed D/N with its credible and "
+                       "predictive bands, the extrapolation region, planned runs (--at) with their "
+                       "intervals, and the residuals.")
     p.add_argument("fit", metavar="FIT.nc", help=fit_file)
     p.add_argument("--out", required=True, metavar="FILE.png",
                    help="image file to write (png, pdf, svg...)")
-    p.add_argument("--x", metavar="INPUT", help=x_help)
+    p.add_argument("--x", metavar="KEY", help=x_help)
+    p.add_argument("--at", action="append", metavar="K=V,...",
+                   help=f"a planned run to draw with its interval, e.g. {run_help}")
     p.add_argument("--ci-prob", type=probability, default=0.9,
                    help="band probability (default: 0.9)")
     p.set_defaults(func=cmd_plot)

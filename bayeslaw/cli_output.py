@@ -42,16 +42,17 @@ def _umask() -> int:
     return mask
 
 
-def save_plot(fit, target: Path, x: str, ci_prob: float) -> None:
-    """Draw :func:`bayeslaw.plot.plot_fit` on a pyplot-free figure and save it atomically."""
+def save_plot(fit, target: Path, x: str | None, ci_prob: float, at=None) -> None:
+    """Draw :func:`bayeslaw.plot.plot_decision` (with the planned runs ``at``) on a pyplot-free
+    figure and save it atomically; ``x`` None is training compute C for laws in N and D."""
     from matplotlib.figure import Figure
 
-    from .plot import plot_fit
+    from .plot import plot_decision
 
-    fig = Figure(figsize=(7, 5), layout="constrained")
-    plot_fit(fit, x=x, ci_prob=ci_prob, ax=fig.add_subplot())
+    fig = Figure(figsize=(8.5, 6.8), layout="constrained")
+    plot_decision(fit, at, x=x, ci_prob=ci_prob, fig=fig)
     fmt = target.suffix.lstrip(".").lower() or "png"
-    atomic_write(target, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
+    atomic_write(target, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100))
 
 
 # -- printing ---------------------------------------------------------------------------------

@@ -229,45 +229,12 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
     return out
 
 
-def plot_frontier(fit, compute_range: Sequence[float], *, quantity: str = "N_opt",
-                  family: str | None = None, flops: str | float = "6*N*D", ci_prob: float = 0.9,
-                  n: int = 25, inputs: Mapping[str, float] | None = None, ax=None):
-    """Plot a compute-optimal quantity against compute, with its credible band (log-log axes).
+def plot_frontier(fit, compute_range: Sequence[float] | None = None, **kwargs):
+    """Plot a compute-optimal quantity against compute with its band: see
+    :func:`bayeslaw.plot.frontier.plot_frontier` (imported here only when called)."""
+    from .plot.frontier import plot_frontier as draw
 
-    Parameters
-    ----------
-    compute_range : (float, float)
-        Smallest and largest FLOP budget.
-    quantity : {"N_opt", "D_opt", "tokens_per_param", "loss"}
-    n : int
-        Number of budgets, log-spaced.
-    Other parameters as in :func:`optimal_allocation`.
-
-    Returns
-    -------
-    matplotlib Axes
-    """
-    import matplotlib.pyplot as plt
-
-    if quantity not in QUANTITIES:
-        raise PredictionError(f"quantity must be one of: {', '.join(QUANTITIES)}; got {quantity!r}")
-    lo, hi = _budgets(compute_range)[[0, -1]]
-    budgets = np.geomspace(lo, hi, int(n))
-    frame = optimal_allocation(fit, budgets, family=family, flops=flops, ci_prob=ci_prob, inputs=inputs)
-    rows = frame.xs(quantity, level="quantity")
-    if ax is None:
-        _, ax = plt.subplots()
-    label = NEW_FAMILY if family is None else str(family)
-    line = ax.plot(budgets, rows["median"], label=f"{label} median")[0]
-    ax.fill_between(budgets, rows["lower"], rows["upper"], color=line.get_color(), alpha=0.25,
-                    label=f"{ci_prob:.0%} interval")
-    ax.set_xscale("log")
-    if quantity != "loss":
-        ax.set_yscale("log")
-    ax.set_xlabel("training compute C (FLOP)")
-    ax.set_ylabel(quantity)
-    ax.legend()
-    return ax
+    return draw(fit, compute_range, **kwargs)
 
 
 # -- decision quantities --------------------------------------------------------------------------

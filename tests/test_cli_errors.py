@@ -299,7 +299,7 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", "fit.nc"],
      "cannot write --out 'fit.nc': it is an input of this command"),
     (["predict", "fit.nc", "--rows", "dup.csv"], "column 'N' appears more than once in runs table 'dup.csv'"),
-    (["plot", "fit.nc", "--out", "p.png", "--x", "C"], "x 'C' is not an input of law 'chinchilla'; inputs: N, D"),
+    (["plot", "fit.nc", "--out", "p.png", "--x", "P"], "x 'P' is not a size key of law 'chinchilla'; use one of: C, N, D"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -150,7 +150,9 @@ def test_plot_frontier_draws_a_band(fit3):
 
     matplotlib.use("Agg")
     ax = planning.plot_frontier(fit3, (1e19, 1e23), quantity="D_opt", family="z", n=5)
-    assert len(ax.lines) == 1 and len(ax.collections) == 1
+    (line,) = [ln for ln in ax.lines if ln.get_label() == "frontier"]
+    assert len(line.get_xdata()) == 5
+    assert sorted(c.get_label() for c in ax.collections) == ["_band", "_runs"]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
 
 

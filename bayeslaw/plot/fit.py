@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.ticker import LogFormatter
 
-from .errors import PredictionError
-from .results import KINDS, check_ci_prob
+from ..errors import PredictionError
+from ..results import KINDS, check_ci_prob
 
 #: the curve extends this many decades beyond the largest observed x (the extrapolation region)
 EXTEND_DECADES = 0.5
@@ -159,9 +158,7 @@ def plot_fit(
     ax.axvline(xs.max(), color="0.6", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    # plain numbers ("3", "4") instead of "4x10^0": losses often span less than a decade
-    ax.yaxis.set_major_formatter(LogFormatter())
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel(x)
     ax.set_ylabel(table.target_name or "target")
     band = "credible" if kind == "law" else "predictive"
@@ -171,6 +168,17 @@ def plot_fit(
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncols=2 if len(chosen) > 3 else 1)
     return ax
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log axis with plain numbers ("3", "4") instead of "4x10^0".
+
+    Losses often span less than a decade, where the default formatter labels no tick at all.
+    """
+    from matplotlib.ticker import LogFormatter
+
+    axis.set_major_formatter(LogFormatter())
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _color_cycle():

@@ -1,0 +1,22 @@
+"""Figures of fitted laws (matplotlib, imported only when a figure is drawn).
+
+* :func:`plot_fit` — runs, the fitted curve per family and its band, against one input;
+* :func:`plot_decision` — the planning figure: loss against compute C = 6ND coloured by tokens
+  per parameter, iso-lines of the law, the extrapolation region, planned runs with intervals and
+  a residual panel;
+* :func:`plot_residuals` — observed / fitted against compute, with the predictive noise band;
+* :func:`plot_frontier` — compute-optimal model size (or tokens) against compute, with its band;
+* :func:`plot_family_forest` — per-family parameter intervals, one panel per parameter;
+* :func:`plot_calibration` — nominal against empirical coverage of a backtest, with Jeffreys
+  intervals.
+"""
+
+from .calibration import plot_calibration
+from .decision import plot_decision
+from .fit import EXTEND_DECADES, _color_cycle, plain_log_ticks, plot_fit
+from .forest import plot_family_forest
+from .frontier import plot_frontier
+from .residuals import plot_residuals
+
+__all__ = ["EXTEND_DECADES", "plain_log_ticks", "plot_calibration", "plot_decision", "plot_family_forest",
+           "plot_fit", "plot_frontier", "plot_residuals"]
