@@ -54,9 +54,9 @@ from .errors import FitError
 GRID = np.logspace(-4, 0, 81)
 #: grid of the tilt scale eta: coarser (every 0.2 decades), so the joint grid stays small
 TILT_GRID = GRID[::4]
-DEFAULT_FOLDS = 3
+DEFAULT_FOLDS = 5
 #: the nested cutoffs' range of quantiles of log key
-QUANTILES = (0.5, 0.8)
+QUANTILES = (0.35, 0.8)
 #: how nested fits are made: at the mode with a Laplace approximation, or by MCMC
 METHODS = ("laplace", "mcmc")
 MIN_TRAIN_RUNS = 8
@@ -209,7 +209,8 @@ class ExtrapolationError:
 
 
 def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
-    """Cutoffs at the 50% to 80% quantiles of log key, snapped to observed keys, distinct.
+    """Cutoffs at ``folds`` quantiles of log key spread over :data:`QUANTILES`, snapped to observed
+    keys, distinct.
 
     A cutoff is kept when at least :data:`MIN_TRAIN_RUNS` runs and :data:`MIN_DISTINCT_KEYS`
     distinct key values lie below it (sizes come in a few discrete values on ``N``).
@@ -404,7 +405,7 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     by : str
         Size key: ``"C"`` (6 N D, default) or a law input such as ``"N"``.
     folds : int
-        Number of nested refits (cutoffs at the 50-80% quantiles of log key), default 3.
+        Number of nested fits (cutoffs spread over the :data:`QUANTILES` of log key), default 5.
     seed : int, optional
         Seed of the nested fits (default: the fit's own).
     **fit_kwargs

@@ -150,7 +150,7 @@ class Fit(DrawsMixin):
         by : str
             Size key the distance is measured on: ``"C"`` (6 N D, default) or a law input.
         folds : int
-            Number of nested refits (default 3).
+            Number of nested fits (default 5).
         **fit_kwargs
             Sampler settings of the nested refits (chains, draws, warmup, seed); by default this
             fit's own.
