@@ -105,6 +105,8 @@ class Law:
     likelihood: Likelihood
     derived: dict[str, Formula] = field(default_factory=dict)
     source: str = ""
+    #: one-line meaning of each derived quantity that the law file describes
+    derived_descriptions: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -299,10 +301,18 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
                 raise LawSpecError(f"center slope {spec.center.slope!r} of parameter {spec.name!r} in {where} is not another parameter")
             if params[spec.center.slope].center is not None:
                 raise LawSpecError(f"center slope {spec.center.slope!r} of parameter {spec.name!r} in {where} is itself centred")
-    derived = {}
+    derived, derived_descriptions = {}, {}
     for key, expr in (doc.get("derived") or {}).items():
         if not _is_name(key) or key in params or key in inputs:
             raise LawSpecError(f"derived quantity {key!r} of {where} needs a new valid name")
+        if isinstance(expr, dict):  # { formula = "...", description = "..." }
+            extra = sorted(set(expr) - {"formula", "description"})
+            if extra or "formula" not in expr:
+                problem = f"unknown key {extra[0]!r}" if extra else "no 'formula'"
+                raise LawSpecError(f"derived quantity {key!r} of {where}: {problem} "
+                                   "(a formula string or a table with 'formula' and 'description')")
+            derived_descriptions[key] = str(expr.get("description", ""))
+            expr = expr["formula"]
         derived[key] = compile_formula(str(expr), list(params), what=f"derived quantity {key!r} of {where}")
     return Law(
         name=name,
@@ -314,6 +324,7 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
         likelihood=_parse_likelihood(doc.get("likelihood"), where, inputs),
         derived=derived,
         source=text,
+        derived_descriptions=derived_descriptions,
     )
 
 

@@ -21,11 +21,15 @@ from . import runtime
 from ._arviz import az
 from .data import RunsTable
 from .errors import BayeslawError
+from .idata import SITES_GROUP
+from .idata import to_inference_data as idata_of
 from .law import parse_law
 from .model import ModelPlan
 from .results import Fit
 
-FORMAT = "bayeslaw-fit/1"
+FORMAT = "bayeslaw-fit/2"
+#: formats load_fit reads: /1 kept the sampler's sites in the posterior and the target as "obs"
+_READABLE = ("bayeslaw-fit/1", FORMAT)
 
 
 def versions() -> dict[str, str]:
@@ -40,7 +44,8 @@ def versions() -> dict[str, str]:
 
 
 def to_inference_data(fit: Fit) -> az.InferenceData:
-    """Convert a fit to ArviZ InferenceData (posterior, log_likelihood, observed and constant data)."""
+    """The fit as ArviZ InferenceData (:mod:`bayeslaw.idata`) with, in the posterior's
+    attributes, everything :func:`load_fit` needs to predict without the law file or data."""
     table = fit.table
     meta = {
         "format": FORMAT,
@@ -56,17 +61,7 @@ def to_inference_data(fit: Fit) -> az.InferenceData:
         "versions": json.dumps(fit.versions or versions()),
         "row_labels": json.dumps([str(v) for v in table.frame.index]),
     }
-    idata = az.from_dict(
-        posterior={k: np.asarray(v) for k, v in fit.samples.items()},
-        sample_stats={k: np.asarray(v) for k, v in fit.sample_stats.items()},
-        log_likelihood={"obs": fit.log_likelihood()},
-        observed_data={"obs": np.asarray(table.target)},
-        constant_data={**{k: np.asarray(v) for k, v in table.inputs.items()},
-                       "family_index": np.asarray(table.family_index),
-                       **({"run_index": np.asarray(fit.run_index)} if fit.run_index is not None else {})},
-    )
-    idata.posterior.attrs.update(meta)
-    return idata
+    return idata_of(fit, meta)
 
 
 def save_fit(fit: Fit, path: str | os.PathLike) -> None:
@@ -105,7 +100,7 @@ def load_fit(path: str | os.PathLike) -> Fit:
     except Exception as exc:  # noqa: BLE001  netCDF/HDF5 raise many types for a non-netCDF file
         raise BayeslawError(f"cannot load fit '{path}': not a netCDF file ({type(exc).__name__})") from None
     attrs = dict(idata.posterior.attrs)
-    if attrs.get("format") != FORMAT:
+    if attrs.get("format") not in _READABLE:
         raise BayeslawError(f"cannot load fit '{path}': not a bayeslaw fit (format {attrs.get('format')!r})")
     law = parse_law(attrs["law_text"], source=f"fit file '{path}'")
     families = tuple(json.loads(attrs["families"]))
@@ -115,7 +110,8 @@ def load_fit(path: str | os.PathLike) -> Fit:
     run_index = np.asarray(idata.constant_data["run_index"]) if "run_index" in idata.constant_data else None
     inputs = {i.name: np.asarray(idata.constant_data[i.name]) for i in law.inputs}
     target_name, group = json.loads(attrs["target"]), json.loads(attrs["group"])
-    target = np.asarray(idata.observed_data["obs"])
+    old = attrs["format"] == "bayeslaw-fit/1"
+    target = np.asarray(idata.observed_data["obs" if old else (target_name or "y")])
     family_index = np.asarray(idata.constant_data["family_index"]).astype(np.int32)
     index = pd.Index(json.loads(attrs["row_labels"]))
     frame = pd.DataFrame({**inputs, target_name: target}, index=index)
@@ -123,8 +119,8 @@ def load_fit(path: str | os.PathLike) -> Fit:
         frame[group] = [families[i] for i in family_index]
     table = RunsTable(frame=frame, inputs=inputs, target=target, family_index=family_index,
                       families=families, target_name=target_name, group=group)
-    posterior = idata.posterior
-    samples = {k: np.asarray(posterior[k]) for k in posterior.data_vars}
+    sites = idata.posterior if old else idata[SITES_GROUP]
+    samples = {k: np.asarray(sites[k]) for k in sites.data_vars}
     stats = {k: np.asarray(idata.sample_stats[k]) for k in idata.sample_stats.data_vars}
     return Fit(plan=plan, table=table, logref=json.loads(attrs["logref"]), samples=samples,
                sample_stats=stats, timings=json.loads(attrs["timings"]), config=config,
