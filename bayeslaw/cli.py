@@ -30,10 +30,13 @@ from .cli_args import (
     parse_point,
     parse_pooling,
 )
-from .cli_output import atomic_write, format_predictions, format_summary, save_plot
+from .cli_output import atomic_write, format_predictions, format_summary, format_timings, save_plot
 
+#: help of --where (fit, backtest)
+WHERE_HELP = ('fit only the rows satisfying FILTER: conditions COLUMN OP VALUE joined by "and" or '
+              '",", OP one of < <= > >= == !=, e.g. "N<1e9 and D>=2e10"')
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
-_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream")
+_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_plan")
 _DEVICES = ("cpu", "gpu", "tpu")
 #: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
@@ -85,6 +88,10 @@ def cmd_fit(args) -> int:
         raise CliError(f"bad --x value {x!r}: not an input of law {law.name!r}; "
                        f"inputs: {', '.join(law.input_names)}")
     runs = _read_data(args.data)
+    if args.where:
+        from .where import filter_runs
+
+        runs = filter_runs(runs, args.where)
     families = None
     if args.group and args.group in runs.columns:
         families = sorted({str(v) for v in runs[args.group].dropna()})
@@ -97,10 +104,11 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling,
+                     where=args.where,
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
-                     progress_bar=args.progress, sampler=args.sampler)
+                     progress=args.progress, sampler=args.sampler)
         if args.extrapolation:
-            fit = fit.calibrate_extrapolation(by=args.extrapolation)
+            fit = fit.calibrate_extrapolation(by=args.extrapolation, progress=args.progress)
     n_fam = len(fit.families)
     print(
         f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
@@ -111,11 +119,7 @@ def cmd_fit(args) -> int:
         print(f"HMC's draws were set aside ({fit.config['hmc_fallback'].split(':')[0]}); these are NUTS's")
     print(f"\nPosterior summary ({ci_prob:.0%} intervals):")
     print(format_summary(fit.summary(ci_prob=ci_prob)))
-    t = fit.timings
-    print(
-        f"\nTimings: compile {t['compile_s']:.1f} s, sampling {t['sampling_s']:.1f} s "
-        f"(start {t['init_s']:.1f} s, total {t['total_s']:.1f} s)"
-    )
+    print(f"\n{format_timings(fit.timings)}")
     if fit.extrapolation is not None:
         error = fit.extrapolation
         print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested refits): "
@@ -239,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "alpha=partial,beta=none or a=correlated,alpha=correlated (repeatable)")
     p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
                    "intermediate checkpoints (adds a per-run effect)")
+    p.add_argument("--where", metavar="FILTER", help=WHERE_HELP)
     p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
                    "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
     p.add_argument("--extrapolation", metavar="KEY", help="calibrate the extrapolation error on "
@@ -260,8 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a planned run to predict (law and observed), e.g. {run_help}")
     p.add_argument("--plot", metavar="FILE.png", help="save a plot of the fit (png, pdf, svg...)")
     p.add_argument("--x", metavar="INPUT", help=x_help)
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="hide the sampler's progress bar")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("predict", help="predict planned runs from a saved fit",
@@ -306,7 +309,18 @@ def build_parser() -> argparse.ArgumentParser:
                                  "present)")
         except argparse.ArgumentError:  # the sub-command defines its own --device
             pass
+        _progress_options(command)
     return parser
+
+
+def _progress_options(command: argparse.ArgumentParser) -> None:
+    """``--progress``/``--no-progress``; default: bars only when stderr is a terminal."""
+    shown = command.add_mutually_exclusive_group()
+    shown.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="show progress bars on stderr even when it is not a terminal "
+                       "(default: shown on a terminal; BAYESLAW_PROGRESS=0/1 sets the default)")
+    shown.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="hide progress bars")
 
 
 def _use_cpu_cores() -> None:

@@ -34,6 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--extrapolation", default=None, metavar="KEY",
                    help="calibrate the extrapolation error on this size key (C or a law input) by "
                         "nested leave-largest-out refits before predicting")
+    p.add_argument("--where", metavar="FILTER", help='use only the rows satisfying FILTER (before the '
+                   'split): conditions COLUMN OP VALUE joined by "and" or ",", e.g. "N<1e10"')
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=1000)
@@ -55,7 +57,8 @@ def run_backtest(args: argparse.Namespace) -> int:
             result = backtest(args.law, args.data, args.cutoff, by=args.by, target=args.target,
                               group=args.group, chains=args.chains, draws=args.draws,
                               warmup=args.warmup, seed=args.seed, extrapolation=args.extrapolation,
-                              run=args.run, noise_trend=args.noise_trend)
+                              run=args.run, noise_trend=args.noise_trend,
+                              where=args.where, progress=getattr(args, "progress", None))
     except BayeslawError as exc:
         print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

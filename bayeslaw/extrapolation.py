@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import progress as progress_bars
 from .errors import FitError
 
 GRID = np.logspace(-4, 0, 81)
@@ -301,7 +302,7 @@ def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
 
 
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-                     **fit_kwargs) -> pd.DataFrame:
+                     progress: bool | None = None, **fit_kwargs) -> pd.DataFrame:
     """Refit the law below nested cutoffs of its own runs and score the runs above.
 
     Parameters are those of :func:`calibrate`. Returns one row per held-out prediction: the
@@ -337,20 +338,23 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     observed = np.log(np.asarray(table.target, dtype=float))
     columns = list(fit.law.input_names) + ([table.group] if table.group else [])
     parts = []
-    for cutoff in cutoffs:
-        below = keys < cutoff
-        held = ~below & np.isin(families, families[below])  # families the nested fit knows
-        if not held.any():
-            continue
-        nested = run_fit(fit.law, frame[below], target=table.target_name, group=table.group,
-                         seed=seed, **settings)
-        draws = np.log(nested.predictive_draws(frame.loc[held, columns], kind="observed", seed=seed))
-        lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
-        tilt = np.nan if tilts is None else tilts[held] - np.median(tilts[below])
-        parts.append(pd.DataFrame({
-            "cutoff": cutoff, "residual": observed[held] - mid, "scale": (hi - lo) / 2,
-            "distance": np.log(keys[held] / keys[below].max()), "tilt": tilt,
-            "span": span(keys[below]), "n_fit": int(below.sum()), "row": np.flatnonzero(held)}))
+    with progress_bars.bar(len(cutoffs), f"{fit.law.name}: nested refits", progress) as meter:
+        for cutoff in cutoffs:
+            below = keys < cutoff
+            held = ~below & np.isin(families, families[below])  # families the nested fit knows
+            if held.any():
+                nested = run_fit(fit.law, frame[below], target=table.target_name, group=table.group,
+                                 seed=seed, **settings)
+                draws = np.log(nested.predictive_draws(frame.loc[held, columns], kind="observed",
+                                                       seed=seed))
+                lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
+                tilt = np.nan if tilts is None else tilts[held] - np.median(tilts[below])
+                parts.append(pd.DataFrame({
+                    "cutoff": cutoff, "residual": observed[held] - mid, "scale": (hi - lo) / 2,
+                    "distance": np.log(keys[held] / keys[below].max()), "tilt": tilt,
+                    "span": span(keys[below]), "n_fit": int(below.sum()),
+                    "row": np.flatnonzero(held)}))
+            meter.update()
     if not parts:
         raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "
                        "of a fitted family")
@@ -358,7 +362,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
 
 
 def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-              **fit_kwargs) -> ExtrapolationError:
+              progress: bool | None = None, **fit_kwargs) -> ExtrapolationError:
     """Measure a fit's extrapolation error by nested leave-largest-out refits of its own runs.
 
     Parameters
@@ -371,6 +375,8 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
         Number of nested refits (cutoffs at the 50-80% quantiles of log key), default 3.
     seed : int, optional
         Seed of the nested fits (default: the fit's own).
+    progress : bool, optional
+        A bar over the nested refits (see :mod:`bayeslaw.progress`).
     **fit_kwargs
         Override the nested fits' sampler settings (chains, draws, warmup); by default the fit's.
 
@@ -378,7 +384,7 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     -------
     ExtrapolationError
     """
-    points = nested_residuals(fit, by=by, folds=folds, seed=seed, **fit_kwargs)
+    points = nested_residuals(fit, by=by, folds=folds, seed=seed, progress=progress, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
     tilts = tilt_values(fit.table.inputs, by)
     weights = shared_error_posterior(points["residual"].to_numpy(), points["scale"].to_numpy(),
