@@ -38,6 +38,7 @@ from .plot_downstream import plot_accuracy, plot_loadings
 from .quantization import QuantizationFit, fit_quantization
 from .results import Fit
 from .sbc import SBCResult, sbc
+from .where import filter_runs
 
 Fit.optimal_allocation = planning.optimal_allocation
 Fit.prob_below = planning.prob_below
@@ -70,6 +71,7 @@ __all__ = [
     "diagnose_many",
     "drop_early_checkpoints",
     "family_test",
+    "filter_runs",
     "fit",
     "fit_ladder",
     "fit_many",
