@@ -128,3 +128,25 @@ def test_cli_progress_flags(command):
     assert parser.parse_args(command).progress is None  # auto: a bar when stderr is a terminal
     assert parser.parse_args([*command, "--progress"]).progress is True
     assert parser.parse_args([*command, "--no-progress"]).progress is False
+
+
+def test_calibration_bar_counts_refits_and_timings_count_its_time(tiny_family_fit, monkeypatch, capsys):
+    import sys
+
+    calls = []
+
+    def fake_fit(law, runs, **kwargs):  # a nested refit without the sampling: the fit itself
+        calls.append(kwargs.get("progress"))
+        time.sleep(0.1)
+        return tiny_family_fit
+
+    monkeypatch.setattr(sys.modules["bayeslaw.fit"], "fit", fake_fit)
+    started = time.perf_counter()
+    calibrated = tiny_family_fit.calibrate_extrapolation(by="C", progress=True)
+    wall = time.perf_counter() - started
+    t, before = calibrated.timings, tiny_family_fit.timings
+    assert 0.1 * len(calls) <= t["extrapolation_s"] <= wall
+    assert t["total_s"] == pytest.approx(before["total_s"] + t["extrapolation_s"])
+    assert sum(v for k, v in t.items() if k != "total_s") == pytest.approx(t["total_s"])
+    assert calls == [None] * len(calls) and len(calls) == 3  # nested fits: no bar of their own
+    assert "chinchilla: nested refits" in capsys.readouterr().err
