@@ -43,6 +43,7 @@ from .quantization import QuantizationFit, fit_quantization
 from .report import write_report
 from .results import Fit
 from .sbc import SBCResult, sbc
+from .where import filter_runs
 
 Fit.optimal_allocation = planning.optimal_allocation
 Fit.prob_below = planning.prob_below
@@ -76,6 +77,7 @@ __all__ = [
     "diagnose_many",
     "drop_early_checkpoints",
     "family_test",
+    "filter_runs",
     "fit",
     "fit_ladder",
     "fit_many",

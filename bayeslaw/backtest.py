@@ -17,6 +17,7 @@ from .data import read_runs
 from .errors import DataError, PredictionError
 from .law import Law, load_law, with_noise_trend
 from .results import NEW_FAMILY, Fit
+from .where import filter_runs
 
 DEFAULT_LEVELS = (0.5, 0.8, 0.95)
 
@@ -132,7 +133,7 @@ def _check_fitted(fitted: Fit, law: Law, train: pd.DataFrame, target: str, cutof
 def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C", target: str = "loss",
              group: str | None = None, ci_probs: Sequence[float] = DEFAULT_LEVELS, seed: int = 0,
              extrapolation: str | bool | None = "auto", fitted: Fit | None = None,
-             **fit_kwargs) -> Backtest:
+             where: str | None = None, progress: bool | None = None, **fit_kwargs) -> Backtest:
     """Fit on the runs below a cutoff and score the predictions of the runs at or above it.
 
     Parameters
@@ -158,6 +159,11 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         An existing fit of the runs below the cutoff (e.g. ``other_backtest.fit``) to score instead
         of fitting again: the same law and the same runs, else :class:`DataError`. With
         ``extrapolation`` the error is calibrated on a copy; ``fitted`` itself is unchanged.
+    where : str, optional
+        Use only the rows satisfying a filter such as ``"N < 1e10"`` (see :mod:`bayeslaw.where`),
+        before the split.
+    progress : bool, optional
+        Progress bars of the fit and of the nested refits (see :mod:`bayeslaw.progress`).
     **fit_kwargs
         Passed to :func:`bayeslaw.fit` (chains, draws, warmup, pooling, run, ...). ``noise_trend``
         goes into the law, so the nested refits of ``extrapolation`` keep it too.
@@ -177,6 +183,8 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     if trend is not None:  # in the law itself, so `fitted` is checked against it and refits keep it
         law = with_noise_trend(law, trend)
     frame = read_runs(runs)
+    if where is not None:
+        frame = filter_runs(frame, where)
     key = split_key(frame, by)
     train, held = frame[key < cutoff], frame[key >= cutoff]
     if len(train) == 0 or len(held) == 0:
@@ -194,7 +202,7 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     check_extrapolation(law, extrapolation)
     if fitted is None:
         fitted = run_fit(law, train, target=target, group=group, seed=seed,
-                         extrapolation=extrapolation, **fit_kwargs)
+                         extrapolation=extrapolation, progress=progress, **fit_kwargs)
     else:
         _check_fitted(fitted, law, train, target, cutoff, by)
         config = {k: v for k, v in fitted.config.items() if k != "extrapolation"}

@@ -40,10 +40,13 @@ from .cli_args import (
     seed,
 )
 from .cli_output import (atomic_write, describe_beyond, format_predictions, format_summary,
-                         save_plot)
+                         format_timings, save_plot)
 
+#: help of --where (fit, backtest)
+WHERE_HELP = ('fit only the rows satisfying FILTER: conditions COLUMN OP VALUE joined by "and" or '
+              '",", OP one of < <= > >= == !=, e.g. "N<1e9 and D>=2e10"')
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
-_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_report")
+_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_report", "cli_plan")
 _DEVICES = ("cpu", "gpu", "tpu")
 #: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
@@ -97,6 +100,10 @@ def cmd_fit(args) -> int:
         raise CliError(f"bad --x value {args.x!r}: not a size key of law {law.name!r}; "
                        f"use one of: {', '.join(keys)}")
     runs = _read_data(args.data)
+    if args.where:
+        from .where import filter_runs
+
+        runs = filter_runs(runs, args.where)
     families = None
     if args.group and args.group in runs.columns:
         families = sorted({str(v) for v in runs[args.group].dropna()})
@@ -106,8 +113,9 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling,
+                     where=args.where,
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
-                     progress_bar=args.progress, sampler=args.sampler, extrapolation=extrapolation)
+                     progress=args.progress, sampler=args.sampler, extrapolation=extrapolation)
     n_fam = len(fit.families)
     print(
         f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
@@ -118,11 +126,7 @@ def cmd_fit(args) -> int:
         print(f"HMC's draws were set aside ({fit.config['hmc_fallback'].split(':')[0]}); these are NUTS's")
     print(f"\nPosterior summary ({ci_prob:.0%} intervals):")
     print(format_summary(fit.summary(ci_prob=ci_prob)))
-    t = fit.timings
-    print(
-        f"\nTimings: compile {t['compile_s']:.1f} s, sampling {t['sampling_s']:.1f} s "
-        f"(start {t['init_s']:.1f} s, total {t['total_s']:.1f} s)"
-    )
+    print(f"\n{format_timings(fit.timings)}")
     if fit.extrapolation is not None:
         error = fit.extrapolation
         print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested refits): "
@@ -258,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "alpha=partial,beta=none or a=correlated,alpha=correlated (repeatable)")
     p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
                    "intermediate checkpoints (adds a per-run effect)")
+    p.add_argument("--where", metavar="FILTER", help=WHERE_HELP)
     p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
                    "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
     p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "
@@ -284,8 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="save the planning plot: runs, the fitted law and "
                    "the --predict runs with their intervals (png, pdf, svg...)")
     p.add_argument("--x", metavar="KEY", help=x_help)
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="hide the sampler's progress bar")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("predict", help="predict planned runs from a saved fit",
@@ -334,7 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
                                  "present)")
         except argparse.ArgumentError:  # the sub-command defines its own --device
             pass
+        _progress_options(command)
     return parser
+
+
+def _progress_options(command: argparse.ArgumentParser) -> None:
+    """``--progress``/``--no-progress``; default: bars only when stderr is a terminal."""
+    shown = command.add_mutually_exclusive_group()
+    shown.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="show progress bars on stderr even when it is not a terminal "
+                       "(default: shown on a terminal; BAYESLAW_PROGRESS=0/1 sets the default)")
+    shown.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="hide progress bars")
 
 
 def _use_cpu_cores() -> None:

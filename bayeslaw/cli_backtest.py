@@ -37,6 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "nested leave-largest-out fits (default: as 'bayeslaw fit' does)")
     p.add_argument("--no-extrapolation", action="store_true",
                    help="score the posterior alone, without the extrapolation error")
+    p.add_argument("--where", metavar="FILTER", help='use only the rows satisfying FILTER (before the '
+                   'split): conditions COLUMN OP VALUE joined by "and" or ",", e.g. "N<1e10"')
     add_sampler_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     p.set_defaults(handler=run_backtest)
@@ -56,7 +58,8 @@ def run_backtest(args: argparse.Namespace) -> int:
             result = backtest(args.law, args.data, args.cutoff, by=args.by, target=args.target,
                               group=args.group, chains=args.chains, draws=args.draws,
                               warmup=args.warmup, seed=args.seed, extrapolation=extrapolation,
-                              run=args.run, noise_trend=args.noise_trend)
+                              run=args.run, noise_trend=args.noise_trend,
+                              where=args.where, progress=getattr(args, "progress", None))
     except BayeslawError as exc:
         print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

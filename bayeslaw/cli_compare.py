@@ -78,7 +78,8 @@ def _load_fits(args) -> dict:
         elif args.data is None:
             raise BayeslawError(f"{item!r} is not a .nc fit file; give --data to fit law {path!r}")
         else:
-            fits[name] = bl.fit(path, args.data, target=args.target, group=args.group, **settings)
+            fits[name] = bl.fit(path, args.data, target=args.target, group=args.group,
+                                progress=getattr(args, "progress", None), **settings)
     return fits
 
 
@@ -90,7 +91,7 @@ def cli_compare(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             table = compare(_load_fits(args), method=args.method, on=args.on, cutoff=args.cutoff,
-                            seed=args.seed)
+                            seed=args.seed, progress=getattr(args, "progress", None))
     except BayeslawError as exc:
         return _fail(exc)
     print(f"method: {args.method}" + "".join(f", {k} {v}" for k, v in table.attrs.items() if k != "method"))
@@ -122,7 +123,8 @@ def cli_family_test(args: argparse.Namespace) -> int:
                 subject, runs = args.law, args.data
             result = family_test(subject, runs, params, alternative=args.alternative, target=args.target,
                                  group=args.group, leave_family_out=args.leave_family_out,
-                                 ci_prob=args.ci_prob, **settings)
+                                 ci_prob=args.ci_prob, progress=getattr(args, "progress", None),
+                                 **settings)
     except BayeslawError as exc:
         return _fail(exc)
     print(result.table.to_string(**_FMT))

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from . import progress as progress_bars
 from ._arviz import az
 from .data import encode_rows
 from .errors import BayeslawError
@@ -206,7 +207,7 @@ def scale_of(fit: Fit, on: str | None) -> tuple[str, np.ndarray]:
                         "'C' is computed as 6*N*D when N and D are present)")
 
 
-def _largest(fits, on, cutoff, seed):
+def _largest(fits, on, cutoff, seed, meter):
     first = next(iter(fits.values()))
     on, scale = scale_of(first, on)
     if cutoff is None:  # the largest HOLDOUT_SHARE of runs (rounded up)
@@ -223,10 +224,11 @@ def _largest(fits, on, cutoff, seed):
         y = np.asarray(f.table.target)[test]
         lpd[name] = _log_mean_exp(ll)
         stats[name] = {"mare": float(np.mean(np.abs(np.median(pred, axis=0) - y) / np.abs(y)))}
+        meter.update()
     return lpd, stats, {"on": on, "cutoff": cutoff, "n_heldout": int(test.sum())}
 
 
-def _families(fits, seed):
+def _families(fits, seed, meter):
     first = next(iter(fits.values()))
     if first.table.group is None or len(first.families) < 2:
         raise BayeslawError("method='family' needs fits with a group column and at least two families")
@@ -242,12 +244,13 @@ def _families(fits, seed):
             y = np.asarray(f.table.target)[out]
             lpd[name].append(float(_log_mean_exp(ll.sum(axis=1))))  # joint over the family's runs
             err[name].append(np.abs(np.median(pred, axis=0) - y) / np.abs(y))
+            meter.update()
     stats = {n: {"mare": float(np.mean(np.concatenate(err[n])))} for n in fits}
     return {n: np.asarray(v) for n, v in lpd.items()}, stats, {"n_families": len(first.families)}
 
 
 def compare(fits: Mapping[str, Fit], *, method: str = "loo", on: str | None = None,
-            cutoff: float | None = None, seed: int = 0) -> pd.DataFrame:
+            cutoff: float | None = None, seed: int = 0, progress: bool | None = None) -> pd.DataFrame:
     """Rank fits of the same runs by expected log predictive density (ELPD).
 
     Parameters
@@ -265,6 +268,8 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", on: str | None = No
         Runs with scale at or above it are held out. Default: the largest 20% of runs.
     seed : int
         Seed for predictive draws of held-out runs.
+    progress : bool, optional
+        A bar over the refits of the held-out methods (see :mod:`bayeslaw.progress`).
 
     Returns
     -------
@@ -285,7 +290,11 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", on: str | None = No
         table = _loo(fits)
         table.attrs.update(method="loo")
         return table
-    lpd, stats, info = _largest(fits, on, cutoff, seed) if method == "largest" else _families(fits, seed)
+    first = next(iter(fits.values()))
+    total = len(fits) * (1 if method == "largest" else len(first.families))
+    with progress_bars.bar(total, f"compare ({method})", progress, unit="refit") as meter:
+        lpd, stats, info = (_largest(fits, on, cutoff, seed, meter) if method == "largest"
+                            else _families(fits, seed, meter))
     names = list(fits)
     units = np.stack([lpd[n] for n in names], axis=1)
     n = units.shape[0]

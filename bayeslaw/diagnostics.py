@@ -58,7 +58,7 @@ def quantity_labels(plan, families, quantities) -> dict[str, str]:
 def unjudged(diag: pd.DataFrame, chains: int) -> list[str]:
     """What the diagnostics could not check, so that nobody reads silence as success."""
     if chains < 2:
-        return [f"R-hat cannot be computed with 1 chain, so convergence is not checked; "
+        return ["R-hat cannot be computed with 1 chain, so convergence is not checked; "
                 "run at least 2 chains (e.g. chains=4)"]
     if diag["r_hat"].isna().all():
         return [f"R-hat and ESS cannot be computed from fewer than {MIN_DRAWS} draws per chain; "

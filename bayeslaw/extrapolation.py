@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import progress as progress_bars
 from .errors import FitError
 
 GRID = np.logspace(-4, 0, 81)
@@ -323,7 +324,8 @@ def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
     return float(grid[np.searchsorted(np.cumsum(marginal), 0.5)])
 
 
-def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, fit_kwargs: dict) -> list:
+def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, progress: bool | None,
+                 fit_kwargs: dict) -> list:
     """The nested fits on the rows ``below[k]``: Laplace approximations at the mode (one batched
     program, :mod:`bayeslaw.nested_laplace`) or MCMC refits with the fit's own settings."""
     if method == "laplace":
@@ -340,12 +342,18 @@ def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, fit_kwarg
         settings["pooling"] = dict(fit.plan.pooling_map)
     settings.update(fit_kwargs)
     frame = table.frame.reset_index(drop=True)
-    return [run_fit(fit.law, frame[rows], target=table.target_name, group=table.group, seed=seed,
-                    **settings) for rows in below]
+    out = []
+    with progress_bars.bar(len(below), f"{fit.law.name}: nested refits", progress) as meter:
+        for rows in below:
+            out.append(run_fit(fit.law, frame[rows], target=table.target_name, group=table.group,
+                               seed=seed, **settings))
+            meter.update()
+    return out
 
 
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-                     method: str = "laplace", **fit_kwargs) -> pd.DataFrame:
+                     method: str = "laplace", progress: bool | None = None,
+                     **fit_kwargs) -> pd.DataFrame:
     """Refit the law below nested cutoffs of its own runs and score the runs above.
 
     Parameters are those of :func:`calibrate`. Returns one row per held-out prediction: the
@@ -376,7 +384,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     seed = fit.config["seed"] if seed is None else seed
     held_out = [~(keys < c) & np.isin(families, families[keys < c]) for c in cutoffs]
     cutoffs = [c for c, held in zip(cutoffs, held_out) if held.any()]
-    nested_fits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, fit_kwargs)
+    nested_fits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, progress, fit_kwargs)
     parts = []
     for cutoff, nested in zip(cutoffs, nested_fits):
         below = keys < cutoff
@@ -395,7 +403,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
 
 
 def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-              **fit_kwargs) -> ExtrapolationError:
+              progress: bool | None = None, **fit_kwargs) -> ExtrapolationError:
     """Measure a fit's extrapolation error by nested leave-largest-out refits of its own runs.
 
     Parameters
@@ -408,6 +416,8 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
         Number of nested fits (cutoffs spread over the :data:`QUANTILES` of log key), default 5.
     seed : int, optional
         Seed of the nested fits (default: the fit's own).
+    progress : bool, optional
+        A bar over the nested refits (see :mod:`bayeslaw.progress`).
     **fit_kwargs
         Override the nested fits' sampler settings (chains, draws, warmup); by default the fit's.
 
@@ -415,7 +425,7 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     -------
     ExtrapolationError
     """
-    points = nested_residuals(fit, by=by, folds=folds, seed=seed, **fit_kwargs)
+    points = nested_residuals(fit, by=by, folds=folds, seed=seed, progress=progress, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
     tilts = tilt_values(fit.table.inputs, by)
     weights = shared_error_posterior(points["residual"].to_numpy(), points["scale"].to_numpy(),

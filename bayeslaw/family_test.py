@@ -17,6 +17,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from . import progress as progress_bars
 from .compare import compare, refit
 from .errors import FitError
 from .law import Law, load_law
@@ -152,7 +153,8 @@ class FamilyTestResult:
 
 def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Sequence[str] = ("alpha",), *,
                 alternative: str = "partial", target: str = "loss", group: str | None = None,
-                leave_family_out: bool = False, ci_prob: float = 0.9, **fit_kwargs) -> FamilyTestResult:
+                leave_family_out: bool = False, ci_prob: float = 0.9, progress: bool | None = None,
+                **fit_kwargs) -> FamilyTestResult:
     """Test whether families differ in ``params`` (e.g. the exponents) by comparing two fits.
 
     The law is fitted with ``params`` shared across families and with them ``alternative``
@@ -177,6 +179,9 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
         ``alternative="partial"``). Reported in ``extra["family"]``; the verdict stays LOO-based.
     ci_prob : float
         Interval probability of the contrasts.
+    progress : bool, optional
+        A bar over the test's steps (the fits, the comparison, the leave-one-family-out
+        refits; see :mod:`bayeslaw.progress`).
     **fit_kwargs
         Sampler settings for :func:`bayeslaw.fit` (chains, draws, warmup, seed, ...).
     """
@@ -193,33 +198,39 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
             raise FitError(f"family_test: unknown parameter {p!r} of law {law.name!r}; parameters: {', '.join(valid)}")
     if not params:
         raise FitError("family_test: give at least one parameter to test")
-    if isinstance(fit_or_law, Fit):
-        base = fit_or_law
-        frame = base.table.frame if runs is None else runs
-        if fit_kwargs:
+    steps = 3 + bool(leave_family_out)
+    with progress_bars.bar(steps, f"family test ({_names(params)})", progress, unit="step") as meter:
+        if isinstance(fit_or_law, Fit):
+            base = fit_or_law
+            frame = base.table.frame if runs is None else runs
+            if fit_kwargs:
+                from .fit import fit as fit_law
+
+                base = fit_law(law, frame, base.table.target_name, base.table.group,
+                               pooling={**base.plan.pooling_map, **{p: "shared" for p in params}}, **fit_kwargs)
+            shared_pooling = {**base.plan.pooling_map, **{p: "shared" for p in params}}
+            reuse = runs is None and all(base.plan.pooling_map[p] == "shared" for p in params)
+            shared = base if reuse else refit(base, frame, pooling=shared_pooling)
+        else:
+            if runs is None or group is None:
+                raise FitError("family_test with a law needs runs and group (the family column)")
             from .fit import fit as fit_law
 
-            base = fit_law(law, frame, base.table.target_name, base.table.group,
-                           pooling={**base.plan.pooling_map, **{p: "shared" for p in params}}, **fit_kwargs)
-        shared_pooling = {**base.plan.pooling_map, **{p: "shared" for p in params}}
-        reuse = runs is None and all(base.plan.pooling_map[p] == "shared" for p in params)
-        shared = base if reuse else refit(base, frame, pooling=shared_pooling)
-    else:
-        if runs is None or group is None:
-            raise FitError("family_test with a law needs runs and group (the family column)")
-        from .fit import fit as fit_law
-
-        shared = fit_law(law, runs, target, group, pooling={p: "shared" for p in params}, **fit_kwargs)
-        frame = shared.table.frame
-    if len(shared.families) < 2:
-        raise FitError(f"family_test needs at least two families; the runs have {len(shared.families)} "
-                       f"(group column: {shared.table.group!r})")
-    pooling = {**shared.plan.pooling_map, **{p: alternative for p in params}}
-    per_family = refit(shared, frame, pooling=pooling)
-    fits = {SHARED: shared, PER_FAMILY: per_family}
-    table = compare(fits, method="loo")
-    differ, verdict = decide(table, params)
-    extra = {"family": compare(fits, method="family")} if leave_family_out else {}
+            shared = fit_law(law, runs, target, group, pooling={p: "shared" for p in params}, **fit_kwargs)
+            frame = shared.table.frame
+        meter.update()
+        if len(shared.families) < 2:
+            raise FitError(f"family_test needs at least two families; the runs have {len(shared.families)} "
+                           f"(group column: {shared.table.group!r})")
+        pooling = {**shared.plan.pooling_map, **{p: alternative for p in params}}
+        per_family = refit(shared, frame, pooling=pooling)
+        meter.update()
+        fits = {SHARED: shared, PER_FAMILY: per_family}
+        table = compare(fits, method="loo")
+        differ, verdict = decide(table, params)
+        meter.update()
+        extra = {"family": compare(fits, method="family")} if leave_family_out else {}
+        meter.update(int(leave_family_out))
     return FamilyTestResult(params, table, differ, verdict, contrasts(per_family, params, ci_prob), fits, extra)
 
 

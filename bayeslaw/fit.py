@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
@@ -15,6 +16,7 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from numpyro.infer.util import initialize_model, potential_energy
 
 from . import fit_hmc, programs, runtime
+from . import progress as progress_bars
 from .checkpoints import encode_runs
 from .data import read_runs, validate_runs
 from .diagnostics import diagnose, problems, quantity_labels, warn_if_unreliable
@@ -25,6 +27,7 @@ from .mode_search import damped_newton
 from .model import ModelPlan, build_model, make_plan
 from .prior_medians import init_to_closed_form_median
 from .results import Fit, sampled_sites
+from .where import filter_runs
 
 INIT_JITTER = 0.1  # sd of the per-chain perturbation of the MAP point, unconstrained space
 #: families with at least this many runs each get centred partial pooling (see make_plan) ...
@@ -268,6 +271,29 @@ def mass_matrix(plan: ModelPlan, dim: int):
     return [tuple(block)] if block else False
 
 
+def dim_of(starts: dict) -> int:
+    """Unconstrained dimensions of a model from its per-chain starting points."""
+    return sum(int(np.prod(v.shape[1:])) for v in jax.tree.leaves(starts))
+
+
+def _sample_all(sampler, plan, model, args, starts, centre, key, chains, warmup, draws, steps,
+                target_accept, show, families=()):
+    """Build the two samplers for :func:`fit` and run the chosen one (see :func:`_sample`)."""
+    dense = mass_matrix(plan, dim_of(starts))
+    hmc = partial(fit_hmc.sample, model, args, centre, starts, key, warmup=warmup, draws=draws,
+                  steps=steps, target_accept=target_accept, dense=dense is True, jitter=INIT_JITTER,
+                  program=repr(plan))
+    nuts = partial(_sample_nuts, model, args, starts, key, dense, chains, warmup, draws,
+                   target_accept, show)
+    return _sample(sampler, plan, hmc, nuts, chains, target_accept, families)
+
+
+def wall_timings(parts: Mapping[str, float], total: float) -> dict[str, float]:
+    """``parts`` plus ``other_s`` (the wall time they do not cover) and ``total_s``, so the
+    parts add up to the total."""
+    return {**parts, "other_s": max(total - sum(parts.values()), 0.0), "total_s": total}
+
+
 def fit(
     law: str | os.PathLike | Law,
     runs,
@@ -282,11 +308,12 @@ def fit(
     seed: int = 0,
     target_accept: float = 0.8,
     centered: bool | None = None,
-    progress_bar: bool = False,
+    progress: bool | None = None,
     sampler: str = "auto",
     steps: int = 16,
     noise_trend: str | None = None,
     extrapolation: str | bool = "auto",
+    where: str | None = None,
 ) -> Fit:
     """Fit a scaling law to a table of runs by MCMC (fixed-length HMC or NUTS, see ``sampler``).
 
@@ -321,8 +348,10 @@ def fit(
         centred when there are at least 5 families with at least 10 runs each, the regime where
         the data pin each family and the between-family sd down; non-centred otherwise, which
         avoids the funnel of weakly informed families and of a between-family sd near zero.
-    progress_bar : bool
-        Show NumPyro's progress bar (NUTS only; the HMC program runs as one compiled call).
+    progress : bool, optional
+        Show progress on stderr: a bar through the stages (mode search, sampling) and NumPyro's
+        per-iteration bar for NUTS (the batched HMC runs as one compiled call, one step of the
+        bar). Default None: shown in a notebook or a terminal (see :mod:`bayeslaw.progress`).
     sampler : {"auto", "nuts", "hmc"}
         ``"hmc"``: :mod:`bayeslaw.batched_hmc`, all chains in one vectorised program with the
         same jittered number of leapfrog steps per iteration, a metric started from the
@@ -352,13 +381,19 @@ def fit(
         ``C = 6 N D`` for laws in N and D, along the law's only input otherwise, and leaves it
         out (with ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in
         log space or the runs are too few for a nested fit. ``False`` turns it off.
+    where : str, optional
+        Fit only the rows satisfying a filter such as ``"N < 1e9 and D >= 2e10"`` (conditions
+        ``COLUMN OP VALUE`` joined by ``and`` or commas; see :mod:`bayeslaw.where`).
 
     Returns
     -------
     Fit
         Posterior draws, diagnostics (R-hat, ESS, divergences) and timings, with ``summary``,
-        ``predict`` and ``save``.
+        ``predict`` and ``save``. ``timings`` (seconds): ``compile_s``, ``init_s`` (mode
+        search), ``sampling_s`` and ``other_s`` (checks, set-up, diagnostics) add up to
+        ``total_s``, the wall time of the call.
     """
+    started = time.perf_counter()
     check_settings(chains, draws, warmup, seed, target_accept)
     check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
     check_names(target, group, run, pooling, centered)
@@ -367,8 +402,11 @@ def fit(
     if noise_trend is not None:
         law = with_noise_trend(law, noise_trend)
     check_extrapolation(law, extrapolation)
+    frame = read_runs(runs)
+    if where is not None:
+        frame = filter_runs(frame, where)
     table = validate_runs(
-        read_runs(runs),
+        frame,
         {i.name: i.positive for i in law.inputs},
         target,
         group,
@@ -383,41 +421,40 @@ def fit(
     model = build_model(plan)
     args = model_args(table, logref) + (None, None if run_index is None else jnp.asarray(run_index))
     key_init, key_run = jax.random.split(jax.random.PRNGKey(int(seed)))
-    with runtime.stopwatch() as t_init:
-        starts, centre = map_start_and_point(model, args, chains, key_init, plan)
-    dim = sum(int(np.prod(v.shape[1:])) for v in jax.tree.leaves(starts))
-    dense = mass_matrix(plan, dim)
-    hmc = partial(fit_hmc.sample, model, args, centre, starts, key_run, warmup=warmup, draws=draws,
-                  steps=steps, target_accept=target_accept, dense=dense is True, jitter=INIT_JITTER,
-                  program=repr(plan))
-    nuts = partial(_sample_nuts, model, args, starts, key_run, dense, chains, warmup, draws,
-                   target_accept, progress_bar)
-    samples, stats, method, t_mcmc, sampler_used, fallback = _sample(
-        sampler, plan, hmc, nuts, chains, target_accept, table.families)
+    show = progress_bars.enabled(progress)
+    with progress_bars.bar(2, f"{law.name}", show, unit="stage") as stage:
+        stage.set_postfix_str("finding the mode")
+        with runtime.stopwatch() as t_init:
+            starts, centre = map_start_and_point(model, args, chains, key_init, plan)
+        stage.update()
+        stage.set_postfix_str(f"sampling {chains} chains x {warmup}+{draws}")
+        samples, stats, method, t_mcmc, sampler_used, fallback = _sample_all(
+            sampler, plan, model, args, starts, centre, key_run, chains, warmup, draws, steps,
+            target_accept, show, table.families)
+        stage.update()
     runtime.release_compiled()
-    timings = {
-        "compile_s": t_init["compile"] + t_mcmc["compile"],
-        "init_s": t_init["run"],
-        "sampling_s": t_mcmc["run"],
-        "total_s": t_init["total"] + t_mcmc["total"],
-    }
+    dense = mass_matrix(plan, dim_of(starts))
     result = Fit(
         plan=plan,
         table=table,
         logref=logref,
         samples=samples,
         sample_stats=stats,
-        timings=timings,
+        timings={},
         config={"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
                 "target_accept": target_accept, "chain_method": method, "sampler": sampler,
                 "sampler_used": sampler_used, "hmc_fallback": fallback,
                 **({"steps": steps} if sampler != "nuts" else {}), "centered": bool(centered),
-                "dense_mass": dense is True, "n_runs": n_runs, "run": run},
+                "dense_mass": dense is True, "n_runs": n_runs, "run": run,
+                **({"where": where} if where is not None else {})},
         run_index=run_index,
     )
     diag = result.diagnostics()
     warn_if_unreliable(diag, int(stats["diverging"].sum()), chains, target_accept,
                        quantity_labels(plan, table.families, diag.index))
+    parts = {"compile_s": t_init["compile"] + t_mcmc["compile"], "init_s": t_init["run"],
+             "sampling_s": t_mcmc["run"]}
+    result.timings.update(wall_timings(parts, time.perf_counter() - started))
     return with_extrapolation(result, extrapolation)
 
 

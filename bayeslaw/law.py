@@ -135,14 +135,24 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
                 raise fields.error(at, f"center slope {slope!r} of parameter {spec.name!r} in {where} is not another parameter")
             if params[slope].center is not None:
                 raise fields.error(at, f"center slope {slope!r} of parameter {spec.name!r} in {where} is itself centred")
-    derived = {}
+    derived, derived_descriptions = {}, {}
     raw_derived = doc.get("derived", {})
     fields.table(raw_derived, "derived", f"[derived] of {where}", '{ A = "exp(a)" }')
     for key, expr in raw_derived.items():
         if not _is_name(key) or key in params or key in inputs:
             raise fields.error(f"derived.{key}", f"derived quantity {key!r} of {where} needs a new valid name")
         noun = f"derived quantity {key!r} of {where}"
-        expr = fields.string(expr, f"derived.{key}", noun)
+        if isinstance(expr, dict):  # { formula = "...", description = "..." }
+            fields.keys(expr, f"derived.{key}", noun, ("formula", "description"))
+            if "formula" not in expr:
+                raise fields.error(f"derived.{key}", f"{noun} has no 'formula'")
+            derived_descriptions[key] = fields.string(expr.get("description", ""),
+                                                      f"derived.{key}.description", noun)
+            expr = expr["formula"]
+            path = f"derived.{key}.formula"
+        else:
+            path = f"derived.{key}"
+        expr = fields.string(expr, path, noun)
         derived[key] = compile_formula(expr, list(params), what=f"{noun} (law file {source})")
     law = Law(
         name=name,
@@ -154,6 +164,7 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
         likelihood=parse_likelihood(doc.get("likelihood"), where, inputs, fields),
         derived=derived,
         source=text,
+        derived_descriptions=derived_descriptions,
     )
     check_values(law, fields)
     return law

@@ -93,6 +93,8 @@ class Law:
     likelihood: Likelihood
     derived: dict[str, Formula] = field(default_factory=dict)
     source: str = ""
+    #: one-line meaning of each derived quantity that the law file describes
+    derived_descriptions: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -27,12 +27,15 @@ from . import interrupts, runtime
 from ._arviz import az
 from .data import RunsTable
 from .errors import BayeslawError
+from .idata import SITES_GROUP
+from .idata import to_inference_data as idata_of
 from .law import parse_law
 from .model import ModelPlan
 from .results import Fit
 
-#: the layout written by :func:`save_fit`; a file of another layout is refused on load
-FORMAT = "bayeslaw-fit/2"
+#: the layout written by :func:`save_fit` (the law's names, named dimensions and the sampler's
+#: sites in their own group, with a checksum); a file of another layout is refused on load
+FORMAT = "bayeslaw-fit/3"
 
 
 def versions() -> dict[str, str]:
@@ -47,7 +50,8 @@ def versions() -> dict[str, str]:
 
 
 def to_inference_data(fit: Fit) -> az.InferenceData:
-    """Convert a fit to ArviZ InferenceData (posterior, log_likelihood, observed and constant data)."""
+    """The fit as ArviZ InferenceData (:mod:`bayeslaw.idata`) with, in the posterior's
+    attributes, everything :func:`load_fit` needs to predict without the law file or data."""
     table = fit.table
     meta = {
         "format": FORMAT,
@@ -63,16 +67,7 @@ def to_inference_data(fit: Fit) -> az.InferenceData:
         "versions": json.dumps(fit.versions or versions()),
         "row_labels": json.dumps([str(v) for v in table.frame.index]),
     }
-    idata = az.from_dict(
-        posterior={k: np.asarray(v) for k, v in fit.samples.items()},
-        sample_stats={k: np.asarray(v) for k, v in fit.sample_stats.items()},
-        log_likelihood={"obs": fit.log_likelihood()},
-        observed_data={"obs": np.asarray(table.target)},
-        constant_data={**{k: np.asarray(v) for k, v in table.inputs.items()},
-                       "family_index": np.asarray(table.family_index),
-                       **({"run_index": np.asarray(fit.run_index)} if fit.run_index is not None else {})},
-    )
-    idata.posterior.attrs.update(meta)
+    idata = idata_of(fit, meta)
     idata.posterior.attrs["checksum"] = checksum(idata)
     return idata
 
@@ -204,7 +199,7 @@ def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
     run_index = np.asarray(idata.constant_data["run_index"]) if "run_index" in idata.constant_data else None
     inputs = {i.name: np.asarray(idata.constant_data[i.name]) for i in law.inputs}
     target_name, group = json.loads(attrs["target"]), json.loads(attrs["group"])
-    target = np.asarray(idata.observed_data["obs"])
+    target = np.asarray(idata.observed_data[target_name or "y"])
     family_index = np.asarray(idata.constant_data["family_index"]).astype(np.int32)
     index = pd.Index(json.loads(attrs["row_labels"]))
     frame = pd.DataFrame({**inputs, target_name: target}, index=index)
@@ -212,8 +207,8 @@ def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
         frame[group] = [families[i] for i in family_index]
     table = RunsTable(frame=frame, inputs=inputs, target=target, family_index=family_index,
                       families=families, target_name=target_name, group=group)
-    posterior = idata.posterior
-    samples = {k: np.asarray(posterior[k]) for k in posterior.data_vars}
+    sites = idata[SITES_GROUP]
+    samples = {k: np.asarray(sites[k]) for k in sites.data_vars}
     stats = {k: np.asarray(idata.sample_stats[k]) for k in idata.sample_stats.data_vars}
     return Fit(plan=plan, table=table, logref=json.loads(attrs["logref"]), samples=samples,
                sample_stats=stats, timings=json.loads(attrs["timings"]), config=config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -21,6 +22,7 @@ from .tails import MEAN_K_LIMIT, SD_K_LIMIT, tail_k
 
 KINDS = ("law", "observed")
 NEW_FAMILY = "(new)"
+POPULATION, SHARED = "(population)", "(shared)"
 
 
 def check_ci_prob(ci_prob: float) -> float:
@@ -133,8 +135,8 @@ class Fit(DrawsMixin):
         saved = self.config.get("extrapolation")
         return None if saved is None else extrap.ExtrapolationError.from_dict(saved)
 
-    def calibrate_extrapolation(self, by: str = "C", folds: int = extrap.DEFAULT_FOLDS,
-                                **fit_kwargs) -> Fit:
+    def calibrate_extrapolation(self, by: str = "C", folds: int = extrap.DEFAULT_FOLDS, *,
+                                progress: bool | None = None, **fit_kwargs) -> Fit:
         """A copy of this fit whose predictions carry the measured extrapolation error.
 
         The law is refitted ``folds`` times on the runs below nested cutoffs of a size key and
@@ -151,6 +153,9 @@ class Fit(DrawsMixin):
             Size key the distance is measured on: ``"C"`` (6 N D, default) or a law input.
         folds : int
             Number of nested fits (default 5).
+        progress : bool, optional
+            A bar over the nested refits (default: when someone is watching, see
+            :mod:`bayeslaw.progress`).
         **fit_kwargs
             Sampler settings of the nested refits (chains, draws, warmup, seed); by default this
             fit's own.
@@ -158,10 +163,17 @@ class Fit(DrawsMixin):
         Returns
         -------
         Fit
-            Same draws; ``extrapolation`` set (and saved with the fit).
+            Same draws; ``extrapolation`` set (and saved with the fit). Its ``timings`` gain
+            ``extrapolation_s``, counted into ``total_s``.
         """
-        error = extrap.calibrate(self, by=by, folds=folds, **fit_kwargs)
-        return replace(self, config={**self.config, "extrapolation": error.to_dict()})
+        started = time.perf_counter()
+        error = extrap.calibrate(self, by=by, folds=folds, progress=progress, **fit_kwargs)
+        timings = dict(self.timings)
+        elapsed = time.perf_counter() - started
+        timings["extrapolation_s"] = timings.get("extrapolation_s", 0.0) + elapsed
+        if "total_s" in timings:
+            timings["total_s"] += elapsed
+        return replace(self, timings=timings, config={**self.config, "extrapolation": error.to_dict()})
 
     def diagnostics(self) -> pd.DataFrame:
         """R-hat, bulk and tail ESS for every sampled quantity (see :func:`diagnostics.diagnose`)."""
@@ -194,60 +206,71 @@ class Fit(DrawsMixin):
     def _logref_jnp(self) -> dict:
         return {k: jnp.asarray(v) for k, v in self.logref.items()}
 
-    def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
-        """Posterior summary of population, per-family and derived quantities.
+    def summary(self, ci_prob: float = 0.9, internal: bool = False) -> pd.DataFrame:
+        """Posterior summary of the law's parameters and derived quantities, by the law's names.
 
         Parameters
         ----------
         ci_prob : float
             Probability mass of the equal-tailed credible interval (default 0.9).
+        internal : bool
+            Also list the quantities a reader rarely asks for: log amplitudes the law reports
+            as ``exp`` of themselves (``a`` beside ``A = exp(a)``), between-family sds
+            (``E_sd``), correlations, the Student-t ``df`` and the run-to-run sd ``run_sd``.
 
         Returns
         -------
         DataFrame indexed by (parameter, family) with mean, sd, median, lower, upper, r_hat,
-        ess_bulk, ess_tail. ``family`` is ``(shared)`` for a parameter common to all families,
-        ``(population)`` for the population value of a partially pooled one.
+        ess_bulk, ess_tail and ``meaning`` (one line from the law file). ``family`` is
+        ``(shared)`` for a quantity common to all families, ``(population)`` for the population
+        value of a partially pooled one. ``attrs["legend"]`` maps each name to its meaning.
         """
+        from .quantities import quantities
+
         ci_prob = check_ci_prob(ci_prob)
         chains = np.asarray(next(iter(self.samples.values()))).shape[0]
-        pop = self.population_values()
-        fam = self.family_values()
-        pop.update(self.derived_values(pop))
-        fam.update(self.derived_values(fam))
-        pooled = {name: self.plan.pooling_map.get(name) for name in list(self.law.all_params())}
-        rows, arrays = [], {}
-        for name in list(self.law.all_params()) + list(self.law.derived):
-            uses = self.law.derived[name].names if name in self.law.derived else (name,)
-            shared = all(pooled[p] == "shared" for p in uses)
-            if name in pop:
-                rows.append((name, "(shared)" if shared else "(population)"))
-                arrays[rows[-1]] = pop[name]
-            if not shared and name in fam:
+        rows, arrays, legend = [], {}, {}
+        for q in quantities(self):
+            if q.internal and not internal:
+                continue
+            legend[q.name] = q.meaning
+            if q.population is not None:
+                rows.append((q.name, SHARED if q.shared else POPULATION))
+                arrays[rows[-1]] = q.population
+            if q.family is not None:
                 for j, family in enumerate(self.families):
-                    rows.append((name, family))
-                    arrays[rows[-1]] = fam[name][:, j]
-            sd_site = f"{self.plan.site(name)}_sd" if name in pooled else None
-            if sd_site in self.samples:
-                rows.append((f"{name}_sd", "(population)"))
-                arrays[rows[-1]] = self.flat(sd_site)
-        if "corr" in self.samples:
-            names = [spec.name for spec in self.plan.ordered_params()
-                     if self.plan.pooling_map[spec.name] == "correlated"]
-            corr = self.flat("corr")
-            for i in range(len(names)):
-                for j in range(i + 1, len(names)):
-                    rows.append((f"corr({names[i]}, {names[j]})", "(population)"))
-                    arrays[rows[-1]] = corr[:, i, j]
-        if "run_sd" in self.samples:
-            rows.append(("run_sd", "(population)"))
-            arrays[rows[-1]] = self.flat("run_sd")
+                    rows.append((q.name, family))
+                    arrays[rows[-1]] = q.family[:, j]
         stats = interval_columns(np.stack([arrays[r] for r in rows], axis=1), ci_prob)
         diag = diagnose({str(i): arrays[r].reshape(chains, -1) for i, r in enumerate(rows)})
         frame = pd.DataFrame(stats, index=pd.MultiIndex.from_tuples(rows, names=["parameter", "family"]))
         for col in ("r_hat", "ess_bulk", "ess_tail"):
             frame[col] = diag[col].to_numpy()
+        frame["meaning"] = [legend[name] for name, _ in rows]
         frame.attrs["ci_prob"] = ci_prob
+        frame.attrs["legend"] = legend
         return frame
+
+    def to_inference_data(self):
+        """This fit as ArviZ InferenceData, by the law's names (see :mod:`bayeslaw.idata`).
+
+        Groups: ``posterior`` (law parameters, derived quantities, per-family values over a
+        ``family`` dimension named by the families), ``posterior_predictive``,
+        ``log_likelihood`` and ``observed_data`` (the target, over a ``run`` dimension named by
+        the rows' labels), ``sample_stats`` and ``constant_data`` (the inputs), so
+        ``az.summary``, ``az.plot_trace``, ``az.plot_ppc``, ``az.loo`` and ``az.compare`` take
+        it as it is. The sampler's own sites are kept in a ``bayeslaw_sites`` group and the
+        posterior's attributes hold what :func:`bayeslaw.load_fit` needs, so
+        ``fit.to_inference_data().to_netcdf(path)`` writes the same file as ``fit.save(path)``.
+        """
+        from .persist import to_inference_data
+
+        return to_inference_data(self)
+
+    @cached_property
+    def idata(self):
+        """:meth:`to_inference_data`, built once."""
+        return self.to_inference_data()
 
     # -- prediction ---------------------------------------------------------------------------
 

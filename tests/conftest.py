@@ -62,3 +62,14 @@ def family_fit(demo_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         return bl.fit("chinchilla", demo_runs, group="family", chains=2, warmup=400, draws=500, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_family_fit(demo_runs):
+    """A quick fit of the demo set (HMC, 2 x 100 draws): for tests of outputs, not of accuracy."""
+    import bayeslaw as bl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        return bl.fit("chinchilla", demo_runs, group="family", chains=2, warmup=100, draws=100, seed=1,
+                      sampler="hmc", progress=False)

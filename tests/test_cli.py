@@ -88,7 +88,9 @@ def test_fit_prints_report_and_writes_fit_and_plot(fitted):
     assert "Posterior summary (90% intervals):" in out
     assert re.search(r"^alpha\s+\(shared\)\s+0\.\d+", out, re.MULTILINE)
     assert re.search(r"^\s+moe\s+\d", out, re.MULTILINE)  # per-family rows
-    assert re.search(r"^Timings: compile \d+\.\d s, sampling \d+\.\d s", out, re.MULTILINE)
+    assert re.search(r"^where\n  E +irreducible loss \(nats\)$", out, re.MULTILINE)  # the legend
+    assert re.search(r"^Timings: \d+\.\d s = compile \d+\.\d s \+ mode search \d+\.\d s \+ sampling "
+                     r"\d+\.\d s \+ other \d+\.\d s$", out, re.MULTILINE)
     assert re.search(r"^Diagnostics: ", out, re.MULTILINE)
     lines = out[out.index("Predictions (90% intervals") :].splitlines()
     assert lines[1].split() == [
@@ -182,7 +184,7 @@ def test_plot_command_writes_svg(fitted):
 # -- in-process checks of the parser and helpers (no subprocess, no fit) ----------------------
 
 
-@pytest.mark.parametrize("command", [[], ["laws"], ["fit"], ["predict"], ["plot"]])
+@pytest.mark.parametrize("command", [[], ["laws"], ["fit"], ["predict"], ["plot"], ["plan"]])
 def test_help_on_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([*command, "--help"])

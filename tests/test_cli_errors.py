@@ -240,7 +240,7 @@ def _damage(kind: str, saved: Path, folder: Path) -> tuple[str, str]:
         return name, changed
     if kind == "old-format":
         _edit_attribute(saved, target, "format", "bayeslaw-fit/1")
-        return name, "written in format 'bayeslaw-fit/1', this bayeslaw reads 'bayeslaw-fit/2'; fit again and save"
+        return name, "written in format 'bayeslaw-fit/1', this bayeslaw reads 'bayeslaw-fit/3'; fit again and save"
     if kind == "foreign":
         _edit_attribute(saved, target, "format", "something-else")
         return name, "not a bayeslaw fit (format 'something-else')"

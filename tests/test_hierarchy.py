@@ -36,7 +36,7 @@ def correlated_runs():
 def test_correlated_effects_recover_planted_sign(correlated_runs):
     fit = _quiet_fit("kaplan", correlated_runs, group="family", pooling={"alpha": "correlated", "a": "correlated"},
                      chains=2, warmup=400, draws=400, seed=3)
-    summary = fit.summary()
+    summary = fit.summary(internal=True)
     row = summary.loc[("corr(alpha, a)", "(population)")]
     draws = fit.flat("corr")[:, 0, 1]
     assert row["median"] > 0.3 and np.mean(draws > 0) > 0.9, row.to_dict()
@@ -70,7 +70,7 @@ def test_run_effect_widens_intervals_for_a_new_run(curves):
     width = {name: float((f.predict(planned)["upper"] - f.predict(planned)["lower"]).iloc[0])
              for name, f in (("plain", plain), ("run", with_run))}
     assert width["run"] > 1.2 * width["plain"], width
-    assert with_run.summary().loc[("run_sd", "(population)"), "median"] > 0.01
+    assert with_run.summary(internal=True).loc[("run_sd", "(population)"), "median"] > 0.01
     assert with_run.log_likelihood().shape == (2, 300, len(curves))
 
 

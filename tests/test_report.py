@@ -66,10 +66,10 @@ def test_plain_parameter_table(report):
     table = html[html.index('<table class="params">'):]
     table = table[:table.index("</table>")]
     names = re.findall(r"<tr><td><b>([^<]+)</b>", table)
-    assert names == ["E", "alpha", "A", "beta", "B", "sigma", "df", "a_opt", "b_opt"]
+    assert names == ["E", "alpha", "A", "beta", "B", "sigma", "df", "N_opt_exponent", "D_opt_exponent"]
     text = _text(table)
     assert "Irreducible loss" in text and "The model-size amplitude" in text and "Data exponent" in text
-    assert "Compute-optimal model size grows as N* \u221d C^a_opt" in text
+    assert "Compute-optimal model size grows as C^N_opt_exponent" in text
     assert "varies by family (value: a typical family)" in text and "one value for all families" in text
     assert "a_ref" not in html and "prior on" not in text  # internal names and priors stay out
 
@@ -152,7 +152,7 @@ def test_reader_words(family_fit):
     assert meaning(law, "a") == "The model-size amplitude"
     assert meaning(law, "E") == "Irreducible loss"
     assert meaning(law, "sigma").startswith("Run-to-run noise: the typical scatter of a run's loss")
-    assert meaning(law, "b_opt") == "Compute-optimal tokens grow as D* \u221d C^b_opt"
+    assert meaning(law, "D_opt_exponent") == "Compute-optimal tokens grow as C^D_opt_exponent (C = 6ND)"
     moe = family_fit.families.index("moe")
     assert reader_quantity(family_fit, f"a_ref_u[{moe}]") == "A of family moe"
     assert reader_quantity(family_fit, "b_ref_sd") == "the between-family spread of B"

@@ -21,8 +21,6 @@ FALLBACK_MEANINGS = {
              "(on the log scale, so about a relative scatter)",
     "df": "tail weight of the noise (Student-t degrees of freedom): small values allow outlying "
           "runs; above about 30 it is nearly normal",
-    "a_opt": "compute-optimal model size grows as N* \u221d C^a_opt (training compute C = 6ND)",
-    "b_opt": "compute-optimal tokens grow as D* \u221d C^b_opt",
     "sigma_trend": "how the noise changes with model size: scale \u221d (N / N_ref)^sigma_trend",
 }
 _POOLING_WORDS = {
@@ -44,7 +42,7 @@ def meaning(law, param: str, target: str = "loss") -> str:
     if exp:  # "log A, the model-size amplitude" describes A itself as "the model-size amplitude"
         text = re.sub(rf"^log\s+{re.escape(name)}\s*,\s*", "", text)
     if not text:
-        text = FALLBACK_MEANINGS.get(param, "")
+        text = law.derived_descriptions.get(param, "") or FALLBACK_MEANINGS.get(param, "")
         if not text and param in law.derived:
             text = f"derived: {law.derived[param].text}"
     text = text.replace("{target}", target)

@@ -1,0 +1,65 @@
+"""Row filters (bayeslaw.where): parsing, filtering and the errors that name the bad token."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+import bayeslaw as bl
+from bayeslaw.cli import main
+from bayeslaw.where import parse_where
+
+RUNS = pd.DataFrame({"N": [1e8, 5e8, 2e9, 8e9], "D": [2e9, 1e10, 4e10, 1.6e11],
+                     "family": ["a", "b", "a", "b"], "loss": [3.1, 2.9, 2.7, 2.5]})
+
+
+@pytest.mark.parametrize("text, labels", [
+    ("N<1e9", [0, 1]),
+    ("N <= 2e9 and D > 2e9", [1, 2]),
+    ("N>=5e8, N<8e9", [1, 2]),
+    ("family == a", [0, 2]),
+    ("family!=a AND loss<2.8", [3]),
+    ("N=2e9", [2]),
+])
+def test_filter_keeps_rows_satisfying_every_condition(text, labels):
+    assert list(bl.filter_runs(RUNS, text).index) == labels
+
+
+@pytest.mark.parametrize("text, message", [
+    ("N<<1e9", "where: cannot read condition 'N<<1e9' in 'N<<1e9'; expected COLUMN OP VALUE"),
+    ("N<1e9 and import os", "where: cannot read condition 'import os' in 'N<1e9 and import os'"),
+    ("N < big", "where: 'big' in condition 'N < big' is not a number (only == and != compare text)"),
+    ("N < inf", "where: 'inf' in condition 'N < inf' is not a finite number"),
+    ("", "where: empty filter ''"),
+    ("__import__('os')", "where: cannot read condition \"__import__('os')\""),
+])
+def test_unreadable_filters_name_the_token(text, message):
+    with pytest.raises(bl.DataError, match=re.escape(message)):
+        parse_where(text)
+
+
+def test_filter_errors_name_column_row_and_empty_result():
+    with pytest.raises(bl.DataError, match=re.escape("where: column 'P' in condition 'P>1' is not in the runs "
+                                                      "table; columns: N, D, family, loss")):
+        bl.filter_runs(RUNS, "N<1e9 and P>1")
+    with pytest.raises(bl.DataError, match=re.escape("where: column 'family' in condition 'family<1' has a "
+                                                      "non-numeric value in row 0")):
+        bl.filter_runs(RUNS, "family<1")
+    with pytest.raises(bl.DataError, match=re.escape("where: no run satisfies 'N>1e12' (4 runs in the table)")):
+        bl.filter_runs(RUNS, "N>1e12")
+
+
+def test_cli_where_error_is_one_line(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    RUNS.to_csv(path, index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "chinchilla", str(path), "--where", "N<1e9 or D>1", "--no-progress"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("bayeslaw: error: where: cannot read condition 'N<1e9 or D>1' in 'N<1e9 or D>1'; expected "
+                   "COLUMN OP VALUE, OP one of <, <=, >, >=, ==, !=, joined by 'and' or ','\n")
+    assert main(["backtest", "chinchilla", str(path), "--cutoff", "1e20", "--where", "Q>1"]) == 2
+    assert capsys.readouterr().err == ("bayeslaw: error: where: column 'Q' in condition 'Q>1' is not in the "
+                                       "runs table; columns: N, D, family, loss\n")
