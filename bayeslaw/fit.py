@@ -19,7 +19,7 @@ from . import fit_hmc, programs, runtime
 from . import progress as progress_bars
 from .checkpoints import encode_runs
 from .data import read_runs, validate_runs
-from .diagnostics import diagnose, problems, quantity_labels, warn_if_unreliable
+from .diagnostics import RHAT_LIMIT, diagnose, problems, quantity_labels, warn_if_unreliable
 from .errors import FitError
 from .law import Law, load_law, with_noise_trend
 from .likelihood import check_target
@@ -46,6 +46,10 @@ DENSE_MAX_DIM = 400
 SEED_MAX = 2**32 - 1
 #: largest model whose MAP bl.fit searches by damped Newton (a Hessian costs ~dim gradients)
 NEWTON_MAX_DIM = 64
+#: the bulk ESS the default NUTS run goes on sampling for (Vehtari et al. 2021 ask for 400)
+ESS_TARGET = 400
+#: at most this many continuations of ``draws`` more draws each
+MAX_EXTENSIONS = 2
 
 
 def default_centered(family_index: np.ndarray) -> bool:
@@ -156,19 +160,40 @@ def map_start_and_point(model, args: tuple, chains: int, key,
 
 
 def _sample_nuts(model, args, starts, key, dense, chains, warmup, draws, target_accept,
-                 progress_bar):
-    """NumPyro's NUTS from ``starts``: draws and stats by chain, the chain method, timings."""
+                 progress_bar, enough=None):
+    """NumPyro's NUTS from ``starts``: draws and stats by chain, the chain method, timings.
+
+    While ``enough(samples)`` is false the chains go on from where they stopped, ``draws`` more
+    at a time, at most :data:`MAX_EXTENSIONS` times: the same compiled loop, adaptation frozen.
+    """
     method = chain_method(chains)
     kernel = NUTS(model, dense_mass=dense, target_accept_prob=target_accept)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
                 chain_method=method, progress_bar=progress_bar)
     if chains == 1:
         starts = jax.tree.map(lambda v: v[0], starts)
+    parts = []
     with runtime.stopwatch() as clock:
         mcmc.run(key, *args, init_params=starts, extra_fields=("diverging", "num_steps"))
-        samples = jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True))
-        stats = jax.tree.map(np.asarray, mcmc.get_extra_fields(group_by_chain=True))
+        while True:
+            parts.append((jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True)),
+                          jax.tree.map(np.asarray, mcmc.get_extra_fields(group_by_chain=True))))
+            samples, stats = (jax.tree.map(lambda *v: np.concatenate(v, axis=1), *group)
+                              for group in zip(*parts))
+            if enough is None or len(parts) > MAX_EXTENSIONS or enough(samples):
+                break
+            mcmc.post_warmup_state = mcmc.last_state
+            mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=("diverging", "num_steps"))
     return samples, {"diverging": stats["diverging"], "num_steps": stats["num_steps"]}, method, clock
+
+
+def converged(plan: ModelPlan, samples: dict, chains: int) -> bool:
+    """Whether NUTS's draws meet the default's targets: R-hat at most 1.01 and a bulk ESS of at
+    least :data:`ESS_TARGET` on every sampled quantity (1 chain: nothing to extend for)."""
+    if chains < 2:
+        return True
+    diag = diagnose({k: samples[k] for k in sampled_sites(plan, samples)})
+    return bool((diag["r_hat"].max() <= RHAT_LIMIT) and (diag["ess_bulk"].min() >= ESS_TARGET))
 
 
 def check_sampler(sampler: str, steps: int, allowed: tuple[str, ...]) -> None:
@@ -284,7 +309,7 @@ def _sample_all(sampler, plan, model, args, starts, centre, key, chains, warmup,
                   steps=steps, target_accept=target_accept, dense=dense is True, jitter=INIT_JITTER,
                   program=repr(plan))
     nuts = partial(_sample_nuts, model, args, starts, key, dense, chains, warmup, draws,
-                   target_accept, show)
+                   target_accept, show, partial(converged, plan, chains=chains))
     return _sample(sampler, plan, hmc, nuts, chains, target_accept, families)
 
 
@@ -446,6 +471,7 @@ def fit(
                 "sampler_used": sampler_used, "hmc_fallback": fallback,
                 **({"steps": steps} if sampler != "nuts" else {}), "centered": bool(centered),
                 "dense_mass": dense is True, "n_runs": n_runs, "run": run,
+                "draws_kept": int(np.shape(next(iter(samples.values())))[1]),
                 **({"where": where} if where is not None else {})},
         run_index=run_index,
     )

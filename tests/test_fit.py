@@ -193,3 +193,38 @@ def test_fit_argument_errors(small_runs):
 def test_convergence_warning_says_what_to_do(small_runs):
     with pytest.warns(bl.ConvergenceWarning, match="increase draws"):
         bl.fit("chinchilla", small_runs, group="family", chains=2, warmup=20, draws=20, seed=0)
+
+
+def test_nuts_goes_on_sampling_until_enough_and_no_further():
+    """The default NUTS run continues its chains (adaptation frozen) while the draws miss the
+    targets, at most MAX_EXTENSIONS times, and stops as soon as they are met."""
+    import importlib
+
+    import jax
+
+    from bayeslaw import runtime
+    from bayeslaw.model import build_model, make_plan
+
+    fit_module = importlib.import_module("bayeslaw.fit")  # bl.fit, the function, shadows it
+    runtime.configure()  # the precision bl.fit runs at
+
+    law = bl.load_law("kaplan")
+    plan = make_plan(law, 1)
+    model = build_model(plan)
+    runs = pd.DataFrame({"N": [1e7, 3e7, 1e8, 3e8, 1e9], "loss": [4.0, 3.6, 3.3, 3.05, 2.9]})
+    table = fit_module.validate_runs(runs, {"N": True}, "loss", None, positive_target=True)
+    args = fit_module.model_args(table, fit_module.log_reference(plan, table.inputs)) + (None, None)
+    starts = fit_module.map_start(model, args, 2, jax.random.PRNGKey(0), plan)
+    calls = []
+
+    def never(samples):
+        calls.append(np.shape(samples["alpha"]))
+        return False
+
+    samples, stats, _, _ = fit_module._sample_nuts(model, args, starts, jax.random.PRNGKey(1), False,
+                                                   2, 30, 20, 0.8, False, never)
+    assert np.shape(samples["alpha"]) == (2, 20 * (fit_module.MAX_EXTENSIONS + 1))
+    assert stats["diverging"].shape == (2, 60) and calls == [(2, 20), (2, 40)]
+    samples, _, _, _ = fit_module._sample_nuts(model, args, starts, jax.random.PRNGKey(1), False,
+                                               2, 30, 20, 0.8, False, lambda s: True)
+    assert np.shape(samples["alpha"]) == (2, 20)
