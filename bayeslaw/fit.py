@@ -50,6 +50,8 @@ NEWTON_MAX_DIM = 64
 ESS_TARGET = 400
 #: at most this many continuations of ``draws`` more draws each
 MAX_EXTENSIONS = 2
+#: runs asked for fewer draws per chain than this (quick looks, tests) are not continued
+EXTEND_FROM = 1000
 
 
 def default_centered(family_index: np.ndarray) -> bool:
@@ -308,8 +310,9 @@ def _sample_all(sampler, plan, model, args, starts, centre, key, chains, warmup,
     hmc = partial(fit_hmc.sample, model, args, centre, starts, key, warmup=warmup, draws=draws,
                   steps=steps, target_accept=target_accept, dense=dense is True, jitter=INIT_JITTER,
                   program=repr(plan))
+    enough = partial(converged, plan, chains=chains) if draws >= EXTEND_FROM else None
     nuts = partial(_sample_nuts, model, args, starts, key, dense, chains, warmup, draws,
-                   target_accept, show, partial(converged, plan, chains=chains))
+                   target_accept, show, enough)
     return _sample(sampler, plan, hmc, nuts, chains, target_accept, families)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import tomllib
 import warnings
 from pathlib import Path
@@ -11,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# The suite compiles without JAX's persistent cache, which is shared by every process of the user
-# (CLI runs, benchmarks, subprocess tests with 4 host devices): tests must not depend on what
-# earlier runs left on disk. (An earlier full-suite segfault blamed on the cache was the kernel's
-# memory-map limit; see runtime.release_compiled.)
-os.environ.setdefault("BAYESLAW_NO_CACHE", "1")
+# The suite shares compiled programs through bayeslaw's on-disk caches, in a folder of its own
+# made fresh for each session (subprocess tests inherit it): fits of the same shape compile once,
+# and no test depends on what earlier runs left on disk.
+if "BAYESLAW_CACHE_DIR" not in os.environ:
+    os.environ["BAYESLAW_CACHE_DIR"] = tempfile.mkdtemp(prefix="bayeslaw-tests-")
+    atexit.register(shutil.rmtree, os.environ["BAYESLAW_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("BAYESLAW_NO_CACHE", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
