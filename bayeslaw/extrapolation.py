@@ -399,7 +399,12 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     if not parts:
         raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "
                        "of a fitted family")
-    return pd.concat(parts, ignore_index=True)
+    points = pd.concat(parts, ignore_index=True)
+    usable = np.isfinite(points["residual"]) & np.isfinite(points["scale"]) & (points["scale"] > 0)
+    if not usable.any():
+        raise FitError("cannot calibrate the extrapolation error: no nested fit gave finite "
+                       "predictions of its held-out runs")
+    return points[usable].reset_index(drop=True)
 
 
 def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,

@@ -514,9 +514,12 @@ def with_extrapolation(result: Fit, extrapolation: str | bool) -> Fit:
     with runtime.stopwatch() as clock:
         try:
             error = extrap.calibrate(result, by=by)
-        except FitError as exc:
+        except (FitError, np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+            # by default a failed measurement leaves the fit as it is and says why
             if extrapolation != "auto":
-                raise
+                if isinstance(exc, FitError):
+                    raise
+                raise FitError(f"cannot calibrate the extrapolation error: {exc}") from exc
             return replace(result, config={**result.config, "extrapolation_skipped": str(exc)})
     timings = {**result.timings, "extrapolation_s": clock["total"],
                "total_s": result.timings["total_s"] + clock["total"]}

@@ -88,7 +88,10 @@ def _laplace_draws(model, args: tuple, key, z) -> tuple[dict, jax.Array]:
 def resample(log_w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Indices of draws resampled by truncated importance weights (Ionides 2008: each weight
     capped at ``sqrt(S)`` times the mean, which bounds the variance a few huge weights add)."""
-    w = np.exp(log_w - np.max(log_w))
+    finite = np.isfinite(log_w)
+    if not finite.any():  # no draw has a finite density: keep the proposal's own draws
+        return np.arange(log_w.size)
+    w = np.where(finite, np.exp(log_w - np.max(log_w[finite])), 0.0)
     w = np.minimum(w, np.mean(w) * np.sqrt(w.size))
     return rng.choice(w.size, size=w.size, p=w / w.sum())
 
