@@ -170,9 +170,9 @@ class Fit(DrawsMixin):
         error = extrap.calibrate(self, by=by, folds=folds, progress=progress, **fit_kwargs)
         timings = dict(self.timings)
         elapsed = time.perf_counter() - started
-        timings["extrapolation_s"] = timings.get("extrapolation_s", 0.0) + elapsed
-        if "total_s" in timings:
-            timings["total_s"] += elapsed
+        if "total_s" in timings:  # a new measurement replaces the one the fit carried
+            timings["total_s"] += elapsed - timings.get("extrapolation_s", 0.0)
+        timings["extrapolation_s"] = elapsed
         return replace(self, timings=timings, config={**self.config, "extrapolation": error.to_dict()})
 
     def diagnostics(self) -> pd.DataFrame:
