@@ -157,8 +157,9 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
         measure it along that key, False or None for the posterior alone.
     fitted : Fit, optional
         An existing fit of the runs below the cutoff (e.g. ``other_backtest.fit``) to score instead
-        of fitting again: the same law and the same runs, else :class:`DataError`. With
-        ``extrapolation`` the error is calibrated on a copy; ``fitted`` itself is unchanged.
+        of fitting again: the same law and the same runs, else :class:`DataError`. It is scored
+        as it is under ``"auto"``, without its error under False, with the error measured along
+        a given key on a copy; ``fitted`` itself is unchanged.
     where : str, optional
         Use only the rows satisfying a filter such as ``"N < 1e10"`` (see :mod:`bayeslaw.where`),
         before the split.
@@ -205,8 +206,11 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
                          extrapolation=extrapolation, progress=progress, **fit_kwargs)
     else:
         _check_fitted(fitted, law, train, target, cutoff, by)
-        config = {k: v for k, v in fitted.config.items() if k != "extrapolation"}
-        fitted = with_extrapolation(replace(fitted, config=config), extrapolation)
+        if extrapolation is False:  # the posterior alone
+            config = {k: v for k, v in fitted.config.items() if k != "extrapolation"}
+            fitted = replace(fitted, config=config)
+        elif extrapolation != "auto":  # measured along this key, on a copy
+            fitted = with_extrapolation(fitted, extrapolation)
     rows = held[list(law.input_names)].copy()
     if group is not None:
         known = held[group].astype(str).isin(fitted.families)

@@ -129,7 +129,7 @@ def cmd_fit(args) -> int:
     print(f"\n{format_timings(fit.timings)}")
     if fit.extrapolation is not None:
         error = fit.extrapolation
-        print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested refits): "
+        print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested fits): "
               f"{error.describe()} (log {args.target})")
     elif fit.config.get("extrapolation_skipped"):
         print(f"No extrapolation error: {fit.config['extrapolation_skipped']}")

@@ -82,7 +82,7 @@ def format_summary(summary) -> str:
 
 
 _TIMING_LABELS = {"compile_s": "compile", "init_s": "mode search", "sampling_s": "sampling",
-                  "extrapolation_s": "extrapolation refits", "other_s": "other"}
+                  "extrapolation_s": "extrapolation error", "other_s": "other"}
 
 
 def format_timings(timings: dict) -> str:

@@ -90,7 +90,10 @@ def test_fit_prints_report_and_writes_fit_and_plot(fitted):
     assert re.search(r"^\s+moe\s+\d", out, re.MULTILINE)  # per-family rows
     assert re.search(r"^where\n  E +irreducible loss \(nats\)$", out, re.MULTILINE)  # the legend
     assert re.search(r"^Timings: \d+\.\d s = compile \d+\.\d s \+ mode search \d+\.\d s \+ sampling "
-                     r"\d+\.\d s \+ other \d+\.\d s$", out, re.MULTILINE)
+                     r"\d+\.\d s \+ extrapolation error \d+\.\d s \+ other \d+\.\d s$", out, re.MULTILINE)
+    assert re.search(r"^Extrapolation error beyond the largest run \(\d nested fits\): offset kappa ",
+                     out, re.MULTILINE)
+    assert "note: planned run 1 lies beyond the largest fitted run in N by 1.4 decades" in out
     assert re.search(r"^Diagnostics: ", out, re.MULTILINE)
     lines = out[out.index("Predictions (90% intervals") :].splitlines()
     assert lines[1].split() == [
@@ -104,6 +107,9 @@ def test_fit_prints_report_and_writes_fit_and_plot(fitted):
         "lower",
         "upper",
         "tail_k",
+        "beyond_N",
+        "beyond_D",
+        "beyond_C",
     ]
     assert [line.split()[2:4] for line in lines[2:6]] == [
         ["dense", "law"],
@@ -141,7 +147,8 @@ def test_predict_reads_the_fit_back(fitted):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("chinchilla: law predictions, 80% intervals")
     frame = pd.read_csv(folder / "pred.csv")
-    assert list(frame.columns) == ["N", "D", "family", "mean", "sd", "median", "lower", "upper", "tail_k"]
+    assert list(frame.columns) == ["N", "D", "family", "mean", "sd", "median", "lower", "upper", "tail_k",
+                                   "beyond_N", "beyond_D", "beyond_C"]
     assert frame["family"].tolist() == ["dense", "(new)"]
     assert (frame["lower"] < frame["median"]).all() and (frame["median"] < frame["upper"]).all()
     # the same numbers as the library gives for the saved fit (float32 vs float64 aside)

@@ -57,7 +57,8 @@ def test_predict_accepts_every_documented_row_form(family_fit):
     as_dict = family_fit.predict({"N": [3e9, 7e10], "D": [6e10, 1.4e12], "family": ["moe", None]}, seed=3)
     np.testing.assert_array_equal(as_list["median"].to_numpy(), as_dict["median"].to_numpy())
     assert as_list["family"].tolist() == ["moe", "(new)"]
-    assert list(as_list.columns) == ["N", "D", "family", "mean", "sd", "median", "lower", "upper", "tail_k"]
+    assert list(as_list.columns) == ["N", "D", "family", "mean", "sd", "median", "lower", "upper", "tail_k",
+                                     "beyond_N", "beyond_D", "beyond_C"]
     # the demo's predictive is light-tailed: mean and sd are given
     assert np.isfinite(as_list[["mean", "sd"]].to_numpy()).all()
     assert (as_list["tail_k"] < 0.5).all()
