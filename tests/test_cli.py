@@ -173,7 +173,11 @@ def test_predict_rows_from_csv(fitted):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "chinchilla: observed predictions, 90% intervals"
-    assert [line.split()[2] for line in lines[2:]] == ["moe", "(new)"]
+    assert [line.split()[2] for line in lines[2:4]] == ["moe", "(new)"]
+    # 4e9 parameters and 8e10 tokens lie beyond the largest fitted run: the CLI says so in words
+    assert lines[4:] == ["note: planned run 2 lies beyond the largest fitted run in N by 0.13 decades, "
+                         "D by 0.13 decades, C by 2.3 decades; its interval includes the extrapolation "
+                         "error where one was measured"]
 
 
 def test_plot_command_writes_svg(fitted):
