@@ -202,7 +202,8 @@ def test_calibrated_intervals_cover_a_bending_law_the_posterior_misses(bending):
     held, plain, calibrated = bending
     error = calibrated.extrapolation
     assert error is not None and plain.extrapolation is None
-    assert len(error.cutoffs) == 2 and error.tau_median > 0.005
+    # a slope change is detected: tau well above the grid floor (1e-4)
+    assert len(error.cutoffs) == 2 and error.tau_median > 0.002
     for level in (0.8, 0.95):
         plain_cov, plain_width = _coverage(plain, held, level)
         cal_cov, cal_width = _coverage(calibrated, held, level)
