@@ -176,7 +176,7 @@ def test_predict_rows_from_csv(fitted):
     assert [line.split()[2] for line in lines[2:4]] == ["moe", "(new)"]
     # 4e9 parameters and 8e10 tokens lie beyond the largest fitted run: the CLI says so in words
     assert lines[4:] == ["note: planned run 2 lies beyond the largest fitted run in N by 0.13 decades, "
-                         "D by 0.13 decades, C by 2.3 decades; its interval includes the extrapolation "
+                         "D by 0.13 decades, C by 0.8 decades; its interval includes the extrapolation "
                          "error where one was measured"]
 
 
