@@ -45,8 +45,8 @@ def test_derived_table_form_is_checked():
     text = (bl.load_law("kaplan").source.split("[derived]")[0]
             + '[derived]\nA = { formula = "exp(a)", meaning = "x" }\n')
     with pytest.raises(bl.LawSpecError, match=re.escape(
-            "derived quantity 'A' of law 'kaplan': unknown key 'meaning' (a formula string or a table "
-            "with 'formula' and 'description')")):
+            "unknown key 'meaning' in derived quantity 'A' of law 'kaplan'; valid: description, formula "
+            "(derived.A.meaning in law file <string>)")):
         bl.parse_law(text)
 
 

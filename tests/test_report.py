@@ -36,6 +36,14 @@ def report(family_fit, tmp_path_factory):
     return path, path.read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def plain_report(family_fit, tmp_path_factory):
+    """The report of the same fit without its extrapolation error (``extrapolation=False``)."""
+    plain = replace(family_fit, config={k: v for k, v in family_fit.config.items() if k != "extrapolation"})
+    path = write_report(plain, tmp_path_factory.mktemp("plain") / "report.html", at=PLANNED)
+    return path, path.read_text(encoding="utf-8")
+
+
 def _text(html: str) -> str:
     """The page's visible text, tags removed and whitespace collapsed."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
@@ -82,7 +90,7 @@ def test_diagnostics_in_words(report, family_fit):
     assert f"{family_fit.divergences} divergent transitions" in text
 
 
-def test_planned_runs_with_distance_beyond_the_data(report, family_fit):
+def test_planned_runs_with_distance_beyond_the_data(report, plain_report, family_fit):
     html, text = report[1], _text(report[1])
     inputs = family_fit.table.inputs
     d_n = np.log10(7e10 / inputs["N"].max())
@@ -94,17 +102,20 @@ def test_planned_runs_with_distance_beyond_the_data(report, family_fit):
     assert row in section
     assert f"+{d_n:.2f}" in section and f"+{d_c:.2f}" in section
     assert "more than 1 decade of compute beyond the data" in text
-    assert "no extrapolation error was calibrated" in text
+    assert "The intervals include the calibrated extrapolation error." in text  # on by default
+    assert "no extrapolation error was calibrated" in _text(plain_report[1])
     assert "N=70B, D=1.4T (new family)" in section
 
 
-def test_allocation_and_absent_calibration(report, family_fit):
+def test_allocation_and_absent_calibration(report, plain_report, family_fit):
     html = report[1]
     section = _text(html[html.index('<section id="allocation">'):html.index('<section id="calibration">')])
     alloc = family_fit.optimal_allocation([5.88e23]).xs(5.88e23, level="compute")
     assert f"5.9e+23 {bl.plot._common.human(alloc.loc['N_opt', 'median'])} [" in section
-    calibration = _text(html[html.index('<section id="calibration">'):])
-    assert "Absent." in calibration and "--extrapolation C" in calibration and "bl.backtest" in calibration
+    assert "Extrapolation error" in _text(html[html.index('<section id="calibration">'):])
+    plain = plain_report[1]
+    calibration = _text(plain[plain.index('<section id="calibration">'):])
+    assert "Absent." in calibration and "--no-extrapolation" in calibration and "bl.backtest" in calibration
 
 
 def test_self_contained(report):

@@ -220,9 +220,9 @@ def calibration_section(fit, backtest, coverage, figure: str | None) -> str:
             parts.append(figure)
     if not parts:
         parts.append('<p class="warn"><b>Absent.</b> This fit carries no evidence that its intervals hold '
-                     "beyond the fitted runs.</p><p>To get it: <code>bayeslaw fit LAW DATA --extrapolation C "
-                     "--out fit.nc</code> (or <code>fit.calibrate_extrapolation(by=\"C\")</code>) refits the law "
-                     "below nested cutoffs, measures how far it misses the larger runs and widens predictions "
-                     "beyond the data accordingly; <code>bayeslaw backtest</code> (or <code>bl.backtest</code>, "
+                     "beyond the fitted runs.</p><p>To get it: <code>bayeslaw fit LAW DATA --out fit.nc</code> "
+                     "without <code>--no-extrapolation</code> (or <code>fit.calibrate_extrapolation(by=\"C\")</code>) "
+                     "fits the law below nested cutoffs, measures how far it misses the larger runs and widens "
+                     "predictions beyond the data accordingly; <code>bayeslaw backtest</code> (or <code>bl.backtest</code>, "
                      "then <code>fit.report(path, backtest=result)</code>) scores held-out larger runs.</p>")
     return section("calibration", "\n".join(parts))
