@@ -210,7 +210,7 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
                                pooling={**base.plan.pooling_map, **{p: "shared" for p in params}}, **fit_kwargs)
             shared_pooling = {**base.plan.pooling_map, **{p: "shared" for p in params}}
             reuse = runs is None and all(base.plan.pooling_map[p] == "shared" for p in params)
-            shared = base if reuse else refit(base, frame, pooling=shared_pooling)
+            shared = base if reuse else refit(base, frame, pooling=shared_pooling, extrapolation=False)
         else:
             if runs is None or group is None:
                 raise FitError("family_test with a law needs runs and group (the family column)")
@@ -223,7 +223,7 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
             raise FitError(f"family_test needs at least two families; the runs have {len(shared.families)} "
                            f"(group column: {shared.table.group!r})")
         pooling = {**shared.plan.pooling_map, **{p: alternative for p in params}}
-        per_family = refit(shared, frame, pooling=pooling)
+        per_family = refit(shared, frame, pooling=pooling, extrapolation=False)
         meter.update()
         fits = {SHARED: shared, PER_FAMILY: per_family}
         table = compare(fits, method="loo")
