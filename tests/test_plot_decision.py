@@ -127,7 +127,9 @@ def test_extrapolation_region_starts_at_the_largest_fitted_run(drawn, family_fit
     assert span.get_x() == pytest.approx(c_max)
     (edge,) = [a for a in main.get_lines() if a.get_label() == "_largest fitted run"]
     assert edge.get_xdata()[0] == pytest.approx(c_max)
-    assert {"fitted runs  ", "  extrapolation \u2192"} <= {t.get_text() for t in main.texts}
+    texts = {t.get_text() for t in main.texts}
+    calibrated = " (calibrated error included)" if family_fit.extrapolation is not None else ""
+    assert {"fitted runs  ", f"  extrapolation{calibrated} \u2192"} <= texts
     legend = [t.get_text() for t in main.get_legend().get_texts()]
     assert "90% credible band (law)" in legend and "90% predictive band (new run)" in legend
     assert any(t.startswith("planned run: median") for t in legend)
