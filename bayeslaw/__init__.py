@@ -21,6 +21,7 @@ from .compare import ParetoKWarning, average_predict, compare, refit
 from .datasets import list_datasets, load_dataset
 from .errors import (
     BayeslawError,
+    BayeslawWarning,
     ConvergenceWarning,
     DataError,
     DataWarning,
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Backtest",
     "BayeslawError",
+    "BayeslawWarning",
     "ConvergenceWarning",
     "DataError",
     "DataWarning",

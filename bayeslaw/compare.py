@@ -29,18 +29,13 @@ import pandas as pd
 from . import progress as progress_bars
 from ._arviz import az
 from .data import encode_rows
-from .errors import BayeslawError
+from .errors import BayeslawError, ParetoKWarning
 from .model import family_draws, pointwise_log_likelihood
 from .results import Fit, check_ci_prob, interval_columns
 
 METHODS = ("loo", "largest", "family")
 #: share of runs held out by ``method="largest"`` when no cutoff is given
 HOLDOUT_SHARE = 0.2
-
-
-class ParetoKWarning(UserWarning):
-    """PSIS-LOO is unreliable for some runs (Pareto k above the threshold): those runs are
-    influential; consider ``method="largest"`` or ``"family"``, which refit instead."""
 
 
 def refit(fit: Fit, runs, **overrides) -> Fit:

@@ -1,7 +1,9 @@
-"""One exception hierarchy for everything bayeslaw refuses to do.
+"""One exception hierarchy for everything bayeslaw refuses to do, one for what it warns about.
 
 The command line catches :class:`BayeslawError`, prints its message on one line
-and exits with status 2; any other exception is a bug.
+and exits with status 2; any other exception is a bug. Every warning bayeslaw issues derives
+from :class:`BayeslawWarning`, so ``warnings.filterwarnings("error", category=BayeslawWarning)``
+turns all of them into errors at once.
 """
 
 
@@ -25,9 +27,18 @@ class PredictionError(BayeslawError):
     """A prediction request cannot be honoured (e.g. a new family with pooling 'none')."""
 
 
-class DataWarning(UserWarning):
+class BayeslawWarning(UserWarning):
+    """Base class: a result bayeslaw delivers but whose reliability the user should check."""
+
+
+class DataWarning(BayeslawWarning):
     """Data that can be fitted but deserves attention (e.g. a family with very few runs)."""
 
 
-class ConvergenceWarning(UserWarning):
+class ConvergenceWarning(BayeslawWarning):
     """The sampler's diagnostics (R-hat, ESS, divergences) say the posterior is unreliable."""
+
+
+class ParetoKWarning(BayeslawWarning):
+    """PSIS-LOO is unreliable for some runs (Pareto k above the threshold): those runs are
+    influential; ``compare(method="largest")`` or ``"family"`` refit instead."""
