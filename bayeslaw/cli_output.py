@@ -7,39 +7,17 @@ standard library is imported at module level, so ``bayeslaw --help`` stays fast.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from . import interrupts
+from .atomic import write_atomically
 from .cli_args import CliError
 
 # -- output files -----------------------------------------------------------------------------
 
 
 def atomic_write(target: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``target``; the temporary
-    file is removed on any failure, and by a signal that ends the process (see
-    :mod:`bayeslaw.interrupts`)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        with interrupts.temporary(tmp):
-            write(tmp)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-            os.replace(tmp, target)
-    except OSError as exc:
-        raise CliError(f"cannot write '{target}': {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask() -> int:
-    """The process's file-mode creation mask (read by setting it and restoring it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """:func:`bayeslaw.atomic.write_atomically` with the command line's error (one line, exit 2)."""
+    write_atomically(target, write, error=CliError)
 
 
 def save_plot(fit, target: Path, x: str | None, ci_prob: float, at=None) -> None:

@@ -13,7 +13,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import interrupts, runtime
+from . import runtime
 from ._arviz import az
+from .atomic import write_atomically
 from .data import RunsTable
 from .errors import BayeslawError
 from .idata import SITES_GROUP
@@ -143,25 +143,8 @@ def read_netcdf(path: Path) -> az.InferenceData:
 
 def save_fit(fit: Fit, path: str | os.PathLike) -> None:
     """Write ``fit`` to ``path`` atomically (a temporary file renamed into place)."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise BayeslawError(f"cannot save fit to '{target}': folder '{target.parent}' does not exist")
     idata = to_inference_data(fit)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(suffix=".nc.tmp", dir=target.parent)
-        os.close(fd)
-        with interrupts.temporary(tmp):
-            idata.to_netcdf(tmp)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a saved fit gets normal permissions
-            os.replace(tmp, target)
-    except OSError as exc:
-        raise BayeslawError(f"cannot save fit to '{target}': {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: idata.to_netcdf(tmp), what="save fit to")
 
 
 def load_fit(path: str | os.PathLike) -> Fit:

@@ -14,14 +14,13 @@ import base64
 import datetime as _dt
 import io
 import os
-import tempfile
 from html import escape
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BayeslawError
+from ..atomic import write_atomically
 from ..plot._common import has_nd, key_values, planned_frame
 from ..results import check_ci_prob
 from . import sections as s
@@ -152,21 +151,6 @@ def write_report(fit, path: str | os.PathLike, at=None, *, backtest=None, ci_pro
         When the folder does not exist or the file cannot be written; PredictionError for a bad
         planned run.
     """
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise BayeslawError(f"cannot write report '{target}': folder '{target.parent}' does not exist")
     text = render_report(fit, at, backtest=backtest, ci_prob=ci_prob, seed=seed, title=title)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files; a report is shared
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise BayeslawError(f"cannot write report '{target}': {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"),
+                            what="write report")
