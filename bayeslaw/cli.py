@@ -27,6 +27,8 @@ from .cli_args import (
     SEED_MAX,
     CliError,
     _check_ci_prob,
+    add_law_options,
+    extrapolation_choice,
     _fail,
     _read_data,
     _rows_frame,
@@ -109,7 +111,7 @@ def cmd_fit(args) -> int:
         families = sorted({str(v) for v in runs[args.group].dropna()})
     inputs = {i.name: i.positive for i in law.inputs}
     points = [parse_point(t, "--predict", inputs, args.group, families) for t in args.predict]
-    extrapolation = False if args.no_extrapolation else (args.extrapolation or "auto")
+    extrapolation = extrapolation_choice(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling,
@@ -260,17 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override pooling per parameter, MODE one of shared, partial, none, "
                    "correlated (all 'correlated' parameters vary jointly across families); e.g. "
                    "alpha=partial,beta=none or a=correlated,alpha=correlated (repeatable)")
-    p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
-                   "intermediate checkpoints (adds a per-run effect)")
     p.add_argument("--where", metavar="FILTER", help=WHERE_HELP)
-    p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
-                   "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
-    p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "
-                   "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits "
-                   "(default: C for laws in N and D, else the law's input); predictions beyond "
-                   "the largest run widen accordingly")
-    p.add_argument("--no-extrapolation", action="store_true",
-                   help="leave the extrapolation error out of the predictions")
+    add_law_options(p)
     p.add_argument("--chains", type=chains, default=4,
                    help=f"number of chains, 1 to {MAX_CHAINS} (default: 4)")
     p.add_argument("--draws", type=iterations, default=1000,

@@ -108,6 +108,26 @@ def add_sampler_options(p: argparse.ArgumentParser, chains_default: int = 4,
 # -- parsing of key=value lists -------------------------------------------------------------
 
 
+def add_law_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``fit`` and ``backtest`` that change the model around the law: the
+    checkpoint run column, the noise trend and the extrapolation error."""
+    p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
+                   "intermediate checkpoints (adds a per-run effect)")
+    p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
+                   "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
+    p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "
+                   "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits "
+                   "(default: C for laws in N and D, else the law's input); predictions beyond "
+                   "the largest run widen accordingly")
+    p.add_argument("--no-extrapolation", action="store_true",
+                   help="leave the extrapolation error out of the predictions")
+
+
+def extrapolation_choice(args: argparse.Namespace) -> str | bool:
+    """The ``extrapolation=`` argument of :func:`bayeslaw.fit` that the options above ask for."""
+    return False if args.no_extrapolation else (args.extrapolation or "auto")
+
+
 def _pairs(text: str, option: str) -> list[tuple[str, str]]:
     """Split ``k=v,k=v`` into pairs; no evaluation of any kind."""
     out, seen = [], set()

@@ -10,7 +10,7 @@ import argparse
 import sys
 import warnings
 
-from .cli_args import add_sampler_options, finite
+from .cli_args import add_law_options, add_sampler_options, extrapolation_choice, finite
 from .errors import BayeslawError
 
 _SHOWN = ["family", "observed", "median", "are"]
@@ -28,15 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--by", default="C", help="column the cutoff applies to (default C; 6ND if no C column)")
     p.add_argument("--target", default="loss", help="target column (default loss)")
     p.add_argument("--group", default=None, help="family column")
-    p.add_argument("--run", default=None, metavar="COL", help="column naming the training run when rows "
-                   "are intermediate checkpoints (adds a per-run effect)")
-    p.add_argument("--noise-trend", default=None, metavar="INPUT",
-                   help="let the noise scale follow a power of this law input (e.g. N: small runs noisier)")
-    p.add_argument("--extrapolation", default=None, metavar="KEY",
-                   help="measure the extrapolation error on this size key (C or a law input) by "
-                        "nested leave-largest-out fits (default: as 'bayeslaw fit' does)")
-    p.add_argument("--no-extrapolation", action="store_true",
-                   help="score the posterior alone, without the extrapolation error")
+    add_law_options(p)
     p.add_argument("--where", metavar="FILTER", help='use only the rows satisfying FILTER (before the '
                    'split): conditions COLUMN OP VALUE joined by "and" or ",", e.g. "N<1e10"')
     add_sampler_options(p)
@@ -51,7 +43,7 @@ def run_backtest(args: argparse.Namespace) -> int:
 
     from .backtest import backtest
 
-    extrapolation = False if args.no_extrapolation else (args.extrapolation or "auto")
+    extrapolation = extrapolation_choice(args)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
