@@ -12,7 +12,8 @@ How the expected variance is computed (importance reweighting, no refit):
    fit's likelihood (Student-t or normal, with its sigma) under theta_m.
 2. Every draw is reweighted by p(y | theta_s); the weighted variance of the target is the
    posterior variance that would remain after observing y. Its mean over worlds is the
-   expected remaining variance.
+   expected remaining variance. The world's own truth is left out of the reweighted draws
+   (leave-one-out), as an unseen truth would be.
 3. Step k picks the candidate with the largest (expected variance now - expected variance with
    it) / cost, conditioning jointly on the outcomes already chosen in the same worlds. Each step
    draws fresh noise, so a candidate may be chosen again (a replicate) unless
@@ -211,7 +212,9 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     prior = np.exp(pool["logprior"] - pool["logprior"].max())
     truth = rng.choice(S, size=outer, p=prior / prior.sum())
     j = {k: jnp.asarray(pool[k]) for k in ("loc", "scale", "df", "normal", "q")}
-    base = jnp.broadcast_to(jnp.asarray(pool["logprior"]), (outer, S))
+    # a world's own truth is left out of its pool: reweighting the very draw that generated the
+    # outcome would favour it and understate the remaining variance
+    base = jnp.broadcast_to(jnp.asarray(pool["logprior"]), (outer, S)).at[jnp.arange(outer), truth].set(-jnp.inf)
     var_now, _ = _now(base, j["q"])
     sd_now = float(np.sqrt(np.mean(np.asarray(var_now))))
     current = float(np.mean(np.asarray(var_now)))
