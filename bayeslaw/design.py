@@ -48,8 +48,8 @@ import pandas as pd
 
 from . import design_inputs as inputs
 from .errors import PredictionError
-from .model import family_draws, law_draws
 from .likelihood import _df, noise_scale
+from .model import family_draws, law_draws
 
 #: a mean effective-sample-size fraction below this makes the reweighting unreliable
 MIN_ESS_FRACTION = 0.05

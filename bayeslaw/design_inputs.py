@@ -195,5 +195,13 @@ def family_column(fit, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-__all__: Sequence[str] = ("parse_target", "parse_candidates", "candidate_costs", "law_weights",
-                          "check_settings", "cost_constant", "family_column", "iso_cost_candidates")
+__all__: Sequence[str] = (
+    "candidate_costs",
+    "check_settings",
+    "cost_constant",
+    "family_column",
+    "iso_cost_candidates",
+    "law_weights",
+    "parse_candidates",
+    "parse_target",
+)

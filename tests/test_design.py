@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -60,7 +61,7 @@ def test_greedy_steps_shrink_the_expected_sd(small_fit):
     out = _quiet(small_fit.suggest_runs, TARGET, grid, n=5, outer=32)
     assert list(out["step"]) == [1, 2, 3, 4, 5]
     sds = [out.attrs["sd_now"], *out["expected_sd"]]
-    assert all(b < a for a, b in zip(sds, sds[1:]))
+    assert all(b < a for a, b in itertools.pairwise(sds))
     assert np.allclose(out["cumulative_cost"], np.cumsum(6 * out["N"] * out["D"]), rtol=1e-6)
     assert out["ess_fraction"].between(0, 1).all()
 
