@@ -196,7 +196,8 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     cost, cumulative_cost, expected_sd (the target's expected posterior sd after this step),
     ess_fraction (mean effective sample size of the weights over worlds, as a fraction of the
     draws). ``attrs``: ``sd_now`` (sd before any new run), ``variance_by_world`` (steps x worlds)
-    and ``law_weights`` (expected posterior mass of each law after the last step).
+    and ``law_weight_if_true``: per law, the mean posterior mass the chosen runs leave on it in
+    the worlds where it is the truth (how surely the batch would recognise it; 1 for one law).
     """
     inputs.check_settings(n, budget, outer, seed)
     if fits is None:
@@ -257,12 +258,15 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
                       "check the chosen runs by refitting simulated outcomes with bayeslaw.fit_many",
                       DesignWarning, stacklevel=2)
     names = [name for name in fits if law_w[name] > 0]
-    sizes = [int(fits[name].num_draws) for name in names]
+    edges = np.cumsum([0] + [int(fits[name].num_draws) for name in names])
     final = np.asarray(jax.nn.softmax(base, axis=1))
-    edges = np.cumsum([0] + sizes)
+    truth_law = np.searchsorted(edges[1:], truth, side="right")
+    recovery = {}
+    for i, name in enumerate(names):
+        mass = final[:, edges[i]:edges[i + 1]].sum(axis=1)[truth_law == i]
+        recovery[name] = float(mass.mean()) if mass.size else float("nan")
     out.attrs.update(sd_now=sd_now, variance_by_world=np.array(by_world), outer=int(outer),
-                     law_weights={name: float(final[:, a:b].sum(axis=1).mean())
-                                  for name, a, b in zip(names, edges[:-1], edges[1:])},
+                     law_weight_if_true=recovery,
                      target=kind)
     return out
 

@@ -23,17 +23,21 @@ FAR = {"N": 1e7, "D": 2e8}  # a small run far below it
 
 
 @pytest.fixture(scope="module")
-def small_fit(truth):
+def small_fit(small_runs):
     """Chinchilla law on 16 runs of one simulated family (small NUTS fit, no extrapolation
     error, R-hat ~1.00): a target two decades beyond them that one more large run narrows a lot."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bl.fit("chinchilla", small_runs, chains=2, warmup=300, draws=600, seed=0,
+                      extrapolation=False, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_runs(truth):
     from conftest import simulate
 
     runs = simulate(truth, 16, seed=11, n_range=(1e7, 1e9), d_range=(2e8, 2e10))
-    runs = runs[runs["family"] == "dense"].drop(columns=["family", "law"]).reset_index(drop=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bl.fit("chinchilla", runs, chains=2, warmup=300, draws=600, seed=0,
-                      extrapolation=False, progress=False)
+    return runs[runs["family"] == "dense"].drop(columns=["family", "law"]).reset_index(drop=True)
 
 
 @pytest.fixture(autouse=True)
@@ -135,8 +139,27 @@ def test_law_averaged_design_with_one_law_matches_the_single_law_design(small_fi
                   fits={"a": small_fit, "b": small_fit}, weights={"a": 0.5, "b": 0.5})
     assert list(both["candidate"]) == list(single["candidate"])
     assert both["expected_sd"].to_numpy() == pytest.approx(single["expected_sd"].to_numpy(), rel=0.05)
-    assert sum(both.attrs["law_weights"].values()) == pytest.approx(1.0)
-    assert both.attrs["law_weights"]["a"] == pytest.approx(0.5, abs=0.1)
+    assert single.attrs["law_weight_if_true"] == {"fit": pytest.approx(1.0)}
+    # two copies of one law cannot be told apart: the true one keeps about half the mass
+    assert both.attrs["law_weight_if_true"]["a"] == pytest.approx(0.5, abs=0.1)
+
+
+@pytest.mark.slow
+def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, small_runs):
+    """Chinchilla and the N-only Kaplan form disagree about a run two decades out: the mixture
+    is wider than either law, and the chosen runs leave most of the mass on the true law."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kaplan = bl.fit("kaplan", small_runs, chains=2, warmup=300, draws=600, seed=0,
+                        extrapolation=False, progress=False)
+    grid = pd.DataFrame([(n, d) for n in np.geomspace(1e7, 3e9, 4) for d in np.geomspace(2e8, 1e11, 4)],
+                        columns=["N", "D"])
+    fits = {"chinchilla": small_fit, "kaplan": kaplan}
+    both = _quiet(bl.suggest_runs, None, TARGET, grid, n=3, fits=fits)
+    singles = [_quiet(f.suggest_runs, TARGET, grid, n=3).attrs["sd_now"] for f in fits.values()]
+    assert both.attrs["sd_now"] > max(singles)
+    assert both["expected_sd"].iloc[-1] < 0.6 * both.attrs["sd_now"]
+    assert min(both.attrs["law_weight_if_true"].values()) > 0.6
 
 
 @pytest.mark.parametrize("kwargs, message", [
