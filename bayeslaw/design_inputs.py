@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .data import as_frame
-from .errors import BayeslawError, PredictionError
+from .errors import BayeslawError, LawSpecError, PredictionError
 from .expr import compile_formula
 
 #: keys of a compute-optimal target ``{"compute": [...], ...}``
@@ -121,7 +121,10 @@ def candidate_costs(cost, frame: pd.DataFrame) -> np.ndarray:
     if isinstance(cost, str):
         names = [c for c in frame.columns if isinstance(c, str) and c.isidentifier()
                  and pd.api.types.is_numeric_dtype(frame[c])]
-        formula = compile_formula(cost, names, what="cost formula")
+        try:
+            formula = compile_formula(cost, names, what="cost formula")
+        except LawSpecError:  # a column named like a function (``log``) cannot be a formula name
+            formula = compile_formula(cost, [n for n in ("N", "D") if n in names], what="cost formula")
         env = {name: frame[name].to_numpy(dtype=float) for name in formula.names}
         with np.errstate(all="ignore"):
             values = np.broadcast_to(np.asarray(formula(env), dtype=float), (len(frame),))

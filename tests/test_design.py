@@ -185,6 +185,28 @@ def test_bad_input_messages(small_fit, kwargs, message):
         small_fit.suggest_runs(args.pop("target"), args.pop("candidates"), **args)
 
 
+def test_degenerate_weights_warn(small_fit):
+    cands = pd.DataFrame([NEAR, {"N": 1e7, "D": 1e11}])
+    with pytest.warns(bl.DesignWarning, match=r"^the reweighted posterior rests on \d+\.\d% of the draws "
+                      r"on average \(below 5%\): the expected sd is unreliable"):
+        out = small_fit.suggest_runs(TARGET, cands, n=8, outer=32, cost=[1.0, 1.0])
+    assert out["ess_fraction"].iloc[-1] < 0.05 < out["ess_fraction"].iloc[0]
+
+
+def test_cost_formula_ignores_columns_it_cannot_name(small_fit):
+    cands = pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "log": [1.0, 2.0], "loss": [3.0, 2.9]},
+                         index=["a", "b"])
+    out = _quiet(small_fit.suggest_runs, TARGET, cands, n=1, cost="6*N*D", outer=16)
+    assert out["cost"].iloc[0] == pytest.approx(6 * out["N"].iloc[0] * out["D"].iloc[0])
+
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["suggest", "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: bayeslaw suggest")
+
+
 def test_cli_suggest(small_fit, tmp_path, capsys):
     path = tmp_path / "fit.nc"
     small_fit.save(path)
