@@ -13,12 +13,13 @@ predict planned runs with honest intervals::
 # first: when this process is the command line, SIGINT/SIGTERM end it cleanly from here on,
 # also while the numerical stack below is imported (see bayeslaw.interrupts)
 from . import interrupts as _interrupts  # noqa: F401  isort: skip
-from . import planning
+from . import design, planning
 from .backtest import Backtest, backtest
 from .batch import diagnose_many, fit_many, summarize_many
 from .checkpoints import drop_early_checkpoints
 from .compare import ParetoKWarning, average_predict, compare, refit
 from .datasets import list_datasets, load_dataset
+from .design import DesignWarning, suggest_runs
 from .errors import (
     BayeslawError,
     BayeslawWarning,
@@ -50,6 +51,7 @@ Fit.optimal_allocation = planning.optimal_allocation
 Fit.prob_below = planning.prob_below
 Fit.prob_better = planning.prob_better
 Fit.report = write_report
+Fit.suggest_runs = design.suggest_runs
 
 __version__ = "0.1.0"
 
@@ -60,6 +62,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "DataWarning",
+    "DesignWarning",
     "FamilyTestResult",
     "Fit",
     "FitError",
@@ -107,6 +110,7 @@ __all__ = [
     "prob_better",
     "refit",
     "sbc",
+    "suggest_runs",
     "summarize_many",
     "with_noise_trend",
     "write_report",

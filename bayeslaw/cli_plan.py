@@ -23,17 +23,18 @@ _EXAMPLE = """examples:
 """
 
 
-def parse_budgets(text: str) -> list[float]:
-    """``"1e23,1e24"`` -> [1e23, 1e24]; every budget a positive finite number."""
+def parse_budgets(text: str, option: str = "--compute") -> list[float]:
+    """``"1e23,1e24"`` -> [1e23, 1e24]; every budget a positive finite number (``option`` names
+    the option in messages)."""
     out = []
     for token in text.split(","):
         token = token.strip()
         try:
             value = float(token)
         except ValueError:
-            raise CliError(f"bad --compute value {text!r}: {token!r} is not a number") from None
+            raise CliError(f"bad {option} value {text!r}: {token!r} is not a number") from None
         if not math.isfinite(value) or value <= 0:
-            raise CliError(f"bad --compute value {text!r}: {token!r} is not a positive FLOP budget")
+            raise CliError(f"bad {option} value {text!r}: {token!r} is not a positive FLOP budget")
         out.append(value)
     return out
 

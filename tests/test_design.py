@@ -1,0 +1,225 @@
+"""Preposterior design of the next runs (bayeslaw.design.suggest_runs, ``bayeslaw suggest``)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayeslaw as bl
+from bayeslaw import cli
+from bayeslaw.errors import PredictionError
+
+TARGET = {"N": 1e10, "D": 2e11}
+NEAR = {"N": 5e9, "D": 1e11}  # a run close to the target: informative about it
+FAR = {"N": 1e7, "D": 2e8}  # a small run far below it
+
+
+@pytest.fixture(scope="module")
+def small_fit(small_runs):
+    """Chinchilla law on 16 runs of one simulated family (small NUTS fit, no extrapolation
+    error, R-hat ~1.00): a target two decades beyond them that one more large run narrows a lot."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bl.fit("chinchilla", small_runs, chains=2, warmup=300, draws=600, seed=0,
+                      extrapolation=False, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_runs(truth):
+    from conftest import simulate
+
+    runs = simulate(truth, 16, seed=11, n_range=(1e7, 1e9), d_range=(2e8, 2e10))
+    return runs[runs["family"] == "dense"].drop(columns=["family", "law"]).reset_index(drop=True)
+
+
+@pytest.fixture(autouse=True)
+def _keep_xla_flags(monkeypatch):
+    """cli.main sets XLA_FLAGS; undo that after each in-process call."""
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DesignWarning)
+        return fn(*args, **kwargs)
+
+
+def test_run_at_the_target_beats_a_far_small_run(small_fit):
+    cands = pd.DataFrame([FAR, NEAR], index=["far", "near"])
+    out = _quiet(small_fit.suggest_runs, TARGET, cands, n=1, cost=[1.0, 1.0])
+    assert list(out["candidate"]) == ["near"]
+    assert out["expected_sd"].iloc[0] < 0.9 * out.attrs["sd_now"]
+
+
+def test_greedy_steps_shrink_the_expected_sd(small_fit):
+    grid = pd.DataFrame([(n, d) for n in np.geomspace(1e7, 3e9, 4) for d in np.geomspace(2e8, 1e11, 4)],
+                        columns=["N", "D"])
+    out = _quiet(small_fit.suggest_runs, TARGET, grid, n=5, outer=32)
+    assert list(out["step"]) == [1, 2, 3, 4, 5]
+    sds = [out.attrs["sd_now"], *out["expected_sd"]]
+    assert all(b < a for a, b in itertools.pairwise(sds))
+    assert np.allclose(out["cumulative_cost"], np.cumsum(6 * out["N"] * out["D"]), rtol=1e-6)
+    assert out["ess_fraction"].between(0, 1).all()
+
+
+def test_real_runs_without_replicates_within_a_budget(small_fit):
+    cands = pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8], "D": [2e9, 4e9, 8e9, 1.6e10]},
+                         index=["r1", "r2", "r3", "r4"])
+    costs = 6 * cands["N"] * cands["D"]
+    budget = float(costs.iloc[:3].sum())
+    out = _quiet(small_fit.suggest_runs, TARGET, cands, n=4, budget=budget, replicates=False)
+    assert out["candidate"].is_unique and set(out["candidate"]) <= set(cands.index)
+    assert out["cumulative_cost"].iloc[-1] <= budget * (1 + 1e-9)
+    none = _quiet(small_fit.suggest_runs, TARGET, cands, n=2, budget=1.0)
+    assert len(none) == 0 and "expected_sd" in none.columns
+
+
+def test_compute_target_and_iso_cost_candidates(small_fit):
+    out = _quiet(small_fit.suggest_runs, {"compute": [1e21]}, {"compute": [1e17, 1e18], "points": 5},
+                 n=3, outer=32)
+    assert len(out) == 3 and out["expected_sd"].iloc[-1] < out.attrs["sd_now"]
+    assert set(np.round(np.log10(6 * out["N"] * out["D"]), 6)) <= {17.0, 18.0}
+    frame = bl.design_inputs.iso_cost_candidates({"compute": [6e20], "points": 3}, 6.0)
+    assert frame["N"].tolist() == pytest.approx([np.sqrt(6e20 / 120) * 10**s for s in (-0.75, 0, 0.75)])
+    assert (frame["D"] / frame["N"]).iloc[1] == pytest.approx(20.0)
+
+
+@pytest.mark.slow
+def test_expected_remaining_variance_matches_the_realised_one(small_fit):
+    """Preposterior check: pool = every other draw, truths = the draws between (held out). For each
+    truth, simulate the candidate's outcome (plain NumPy), reweight the pool by it and record the
+    realised variance of the target; their mean must match suggest_runs' expectation within
+    four combined Monte Carlo standard errors (both sides are means of independent worlds)."""
+    half = {k: v[:, ::2] for k, v in small_fit.samples.items()}
+    rest = {k: v[:, 1::2] for k, v in small_fit.samples.items()}
+    pool, held = replace(small_fit, samples=half), replace(small_fit, samples=rest)
+    outer = 400
+    out = _quiet(pool.suggest_runs, TARGET, pd.DataFrame([NEAR]), n=1, outer=outer, seed=3)
+    expected = out["expected_sd"].iloc[0] ** 2
+    se_expected = out.attrs["variance_by_world"][0].std(ddof=1) / math.sqrt(outer)
+
+    def law(p, x):
+        return p["E"] + np.exp(p["a"] - p["alpha"] * np.log(x["N"])) + np.exp(p["b"] - p["beta"] * np.log(x["D"]))
+
+    p_pool = {k: v[:, 0] for k, v in pool.family_values().items()}
+    p_true = {k: v[:, 0] for k, v in held.family_values().items()}
+    q = np.log(law(p_pool, TARGET))
+    loc = np.log(law(p_pool, NEAR))
+    df, sigma = p_pool["df"], p_pool["sigma"]
+    const = (np.vectorize(math.lgamma)((df + 1) / 2) - np.vectorize(math.lgamma)(df / 2)
+             - 0.5 * np.log(df * np.pi) - np.log(sigma))
+    rng = np.random.default_rng(7)
+    realised = []
+    for r in rng.choice(len(p_true["E"]), 300, replace=False):
+        y = np.log(law({k: v[r] for k, v in p_true.items()}, NEAR)) + p_true["sigma"][r] * rng.standard_t(p_true["df"][r])
+        ll = const - (df + 1) / 2 * np.log1p(((y - loc) / sigma) ** 2 / df)
+        w = np.exp(ll - ll.max())
+        w /= w.sum()
+        realised.append(w @ (q - w @ q) ** 2)
+    realised = np.array(realised)
+    prior = q.var()
+    assert expected < 0.8 * prior  # the check is about a run that really informs the target
+    se_realised = realised.std(ddof=1) / math.sqrt(len(realised))
+    assert abs(realised.mean() - expected) < 4 * math.hypot(se_expected, se_realised), \
+        (realised.mean(), expected, se_expected, se_realised)
+
+
+def test_law_averaged_design_with_one_law_matches_the_single_law_design(small_fit):
+    cands = pd.DataFrame([FAR, NEAR, {"N": 1e9, "D": 2e10}], index=["far", "near", "mid"])
+    single = _quiet(small_fit.suggest_runs, TARGET, cands, n=2, cost=[1.0, 1.0, 1.0], outer=128)
+    both = _quiet(bl.suggest_runs, None, TARGET, cands, n=2, cost=[1.0, 1.0, 1.0], outer=128,
+                  fits={"a": small_fit, "b": small_fit}, weights={"a": 0.5, "b": 0.5})
+    assert list(both["candidate"]) == list(single["candidate"])
+    assert both["expected_sd"].to_numpy() == pytest.approx(single["expected_sd"].to_numpy(), rel=0.05)
+    assert single.attrs["law_weight_if_true"] == {"fit": pytest.approx(1.0)}
+    # two copies of one law cannot be told apart: the true one keeps about half the mass
+    assert both.attrs["law_weight_if_true"]["a"] == pytest.approx(0.5, abs=0.1)
+
+
+@pytest.mark.slow
+def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, small_runs):
+    """Chinchilla and the N-only Kaplan form disagree about a run two decades out: the mixture
+    is wider than either law, and the chosen runs leave most of the mass on the true law."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kaplan = bl.fit("kaplan", small_runs, chains=2, warmup=300, draws=600, seed=0,
+                        extrapolation=False, progress=False)
+    grid = pd.DataFrame([(n, d) for n in np.geomspace(1e7, 3e9, 4) for d in np.geomspace(2e8, 1e11, 4)],
+                        columns=["N", "D"])
+    fits = {"chinchilla": small_fit, "kaplan": kaplan}
+    both = _quiet(bl.suggest_runs, None, TARGET, grid, n=3, fits=fits)
+    singles = [_quiet(f.suggest_runs, TARGET, grid, n=3).attrs["sd_now"] for f in fits.values()]
+    assert both.attrs["sd_now"] > max(singles)
+    assert both["expected_sd"].iloc[-1] < 0.6 * both.attrs["sd_now"]
+    assert min(both.attrs["law_weight_if_true"].values()) > 0.6
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"candidates": pd.DataFrame({"D": [1e9]})},
+     "candidates has no column 'N'; give the model size N and tokens D of each run"),
+    ({"target": {"N": 1e10}}, "target has no column 'D'; give the model size N and tokens D of each run"),
+    ({"candidates": pd.DataFrame(columns=["N", "D"])},
+     "candidates is empty: give at least one run (N, D) that could be trained"),
+    ({"cost": [1.0, 0.0]}, "cost of candidate 1 is 0 (cost); every cost must be a positive number"),
+    ({"cost": "N - 1e8"}, "cost of candidate 0 is -9e+07 (cost formula 'N - 1e8'); every cost must be a positive number"),
+    ({"n": 0}, "n must be a whole number of runs >= 1, got 0"),
+    ({"budget": -1.0}, "budget must be a positive number, got -1.0"),
+    ({"target": {"compute": [1e21], "budget": 3}},
+     "target has unknown key 'budget'; a compute-optimal target takes: compute, family, flops"),
+    ({"fits": "own", "weights": {"b": 1.0}}, "weights name fit 'b' that is not in fits; fits: a"),
+    ({"fits": "own", "weights": {}}, "weights give no weight for fit 'a'; weights: "),
+])
+def test_bad_input_messages(small_fit, kwargs, message):
+    args = {"target": TARGET, "candidates": pd.DataFrame([FAR, NEAR]), **kwargs}
+    if args.get("fits") == "own":
+        args["fits"] = {"a": small_fit}
+    with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
+        small_fit.suggest_runs(args.pop("target"), args.pop("candidates"), **args)
+
+
+def test_degenerate_weights_warn(small_fit):
+    cands = pd.DataFrame([NEAR, {"N": 1e7, "D": 1e11}])
+    with pytest.warns(bl.DesignWarning, match=r"^the reweighted posterior rests on \d+\.\d% of the draws "
+                      r"on average \(below 5%\): the expected sd is unreliable"):
+        out = small_fit.suggest_runs(TARGET, cands, n=8, outer=32, cost=[1.0, 1.0])
+    assert out["ess_fraction"].iloc[-1] < 0.05 < out["ess_fraction"].iloc[0]
+
+
+def test_cost_formula_ignores_columns_it_cannot_name(small_fit):
+    cands = pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "log": [1.0, 2.0], "loss": [3.0, 2.9]},
+                         index=["a", "b"])
+    out = _quiet(small_fit.suggest_runs, TARGET, cands, n=1, cost="6*N*D", outer=16)
+    assert out["cost"].iloc[0] == pytest.approx(6 * out["N"].iloc[0] * out["D"].iloc[0])
+
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["suggest", "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: bayeslaw suggest")
+
+
+def test_cli_suggest(small_fit, tmp_path, capsys):
+    path = tmp_path / "fit.nc"
+    small_fit.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DesignWarning)
+        code = cli.main(["suggest", str(path), "--target", "N=1e10,D=2e11", "--grid", "N=1e7:1e9:3,D=2e8:2e10:3",
+                         "--n", "2", "--outer", "16"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Next runs (target: log law value; expected posterior sd now ")
+    assert len(out.strip().splitlines()) == 4  # title, header, two runs
+    with pytest.raises(SystemExit) as info:
+        cli.main(["suggest", str(path), "--target", "N=1e10,D=2e11", "--grid", "N=1e7:1e9"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == ("bayeslaw: error: bad --grid value 'N=1e7:1e9': 'N=1e7:1e9' is not "
+                                       "KEY=FROM:TO:COUNT\n")
