@@ -19,13 +19,14 @@ from .batch import diagnose_many, fit_many, summarize_many
 from .checkpoints import drop_early_checkpoints
 from .compare import ParetoKWarning, average_predict, compare, refit
 from .datasets import list_datasets, load_dataset
-from .design import DesignWarning, suggest_runs
+from .design import suggest_runs
 from .errors import (
     BayeslawError,
     BayeslawWarning,
     ConvergenceWarning,
     DataError,
     DataWarning,
+    DesignWarning,
     FitError,
     LawSpecError,
     PredictionError,

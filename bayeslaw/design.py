@@ -47,17 +47,13 @@ import numpy as np
 import pandas as pd
 
 from . import design_inputs as inputs
-from .errors import PredictionError
+from .errors import DesignWarning, PredictionError
 from .likelihood import _df, noise_scale
 from .model import family_draws, law_draws
 
 #: a mean effective-sample-size fraction below this makes the reweighting unreliable
 MIN_ESS_FRACTION = 0.05
 _DISTS = ("StudentT", "Normal")
-
-
-class DesignWarning(UserWarning):
-    """The preposterior reweighting rests on too few effective draws to be trusted."""
 
 
 def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.ndarray]:

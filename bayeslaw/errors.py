@@ -42,3 +42,7 @@ class ConvergenceWarning(BayeslawWarning):
 class ParetoKWarning(BayeslawWarning):
     """PSIS-LOO is unreliable for some runs (Pareto k above the threshold): those runs are
     influential; ``compare(method="largest")`` or ``"family"`` refit instead."""
+
+
+class DesignWarning(BayeslawWarning):
+    """The preposterior reweighting of a run design rests on too few effective draws to be trusted."""

@@ -15,7 +15,7 @@ def test_import_leaves_matplotlib_and_arviz_unloaded():
 
 
 def test_every_warning_derives_from_the_root():
-    for cls in (bl.ConvergenceWarning, bl.DataWarning, bl.ParetoKWarning):
+    for cls in (bl.ConvergenceWarning, bl.DataWarning, bl.ParetoKWarning, bl.DesignWarning):
         assert issubclass(cls, bl.BayeslawWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("error", bl.BayeslawWarning)
