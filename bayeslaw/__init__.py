@@ -30,6 +30,8 @@ from .errors import (
 )
 from .family_test import FamilyTestResult, family_test, plot_forest
 from .fit import fit
+from .isoflop import IsoflopFit, isoflop
+from .isoflop_design import isoflop_grid
 from .ladder import LadderFit, fit_ladder
 from .law import Law, list_laws, load_law, parse_law, with_noise_trend
 from .observational import ObservationalFit, capability_pca, fit_observational
@@ -61,6 +63,7 @@ __all__ = [
     "FamilyTestResult",
     "Fit",
     "FitError",
+    "IsoflopFit",
     "LadderFit",
     "Law",
     "LawSpecError",
@@ -84,6 +87,8 @@ __all__ = [
     "fit_observational",
     "fit_performance_law",
     "fit_quantization",
+    "isoflop",
+    "isoflop_grid",
     "list_datasets",
     "list_laws",
     "load_dataset",

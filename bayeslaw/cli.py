@@ -46,7 +46,8 @@ from .cli_output import (atomic_write, describe_beyond, format_predictions, form
 WHERE_HELP = ('fit only the rows satisfying FILTER: conditions COLUMN OP VALUE joined by "and" or '
               '",", OP one of < <= > >= == !=, e.g. "N<1e9 and D>=2e10"')
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
-_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_report", "cli_plan")
+_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_report", "cli_plan",
+               "cli_isoflop")
 _DEVICES = ("cpu", "gpu", "tpu")
 #: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
