@@ -29,7 +29,8 @@ def parabola_draws(log_n: np.ndarray, y: np.ndarray, draws: int, rng) -> np.ndar
     resid = z - X @ mean
     a_n = PRIOR_A + (len(z) - 3) / 2
     b_n = PRIOR_B + 0.5 * (resid @ resid)
-    sigma2 = b_n / rng.gamma(a_n, 1.0, size=draws)
+    # a budget without residual degrees of freedom has a_n = PRIOR_A: its gamma draws reach zero
+    sigma2 = b_n / np.maximum(rng.gamma(a_n, 1.0, size=draws), 1e-300)
     chol = np.linalg.cholesky(cov)
     coef = mean + np.sqrt(sigma2)[:, None] * (rng.standard_normal((draws, 3)) @ chol.T)
     return np.stack([y0 + sy * coef[:, 0], sy * coef[:, 1] / su, sy * coef[:, 2] / su**2], axis=1)
