@@ -167,6 +167,9 @@ class IsoflopFit:
                           f"{'; '.join(flagged)}: these optima are extrapolated or undefined",
                           DataWarning, stacklevel=3)
         self.intercept, self.exponent = line_draws(np.log(compute), self.log_n_opt)
+        if not np.isfinite(self.exponent).any():
+            raise DataError("isoflop: no posterior draw has a minimum at 2 or more budgets; the "
+                            "runs do not bracket the optimum (see the budgets' p_no_optimum)")
         self.budgets = self._budget_table(ci_prob)
 
     def _q(self, x: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:

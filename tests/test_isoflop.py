@@ -95,6 +95,19 @@ def test_window_keeps_runs_near_the_best_one(sweep):
     assert list(fit.budgets["n_runs"]) == [5] * 4  # the grid's steps are sqrt(2): 2.5x is 2 steps
 
 
+def test_window_skips_sparse_budgets_with_a_warning():
+    dense = np.array([0.7, 0.85, 1.0, 1.2, 1.4])
+    runs = pd.DataFrame({
+        "C": [1e18] * 5 + [1e19] * 5 + [1e20] * 3,
+        "N": np.concatenate([1e7 * dense, 3e7 * dense, [1e7, 1e8, 1e9]]),
+        "loss": [3.02, 3.01, 3.0, 3.01, 3.02, 2.72, 2.71, 2.7, 2.71, 2.72, 2.6, 2.5, 2.6]})
+    with pytest.warns(bl.DataWarning) as record:
+        fit = bl.isoflop(runs, window=2, draws=200)
+    assert list(fit.budgets["C"]) == [1e18, 1e19]
+    assert str(record[0].message) == ("isoflop: budgets C=1e+20 have fewer than 3 distinct N within "
+                                      "window 2 of their lowest-loss run; skipped")
+
+
 def test_grid_layout():
     grid = bl.isoflop_grid([1e20, 1e22], points=7, span=(0.125, 8.0), tokens_per_param=20)
     assert list(grid.columns) == ["C", "N", "D"] and len(grid) == 14
@@ -125,10 +138,10 @@ def _runs(**columns) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("runs, kwargs, message", [
-    (_runs(C=None), {}, "the runs table has neither a 'C' nor a 'D' column; isoflop needs N, loss "
-                        "and the budget C or the tokens D (present: N, loss)"),
-    (_runs(), {"by": "flops"}, "column 'flops' is missing from the runs table; needed: N, flops, "
-                               "loss (present: C, N, loss)"),
+    (_runs(C=None), {}, ("the runs table has neither a 'C' nor a 'D' column; isoflop needs N, loss "
+                        "and the budget C or the tokens D (present: N, loss)")),
+    (_runs(), {"by": "flops"}, ("column 'flops' is missing from the runs table; needed: N, flops, "
+                               "loss (present: C, N, loss)")),
     (_runs(N=[1e7, 2e7, 2e7, 3e7, 6e7, 1.2e8]), {},
      "budget C=1e+18 has 2 distinct N; a parabola needs at least 3"),
     (_runs(C=[1e18] * 6), {}, "isoflop needs at least 2 budgets to fit exponents; found 1 (C=1e+18)"),
