@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from .cli_args import CliError, _check_ci_prob, _read_data, check_plot_path
+from .cli_args import CliError, _check_ci_prob, _read_data, check_plot_path, seed
 from .cli_plan import parse_budgets
 
 _EXAMPLE = """examples:
@@ -45,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--approach3", action="store_true",
                    help="also fit the chinchilla law (small NUTS run) and compare its allocation")
     p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the draws (default: 0)")
     p.set_defaults(handler=run_isoflop)
     return p
 
