@@ -33,6 +33,8 @@ from .errors import (
 )
 from .family_test import FamilyTestResult, family_test, plot_forest
 from .fit import fit
+from .isoflop import IsoflopFit, isoflop
+from .isoflop_design import isoflop_grid
 from .ladder import LadderFit, fit_ladder
 from .law import Law, list_laws, load_law, parse_law, with_noise_trend
 from .observational import ObservationalFit, capability_pca, fit_observational
@@ -67,6 +69,7 @@ __all__ = [
     "FamilyTestResult",
     "Fit",
     "FitError",
+    "IsoflopFit",
     "LadderFit",
     "Law",
     "LawSpecError",
@@ -90,6 +93,8 @@ __all__ = [
     "fit_observational",
     "fit_performance_law",
     "fit_quantization",
+    "isoflop",
+    "isoflop_grid",
     "list_datasets",
     "list_laws",
     "load_dataset",

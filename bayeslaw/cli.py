@@ -49,7 +49,7 @@ WHERE_HELP = ('fit only the rows satisfying FILTER: conditions COLUMN OP VALUE j
               '",", OP one of < <= > >= == !=, e.g. "N<1e9 and D>=2e10"')
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
 _EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_report", "cli_plan",
-               "cli_suggest")
+               "cli_suggest", "cli_isoflop")
 _DEVICES = ("cpu", "gpu", "tpu")
 #: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}

@@ -1,0 +1,220 @@
+"""isoFLOP profiles (Approach 2): recovery on a simulated sweep, grid layout, errors, CLI, real data."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared_csv
+
+import bayeslaw as bl
+from bayeslaw import cli
+
+#: Hoffmann et al.'s Chinchilla law, the truth of the simulated sweep
+E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
+BUDGETS = [1e18, 1e19, 1e20, 1e21]
+TRUE_EXPONENT = BETA / (ALPHA + BETA)
+
+
+def true_n_opt(compute):
+    """Closed-form compute-optimal N for C = 6 N D."""
+    g = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+    return g * (np.asarray(compute) / 6) ** TRUE_EXPONENT
+
+
+@pytest.fixture(scope="module")
+def sweep() -> pd.DataFrame:
+    """A 4-budget, 9-size sweep of the Chinchilla law with 0.5% multiplicative noise."""
+    grid = bl.isoflop_grid(BUDGETS)
+    rng = np.random.default_rng(3)
+    law = E + A * grid["N"] ** -ALPHA + B * grid["D"] ** -BETA
+    return grid.assign(loss=law * np.exp(rng.normal(0.0, 0.005, len(grid))))
+
+
+@pytest.fixture(scope="module")
+def result(sweep):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DataWarning)
+        return bl.isoflop(sweep, ci_prob=0.99, draws=4000)
+
+
+@pytest.fixture(autouse=True)
+def _keep_xla_flags(monkeypatch):
+    """cli.main sets XLA_FLAGS; undo that after each in-process call."""
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+    if not os.environ["XLA_FLAGS"]:
+        monkeypatch.delenv("XLA_FLAGS")
+
+
+def test_recovers_true_optima_and_exponent(result):
+    table = result.budgets
+    assert list(table["C"]) == BUDGETS and list(table["n_runs"]) == [9] * 4
+    truth = true_n_opt(BUDGETS)
+    assert np.all((table["N_opt_lower"] < truth) & (truth < table["N_opt_upper"]))
+    d_truth = np.array(BUDGETS) / (6 * truth)
+    assert np.all((table["D_opt_lower"] < d_truth) & (d_truth < table["D_opt_upper"]))
+    summary = result.summary()
+    n_exp, d_exp = summary.loc["N_opt exponent"], summary.loc["D_opt exponent"]
+    assert n_exp["lower"] < TRUE_EXPONENT < n_exp["upper"]
+    assert d_exp["lower"] < 1 - TRUE_EXPONENT < d_exp["upper"]
+    assert n_exp["median"] + d_exp["median"] == pytest.approx(1.0)
+    narrow = result.summary(0.5).loc["N_opt exponent"]
+    assert n_exp["lower"] < narrow["lower"] < narrow["upper"] < n_exp["upper"]
+
+
+def test_predict_follows_the_power_law(result):
+    pred = result.predict([1e22, 1e23])
+    assert list(pred.index.get_level_values("quantity")) == ["N_opt", "D_opt", "N_opt", "D_opt"]
+    n = pred.xs("N_opt", level="quantity")["median"].to_numpy()
+    d = pred.xs("D_opt", level="quantity")["median"].to_numpy()
+    np.testing.assert_allclose(6 * n * d, [1e22, 1e23], rtol=1e-6)
+    assert np.log10(n[1] / n[0]) == pytest.approx(result.summary().loc["N_opt exponent", "median"],
+                                                  abs=0.01)
+    truth = true_n_opt(1e22)
+    assert pred.loc[(1e22, "N_opt"), "lower"] < truth < pred.loc[(1e22, "N_opt"), "upper"]
+
+
+def test_budgets_grouped_from_n_and_d(sweep):
+    """Without a C column, C = 6 N D grouped within 0.05 decade gives the same budgets."""
+    jitter = np.exp(np.random.default_rng(0).uniform(-0.05, 0.05, len(sweep)))
+    runs = sweep.drop(columns="C").assign(D=sweep["D"] * jitter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DataWarning)
+        fit = bl.isoflop(runs, draws=200)
+    np.testing.assert_allclose(fit.budgets["C"], BUDGETS, rtol=0.03)
+    assert list(fit.budgets["n_runs"]) == [9] * 4
+
+
+def test_window_keeps_runs_near_the_best_one(sweep):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DataWarning)
+        fit = bl.isoflop(sweep, window=2.5, draws=200)
+    assert list(fit.budgets["n_runs"]) == [5] * 4  # the grid's steps are sqrt(2): 2.5x is 2 steps
+
+
+def test_window_skips_sparse_budgets_with_a_warning():
+    dense = np.array([0.7, 0.85, 1.0, 1.2, 1.4])
+    runs = pd.DataFrame({
+        "C": [1e18] * 5 + [1e19] * 5 + [1e20] * 3,
+        "N": np.concatenate([1e7 * dense, 3e7 * dense, [1e7, 1e8, 1e9]]),
+        "loss": [3.02, 3.01, 3.0, 3.01, 3.02, 2.72, 2.71, 2.7, 2.71, 2.72, 2.6, 2.5, 2.6]})
+    with pytest.warns(bl.DataWarning) as record:
+        fit = bl.isoflop(runs, window=2, draws=200)
+    assert list(fit.budgets["C"]) == [1e18, 1e19]
+    assert str(record[0].message) == ("isoflop: budgets C=1e+20 have fewer than 3 distinct N within "
+                                      "window 2 of their lowest-loss run; skipped")
+
+
+def test_grid_layout():
+    grid = bl.isoflop_grid([1e20, 1e22], points=7, span=(0.125, 8.0), tokens_per_param=20)
+    assert list(grid.columns) == ["C", "N", "D"] and len(grid) == 14
+    np.testing.assert_allclose(6 * grid["N"] * grid["D"], grid["C"], rtol=1e-12)
+    centre = grid.iloc[[3, 10]]
+    np.testing.assert_allclose(centre["D"] / centre["N"], 20.0, rtol=1e-12)
+    first = grid[grid["C"] == 1e20]["N"].to_numpy()
+    np.testing.assert_allclose(first[-1] / first[0], 64.0, rtol=1e-12)
+    np.testing.assert_allclose(np.diff(np.log(first)), np.log(2.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"points": 2}, "points must be a whole number of at least 3 (a parabola needs 3), got 2"),
+    ({"span": (4.0, 0.5)}, "span must be two factors 0 < low < high, got (4.0, 0.5)"),
+    ({"tokens_per_param": 0}, "tokens_per_param must be positive, got 0"),
+])
+def test_grid_errors(kwargs, message):
+    with pytest.raises(bl.PredictionError) as err:
+        bl.isoflop_grid([1e20], **kwargs)
+    assert str(err.value) == message
+
+
+def _runs(**columns) -> pd.DataFrame:
+    base = {"C": [1e18] * 3 + [1e19] * 3, "N": [1e7, 2e7, 4e7, 3e7, 6e7, 1.2e8],
+            "loss": [3.1, 3.0, 3.05, 2.8, 2.7, 2.75]}
+    base.update(columns)
+    return pd.DataFrame({k: v for k, v in base.items() if v is not None})
+
+
+@pytest.mark.parametrize("runs, kwargs, message", [
+    (_runs(C=None), {}, ("the runs table has neither a 'C' nor a 'D' column; isoflop needs N, loss "
+                        "and the budget C or the tokens D (present: N, loss)")),
+    (_runs(), {"by": "flops"}, ("column 'flops' is missing from the runs table; needed: N, flops, "
+                               "loss (present: C, N, loss)")),
+    (_runs(N=[1e7, 2e7, 2e7, 3e7, 6e7, 1.2e8]), {},
+     "budget C=1e+18 has 2 distinct N; a parabola needs at least 3"),
+    (_runs(C=[1e18] * 6), {}, "isoflop needs at least 2 budgets to fit exponents; found 1 (C=1e+18)"),
+    (_runs(N=[1e7, 2e7, -4e7, 3e7, 6e7, 1.2e8]), {},
+     "column 'N' in the runs table must be positive: row 2 (-4e+07)"),
+    (_runs(loss=[3.1, "x", 3.05, 2.8, 2.7, 2.75]), {},
+     "column 'loss' in the runs table is not numeric: row 1 ('x')"),
+])
+def test_bad_runs(runs, kwargs, message):
+    with pytest.raises(bl.DataError) as err:
+        bl.isoflop(runs, draws=100, **kwargs)
+    assert str(err.value) == message
+
+
+def test_no_minimum_is_warned_naming_the_budget():
+    """A budget whose runs all slope one way has no minimum among them."""
+    runs = _runs(loss=[3.3, 3.2, 3.1, 2.8, 2.7, 2.75])
+    with pytest.warns(bl.DataWarning, match=r"budgets C=1e\+18 \(\d+%"):
+        fit = bl.isoflop(runs, draws=500)
+    assert fit.budgets.loc[0, "p_no_optimum"] > 0.5
+
+
+def test_compare_with_approach3(result, tiny_family_fit):
+    table = result.compare(tiny_family_fit, [1e20, 1e21])
+    assert list(table.columns) == ["approach2_median", "approach2_lower", "approach2_upper",
+                                   "approach3_median", "approach3_lower", "approach3_upper", "ratio"]
+    assert list(table.index) == [(1e20, "N_opt"), (1e20, "D_opt"), (1e21, "N_opt"), (1e21, "D_opt")]
+    np.testing.assert_allclose(table["ratio"], table["approach2_median"] / table["approach3_median"])
+    three = bl.optimal_allocation(tiny_family_fit, [1e20, 1e21], ci_prob=0.99)
+    assert table.loc[(1e21, "N_opt"), "approach3_median"] == pytest.approx(
+        three.loc[(1e21, "N_opt"), "median"], rel=1e-6)
+    exps = table.attrs["exponents"]
+    assert set(exps) == {"approach2", "approach3"}
+    e3 = exps["approach3"]
+    assert e3["lower"] <= e3["median"] <= e3["upper"] and 0 < e3["median"] < 1
+
+
+def test_plot_draws_every_budget(result):
+    from matplotlib.figure import Figure
+
+    ax = result.plot(ax=Figure().add_subplot())
+    assert len(ax.collections) >= 4 and len(ax.get_legend().get_texts()) == 4
+
+
+def test_cli_prints_budgets_and_exponents(sweep, tmp_path, capsys):
+    path = tmp_path / "sweep.csv"
+    sweep.to_csv(path, index=False)
+    plot = tmp_path / "profiles.png"
+    code = cli.main(["isoflop", str(path), "--compute", "1e22", "--plot", str(plot)])
+    out = capsys.readouterr().out
+    assert code == 0 and plot.is_file()
+    assert "isoFLOP profiles: 4 budgets (90% intervals, C = 6*N*D):" in out
+    assert "N_opt exponent" in out and "Predicted allocation (power laws):" in out
+
+
+def test_cli_error_is_one_line(tmp_path, capsys):
+    path = tmp_path / "one.csv"
+    _runs(C=[1e18] * 6).to_csv(path, index=False)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["isoflop", str(path)])
+    captured = capsys.readouterr()
+    assert exc.value.code == 2 and captured.out == ""
+    assert captured.err == ("bayeslaw: error: isoflop needs at least 2 budgets to fit exponents; "
+                            "found 1 (C=1e+18)\n")
+
+
+def test_porian_tuned_sweep_exponent():
+    """Porian et al.'s corrected setup (tuned, short warmup, constant lr) on RefinedWeb."""
+    points = pd.read_csv(shared_csv("porian_isoflop", "isoflop_points.csv"))
+    runs = points[points["config_id"] == "rw|tuned|short|const|standard|val"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DataWarning)
+        fit = bl.isoflop(runs, by="flops", draws=1000)
+    assert len(fit.compute) == runs["flops"].nunique()
+    exponent = fit.summary().loc["N_opt exponent"]
+    assert 0.3 < exponent["lower"] and exponent["upper"] < 0.7
