@@ -76,8 +76,8 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     Raises
     ------
     DataError
-        For a missing or non-numeric column, non-positive N, D or C, a budget with fewer than
-        3 distinct N, or fewer than 2 budgets (to fit).
+        For a missing or non-numeric column, non-positive N, D or C, or fewer than 2 budgets
+        with at least 3 distinct N (budgets with fewer are skipped with a ``DataWarning``).
     """
     ci_prob, seed, k = check_ci_prob(ci_prob), check_seed(seed), flops_constant(flops)
     if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 10:
@@ -103,14 +103,13 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     else:
         budget = group_budgets(k * n * _numeric_column(frame, "D", True, noun), tolerance)
     rng = np.random.default_rng(seed)
-    values, used, skipped = np.unique(budget), np.zeros(len(frame), dtype=bool), []
+    values, used, skipped, sparse = np.unique(budget), np.zeros(len(frame), dtype=bool), [], []
     coefs, centres, ranges, kept = [], [], [], []
     for c in values:
         rows = budget == c
-        distinct = len(np.unique(n[rows]))
-        if distinct < 3:
-            raise DataError(f"budget {by}={c:.4g} has {distinct} distinct N; a parabola needs at "
-                            "least 3")
+        if len(np.unique(n[rows])) < 3:  # e.g. a table that mixes a sweep with one-off runs
+            sparse.append(f"{by}={c:.4g}")
+            continue
         if window is not None:
             best = n[rows][np.argmin(y[rows])]
             rows &= (n >= best / window) & (n <= best * window)
@@ -123,6 +122,9 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         ranges.append((log_n.min(), log_n.max()))
         kept.append(c)
         used |= rows
+    if sparse:
+        warnings.warn(f"isoflop: budgets {', '.join(sparse)} have fewer than 3 distinct N (a parabola "
+                      "needs 3); skipped", DataWarning, stacklevel=2)
     if skipped:
         warnings.warn(f"isoflop: budgets {', '.join(skipped)} have fewer than 3 distinct N within "
                       f"window {window:g} of their lowest-loss run; skipped", DataWarning, stacklevel=2)

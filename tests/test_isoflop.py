@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -142,8 +143,6 @@ def _runs(**columns) -> pd.DataFrame:
                         "and the budget C or the tokens D (present: N, loss)")),
     (_runs(), {"by": "flops"}, ("column 'flops' is missing from the runs table; needed: N, flops, "
                                "loss (present: C, N, loss)")),
-    (_runs(N=[1e7, 2e7, 2e7, 3e7, 6e7, 1.2e8]), {},
-     "budget C=1e+18 has 2 distinct N; a parabola needs at least 3"),
     (_runs(C=[1e18] * 6), {}, "isoflop needs at least 2 budgets to fit exponents; found 1 (C=1e+18)"),
     (_runs(N=[1e7, 2e7, -4e7, 3e7, 6e7, 1.2e8]), {},
      "column 'N' in the runs table must be positive: row 2 (-4e+07)"),
@@ -154,6 +153,19 @@ def test_bad_runs(runs, kwargs, message):
     with pytest.raises(bl.DataError) as err:
         bl.isoflop(runs, draws=100, **kwargs)
     assert str(err.value) == message
+
+
+def test_budgets_with_fewer_than_three_sizes_are_skipped_with_a_warning():
+    runs = pd.concat([_runs(), pd.DataFrame({"C": [1e20, 1e20, 1e21], "N": [1e8, 2e8, 5e8],
+                                             "loss": [2.5, 2.45, 2.3]})], ignore_index=True)
+    with pytest.warns(bl.DataWarning) as record:
+        fit = bl.isoflop(runs, draws=200)
+    assert list(fit.budgets["C"]) == [1e18, 1e19]
+    assert str(record[0].message) == ("isoflop: budgets C=1e+20, C=1e+21 have fewer than 3 distinct N "
+                                      "(a parabola needs 3); skipped")
+    with pytest.raises(bl.DataError, match=re.escape("isoflop needs at least 2 budgets to fit exponents; "
+                                                     "found 1 (C=1e+18)")), pytest.warns(bl.DataWarning):
+        bl.isoflop(_runs(N=[1e7, 2e7, 4e7, 3e7, 3e7, 1.2e8]), draws=100)
 
 
 def test_no_minimum_is_warned_naming_the_budget():
