@@ -18,6 +18,8 @@ def reach(curves: dict) -> tuple[float | None, dict]:
     goal = max(finals)
     out = {}
     for name, curve in curves.items():
+        if len(curve["steps"]) <= 1:
+            continue
         hit = [s["added_share"] for s in curve["steps"][1:] if s["interval_score_80"] <= goal]
         out[name] = 100.0 * hit[0] if hit else None
     return goal, out

@@ -28,6 +28,8 @@ from replays import core
 PEER_SCRIPT = Path(__file__).with_name("peer_suggest.py")
 #: at most this many distinct candidate budgets are passed to the peer
 PEER_BUDGETS = 8
+#: runs a design strategy is asked for per batch (quick, full); the batch takes those that fit
+MAX_RUNS = (6, 12)
 
 
 class Skip(Exception):
@@ -57,7 +59,7 @@ def bayeslaw_suggest(state: State) -> list:
     if not hasattr(bl.Fit, "suggest_runs"):
         raise Skip("bayeslaw.Fit.suggest_runs is not in this checkout")
     candidates = state.available[["N", "D"]]
-    n = min(len(candidates), 4 if state.quick else 8)
+    n = min(len(candidates), MAX_RUNS[0] if state.quick else MAX_RUNS[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plan = state.fit.suggest_runs(state.target[["N", "D"]], candidates, n=n, budget=state.budget,
@@ -91,7 +93,7 @@ def ssl_suggest(state: State) -> list:
     budgets = peer_budgets(state.available, state.budget)
     if not budgets:
         raise Skip("no available run fits in the batch's budget")
-    n = min(len(state.available), 4 if state.quick else 8)
+    n = min(len(state.available), MAX_RUNS[0] if state.quick else MAX_RUNS[1])
     request = {"seed": state.seed, "n_draws": 100 if state.quick else 400, "n": n,
                "train": {k: state.chosen[k].astype(float).tolist() for k in ("N", "D", "loss")},
                "target_budgets": [float(state.target["cost"].median())], "candidate_budgets": budgets}
