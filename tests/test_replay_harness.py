@@ -97,7 +97,8 @@ def test_local_isoflop_grid_sits_on_its_budget_around_20_tokens_per_param():
     np.testing.assert_allclose(6 * grid["N"] * grid["D"], grid["C"])
     middle = grid.iloc[[2, 7]]
     np.testing.assert_allclose(middle["D"] / middle["N"], 20.0)
-    np.testing.assert_allclose(np.diff(np.log10(grid["N"].iloc[:5])), 0.25)
+    np.testing.assert_allclose(np.diff(np.log10(grid["N"].iloc[:5])), np.log10(4) / 2)
+    np.testing.assert_allclose(grid["N"].iloc[4] / grid["N"].iloc[2], 4.0)
 
 
 def test_nearest_runs_maps_each_grid_point_to_a_distinct_real_run():
@@ -112,3 +113,64 @@ def test_grid_budget_is_a_share_of_the_batch_capped_by_the_costliest_run():
     pool = core.split(sweep(), "grid").pool
     assert core.grid_budget(pool, 10.0, 5) == 2.0
     assert core.grid_budget(pool, 1e40, 5) == pool["cost"].max()
+
+
+# -- strategies that need bayeslaw, without MCMC ------------------------------------------------------
+
+class FakeFit:
+    """Stands in for a Fit: records the suggest_runs call and answers with a fixed plan."""
+
+    def __init__(self, labels):
+        self.labels, self.calls = labels, []
+
+    def suggest_runs(self, target, candidates, **kwargs):
+        self.calls.append((target, candidates, kwargs))
+        return pd.DataFrame({"candidate": self.labels, "expected_sd": np.linspace(0.1, 0.05, len(self.labels))})
+
+
+def state_for(fit, quick=True):
+    p = core.split(sweep(), "grid")
+    return p, st.State(p.pilot, p.pool, p.target, fit, core.batch_budget(p.pool, 0.2),
+                       np.random.default_rng(0), quick=quick)
+
+
+def test_bayeslaw_strategy_skips_without_suggest_runs(monkeypatch):
+    import bayeslaw as bl
+
+    monkeypatch.delattr(bl.Fit, "suggest_runs", raising=False)
+    with pytest.raises(st.Skip, match="^bayeslaw.Fit.suggest_runs is not in this checkout$"):
+        st.bayeslaw_suggest(state_for(None)[1])
+
+
+def test_bayeslaw_strategy_asks_for_the_target_among_the_available_runs(monkeypatch):
+    import bayeslaw as bl
+
+    monkeypatch.setattr(bl.Fit, "suggest_runs", FakeFit.suggest_runs, raising=False)
+    p, state = state_for(None)
+    fake = FakeFit(list(p.pool.index[:3]))
+    state.fit = fake
+    assert st.bayeslaw_suggest(state) == list(p.pool.index[:3])
+    target, candidates, kwargs = fake.calls[0]
+    assert list(target.index) == list(p.target.index) and list(candidates.index) == list(p.pool.index)
+    assert kwargs["budget"] == state.budget and kwargs["replicates"] is False
+    assert kwargs["n"] == min(len(p.pool), st.MAX_RUNS[0])
+    assert state.info["expected_sd"] == pytest.approx([0.1, 0.075, 0.05])
+
+
+def test_isoflop_strategy_uses_the_local_grid_when_bayeslaw_has_none(monkeypatch):
+    import bayeslaw as bl
+
+    monkeypatch.delattr(bl, "isoflop_grid", raising=False)
+    p, state = state_for(None)
+    order = st.isoflop(state)
+    assert state.info["grid"] == "local" and len(order) == 5 and len(set(order)) == 5
+    assert p.pool.loc[order, "cost"].max() <= state.budget
+
+
+def test_cli_names_an_unknown_data_set_and_exits_2(capsys):
+    import replay
+
+    with pytest.raises(SystemExit) as exc:
+        replay.main(["--only", "chinchilla,nope", "--strategies", "random,best"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "replay: unknown data set or strategy: nope, best\n"

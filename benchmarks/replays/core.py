@@ -22,8 +22,9 @@ PILOT_SHARE = 0.25
 MIN_PILOT = 8
 MIN_PILOT_N = 3
 #: tokens per parameter at the centre of an isoFLOP grid, and the grid's half width in decades of N
+#: (1/4x to 4x the centre size, as ``bl.isoflop_grid``'s default span)
 TOKENS_PER_PARAM = 20.0
-GRID_HALF_WIDTH = 0.5
+GRID_HALF_WIDTH = float(np.log10(4.0))
 
 
 def cost(frame: pd.DataFrame) -> pd.Series:

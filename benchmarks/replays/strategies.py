@@ -6,7 +6,7 @@ over the available runs (the caller spends the batch's budget in that order, see
 (N, D) and the candidates the available runs; (b) ``ssl``: simple-scaling-laws' ``suggest_runs``
 (N* at the target's median budget, candidate iso-cost curves at the available runs' budgets), each
 suggested point mapped to the nearest available run in (log N, log D); (c) ``isoflop``: an isoFLOP
-grid around 20 tokens per parameter at the batch's per-run budget (``bl.isoflop_grid`` where it
+grid of 5 sizes from 1/4x to 4x the size with 20 tokens per parameter, at the batch's per-run budget (``bl.isoflop_grid`` where it
 exists, else :func:`replays.core.local_isoflop_grid`), mapped the same way; (d) ``random``;
 (e) ``largest``: largest-affordable-first.
 """
