@@ -29,7 +29,7 @@ PEER_SCRIPT = Path(__file__).with_name("peer_suggest.py")
 #: at most this many distinct candidate budgets are passed to the peer
 PEER_BUDGETS = 8
 #: runs a design strategy is asked for per batch (quick, full); the batch takes those that fit
-MAX_RUNS = (6, 12)
+MAX_RUNS = (12, 30)
 
 
 class Skip(Exception):
