@@ -31,10 +31,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import data as pdata  # noqa: E402
-from replays import core, report  # noqa: E402
-from replays.scoring import FitSettings, score, timed_fit  # noqa: E402
-from replays.strategies import STRATEGIES, Skip, State  # noqa: E402
+from peers import data as pdata
+from replays import core, report
+from replays.scoring import FitSettings, score, timed_fit
+from replays.strategies import STRATEGIES, Skip, State
 
 OUT = Path(__file__).resolve().parent / "results"
 DATASETS = ("chinchilla", "porian_isoflop", "gadre_overtraining", "datablations")
@@ -136,7 +136,7 @@ def run(datasets, strategies, *, batches: int, batch_share: float, settings: Fit
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated data sets (default: %s)" % ",".join(DATASETS))
+    parser.add_argument("--only", help=f"comma-separated data sets (default: {','.join(DATASETS)})")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--batches", type=int)
     parser.add_argument("--batch-share", type=float, help="per-batch budget as a share of the pool's compute")

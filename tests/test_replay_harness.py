@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from replays import core  # noqa: E402
-from replays import strategies as st  # noqa: E402
+from replays import core
+from replays import strategies as st
 
 
 def sweep() -> pd.DataFrame:

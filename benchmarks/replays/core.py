@@ -58,11 +58,11 @@ def split(frame: pd.DataFrame, name: str = "", *, target_share: float = TARGET_S
     distinct N, so the first fit can separate the N and D terms.
     """
     frame = frame.assign(cost=cost(frame)).sort_values("cost", kind="stable")
-    n_target = max(MIN_TARGET, int(round(target_share * len(frame))))
+    n_target = max(MIN_TARGET, round(target_share * len(frame)))
     if len(frame) - n_target < min_pilot + 1:
         raise ValueError(f"{name}: {len(frame)} runs leave too few for a pilot of {min_pilot} and a pool")
     target, rest = frame.iloc[-n_target:], frame.iloc[:-n_target]
-    k = max(min_pilot, int(round(pilot_share * len(rest))))
+    k = max(min_pilot, round(pilot_share * len(rest)))
     while k < len(rest) - 1 and rest["N"].iloc[:k].nunique() < MIN_PILOT_N:
         k += 1
     return Problem(name, target, rest.iloc[:k], rest.iloc[k:])

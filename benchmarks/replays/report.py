@@ -30,15 +30,15 @@ def markdown(report: dict) -> str:
     the common interval score."""
     cfg = report["config"]
     lines = ["# Design replay", "", f"`{cfg['command']}`", "",
-             f"Refits: `bl.fit(\"{cfg['fit']['law']}\", chains={cfg['fit']['chains']}, "
-             f"warmup={cfg['fit']['warmup']}, draws={cfg['fit']['draws']}, "
-             f"extrapolation={cfg['fit']['extrapolation']})`; per-batch budget {100 * cfg['batch_share']:g}% "
-             f"of the pool's compute; seed {cfg['seed']}.", ""]
+             (f"Refits: `bl.fit(\"{cfg['fit']['law']}\", chains={cfg['fit']['chains']}, "
+              f"warmup={cfg['fit']['warmup']}, draws={cfg['fit']['draws']}, "
+              f"extrapolation={cfg['fit']['extrapolation']})`; per-batch budget {100 * cfg['batch_share']:g}% "
+              f"of the pool's compute; seed {cfg['seed']}."), ""]
     for ds in report["results"]:
         lines += [f"## {ds['dataset']}", "",
-                  f"{ds['n_target']} held-out runs (C >= {ds['target_min_cost']:.3g}), pilot {ds['n_pilot']} runs "
-                  f"(C <= {ds['pilot_max_cost']:.3g}), pool {ds['n_pool']} runs; N* at C = {ds['reference_compute']:.3g}, "
-                  f"full-data N* {ds['n_star_full']:.3g}.", "",
+                  (f"{ds['n_target']} held-out runs (C >= {ds['target_min_cost']:.3g}), pilot {ds['n_pilot']} runs "
+                   f"(C <= {ds['pilot_max_cost']:.3g}), pool {ds['n_pool']} runs; N* at C = {ds['reference_compute']:.3g}, "
+                   f"full-data N* {ds['n_star_full']:.3g}."), "",
                   "| strategy | batch | runs | added compute (% pool) | IS80 (%) | cov80 | median ARE (%) | N* error (dec) |",
                   "|---|---|---|---|---|---|---|---|"]
         for name, curve in ds["strategies"].items():

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from peers.metrics import coverage, median_are, relative_interval_score
 
 LEVEL = 0.8

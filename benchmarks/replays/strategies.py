@@ -98,7 +98,7 @@ def ssl_suggest(state: State) -> list:
                "train": {k: state.chosen[k].astype(float).tolist() for k in ("N", "D", "loss")},
                "target_budgets": [float(state.target["cost"].median())], "candidate_budgets": budgets}
     proc = subprocess.run([str(python), str(PEER_SCRIPT)], input=json.dumps(request), capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": ""}, timeout=900)
+                          text=True, env={**os.environ, "PYTHONPATH": ""}, timeout=900, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
         raise Skip(f"simple-scaling-laws suggest_runs failed: {tail[:200]}")
