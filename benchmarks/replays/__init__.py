@@ -1,0 +1,1 @@
+"""The design replay benchmark (benchmarks/replay.py): split, strategies, scoring, report."""
