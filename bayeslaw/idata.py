@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._arviz import az
-from .model import family_draws, law_draws, observed_draws, with_run_effect
+from .model import family_draws, fitted_run_offsets, law_draws, observed_draws, with_run_effect
 from .quantities import exp_of, quantities
 
 SITES_GROUP = "bayeslaw_sites"
@@ -68,7 +68,7 @@ def in_sample_draws(fit, seed: int = 0) -> np.ndarray:
     x = {k: jnp.asarray(v) for k, v in fit.table.inputs.items()}
     mean = law_draws(fit.plan, params, x)
     if fit.plan.n_runs:  # the fitted runs' own offsets
-        offset = flat["run_sd"][:, None] * flat["run_z"][:, jnp.asarray(fit.run_index)]
+        offset = fitted_run_offsets(fit, flat)
         mean = with_run_effect(fit.plan, mean, offset)
     key = jax.random.PRNGKey(int(seed))
     draws = np.asarray(observed_draws(fit.plan, params, mean, key, x, logref))

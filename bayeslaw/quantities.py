@@ -125,4 +125,10 @@ def quantities(fit) -> list[Quantity]:
     if "run_sd" in fit.samples:
         out.append(Quantity("run_sd", "sd of a training run's offset from its family's law "
                             "(checkpoint fits)", True, False, fit.flat("run_sd"), None))
+    if "ckpt_excess" in fit.samples:
+        out.append(Quantity("ckpt_excess", "log-loss excess of a run's first checkpoint over the law "
+                            "(an unfinished schedule; none at the final checkpoint)", True, False,
+                            fit.flat("ckpt_excess"), None))
+        out.append(Quantity("ckpt_power", "how fast the checkpoint excess decays over the run: "
+                            "excess * (1 - D/D_final)^power", True, False, fit.flat("ckpt_power"), None))
     return out

@@ -17,7 +17,14 @@ from . import extrapolation as extrap
 from .data import RunsTable, encode_rows
 from .diagnostics import diagnose
 from .errors import PredictionError
-from .model import ModelPlan, family_draws, law_draws, observed_draws, with_run_effect
+from .model import (
+    ModelPlan,
+    family_draws,
+    fitted_run_offsets,
+    law_draws,
+    observed_draws,
+    with_run_effect,
+)
 from .tails import MEAN_K_LIMIT, SD_K_LIMIT, tail_k
 
 KINDS = ("law", "observed")
@@ -90,7 +97,7 @@ def sampled_sites(plan: ModelPlan, samples: Mapping[str, np.ndarray]) -> list[st
         pooling, site = plan.pooling_map[spec.name], plan.site(spec.name)
         out += {"shared": [site], "partial": [site, f"{site}_sd", f"{site}_{'u' if plan.centered else 'z'}"],
                 "none": [f"{site}_family"], "correlated": [site, f"{site}_sd"]}[pooling]
-    extra = ("corr_z", "run_sd", "run_z")
+    extra = ("corr_z", "run_sd", "run_z", "ckpt_excess", "ckpt_power")
     return out + [k for k in extra if k in samples]
 
 
@@ -353,7 +360,7 @@ class Fit(DrawsMixin):
         offset = None
         if self.plan.n_runs:
             flat = self._flat_samples
-            offset = flat["run_sd"][:, None] * flat["run_z"][:, jnp.asarray(self.run_index)]
+            offset = fitted_run_offsets(self, flat)
         ll = pointwise_log_likelihood(self.plan, params, x, jnp.asarray(self.table.target), self._logref_jnp, offset)
         chains = np.asarray(next(iter(self.samples.values()))).shape[0]
         return np.asarray(ll).reshape(chains, -1, ll.shape[-1])

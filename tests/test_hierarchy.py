@@ -63,15 +63,73 @@ def curves():
     return pd.concat(rows, ignore_index=True)
 
 
-def test_run_effect_widens_intervals_for_a_new_run(curves):
+@pytest.fixture(scope="module")
+def with_run(curves):
+    return _quiet_fit("chinchilla", curves, run="run", chains=2, warmup=300, draws=300, seed=0)
+
+
+def test_run_effect_widens_intervals_for_a_new_run(curves, with_run):
     plain = _quiet_fit("chinchilla", curves.drop(columns="run"), chains=2, warmup=300, draws=300, seed=0)
-    with_run = _quiet_fit("chinchilla", curves, run="run", chains=2, warmup=300, draws=300, seed=0)
     planned = {"N": 3e9, "D": 6e10}
-    width = {name: float((f.predict(planned)["upper"] - f.predict(planned)["lower"]).iloc[0])
-             for name, f in (("plain", plain), ("run", with_run))}
-    assert width["run"] > 1.2 * width["plain"], width
+
+    def width(fit, kind):
+        pred = fit.predict(planned, kind=kind).iloc[0]
+        return float(pred["upper"] - pred["lower"]), float(pred["median"])
+
+    plain_width, _ = width(plain, "observed")
+    law_width, median = width(with_run, "law")
+    run_width, _ = width(with_run, "observed")
+    # a new run draws its own offset: its interval adds ~2 x 1.645 run_sd (in log space) to the law's
+    run_sd = with_run.summary(internal=True).loc[("run_sd", "(population)"), "median"]
+    assert run_width > plain_width, (run_width, plain_width)
+    assert run_width**2 - law_width**2 > 0.5 * (2 * 1.645 * run_sd * median) ** 2, (run_width, law_width, run_sd)
     assert with_run.summary(internal=True).loc[("run_sd", "(population)"), "median"] > 0.01
     assert with_run.log_likelihood().shape == (2, 300, len(curves))
+
+
+def test_run_offsets_leave_the_size_trend_to_the_law(curves, with_run):
+    """Each run has one N: offsets free to follow log N would take over the law's N term, so
+    every draw's offsets have zero mean and no slope along the runs' log N and log D."""
+    from bayeslaw.model import fitted_run_offsets
+
+    offsets = np.asarray(fitted_run_offsets(with_run, with_run._flat_samples))
+    final = curves.groupby("run").tail(1).index.to_numpy()  # no schedule excess at the end
+    per_run = offsets[:, final]  # (draws, runs)
+    log_d = np.log(curves["D"]).groupby(curves["run"]).transform("mean").to_numpy()[final]
+    design = np.column_stack([np.ones(final.size), np.log(curves["N"].to_numpy()[final]), log_d])
+    assert np.abs(per_run @ design).max() < 1e-6
+    assert per_run.std() > 0.005  # the runs still sit off the law (planted at 3%)
+    # earlier checkpoints add the same non-negative excess in every run (same token grid)
+    first = curves.groupby("run").head(1).index.to_numpy()
+    excess = offsets[:, first] - per_run
+    assert (excess >= -1e-12).all() and np.allclose(excess, excess[:, :1])
+
+
+def test_checkpoint_excess_learnt_and_left_out_of_the_final_prediction():
+    """Checkpoints of a decaying schedule sit above the law (most at the start, none at the end).
+    The fit learns that excess from the curves and predicts a larger run's final checkpoint on
+    the law; the same rows fitted as independent runs pull the law up."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for i, N in enumerate(np.geomspace(2e7, 2e9, 7)):
+        D = np.geomspace(4e9, 4e10, 10)
+        law = 1.8 + np.exp(6.0 - 0.34 * np.log(N)) + np.exp(6.2 - 0.28 * np.log(D))
+        excess = 0.08 * (1 - D / D[-1]) ** 1.5
+        loss = law * np.exp(excess + rng.normal(0, 0.01) + rng.normal(0, 0.002, D.size))
+        rows.append(pd.DataFrame({"run": f"r{i}", "N": N, "D": D, "loss": loss, "law": law}))
+    curves = pd.concat(rows, ignore_index=True)
+    fitted, held = curves[curves["N"] < 1e9], curves[curves["N"] >= 1e9].tail(1)
+    kw = dict(chains=2, warmup=300, draws=300, seed=0, extrapolation=False)
+    fit = _quiet_fit("chinchilla", fitted.drop(columns="law"), run="run", **kw)
+    summary = fit.summary(internal=True)
+    excess = summary.loc[("ckpt_excess", "(population)")]
+    assert excess["lower"] < 0.08 < excess["upper"], excess.to_dict()
+    pred = fit.predict(held[["N", "D"]], kind="law", ci_prob=0.9).iloc[0]
+    truth = float(held["law"].iloc[0])
+    assert pred["lower"] < truth < pred["upper"], (pred.to_dict(), truth)
+    naive = _quiet_fit("chinchilla", fitted.drop(columns=["law", "run"]), **kw)
+    naive_median = float(naive.predict(held[["N", "D"]], kind="law")["median"].iloc[0])
+    assert abs(pred["median"] / truth - 1) < abs(naive_median / truth - 1)
 
 
 def test_checkpoint_table_without_run_column_warns(curves):
