@@ -24,14 +24,13 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from calibration_report import DATA, porian, pythia  # noqa: E402
-from peers.metrics import score  # noqa: E402
-from peers.tools import Context, bayeslaw_default, huber_bootstrap_residual  # noqa: E402
+from calibration_report import DATA, porian, pythia
+from peers.metrics import score
+from peers.tools import Context, bayeslaw_default, huber_bootstrap_residual
 
 #: data set -> (loader, family column, size cutoff on N: runs at or above it are held out)
 CASES = {"pythia": (pythia, "variant", 2e9), "porian_isoflop": (porian, "dataset", 3e8)}
