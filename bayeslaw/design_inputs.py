@@ -14,6 +14,7 @@ import pandas as pd
 from .data import as_frame
 from .errors import BayeslawError, LawSpecError, PredictionError
 from .expr import compile_formula
+from .results import check_seed
 
 #: keys of a compute-optimal target ``{"compute": [...], ...}``
 COMPUTE_KEYS = ("compute", "family", "flops")
@@ -178,7 +179,7 @@ def law_weights(fits: Mapping, weights) -> dict[str, float]:
 
 
 def check_settings(n, budget, outer, seed) -> None:
-    """Validate the counts and the budget."""
+    """Validate the counts, the budget and the seed."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise PredictionError(f"n must be a whole number of runs >= 1, got {n!r}")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float | np.number)
@@ -186,8 +187,7 @@ def check_settings(n, budget, outer, seed) -> None:
         raise PredictionError(f"budget must be a positive number, got {budget!r}")
     if isinstance(outer, bool) or not isinstance(outer, int | np.integer) or outer < 2:
         raise PredictionError(f"outer must be a whole number of simulated worlds >= 2, got {outer!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise PredictionError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
+    check_seed(seed)
 
 
 def family_column(fit, frame: pd.DataFrame) -> pd.DataFrame:
