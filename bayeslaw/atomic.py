@@ -24,6 +24,16 @@ def _umask() -> int:
     return mask
 
 
+def check_folder(target: str | os.PathLike, *, what: str = "write",
+                 error: type[Exception] = BayeslawError) -> Path:
+    """``target`` as a Path once its folder exists; call it before costly work whose result is
+    to be written there, so a wrong path fails at once (message as in :func:`write_atomically`)."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        raise error(f"cannot {what} '{target}': folder '{target.parent}' does not exist")
+    return target
+
+
 def write_atomically(target: str | os.PathLike, write: Callable[[str], object], *,
                      what: str = "write", error: type[Exception] = BayeslawError) -> Path:
     """Call ``write(tmp_path)``, then rename the temporary file onto ``target``.
@@ -45,9 +55,7 @@ def write_atomically(target: str | os.PathLike, write: Callable[[str], object], 
     pathlib.Path
         The path written.
     """
-    target = Path(target)
-    if not target.parent.is_dir():
-        raise error(f"cannot {what} '{target}': folder '{target.parent}' does not exist")
+    target = check_folder(target, what=what, error=error)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import runtime
 from ._arviz import az
-from .atomic import write_atomically
+from .atomic import check_folder, write_atomically
 from .data import RunsTable
 from .errors import BayeslawError
 from .idata import SITES_GROUP
@@ -143,6 +143,7 @@ def read_netcdf(path: Path) -> az.InferenceData:
 
 def save_fit(fit: Fit, path: str | os.PathLike) -> None:
     """Write ``fit`` to ``path`` atomically (a temporary file renamed into place)."""
+    check_folder(path, what="save fit to")  # before building the InferenceData
     idata = to_inference_data(fit)
     write_atomically(path, lambda tmp: idata.to_netcdf(tmp), what="save fit to")
 

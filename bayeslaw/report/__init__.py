@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_atomically
+from ..atomic import check_folder, write_atomically
 from ..plot._common import has_nd, key_values, planned_frame
 from ..results import check_ci_prob
 from . import sections as s
@@ -151,6 +151,7 @@ def write_report(fit, path: str | os.PathLike, at=None, *, backtest=None, ci_pro
         When the folder does not exist or the file cannot be written; PredictionError for a bad
         planned run.
     """
+    check_folder(path, what="write report")  # before rendering, which takes seconds
     text = render_report(fit, at, backtest=backtest, ci_prob=ci_prob, seed=seed, title=title)
     return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"),
                             what="write report")
