@@ -11,16 +11,9 @@ predict planned runs with honest intervals::
 """
 
 # first: when this process is the command line, SIGINT/SIGTERM end it cleanly from here on,
-# also while the numerical stack below is imported (see bayeslaw.interrupts)
-from . import interrupts as _interrupts  # noqa: F401  isort: skip
-from . import design, planning
-from .backtest import Backtest, backtest
-from .batch import diagnose_many, fit_many, summarize_many
-from .checkpoints import drop_early_checkpoints
-from .compare import ParetoKWarning, average_predict, compare, refit
-from .datasets import list_datasets, load_dataset
-from .design import suggest_runs
-from .errors import (
+# also while the numerical stack below is imported (see bayeslaw.core.interrupts)
+from bayeslaw.core import interrupts as _interrupts  # noqa: F401  isort: skip
+from bayeslaw.core.errors import (
     BayeslawError,
     BayeslawWarning,
     ConvergenceWarning,
@@ -31,30 +24,37 @@ from .errors import (
     LawSpecError,
     PredictionError,
 )
-from .family_test import FamilyTestResult, family_test, plot_forest
-from .fit import fit
-from .isoflop import IsoflopFit, isoflop
-from .isoflop_design import isoflop_grid
-from .ladder import LadderFit, fit_ladder
-from .law import Law, list_laws, load_law, parse_law, with_noise_trend
-from .observational import ObservationalFit, capability_pca, fit_observational
-from .performance_law import PerformanceLawFit, fit_performance_law
-from .persist import load_fit
-from .planning import optimal_allocation, plan_precision, prob_below, prob_better
-from .plot import (plot_calibration, plot_decision, plot_family_forest, plot_fit, plot_frontier,
-                   plot_residuals)
-from .plot_downstream import plot_accuracy, plot_loadings
-from .quantization import QuantizationFit, fit_quantization
-from .report import write_report
-from .results import Fit
-from .sbc import SBCResult, sbc
-from .where import filter_runs
-
-Fit.optimal_allocation = planning.optimal_allocation
-Fit.prob_below = planning.prob_below
-Fit.prob_better = planning.prob_better
-Fit.report = write_report
-Fit.suggest_runs = design.suggest_runs
+from bayeslaw.data.checkpoints import drop_early_checkpoints
+from bayeslaw.data.datasets import list_datasets, load_dataset
+from bayeslaw.data.where import filter_runs
+from bayeslaw.decide.design import suggest_runs
+from bayeslaw.decide.isoflop import IsoflopFit, isoflop
+from bayeslaw.decide.isoflop_design import isoflop_grid
+from bayeslaw.decide.planning import optimal_allocation, plan_precision, prob_below, prob_better
+from bayeslaw.downstream.ladder import LadderFit, fit_ladder
+from bayeslaw.downstream.observational import ObservationalFit, capability_pca, fit_observational
+from bayeslaw.downstream.performance_law import PerformanceLawFit, fit_performance_law
+from bayeslaw.downstream.quantization import QuantizationFit, fit_quantization
+from bayeslaw.evaluate.backtest import Backtest, backtest
+from bayeslaw.evaluate.compare import ParetoKWarning, average_predict, compare, refit
+from bayeslaw.evaluate.families import FamilyTestResult, family_test, plot_forest
+from bayeslaw.evaluate.sbc import SBCResult, sbc
+from bayeslaw.infer.batch import diagnose_many, fit_many, summarize_many
+from bayeslaw.infer.fit import calibrate_extrapolation, fit
+from bayeslaw.laws.law import Law, list_laws, load_law, parse_law, with_noise_trend
+from bayeslaw.plot import (
+    plot_calibration,
+    plot_decision,
+    plot_family_forest,
+    plot_fit,
+    plot_frontier,
+    plot_isoflop,
+    plot_residuals,
+)
+from bayeslaw.plot.downstream import plot_accuracy, plot_loadings
+from bayeslaw.report import write_report
+from bayeslaw.results.fit import Fit
+from bayeslaw.results.load import load_fit
 
 __version__ = "0.1.0"
 
@@ -81,6 +81,7 @@ __all__ = [
     "SBCResult",
     "average_predict",
     "backtest",
+    "calibrate_extrapolation",
     "capability_pca",
     "compare",
     "diagnose_many",
@@ -110,6 +111,7 @@ __all__ = [
     "plot_fit",
     "plot_forest",
     "plot_frontier",
+    "plot_isoflop",
     "plot_loadings",
     "plot_residuals",
     "prob_below",

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 import bayeslaw as bl
-from bayeslaw.compare import compare
-from bayeslaw.family_test import family_test
+from bayeslaw.evaluate.compare import compare
+from bayeslaw.evaluate.families import family_test
 
 SCENARIOS = ("chinchilla_same", "chinchilla_differ", "kaplan")
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _versions() -> dict:
-    from bayeslaw.persist import versions
+    from bayeslaw.results.persist import versions
 
     return versions()
 

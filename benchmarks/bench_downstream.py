@@ -44,24 +44,30 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import curve_fit, minimize
 
-from bayeslaw.downstream import interval_scores
-from bayeslaw.extrapolation import GRID
-from bayeslaw.ladder import OLMO_CHANCE, OLMO_PREDICTABLE, OLMO_TASKS, fit_ladder, load_olmo_ladder
-from bayeslaw.observational import (
+from bayeslaw.downstream.base import interval_scores
+from bayeslaw.downstream.ladder import (
+    OLMO_CHANCE,
+    OLMO_PREDICTABLE,
+    OLMO_TASKS,
+    fit_ladder,
+    load_olmo_ladder,
+)
+from bayeslaw.downstream.observational import (
     BIAS_GRID,
     FLOPS_CUTOFF,
     capability_pca,
     fit_observational,
     load_obsscaling,
 )
-from bayeslaw.performance_law import (
+from bayeslaw.downstream.performance_law import (
     design,
     fit_performance_law,
     instability,
     load_not_just_scaling,
     paper_law,
 )
-from bayeslaw.quantization import fit_quantization, load_openllm
+from bayeslaw.downstream.quantization import fit_quantization, load_openllm
+from bayeslaw.infer.extrapolation import GRID
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "results" / "downstream.json"

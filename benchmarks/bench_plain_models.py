@@ -56,7 +56,7 @@ QUANTITIES = ("alpha", "beta", "sigma", "df", "E_family", "a_family", "b_family"
 
 def min_ess(samples: dict) -> tuple[float, float]:
     """Smallest bulk ESS and largest R-hat over the compared quantities (arrays chains x draws x ...)."""
-    from bayeslaw.diagnostics import diagnose
+    from bayeslaw.results.diagnostics import diagnose
 
     diag = diagnose({k: np.asarray(samples[k]) for k in QUANTITIES})
     return float(diag["ess_bulk"].min()), float(diag["r_hat"].max())
@@ -77,7 +77,7 @@ def run_bayeslaw(frame, chains, warmup, draws, sampler) -> dict:
     bayeslaw's traced programs (both on disk by default), the second is a refit of a law of the
     same shape, the recorded figure; then once more in a new process."""
     import bayeslaw as bl
-    from bayeslaw import runtime
+    from bayeslaw.core import runtime
 
     walls = []
     for _ in range(2):
@@ -162,7 +162,7 @@ def run_plain_numpyro(frame, chains, warmup, draws, chain_method) -> dict:
     import jax
     from numpyro.infer import MCMC, NUTS
 
-    from bayeslaw import runtime
+    from bayeslaw.core import runtime
 
     args = plain_arrays(frame)
     mcmc = MCMC(NUTS(plain_numpyro_model), num_warmup=warmup, num_samples=draws, num_chains=chains,
@@ -284,7 +284,7 @@ def main(argv=None):
     chains, warmup, draws = (2, 300, 300) if args.quick else (CHAINS_DEFAULT, 1000, 1000)
     import jax
 
-    from bayeslaw.fit import chain_method
+    from bayeslaw.infer.nuts import chain_method
 
     data = HERE.parent / "data" / "synthetic_families.csv"
     frame = pd.read_csv(data)

@@ -76,7 +76,7 @@ def coverage_90(fits, truths) -> dict:
 def many_fits(n_fits, runs, chains, warmup, draws, loop_subset, save, seed=0) -> dict:
     """Section (b); ``save(partial)`` is called after each method, so a run cut short keeps its results."""
     import bayeslaw as bl
-    from bayeslaw.batch import diagnose_many, fit_many
+    from bayeslaw.infer.batch import diagnose_many, fit_many
 
     rng = np.random.default_rng(seed)
     truths = [draw_truth(rng) for _ in range(n_fits)]
@@ -205,7 +205,7 @@ def main(argv=None):
     runs = [int(v) for v in (args.runs or ("30,300" if quick else "30,300,3000")).split(",")]
     import jax
 
-    from bayeslaw import runtime
+    from bayeslaw.core import runtime
 
     runtime.configure()  # precision (BAYESLAW_X64) and the compilation cache, as a fit would
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy.stats import beta
 
 import bayeslaw as bl
-from bayeslaw.backtest import backtest, split_key
+from bayeslaw.evaluate.backtest import backtest, split_key
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

@@ -1,6 +1,6 @@
 """Two changes to the extrapolation error model, scored on the calibration report's held-out runs.
 
-``bayeslaw.extrapolation`` reads each nested fit as one draw of ``kappa * z1 + tau * d * z2 +
+``bayeslaw.infer.extrapolation`` reads each nested fit as one draw of ``kappa * z1 + tau * d * z2 +
 eta * u * z3`` under log-uniform priors on the three scales. Two changes that the calibration
 report's misses suggested are measured here against it, in the same run, on the same fits,
 nested residuals and predictive draws, so only the error posterior differs:
@@ -31,8 +31,8 @@ import numpy as np
 from calibration_report import CASES, NOISE_INPUT, OUT, jeffreys
 from scipy.optimize import minimize
 
-from bayeslaw import extrapolation as ex
-from bayeslaw.backtest import backtest
+from bayeslaw.evaluate.backtest import backtest
+from bayeslaw.infer import extrapolation as ex
 
 LEVELS = (0.5, 0.8, 0.95)
 RHO_GRID = ex.TILT_GRID
@@ -45,7 +45,7 @@ def log_likelihood(points, full_span, rho_grid) -> np.ndarray:
     """Log likelihood on the (kappa, tau, eta, rho) grid; rows of one nested fit share z1-z3,
     rows of one unit (a run, else a row) share the per-run term.
 
-    :func:`bayeslaw.extrapolation.shared_error_posterior` with ``diag(s^2)`` replaced by the
+    :func:`bayeslaw.infer.extrapolation.shared_error_posterior` with ``diag(s^2)`` replaced by the
     block-diagonal ``diag(s^2) + rho^2 J_unit`` (Sherman-Morrison per unit).
     """
     r, s = points["residual"].to_numpy(), points["scale"].to_numpy()

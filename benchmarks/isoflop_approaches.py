@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import bayeslaw as bl
-from bayeslaw.isoflop_design import group_budgets
+from bayeslaw.decide.isoflop_design import group_budgets
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PORIAN = ("rw|base|long|kaplan|kaplan|train", "owt2|tuned|short|const|standard|val",

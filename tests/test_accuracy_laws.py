@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.errors import DataError
+from bayeslaw.core.errors import DataError
 
 TRUTH = {"floor": 0.25, "top": 0.8, "k": 0.6}
 ITEMS = 1000
@@ -77,7 +77,7 @@ def test_beta_rejects_exact_zero():
 
 
 def test_item_counts_below_correct_counts_are_rejected():
-    from bayeslaw.downstream import check_items
+    from bayeslaw.downstream.base import check_items
 
     msg = "column 'items' has item counts below the observed correct counts: rows b"
     with pytest.raises(DataError, match=re.escape(msg)):

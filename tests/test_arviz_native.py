@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw._arviz import az
+from bayeslaw.core._arviz import az
 
 
 def _tiny(law, runs):

@@ -1,4 +1,4 @@
-"""Backtests: fit below a cutoff, score held-out larger runs (bayeslaw.backtest, cli_backtest)."""
+"""Backtests: fit below a cutoff, score held-out larger runs (bayeslaw.evaluate.backtest, cli_backtest)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw.backtest import Backtest, backtest
-from bayeslaw.cli import main as cli_main
-from bayeslaw.errors import DataError, PredictionError
+from bayeslaw.cli.main import main as cli_main
+from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.evaluate.backtest import Backtest, backtest
 
 SETTINGS = {"chains": 2, "warmup": 200, "draws": 200}
 FAMILIES = {"x": (1.8, 6.0, 6.2), "y": (1.65, 5.75, 6.05), "z": (1.95, 6.25, 6.4)}  # E, a, b

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import bayeslaw as bl
-from bayeslaw._arviz import az
-from bayeslaw.batch import diagnose_many, fit_many, summarize_many
-from bayeslaw.errors import FitError
+from bayeslaw.core._arviz import az
+from bayeslaw.core.errors import FitError
+from bayeslaw.infer.batch import diagnose_many, fit_many, summarize_many
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {"chains": 2, "warmup": 150, "draws": 150}
@@ -72,7 +72,7 @@ def run_script(body: str, env: dict, tmp_path: Path, tables) -> dict:
         import pandas as pd
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / "tests")!r})
         import bayeslaw as bl
-        from bayeslaw.batch import fit_many
+        from bayeslaw.infer.batch import fit_many
         from test_batch import SETTINGS, moments
         tables = [pd.read_csv({str(tmp_path)!r} + f"/t{{i}}.csv") for i in range({len(tables)})]
         warnings.simplefilter("ignore")

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayeslaw._arviz import az
-from bayeslaw.batched_hmc import _schedule_flags, laplace_chol, make_chain, step_counts
+from bayeslaw.core._arviz import az
+from bayeslaw.infer.batched_hmc import _schedule_flags, laplace_chol, make_chain, step_counts
 
 MU = np.array([1.0, -2.0, 30.0])
 CORR = np.array([[1.0, 0.9, 0.0], [0.9, 1.0, -0.3], [0.0, -0.3, 1.0]])
@@ -18,7 +18,7 @@ WIDE, NARROW = np.array([1.0, 0.01, 100.0]), np.array([1.0, 0.1, 10.0])
 
 
 def run_gaussian(sd, dense: bool, laplace: bool, chains: int = 4, warmup: int = 400, draws: int = 600):
-    jax.config.update("jax_enable_x64", True)  # as fits on CPU run (bayeslaw.runtime)
+    jax.config.update("jax_enable_x64", True)  # as fits on CPU run (bayeslaw.core.runtime)
     precision = jnp.asarray(np.linalg.inv(CORR * np.outer(sd, sd)))
     mu = jnp.asarray(MU)
 
@@ -98,7 +98,7 @@ def test_schedule_collects_in_slow_windows_only():
 def test_starts_are_cut_to_the_posterior_scale(dense):
     """A fixed unconstrained jitter is many posterior sds where the posterior is narrow: each
     start's offset is cut to the Laplace sd there and left alone where the posterior is wider."""
-    from bayeslaw.batched_hmc import shrink_starts
+    from bayeslaw.infer.batched_hmc import shrink_starts
 
     jax.config.update("jax_enable_x64", True)
     sd = np.array([0.001, 0.05, 3.0])  # narrower than, close to and wider than the jitter

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from bayeslaw import runtime
-from bayeslaw.errors import FitError
+from bayeslaw.core import runtime
+from bayeslaw.core.errors import FitError
 
 
 def _file(path, size, age_s):

@@ -2,7 +2,7 @@
 
 Adding a law is adding a file; this module picks it up and checks that its value and gradient are
 finite at prior draws, that jit equals eager, and that its prior predictive is in a sane range.
-The design of inputs (ranges by unit) is the one :mod:`bayeslaw.law_check` uses when it checks a
+The design of inputs (ranges by unit) is the one :mod:`bayeslaw.laws.check` uses when it checks a
 law's formula at load time.
 """
 
@@ -16,8 +16,8 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
 
 import bayeslaw as bl
-from bayeslaw.law_check import MAX_BAD_SHARE, N_DESIGN, design
-from bayeslaw.model import build_model, make_plan
+from bayeslaw.laws.check import MAX_BAD_SHARE, N_DESIGN, design
+from bayeslaw.modeling.build import build_model, make_plan
 
 jax.config.update("jax_enable_x64", True)
 

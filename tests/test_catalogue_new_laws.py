@@ -13,7 +13,7 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
 
 import bayeslaw as bl
-from bayeslaw.model import build_model, make_plan
+from bayeslaw.modeling.build import build_model, make_plan
 
 jax.config.update("jax_enable_x64", True)
 

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw import cli, cli_args, cli_output
+from bayeslaw.cli import args as cli_args
+from bayeslaw.cli import main as cli
+from bayeslaw.cli import output as cli_output
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "synthetic_families.csv"
@@ -373,7 +375,7 @@ def test_device_flag_on_every_subcommand_that_computes(command, capsys):
 
 
 def test_cli_pooling_modes_match_the_library():
-    from bayeslaw.cli_args import _POOLINGS
-    from bayeslaw.law import POOLINGS
+    from bayeslaw.cli.args import _POOLINGS
+    from bayeslaw.laws.law import POOLINGS
 
     assert _POOLINGS == POOLINGS

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bayeslaw import cli
+from bayeslaw.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = str(ROOT / "data" / "synthetic_families.csv")
@@ -201,7 +201,7 @@ def saved(family_fit, tmp_path_factory) -> Path:
 
 
 def _edit_attribute(source: Path, target: Path, key: str, value: str) -> None:
-    from bayeslaw._arviz import az
+    from bayeslaw.core._arviz import az
 
     with az.rc_context({"data.load": "eager"}):
         idata = az.from_netcdf(str(source))

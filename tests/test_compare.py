@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.compare import ParetoKWarning, average_predict, compare, refit, stacking_weights
+from bayeslaw.evaluate.compare import (
+    ParetoKWarning,
+    average_predict,
+    compare,
+    refit,
+    stacking_weights,
+)
 
 SETTINGS = {"chains": 2, "warmup": 200, "draws": 200, "seed": 1}
 
@@ -124,7 +130,7 @@ def test_refuses_bad_requests(fits):
 
 def test_refit_reuses_law_target_group_pooling_and_sampler(fits, runs, monkeypatch):
     seen = {}
-    monkeypatch.setattr(sys.modules["bayeslaw.fit"], "fit", lambda law, data, **kw: seen.update(law=law, n=len(data), **kw))
+    monkeypatch.setattr(sys.modules["bayeslaw.infer.fit"], "fit", lambda law, data, **kw: seen.update(law=law, n=len(data), **kw))
     original = fits["chinchilla"]
     refit(original, runs.head(20), seed=7)
     assert seen["law"] is original.law and seen["n"] == 20

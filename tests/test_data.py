@@ -1,4 +1,4 @@
-"""Tests for bayeslaw.data: reading, validating and encoding runs tables."""
+"""Tests for bayeslaw.data.runs: reading, validating and encoding runs tables."""
 
 import re
 import warnings
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw.data import RunsTable, as_frame, encode_rows, read_runs, validate_runs
-from bayeslaw.errors import DataError, DataWarning
+from bayeslaw.core.errors import DataError, DataWarning
+from bayeslaw.data.runs import RunsTable, as_frame, encode_rows, read_runs, validate_runs
 
 INPUTS = {"N": True, "D": True}
 

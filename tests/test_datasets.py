@@ -1,4 +1,4 @@
-"""Tests for bayeslaw.datasets and the bundled synthetic data set."""
+"""Tests for bayeslaw.data.datasets and the bundled synthetic data set."""
 
 import hashlib
 import re
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw import datasets
-from bayeslaw.datasets import list_datasets, load_dataset
-from bayeslaw.errors import DataError
+from bayeslaw.core.errors import DataError
+from bayeslaw.data import datasets
+from bayeslaw.data.datasets import list_datasets, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"

@@ -1,4 +1,4 @@
-"""Preposterior design of the next runs (bayeslaw.design.suggest_runs, ``bayeslaw suggest``)."""
+"""Preposterior design of the next runs (bayeslaw.decide.design.suggest_runs, ``bayeslaw suggest``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw import cli
-from bayeslaw.errors import PredictionError
+from bayeslaw.cli import main as cli
+from bayeslaw.core.errors import PredictionError
 
 TARGET = {"N": 1e10, "D": 2e11}
 NEAR = {"N": 5e9, "D": 1e11}  # a run close to the target: informative about it
@@ -182,14 +182,14 @@ def test_bad_input_messages(small_fit, kwargs, message):
     if args.get("fits") == "own":
         args["fits"] = {"a": small_fit}
     with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
-        small_fit.suggest_runs(args.pop("target"), args.pop("candidates"), **args)
+        bl.suggest_runs(small_fit, args.pop("target"), args.pop("candidates"), **args)
 
 
 def test_degenerate_weights_warn(small_fit):
     cands = pd.DataFrame([NEAR, {"N": 1e7, "D": 1e11}])
     with pytest.warns(bl.DesignWarning, match=r"^the reweighted posterior rests on \d+\.\d% of the draws "
                       r"on average \(below 5%\): the expected sd is unreliable"):
-        out = small_fit.suggest_runs(TARGET, cands, n=8, outer=32, cost=[1.0, 1.0])
+        out = bl.suggest_runs(small_fit, TARGET, cands, n=8, outer=32, cost=[1.0, 1.0])
     assert out["ess_fraction"].iloc[-1] < 0.05 < out["ess_fraction"].iloc[0]
 
 

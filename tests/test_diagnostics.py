@@ -10,9 +10,15 @@ import numpy as np
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.diagnostics import diagnose, problems, quantity_labels, unjudged, warn_if_unreliable
-from bayeslaw.fit import check_settings
-from bayeslaw.model import make_plan
+from bayeslaw.infer.settings import check_settings
+from bayeslaw.modeling.build import make_plan
+from bayeslaw.results.diagnostics import (
+    diagnose,
+    problems,
+    quantity_labels,
+    unjudged,
+    warn_if_unreliable,
+)
 
 ONE_CHAIN = ("R-hat cannot be computed with 1 chain, so convergence is not checked; run at least 2 "
              "chains (e.g. chains=4)")

@@ -26,7 +26,7 @@ WORKER = textwrap.dedent("""
                                process_id=int(sys.argv[2]), initialization_timeout=120)
     import pandas as pd
     import bayeslaw as bl
-    from bayeslaw.batch import fit_many
+    from bayeslaw.infer.batch import fit_many
     warnings.simplefilter("ignore")
     runs = bl.load_dataset("synthetic_families")
     tables = [runs[runs.family == f] for f in ("dense", "moe", "wide")]

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from bayeslaw.errors import PredictionError
-from bayeslaw.ladder import OLMO_TARGET_TOKENS, fit_ladder
-from bayeslaw.observational import FLOPS_CUTOFF, fit_observational
-from bayeslaw.plot_downstream import plot_accuracy, plot_loadings
+from bayeslaw.core.errors import PredictionError
+from bayeslaw.downstream.ladder import OLMO_TARGET_TOKENS, fit_ladder
+from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational
+from bayeslaw.plot.downstream import plot_accuracy, plot_loadings
 
 TINY = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
 SIZES = {"190M": 2e8, "370M": 4e8, "760M": 8e8, "1B": 1.3e9}
@@ -224,7 +224,7 @@ def _obsscaling_folder(path):
 
 
 def _run(argv):
-    from bayeslaw.cli import main
+    from bayeslaw.cli.main import main
 
     try:
         return main(argv)
@@ -249,9 +249,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_ladder_writes_accuracy_plot(ladder, tmp_path, capsys, monkeypatch):
-    import bayeslaw.ladder
+    import bayeslaw.downstream.ladder
 
-    calls = _reuse(monkeypatch, bayeslaw.ladder, "fit_ladder", ladder[0])
+    calls = _reuse(monkeypatch, bayeslaw.downstream.ladder, "fit_ladder", ladder[0])
     out = tmp_path / "acc.png"
     argv = ["downstream", "ladder", str(_olmo_folder(tmp_path)), "--task", "hellaswag", "--plot", str(out)]
     assert _run(argv + CLI_TINY) == 0
@@ -263,9 +263,9 @@ def test_cli_ladder_writes_accuracy_plot(ladder, tmp_path, capsys, monkeypatch):
 
 
 def test_cli_observational_writes_accuracy_and_loadings(obs, tmp_path, capsys, monkeypatch):
-    import bayeslaw.observational
+    import bayeslaw.downstream.observational
 
-    calls = _reuse(monkeypatch, bayeslaw.observational, "fit_observational", obs[0])
+    calls = _reuse(monkeypatch, bayeslaw.downstream.observational, "fit_observational", obs[0])
     out = tmp_path / "obs.png"
     argv = ["downstream", "observational", str(_obsscaling_folder(tmp_path)), "--factors", "2", "--plot", str(out)]
     assert _run(argv + CLI_TINY) == 0

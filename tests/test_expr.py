@@ -1,4 +1,4 @@
-"""Tests for bayeslaw.expr: the safe formula compiler."""
+"""Tests for bayeslaw.laws.expr: the safe formula compiler."""
 
 import copy
 import math
@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayeslaw.errors import LawSpecError
-from bayeslaw.expr import FUNCTIONS, MAX_DEPTH, MAX_LENGTH, Formula, compile_formula
+from bayeslaw.core.errors import LawSpecError
+from bayeslaw.laws.expr import FUNCTIONS, MAX_DEPTH, MAX_LENGTH, Formula, compile_formula
 
 jax.config.update("jax_enable_x64", True)
 

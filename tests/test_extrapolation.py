@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw import extrapolation as ex
-from bayeslaw.errors import FitError
+from bayeslaw.core.errors import FitError
+from bayeslaw.infer import extrapolation as ex
 
 SETTINGS = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
 
@@ -188,7 +188,7 @@ def bending():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         plain = bl.fit("chinchilla", runs[key < cutoff], extrapolation=False, **SETTINGS)
-        calibrated = plain.calibrate_extrapolation(folds=2)
+        calibrated = bl.calibrate_extrapolation(plain, folds=2)
     return runs[key >= cutoff], plain, calibrated
 
 

@@ -14,8 +14,8 @@ import pytest
 
 import bayeslaw as bl
 
-ft_module = importlib.import_module("bayeslaw.family_test")  # the package attribute is the function
-from bayeslaw.family_test import contrasts, decide, family_test, plot_forest
+ft_module = importlib.import_module("bayeslaw.evaluate.families")  # the package attribute is the function
+from bayeslaw.evaluate.families import contrasts, decide, family_test, plot_forest
 
 SETTINGS = {"chains": 2, "warmup": 200, "draws": 200, "seed": 0}
 FAMILIES = ("f0", "f1", "f2")

@@ -12,7 +12,7 @@ import pytest
 from conftest import simulate
 
 import bayeslaw as bl
-from bayeslaw.errors import FitError, PredictionError
+from bayeslaw.core.errors import FitError, PredictionError
 
 
 def _mle(runs: pd.DataFrame) -> dict:
@@ -203,10 +203,10 @@ def test_nuts_goes_on_sampling_until_enough_and_no_further():
 
     import jax
 
-    from bayeslaw import runtime
-    from bayeslaw.model import build_model, make_plan
+    from bayeslaw.core import runtime
+    from bayeslaw.modeling.build import build_model, make_plan
 
-    fit_module = importlib.import_module("bayeslaw.fit")  # bl.fit, the function, shadows it
+    fit_module = importlib.import_module("bayeslaw.infer.fit")  # bl.fit, the function, shadows it
     runtime.configure()  # the precision bl.fit runs at
 
     law = bl.load_law("kaplan")

@@ -10,7 +10,7 @@ import pytest
 from test_batch import assert_mc_equal, moments
 
 import bayeslaw as bl
-from bayeslaw.errors import FitError
+from bayeslaw.core.errors import FitError
 
 SHARED = ("alpha", "beta", "sigma")
 
@@ -72,9 +72,10 @@ def test_auto_falls_back_to_nuts_from_the_same_start(demo_runs):
     (1, {}, 12, False),  # a run effect (non-centred run offsets)
 ])
 def test_auto_tries_hmc_first_only_without_a_non_centred_hierarchy(families, pooling, n_runs, expected):
-    from bayeslaw.fit import CENTRED_MIN_FAMILIES, hmc_first
-    from bayeslaw.law import load_law
-    from bayeslaw.model import make_plan
+    from bayeslaw.infer.fit import CENTRED_MIN_FAMILIES
+    from bayeslaw.infer.sampler import hmc_first
+    from bayeslaw.laws.law import load_law
+    from bayeslaw.modeling.build import make_plan
 
     centred = families >= CENTRED_MIN_FAMILIES
     plan = make_plan(load_law("chinchilla"), families, pooling, centered=centred, n_runs=n_runs)

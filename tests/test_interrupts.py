@@ -56,7 +56,7 @@ def test_signals_at_many_moments(sig, delay, tmp_path):
 
 
 def test_in_process_main_restores_the_signal_handlers(monkeypatch):
-    from bayeslaw import cli
+    from bayeslaw.cli import main as cli
 
     before = {sig: signal.getsignal(sig) for sig in EXPECTED}
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))

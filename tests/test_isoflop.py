@@ -12,7 +12,7 @@ import pytest
 from conftest import shared_csv
 
 import bayeslaw as bl
-from bayeslaw import cli
+from bayeslaw.cli import main as cli
 
 #: Hoffmann et al.'s Chinchilla law, the truth of the simulated sweep
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -194,7 +194,7 @@ def test_compare_with_approach3(result, tiny_family_fit):
 def test_plot_draws_every_budget(result):
     from matplotlib.figure import Figure
 
-    ax = result.plot(ax=Figure().add_subplot())
+    ax = bl.plot_isoflop(result, ax=Figure().add_subplot())
     assert len(ax.collections) >= 4 and len(ax.get_legend().get_texts()) == 4
 
 

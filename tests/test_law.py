@@ -9,8 +9,8 @@ import numpyro.distributions as dist
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.errors import LawSpecError
-from bayeslaw.priors import parse_prior
+from bayeslaw.core.errors import LawSpecError
+from bayeslaw.laws.priors import parse_prior
 
 GOOD = """
 name = "toy"

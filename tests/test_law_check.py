@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 
 import bayeslaw as bl
-from bayeslaw.expr import FUNCTIONS, compile_formula
-from bayeslaw.law_check import N_DESIGN, design, input_range, prior_draws, sample_prior
-from bayeslaw.priors import parse_prior
+from bayeslaw.laws.check import N_DESIGN, design, input_range, prior_draws, sample_prior
+from bayeslaw.laws.expr import FUNCTIONS, compile_formula
+from bayeslaw.laws.priors import parse_prior
 
 jax.config.update("jax_enable_x64", True)
 

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.errors import BayeslawError
-from bayeslaw.expr import FUNCTIONS, compile_formula
+from bayeslaw.core.errors import BayeslawError
+from bayeslaw.laws.expr import FUNCTIONS, compile_formula
 
 MODELS = sorted((Path(__file__).resolve().parents[1] / "models").glob("*.toml"))
 CASES = int(os.environ.get("BAYESLAW_FUZZ_CASES", "400"))
@@ -195,7 +195,7 @@ def _check_law_case(seed: int, tmp_path: Path) -> None:
                 bl.load_law(path)
     except BayeslawError as exc:
         first, *rest = str(exc).split("\n")
-        # one line, except a formula's message with its caret lines (see bayeslaw.expr)
+        # one line, except a formula's message with its caret lines (see bayeslaw.laws.expr)
         assert first and (not rest or "formula of law" in first or "derived quantity" in first), (seed, str(exc))
     except Exception as exc:  # noqa: BLE001 - the point of the test
         raise AssertionError(f"law fuzz case {seed} raised {type(exc).__name__}: {exc}\n{data[:3000]!r}") from exc

@@ -13,7 +13,7 @@ import tomllib
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.errors import LawSpecError
+from bayeslaw.core.errors import LawSpecError
 
 GOOD = """
 name = "toy"

@@ -79,7 +79,7 @@ def test_student_t_with_shared_scale_equals_numpyro():
     import jax
     import numpyro.distributions as dist
 
-    from bayeslaw.likelihood import StudentT
+    from bayeslaw.modeling.likelihood import StudentT
 
     rng = np.random.default_rng(0)
     value, loc = rng.normal(0, 1, 7), rng.normal(0, 1, 7)

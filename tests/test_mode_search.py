@@ -10,12 +10,12 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import potential_energy
 
-from bayeslaw import runtime
-from bayeslaw.data import read_runs, validate_runs
-from bayeslaw.fit import log_reference, model_args, prior_median
-from bayeslaw.law import load_law
-from bayeslaw.mode_search import damped_newton
-from bayeslaw.model import build_model, make_plan
+from bayeslaw.core import runtime
+from bayeslaw.data.runs import read_runs, validate_runs
+from bayeslaw.infer.mode_search import damped_newton
+from bayeslaw.infer.start import log_reference, model_args, prior_median
+from bayeslaw.laws.law import load_law
+from bayeslaw.modeling.build import build_model, make_plan
 
 runtime.configure()  # float64 on CPU, as in fits
 
@@ -89,7 +89,7 @@ def test_posterior_modes_of_demo_families(demo_runs):
 def test_single_fit_map_search_reaches_the_mode(demo_runs):
     """bl.fit's law models search by damped Newton: on the demo's dense family the point is a
     minimum, no higher than where one BFGS run from the prior median stops."""
-    from bayeslaw.fit import _find_map
+    from bayeslaw.infer.start import find_map
 
     law = load_law("chinchilla")
     plan = make_plan(law, 1, {}, centered=False)
@@ -98,7 +98,7 @@ def test_single_fit_map_search_reaches_the_mode(demo_runs):
                           {"N": True, "D": True}, "loss", None, positive_target=True)
     args = model_args(table, log_reference(plan, table.inputs))
     key = jax.random.PRNGKey(0)
-    points = {newton: ravel_pytree(_find_map(model, args, key, newton=newton)) for newton in (True, False)}
+    points = {newton: ravel_pytree(find_map(model, args, key, newton=newton)) for newton in (True, False)}
     unravel = points[True][1]
     objective = lambda v: potential_energy(model, args, {}, unravel(v))
     newton, bfgs = (float(objective(points[k][0])) for k in (True, False))

@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw.errors import DataError, PredictionError
-from bayeslaw.extrapolation import GRID, error_posterior
-from bayeslaw.observational import (
+from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.downstream.observational import (
     BIAS_GRID,
     ObservationalFit,
     _leaders,
     capability_pca,
     fit_observational,
 )
+from bayeslaw.infer.extrapolation import GRID, error_posterior
 
 BENCH = [f"b{j}" for j in range(5)]
 LOADINGS = np.array([0.12, 0.10, 0.08, 0.06, 0.04])

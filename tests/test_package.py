@@ -28,6 +28,6 @@ def test_every_warning_derives_from_the_root():
 
 
 def test_lazy_arviz_forwards_attributes():
-    from bayeslaw._arviz import az
+    from bayeslaw.core._arviz import az
 
     assert az.InferenceData.__name__ == "InferenceData"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.stats import norm, t
 
-from bayeslaw.errors import DataError
-from bayeslaw.performance_law import (
+from bayeslaw.core.errors import DataError
+from bayeslaw.downstream.performance_law import (
     censored_log_lik,
     design,
     fit_performance_law,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import bayeslaw as bl
-from bayeslaw import progress
-from bayeslaw.cli import main
-from bayeslaw.cli_output import format_summary, format_timings
+from bayeslaw.cli.main import main
+from bayeslaw.cli.output import format_summary, format_timings
+from bayeslaw.core import progress
 
 READER = ["E", "alpha", "A", "beta", "B", "N_opt_exponent", "D_opt_exponent", "sigma"]
 
@@ -92,14 +92,14 @@ def test_cli_plan_allocation_and_better(tiny_family_fit, tmp_path, capsys):
     rows = [line.split() for line in out.splitlines()[2:]]
     assert [r[:2] for r in rows] == [[c, q] for c in ("1e+21", "1e+22")
                                      for q in ("N_opt", "D_opt", "tokens_per_param", "loss")]
-    expected = tiny_family_fit.optimal_allocation([1e21]).loc[(1e21, "N_opt"), "median"]
+    expected = bl.optimal_allocation(tiny_family_fit, [1e21]).loc[(1e21, "N_opt"), "median"]
     assert float(rows[0][2]) == pytest.approx(expected, rel=1e-3)
     plans = ["N=7e8,D=1.4e10,family=dense", "N=3.5e8,D=2.8e10,family=dense"]
     assert main(["plan", str(path), "--better", *plans]) == 0
     out = capsys.readouterr().out
     prob = float(re.search(r"P\(A ends with a lower loss than B\) = ([0-9.]+)", out).group(1))
     a, b = ({"N": 7e8, "D": 1.4e10, "family": "dense"}, {"N": 3.5e8, "D": 2.8e10, "family": "dense"})
-    assert prob == pytest.approx(tiny_family_fit.prob_better(a, b), abs=1e-3)
+    assert prob == pytest.approx(bl.prob_better(tiny_family_fit, a, b), abs=1e-3)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -122,7 +122,7 @@ def test_cli_plan_errors(tiny_family_fit, tmp_path, capsys, args, message):
 @pytest.mark.parametrize("command", [["fit", "chinchilla", "runs.csv"], ["backtest", "chinchilla", "runs.csv",
                                      "--cutoff", "1e20"], ["compare", "a.nc", "b.nc"], ["plan", "fit.nc"]])
 def test_cli_progress_flags(command):
-    from bayeslaw.cli import build_parser
+    from bayeslaw.cli.main import build_parser
 
     parser = build_parser()
     assert parser.parse_args(command).progress is None  # auto: a bar when stderr is a terminal
@@ -140,9 +140,9 @@ def test_calibration_bar_counts_refits_and_timings_count_its_time(tiny_family_fi
         time.sleep(0.1)
         return tiny_family_fit
 
-    monkeypatch.setattr(sys.modules["bayeslaw.fit"], "fit", fake_fit)
+    monkeypatch.setattr(sys.modules["bayeslaw.infer.fit"], "fit", fake_fit)
     started = time.perf_counter()
-    calibrated = tiny_family_fit.calibrate_extrapolation(by="C", folds=3, progress=True,
+    calibrated = bl.calibrate_extrapolation(tiny_family_fit, by="C", folds=3, progress=True,
                                                          method="mcmc")
     wall = time.perf_counter() - started
     t, before = calibrated.timings, tiny_family_fit.timings

@@ -1,4 +1,4 @@
-"""Compute-optimal allocation, paired plan probabilities and precision planning (bayeslaw.planning)."""
+"""Compute-optimal allocation, paired plan probabilities and precision planning (bayeslaw.decide.planning)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw import planning
-from bayeslaw.errors import LawSpecError, PredictionError
+from bayeslaw.core.errors import LawSpecError, PredictionError
+from bayeslaw.decide import planning
 
 SETTINGS = {"chains": 2, "warmup": 200, "draws": 200}
 TRUE = {"alpha": 0.34, "beta": 0.28, "gamma": 2.5}
@@ -149,7 +149,7 @@ def test_plot_frontier_draws_a_band(fit3):
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = planning.plot_frontier(fit3, (1e19, 1e23), quantity="D_opt", family="z", n=5)
+    ax = bl.plot_frontier(fit3, (1e19, 1e23), quantity="D_opt", family="z", n=5)
     (line,) = [ln for ln in ax.lines if ln.get_label() == "frontier"]
     assert len(line.get_xdata()) == 5
     assert sorted(c.get_label() for c in ax.collections) == ["_band", "_runs"]

@@ -14,7 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import bayeslaw as bl
-from bayeslaw.backtest import Backtest
+from bayeslaw.evaluate.backtest import Backtest
 from bayeslaw.plot import plot_calibration
 from bayeslaw.plot.calibration import coverage_table, jeffreys_interval
 
@@ -66,5 +66,5 @@ def test_several_backtests_side_by_side(family_fit):
 
 def test_not_a_backtest():
     with pytest.raises(bl.PredictionError, match=re.escape("backtests must be a Backtest (from "
-                                                           "bayeslaw.backtest) or a dict of them, got list")):
+                                                           "bayeslaw.evaluate.backtest) or a dict of them, got list")):
         plot_calibration([1, 2], ax=Figure().add_subplot())

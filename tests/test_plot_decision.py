@@ -185,7 +185,7 @@ def test_one_input_law_draws_one_curve(demo_runs):
 
 
 def test_cli_plot_is_the_decision_plot_with_planned_runs(family_fit, tmp_path):
-    from bayeslaw.cli_output import save_plot
+    from bayeslaw.cli.output import save_plot
 
     target = tmp_path / "demo.png"
     save_plot(family_fit, target, None, 0.9, PLANNED)

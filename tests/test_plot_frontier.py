@@ -28,7 +28,7 @@ def test_median_and_band_are_the_allocation_posterior(family_fit):
     (line,) = [a for a in ax.get_lines() if a.get_label() == "frontier"]
     c, median = line.get_data()
     np.testing.assert_allclose(c, np.geomspace(1e20, 1e24, 5))
-    expected = family_fit.optimal_allocation(c).xs("N_opt", level="quantity")
+    expected = bl.optimal_allocation(family_fit, c).xs("N_opt", level="quantity")
     np.testing.assert_allclose(median, expected["median"], rtol=1e-6)
     (band,) = [a for a in ax.collections if a.get_label() == "_band" and isinstance(a, PolyCollection)]
     y = band.get_paths()[0].vertices[:, 1]

@@ -12,13 +12,13 @@ import numpyro.distributions as dist
 import pytest
 from scipy import stats
 
-from bayeslaw import runtime
-from bayeslaw.data import read_runs, validate_runs
-from bayeslaw.fit import log_reference, model_args, prior_median
-from bayeslaw.law import load_law
-from bayeslaw.model import build_model, make_plan
-from bayeslaw.prior_medians import median
-from bayeslaw.priors import DISTRIBUTIONS, parse_prior
+from bayeslaw.core import runtime
+from bayeslaw.data.runs import read_runs, validate_runs
+from bayeslaw.infer.prior_medians import median
+from bayeslaw.infer.start import log_reference, model_args, prior_median
+from bayeslaw.laws.law import load_law
+from bayeslaw.laws.priors import DISTRIBUTIONS, parse_prior
+from bayeslaw.modeling.build import build_model, make_plan
 
 runtime.configure()  # float64 on CPU, as in fits
 

@@ -1,4 +1,4 @@
-"""bayeslaw.programs: a refit of the same shape reuses the compiled programs, and only then; a
+"""bayeslaw.infer.programs: a refit of the same shape reuses the compiled programs, and only then; a
 new process compiles the traces an earlier one kept on disk."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import bayeslaw as bl
-from bayeslaw import programs
+from bayeslaw.infer import programs
 
 SETTINGS = {"chains": 2, "warmup": 150, "draws": 100, "seed": 3, "sampler": "hmc"}
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw.errors import DataError, PredictionError
-from bayeslaw.quantization import fit_quantization
+from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.downstream.quantization import fit_quantization
 
 
 def _synthetic(seed=0):

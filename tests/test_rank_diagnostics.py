@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from arviz.stats.diagnostics import _ess_bulk, _ess_tail, _rhat_rank
 
-from bayeslaw._arviz import az
-from bayeslaw.diagnostics import diagnose
-from bayeslaw.rank_diagnostics import rank_diagnostics
+from bayeslaw.core._arviz import az
+from bayeslaw.results.diagnostics import diagnose
+from bayeslaw.results.rank import rank_diagnostics
 
 
 def ar1(rng, shape, phi):

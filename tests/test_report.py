@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.backtest import Backtest
-from bayeslaw.extrapolation import GRID, ExtrapolationError
+from bayeslaw.evaluate.backtest import Backtest
+from bayeslaw.infer.extrapolation import GRID, ExtrapolationError
 from bayeslaw.report import render_report, write_report
 from bayeslaw.report.sections import SECTIONS
 from bayeslaw.report.words import diagnostics_words, meaning, reader_quantity
@@ -110,7 +110,7 @@ def test_planned_runs_with_distance_beyond_the_data(report, plain_report, family
 def test_allocation_and_absent_calibration(report, plain_report, family_fit):
     html = report[1]
     section = _text(html[html.index('<section id="allocation">'):html.index('<section id="calibration">')])
-    alloc = family_fit.optimal_allocation([5.88e23]).xs(5.88e23, level="compute")
+    alloc = bl.optimal_allocation(family_fit, [5.88e23]).xs(5.88e23, level="compute")
     assert f"5.9e+23 {bl.plot._common.human(alloc.loc['N_opt', 'median'])} [" in section
     assert "Extrapolation error" in _text(html[html.index('<section id="calibration">'):])
     plain = plain_report[1]
@@ -131,7 +131,7 @@ def test_user_text_is_escaped(family_fit, tmp_path):
     evil = "<img src=x onerror=alert(1)>"
     families = tuple(evil if f == "moe" else f for f in family_fit.families)
     odd = replace(family_fit, table=replace(family_fit.table, families=families))
-    path = odd.report(tmp_path / "r.html", title="<script>alert(2)</script>")
+    path = bl.write_report(odd, tmp_path / "r.html", title="<script>alert(2)</script>")
     html = path.read_text(encoding="utf-8")
     assert "<img src=x" not in html and "<script" not in html
     assert "&lt;img src=x onerror=alert(1)&gt; (30)" in html
@@ -178,7 +178,7 @@ def test_missing_folder(family_fit, tmp_path):
 
 
 def test_cli_report(family_fit, tmp_path, capsys):
-    from bayeslaw.cli import main
+    from bayeslaw.cli.main import main
 
     family_fit.save(tmp_path / "fit.nc")
     out = tmp_path / "r.html"

@@ -14,8 +14,8 @@ import pytest
 from scipy import stats
 
 import bayeslaw as bl
-from bayeslaw.errors import FitError
-from bayeslaw.sbc import chi2_sf, rank_uniformity, sbc
+from bayeslaw.core.errors import FitError
+from bayeslaw.evaluate.sbc import chi2_sf, rank_uniformity, sbc
 
 #: design ranges by the start of an input's unit, drawn log-uniformly and independently
 RANGES = {"parameters": (1e7, 1e10), "tokens per parameter": (1.0, 1e3), "tokens (unique)": (1e8, 1e10),

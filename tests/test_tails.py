@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayeslaw.cli_output import format_predictions
-from bayeslaw.results import predictive_columns
-from bayeslaw.tails import tail_k
+from bayeslaw.cli.output import format_predictions
+from bayeslaw.results.fit import predictive_columns
+from bayeslaw.results.tails import tail_k
 
 
 def test_tail_k_separates_light_from_heavy_tails():

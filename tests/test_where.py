@@ -1,4 +1,4 @@
-"""Row filters (bayeslaw.where): parsing, filtering and the errors that name the bad token."""
+"""Row filters (bayeslaw.data.where): parsing, filtering and the errors that name the bad token."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.cli import main
-from bayeslaw.where import parse_where
+from bayeslaw.cli.main import main
+from bayeslaw.data.where import parse_where
 
 RUNS = pd.DataFrame({"N": [1e8, 5e8, 2e9, 8e9], "D": [2e9, 1e10, 4e10, 1.6e11],
                      "family": ["a", "b", "a", "b"], "loss": [3.1, 2.9, 2.7, 2.5]})

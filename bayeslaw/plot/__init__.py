@@ -11,12 +11,13 @@
   intervals.
 """
 
-from .calibration import plot_calibration
-from .decision import plot_decision
-from .fit import EXTEND_DECADES, _color_cycle, plain_log_ticks, plot_fit
-from .forest import plot_family_forest
-from .frontier import plot_frontier
-from .residuals import plot_residuals
+from bayeslaw.plot.calibration import plot_calibration
+from bayeslaw.plot.decision import plot_decision
+from bayeslaw.plot.fit import EXTEND_DECADES, plain_log_ticks, plot_fit
+from bayeslaw.plot.forest import plot_family_forest
+from bayeslaw.plot.frontier import plot_frontier
+from bayeslaw.plot.isoflop import plot_isoflop
+from bayeslaw.plot.residuals import plot_residuals
 
 __all__ = ["EXTEND_DECADES", "plain_log_ticks", "plot_calibration", "plot_decision", "plot_family_forest",
-           "plot_fit", "plot_frontier", "plot_residuals"]
+           "plot_fit", "plot_frontier", "plot_isoflop", "plot_residuals"]

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import PredictionError
-from ..results import NEW_FAMILY
+from bayeslaw.core.errors import PredictionError
+from bayeslaw.results.fit import NEW_FAMILY
 
 #: FLOPs per parameter per token of a training run (C = 6 N D)
 FLOPS_PER_PARAM_TOKEN = 6.0

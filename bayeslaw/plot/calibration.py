@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import PredictionError
-from ..results import check_ci_prob
+from bayeslaw.core.errors import PredictionError
+from bayeslaw.results.fit import check_ci_prob
 
 _BISECTIONS = 60
 
@@ -40,13 +40,13 @@ def jeffreys_interval(k, n, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _results(backtests) -> dict:
-    from ..backtest import Backtest
+    from bayeslaw.evaluate.backtest import Backtest
 
     if isinstance(backtests, Backtest):
         return {f"{backtests.fit.law.name}, cutoff {backtests.cutoff:.3g} on {backtests.by}": backtests}
     if isinstance(backtests, Mapping) and backtests and all(isinstance(v, Backtest) for v in backtests.values()):
         return {str(k): v for k, v in backtests.items()}
-    raise PredictionError("backtests must be a Backtest (from bayeslaw.backtest) or a dict of them, "
+    raise PredictionError("backtests must be a Backtest (from bayeslaw.evaluate.backtest) or a dict of them, "
                           f"got {type(backtests).__name__}")
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import NEW_FAMILY, check_ci_prob
-from ._common import (
+from bayeslaw.plot._common import (
     CMAP,
     CURVE_MARGIN,
     PLAN_COLOR,
@@ -29,8 +28,9 @@ from ._common import (
     shade_extrapolation,
     target_label,
 )
-from .fit import plain_log_ticks
-from .residuals import Batch, draw_residuals, run_rows
+from bayeslaw.plot.fit import plain_log_ticks
+from bayeslaw.plot.residuals import Batch, draw_residuals, run_rows
+from bayeslaw.results.fit import NEW_FAMILY, check_ci_prob
 
 _GRID_POINTS = 150
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import FitError
-from ..results import check_ci_prob
-from ._common import reader_name
+from bayeslaw.core.errors import FitError
+from bayeslaw.plot._common import reader_name
+from bayeslaw.results.fit import check_ci_prob
 
 
 def _plain_ticks(axis) -> None:

@@ -1,6 +1,6 @@
 """The compute-optimal frontier: N*(C) (or D*, D*/N*, the loss at the optimum) with its band.
 
-The curve is the posterior median of :func:`bayeslaw.planning.optimal_allocation` over a range
+The curve is the posterior median of :func:`bayeslaw.decide.planning.optimal_allocation` over a range
 of budgets, the band its equal-tailed interval; the fitted runs are drawn at their own compute
 so a reader sees how far the frontier is extrapolated, and the region beyond the largest
 fitted run is shaded.
@@ -12,9 +12,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import PredictionError
-from ..results import NEW_FAMILY, check_ci_prob
-from ._common import PLAN_COLOR, human, key_values, plan_label, planned_frame, shade_extrapolation
+from bayeslaw.core.errors import PredictionError
+from bayeslaw.plot._common import (
+    PLAN_COLOR,
+    human,
+    key_values,
+    plan_label,
+    planned_frame,
+    shade_extrapolation,
+)
+from bayeslaw.results.fit import NEW_FAMILY, check_ci_prob
 
 _Y_LABELS = {
     "N_opt": "compute-optimal model size N* (parameters)",
@@ -53,7 +60,7 @@ def plot_frontier(fit, compute_range: Sequence[float] | None = None, *, quantity
     family : str, optional
         A fitted family; None (default) for a new family drawn from the population.
     flops, inputs
-        As in :func:`bayeslaw.planning.optimal_allocation`.
+        As in :func:`bayeslaw.decide.planning.optimal_allocation`.
     ci_prob : float
         Band probability (default 0.9).
     n : int
@@ -71,7 +78,7 @@ def plot_frontier(fit, compute_range: Sequence[float] | None = None, *, quantity
         Artists labelled ``frontier`` (median), ``_band``, ``_runs``, ``_planned <run>`` and
         ``extrapolation`` (the shaded region beyond the largest fitted run).
     """
-    from ..planning import QUANTITIES, _budgets, optimal_allocation
+    from bayeslaw.decide.planning import QUANTITIES, _budgets, optimal_allocation
 
     if quantity not in QUANTITIES:
         raise PredictionError(f"quantity must be one of: {', '.join(QUANTITIES)}; got {quantity!r}")
@@ -102,7 +109,7 @@ def plot_frontier(fit, compute_range: Sequence[float] | None = None, *, quantity
         c = key_values({k: planned[k].to_numpy(float) for k in ("N", "D")}, "C")
         values = {"N_opt": planned["N"], "D_opt": planned["D"], "tokens_per_param": planned["D"] / planned["N"]}
         if quantity in values:
-            from ._common import plan_families
+            from bayeslaw.plot._common import plan_families
 
             fams = plan_families(fit, planned)
             for i, row in enumerate(planned.to_dict("records")):

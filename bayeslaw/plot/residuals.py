@@ -10,8 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..results import check_ci_prob, interval_columns
-from ._common import CURVE_MARGIN, check_key, has_nd, key_label, key_values, shade_extrapolation
+from bayeslaw.plot._common import (
+    CURVE_MARGIN,
+    check_key,
+    has_nd,
+    key_label,
+    key_values,
+    shade_extrapolation,
+)
+from bayeslaw.results.fit import check_ci_prob, interval_columns
+
 
 class Batch:
     """Rows of the figure (iso-lines, fitted runs) predicted in one call per kind, then sliced.

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import check_folder, write_atomically
-from ..plot._common import has_nd, key_values, planned_frame
-from ..results import check_ci_prob
-from . import sections as s
-from .style import CSS
+from bayeslaw.core.atomic import check_folder, write_atomically
+from bayeslaw.decide.planning import optimal_allocation
+from bayeslaw.plot._common import has_nd, key_values, planned_frame
+from bayeslaw.report import sections as s
+from bayeslaw.report.style import CSS
+from bayeslaw.results.fit import check_ci_prob
 
 __all__ = ["render_report", "write_report"]
 
@@ -54,10 +55,10 @@ def render_report(fit, at=None, *, backtest=None, ci_prob: float = 0.9, seed: in
     """The report as an HTML string (see :func:`write_report` for the arguments)."""
     from matplotlib.figure import Figure
 
-    from ..plot.calibration import coverage_table, plot_calibration
-    from ..plot.decision import plot_decision
-    from ..plot.forest import plot_family_forest, varying_params
-    from ..plot.frontier import plot_frontier
+    from bayeslaw.plot.calibration import coverage_table, plot_calibration
+    from bayeslaw.plot.decision import plot_decision
+    from bayeslaw.plot.forest import plot_family_forest, varying_params
+    from bayeslaw.plot.frontier import plot_frontier
 
     ci_prob = check_ci_prob(ci_prob)
     planned = planned_frame(fit, at)
@@ -82,7 +83,7 @@ def render_report(fit, at=None, *, backtest=None, ci_prob: float = 0.9, seed: in
     parts.append(s.predictions_section(fit, planned, law, obs, ci_prob))
     if two and set(fit.law.input_names) == {"N", "D"}:
         budgets = _budgets(fit, planned)
-        frame = fit.optimal_allocation(budgets, ci_prob=ci_prob, seed=seed)
+        frame = optimal_allocation(fit, budgets, ci_prob=ci_prob, seed=seed)
         fig = Figure(figsize=(10, 4), layout="constrained")
         left, right = fig.subplots(1, 2)
         plot_frontier(fit, ci_prob=ci_prob, at=planned, ax=left)

@@ -12,8 +12,8 @@ from html import escape
 
 import numpy as np
 
-from ..plot._common import has_nd, human, key_values, plan_families, plan_label
-from .words import diagnostics_words, parameter_rows, reader_quantity
+from bayeslaw.plot._common import has_nd, human, key_values, plan_families, plan_label
+from bayeslaw.report.words import diagnostics_words, parameter_rows, reader_quantity
 
 SECTIONS = {"law": "The law", "data": "The data", "fit": "The fit", "parameters": "Parameters",
             "diagnostics": "Sampler diagnostics", "predictions": "Planned runs",
@@ -141,7 +141,7 @@ def predictions_section(fit, planned, law, obs, ci_prob: float) -> str:
     if not len(planned):
         return section("predictions", "<p>No planned runs were given. Add them with "
                        "<code>bayeslaw report FIT.nc --out report.html --at \"N=7e10,D=1.4e12\"</code> "
-                       "or <code>fit.report(path, at=[{...}])</code>.</p>")
+                       "or <code>bl.write_report(fit, path, at=[{...}])</code>.</p>")
     inputs = {k: np.asarray(v, float) for k, v in fit.table.inputs.items()}
     keys = list(fit.law.input_names) + (["C"] if has_nd(fit.law) else [])
     largest = {k: key_values(inputs, k).max() for k in keys}
@@ -178,7 +178,7 @@ def allocation_section(fit, frame, budgets, ci_prob: float, figures: list[str]) 
     if frame is None:
         others = ", ".join(e(n) for n in fit.law.input_names if n not in ("N", "D"))
         return section("allocation", f"<p>Law {e(fit.law.name)} has inputs besides N and D ({others}); "
-                       "the optimum depends on their values: call <code>fit.optimal_allocation(compute, "
+                       "the optimum depends on their values: call <code>bl.optimal_allocation(fit, compute, "
                        "inputs={...})</code>.</p>")
     rows = []
     for c in budgets:
@@ -221,8 +221,8 @@ def calibration_section(fit, backtest, coverage, figure: str | None) -> str:
     if not parts:
         parts.append('<p class="warn"><b>Absent.</b> This fit carries no evidence that its intervals hold '
                      "beyond the fitted runs.</p><p>To get it: <code>bayeslaw fit LAW DATA --out fit.nc</code> "
-                     "without <code>--no-extrapolation</code> (or <code>fit.calibrate_extrapolation(by=\"C\")</code>) "
+                     "without <code>--no-extrapolation</code> (or <code>bl.calibrate_extrapolation(fit, by=\"C\")</code>) "
                      "fits the law below nested cutoffs, measures how far it misses the larger runs and widens "
                      "predictions beyond the data accordingly; <code>bayeslaw backtest</code> (or <code>bl.backtest</code>, "
-                     "then <code>fit.report(path, backtest=result)</code>) scores held-out larger runs.</p>")
+                     "then <code>bl.write_report(fit, path, backtest=result)</code>) scores held-out larger runs.</p>")
     return section("calibration", "\n".join(parts))

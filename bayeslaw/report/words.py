@@ -12,8 +12,8 @@ import re
 
 import numpy as np
 
-from ..diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, problems
-from ..plot._common import reader_name
+from bayeslaw.plot._common import reader_name
+from bayeslaw.results.diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, problems
 
 #: meanings of quantities law files usually leave undescribed
 FALLBACK_MEANINGS = {

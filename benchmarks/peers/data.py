@@ -20,10 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import calibration_report as cr
 import numpy as np
 import pandas as pd
-
-import calibration_report as cr
 
 #: a fit needs at least this many rows and this many distinct N and D values
 MIN_TRAIN_ROWS = 10

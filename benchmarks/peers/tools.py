@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import baseline_huber as bh
 import numpy as np
 import pandas as pd
 
-import baseline_huber as bh
 from peers.metrics import LEVELS
 
 MIN_FAMILY_ROWS = 10

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from peers.metrics import coverage, median_are, relative_interval_score
 
+import bayeslaw as bl
+
 LEVEL = 0.8
 
 
@@ -43,7 +45,7 @@ def n_opt(fit, compute: float, seed: int) -> float:
     """Posterior median of the compute-optimal N at ``compute`` FLOPs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = fit.optimal_allocation(compute, seed=seed)
+        table = bl.optimal_allocation(fit, compute, seed=seed)
     return float(table.xs("N_opt", level="quantity")["median"].iloc[0])
 
 

@@ -53,16 +53,16 @@ class State:
 
 
 def bayeslaw_suggest(state: State) -> list:
-    """(a) ``fit.suggest_runs(target rows, available runs, budget=...)``, in its order."""
+    """(a) ``bl.suggest_runs(fit, target rows, available runs, budget=...)``, in its order."""
     import bayeslaw as bl
 
-    if not hasattr(bl.Fit, "suggest_runs"):
-        raise Skip("bayeslaw.Fit.suggest_runs is not in this checkout")
+    if not hasattr(bl, "suggest_runs"):
+        raise Skip("bayeslaw.suggest_runs is not in this checkout")
     candidates = state.available[["N", "D"]]
     n = min(len(candidates), MAX_RUNS[0] if state.quick else MAX_RUNS[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plan = state.fit.suggest_runs(state.target[["N", "D"]], candidates, n=n, budget=state.budget,
+        plan = bl.suggest_runs(state.fit, state.target[["N", "D"]], candidates, n=n, budget=state.budget,
                                       replicates=False, seed=state.seed,
                                       outer=16 if state.quick else 64)
     state.info["expected_sd"] = [float(x) for x in plan.get("expected_sd", [])]

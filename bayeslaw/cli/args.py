@@ -1,0 +1,277 @@
+"""Checks of the ``bayeslaw`` command line's input: key=value lists, output paths, data specs.
+
+Bad input raises :class:`CliError`, whose message :func:`_fail` prints as the one line
+``bayeslaw: error: <message>`` before exiting with status :data:`EXIT_ERROR`. Output paths are
+checked here before any work; writing them is :mod:`bayeslaw.cli.output`'s job. Only the
+standard library is imported at module level, so ``bayeslaw --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+EXIT_ERROR = 2
+#: as bayeslaw.laws.law.POOLINGS (not imported: --help stays fast)
+_POOLINGS = ("shared", "partial", "none", "correlated")
+
+
+class CliError(Exception):
+    """Bad command-line input found by the command line itself (bad token, unwritable path)."""
+
+
+def _fail(message: str):
+    """Print the first line of ``message`` as the tool's one-line error and exit with status 2."""
+    first = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
+    print(f"bayeslaw: error: {first}", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
+# -- numbers given as options (argparse ``type=`` functions) ----------------------------------
+
+#: seeds are 32-bit unsigned integers (JAX's PRNGKey and NumPy's generators take them all)
+SEED_MAX = 2**32 - 1
+#: more chains than this, or more warmup/draws per chain, is refused as a typo: the draws are
+#: held in memory (chains x draws x parameters) and would take days on any machine
+MAX_CHAINS = 1024
+MAX_ITERATIONS = 10**7
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut to 40 characters."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def whole(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``, or a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{_shown(text)} is out of range: give a whole number from {low} to {high}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a finite number")
+    return value
+
+
+def finite(text: str) -> float:
+    """An argparse type: a finite number."""
+    return _float(text)
+
+
+def probability(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1 (an interval's mass)."""
+    value = _float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be between 0 and 1 (e.g. 0.9)")
+    return value
+
+
+seed = whole(0, SEED_MAX)
+chains = whole(1, MAX_CHAINS)
+iterations = whole(1, MAX_ITERATIONS)
+
+
+def add_sampler_options(p: argparse.ArgumentParser, chains_default: int = 4,
+                        iterations_default: int = 1000, seed_help: str = "random seed") -> None:
+    """``--chains``, ``--draws``, ``--warmup`` and ``--seed``, each range-checked at parsing."""
+    p.add_argument("--chains", type=chains, default=chains_default,
+                   help=f"number of chains, 1 to {MAX_CHAINS} (default: {chains_default})")
+    p.add_argument("--draws", type=iterations, default=iterations_default,
+                   help=f"draws per chain after warmup (default: {iterations_default})")
+    p.add_argument("--warmup", type=iterations, default=iterations_default,
+                   help=f"warmup iterations per chain (default: {iterations_default})")
+    p.add_argument("--seed", type=seed, default=0,
+                   help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
+
+
+# -- parsing of key=value lists -------------------------------------------------------------
+
+
+def add_law_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``fit`` and ``backtest`` that change the model around the law: the
+    checkpoint run column, the noise trend and the extrapolation error."""
+    p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
+                   "intermediate checkpoints (adds a per-run effect)")
+    p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
+                   "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
+    p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "
+                   "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits "
+                   "(default: C for laws in N and D, else the law's input); predictions beyond "
+                   "the largest run widen accordingly")
+    p.add_argument("--no-extrapolation", action="store_true",
+                   help="leave the extrapolation error out of the predictions")
+
+
+def extrapolation_choice(args: argparse.Namespace) -> str | bool:
+    """The ``extrapolation=`` argument of :func:`bayeslaw.fit` that the options above ask for."""
+    return False if args.no_extrapolation else (args.extrapolation or "auto")
+
+
+def _pairs(text: str, option: str) -> list[tuple[str, str]]:
+    """Split ``k=v,k=v`` into pairs; no evaluation of any kind."""
+    out, seen = [], set()
+    for token in text.split(","):
+        token = token.strip()
+        key, eq, value = token.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not key:
+            raise CliError(f"bad {option} value {text!r}: {token!r} is not key=value")
+        if key in seen:
+            raise CliError(f"bad {option} value {text!r}: {key!r} is given twice")
+        seen.add(key)
+        out.append((key, value))
+    return out
+
+
+def parse_pooling(texts: list[str], params: list[str]) -> dict[str, str]:
+    """``["alpha=partial,beta=none"]`` -> {"alpha": "partial", "beta": "none"}."""
+    out: dict[str, str] = {}
+    for text in texts:
+        bad = f"bad --pooling value {text!r}"
+        for key, value in _pairs(text, "--pooling"):
+            if key not in params:
+                raise CliError(f"{bad}: {key!r} is not a parameter of the law; "
+                               f"parameters: {', '.join(params)}")
+            if value not in _POOLINGS:
+                raise CliError(f"{bad}: {value!r} is not one of: {', '.join(_POOLINGS)}")
+            out[key] = value
+    return out
+
+
+def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | None,
+                families: list[str] | None) -> dict:
+    """``"N=7e10,D=1.4e12,family=dense"`` -> a row dict for ``Fit.predict``.
+
+    ``inputs`` maps each law input to whether it must be positive. The family may be given as
+    ``family=`` or under the fit's group column name; empty means a new family.
+    """
+    row: dict = {}
+    bad = f"bad {option} value {text!r}"
+    valid = list(inputs) + (["family"] if group else [])
+    for key, value in _pairs(text, option):
+        if group and key in ("family", group):
+            if families is not None and value and value not in families:
+                raise CliError(f"{bad}: unknown family {value!r}; known: "
+                               f"{', '.join(families)} (leave it empty for a new family)")
+            row[group] = value
+            continue
+        if key not in inputs:
+            hint = " (the fit has no --group, so no family)" if key == "family" else ""
+            raise CliError(f"{bad}: unknown key {key!r}; valid: {', '.join(valid)}{hint}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise CliError(f"{bad}: {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise CliError(f"{bad}: {value!r} is not a finite number")
+        if inputs[key] and number <= 0:
+            raise CliError(f"{bad}: {key} must be positive, got {value!r}")
+        row[key] = number
+    missing = [name for name in inputs if name not in row]
+    if missing:
+        raise CliError(f"{bad}: missing {', '.join(missing)} (needed: {', '.join(inputs)})")
+    return row
+
+
+# -- output paths -----------------------------------------------------------------------------
+
+
+def check_output(path: str, option: str, inputs: tuple = ()) -> Path:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Refused: a missing or read-only folder, a folder given as the file, an existing file that is
+    read-only or not a regular file, and a path that names one of ``inputs`` (files the command
+    reads). Permission bits are judged as well as access rights, so a read-only file is refused
+    even for a user (root) who could override them. A temporary file is created in the folder
+    and removed again, which catches a read-only file system.
+    """
+    target = Path(path)
+    folder = target.parent
+    bad = f"cannot write {option} '{path}'"
+    if not path.strip() or target.name in ("", ".", ".."):
+        raise CliError(f"{bad}: not a file name")
+    if not folder.is_dir():
+        if folder.exists():
+            raise CliError(f"{bad}: '{folder}' is not a folder")
+        raise CliError(f"{bad}: folder '{folder}' does not exist")
+    if target.is_dir():
+        raise CliError(f"{bad}: it is a folder")
+    if target.exists():
+        info = target.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CliError(f"{bad}: it exists and is not a regular file")
+        if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
+            raise CliError(f"{bad}: the file is read-only")
+        for source in inputs:
+            if source is not None and Path(source).exists() and target.samefile(source):
+                raise CliError(f"{bad}: it is an input of this command")
+    if not folder.stat().st_mode & 0o222 or not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"{bad}: folder '{folder}' is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise CliError(f"{bad}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+    return target
+
+
+def check_plot_path(path: str, option: str = "--plot", inputs: tuple = ()) -> Path:
+    """An output path for a figure, with a format matplotlib can write (see :func:`check_output`)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    target = check_output(path, option, inputs)
+    fmt = target.suffix.lstrip(".").lower() or "png"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise CliError(f"cannot write {option} '{path}': unknown image format {fmt!r}; "
+                       f"use one of: {', '.join(sorted(supported))}")
+    return target
+
+
+# -- data and options -------------------------------------------------------------------------
+
+
+def _read_data(spec: str):
+    """The runs of ``DATA``: ``dataset:NAME`` for a registered data set, else a CSV path."""
+    import bayeslaw as bl
+    from bayeslaw.data.runs import read_runs
+
+    if spec.startswith("dataset:"):
+        return bl.load_dataset(spec.removeprefix("dataset:"))
+    return read_runs(spec)
+
+
+def _check_ci_prob(value: float) -> float:
+    """``--ci-prob`` itself when strictly between 0 and 1, else a :class:`CliError`."""
+    if not 0 < value < 1:
+        raise CliError(f"bad --ci-prob value '{value:g}': must be between 0 and 1")
+    return value
+
+
+def _rows_frame(points: list[dict]):
+    """Row dicts (possibly with different keys) -> one DataFrame; absent family = new family."""
+    from bayeslaw.data.runs import as_frame
+
+    return as_frame(points, "prediction rows")

@@ -1,0 +1,140 @@
+"""``bayeslaw compare`` and ``bayeslaw family-test``: command-line faces of compare.py and
+family_test.py.
+
+The main CLI hooks them in with ``cli_compare.add_parser(subparsers)``; each handler is stored as
+the sub-parser's ``handler`` default and returns the exit status (2 with a one-line error on bad
+input). :func:`main` runs them alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from bayeslaw.cli.args import add_sampler_options, check_plot_path, finite, probability
+from bayeslaw.cli.output import atomic_write
+from bayeslaw.core.errors import BayeslawError
+
+_FMT = {"float_format": lambda v: f"{v:.4g}"}
+
+
+def _sampler(p: argparse.ArgumentParser) -> None:
+    add_sampler_options(p)
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``compare`` and ``family-test`` sub-commands to an argparse sub-parsers object."""
+    p = subparsers.add_parser(
+        "compare", help="rank law forms by LOO or held-out (extrapolation) scores",
+        description="Compare fits of the same runs. Each FIT is a saved fit (NAME=FILE.nc or "
+                    "FILE.nc) or a law name fitted to --data. Prints the table, best first.")
+    p.add_argument("fits", nargs="+", metavar="FIT", help="FILE.nc, NAME=FILE.nc, or a law (needs --data)")
+    p.add_argument("--data", help="runs (CSV) to fit the named laws to")
+    p.add_argument("--target", default="loss", help="target column (default: loss)")
+    p.add_argument("--group", help="family column")
+    p.add_argument("--method", choices=("loo", "largest", "family"), default="loo",
+                   help="loo (PSIS-LOO), largest (leave-largest-out), family (leave-one-family-out)")
+    p.add_argument("--on", help="scale for --method largest: an input column or C (= 6ND)")
+    p.add_argument("--cutoff", type=finite, help="runs with scale >= CUTOFF are held out (default: largest 20%%)")
+    _sampler(p)
+    p.set_defaults(handler=cli_compare)
+
+    p = subparsers.add_parser(
+        "family-test", help="do families differ in some parameters (e.g. the exponents)?",
+        description="Fit LAW with PARAMS shared and per family, compare by LOO, print the table, "
+                    "a verdict (differ when the ELPD difference exceeds 2 SE) and pairwise contrasts.")
+    p.add_argument("law", metavar="LAW", help="law name, .toml path, or a saved fit FILE.nc")
+    p.add_argument("data", nargs="?", metavar="DATA", help="runs (CSV); not needed with a saved fit")
+    p.add_argument("--params", default="alpha", help="comma-separated parameters (default: alpha)")
+    p.add_argument("--group", help="family column (needed with a law)")
+    p.add_argument("--target", default="loss", help="target column (default: loss)")
+    p.add_argument("--alternative", choices=("partial", "none"), default="partial")
+    p.add_argument("--leave-family-out", action="store_true", help="also compare by leave-one-family-out")
+    p.add_argument("--ci-prob", type=probability, default=0.9, help="interval of the contrasts (default: 0.9)")
+    p.add_argument("--plot", metavar="FILE.png", help="save a forest plot of the per-family values")
+    _sampler(p)
+    p.set_defaults(handler=cli_family_test)
+
+
+def _fail(exc: Exception) -> int:
+    print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
+    return 2
+
+
+def _load_fits(args) -> dict:
+    import bayeslaw as bl
+
+    fits, settings = {}, {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": args.seed}
+    for item in args.fits:
+        name, eq, path = item.partition("=")
+        if not eq:
+            name, path = Path(item).stem if item.endswith(".nc") else item, item
+        if name in fits:
+            raise BayeslawError(f"fit name {name!r} is given twice; use NAME=FILE.nc")
+        if path.endswith(".nc"):
+            fits[name] = bl.load_fit(path)
+        elif args.data is None:
+            raise BayeslawError(f"{item!r} is not a .nc fit file; give --data to fit law {path!r}")
+        else:
+            fits[name] = bl.fit(path, args.data, target=args.target, group=args.group,
+                                progress=getattr(args, "progress", None), **settings)
+    return fits
+
+
+def cli_compare(args: argparse.Namespace) -> int:
+    """Handler of ``bayeslaw compare``."""
+    from bayeslaw.evaluate.compare import ParetoKWarning, compare
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = compare(_load_fits(args), method=args.method, on=args.on, cutoff=args.cutoff,
+                            seed=args.seed, progress=getattr(args, "progress", None))
+    except BayeslawError as exc:
+        return _fail(exc)
+    print(f"method: {args.method}" + "".join(f", {k} {v}" for k, v in table.attrs.items() if k != "method"))
+    print(table.to_string(**_FMT))
+    for w in caught:
+        if issubclass(w.category, ParetoKWarning):
+            print(f"warning: {w.message}")
+    print(f"best: {table.index[0]}")
+    return 0
+
+
+def cli_family_test(args: argparse.Namespace) -> int:
+    """Handler of ``bayeslaw family-test``."""
+    import bayeslaw as bl
+    from bayeslaw.evaluate.families import family_test
+
+    plot = check_plot_path(args.plot, "--plot", (args.law, args.data)) if args.plot else None
+    params = [p.strip() for p in args.params.split(",") if p.strip()]
+    settings = {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": args.seed}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if args.law.endswith(".nc"):
+                subject, runs = bl.load_fit(args.law), args.data
+            else:
+                if args.data is None:
+                    raise BayeslawError("family-test with a law needs DATA (a CSV of runs)")
+                subject, runs = args.law, args.data
+            result = family_test(subject, runs, params, alternative=args.alternative, target=args.target,
+                                 group=args.group, leave_family_out=args.leave_family_out,
+                                 ci_prob=args.ci_prob, progress=getattr(args, "progress", None),
+                                 **settings)
+    except BayeslawError as exc:
+        return _fail(exc)
+    print(result.table.to_string(**_FMT))
+    for name, table in result.extra.items():
+        print(f"\n{name}:\n{table.to_string(**_FMT)}")
+    print(f"\nverdict: {result.verdict}")
+    print(f"\ncontrasts ({args.ci_prob:.0%} intervals of family_a - family_b):")
+    print(result.contrasts.to_string(index=False, **_FMT))
+    if plot is not None:
+        figure = result.plot_forest(ci_prob=args.ci_prob).figure
+        fmt = plot.suffix.lstrip(".").lower() or "png"
+        atomic_write(plot, lambda tmp: figure.savefig(tmp, format=fmt))
+        print(f"wrote {args.plot}")
+    return 0

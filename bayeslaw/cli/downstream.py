@@ -1,0 +1,156 @@
+"""``bayeslaw downstream {ladder,observational,quantization} ...``: the downstream models' command line.
+
+Hooked into the main CLI with ``add_parser(subparsers)`` (add ``"cli_downstream"`` to
+``cli._EXTENSIONS``); the handler returns the exit status, 2 with one line on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from bayeslaw.cli.args import add_sampler_options, probability, whole
+from bayeslaw.core.errors import BayeslawError
+
+#: benchmark columns of obsscaling's base_llm_benchmark_eval.csv; the target is one, the rest are inputs
+OBS_BENCHMARKS = ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval")
+#: default --task per model
+DEFAULT_TASK = {"ladder": "mmlu", "observational": "MMLU", "quantization": "MMLU"}
+#: the observational accuracy plot draws this many families (those with the most models)
+PLOT_FAMILIES = 6
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``downstream`` sub-command to an ``argparse`` sub-parsers object."""
+    p = subparsers.add_parser("downstream", help="downstream accuracy models (ladder, observational, quantization)",
+                              description="Fit a downstream model on a data folder and print its summary "
+                                          "and predictions.")
+    p.add_argument("model", choices=("ladder", "observational", "quantization"))
+    p.add_argument("data", help="data folder (olmo_ladder, obsscaling or quantization_openllm layout)")
+    p.add_argument("--task", default=None, help="ladder task (default mmlu), observational target benchmark "
+                                                "(MMLU; the other benchmarks are the inputs) or quantization "
+                                                "benchmark (MMLU)")
+    p.add_argument("--factors", type=whole(1, len(OBS_BENCHMARKS) - 1), default=2, help="observational: capability factors (default 2)")
+    add_sampler_options(p, chains_default=2, iterations_default=500)
+    p.add_argument("--ci-prob", type=probability, default=0.9)
+    p.add_argument("--plot", metavar="FILE.png", help="save the accuracy-vs-compute plot (ladder, observational); "
+                                                      "the observational model also saves FILE_loadings.png")
+    p.set_defaults(handler=run_downstream)
+    return p
+
+
+def run_downstream(args: argparse.Namespace) -> int:
+    """Handler: fit, print the summary and the predictions, save the plots; 2 on bad input."""
+    from bayeslaw.cli.args import CliError, check_plot_path
+
+    task = args.task or DEFAULT_TASK[args.model]
+    try:
+        plot = None
+        if args.plot:
+            if args.model == "quantization":
+                raise CliError("--plot draws the ladder and observational models, not quantization")
+            plot = check_plot_path(args.plot)
+            if args.model == "observational":
+                check_plot_path(str(_loadings_path(plot)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if args.model == "ladder":
+                from bayeslaw.downstream.ladder import OLMO_CHANCE, fit_ladder, load_olmo_ladder
+
+                runs, targets = _load(load_olmo_ladder, args, task)
+                fit = fit_ladder(runs, chance=OLMO_CHANCE[task], chains=args.chains, draws=args.draws,
+                                 warmup=args.warmup, seed=args.seed)
+                table = fit.predict(targets[["N", "D"]], ci_prob=args.ci_prob).assign(actual=targets["accuracy"].values)
+                drawn = {"rows": runs, "heldout": targets, "group": "size_label"}
+            elif args.model == "observational":
+                fit, table, drawn = _observational(args, task)
+            else:
+                from bayeslaw.downstream.quantization import fit_quantization, load_openllm
+
+                curve, pairs = _load(load_openllm, args, task)
+                fit = fit_quantization(curve, pairs, chains=args.chains, draws=args.draws, warmup=args.warmup,
+                                       seed=args.seed)
+                table = fit.prob_quantized_wins([4.0, 16.0, 48.0, 140.0])
+        print(fit.summary(ci_prob=args.ci_prob).to_string(float_format=lambda v: f"{v:.4g}"))
+        print()
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if plot is not None:
+            print("wrote " + " and ".join(map(str, _save_plots(fit, plot, drawn, args.ci_prob, args.seed))))
+    except (BayeslawError, CliError, OSError, KeyError) as exc:
+        print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    return 0
+
+
+def _load(loader, args: argparse.Namespace, *rest):
+    """Run a data-folder loader; a missing, unreadable or foreign folder is one CliError."""
+    from bayeslaw.cli.args import CliError
+
+    folder = args.data
+    try:
+        return loader(folder, *rest)
+    except BayeslawError:
+        raise
+    except OSError as exc:
+        raise CliError(f"cannot read data folder '{folder}': {exc.strerror or exc}"
+                       + (f" ('{exc.filename}')" if exc.filename else "")) from None
+    except KeyError as exc:
+        raise CliError(f"data folder '{folder}' is not in the {args.model} layout: column {exc} is "
+                       "missing") from None
+    except ValueError as exc:  # pandas' parser errors and undecodable bytes
+        raise CliError(f"cannot read data folder '{folder}': "
+                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+
+def _observational(args: argparse.Namespace, task: str):
+    """Fit obsscaling below the paper's FLOPs cutoff; predict the target of the models above it."""
+    import numpy as np
+
+    from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational, load_obsscaling
+
+    if task not in OBS_BENCHMARKS:
+        raise BayeslawError(f"unknown --task {task!r} for the observational model; benchmarks: "
+                            + ", ".join(OBS_BENCHMARKS))
+    models = _load(load_obsscaling, args)
+    bench = [b for b in OBS_BENCHMARKS if b != task]
+    train = (models["flops"] < FLOPS_CUTOFF).to_numpy()
+    fit = fit_observational(models, bench, task, k=args.factors, train=train, chains=args.chains,
+                            draws=args.draws, warmup=args.warmup, seed=args.seed)
+    test = np.flatnonzero(~train & models[task].notna().to_numpy())
+    table = fit.predict({"row": test}, ci_prob=args.ci_prob)[["median", "lower", "upper"]]
+    table.insert(0, "model", models["model"].to_numpy()[test])
+    table.insert(1, "flops", models["flops"].to_numpy()[test])
+    table["actual"] = models[task].to_numpy()[test]
+    with_c = models[np.isfinite(models["flops"].to_numpy())]
+    counts = with_c["family"].astype(str).value_counts()
+    families = sorted(counts.index, key=lambda f: (-counts[f], f))[:PLOT_FAMILIES]
+    drawn = {"rows": models[train], "heldout": models[~train], "x": "flops", "families": families}
+    return fit, table, drawn
+
+
+def _loadings_path(target):
+    """Where the observational model's loadings plot goes, beside the accuracy plot."""
+    return target.with_name(f"{target.stem}_loadings{target.suffix or '.png'}")
+
+
+def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
+    """Draw on pyplot-free figures and write them atomically: the accuracy plot, then the loadings."""
+    from matplotlib.figure import Figure
+
+    from bayeslaw.cli.output import atomic_write
+    from bayeslaw.downstream.observational import ObservationalFit
+    from bayeslaw.plot.downstream import plot_accuracy, plot_loadings
+
+    fmt = target.suffix.lstrip(".").lower() or "png"
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    plot_accuracy(fit, drawn.pop("rows"), ci_prob=ci_prob, seed=seed, ax=fig.add_subplot(), **drawn)
+    figures = [(target, fig)]
+    if isinstance(fit, ObservationalFit):
+        k, n_bench = fit.info["k"], len(fit.info["benchmarks"])
+        fig = Figure(figsize=(2.5 + 2.5 * k, 1.2 + 0.35 * n_bench), layout="constrained")
+        plot_loadings(fit, ax=fig.subplots(1, k, sharey=True, squeeze=False)[0], ci_prob=ci_prob)
+        figures.append((_loadings_path(target), fig))
+    for path, figure in figures:
+        atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, format=fmt, dpi=120))
+    return [path for path, _ in figures]

@@ -1,0 +1,119 @@
+"""``bayeslaw plan``: the planning decisions of a saved fit, from the command line.
+
+* ``--compute 1e23,1e24``: the compute-optimal model size, tokens, tokens per parameter and loss
+  for each FLOP budget, with intervals (:func:`bayeslaw.optimal_allocation`).
+* ``--better "N=7e10,D=1.4e12" "N=3.5e10,D=2.8e12"``: the probability that the first plan ends
+  with a lower loss than the second, on paired posterior draws (:func:`bayeslaw.prob_better`),
+  with each plan's prediction.
+
+The main CLI hooks this in with ``cli_plan.add_parser(subparsers)``; the handler is stored as
+``handler``. Bad input prints one line and exits with status 2, like every other command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from bayeslaw.cli.args import CliError, _check_ci_prob, _rows_frame, parse_point
+
+_EXAMPLE = """examples:
+  bayeslaw plan fit.nc --compute 1e22,1e23,1e24
+  bayeslaw plan fit.nc --better "N=7e10,D=1.4e12" "N=3.5e10,D=2.8e12" --family dense
+"""
+
+
+def parse_budgets(text: str, option: str = "--compute") -> list[float]:
+    """``"1e23,1e24"`` -> [1e23, 1e24]; every budget a positive finite number (``option`` names
+    the option in messages)."""
+    out = []
+    for token in text.split(","):
+        token = token.strip()
+        try:
+            value = float(token)
+        except ValueError:
+            raise CliError(f"bad {option} value {text!r}: {token!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise CliError(f"bad {option} value {text!r}: {token!r} is not a positive FLOP budget")
+        out.append(value)
+    return out
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``plan`` sub-command to an ``argparse`` sub-parsers object."""
+    p = subparsers.add_parser(
+        "plan", help="compute-optimal allocation and plan comparisons from a saved fit",
+        epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Decide a training run from a saved fit: the compute-optimal model size and "
+                    "tokens for FLOP budgets (--compute), or the probability that one plan beats "
+                    "another (--better). Intervals carry the posterior's uncertainty.")
+    p.add_argument("fit", metavar="FIT.nc", help="a fit written by 'bayeslaw fit --out'")
+    p.add_argument("--compute", metavar="C,C,...",
+                   help="FLOP budgets, comma-separated, e.g. 1e23,1e24")
+    p.add_argument("--better", nargs=2, metavar=("PLAN_A", "PLAN_B"),
+                   help='two planned runs, e.g. "N=7e10,D=1.4e12" "N=3.5e10,D=2.8e12": prints '
+                        "P(A ends with a lower loss than B)")
+    p.add_argument("--family", default=None,
+                   help="a fitted family (default: a new family drawn from the population)")
+    p.add_argument("--flops", default="6*N*D", help="FLOP formula k*N*D (default: 6*N*D)")
+    p.add_argument("--kind", choices=("observed", "law"), default="observed",
+                   help="for --better: observed (a new run, with run-to-run noise; default) or law")
+    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the new-family and noise draws")
+    p.set_defaults(handler=run_plan)
+    return p
+
+
+def _allocation(fit, budgets: list[float], args) -> str:
+    from bayeslaw.cli.output import _num
+    from bayeslaw.decide.planning import optimal_allocation
+
+    table = optimal_allocation(fit, budgets, family=args.family, flops=args.flops,
+                                   ci_prob=args.ci_prob, seed=args.seed).reset_index()
+    text = table[["compute", "quantity"]].astype(object).copy()
+    text["compute"] = [f"{v:.3g}" for v in table["compute"]]
+    for col in ("median", "lower", "upper"):
+        text[col] = [_num(v) for v in table[col]]
+    family = table.attrs.get("family", args.family) or "(new)"
+    return (f"Compute-optimal allocation ({args.ci_prob:.0%} intervals, C = {args.flops}, family "
+            f"{family}):\n" + text.to_string(index=False))
+
+
+def _better(fit, texts: list[str], args) -> str:
+    from bayeslaw.cli.output import format_predictions
+
+    inputs = {i.name: i.positive for i in fit.law.inputs}
+    group, families = fit.table.group, list(fit.families)
+    plans = [parse_point(t, "--better", inputs, group, families) for t in texts]
+    if args.family is not None and group:
+        plans = [{group: args.family, **p} for p in plans]
+    rows = _rows_frame(plans)
+    from bayeslaw.decide.planning import prob_better
+
+    prob = prob_better(fit, rows.iloc[[0]], rows.iloc[[1]], kind=args.kind, seed=args.seed)
+    pred = fit.predict(rows, kind=args.kind, ci_prob=args.ci_prob, seed=args.seed)
+    pred.insert(0, "plan", ["A", "B"])
+    return (f"Predictions ({args.kind}, {args.ci_prob:.0%} intervals):\n"
+            + format_predictions(pred, list(fit.law.input_names))
+            + f"\nP(A ends with a lower {fit.table.target_name or 'target'} than B) = {prob:.3f}")
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Handler of ``bayeslaw plan``."""
+    import bayeslaw as bl
+
+    _check_ci_prob(args.ci_prob)
+    if args.compute is None and args.better is None:
+        raise CliError("plan needs --compute C,C,... and/or --better PLAN_A PLAN_B")
+    budgets = parse_budgets(args.compute) if args.compute is not None else None
+    fit = bl.load_fit(args.fit)
+    if args.family is not None and args.family not in fit.families:
+        raise CliError(f"bad --family value {args.family!r}: not a family of the fit; known: "
+                       f"{', '.join(fit.families)} (leave --family out for a new family)")
+    parts = []
+    if budgets is not None:
+        parts.append(_allocation(fit, budgets, args))
+    if args.better is not None:
+        parts.append(_better(fit, args.better, args))
+    print("\n\n".join(parts))
+    return 0

@@ -1,0 +1,128 @@
+"""``bayeslaw suggest``: which runs to train next, from a saved fit (:func:`bayeslaw.suggest_runs`).
+
+The target is one or more planned runs (``--target "N=7e10,D=1.4e12"``, repeatable) or the
+compute-optimal N* at FLOP budgets (``--compute 1e21,1e22``). The candidates come from a CSV file
+(``--candidates``, columns N, D and optionally the family), a log-spaced grid (``--grid
+"N=1e7:1e9:7,D=1e8:1e10:7"``: from:to:count per input, every combination) or iso-cost curves
+(``--iso 1e18,1e19``, ``--points`` runs per budget). Bad input prints one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+
+import numpy as np
+
+from bayeslaw.cli.args import CliError, _rows_frame, parse_point
+from bayeslaw.cli.plan import parse_budgets
+
+_EXAMPLE = """examples:
+  bayeslaw suggest fit.nc --target "N=7e10,D=1.4e12" --grid "N=1e7:1e9:7,D=1e8:1e10:7" --n 4
+  bayeslaw suggest fit.nc --compute 1e21 --candidates runs.csv --budget 1e19 --no-replicates
+"""
+
+
+def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
+    """``"N=1e7:1e9:7,D=1e8:1e10:7"`` -> {"N": 7 log-spaced values, "D": ...}."""
+    bad = f"bad --grid value {text!r}"
+    axes: dict[str, np.ndarray] = {}
+    for part in text.split(","):
+        key, sep, spec = part.partition("=")
+        key = key.strip()
+        if not sep:
+            raise CliError(f"{bad}: {part.strip()!r} is not KEY=FROM:TO:COUNT")
+        if key not in inputs:
+            raise CliError(f"{bad}: unknown key {key!r}; valid: {', '.join(inputs)}")
+        pieces = spec.split(":")
+        if len(pieces) != 3:
+            raise CliError(f"{bad}: {part.strip()!r} is not KEY=FROM:TO:COUNT")
+        try:
+            low, high, count = float(pieces[0]), float(pieces[1]), int(pieces[2])
+        except ValueError:
+            raise CliError(f"{bad}: {part.strip()!r} needs two numbers and a whole count") from None
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high) or count < 1:
+            raise CliError(f"{bad}: {key} needs 0 < FROM <= TO and COUNT >= 1")
+        axes[key] = np.geomspace(low, high, count)
+    return axes
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``suggest`` sub-command to an ``argparse`` sub-parsers object."""
+    p = subparsers.add_parser(
+        "suggest", help="which runs to train next to sharpen a prediction (Bayesian design)",
+        epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Choose, greedily, the candidate runs expected to shrink the posterior sd of a "
+                    "target (planned runs, or log N* at FLOP budgets) the most per unit cost.")
+    p.add_argument("fit", metavar="FIT.nc", help="a fit written by 'bayeslaw fit --out'")
+    p.add_argument("--target", action="append", metavar="K=V,...",
+                   help='a planned run, e.g. "N=7e10,D=1.4e12" (repeatable)')
+    p.add_argument("--compute", metavar="C,C,...", help="target log N* at these FLOP budgets")
+    p.add_argument("--candidates", metavar="CSV", help="candidate runs: a CSV with columns N, D (family)")
+    p.add_argument("--grid", metavar="N=A:B:K,...", help="candidates on a log-spaced grid")
+    p.add_argument("--iso", metavar="C,C,...", help="candidates on iso-cost curves at these budgets")
+    p.add_argument("--points", type=int, default=7, help="runs per iso-cost curve (default: 7)")
+    p.add_argument("--family", default=None, help="family of the target and grid candidates")
+    p.add_argument("--n", type=int, default=4, help="number of runs to choose (default: 4)")
+    p.add_argument("--budget", type=float, default=None, help="total cost not to exceed")
+    p.add_argument("--cost", default="6*N*D", help="cost formula (default: 6*N*D)")
+    p.add_argument("--no-replicates", action="store_true", help="choose each candidate at most once")
+    p.add_argument("--outer", type=int, default=64, help="simulated worlds (default: 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated worlds")
+    p.set_defaults(handler=run_suggest)
+    return p
+
+
+def _candidates(fit, args):
+    import pandas as pd
+
+    from bayeslaw.data.runs import read_runs
+
+    given = [o for o in ("candidates", "grid", "iso") if getattr(args, o) is not None]
+    if len(given) != 1:
+        raise CliError("suggest needs exactly one of --candidates CSV, --grid SPEC or --iso C,C,...")
+    group = fit.table.group
+    if args.candidates is not None:
+        return read_runs(args.candidates)
+    if args.iso is not None:
+        budgets = parse_budgets(args.iso, "--iso")
+        return {"compute": budgets, "points": args.points, **({"family": args.family} if args.family else {})}
+    axes = parse_grid(args.grid, list(fit.law.input_names))
+    frame = pd.DataFrame(list(itertools.product(*axes.values())), columns=list(axes))
+    if group and args.family is not None:
+        frame[group] = args.family
+    return frame
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    """Handler of ``bayeslaw suggest``."""
+    import bayeslaw as bl
+    from bayeslaw.cli.output import _num
+
+    if (args.target is None) == (args.compute is None):
+        raise CliError("suggest needs a target: --target K=V,... (repeatable) or --compute C,C,...")
+    fit = bl.load_fit(args.fit)
+    if args.compute is not None:
+        target = {"compute": parse_budgets(args.compute), "family": args.family}
+    else:
+        inputs = {i.name: i.positive for i in fit.law.inputs}
+        group = fit.table.group
+        points = [parse_point(t, "--target", inputs, group, list(fit.families)) for t in args.target]
+        if args.family is not None and group:
+            points = [{group: args.family, **p} for p in points]
+        target = _rows_frame(points)
+    candidates = _candidates(fit, args)
+    from bayeslaw.decide.design import suggest_runs
+
+    table = suggest_runs(fit, target, candidates, n=args.n, cost=args.cost, budget=args.budget,
+                             replicates=not args.no_replicates, outer=args.outer, seed=args.seed)
+    what = "log N*" if args.compute is not None else "log law value"
+    text = table.astype(object).copy()
+    for col in ("N", "D", "cost", "cumulative_cost"):
+        text[col] = [f"{v:.3g}" for v in table[col]]
+    for col in ("expected_sd", "ess_fraction"):
+        text[col] = [_num(v) for v in table[col]]
+    print(f"Next runs (target: {what}; expected posterior sd now {_num(table.attrs['sd_now'])}):")
+    print(text.to_string(index=False))
+    return 0

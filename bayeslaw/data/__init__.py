@@ -1,0 +1,1 @@
+"""Runs tables: reading and validating runs, row filters, checkpoint encoding, and the bundled data-set registry."""

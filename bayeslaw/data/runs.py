@@ -1,0 +1,351 @@
+"""Validate a runs table and encode its families.
+
+A *runs table* has one row per training run: numeric input columns (``N``, ``D``, ...),
+optionally a numeric target (``loss``) and optionally a family column. Validation turns it
+into a :class:`RunsTable` of float64 arrays plus an integer family encoding, or raises a
+:class:`~bayeslaw.core.errors.DataError` naming the column, the offending rows (index labels) and
+their values.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayeslaw.core.errors import DataError, DataWarning
+
+__all__ = ["RunsTable", "as_frame", "encode_rows", "read_runs", "validate_runs"]
+
+_MAX_LISTED = 5
+_ALL = "all"  # the single implicit family of a table without a group column
+
+
+@dataclass(frozen=True)
+class RunsTable:
+    """A validated runs table: float64 inputs/target and an int32 family encoding."""
+
+    frame: pd.DataFrame
+    inputs: dict[str, np.ndarray]
+    target: np.ndarray | None
+    family_index: np.ndarray
+    families: tuple[str, ...]
+    target_name: str | None
+    group: str | None
+
+    @property
+    def n_families(self) -> int:
+        """Number of families in the encoding (not counting new families, index -1)."""
+        return len(self.families)
+
+
+def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.DataFrame:
+    """Read a runs table from a CSV path, or copy rows given in memory.
+
+    Parameters
+    ----------
+    source : str, path-like, DataFrame, dict or list of dicts
+        The path of a CSV file, or rows in any form :func:`as_frame` accepts (copied).
+
+    Returns
+    -------
+    DataFrame
+        A fresh DataFrame that the caller may modify.
+
+    Raises
+    ------
+    DataError
+        If the file does not exist, pandas cannot parse it, or a column name appears more than
+        once in its header (pandas would rename the second 'loss' to 'loss.1').
+    """
+    if not isinstance(source, str | os.PathLike):
+        return as_frame(source).copy()
+    path = os.fspath(source)
+    if not os.path.exists(path):
+        raise DataError(f"cannot read runs table '{path}': no such file")
+    if os.path.isdir(path):
+        raise DataError(f"cannot read runs table '{path}': it is a folder")
+    try:
+        frame = pd.read_csv(path)
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            ValueError, OSError) as exc:
+        raise DataError(f"cannot read runs table '{path}': {str(exc).strip()}") from None
+    names = [str(v) for v in header.iloc[0]] if len(header) else []
+    twice = [n for i, n in enumerate(names) if n.strip() and n in names[:i]]
+    if twice:
+        raise DataError(f"column '{twice[0]}' appears more than once in runs table '{path}'")
+    return frame
+
+
+def validate_runs(
+    frame: pd.DataFrame,
+    inputs: Mapping[str, bool],
+    target: str | None,
+    group: str | None,
+    *,
+    positive_target: bool = True,
+    what: str = "runs table",
+    min_runs_per_family: int = 3,
+) -> RunsTable:
+    """Check a runs table and encode it for fitting.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The runs, one row per run; it is not modified.
+    inputs : mapping of str to bool
+        Input column names, each mapped to whether its values must be positive.
+    target : str or None
+        Target column (e.g. ``"loss"``); None for rows without an observation.
+    group : str or None
+        Family column; None means one implicit family named ``"all"``.
+    positive_target : bool, default True
+        Whether target values must be positive.
+    what : str, default "runs table"
+        How the table is named in error messages.
+    min_runs_per_family : int, default 3
+        A family with fewer rows triggers a :class:`~bayeslaw.core.errors.DataWarning`.
+
+    Returns
+    -------
+    RunsTable
+        Families are ``str(value)`` of the group column, sorted by name.
+
+    Raises
+    ------
+    DataError
+        On a missing column, an empty table, non-numeric, missing, infinite or
+        non-positive values, or missing family values.
+    """
+    noun = _noun(what)
+    needed = [*inputs, *([target] if target is not None else []),
+              *([group] if group is not None else [])]
+    _check_columns(frame, needed, noun)
+    if len(frame) == 0:
+        raise DataError(_no_rows(noun))
+    out = frame.copy()
+    arrays = {name: _numeric_column(out, name, positive, noun) for name, positive in inputs.items()}
+    target_values = None
+    if target is not None:
+        target_values = _numeric_column(out, target, positive_target, noun)
+    if group is None:
+        families: tuple[str, ...] = (_ALL,)
+        index = np.zeros(len(out), dtype=np.int32)
+    else:
+        labels = out[group]
+        missing = _is_missing(labels)
+        if missing.any():
+            raise DataError(f"column '{group}' in {noun} has missing values: "
+                            f"{_rows(out.index[missing.to_numpy()])}")
+        names = [str(v) for v in labels]
+        families = tuple(sorted(set(names)))
+        lookup = {name: i for i, name in enumerate(families)}
+        index = np.array([lookup[n] for n in names], dtype=np.int32)
+        counts = np.bincount(index, minlength=len(families))
+        for name, count in zip(families, counts, strict=True):
+            if count < min_runs_per_family:
+                runs = "run" if count == 1 else "runs"
+                warnings.warn(
+                    f"family '{name}' has {count} {runs} (fewer than {min_runs_per_family}); "
+                    "its parameters will rest mostly on the population",
+                    DataWarning, stacklevel=2)
+    return RunsTable(frame=out, inputs=arrays, target=target_values, family_index=index,
+                     families=families, target_name=target, group=group)
+
+
+def encode_rows(
+    frame: pd.DataFrame | pd.Series | Mapping | list,
+    inputs: Mapping[str, bool],
+    group: str | None,
+    families: tuple[str, ...],
+    *,
+    what: str = "prediction rows",
+) -> RunsTable:
+    """Validate rows to predict for and encode their families with a fit's encoding.
+
+    Parameters
+    ----------
+    frame : DataFrame, dict, list of dicts or Series
+        The rows, in any form :func:`as_frame` accepts: a dict maps column names to scalars
+        (one row) or lists (many rows); a list holds one dict per row; a Series is one row.
+    inputs : mapping of str to bool
+        Input column names, each mapped to whether its values must be positive.
+    group : str or None
+        The fit's family column (None if the fit had none).
+    families : tuple of str
+        The fit's family encoding (``RunsTable.families``).
+    what : str, default "prediction rows"
+        How the rows are named in error messages.
+
+    Returns
+    -------
+    RunsTable
+        With ``target`` None. ``family_index`` is -1 for a new family: an empty family
+        value (NaN, None or ""), or no group column at all. If the fit had no group
+        (``families == ("all",)``) every row gets index 0.
+
+    Raises
+    ------
+    DataError
+        As :func:`validate_runs`, or for a family value the fit does not know.
+    """
+    frame = as_frame(frame, what)
+    noun = _noun(what)
+    table = validate_runs(frame, inputs, None, None, what=what)
+    out = table.frame
+    if group is None or tuple(families) == (_ALL,):
+        index = np.zeros(len(out), dtype=np.int32)
+    elif group not in out.columns:
+        index = np.full(len(out), -1, dtype=np.int32)
+    else:
+        lookup = {name: i for i, name in enumerate(families)}
+        labels = out[group]
+        missing = _is_missing(labels).to_numpy()
+        index = np.full(len(out), -1, dtype=np.int32)
+        unknown: dict[str, list] = {}
+        for pos, (label, value) in enumerate(zip(out.index, labels, strict=True)):
+            if missing[pos]:
+                continue
+            name = _family_name(value, lookup)
+            if name in lookup:
+                index[pos] = lookup[name]
+            else:
+                unknown.setdefault(name, []).append(label)
+        if unknown:
+            name, rows = next(iter(unknown.items()))
+            raise DataError(f"unknown family '{name}' in {noun}: {_rows(rows)}; known families: "
+                            f"{', '.join(families)} (leave the family empty to predict for a "
+                            "new family)")
+    return RunsTable(frame=out, inputs=table.inputs, target=None, family_index=index,
+                     families=tuple(families), target_name=None, group=group)
+
+
+def _noun(what: str) -> str:
+    """'runs table' -> 'the runs table'; plural or already-determined phrases stay as given."""
+    if what.startswith("the ") or what.endswith("s"):
+        return what
+    return f"the {what}"
+
+
+def _no_rows(noun: str) -> str:
+    if noun.startswith("the "):
+        return f"{noun} has no rows"
+    return f"no {noun} were given"
+
+
+def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
+             what: str = "runs table") -> pd.DataFrame:
+    """Rows in any of the accepted forms as a DataFrame: the one converter behind ``bl.fit``,
+    ``Fit.predict`` and the decision functions.
+
+    Parameters
+    ----------
+    rows : DataFrame, Series, dict or list of dicts
+        A DataFrame (returned as it is); a Series (one row); a dict of scalars (one row) or of
+        columns (lists or arrays of one length; scalars among them are repeated); a list or
+        tuple of dicts, one per row (keys missing from a row are missing values).
+    what : str
+        How the rows are named in error messages.
+
+    Raises
+    ------
+    DataError
+        For any other type, columns of different lengths, an empty list, or a column name that
+        appears more than once.
+    """
+    noun = _noun(what)
+    if isinstance(rows, pd.DataFrame):
+        frame = rows
+    elif isinstance(rows, pd.Series):
+        frame = rows.to_frame().T
+    elif isinstance(rows, Mapping):
+        try:
+            if all(np.ndim(v) == 0 for v in rows.values()):
+                frame = pd.DataFrame({k: [v] for k, v in rows.items()})
+            else:
+                frame = pd.DataFrame(dict(rows))
+        except ValueError as exc:
+            raise DataError(f"cannot make a table of {noun}: {exc}") from None
+    elif isinstance(rows, list | tuple) and rows and all(isinstance(r, Mapping) for r in rows):
+        frame = pd.DataFrame([dict(r) for r in rows])
+    elif isinstance(rows, list | tuple) and not rows:
+        raise DataError(_no_rows(noun))
+    else:
+        raise DataError(f"{noun} must be a DataFrame, a dict of columns, a dict of one row or a "
+                        f"list of dicts, got {type(rows).__name__}")
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"column '{twice[0]}' appears more than once in {noun}")
+    return frame
+
+
+def _check_columns(frame: pd.DataFrame, needed: list[str], noun: str) -> None:
+    present = [str(c) for c in frame.columns]
+    for name in needed:
+        if name not in frame.columns:
+            raise DataError(f"column '{name}' is missing from {noun}; needed: "
+                            f"{', '.join(needed)} (present: {', '.join(present)})")
+        if present.count(name) > 1:
+            raise DataError(f"column '{name}' appears more than once in {noun}")
+
+
+def _is_missing(values: pd.Series) -> pd.Series:
+    """NaN/None/NA, or a string that is empty after stripping."""
+    missing = values.isna()
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return missing
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    return missing | blank
+
+
+def _numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) -> np.ndarray:
+    raw = frame[name]
+    missing = _is_missing(raw)
+    parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
+    failed = (parsed.isna() & ~missing).to_numpy()
+    if failed.any():
+        values = _listed([repr(v) for v in raw[failed].tolist()])
+        raise DataError(f"column '{name}' in {noun} is not numeric: "
+                        f"{_rows(frame.index[failed])} ({', '.join(values)})")
+    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"column '{name}' in {noun} has missing or infinite values: "
+                        f"{_rows(frame.index[bad])}")
+    if positive:
+        low = values <= 0
+        if low.any():
+            bad_rows = zip(frame.index[low], values[low], strict=True)
+            pairs = [f"{label} ({v:g})" for label, v in bad_rows]
+            raise DataError(f"column '{name}' in {noun} must be positive: {_rows_text(pairs)}")
+    frame[name] = values
+    return values
+
+
+def _listed(items: list[str]) -> list[str]:
+    return items[:_MAX_LISTED] + (["..."] if len(items) > _MAX_LISTED else [])
+
+
+def _rows(labels) -> str:
+    return _rows_text([str(label) for label in labels])
+
+
+def _rows_text(items: list[str]) -> str:
+    word = "row" if len(items) == 1 else "rows"
+    return f"{word} {', '.join(_listed(items))}"
+
+
+def _family_name(value, lookup: Mapping[str, int]) -> str:
+    name = str(value)
+    # A float column (ints mixed with NaN) turns family 3 into 3.0; match the fit's "3".
+    if name not in lookup and isinstance(value, float) and value.is_integer():
+        as_int = str(int(value))
+        if as_int in lookup:
+            return as_int
+    return name

@@ -1,0 +1,210 @@
+"""Checked inputs of :func:`bayeslaw.decide.design.suggest_runs`: target, candidates, costs, law weights.
+
+Everything here turns user input into plain frames and arrays, or raises
+:class:`~bayeslaw.core.errors.PredictionError` naming the key, column or row at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bayeslaw.core.errors import BayeslawError, LawSpecError, PredictionError
+from bayeslaw.data.runs import as_frame
+from bayeslaw.laws.expr import compile_formula
+from bayeslaw.results.fit import check_seed
+
+#: keys of a compute-optimal target ``{"compute": [...], ...}``
+COMPUTE_KEYS = ("compute", "family", "flops")
+#: keys of iso-cost candidates ``{"compute": [...], "points": 7, ...}``
+ISO_KEYS = ("compute", "points", "family", "span")
+#: tokens per parameter at the centre of each iso-cost curve (the Chinchilla rule of thumb)
+ISO_TOKENS_PER_PARAM = 20.0
+#: default half-width of an iso-cost curve in decades of N either side of its centre
+ISO_SPAN = 0.75
+
+
+def _positive_numbers(values, what: str) -> np.ndarray:
+    try:
+        out = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise PredictionError(f"{what} must be one or more positive numbers, got {values!r}") from None
+    if out.ndim != 1 or out.size == 0 or not np.all(np.isfinite(out)) or np.any(out <= 0):
+        raise PredictionError(f"{what} must be one or more positive numbers, got {values!r}")
+    return out
+
+
+def _require_columns(frame: pd.DataFrame, what: str) -> None:
+    for column in ("N", "D"):
+        if column not in frame.columns:
+            raise PredictionError(f"{what} has no column {column!r}; give the model size N and tokens D of each run")
+
+
+def parse_target(target) -> tuple[str, object]:
+    """``("rows", DataFrame)`` for planned runs, ``("compute", dict)`` for a compute-optimal target.
+
+    A mapping with the key ``compute`` is a compute-optimal target: ``compute`` (FLOP budgets),
+    optional ``family`` and ``flops`` (formula ``k*N*D``, default ``"6*N*D"``). Anything else is
+    one or more planned runs with columns N and D (and the fit's family column).
+    """
+    if isinstance(target, Mapping) and "compute" in target:
+        unknown = [k for k in target if k not in COMPUTE_KEYS]
+        if unknown:
+            raise PredictionError(f"target has unknown key {unknown[0]!r}; a compute-optimal target takes: "
+                                  f"{', '.join(COMPUTE_KEYS)}")
+        spec = {"compute": _positive_numbers(target["compute"], "target 'compute'"),
+                "family": target.get("family"), "flops": target.get("flops", "6*N*D")}
+        return "compute", spec
+    try:
+        frame = as_frame(target, "target").reset_index(drop=True)
+    except BayeslawError as exc:
+        raise PredictionError(str(exc)) from None
+    if len(frame) == 0:
+        raise PredictionError("target is empty: give at least one planned run (N, D) or {'compute': [...]}")
+    _require_columns(frame, "target")
+    return "rows", frame
+
+
+def iso_cost_candidates(spec: Mapping, k: float) -> pd.DataFrame:
+    """Candidates on iso-cost curves: for each budget C, ``points`` runs log-spaced in N over
+    ``span`` decades either side of the run with 20 tokens per parameter (``N = sqrt(C / (20 k))``),
+    each with ``D = C / (k N)``."""
+    unknown = [key for key in spec if key not in ISO_KEYS]
+    if unknown:
+        raise PredictionError(f"candidates has unknown key {unknown[0]!r}; iso-cost candidates take: "
+                              f"{', '.join(ISO_KEYS)}")
+    budgets = _positive_numbers(spec["compute"], "candidates 'compute'")
+    points = spec.get("points", 7)
+    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 1:
+        raise PredictionError(f"candidates 'points' must be a whole number >= 1, got {points!r}")
+    span = float(_positive_numbers(spec.get("span", ISO_SPAN), "candidates 'span'")[0])
+    offsets = np.linspace(-span, span, int(points)) if points > 1 else np.zeros(1)
+    rows = []
+    for c in budgets:
+        centre = np.sqrt(c / (ISO_TOKENS_PER_PARAM * k))
+        for n_params in centre * 10.0**offsets:
+            rows.append({"N": n_params, "D": c / (k * n_params), "compute": c})
+    frame = pd.DataFrame(rows)
+    if spec.get("family") is not None:
+        frame["family"] = spec["family"]
+    return frame
+
+
+def parse_candidates(candidates, k: float) -> pd.DataFrame:
+    """Candidate runs as a DataFrame that keeps the caller's index labels."""
+    if isinstance(candidates, Mapping) and "compute" in candidates:
+        return iso_cost_candidates(candidates, k)
+    try:
+        frame = as_frame(candidates, "candidates")
+    except BayeslawError as exc:
+        raise PredictionError(str(exc)) from None
+    if len(frame) == 0:
+        raise PredictionError("candidates is empty: give at least one run (N, D) that could be trained")
+    _require_columns(frame, "candidates")
+    return frame
+
+
+def cost_constant(cost) -> float:
+    """``k`` when the cost is ``k*N*D`` (used to lay out iso-cost curves), else 6."""
+    from bayeslaw.decide.planning import flops_constant
+
+    try:
+        return flops_constant(cost)
+    except BayeslawError:
+        return 6.0
+
+
+def candidate_costs(cost, frame: pd.DataFrame) -> np.ndarray:
+    """Cost of each candidate: a formula in the candidates' numeric columns (compiled by
+    :mod:`bayeslaw.laws.expr`, never evaluated as Python), or one number per candidate."""
+    if isinstance(cost, str):
+        names = [c for c in frame.columns if isinstance(c, str) and c.isidentifier()
+                 and pd.api.types.is_numeric_dtype(frame[c])]
+        try:
+            formula = compile_formula(cost, names, what="cost formula")
+        except LawSpecError:  # a column named like a function (``log``) cannot be a formula name
+            formula = compile_formula(cost, [n for n in ("N", "D") if n in names], what="cost formula")
+        env = {name: frame[name].to_numpy(dtype=float) for name in formula.names}
+        with np.errstate(all="ignore"):
+            values = np.broadcast_to(np.asarray(formula(env), dtype=float), (len(frame),))
+        shown = f"cost formula {cost!r}"
+    else:
+        try:
+            values = np.asarray(cost, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise PredictionError(f"cost must be a formula such as '6*N*D' or one number per candidate, "
+                                  f"got {cost!r}") from None
+        if values.size != len(frame):
+            raise PredictionError(f"cost has {values.size} values for {len(frame)} candidates; give one per candidate")
+        shown = "cost"
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise PredictionError(f"cost of candidate {frame.index[i]} is {values[i]:g} ({shown}); "
+                              "every cost must be a positive number")
+    return np.array(values, dtype=float)
+
+
+def law_weights(fits: Mapping, weights) -> dict[str, float]:
+    """Normalised weight per fit name; equal weights when ``weights`` is None.
+
+    ``weights`` is a mapping of fit name to weight or the DataFrame of :func:`bayeslaw.compare`
+    (its ``weight`` column), as :func:`bayeslaw.average_predict` takes.
+    """
+    if not isinstance(fits, Mapping) or not fits:
+        raise PredictionError("fits must be a non-empty mapping of name to Fit")
+    if weights is None:
+        return {name: 1.0 / len(fits) for name in fits}
+    if isinstance(weights, pd.DataFrame):
+        if "weight" not in weights.columns:
+            raise PredictionError("weights has no column 'weight'; pass the DataFrame of bayeslaw.evaluate.compare")
+        w = weights["weight"]
+    elif isinstance(weights, Mapping):
+        w = pd.Series(dict(weights), dtype=float)
+    else:
+        raise PredictionError(f"weights must be a mapping of fit name to weight or the DataFrame of "
+                              f"bayeslaw.evaluate.compare, got {type(weights).__name__}")
+    for name in w.index:
+        if name not in fits:
+            raise PredictionError(f"weights name fit {name!r} that is not in fits; fits: {', '.join(map(str, fits))}")
+    for name in fits:
+        if name not in w.index:
+            raise PredictionError(f"weights give no weight for fit {name!r}; weights: {', '.join(map(str, w.index))}")
+    values = w.to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or values.sum() <= 0:
+        raise PredictionError("weights must be non-negative numbers with a positive sum")
+    return {name: float(w[name] / values.sum()) for name in fits}
+
+
+def check_settings(n, budget, outer, seed) -> None:
+    """Validate the counts, the budget and the seed."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise PredictionError(f"n must be a whole number of runs >= 1, got {n!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float | np.number)
+                               or not np.isfinite(budget) or budget <= 0):
+        raise PredictionError(f"budget must be a positive number, got {budget!r}")
+    if isinstance(outer, bool) or not isinstance(outer, int | np.integer) or outer < 2:
+        raise PredictionError(f"outer must be a whole number of simulated worlds >= 2, got {outer!r}")
+    check_seed(seed)
+
+
+def family_column(fit, frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``frame`` whose family sits under the fit's group column (``family`` accepted)."""
+    group = fit.table.group
+    if group and group not in frame.columns and "family" in frame.columns:
+        frame = frame.rename(columns={"family": group})
+    return frame
+
+
+__all__: Sequence[str] = (
+    "candidate_costs",
+    "check_settings",
+    "cost_constant",
+    "family_column",
+    "iso_cost_candidates",
+    "law_weights",
+    "parse_candidates",
+    "parse_target",
+)

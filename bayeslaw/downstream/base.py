@@ -1,0 +1,188 @@
+"""Shared machinery of the downstream models (ladder, observational, Performance Law, quantization).
+
+These models need more than a law file (latent factors, two chained steps, masked benchmark
+matrices), so each module writes its own NumPyro model and hands it to :func:`sample`, which runs
+NUTS like :func:`bayeslaw.fit` does: the runtime policy, a jittered MAP start, the chain policy,
+timings and a convergence warning. The result is a :class:`ModelFit`, whose ``summary`` and
+``predict`` follow :class:`bayeslaw.Fit` (same columns, ``kind`` and ``ci_prob`` vocabulary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+import pandas as pd
+from numpyro.infer import MCMC, NUTS
+
+from bayeslaw.core import runtime
+from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.data.runs import as_frame
+from bayeslaw.infer.settings import check_settings
+from bayeslaw.results.diagnostics import diagnose, warn_if_unreliable
+from bayeslaw.results.fit import KINDS, DrawsMixin, check_ci_prob, interval_columns
+
+#: dense mass matrix up to this many dimensions for the downstream models (factor, ladder); they
+#: were tuned with 150, below the core fit's limit, because their blocks are far larger
+DENSE_MAX_DIM = 150
+
+
+
+def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False) -> None:
+    """Raise a DataError naming the rows whose accuracy is outside [0, 1] (or (0, 1)).
+
+    NaN entries are allowed (missing values); the caller decides what they mean.
+    """
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    ok = (values > 0) & (values < 1) if open_interval else (values >= 0) & (values <= 1)
+    bad = finite & ~ok | np.isinf(values)
+    if bad.any():
+        interval = "(0, 1)" if open_interval else "[0, 1]"
+        labels = np.asarray(list(labels))
+        rows = ", ".join(f"{label} ({value:g})" for label, value in zip(labels[bad][:5], values[bad][:5]))
+        raise DataError(f"column '{column}' holds accuracies and must lie in {interval}: rows {rows}"
+                        + (", ..." if bad.sum() > 5 else ""))
+
+
+def check_items(items: np.ndarray, correct: np.ndarray, column: str, labels) -> None:
+    """Item counts must be whole, positive and at least the observed correct counts."""
+    items = np.asarray(items, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    labels = np.asarray(list(labels))
+    bad = ~np.isfinite(items) | (items < 1) | (np.abs(items - np.round(items)) > 1e-9)
+    if bad.any():
+        raise DataError(f"column '{column}' must hold whole positive item counts: rows "
+                        + ", ".join(str(v) for v in labels[bad][:5]))
+    below = np.isfinite(correct) & (items + 1e-9 < correct)
+    if below.any():
+        raise DataError(f"column '{column}' has item counts below the observed correct counts: rows "
+                        + ", ".join(str(v) for v in labels[below][:5]))
+
+
+def sample(model: Callable, data: Mapping, *, sites: list[str], chains: int = 4, draws: int = 1000,
+           warmup: int = 1000, seed: int = 0, target_accept: float = 0.8, map_init: bool = True,
+           progress_bar: bool = False) -> dict:
+    """Run NUTS on ``model(data)``; returns samples, stats, timings and config.
+
+    ``sites`` are the quantities whose R-hat/ESS drive the convergence warning.
+    """
+    from bayeslaw.infer.nuts import chain_method
+    from bayeslaw.infer.start import map_start
+
+    check_settings(chains, draws, warmup, seed, target_accept)
+    runtime.configure()
+    data = {k: (v if isinstance(v, (int, float, bool)) else jax.numpy.asarray(v)) for k, v in data.items()}
+    key_init, key_run = jax.random.split(jax.random.PRNGKey(int(seed)))
+    with runtime.stopwatch() as t_init:
+        starts = map_start(model, (data,), chains, key_init) if map_init else None
+    if starts is not None:
+        dim = sum(int(np.prod(v.shape[1:])) for v in jax.tree.leaves(starts))
+        if chains == 1:
+            starts = jax.tree.map(lambda v: v[0], starts)
+    else:
+        dim = DENSE_MAX_DIM + 1
+    method = chain_method(chains)
+    kernel = NUTS(model, dense_mass=dim <= DENSE_MAX_DIM, target_accept_prob=target_accept)
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=method,
+                progress_bar=progress_bar)
+    with runtime.stopwatch() as t_mcmc:
+        mcmc.run(key_run, data, init_params=starts, extra_fields=("diverging", "num_steps"))
+        samples = jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True))
+        stats = jax.tree.map(np.asarray, mcmc.get_extra_fields(group_by_chain=True))
+    del mcmc, kernel
+    runtime.release_compiled()
+    timings = {"compile_s": t_init["compile"] + t_mcmc["compile"], "init_s": t_init["run"],
+               "sampling_s": t_mcmc["run"], "total_s": t_init["total"] + t_mcmc["total"]}
+    config = {"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
+              "target_accept": target_accept, "chain_method": method, "dense_mass": dim <= DENSE_MAX_DIM}
+    diag = diagnose({k: samples[k] for k in sites if k in samples})
+    warn_if_unreliable(diag, int(stats["diverging"].sum()), chains, target_accept)
+    return {"samples": samples, "sample_stats": {"diverging": stats["diverging"], "num_steps": stats["num_steps"]},
+            "timings": timings, "config": config}
+
+
+@dataclass
+class ModelFit(DrawsMixin):
+    """Posterior draws of a downstream model, with ``summary`` and ``predict`` like :class:`Fit`.
+
+    Subclasses set :attr:`quantities` (how to name summary rows) and implement
+    :meth:`predictive_draws`.
+    """
+
+    samples: dict
+    sample_stats: dict
+    timings: dict
+    config: dict
+    info: dict = field(default_factory=dict)
+
+    #: summary rows: (parameter name, site, labels of its trailing axis or None)
+    def quantities(self) -> list[tuple[str, str, list[str] | None]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def diagnostics(self) -> pd.DataFrame:
+        """R-hat, bulk and tail ESS of the summarised quantities."""
+        return diagnose({site: self.samples[site] for _, site, _ in self.quantities()})
+
+    def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """Posterior summary indexed by (parameter, label), with the columns of :meth:`Fit.summary`.
+
+        ``label`` is ``(shared)`` for a scalar, else the family, benchmark or factor the value
+        belongs to.
+        """
+        ci_prob = check_ci_prob(ci_prob)
+        chains = np.asarray(next(iter(self.samples.values()))).shape[0]
+        rows, arrays = [], []
+        for name, site, labels in self.quantities():
+            draws = self.flat(site)
+            if labels is None:
+                rows.append((name, "(shared)"))
+                arrays.append(draws)
+            else:
+                draws = draws.reshape(draws.shape[0], -1)
+                for j, label in enumerate(labels):
+                    rows.append((name, str(label)))
+                    arrays.append(draws[:, j])
+        stacked = np.stack(arrays, axis=1)
+        frame = pd.DataFrame(interval_columns(stacked, ci_prob),
+                             index=pd.MultiIndex.from_tuples(rows, names=["parameter", "family"]))
+        diag = diagnose({str(i): a.reshape(chains, -1) for i, a in enumerate(arrays)})
+        for col in ("r_hat", "ess_bulk", "ess_tail"):
+            frame[col] = diag[col].to_numpy()
+        frame.attrs["ci_prob"] = ci_prob
+        return frame
+
+    def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _row_frame(self, rows) -> pd.DataFrame:
+        return as_frame(rows, "prediction rows").reset_index(drop=True)
+
+    def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
+        """Predict rows with intervals: ``kind="law"`` the curve, ``"observed"`` a new measurement.
+
+        Returns the rows' own columns followed by mean, sd, median, lower, upper.
+        """
+        ci_prob = check_ci_prob(ci_prob)
+        if kind not in KINDS:
+            raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+        frame = self._row_frame(rows)
+        draws = self.predictive_draws(frame, kind=kind, seed=seed)
+        out = frame.copy()
+        for col, values in interval_columns(draws, ci_prob).items():
+            out[col] = values
+        out.attrs.update(ci_prob=ci_prob, kind=kind)
+        return out
+
+
+def interval_scores(observed: np.ndarray, draws: np.ndarray, levels=(0.8, 0.95)) -> dict:
+    """MAE of the posterior median (in accuracy points, x100) and coverage of central intervals."""
+    observed = np.asarray(observed, dtype=float)
+    median = np.median(draws, axis=0)
+    out = {"mae_points": float(np.mean(np.abs(median - observed)) * 100), "n": int(observed.size)}
+    for p in levels:
+        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        out[f"coverage_{round(p * 100)}"] = float(np.mean((observed >= lo) & (observed <= hi)))
+    return out

@@ -1,0 +1,162 @@
+"""Precision as a covariate: the accuracy drop of 4/8-bit models, and the fixed-memory question.
+
+Two likelihoods in one NumPyro model:
+
+* the 16-bit accuracy curve of pretrained models, ``acc16(N) = floor + (1 - floor) * top *
+  sigmoid(k * (log N - m))`` (Student-t noise: leaderboard entries are heterogeneous);
+* the drop of a quantized copy of the same model, ``drop_b(N) = d_b + s_b * (log N - log N_ref)``
+  for each bit width b (4, 8), from paired rows (Student-t noise).
+
+:meth:`QuantizationFit.prob_quantized_wins` answers "at a fixed memory budget, does a larger
+b-bit model beat a smaller 16-bit one?" (Badshah et al. 2024 report that it usually does): with
+M GB, a 16-bit model has M/2 billion parameters, a b-bit one M/(b/8); the probability is over
+posterior draws of the two laws (``kind="law"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+
+from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
+
+BITS = (4, 8)
+_DF = 3.0
+
+
+def _model(data):
+    floor = data["chance"]
+    top = numpyro.sample("top", dist.Beta(6.0, 1.5))
+    k = numpyro.sample("k", dist.LogNormal(0.0, 1.0))
+    m = numpyro.sample("m", dist.Normal(data["lnN_ref"], 3.0))
+    sigma16 = numpyro.sample("sigma16", dist.HalfNormal(0.1))
+    mean16 = floor + (1 - floor) * top * jax.nn.sigmoid(k * (data["lnN16"] - m))
+    numpyro.sample("acc16_obs", dist.StudentT(_DF, mean16, sigma16), obs=data["acc16"])
+    with numpyro.plate("bits", len(BITS)):
+        d = numpyro.sample("drop", dist.Normal(0.0, 0.05))
+        s = numpyro.sample("drop_slope", dist.Normal(0.0, 0.02))
+    sigma_d = numpyro.sample("sigma_drop", dist.HalfNormal(0.05))
+    mean_d = d[data["bit_index"]] + s[data["bit_index"]] * (data["lnNq"] - data["lnN_ref"])
+    numpyro.sample("drop_obs", dist.StudentT(_DF, mean_d, sigma_d), obs=data["delta"])
+
+
+@dataclass
+class QuantizationFit(ModelFit):
+    """Posterior of the 16-bit curve and the per-bit-width drop; rows need ``params_B`` and ``bits``."""
+
+    def quantities(self):
+        labels = [f"{b}bit" for b in BITS]
+        return [("top", "top", None), ("k", "k", None), ("m", "m", None), ("sigma16", "sigma16", None),
+                ("drop", "drop", labels), ("drop_slope", "drop_slope", labels), ("sigma_drop", "sigma_drop", None)]
+
+    def _law(self, params_B: np.ndarray, bits: np.ndarray) -> jnp.ndarray:
+        lnN = jnp.asarray(np.log(params_B * 1e9))[None, :]
+        f = lambda n: jnp.asarray(self.flat(n))
+        floor = self.info["chance"]
+        acc = floor + (1 - floor) * f("top")[:, None] * jax.nn.sigmoid(f("k")[:, None] * (lnN - f("m")[:, None]))
+        out = acc
+        for j, b in enumerate(BITS):
+            drop = f("drop")[:, j:j + 1] + f("drop_slope")[:, j:j + 1] * (lnN - self.info["lnN_ref"])
+            out = jnp.where(jnp.asarray(bits == b)[None, :], acc + drop, out)
+        return out
+
+    def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
+        """Accuracy draws (S, R) of a model of ``params_B`` billion parameters at ``bits``."""
+        frame = self._row_frame(rows)
+        missing = [c for c in ("params_B", "bits") if c not in frame.columns]
+        if missing:
+            raise PredictionError(f"rows need columns params_B and bits; missing: {', '.join(missing)}")
+        params_B, bits = np.asarray(frame["params_B"], float), np.asarray(frame["bits"], int)
+        bad = sorted(set(bits.tolist()) - set(BITS) - {16})
+        if bad:
+            raise PredictionError(f"bits must be one of 4, 8, 16; got {bad[0]}")
+        if not np.all(params_B > 0):
+            raise PredictionError("params_B must be positive")
+        mean = self._law(params_B, bits)
+        if kind == "law":
+            return np.asarray(mean)
+        k16, _ = jax.random.split(jax.random.PRNGKey(int(seed)))
+        noise16 = dist.StudentT(_DF).sample(k16, mean.shape) * jnp.asarray(self.flat("sigma16"))[:, None]
+        return np.asarray(mean + noise16)
+
+    def prob_quantized_wins(self, memory_gb, bits: int = 4) -> pd.DataFrame:
+        """P(a b-bit model filling ``memory_gb`` beats a 16-bit model filling the same memory).
+
+        Weights only: 16-bit = 2 bytes per parameter, b-bit = b/8 bytes. Returns one row per
+        budget with both models' sizes, their expected accuracies and the probability.
+        """
+        if bits not in BITS:
+            raise PredictionError(f"bits must be one of 4, 8; got {bits!r}")
+        mem = np.atleast_1d(np.asarray(memory_gb, float))
+        if not np.all(mem > 0):
+            raise PredictionError("memory_gb must be positive")
+        n16, nq = mem / 2.0, mem / (bits / 8.0)
+        a16 = np.asarray(self._law(n16, np.full(mem.size, 16)))
+        aq = np.asarray(self._law(nq, np.full(mem.size, bits)))
+        return pd.DataFrame({"memory_gb": mem, "params_B_16bit": n16, f"params_B_{bits}bit": nq,
+                             "acc_16bit": a16.mean(0), f"acc_{bits}bit": aq.mean(0),
+                             "prob_quantized_wins": (aq > a16).mean(0)})
+
+
+def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float = 0.25, chains: int = 4,
+                     draws: int = 1000, warmup: int = 1000, seed: int = 0,
+                     target_accept: float = 0.9) -> QuantizationFit:
+    """Fit the 16-bit curve and the quantization drop jointly.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        16-bit models: ``params_B`` (billions, > 0) and ``accuracy`` in [0, 1].
+    pairs : DataFrame
+        Quantized rows: ``params_B``, ``bits`` (4 or 8) and ``delta`` (accuracy minus the same
+        model's 16-bit accuracy, as a fraction).
+    chance : float
+        Chance accuracy of the benchmark (the curve's floor).
+    """
+    for name, frame, cols in (("curve", curve, ("params_B", "accuracy")), ("pairs", pairs, ("params_B", "bits", "delta"))):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise DataError(f"{name} table has no column {missing[0]!r}; needs: {', '.join(cols)}")
+    check_accuracy(curve["accuracy"].to_numpy(), "accuracy", curve.index)
+    if not (np.all(curve["params_B"] > 0) and np.all(pairs["params_B"] > 0)):
+        raise DataError("column 'params_B' must be positive (drop rows with unknown size)")
+    bad = sorted(set(pairs["bits"].astype(int)) - set(BITS))
+    if bad:
+        raise DataError(f"column 'bits' of pairs must be 4 or 8; got {bad[0]}")
+    lnN16 = np.log(curve["params_B"].to_numpy(float) * 1e9)
+    lnNq = np.log(pairs["params_B"].to_numpy(float) * 1e9)
+    lnN_ref = float(np.mean(lnNq))
+    data = {"chance": float(chance), "lnN16": lnN16, "acc16": curve["accuracy"].to_numpy(float),
+            "lnNq": lnNq, "bit_index": np.array([BITS.index(int(b)) for b in pairs["bits"]]),
+            "delta": pairs["delta"].to_numpy(float), "lnN_ref": lnN_ref}
+    out = sample(_model, data, sites=["top", "k", "m", "drop", "drop_slope"], chains=chains, draws=draws,
+                 warmup=warmup, seed=seed, target_accept=target_accept)
+    return QuantizationFit(**out, info={"chance": float(chance), "lnN_ref": lnN_ref})
+
+
+def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(curve, pairs) from ``quantization_openllm``: 16-bit pretrained models and 4/8-bit pairs.
+
+    Scores are converted from percent to fractions; entries with an unknown size (0 B) are dropped.
+    """
+    data_dir = Path(data_dir)
+    snap = pd.read_csv(data_dir / "open_llm_leaderboard_v1_snapshot.csv")
+    pre = snap[snap["Type"].astype(str).str.contains("pretrained") & snap["Precision"].isin(["float16", "bfloat16"])]
+    pre = pre[pre["#Params (B)"] > 0].groupby("Model", as_index=False).agg(params_B=("#Params (B)", "first"),
+                                                                            score=(benchmark, "mean"))
+    curve = pd.DataFrame({"model": pre["Model"], "params_B": pre["params_B"].astype(float),
+                          "accuracy": pre["score"] / 100.0}).dropna().reset_index(drop=True)
+    raw = pd.read_csv(data_dir / "precision_pairs.csv")
+    raw = raw[raw["bits"].isin(BITS) & (raw["params_B_16bit_row"] > 0)]
+    pairs = pd.DataFrame({"model": raw["Model"], "params_B": raw["params_B_16bit_row"].astype(float),
+                          "bits": raw["bits"].astype(int),
+                          "delta": raw[f"delta_{benchmark}_vs_16bit_mean"] / 100.0}).dropna().reset_index(drop=True)
+    return curve, pairs

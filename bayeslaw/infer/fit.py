@@ -1,0 +1,266 @@
+"""Run inference: validate, build the model, start from the MAP point, sample (HMC or NUTS)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayeslaw.core import progress as progress_bars
+from bayeslaw.core import runtime
+from bayeslaw.core.errors import FitError
+from bayeslaw.data.checkpoints import encode_runs
+from bayeslaw.data.runs import read_runs, validate_runs
+from bayeslaw.data.where import filter_runs
+from bayeslaw.infer import extrapolation as extrap
+from bayeslaw.infer.nuts import dim_of, mass_matrix
+from bayeslaw.infer.sampler import sample_law
+from bayeslaw.infer.settings import check_names, check_sampler, check_settings
+from bayeslaw.infer.start import log_reference, map_start_and_point, model_args
+from bayeslaw.laws.law import Law, load_law, with_noise_trend
+from bayeslaw.modeling.build import build_model, make_plan
+from bayeslaw.modeling.likelihood import check_target
+from bayeslaw.results.diagnostics import (
+    quantity_labels,
+    warn_if_unreliable,
+)
+from bayeslaw.results.fit import Fit
+
+#: families with at least this many runs each get centred partial pooling (see make_plan) ...
+CENTRED_MIN_RUNS = 10
+#: ... when there are at least this many families. With fewer, the between-family sd is barely
+#: identified and its posterior reaches down to zero, where centred family values form a funnel:
+#: the 2- and 3-family real data sets (pythia, porian, gadre) gave 90-141 divergences centred and
+#: 0-3 non-centred (4 x 500 + 500 draws), at about twice the sampling time.
+CENTRED_MIN_FAMILIES = 5
+
+
+def default_centered(family_index: np.ndarray) -> bool:
+    """Centred partial pooling for many families with many runs each, non-centred otherwise."""
+    counts = np.bincount(family_index)
+    return bool(counts.size >= CENTRED_MIN_FAMILIES and counts.min() >= CENTRED_MIN_RUNS)
+
+
+def wall_timings(parts: Mapping[str, float], total: float) -> dict[str, float]:
+    """``parts`` plus ``other_s`` (the wall time they do not cover) and ``total_s``, so the
+    parts add up to the total."""
+    return {**parts, "other_s": max(total - sum(parts.values()), 0.0), "total_s": total}
+
+
+def fit(
+    law: str | os.PathLike | Law,
+    runs,
+    target: str = "loss",
+    group: str | None = None,
+    *,
+    run: str | None = None,
+    pooling: Mapping[str, str] | None = None,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    target_accept: float = 0.8,
+    centered: bool | None = None,
+    progress: bool | None = None,
+    sampler: str = "auto",
+    steps: int = 16,
+    noise_trend: str | None = None,
+    extrapolation: str | bool = "auto",
+    where: str | None = None,
+) -> Fit:
+    """Fit a scaling law to a table of runs by MCMC (fixed-length HMC or NUTS, see ``sampler``).
+
+    Parameters
+    ----------
+    law : str, path or Law
+        Catalogue name (``"chinchilla"``), path to a TOML law file, or a loaded :class:`Law`.
+    runs : DataFrame, dict of columns, list of dicts, or path to a CSV file
+        One row per training run, with a column per law input, the target and the group (any
+        form :func:`bayeslaw.data.runs.as_frame` accepts, as ``Fit.predict`` does).
+    target : str
+        Column with the observed loss (or other target). Default ``"loss"``.
+    group : str, optional
+        Column naming each run's family. Without it, all runs are one family.
+    run : str, optional
+        Column naming the training run of each row, when rows are intermediate checkpoints: adds
+        a per-run offset so the points of one curve are not treated as independent runs (see
+        :mod:`bayeslaw.data.checkpoints`). When every run has only one row the offset is the noise
+        itself: the fit warns (``DataWarning``) and has no run effect.
+    pooling : dict, optional
+        Per-parameter override of the law's pooling, e.g. ``{"alpha": "partial"}``. Values:
+        ``shared``, ``partial``, ``none``, ``correlated`` (all parameters marked so vary jointly
+        across families, with an LKJ prior on their correlation). ``sigma`` (and ``df``) can be pooled too.
+    chains, draws, warmup : int
+        Number of chains, post-warmup draws per chain and warmup iterations per chain.
+    seed : int
+        Random seed; the same seed, data and settings give the same draws.
+    target_accept : float
+        NUTS target acceptance probability; raise towards 0.95 if divergences are reported.
+    centered : bool, optional
+        Sample partially pooled family values centred (True) or non-centred (False). Default:
+        centred when there are at least 5 families with at least 10 runs each, the regime where
+        the data pin each family and the between-family sd down; non-centred otherwise, which
+        avoids the funnel of weakly informed families and of a between-family sd near zero.
+    progress : bool, optional
+        Show progress on stderr: a bar through the stages (mode search, sampling) and NumPyro's
+        per-iteration bar for NUTS (the batched HMC runs as one compiled call, one step of the
+        bar). Default None: shown in a notebook or a terminal (see :mod:`bayeslaw.core.progress`).
+    sampler : {"auto", "nuts", "hmc"}
+        ``"hmc"``: :mod:`bayeslaw.infer.batched_hmc`, all chains in one vectorised program with the
+        same jittered number of leapfrog steps per iteration, a metric started from the
+        curvature at the mode and adapted on Stan's schedule; several times faster per
+        effective draw on CPU for the catalogue's laws (see benchmarks/bench_plain_models.py).
+        ``"nuts"``: NumPyro's NUTS, chains in parallel over devices or one after another; it
+        copes better with posteriors whose scales vary from place to place (funnels): on the
+        calibration report's 2- and 3-family tables ``"hmc"`` left chains apart (R-hat
+        2.0-2.3) where NUTS converged. ``"auto"`` (default): ``"hmc"`` for one family or
+        centred partial pooling, then NUTS from the same starts and seed if the HMC draws
+        fail any convergence check (R-hat above 1.01, bulk ESS below 100 per chain, any
+        divergence); NUTS straight away for non-centred hierarchies and run effects (see
+        :func:`hmc_first`). ``fit.config["sampler_used"]`` says which draws you got and
+        ``fit.config["hmc_fallback"]`` why HMC's were set aside.
+    steps : int
+        Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16).
+    noise_trend : str, optional
+        An input (e.g. ``"N"``) whose power the noise scale follows: row i scatters with
+        ``sigma * (x_i / x_ref) ** sigma_trend``, ``x_ref`` the input's geometric mean, with
+        ``sigma_trend ~ Normal(0, 0.5)`` learned (see :func:`bayeslaw.with_noise_trend`). For
+        tables whose small runs are noisier than the large ones (early checkpoints, few seeds):
+        one noise scale would take the small runs' scatter to the large runs' predictions.
+    extrapolation : {"auto", "C", input name, False}
+        Carry the error of extrapolating beyond the fitted runs into every prediction
+        (:meth:`Fit.calibrate_extrapolation`, nested refits at the mode with a Laplace
+        approximation, one batched program). ``"auto"`` (default) measures it along compute
+        ``C = 6 N D`` for laws in N and D, along the law's only input otherwise, and leaves it
+        out (with ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in
+        log space or the runs are too few for a nested fit. ``False`` turns it off.
+    where : str, optional
+        Fit only the rows satisfying a filter such as ``"N < 1e9 and D >= 2e10"`` (conditions
+        ``COLUMN OP VALUE`` joined by ``and`` or commas; see :mod:`bayeslaw.data.where`).
+
+    Returns
+    -------
+    Fit
+        Posterior draws, diagnostics (R-hat, ESS, divergences) and timings, with ``summary``,
+        ``predict`` and ``save``. ``timings`` (seconds): ``compile_s``, ``init_s`` (mode
+        search), ``sampling_s`` and ``other_s`` (checks, set-up, diagnostics) add up to
+        ``total_s``, the wall time of the call.
+    """
+    started = time.perf_counter()
+    check_settings(chains, draws, warmup, seed, target_accept)
+    check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
+    check_names(target, group, run, pooling, centered)
+    runtime.configure()
+    law = load_law(law)
+    if noise_trend is not None:
+        law = with_noise_trend(law, noise_trend)
+    check_extrapolation(law, extrapolation)
+    frame = read_runs(runs)
+    if where is not None:
+        frame = filter_runs(frame, where)
+    table = validate_runs(
+        frame,
+        {i.name: i.positive for i in law.inputs},
+        target,
+        group,
+        positive_target=law.likelihood.space == "log",
+    )
+    check_target(law, table.target, table.frame, target, table.inputs)
+    run_index, n_runs = encode_runs(table.frame, run)
+    if centered is None:
+        centered = default_centered(table.family_index)
+    plan = make_plan(law, table.n_families, dict(pooling or {}), centered=bool(centered), n_runs=n_runs)
+    logref = log_reference(plan, table.inputs)
+    model = build_model(plan)
+    args = model_args(table, logref) + (None, None if run_index is None else jnp.asarray(run_index))
+    key_init, key_run = jax.random.split(jax.random.PRNGKey(int(seed)))
+    show = progress_bars.enabled(progress)
+    with progress_bars.bar(2, f"{law.name}", show, unit="stage") as stage:
+        stage.set_postfix_str("finding the mode")
+        with runtime.stopwatch() as t_init:
+            starts, centre = map_start_and_point(model, args, chains, key_init, plan)
+        stage.update()
+        stage.set_postfix_str(f"sampling {chains} chains x {warmup}+{draws}")
+        samples, stats, method, t_mcmc, sampler_used, fallback = sample_law(
+            sampler, plan, model, args, starts, centre, key_run, chains, warmup, draws, steps,
+            target_accept, show, table.families)
+        stage.update()
+    runtime.release_compiled()
+    dense = mass_matrix(plan, dim_of(starts))
+    result = Fit(
+        plan=plan,
+        table=table,
+        logref=logref,
+        samples=samples,
+        sample_stats=stats,
+        timings={},
+        config={"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
+                "target_accept": target_accept, "chain_method": method, "sampler": sampler,
+                "sampler_used": sampler_used, "hmc_fallback": fallback,
+                **({"steps": steps} if sampler != "nuts" else {}), "centered": bool(centered),
+                "dense_mass": dense is True, "n_runs": n_runs, "run": run,
+                "draws_kept": int(np.shape(next(iter(samples.values())))[1]),
+                **({"where": where} if where is not None else {})},
+        run_index=run_index,
+    )
+    diag = result.diagnostics()
+    warn_if_unreliable(diag, int(stats["diverging"].sum()), chains, target_accept,
+                       quantity_labels(plan, table.families, diag.index))
+    parts = {"compile_s": t_init["compile"] + t_mcmc["compile"], "init_s": t_init["run"],
+             "sampling_s": t_mcmc["run"]}
+    result.timings.update(wall_timings(parts, time.perf_counter() - started))
+    return with_extrapolation(result, extrapolation)
+
+
+def check_extrapolation(law: Law, extrapolation) -> None:
+    """Refuse an ``extrapolation`` setting before any work (see :func:`fit`)."""
+    if extrapolation is False or extrapolation is None or extrapolation == "auto":
+        return
+    if not isinstance(extrapolation, str):
+        raise FitError(f"extrapolation must be 'auto', an input name or False, got {extrapolation!r}")
+    extrap.check_key(law, extrapolation)
+
+
+def with_extrapolation(result: Fit, extrapolation: str | bool) -> Fit:
+    """``result`` with its extrapolation error measured (see ``extrapolation`` in :func:`fit`)."""
+    if extrapolation is False or extrapolation is None:
+        return result
+    by = extrapolation
+    if by == "auto":
+        names = result.law.input_names
+        by = "C" if {"N", "D"} <= set(names) and "C" not in names else names[0]
+        if result.law.likelihood.space != "log":
+            return replace(result, config={**result.config, "extrapolation_skipped":
+                                           "the law's likelihood is not in log space"})
+    with runtime.stopwatch() as clock:
+        try:
+            error = extrap.calibrate(result, by=by)
+        except (FitError, np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+            # by default a failed measurement leaves the fit as it is and says why
+            if extrapolation != "auto":
+                if isinstance(exc, FitError):
+                    raise
+                raise FitError(f"cannot calibrate the extrapolation error: {exc}") from exc
+            return replace(result, config={**result.config, "extrapolation_skipped": str(exc)})
+    timings = {**result.timings, "extrapolation_s": clock["total"],
+               "total_s": result.timings["total_s"] + clock["total"]}
+    return replace(result, timings=timings,
+                   config={**result.config, "extrapolation": error.to_dict()})
+
+
+def calibrate_extrapolation(result: Fit, by: str = "C", folds: int = extrap.DEFAULT_FOLDS, *,
+                            progress: bool | None = None, **fit_kwargs) -> Fit:
+    """A copy of ``result`` whose predictions carry the measured extrapolation error.
+
+    What :func:`fit` does by default (``extrapolation=``), for a fit made without it or to
+    measure on another size key: see
+    :func:`bayeslaw.infer.extrapolation.calibrate_extrapolation` for the parameters.
+    ``method="mcmc"`` refits by :func:`fit` instead of at the mode.
+    """
+    fit_kwargs.setdefault("refit", fit)
+    return extrap.calibrate_extrapolation(result, by, folds, progress=progress, **fit_kwargs)

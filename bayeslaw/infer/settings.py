@@ -1,0 +1,48 @@
+"""Checks of the sampler settings and column options every fitting entry point shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from bayeslaw.core.errors import FitError
+
+#: seeds are 32-bit unsigned integers, as JAX's PRNGKey takes them on every platform
+SEED_MAX = 2**32 - 1
+
+
+def check_sampler(sampler: str, steps: int, allowed: tuple[str, ...]) -> None:
+    """Validate the ``sampler`` and ``steps`` settings."""
+    if sampler not in allowed:
+        names = [repr(a) for a in allowed]
+        raise FitError(f"sampler must be {', '.join(names[:-1])} or {names[-1]}, got {sampler!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise FitError(f"steps must be a positive integer, got {steps!r}")
+
+
+def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accept: float) -> None:
+    """Validate the sampler settings shared by every fitting entry point."""
+    for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FitError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise FitError(f"seed must be an int, got {seed!r}")
+    if not 0 <= seed <= SEED_MAX:
+        raise FitError(f"seed must be a whole number from 0 to {SEED_MAX} (32 bits), got {seed!r}")
+    if (isinstance(target_accept, bool) or not isinstance(target_accept, (int, float))
+            or not 0.5 <= target_accept < 1):
+        raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+
+
+def check_names(target, group, run, pooling, centered) -> None:
+    """Validate the column names and the pooling/centring options of :func:`fit`."""
+    if not isinstance(target, str):
+        raise FitError(f"target must be a column name (str), got {target!r}")
+    for name, value in (("group", group), ("run", run)):
+        if value is not None and not isinstance(value, str):
+            raise FitError(f"{name} must be a column name (str) or None, got {value!r}")
+    if pooling is not None and not isinstance(pooling, Mapping):
+        raise FitError(f"pooling must be a dict of parameter -> mode, got {type(pooling).__name__}")
+    if centered is not None and not isinstance(centered, bool | np.bool_):
+        raise FitError(f"centered must be True, False or None, got {centered!r}")

@@ -1,0 +1,184 @@
+"""The extrapolation error a fit's predictions carry beyond its largest fitted run.
+
+Beyond the largest fitted run the law is off by ``delta = kappa * z1 + tau * d * z2 + eta * u * z3``
+in log target, ``z_i ~ Normal(0, 1)``: an offset, a change of log-log slope growing with the log
+distance ``d`` beyond the data on a size key, and a tilt across the key (``u``, a run's position
+perpendicular to it relative to the fitted runs' median: ``log(D/N)`` for the key C = 6ND,
+``log D`` for N, ``log N`` for D). Inside the data ``delta = 0``. Within a posterior draw every
+predicted row shares ``z1, z2, z3``, so paired comparisons of two plans stay coherent.
+
+This module holds the error's posterior (:class:`ExtrapolationError`) and applies it to
+predictive draws; :mod:`bayeslaw.infer.extrapolation` measures it by nested refits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayeslaw.core.errors import FitError
+
+GRID = np.logspace(-4, 0, 81)
+#: grid of the tilt scale eta: coarser (every 0.2 decades), so the joint grid stays small
+TILT_GRID = GRID[::4]
+
+
+def key_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray:
+    """The size key of rows: ``6 N D`` for ``by="C"`` when C is not an input, else input ``by``."""
+    if by in inputs:
+        return np.asarray(inputs[by], dtype=float)
+    return 6.0 * np.asarray(inputs["N"], dtype=float) * np.asarray(inputs["D"], dtype=float)
+
+
+def tilt_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray | None:
+    """A row's log position perpendicular to the key (see the module docstring), or None when
+    the law's inputs do not define one."""
+    if not {"N", "D"} <= set(inputs) or by not in ("C", "N", "D") or (by == "C" and "C" in inputs):
+        return None
+    log_n, log_d = (np.log(np.asarray(inputs[k], dtype=float)) for k in ("N", "D"))
+    return {"C": log_d - log_n, "N": log_d, "D": log_n}[by]
+
+
+def beyond(fitted: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """How far rows lie beyond the fitted runs: ``log10(x / largest fitted x)``, 0 inside.
+
+    One column ``beyond_<input>`` per positive law input, and ``beyond_C`` (compute 6 N D) when
+    the law has N and D but no C input. A planned run can lie beyond the data in one input
+    while inside it in the others (many tokens on a small model), which one size key hides.
+    """
+    out = {}
+    names = [k for k in fitted if np.all(np.asarray(fitted[k], dtype=float) > 0)]
+    if {"N", "D"} <= set(names) and "C" not in fitted:
+        names.append("C")
+    for name in names:
+        largest = np.max(key_values(fitted, name))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"beyond_{name}"] = np.maximum(np.log10(key_values(rows, name) / largest), 0.0)
+    return out
+
+
+def check_key(law, by: str) -> None:
+    """Reject a key the law's inputs cannot compute, and laws outside log space."""
+    names = law.input_names
+    if by not in names and not (by == "C" and {"N", "D"} <= set(names)):
+        extra = " or 'C' (6 N D)" if {"N", "D"} <= set(names) else ""
+        raise FitError(f"extrapolation key {by!r} is not an input of law {law.name!r}; "
+                       f"use one of: {', '.join(names)}{extra}")
+    if law.likelihood.space != "log":
+        raise FitError(f"extrapolation error needs a law with a log-space likelihood (a loss); "
+                       f"law {law.name!r} has a {law.likelihood.space}-space likelihood")
+
+
+@dataclass(frozen=True)
+class ExtrapolationError:
+    """Posterior of the offset ``kappa`` and slope-change ``tau`` beyond the largest fitted run.
+
+    Attributes
+    ----------
+    by : str
+        Size key the distance is measured on (``"C"`` or a law input).
+    reference : float
+        Natural log of the largest key among the fitted runs: distances start there.
+    weights : ndarray
+        Posterior probability of each (``kappa``, ``tau``) pair on :data:`GRID` x :data:`GRID`,
+        or of each (``kappa``, ``tau``, ``eta``) on :data:`GRID` x :data:`GRID` x
+        :data:`TILT_GRID` when the law has a tilt term.
+    n_points : int
+        Held-out predictions (over all nested fits) the posterior rests on.
+    cutoffs : tuple of float
+        Key cutoffs of the nested fits.
+    tilt_center : float, optional
+        Median perpendicular position (:func:`tilt_values`) of the fitted runs; None without a
+        tilt term.
+    """
+
+    by: str
+    reference: float
+    weights: np.ndarray
+    n_points: int
+    cutoffs: tuple[float, ...]
+    tilt_center: float | None = None
+
+    def _marginal(self, axis: int) -> np.ndarray:
+        others = tuple(i for i in range(self.weights.ndim) if i != axis)
+        return self.weights.sum(axis=others)
+
+    @property
+    def kappa_median(self) -> float:
+        """Posterior median of kappa (log target)."""
+        return _median(self._marginal(0), GRID)
+
+    @property
+    def tau_median(self) -> float:
+        """Posterior median of tau (log target per unit of log key)."""
+        return _median(self._marginal(1), GRID)
+
+    @property
+    def eta_median(self) -> float | None:
+        """Posterior median of eta (log target per unit of perpendicular log position), or None
+        without a tilt term."""
+        return _median(self._marginal(2), TILT_GRID) if self.weights.ndim == 3 else None
+
+    def describe(self) -> str:
+        """The posterior medians in words, e.g. for the command line."""
+        text = (f"offset kappa {self.kappa_median:.3g}, slope change tau {self.tau_median:.3g} per "
+                f"unit log {self.by}")
+        if self.eta_median is not None:
+            axis = {"C": "D/N", "N": "D", "D": "N"}[self.by]
+            text += f", tilt eta {self.eta_median:.3g} per unit log {axis}"
+        return text
+
+    def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Log distance of rows beyond the largest fitted key (0 inside the data)."""
+        return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
+
+    def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int) -> np.ndarray:
+        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z1, z2, z3`` per draw."""
+        rng = np.random.default_rng([int(seed), 7])
+        pick = rng.choice(self.weights.size, size=n_draws, p=self.weights.ravel())
+        index = np.unravel_index(pick, self.weights.shape)
+        kappa, tau = GRID[index[0]], GRID[index[1]]
+        z1, z2 = rng.standard_normal((2, n_draws))
+        d = self.distance(inputs)[None, :]
+        delta = (kappa * z1)[:, None] * (d > 0) + (tau * z2)[:, None] * d
+        if self.weights.ndim == 3:
+            # drawn after z1, z2, so the offset and slope terms do not depend on the tilt's presence
+            z3 = rng.standard_normal(n_draws)
+            u = tilt_values(inputs, self.by) - self.tilt_center
+            delta = delta + (TILT_GRID[index[2]] * z3)[:, None] * u[None, :] * (d > 0)
+        return delta
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (kept in the fit's config, so it is saved with the fit)."""
+        return {"by": self.by, "reference": self.reference,
+                "weights": [float(f"{w:.6g}") for w in self.weights.ravel()],
+                "shape": list(self.weights.shape), "tilt_center": self.tilt_center,
+                "n_points": self.n_points, "cutoffs": list(self.cutoffs)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ExtrapolationError:
+        # fits saved before the tilt term hold a (kappa, tau) grid and no shape
+        shape = tuple(data.get("shape", (GRID.size, GRID.size)))
+        weights = np.asarray(data["weights"], dtype=float).reshape(shape)
+        center = data.get("tilt_center")
+        return cls(data["by"], float(data["reference"]), weights / weights.sum(),
+                   int(data["n_points"]), tuple(float(c) for c in data["cutoffs"]),
+                   None if center is None else float(center))
+
+
+def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
+    return float(grid[np.searchsorted(np.cumsum(marginal), 0.5)])
+
+
+def apply(error: ExtrapolationError | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],
+          seed: int) -> np.ndarray:
+    """Multiply predictive draws (S, R) by the extrapolation error's draws.
+
+    ``inputs`` holds every law input (rows are encoded against the law), and the error's key was
+    checked against the same law when it was calibrated, so the distance is always computable.
+    """
+    if error is None:
+        return draws
+    return draws * np.exp(error.log_offsets(inputs, draws.shape[0], seed))
