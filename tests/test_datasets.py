@@ -93,7 +93,7 @@ def test_data_dir_prefers_the_in_package_copy(tmp_path, monkeypatch):
     pkg = tmp_path / "site" / "bayeslaw"
     (pkg / "_data").mkdir(parents=True)
     (pkg / "_data" / "registry.toml").write_text("")
-    monkeypatch.setattr(datasets, "__file__", str(pkg / "datasets.py"))
+    monkeypatch.setattr(datasets, "__file__", str(pkg / "data" / "datasets.py"))
     assert datasets._data_dir() == pkg / "_data"
     (pkg / "_data" / "registry.toml").unlink()
     assert datasets._data_dir() == tmp_path / "site" / "data"

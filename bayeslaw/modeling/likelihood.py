@@ -92,6 +92,19 @@ def log_density(law: Law, mean, params: dict, y, x: dict | None = None, logref: 
     return obs.log_prob(value)
 
 
+def _student_t(key, df: np.ndarray, shape: tuple[int, ...]) -> jnp.ndarray:
+    """Standard Student-t draws of the given ``shape``, seeded by ``key``, drawn by NumPy.
+
+    JAX's gamma sampler behind ``StudentT.sample`` is a rejection loop that XLA compiles anew
+    for every array shape (seconds each), and predictions come in many shapes (rows x draws);
+    NumPy's sampler costs nothing to start. ``simulate`` runs eagerly, never under ``jit``.
+    """
+    seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+                      else key).ravel()
+    rng = np.random.default_rng([int(v) for v in seed])
+    return jnp.asarray(rng.standard_t(np.broadcast_to(df, shape)))
+
+
 def simulate(law: Law, mean, params: dict, key, x: dict | None = None, logref: dict | None = None):
     """One simulated observation per element of ``mean``, on the target's own scale."""
     lik = law.likelihood
@@ -102,7 +115,7 @@ def simulate(law: Law, mean, params: dict, key, x: dict | None = None, logref: d
         p = jnp.clip(mean, _EPS, 1 - _EPS)
         return dist.Binomial(total_count=items, probs=p).sample(key) / items
     if lik.dist == "StudentT":
-        noise = dist.StudentT(jnp.broadcast_to(_df(law, params), mean.shape)).sample(key)
+        noise = _student_t(key, np.asarray(_df(law, params)), mean.shape)
     else:
         noise = jax.random.normal(key, mean.shape)
     noise = noise * noise_scale(law, params, x, logref)
