@@ -87,7 +87,9 @@ def test_compute_target_and_iso_cost_candidates(small_fit):
                  n=3, outer=32)
     assert len(out) == 3 and out["expected_sd"].iloc[-1] < out.attrs["sd_now"]
     assert set(np.round(np.log10(6 * out["N"] * out["D"]), 6)) <= {17.0, 18.0}
-    frame = bl.design_inputs.iso_cost_candidates({"compute": [6e20], "points": 3}, 6.0)
+    from bayeslaw.decide.design_inputs import iso_cost_candidates
+
+    frame = iso_cost_candidates({"compute": [6e20], "points": 3}, 6.0)
     assert frame["N"].tolist() == pytest.approx([np.sqrt(6e20 / 120) * 10**s for s in (-0.75, 0, 0.75)])
     assert (frame["D"] / frame["N"]).iloc[1] == pytest.approx(20.0)
 
