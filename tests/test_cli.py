@@ -340,7 +340,7 @@ def test_quickstart_example_runs_quick(tmp_path):
 
 def test_device_cpu_is_selected_before_any_computation():
     code = (
-        "import jax; from bayeslaw import cli; cli.select_device('cpu'); "
+        "import jax; from bayeslaw.cli.main import select_device; select_device('cpu'); "
         "print(jax.config.jax_platforms, jax.default_backend(), jax.numpy.ones(2).sum())"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
