@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 import bench_scale as bs
 
 import bayeslaw as bl
+from bayeslaw.infer.batch import diagnose_many
 
 
 def measure(sampler: str, tables, truths, chains: int, warmup: int, draws: int, steps: int = 16) -> dict:
@@ -41,7 +42,7 @@ def measure(sampler: str, tables, truths, chains: int, warmup: int, draws: int, 
                            steps=steps)
     wall = time.perf_counter() - start
     paid = np.stack([f.sample_stats["num_steps"] for f in fits]).reshape(-1, draws)
-    diag = bl.diagnose_many(fits)
+    diag = diagnose_many(fits)
     return {"sampler": sampler, "wall_s": wall, "compile_s": fits[0].timings["batch_compile_s"],
             "run_s": fits[0].timings["batch_run_s"], "mean_steps_per_draw": float(paid.mean()),
             "steps_paid_per_iteration": float(paid.max(axis=0).mean()),

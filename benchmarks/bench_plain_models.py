@@ -104,7 +104,7 @@ import json, sys, warnings
 import numpy as np, pandas as pd
 sys.path.insert(0, sys.argv[1])
 import bayeslaw as bl
-from bayeslaw import runtime
+from bayeslaw.core import runtime
 from bench_plain_models import min_ess
 chains, warmup, draws = map(int, sys.argv[3:6])
 frame = pd.read_csv(sys.argv[2])

@@ -192,7 +192,9 @@ def _one(name, frame, law, cutoff, by, group, note, extrapolation, fitted, chain
         warnings.simplefilter("always")
         result = backtest(law, frame, cutoff, by=by, group=group, chains=chains, draws=draws,
                           warmup=warmup, seed=0, extrapolation=extrapolation, fitted=fitted, **fit_kwargs)
-    summary = result.summary()
+    row = result.summary().iloc[0]
+    summary = {k: v.item() if hasattr(v, "item") else v for k, v in row.items() if not k.startswith("coverage_")}
+    summary["coverage"] = {f"{p:g}": float(row[f"coverage_{p:g}"]) for p in result.ci_probs}
     n = summary["n_heldout"]
     inside = {f"{p:g}": int(result.table[f"inside_{p:g}"].sum()) for p in result.ci_probs}
     if "run" in frame.columns:  # checkpoints of one run share its offset: the run is the unit

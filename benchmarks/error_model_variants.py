@@ -99,7 +99,7 @@ def posterior(log_weights: np.ndarray) -> np.ndarray:
 
 
 def offsets(case: dict, weights: np.ndarray, rho_grid: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Draws of delta (S, rows) for the held-out rows, as ExtrapolationError.log_offsets, plus
+    """Draws of delta (S, rows) for the held-out rows, as ExtrapolationErrorModel.log_offsets, plus
     ``rho * e`` with one ``e`` per held-out run (``rho`` on the weights' last axis)."""
     n = case["draws"].shape[0]
     rng = np.random.default_rng(seed)

@@ -67,7 +67,8 @@ def test_coverage_near_nominal_on_the_true_law(result):
     assert cov.is_monotonic_increasing
     assert result.median_are < 0.02  # noise is 1%
     summary = result.summary()
-    assert summary["n_heldout"] == 27 and summary["coverage"]["0.95"] == cov[0.95]
+    assert summary.shape == (1, 12) and summary.loc[0, "law"] == "chinchilla"
+    assert summary.loc[0, "n_heldout"] == 27 and summary.loc[0, "coverage_0.95"] == cov[0.95]
 
 
 def test_plot_calibration(result):
@@ -152,3 +153,19 @@ def test_cli_prints_table_and_scores(tmp_path, capsys):
     assert code == 0
     assert "median ARE:" in out and "coverage of 95% intervals:" in out
     assert out.splitlines()[0].split()[:4] == ["N", "D", "C", "family"]
+
+
+def test_cli_json_prints_the_summary_row(tmp_path, capsys):
+    import json
+
+    path = tmp_path / "runs.csv"
+    simulate(8, 5).drop(columns="family").to_csv(path, index=False)
+    code = cli_main(["backtest", "chinchilla", str(path), "--cutoff", "1e18", "--chains", "1", "--draws", "100",
+                     "--warmup", "100", "--no-extrapolation", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["law", "by", "cutoff", "n_train", "extrapolation_kappa", "extrapolation_tau",
+                         "extrapolation_eta", "n_heldout", "median_are", "coverage_0.5", "coverage_0.8",
+                         "coverage_0.95"]
+    assert out["law"] == "chinchilla" and out["by"] == "C" and out["cutoff"] == 1e18
+    assert out["extrapolation_kappa"] is None and isinstance(out["n_heldout"], int)

@@ -54,5 +54,5 @@ def test_a_new_process_prunes_its_caches_to_the_bound(tmp_path):
     env = {**os.environ, "BAYESLAW_CACHE_DIR": str(tmp_path), "BAYESLAW_NO_CACHE": "0",
            "BAYESLAW_CACHE_MAX_MB": str(3000 / 2**20), "JAX_PLATFORMS": "cpu"}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    subprocess.run([sys.executable, "-c", "from bayeslaw import runtime; runtime.configure()"], env=env, check=True)
+    subprocess.run([sys.executable, "-c", "from bayeslaw.core import runtime; runtime.configure()"], env=env, check=True)
     assert not old.exists() and new.exists() and datasets.exists()

@@ -340,7 +340,7 @@ def test_quickstart_example_runs_quick(tmp_path):
 
 def test_device_cpu_is_selected_before_any_computation():
     code = (
-        "import jax; from bayeslaw import cli; cli.select_device('cpu'); "
+        "import jax; from bayeslaw.cli.main import select_device; select_device('cpu'); "
         "print(jax.config.jax_platforms, jax.default_backend(), jax.numpy.ones(2).sum())"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -379,3 +379,24 @@ def test_cli_pooling_modes_match_the_library():
     from bayeslaw.laws.law import POOLINGS
 
     assert _POOLINGS == POOLINGS
+
+
+def test_compare_passes_by_as_the_size_key(monkeypatch, capsys):
+    import pandas as pd
+
+    import bayeslaw.cli.compare as cli_compare
+    import bayeslaw.evaluate.compare as compare_module
+
+    seen = {}
+
+    def fake_compare(fits, **kwargs):
+        seen.update(kwargs)
+        table = pd.DataFrame({"elpd": [0.0, -1.0]}, index=["a", "b"])
+        table.attrs.update(method=kwargs["method"], by=kwargs["by"])
+        return table
+
+    monkeypatch.setattr(cli_compare, "_load_fits", lambda args: {"a": None, "b": None})
+    monkeypatch.setattr(compare_module, "compare", fake_compare)
+    assert cli.main(["compare", "a.nc", "b.nc", "--method", "largest", "--by", "N", "--cutoff", "1e9"]) == 0
+    assert (seen["method"], seen["by"], seen["cutoff"]) == ("largest", "N", 1e9)
+    assert capsys.readouterr().out.splitlines()[0] == "method: largest, by N"

@@ -79,6 +79,7 @@ OPTIONS = [
      usage("plot", "--ci-prob", "'-0.1' must be between 0 and 1 (e.g. 0.9)")),
     (["compare", "a.nc", "--chains", "0"], usage("compare", "--chains", f"'0' {WHOLE} 1 to 1024")),
     (["compare", "a.nc", "--cutoff", "inf"], usage("compare", "--cutoff", "'inf' is not a finite number")),
+    (["compare", "a.nc", "--on", "N"], "unrecognized arguments: --on N (see 'bayeslaw --help')"),
     (["family-test", "chinchilla", DATA, "--ci-prob", "2"],
      usage("family-test", "--ci-prob", "'2' must be between 0 and 1 (e.g. 0.9)")),
     (["family-test", "chinchilla", DATA, "--seed", "2**70"],

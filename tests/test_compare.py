@@ -58,7 +58,7 @@ def test_leave_largest_out_prefers_the_true_form(fits):
         warnings.simplefilter("ignore")
         table = compare(fits, method="largest")
     assert list(table.index) == ["chinchilla", "kaplan"]
-    assert table.attrs["on"] == "C" and table.attrs["n_heldout"] == 8  # the largest 20% of 36 runs, rounded up
+    assert table.attrs["by"] == "C" and table.attrs["n_heldout"] == 8  # the largest 20% of 36 runs, rounded up
     assert table.loc["kaplan", "elpd_diff"] > 2 * table.loc["kaplan", "dse"]
     assert table.loc["chinchilla", "mare"] < table.loc["kaplan", "mare"]
     assert table["weight"].sum() == pytest.approx(1.0)
@@ -123,9 +123,9 @@ def test_refuses_bad_requests(fits):
     with pytest.raises(bl.BayeslawError, match=re.escape("method must be one of: loo, largest, family; got 'waic'")):
         compare(fits, method="waic")
     with pytest.raises(bl.BayeslawError, match=re.escape("cannot hold out the largest runs by 'steps': no such column")):
-        compare(fits, method="largest", on="steps")
+        compare(fits, method="largest", by="steps")
     with pytest.raises(bl.BayeslawError, match=r"^cutoff 1e\+30 on 'N' leaves 36 runs to fit and 0 to score"):
-        compare(fits, method="largest", on="N", cutoff=1e30)
+        compare(fits, method="largest", by="N", cutoff=1e30)
 
 
 def test_refit_reuses_law_target_group_pooling_and_sampler(fits, runs, monkeypatch):

@@ -16,6 +16,7 @@ import pytest
 import bayeslaw as bl
 from bayeslaw.cli import main as cli
 from bayeslaw.core.errors import PredictionError
+from bayeslaw.decide.design_inputs import iso_cost_candidates
 
 TARGET = {"N": 1e10, "D": 2e11}
 NEAR = {"N": 5e9, "D": 1e11}  # a run close to the target: informative about it
@@ -54,7 +55,7 @@ def _quiet(fn, *args, **kwargs):
 
 def test_run_at_the_target_beats_a_far_small_run(small_fit):
     cands = pd.DataFrame([FAR, NEAR], index=["far", "near"])
-    out = _quiet(small_fit.suggest_runs, TARGET, cands, n=1, cost=[1.0, 1.0])
+    out = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=1, cost=[1.0, 1.0])
     assert list(out["candidate"]) == ["near"]
     assert out["expected_sd"].iloc[0] < 0.9 * out.attrs["sd_now"]
 
@@ -62,7 +63,7 @@ def test_run_at_the_target_beats_a_far_small_run(small_fit):
 def test_greedy_steps_shrink_the_expected_sd(small_fit):
     grid = pd.DataFrame([(n, d) for n in np.geomspace(1e7, 3e9, 4) for d in np.geomspace(2e8, 1e11, 4)],
                         columns=["N", "D"])
-    out = _quiet(small_fit.suggest_runs, TARGET, grid, n=5, outer=32)
+    out = _quiet(bl.suggest_runs, small_fit, TARGET, grid, n=5, outer=32)
     assert list(out["step"]) == [1, 2, 3, 4, 5]
     sds = [out.attrs["sd_now"], *out["expected_sd"]]
     assert all(b < a for a, b in itertools.pairwise(sds))
@@ -75,20 +76,18 @@ def test_real_runs_without_replicates_within_a_budget(small_fit):
                          index=["r1", "r2", "r3", "r4"])
     costs = 6 * cands["N"] * cands["D"]
     budget = float(costs.iloc[:3].sum())
-    out = _quiet(small_fit.suggest_runs, TARGET, cands, n=4, budget=budget, replicates=False)
+    out = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=4, budget=budget, replicates=False)
     assert out["candidate"].is_unique and set(out["candidate"]) <= set(cands.index)
     assert out["cumulative_cost"].iloc[-1] <= budget * (1 + 1e-9)
-    none = _quiet(small_fit.suggest_runs, TARGET, cands, n=2, budget=1.0)
+    none = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=2, budget=1.0)
     assert len(none) == 0 and "expected_sd" in none.columns
 
 
 def test_compute_target_and_iso_cost_candidates(small_fit):
-    out = _quiet(small_fit.suggest_runs, {"compute": [1e21]}, {"compute": [1e17, 1e18], "points": 5},
+    out = _quiet(bl.suggest_runs, small_fit, {"compute": [1e21]}, {"compute": [1e17, 1e18], "points": 5},
                  n=3, outer=32)
     assert len(out) == 3 and out["expected_sd"].iloc[-1] < out.attrs["sd_now"]
     assert set(np.round(np.log10(6 * out["N"] * out["D"]), 6)) <= {17.0, 18.0}
-    from bayeslaw.decide.design_inputs import iso_cost_candidates
-
     frame = iso_cost_candidates({"compute": [6e20], "points": 3}, 6.0)
     assert frame["N"].tolist() == pytest.approx([np.sqrt(6e20 / 120) * 10**s for s in (-0.75, 0, 0.75)])
     assert (frame["D"] / frame["N"]).iloc[1] == pytest.approx(20.0)
@@ -104,7 +103,7 @@ def test_expected_remaining_variance_matches_the_realised_one(small_fit):
     rest = {k: v[:, 1::2] for k, v in small_fit.samples.items()}
     pool, held = replace(small_fit, samples=half), replace(small_fit, samples=rest)
     outer = 400
-    out = _quiet(pool.suggest_runs, TARGET, pd.DataFrame([NEAR]), n=1, outer=outer, seed=3)
+    out = _quiet(bl.suggest_runs, pool, TARGET, pd.DataFrame([NEAR]), n=1, outer=outer, seed=3)
     expected = out["expected_sd"].iloc[0] ** 2
     se_expected = out.attrs["variance_by_world"][0].std(ddof=1) / math.sqrt(outer)
 
@@ -136,7 +135,7 @@ def test_expected_remaining_variance_matches_the_realised_one(small_fit):
 
 def test_law_averaged_design_with_one_law_matches_the_single_law_design(small_fit):
     cands = pd.DataFrame([FAR, NEAR, {"N": 1e9, "D": 2e10}], index=["far", "near", "mid"])
-    single = _quiet(small_fit.suggest_runs, TARGET, cands, n=2, cost=[1.0, 1.0, 1.0], outer=128)
+    single = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=2, cost=[1.0, 1.0, 1.0], outer=128)
     both = _quiet(bl.suggest_runs, None, TARGET, cands, n=2, cost=[1.0, 1.0, 1.0], outer=128,
                   fits={"a": small_fit, "b": small_fit}, weights={"a": 0.5, "b": 0.5})
     assert list(both["candidate"]) == list(single["candidate"])
@@ -158,7 +157,7 @@ def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, small_runs)
                         columns=["N", "D"])
     fits = {"chinchilla": small_fit, "kaplan": kaplan}
     both = _quiet(bl.suggest_runs, None, TARGET, grid, n=3, fits=fits)
-    singles = [_quiet(f.suggest_runs, TARGET, grid, n=3).attrs["sd_now"] for f in fits.values()]
+    singles = [_quiet(bl.suggest_runs, f, TARGET, grid, n=3).attrs["sd_now"] for f in fits.values()]
     assert both.attrs["sd_now"] > max(singles)
     assert both["expected_sd"].iloc[-1] < 0.6 * both.attrs["sd_now"]
     assert min(both.attrs["law_weight_if_true"].values()) > 0.6
@@ -198,7 +197,7 @@ def test_degenerate_weights_warn(small_fit):
 def test_cost_formula_ignores_columns_it_cannot_name(small_fit):
     cands = pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "log": [1.0, 2.0], "loss": [3.0, 2.9]},
                          index=["a", "b"])
-    out = _quiet(small_fit.suggest_runs, TARGET, cands, n=1, cost="6*N*D", outer=16)
+    out = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=1, cost="6*N*D", outer=16)
     assert out["cost"].iloc[0] == pytest.approx(6 * out["N"].iloc[0] * out["D"].iloc[0])
 
 

@@ -23,10 +23,10 @@ def test_error_posterior_recovers_the_simulated_offset_and_slope_change():
     for kappa, tau in ((0.0, 0.05), (0.03, 0.0), (0.05, 0.02)):
         r = rng.normal(0.0, np.sqrt(s**2 + kappa**2 + (tau * d) ** 2))
         weights = ex.error_posterior(r, s, d)
-        error = ex.ExtrapolationError("C", 0.0, weights, 400, ())
+        error = ex.ExtrapolationErrorModel("C", 0.0, weights, 400, ())
         for true, median in ((kappa, error.kappa_median), (tau, error.tau_median)):
             assert (0.75 * true < median < 1.3 * true) if true else median < 0.01, (kappa, tau, median)
-    calm = ex.ExtrapolationError("C", 0.0, ex.error_posterior(rng.normal(0.0, 0.01, 400), s, d), 400, ())
+    calm = ex.ExtrapolationErrorModel("C", 0.0, ex.error_posterior(rng.normal(0.0, 0.01, 400), s, d), 400, ())
     assert calm.kappa_median < 0.005 and calm.tau_median < 0.003
 
 
@@ -59,7 +59,7 @@ def test_shared_error_posterior_counts_one_nested_fit_as_one_draw():
 def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
     weights = np.zeros((ex.GRID.size, ex.GRID.size))
     weights[0, 40] = 1.0  # kappa 1e-4, tau 0.01
-    error = ex.ExtrapolationError("C", np.log(1e18), weights, 10, (1e17,))
+    error = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,))
     inputs = {"N": np.array([1e8, 1e9, 1e10]), "D": np.array([1e10, 1e10, 1e11]) / 6}  # C 1e18, 1e19, 1e21
     distance = error.distance(inputs)
     np.testing.assert_allclose(distance, [0.0, np.log(10.0), np.log(1e3)])
@@ -70,7 +70,7 @@ def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
     offset = offsets[:, 1] - slope * distance[1]
     assert 0.8e-4 < offset.std() < 1.2e-4
     assert 0.008 < slope.std() < 0.012
-    assert ex.ExtrapolationError.from_dict(error.to_dict()).tau_median == error.tau_median
+    assert ex.ExtrapolationErrorModel.from_dict(error.to_dict()).tau_median == error.tau_median
 
 
 def test_error_posterior_takes_a_tilt_or_a_bias_not_both():
@@ -89,7 +89,7 @@ def test_error_posterior_recovers_a_tilt_across_the_key():
         r = rng.normal(0.0, np.sqrt(s**2 + 0.004**2 + (eta * u) ** 2))
         weights = ex.error_posterior(r, s, d, u)
         assert weights.shape == (ex.GRID.size, ex.GRID.size, ex.TILT_GRID.size)
-        error = ex.ExtrapolationError("C", 0.0, weights, 400, (), 0.0)
+        error = ex.ExtrapolationErrorModel("C", 0.0, weights, 400, (), 0.0)
         if eta:
             assert 0.7 * eta < error.eta_median < 1.4 * eta
         else:
@@ -100,7 +100,7 @@ def test_error_posterior_recovers_a_tilt_across_the_key():
 def test_tilt_offsets_are_shared_scaled_by_position_and_saved():
     weights = np.zeros((ex.GRID.size, ex.GRID.size, ex.TILT_GRID.size))
     weights[0, 0, 10] = 1.0  # kappa = tau = 1e-4, eta 0.01
-    error = ex.ExtrapolationError("C", np.log(1e18), weights, 10, (1e17,), tilt_center=np.log(20.0))
+    error = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,), tilt_center=np.log(20.0))
     N = np.array([1e8, 1e9, 1e9, 1e9])
     D = np.array([1e10 / 6 / 1e8, 20e9, 80e9, 5e9])  # first row inside the data; D/N 20, 80, 5
     inputs = {"N": N, "D": D}
@@ -113,13 +113,13 @@ def test_tilt_offsets_are_shared_scaled_by_position_and_saved():
     tilt = offsets - offsets[:, [1]]
     np.testing.assert_allclose(tilt[:, 2], -tilt[:, 3], atol=1e-12)
     assert 0.8 * 0.01 * np.log(4) < tilt[:, 2].std() < 1.2 * 0.01 * np.log(4)
-    again = ex.ExtrapolationError.from_dict(error.to_dict())
+    again = ex.ExtrapolationErrorModel.from_dict(error.to_dict())
     assert again.eta_median == error.eta_median and again.tilt_center == error.tilt_center
     assert "tilt eta 0.01 per unit log D/N" in error.describe()
     # a fit saved before the tilt term: a (kappa, tau) grid, no shape, no centre
     old = {k: v for k, v in error.to_dict().items() if k not in ("shape", "tilt_center")}
     old["weights"] = list(np.full(ex.GRID.size**2, 1.0))
-    assert ex.ExtrapolationError.from_dict(old).eta_median is None
+    assert ex.ExtrapolationErrorModel.from_dict(old).eta_median is None
 
 
 def test_nested_cutoffs_keep_enough_runs_below():
@@ -151,8 +151,9 @@ def test_nested_residuals_are_read_on_the_full_fits_span():
     r = rng.normal(0.0, np.sqrt(s**2 + (tau * d * full / span) ** 2))
     points = pd.DataFrame({"residual": r, "scale": s, "distance": d, "span": span})
     np.testing.assert_allclose(ex.effective_distances(points, full), d * full / span)
-    stretched = ex.ExtrapolationError("N", 0.0, ex.error_posterior(r, s, ex.effective_distances(points, full)), 600, ())
-    raw = ex.ExtrapolationError("N", 0.0, ex.error_posterior(r, s, d), 600, ())
+    stretched = ex.ExtrapolationErrorModel("N", 0.0, ex.error_posterior(r, s, ex.effective_distances(points, full)),
+                                           600, ())
+    raw = ex.ExtrapolationErrorModel("N", 0.0, ex.error_posterior(r, s, d), 600, ())
     assert 0.75 * tau < stretched.tau_median < 1.3 * tau
     assert raw.tau_median > 2.2 * tau
 

@@ -194,7 +194,7 @@ def test_compare_with_approach3(result, tiny_family_fit):
 def test_plot_draws_every_budget(result):
     from matplotlib.figure import Figure
 
-    ax = bl.plot_isoflop(result, ax=Figure().add_subplot())
+    ax = bl.plot.plot_isoflop(result, ax=Figure().add_subplot())
     assert len(ax.collections) >= 4 and len(ax.get_legend().get_texts()) == 4
 
 

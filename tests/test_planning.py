@@ -149,7 +149,7 @@ def test_plot_frontier_draws_a_band(fit3):
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = bl.plot_frontier(fit3, (1e19, 1e23), quantity="D_opt", family="z", n=5)
+    ax = bl.plot.plot_frontier(fit3, (1e19, 1e23), quantity="D_opt", family="z", n=5)
     (line,) = [ln for ln in ax.lines if ln.get_label() == "frontier"]
     assert len(line.get_xdata()) == 5
     assert sorted(c.get_label() for c in ax.collections) == ["_band", "_runs"]

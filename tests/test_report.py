@@ -20,7 +20,7 @@ import pytest
 
 import bayeslaw as bl
 from bayeslaw.evaluate.backtest import Backtest
-from bayeslaw.infer.extrapolation import GRID, ExtrapolationError
+from bayeslaw.infer.extrapolation import GRID, ExtrapolationErrorModel
 from bayeslaw.report import render_report, write_report
 from bayeslaw.report.sections import SECTIONS
 from bayeslaw.report.words import diagnostics_words, meaning, reader_quantity
@@ -142,7 +142,7 @@ def test_calibration_evidence_when_present(family_fit):
     weights = np.zeros((GRID.size, GRID.size))
     weights[40, 40] = 1.0
     c_max = (6 * family_fit.table.inputs["N"] * family_fit.table.inputs["D"]).max()
-    error = ExtrapolationError("C", float(np.log(c_max)), weights, 12, (1e19, 3e19))
+    error = ExtrapolationErrorModel("C", float(np.log(c_max)), weights, 12, (1e19, 3e19))
     calibrated = replace(family_fit, config={**family_fit.config, "extrapolation": error.to_dict()})
     table = pd.DataFrame({f"inside_{p:g}": np.arange(20) < k for p, k in ((0.5, 9), (0.8, 19))})
     table["are"] = 0.01

@@ -56,7 +56,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result.summary(), indent=2))
+        row = result.summary().iloc[0]
+        print(json.dumps({k: v.item() if hasattr(v, "item") else v for k, v in row.items()}, indent=2))
         return 0
     table = result.table
     columns = [c for c in table.columns if c not in _SHOWN and not c.startswith(("lower_", "upper_", "inside_"))]

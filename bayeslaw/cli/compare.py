@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--group", help="family column")
     p.add_argument("--method", choices=("loo", "largest", "family"), default="loo",
                    help="loo (PSIS-LOO), largest (leave-largest-out), family (leave-one-family-out)")
-    p.add_argument("--on", help="scale for --method largest: an input column or C (= 6ND)")
+    p.add_argument("--by", help="size key for --method largest: an input column or C (= 6ND)")
     p.add_argument("--cutoff", type=finite, help="runs with scale >= CUTOFF are held out (default: largest 20%%)")
     _sampler(p)
     p.set_defaults(handler=cli_compare)
@@ -90,7 +90,7 @@ def cli_compare(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = compare(_load_fits(args), method=args.method, on=args.on, cutoff=args.cutoff,
+            table = compare(_load_fits(args), method=args.method, by=args.by, cutoff=args.cutoff,
                             seed=args.seed, progress=getattr(args, "progress", None))
     except BayeslawError as exc:
         return _fail(exc)

@@ -1,7 +1,7 @@
 """``bayeslaw downstream {ladder,observational,quantization} ...``: the downstream models' command line.
 
-Hooked into the main CLI with ``add_parser(subparsers)`` (add ``"cli_downstream"`` to
-``cli._EXTENSIONS``); the handler returns the exit status, 2 with one line on bad input.
+Hooked into the main CLI with ``add_parser(subparsers)`` (``"downstream"`` in
+``bayeslaw.cli.main._EXTENSIONS``); the handler returns the exit status, 2 with one line on bad input.
 """
 
 from __future__ import annotations

@@ -53,8 +53,7 @@ from bayeslaw.core import interrupts
 WHERE_HELP = ('fit only the rows satisfying FILTER: conditions COLUMN OP VALUE joined by "and" or '
               '",", OP one of < <= > >= == !=, e.g. "N<1e9 and D>=2e10"')
 #: modules adding sub-commands through ``add_parser(subparsers)`` (each sets a ``handler``)
-_EXTENSIONS = ("cli_compare", "cli_backtest", "cli_downstream", "cli_report", "cli_plan",
-               "cli_suggest", "cli_isoflop")
+_EXTENSIONS = ("compare", "backtest", "downstream", "report", "plan", "suggest", "isoflop")
 _DEVICES = ("cpu", "gpu", "tpu")
 #: JAX's concrete platform names by the ``--device`` kind they belong to (others are their own kind)
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
@@ -320,12 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="band probability (default: 0.9)")
     p.set_defaults(func=cmd_plot)
     for module in _EXTENSIONS:
-        try:
-            extension = importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:  # an optional sub-command not in this installation
-            if exc.name != f"{__package__}.{module}":
-                raise
-            continue
+        extension = importlib.import_module(f"{__package__}.{module}")
         extension.add_parser(sub)  # sets a `handler` default, see main
     for name, command in sub.choices.items():
         if name == "laws":

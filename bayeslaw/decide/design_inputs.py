@@ -151,7 +151,7 @@ def law_weights(fits: Mapping, weights) -> dict[str, float]:
     """Normalised weight per fit name; equal weights when ``weights`` is None.
 
     ``weights`` is a mapping of fit name to weight or the DataFrame of :func:`bayeslaw.compare`
-    (its ``weight`` column), as :func:`bayeslaw.average_predict` takes.
+    (its ``weight`` column), as :func:`bayeslaw.evaluate.compare.average_predict` takes.
     """
     if not isinstance(fits, Mapping) or not fits:
         raise PredictionError("fits must be a non-empty mapping of name to Fit")

@@ -201,7 +201,7 @@ class ObservationalFit(ModelFit):
                             columns=[f"PC{i + 1}" for i in range(self.info["k"])])
 
 
-def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, *, family: str = "family",
+def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, *, group: str = "family",
                       flops: str = "flops", k: int = 2, chance: float = 0.0, ceiling: float | None = None,
                       train: np.ndarray | None = None,
                       extrapolation_folds: int = 2, chains: int = 4, draws: int = 1000, warmup: int = 1000,
@@ -211,8 +211,10 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     Parameters
     ----------
     models : DataFrame
-        One row per model: ``family``, ``flops`` (training FLOPs, may be missing), the
+        One row per model: the ``group`` column, ``flops`` (training FLOPs, may be missing), the
         ``benchmarks`` columns (accuracies in [0, 1], may be missing) and the ``target``.
+    group, flops : str
+        The model-family column (each family has its own compute efficiency) and the FLOPs column.
     train : bool array, optional
         Models whose target is fitted (default: every model with a target value). The
         paper's holdout is ``models[flops] < FLOPS_CUTOFF``.
@@ -239,7 +241,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
             or not 0 <= extrapolation_folds <= len(NESTED_QUANTILES):
         raise DataError(f"extrapolation_folds must be an integer from 0 to {len(NESTED_QUANTILES)}, "
                         f"got {extrapolation_folds!r}")
-    need = [family, flops, target, *benchmarks]
+    need = [group, flops, target, *benchmarks]
     missing = [c for c in need if c not in models.columns]
     if missing:
         raise DataError(f"models table has no column {missing[0]!r}")
@@ -256,7 +258,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     has_c = np.isfinite(c) & (c > 0)
     logc = np.where(has_c, np.log(np.where(has_c, c, 1.0)), 0.0)
     c_ref = float(np.mean(logc[has_c])) if has_c.any() else 0.0
-    fams, fam_idx = np.unique(frame[family].astype(str), return_inverse=True)
+    fams, fam_idx = np.unique(frame[group].astype(str), return_inverse=True)
     data = {"y": np.nan_to_num(y), "observed": np.isfinite(y), "family": fam_idx,
             "logc": np.where(has_c, logc - c_ref, 0.0), "has_c": has_c, "target": np.nan_to_num(t),
             "has_t": has_t, "chance": float(chance)}
@@ -270,7 +272,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
             "fitted_rows": np.flatnonzero(has_t).tolist()}
     fitted = ObservationalFit(**out, info=info)
     if extrapolation_folds:
-        settings = {"family": family, "flops": flops, "k": k, "chance": chance, "ceiling": ceiling,
+        settings = {"group": group, "flops": flops, "k": k, "chance": chance, "ceiling": ceiling,
                     "chains": 1, "draws": draws, "warmup": warmup, "seed": seed, "target_accept": target_accept}
         info["link_error"] = _link_error(fitted, frame, benchmarks, target, has_t, has_c, logc,
                                          extrapolation_folds, settings)

@@ -80,15 +80,18 @@ class Backtest:
         return pd.Series({p: float(self.table[f"inside_{p:g}"].mean()) for p in self.ci_probs},
                          name="coverage")
 
-    def summary(self) -> dict:
-        """Plain-dict scores: law, cutoff, run counts, median ARE and coverage per level."""
+    def summary(self) -> pd.DataFrame:
+        """The scores as one row: law, by, cutoff, n_train, the extrapolation error's medians
+        (``extrapolation_kappa``, ``_tau``, ``_eta``; None without one), n_heldout, median_are and
+        ``coverage_<p>`` per level p."""
         error = self.fit.extrapolation
-        return {"law": self.fit.law.name, "by": self.by, "cutoff": self.cutoff, "n_train": self.n_train,
-                "extrapolation_kappa": None if error is None else error.kappa_median,
-                "extrapolation_tau": None if error is None else error.tau_median,
-                "extrapolation_eta": None if error is None else error.eta_median,
-                "n_heldout": len(self.table), "median_are": self.median_are,
-                "coverage": {f"{p:g}": c for p, c in self.coverage.items()}}
+        row = {"law": self.fit.law.name, "by": self.by, "cutoff": self.cutoff, "n_train": self.n_train,
+               "extrapolation_kappa": None if error is None else error.kappa_median,
+               "extrapolation_tau": None if error is None else error.tau_median,
+               "extrapolation_eta": None if error is None else error.eta_median,
+               "n_heldout": len(self.table), "median_are": self.median_are}
+        row.update({f"coverage_{p:g}": c for p, c in self.coverage.items()})
+        return pd.DataFrame([row])
 
     def plot_calibration(self, ax=None):
         """Nominal against empirical coverage, with the diagonal and a binomial 90% band."""

@@ -190,29 +190,29 @@ def _log_mean_exp(x: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.squeeze(m, axis) + np.log(np.mean(np.exp(x - m), axis=axis))
 
 
-def scale_of(fit: Fit, on: str | None) -> tuple[str, np.ndarray]:
+def scale_of(fit: Fit, by: str | None) -> tuple[str, np.ndarray]:
     """The scale that orders runs for leave-largest-out: an input column or compute ``C``."""
     frame = fit.table.frame
-    if on is None:
-        on = "C" if {"N", "D"} <= set(frame.columns) and "C" not in frame.columns else None
-        on = on or ("C" if "C" in frame.columns else next(iter(fit.table.inputs)))
-    if on in frame.columns:
-        return on, frame[on].to_numpy(dtype=float)
-    if on == "C" and {"N", "D"} <= set(frame.columns):
-        return on, 6.0 * frame["N"].to_numpy(dtype=float) * frame["D"].to_numpy(dtype=float)
+    if by is None:
+        by = "C" if {"N", "D"} <= set(frame.columns) and "C" not in frame.columns else None
+        by = by or ("C" if "C" in frame.columns else next(iter(fit.table.inputs)))
+    if by in frame.columns:
+        return by, frame[by].to_numpy(dtype=float)
+    if by == "C" and {"N", "D"} <= set(frame.columns):
+        return by, 6.0 * frame["N"].to_numpy(dtype=float) * frame["D"].to_numpy(dtype=float)
     cols = ", ".join(str(c) for c in frame.columns)
-    raise BayeslawError(f"cannot hold out the largest runs by {on!r}: no such column (columns: {cols}; "
+    raise BayeslawError(f"cannot hold out the largest runs by {by!r}: no such column (columns: {cols}; "
                         "'C' is computed as 6*N*D when N and D are present)")
 
 
-def _largest(fits, on, cutoff, seed, meter):
+def _largest(fits, by, cutoff, seed, meter):
     first = next(iter(fits.values()))
-    on, scale = scale_of(first, on)
+    by, scale = scale_of(first, by)
     if cutoff is None:  # the largest HOLDOUT_SHARE of runs (rounded up)
         cutoff = float(np.sort(scale)[len(scale) - int(np.ceil(HOLDOUT_SHARE * len(scale)))])
     test = scale >= cutoff
     if test.sum() == 0 or (~test).sum() < 3:
-        raise BayeslawError(f"cutoff {cutoff:g} on {on!r} leaves {int((~test).sum())} runs to fit and "
+        raise BayeslawError(f"cutoff {cutoff:g} on {by!r} leaves {int((~test).sum())} runs to fit and "
                             f"{int(test.sum())} to score; choose a cutoff between {scale.min():g} and {scale.max():g}")
     lpd, stats = {}, {}
     for name, f in fits.items():
@@ -223,7 +223,7 @@ def _largest(fits, on, cutoff, seed, meter):
         lpd[name] = _log_mean_exp(ll)
         stats[name] = {"mare": float(np.mean(np.abs(np.median(pred, axis=0) - y) / np.abs(y)))}
         meter.update()
-    return lpd, stats, {"on": on, "cutoff": cutoff, "n_heldout": int(test.sum())}
+    return lpd, stats, {"by": by, "cutoff": cutoff, "n_heldout": int(test.sum())}
 
 
 def _families(fits, seed, meter):
@@ -247,7 +247,7 @@ def _families(fits, seed, meter):
     return {n: np.asarray(v) for n, v in lpd.items()}, stats, {"n_families": len(first.families)}
 
 
-def compare(fits: Mapping[str, Fit], *, method: str = "loo", on: str | None = None,
+def compare(fits: Mapping[str, Fit], *, method: str = "loo", by: str | None = None,
             cutoff: float | None = None, seed: int = 0, progress: bool | None = None) -> pd.DataFrame:
     """Rank fits of the same runs by expected log predictive density (ELPD).
 
@@ -259,8 +259,8 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", on: str | None = No
         ``"loo"``: PSIS-LOO (ArviZ), with a :class:`ParetoKWarning` for unreliable runs.
         ``"largest"``: refit each law on runs with scale ``< cutoff`` and score the others.
         ``"family"``: refit without each family and score it as a new family.
-    on : str, optional
-        Scale for ``"largest"``: an input column, or ``"C"`` (``6 N D``; the default when the
+    by : str, optional
+        Size key for ``"largest"``: an input column, or ``"C"`` (``6 N D``; the default when the
         runs have N and D, else the first input of the first fit).
     cutoff : float, optional
         Runs with scale at or above it are held out. Default: the largest 20% of runs.
@@ -291,7 +291,7 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", on: str | None = No
     first = next(iter(fits.values()))
     total = len(fits) * (1 if method == "largest" else len(first.families))
     with progress_bars.bar(total, f"compare ({method})", progress, unit="refit") as meter:
-        lpd, stats, info = (_largest(fits, on, cutoff, seed, meter) if method == "largest"
+        lpd, stats, info = (_largest(fits, by, cutoff, seed, meter) if method == "largest"
                             else _families(fits, seed, meter))
     names = list(fits)
     units = np.stack([lpd[n] for n in names], axis=1)

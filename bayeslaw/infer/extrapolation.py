@@ -56,7 +56,7 @@ from bayeslaw.infer.nested_laplace import laplace_fits
 from bayeslaw.results.extrapolation_error import (
     GRID,
     TILT_GRID,
-    ExtrapolationError,
+    ExtrapolationErrorModel,
     check_key,
     key_values,
     tilt_values,
@@ -268,7 +268,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
 
 
 def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-              progress: bool | None = None, **fit_kwargs) -> ExtrapolationError:
+              progress: bool | None = None, **fit_kwargs) -> ExtrapolationErrorModel:
     """Measure a fit's extrapolation error by nested leave-largest-out refits of its own runs.
 
     Parameters
@@ -288,7 +288,7 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
 
     Returns
     -------
-    ExtrapolationError
+    ExtrapolationErrorModel
     """
     points = nested_residuals(fit, by=by, folds=folds, seed=seed, progress=progress, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
@@ -297,7 +297,7 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
                                      effective_distances(points, span(keys)),
                                      None if tilts is None else points["tilt"].to_numpy(dtype=float),
                                      points["cutoff"].to_numpy())
-    return ExtrapolationError(by, float(np.log(keys.max())), weights, len(points),
+    return ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
                               tuple(float(c) for c in points["cutoff"].unique()),
                               None if tilts is None else float(np.median(tilts)))
 

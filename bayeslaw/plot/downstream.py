@@ -151,8 +151,8 @@ def plot_accuracy(fit, rows, *, x: str = "C", heldout=None, group: str | None = 
     Parameters
     ----------
     fit : LadderFit or ObservationalFit
-        From :func:`bayeslaw.fit_ladder` or :func:`bayeslaw.fit_observational`. The fits do not
-        keep their data, so the observed points come from ``rows``.
+        From :func:`bayeslaw.downstream.fit_ladder` or :func:`bayeslaw.downstream.fit_observational`.
+        The fits do not keep their data, so the observed points come from ``rows``.
     rows : DataFrame
         Observed models or checkpoints. Ladder: ``N``, ``D`` and the fitted accuracy column;
         observational: the compute column ``x``, the family column and the target.
@@ -283,8 +283,8 @@ def plot_loadings(fit, ax=None, ci_prob: float = 0.9):
     """Capability-factor loadings per benchmark: posterior median bars with interval bars.
 
     Loadings of a factor model are identified only up to rotation, sign (and, here, a scale set
-    by the priors). :func:`bayeslaw.fit_observational` fixes rotation and sign by making the
-    loading matrix lower-triangular with a positive diagonal: benchmark ``i`` (in the order
+    by the priors). :func:`bayeslaw.downstream.fit_observational` fixes rotation and sign by making
+    the loading matrix lower-triangular with a positive diagonal: benchmark ``i`` (in the order
     given to the fit) has loading 0 on factors after ``i`` and a positive loading on factor
     ``i``. So factor ``i``'s meaning depends on the benchmark order; put a benchmark that loads
     strongly on it at position ``i``. Each panel's title names the benchmark that fixes its

@@ -1,4 +1,4 @@
-"""Figure of isoFLOP profiles (:class:`bayeslaw.IsoflopFit`)."""
+"""Figure of isoFLOP profiles (:class:`bayeslaw.decide.isoflop.IsoflopFit`)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ perpendicular to it relative to the fitted runs' median: ``log(D/N)`` for the ke
 ``log D`` for N, ``log N`` for D). Inside the data ``delta = 0``. Within a posterior draw every
 predicted row shares ``z1, z2, z3``, so paired comparisons of two plans stay coherent.
 
-This module holds the error's posterior (:class:`ExtrapolationError`) and applies it to
+This module holds the error's posterior (:class:`ExtrapolationErrorModel`) and applies it to
 predictive draws; :mod:`bayeslaw.infer.extrapolation` measures it by nested refits.
 """
 
@@ -72,7 +72,7 @@ def check_key(law, by: str) -> None:
 
 
 @dataclass(frozen=True)
-class ExtrapolationError:
+class ExtrapolationErrorModel:
     """Posterior of the offset ``kappa`` and slope-change ``tau`` beyond the largest fitted run.
 
     Attributes
@@ -158,7 +158,7 @@ class ExtrapolationError:
                 "n_points": self.n_points, "cutoffs": list(self.cutoffs)}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> ExtrapolationError:
+    def from_dict(cls, data: Mapping) -> ExtrapolationErrorModel:
         # fits saved before the tilt term hold a (kappa, tau) grid and no shape
         shape = tuple(data.get("shape", (GRID.size, GRID.size)))
         weights = np.asarray(data["weights"], dtype=float).reshape(shape)
@@ -172,7 +172,7 @@ def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
     return float(grid[np.searchsorted(np.cumsum(marginal), 0.5)])
 
 
-def apply(error: ExtrapolationError | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],
+def apply(error: ExtrapolationErrorModel | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],
           seed: int) -> np.ndarray:
     """Multiply predictive draws (S, R) by the extrapolation error's draws.
 

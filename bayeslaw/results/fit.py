@@ -136,10 +136,10 @@ class Fit(DrawsMixin):
         return sampled_sites(self.plan, self.samples)
 
     @property
-    def extrapolation(self) -> extrap.ExtrapolationError | None:
+    def extrapolation(self) -> extrap.ExtrapolationErrorModel | None:
         """The calibrated extrapolation error, or None (see :func:`bayeslaw.calibrate_extrapolation`)."""
         saved = self.config.get("extrapolation")
-        return None if saved is None else extrap.ExtrapolationError.from_dict(saved)
+        return None if saved is None else extrap.ExtrapolationErrorModel.from_dict(saved)
 
     def diagnostics(self) -> pd.DataFrame:
         """R-hat, bulk and tail ESS for every sampled quantity (see :func:`diagnostics.diagnose`)."""
