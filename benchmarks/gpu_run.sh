@@ -49,5 +49,5 @@ if [ "$PART" = plain ] || [ "$PART" = all ]; then
 fi
 if [ "$PART" = sbc ] || [ "$PART" = all ]; then
   # simulation-based calibration of every catalogue law (the slow test), on the GPU
-  "$PY" -m pytest tests/test_sbc.py -m slow -q -p no:cacheprovider 2>&1 | tee "$RESULTS/sbc_gpu.log"
+  "$PY" -m pytest tests/evaluate/test_sbc.py -m slow -q -p no:cacheprovider 2>&1 | tee "$RESULTS/sbc_gpu.log"
 fi

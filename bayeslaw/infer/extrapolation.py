@@ -36,7 +36,7 @@ module measures that error on the fit's own data and carries it into the predict
   (:func:`shared_error_posterior`). Read as independent rows
   (``r ~ Normal(0, s^2 + kappa^2 + tau^2 d_eff^2 + eta^2 u^2)``, :func:`error_posterior`), three
   nested fits of 20 rows look like 60 draws, and the 90% interval of a simulated kappa covered it
-  in about 40% of simulations instead of 90% (``tests/test_extrapolation.py``).
+  in about 40% of simulations instead of 90% (``tests/infer/test_extrapolation.py``).
 
 Only laws whose likelihood is in log space (losses) are supported: the error is multiplicative.
 """

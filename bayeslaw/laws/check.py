@@ -5,7 +5,7 @@ its unit (first match in :data:`RANGES`): ``parameters`` 1e6-1e12, ``tokens`` 2e
 ``FLOP`` 1.2e14-1.2e26, ``bits`` 4-16, ``items`` 100-10,000, ``tokens per parameter`` 1-1000,
 any other unit (epochs, ratios, none) 1-16. The design has :data:`N_DESIGN` runs that scale
 together (point i of every input at the same fraction of its log range), as a ladder of runs
-does. The catalogue tests (``tests/test_catalogue.py``) use the same design.
+does. The catalogue tests (``tests/laws/test_catalogue.py``) use the same design.
 
 :func:`check_values` draws :data:`N_DRAWS` seeded values from each parameter's prior (undoing the
 centring at the design's geometric-mean input, as the model does) and evaluates the formula with

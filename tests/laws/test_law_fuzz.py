@@ -1,7 +1,7 @@
 """Fuzz tests: mutated law files and random formulas raise only BayeslawError subclasses.
 
 Seeded and fast by default (``BAYESLAW_FUZZ_CASES`` cases of each kind, 400 unless set); the slow
-variants run 10,000 of each (``pytest -m slow tests/test_law_fuzz.py``). A failing case prints its
+variants run 10,000 of each (``pytest -m slow tests/laws/test_law_fuzz.py``). A failing case prints its
 seed and input, so it can be replayed with :func:`mutated_law` or :func:`random_formula`.
 """
 
@@ -26,7 +26,7 @@ import bayeslaw as bl
 from bayeslaw.core.errors import BayeslawError
 from bayeslaw.laws.expr import FUNCTIONS, compile_formula
 
-MODELS = sorted((Path(__file__).resolve().parents[1] / "models").glob("*.toml"))
+MODELS = sorted((Path(__file__).resolve().parents[2] / "models").glob("*.toml"))
 CASES = int(os.environ.get("BAYESLAW_FUZZ_CASES", "400"))
 SLOW_CASES = 10_000
 #: a case slower than this is a hang (a parse is milliseconds; a formula compile well under)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "synthetic_families.csv"
 EXPECTED = {signal.SIGINT: (130, "bayeslaw: interrupted\n"), signal.SIGTERM: (143, "bayeslaw: terminated\n")}
 

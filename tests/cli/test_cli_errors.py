@@ -16,7 +16,7 @@ import pytest
 
 from bayeslaw.cli import main as cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = str(ROOT / "data" / "synthetic_families.csv")
 FAMILIES = "deep, dense, long_ctx, moe, wide"
 

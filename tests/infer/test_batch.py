@@ -20,7 +20,7 @@ from bayeslaw.core._arviz import az
 from bayeslaw.core.errors import FitError
 from bayeslaw.infer.batch import diagnose_many, fit_many, summarize_many
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SETTINGS = {"chains": 2, "warmup": 150, "draws": 150}
 FAMILIES = ["dense", "moe", "wide", "deep"]
 COMPARED = ("E", "alpha", "beta", "a", "b", "sigma")

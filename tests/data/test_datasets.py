@@ -15,9 +15,9 @@ from bayeslaw.core.errors import DataError
 from bayeslaw.data import datasets
 from bayeslaw.data.datasets import list_datasets, load_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 needs_shared = pytest.mark.skipif(
     not (SHARED / "chinchilla" / "points.csv").is_file(),
     reason=f"real data sets not available at {SHARED} (they are kept outside the repository)")

@@ -16,7 +16,7 @@ from bayeslaw.cli import args as cli_args
 from bayeslaw.cli import main as cli
 from bayeslaw.cli import output as cli_output
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "synthetic_families.csv"
 TINY = ["--chains", "2", "--warmup", "150", "--draws", "150", "--no-progress"]
 
@@ -216,7 +216,7 @@ def test_usage_errors_are_one_line(capsys):
 
 
 def test_bad_extrapolation_key_is_refused_before_fitting(capsys):
-    demo = Path(__file__).resolve().parents[1] / "data" / "synthetic_families.csv"
+    demo = Path(__file__).resolve().parents[2] / "data" / "synthetic_families.csv"
     with pytest.raises(SystemExit) as info:
         cli.main(["fit", "chinchilla", str(demo), "--extrapolation", "T"])
     assert info.value.code == 2

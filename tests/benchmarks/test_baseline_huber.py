@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from scipy.optimize import check_grad
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "baseline_huber.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "baseline_huber.py"
 _spec = importlib.util.spec_from_file_location("baseline_huber", _PATH)
 bh = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bh)
 
 TRUE = {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.36}
-CHINCHILLA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla" / "points.csv"
+CHINCHILLA = Path(__file__).resolve().parents[3] / "shared" / "data" / "chinchilla" / "points.csv"
 # PROVENANCE.md: L-BFGS on the summed Huber(1e-3) log-space loss, 240 rows with epoch_excluded == 0.
 DOCUMENTED = {"A": 477.5, "B": 2142.0, "E": 1.817, "alpha": 0.3473, "beta": 0.3671}
 
