@@ -88,8 +88,8 @@ def _leaders(y: np.ndarray, k: int) -> np.ndarray:
     """Benchmark order for the lower-triangular loadings: factor j's leader (its positive diagonal
     entry) is the unused benchmark that PCA loads most heavily on factor j.
 
-    With the table's own order, the second factor's leader (HellaSwag on obsscaling) barely loaded
-    on it, so its sign was unidentified and the chains split between mirror modes (R-hat 1.8)."""
+    A leader that barely loads on its factor leaves the factor's sign unidentified, and the chains
+    split between mirror modes."""
     _, loadings, _, _ = capability_pca(y, k=k)
     order: list[int] = []
     for j in range(k):
@@ -106,7 +106,7 @@ def _make_model(k: int, n_bench: int, n_fam: int, ceiling: float | None, order: 
     def model(data):
         # positive diagonal: fixes each factor's sign. |raw| rather than a half-normal site: on
         # the log scale of a positive site a loading shrinking to 0 (the capabilities growing to
-        # match) is a funnel where the chains parted (synthetic one-factor fit: R-hat 3)
+        # match) is a funnel where chains part
         raw = numpyro.sample("loading_raw", dist.Normal(0.0, 0.3).expand([rows.size]).to_event(1))
         raw = jnp.where(diag, jnp.abs(raw), raw)
         lam = numpyro.deterministic("loading", jnp.zeros((n_bench, k)).at[rows, cols].set(raw))

@@ -1,8 +1,8 @@
 """Hamiltonian Monte Carlo built for many chains in one program (the default sampler of fit_many).
 
 Under ``jax.vmap`` over fits x chains, NUTS is only as fast as its longest trajectory: every lane
-waits at each iteration for the lane whose tree grew deepest (measured on 40 single-family
-Chinchilla fits: 17.5 leapfrog steps per draw on average, 52 paid for). NumPyro's warmup also
+waits at each iteration for the lane whose tree grew deepest, so the batch pays the deepest tree's
+leapfrog steps at every draw. NumPyro's warmup also
 runs under ``vmap`` with a per-lane iteration counter, which turns its window-end ``cond`` into
 a ``select``: the step-size search of a window end is paid at every iteration.
 
@@ -69,11 +69,10 @@ def shrink_starts(starts: jax.Array, centre: jax.Array, chol: jax.Array, dense: 
     ``starts`` are ``centre`` plus ``jitter`` times standard normal noise, shape ``(chains,
     dim)``; each coordinate's offset is shrunk to at most the Laplace marginal sd from ``chol``
     (:func:`laplace_chol`), so the noise becomes ``min(jitter, sd)`` per coordinate. A fixed
-    unconstrained jitter is tens of posterior sds on a large table: on chinchilla's 217 fitted
-    runs (E's sd 0.009) the starts sat 900-2100 nats above the mode, and three of four chains
-    descending from there with a fixed trajectory length were thrown into the Student-t ``df``
-    tail within ten iterations; one stayed there (R-hat 1.56). NUTS lengthens its trajectories
-    and recovers; this kernel needs the start.
+    unconstrained jitter is tens of posterior sds on a large table, and chains descending from
+    that far with a fixed trajectory length can be thrown into a heavy tail (the Student-t
+    ``df``) and stay there; NUTS lengthens its trajectories and recovers, this kernel needs the
+    start.
     """
     sd = jnp.sqrt(jnp.sum(chol * chol, axis=1)) if dense else chol
     return centre + (starts - centre) * jnp.minimum(1.0, sd / jitter)

@@ -1,9 +1,11 @@
-"""Extrapolation error: how far a fitted law's predictions drift beyond the largest fitted run.
+"""Calibration of the extrapolation error by nested leave-largest-out refits of a fit's own runs.
 
 A scaling law fitted on small runs is trusted far outside its data. Its posterior knows the
 run-to-run noise and the parameter uncertainty, but not whether the form itself bends beyond the
-data, and on real data that is the larger error (see benchmarks/results/calibration.md). This
-module measures that error on the fit's own data and carries it into the predictions:
+data, and on real data that is the larger error. This module measures that error on the fit's
+own runs; :mod:`bayeslaw.results.extrapolation_error` holds its model (an offset ``kappa``, a
+change of slope ``tau`` per unit of log distance, a tilt ``eta`` across the key) and carries it
+into predictions.
 
 * **Nested leave-largest-out.** The fitted runs are split at a few cutoffs on a size key (compute
   ``C = 6 N D`` by default, or one law input); each time the law is refitted on the runs below the
@@ -15,28 +17,16 @@ module measures that error on the fit's own data and carries it into the predict
   slope is pinned down in proportion to the range it is fitted on, so their extrapolation
   overstates the full fit's. Each nested distance is stretched by ``full span / nested span``
   (:func:`effective_distances`) before ``tau`` is estimated: a nested fit on half the full range
-  extrapolating one unit is read as the full fit extrapolating two. Without this the intervals
-  over-covered on real data (gadre 100/100/100% at 50/80/95%).
-* **Model.** Beyond the largest fitted run the law is off by
-  ``delta = kappa * z1 + tau * d * z2 + eta * u * z3`` in log target, ``z_i ~ Normal(0, 1)``: an
-  offset (out-of-sample error that held-out runs show even just past the data, often because the
-  noise at larger scale differs from the noise the fit saw), a change of log-log slope at the
-  edge of the data, so the error grows in proportion to the distance, and a tilt across the key:
-  ``u`` is a run's position perpendicular to the key, relative to the fitted runs' median
-  (``log(D/N)`` for the key C = 6ND, ``log D`` for the key N, ``log N`` for the key D; laws without
-  both N and D have no tilt term). At one compute budget, runs with many tokens per parameter and
-  runs with few can be missed in opposite directions: on Epoch's Chinchilla points the held-out
-  error at C >= 1e21 is a tilt along log(D/N) (correlation -0.9, no net bias), which an offset
-  and a slope change along C average away. Inside the data ``delta = 0``. Within a posterior draw
-  every predicted row shares ``z1, z2, z3``, so paired comparisons of two plans stay coherent.
+  extrapolating one unit is read as the full fit extrapolating two.
+* **The tilt.** At one compute budget, runs with many tokens per parameter and runs with few can
+  be missed in opposite directions, which an offset and a slope change along C average away.
 * **kappa, tau, eta.** Their joint posterior on log-spaced grids from 1e-4 to 1 (log-uniform
   priors). The held-out rows of one nested fit share that fit's ``z1, z2, z3``, as the rows of
   one prediction do, so each nested fit is one draw of the error: its residuals are
   ``r ~ MultivariateNormal(0, diag(s^2) + kappa^2 1 1' + tau^2 d_eff d_eff' + eta^2 u u')``
-  (:func:`shared_error_posterior`). Read as independent rows
-  (``r ~ Normal(0, s^2 + kappa^2 + tau^2 d_eff^2 + eta^2 u^2)``, :func:`error_posterior`), three
-  nested fits of 20 rows look like 60 draws, and the 90% interval of a simulated kappa covered it
-  in about 40% of simulations instead of 90% (``tests/infer/test_extrapolation.py``).
+  (:func:`shared_error_posterior`). Read as independent rows (:func:`error_posterior`), three
+  nested fits of 20 rows would look like 60 draws of the error and its interval would be far
+  too narrow.
 
 Only laws whose likelihood is in log space (losses) are supported: the error is multiplicative.
 """

@@ -34,9 +34,8 @@ from bayeslaw.results.fit import Fit
 #: families with at least this many runs each get centred partial pooling (see make_plan) ...
 CENTRED_MIN_RUNS = 10
 #: ... when there are at least this many families. With fewer, the between-family sd is barely
-#: identified and its posterior reaches down to zero, where centred family values form a funnel:
-#: the 2- and 3-family real data sets (pythia, porian, gadre) gave 90-141 divergences centred and
-#: 0-3 non-centred (4 x 500 + 500 draws), at about twice the sampling time.
+#: identified and its posterior reaches down to zero, where centred family values form a funnel
+#: (divergences); non-centred values do not.
 CENTRED_MIN_FAMILIES = 5
 
 

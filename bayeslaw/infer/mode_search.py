@@ -1,10 +1,8 @@
 """Posterior mode of many small fits at once: damped Newton with no data-dependent inner loops.
 
-fit_many used to search by BFGS with restarts, which is built from nested ``while`` loops: BFGS
-iterations, line-search iterations and restarts. Under ``jax.vmap`` over a batch of fits every
-one of them runs until the slowest lane is done, so the batch pays the worst fit's iterations,
-line searches and restarts at every step (on 1000 single-family Chinchilla fits this took longer
-than a quarter of the sampling, and about 8 s more to compile).
+Why not BFGS: it is built from nested ``while`` loops (iterations, line searches, restarts), and
+under ``jax.vmap`` over a batch of fits every one of them runs until the slowest lane is done, so
+the batch would pay the worst fit's iterations at every step.
 
 Here every iteration does the same work in every lane: the exact gradient and Hessian (the
 dimension of a scaling-law posterior is small), one Levenberg-Marquardt trial step
@@ -13,8 +11,8 @@ when it is finite and lowers the objective, and then trusts the quadratic model 
 shrinks); otherwise ``lam`` grows, which shortens the step and turns it towards the gradient, so
 a point where the law overflows or the Hessian is indefinite (far from the mode) is never taken.
 The loop stops when every lane has converged or after ``iterations``. ``bl.fit`` searches its
-law models' modes the same way (up to ``fit.NEWTON_MAX_DIM`` dimensions), where one BFGS run
-often stopped well short of the mode.
+law models' modes the same way (up to ``NEWTON_MAX_DIM`` dimensions,
+:mod:`bayeslaw.infer.start`), where BFGS's line search often stops short of the mode.
 """
 
 from __future__ import annotations

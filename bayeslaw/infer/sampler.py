@@ -24,8 +24,7 @@ def hmc_first(plan: ModelPlan) -> bool:
 
     Not for non-centred hierarchies (partially pooled families sampled non-centred, or a run
     effect): a between-family or between-run sd that the data barely pin down leaves a funnel
-    whose neck a fixed trajectory length does not cross (the 2- and 3-family calibration tables
-    left HMC chains apart, R-hat 2.0-2.3, where NUTS converged).
+    whose neck a fixed trajectory length does not cross, where NUTS's adaptive trajectories do.
     """
     if plan.n_runs:
         return False

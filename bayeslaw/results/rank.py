@@ -21,7 +21,7 @@ from scipy import fft, special, stats
 __all__ = ["rank_diagnostics"]
 
 _BLOM = 3 / 8  # rank offset of the normal scores (Blom 1958), as in the paper and ArviZ
-#: quantities per block: small blocks keep the sorts and FFTs in cache (2x faster than one block)
+#: quantities per block: small blocks keep the sorts and FFTs in cache
 _BLOCK = 256
 
 
