@@ -12,6 +12,7 @@ import pytest
 
 import bayeslaw as bl
 from bayeslaw.infer import programs
+from bayeslaw.laws.law import catalogue_dir
 
 SETTINGS = {"chains": 2, "warmup": 150, "draws": 100, "seed": 3, "sampler": "hmc"}
 
@@ -50,7 +51,7 @@ def test_another_law_or_shape_gets_its_own_programs(tables, tmp_path):
     programs.clear()
     _fit("chinchilla", one)
     # the same law with one prior changed: same shapes, another model
-    text = (bl.law.catalogue_dir() / "chinchilla.toml").read_text()
+    text = (catalogue_dir() / "chinchilla.toml").read_text()
     changed = tmp_path / "chinchilla_tight.toml"
     changed.write_text(text.replace('name = "chinchilla"', 'name = "chinchilla_tight"')
                        .replace("scale = 0.05 }", "scale = 0.02 }"))
