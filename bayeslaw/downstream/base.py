@@ -2,7 +2,8 @@
 
 These models need more than a law file (latent factors, two chained steps, masked benchmark
 matrices), so each module writes its own NumPyro model and hands it to :func:`sample`, which runs
-NUTS like :func:`bayeslaw.fit` does: the runtime policy, a jittered MAP start, the chain policy,
+it through :func:`bayeslaw.fit`'s machinery: the runtime policy, a jittered MAP start
+(:mod:`bayeslaw.infer.start`), the NUTS runner and chain policy (:mod:`bayeslaw.infer.nuts`),
 timings and a convergence warning. The result is a :class:`ModelFit`, whose ``summary`` and
 ``predict`` follow :class:`bayeslaw.Fit` (same columns, ``kind`` and ``ci_prob`` vocabulary).
 """
@@ -15,19 +16,20 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 import pandas as pd
-from numpyro.infer import MCMC, NUTS
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.data.runs import as_frame
+from bayeslaw.infer.nuts import dim_of, mass_matrix, sample_nuts
 from bayeslaw.infer.settings import check_settings
+from bayeslaw.infer.start import map_start
 from bayeslaw.results.diagnostics import diagnose, warn_if_unreliable
 from bayeslaw.results.fit import KINDS, DrawsMixin, check_ci_prob, interval_columns
 
-#: dense mass matrix up to this many dimensions for the downstream models (factor, ladder); they
-#: were tuned with 150, below the core fit's limit, because their blocks are far larger
+#: dense mass matrix up to this many unconstrained dimensions for the downstream models, diagonal
+#: above; their latent blocks (factors, benchmark matrices) are far larger than a law fit's, and
+#: they were tuned with this limit, below :data:`bayeslaw.infer.nuts.DENSE_MAX_DIM`
 DENSE_MAX_DIM = 150
-
 
 
 def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False) -> None:
@@ -64,44 +66,52 @@ def check_items(items: np.ndarray, correct: np.ndarray, column: str, labels) -> 
 
 def sample(model: Callable, data: Mapping, *, sites: list[str], chains: int = 4, draws: int = 1000,
            warmup: int = 1000, seed: int = 0, target_accept: float = 0.8, map_init: bool = True,
-           progress_bar: bool = False) -> dict:
-    """Run NUTS on ``model(data)``; returns samples, stats, timings and config.
+           progress_bar: bool = False, dense_max_dim: int = DENSE_MAX_DIM) -> dict:
+    """Run NUTS on ``model(data)`` through the same runner and MAP start as :func:`bayeslaw.fit`.
 
-    ``sites`` are the quantities whose R-hat/ESS drive the convergence warning.
+    Parameters
+    ----------
+    model : callable
+        NumPyro model taking one argument, ``data``.
+    data : mapping
+        Model data; arrays become JAX arrays, Python scalars stay static.
+    sites : list of str
+        The quantities whose R-hat and ESS drive the convergence warning.
+    chains, draws, warmup, seed, target_accept
+        As in :func:`bayeslaw.fit` (checked the same way).
+    map_init : bool
+        Start the chains at the jittered MAP point (:func:`bayeslaw.infer.start.map_start`, by
+        BFGS); False: NumPyro's default start with a diagonal mass matrix.
+    progress_bar : bool
+        NumPyro's progress bar.
+    dense_max_dim : int
+        Dense mass matrix up to this many unconstrained dimensions, diagonal above
+        (see :data:`DENSE_MAX_DIM`).
+
+    Returns
+    -------
+    dict
+        ``samples`` (by site, chains x draws x ...), ``sample_stats`` (``diverging``,
+        ``num_steps``), ``timings`` (``compile_s``, ``init_s``, ``sampling_s``, ``total_s``) and
+        ``config`` (the settings, ``chain_method`` and ``dense_mass``).
     """
-    from bayeslaw.infer.nuts import chain_method
-    from bayeslaw.infer.start import map_start
-
     check_settings(chains, draws, warmup, seed, target_accept)
     runtime.configure()
     data = {k: (v if isinstance(v, (int, float, bool)) else jax.numpy.asarray(v)) for k, v in data.items()}
     key_init, key_run = jax.random.split(jax.random.PRNGKey(int(seed)))
     with runtime.stopwatch() as t_init:
         starts = map_start(model, (data,), chains, key_init) if map_init else None
-    if starts is not None:
-        dim = sum(int(np.prod(v.shape[1:])) for v in jax.tree.leaves(starts))
-        if chains == 1:
-            starts = jax.tree.map(lambda v: v[0], starts)
-    else:
-        dim = DENSE_MAX_DIM + 1
-    method = chain_method(chains)
-    kernel = NUTS(model, dense_mass=dim <= DENSE_MAX_DIM, target_accept_prob=target_accept)
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=method,
-                progress_bar=progress_bar)
-    with runtime.stopwatch() as t_mcmc:
-        mcmc.run(key_run, data, init_params=starts, extra_fields=("diverging", "num_steps"))
-        samples = jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True))
-        stats = jax.tree.map(np.asarray, mcmc.get_extra_fields(group_by_chain=True))
-    del mcmc, kernel
+    dense = False if starts is None else mass_matrix(None, dim_of(starts), dense_max_dim)
+    samples, stats, method, t_mcmc = sample_nuts(model, (data,), starts, key_run, dense, chains,
+                                                 warmup, draws, target_accept, progress_bar)
     runtime.release_compiled()
     timings = {"compile_s": t_init["compile"] + t_mcmc["compile"], "init_s": t_init["run"],
                "sampling_s": t_mcmc["run"], "total_s": t_init["total"] + t_mcmc["total"]}
     config = {"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
-              "target_accept": target_accept, "chain_method": method, "dense_mass": dim <= DENSE_MAX_DIM}
+              "target_accept": target_accept, "chain_method": method, "dense_mass": dense}
     diag = diagnose({k: samples[k] for k in sites if k in samples})
     warn_if_unreliable(diag, int(stats["diverging"].sum()), chains, target_accept)
-    return {"samples": samples, "sample_stats": {"diverging": stats["diverging"], "num_steps": stats["num_steps"]},
-            "timings": timings, "config": config}
+    return {"samples": samples, "sample_stats": stats, "timings": timings, "config": config}
 
 
 @dataclass

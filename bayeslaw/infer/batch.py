@@ -7,7 +7,7 @@ of rows (the model's ``mask`` drops the padding from the likelihood), and runs o
 (HMC with the same jittered number of leapfrog steps in every lane, so no lane waits for another),
 for hierarchical ones NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``). Every chain of every
 fit has its own step size and mass-matrix adaptation, its own MAP start (damped Newton,
-:mod:`bayeslaw.infer.mode_search`), its own random stream. The fit axis is split across all
+:func:`bayeslaw.infer.start.newton_mode`, as :func:`bayeslaw.fit`), its own random stream. The fit axis is split across all
 devices with ``jax.shard_map`` when there is more than one, so each device runs its share of fits
 independently; under ``jax.distributed`` that is every process's devices, and every process gets
 every fit back (see docs/distributed.md). Results come back as ordinary :class:`Fit` objects
@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from functools import partial
 
 import jax
@@ -37,10 +36,18 @@ from bayeslaw.core.errors import FitError
 from bayeslaw.data.runs import RunsTable, read_runs, validate_runs
 from bayeslaw.infer import batched_hmc
 from bayeslaw.infer.fit import default_centered, wall_timings
-from bayeslaw.infer.mode_search import damped_newton
 from bayeslaw.infer.nuts import mass_matrix
 from bayeslaw.infer.settings import check_sampler, check_settings
-from bayeslaw.infer.start import INIT_JITTER, log_reference, model_args, prior_median, to_centred
+from bayeslaw.infer.start import (
+    INIT_JITTER,
+    jitter,
+    log_reference,
+    model_args,
+    newton_mode,
+    prior_median,
+    search_plan,
+    to_centred,
+)
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import ModelPlan, build_model, make_plan
 from bayeslaw.modeling.likelihood import check_target
@@ -90,9 +97,10 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
              target_accept: float, sampler: str, steps: int, n_devices: int):
     """The compiled batch program: (batched args, per-fit keys) -> draws and sampler statistics.
 
-    Starting points follow :func:`bayeslaw.infer.fit.map_start` (the MAP point from the prior median,
-    then a per-chain jitter), with the mode found by :func:`bayeslaw.infer.mode_search.damped_newton`,
-    whose iterations cost the same in every lane. The prior median does not depend on the data,
+    Starting points follow :func:`bayeslaw.infer.start.map_start`, through the same functions
+    (:func:`~bayeslaw.infer.start.search_plan`, :func:`~bayeslaw.infer.start.newton_mode` from the
+    closed-form prior median, :func:`~bayeslaw.infer.start.jitter`); damped Newton's iterations
+    cost the same in every lane. The prior median does not depend on the data,
     so it is computed once, before the program, not once per fit inside it.
     """
     def initial(model_fn):
@@ -106,17 +114,16 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
     flat0, unravel, potential_gen, postprocess_gen = initial(model)
     dense = mass_matrix(plan, int(flat0.shape[0]))
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
-    # as fit.map_start: a centred hierarchical density is unbounded as a family sd -> 0, so its
-    # mode is searched in the non-centred form and mapped back
-    nc = plan.centered and "partial" in plan.pooling_map.values()
-    search0, search_unravel, search_gen, _ = initial(build_model(replace(plan, centered=False))) if nc \
+    # as bl.fit: the mode of search_plan(plan), mapped back to plan's coordinates
+    search = search_plan(plan)
+    nc = search is not plan
+    search0, search_unravel, search_gen, _ = initial(build_model(search)) if nc \
         else (flat0, unravel, potential_gen, None)
 
     def map_starts(args, key):
-        potential = search_gen(*args)
-        point = search_unravel(damped_newton(lambda v: potential(search_unravel(v)), search0))
+        point = newton_mode(search_gen(*args), search_unravel(search0))
         centre = ravel_pytree(to_centred(plan, point) if nc else point)[0]
-        starts = centre + INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
+        starts = jitter(centre, chains, key)
         if sampler != "hmc":
             return starts, None
         chol = batched_hmc.laplace_chol(lambda v: flat_potential(args, v), centre, dense is True)

@@ -33,12 +33,41 @@ MAX_EXTENSIONS = 2
 EXTEND_FROM = 1000
 
 
-def sample_nuts(model, args, starts, key, dense, chains, warmup, draws, target_accept,
-                 progress_bar, enough=None):
-    """NumPyro's NUTS from ``starts``: draws and stats by chain, the chain method, timings.
+def sample_nuts(model, args: tuple, starts: dict | None, key, dense, chains: int, warmup: int,
+                draws: int, target_accept: float, progress_bar: bool, enough=None):
+    """Run NumPyro's NUTS on ``model(*args)``: the one NUTS runner of :func:`bayeslaw.fit` and of
+    the downstream models (:func:`bayeslaw.downstream.base.sample`).
 
-    While ``enough(samples)`` is false the chains go on from where they stopped, ``draws`` more
-    at a time, at most :data:`MAX_EXTENSIONS` times: the same compiled loop, adaptation frozen.
+    Parameters
+    ----------
+    model : callable
+        NumPyro model; ``args`` are passed to it positionally.
+    args : tuple
+        Model arguments (data stay arguments, so a compiled program is reused).
+    starts : dict or None
+        Per-chain unconstrained starting points (leading axis ``chains``), as
+        :func:`bayeslaw.infer.start.map_start` returns; None for NumPyro's default start.
+    key : jax.random.PRNGKey
+        Random key of the run.
+    dense : bool or list of tuple
+        NumPyro's ``dense_mass`` (see :func:`mass_matrix`).
+    chains, warmup, draws, target_accept, progress_bar
+        As in :func:`bayeslaw.fit`.
+    enough : callable, optional
+        ``enough(samples)`` -> bool. While it is false the chains go on from where they
+        stopped, ``draws`` more at a time, at most :data:`MAX_EXTENSIONS` times: the same
+        compiled loop, adaptation frozen. None: one run of ``draws``.
+
+    Returns
+    -------
+    samples : dict
+        Draws by site, shaped (chains, draws, ...).
+    stats : dict
+        ``diverging`` and ``num_steps``, shaped (chains, draws).
+    method : str
+        The chain method used (see :func:`chain_method`).
+    clock : dict
+        Compile, run and total seconds (:func:`bayeslaw.core.runtime.stopwatch`).
     """
     method = chain_method(chains)
     kernel = NUTS(model, dense_mass=dense, target_accept_prob=target_accept)
@@ -81,11 +110,16 @@ def chain_method(chains: int) -> str:
     return "sequential" if jax.default_backend() == "cpu" else "vectorized"
 
 
-def mass_matrix(plan: ModelPlan, dim: int):
-    """NumPyro ``dense_mass`` argument for a model with ``dim`` unconstrained dimensions."""
-    if dim <= DENSE_MAX_DIM:
+def mass_matrix(plan: ModelPlan | None, dim: int, limit: int = DENSE_MAX_DIM):
+    """NumPyro ``dense_mass`` argument for a model with ``dim`` unconstrained dimensions.
+
+    Dense over everything up to ``limit`` dimensions; above it, dense over the ``plan``'s global
+    block, or diagonal when there is none (no plan: a model not built from a law file). Each
+    family of models passes the limit it was tuned with (:data:`DENSE_MAX_DIM` for law fits).
+    """
+    if dim <= limit:
         return True
-    block = plan.global_sites()
+    block = plan.global_sites() if plan is not None else ()
     return [tuple(block)] if block else False
 
 

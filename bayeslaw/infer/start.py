@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
 
@@ -68,7 +68,7 @@ def find_map(model, args: tuple, key, program: str | None = None, newton: bool =
         flat0, unravel = ravel_pytree(start)
         objective = lambda v: potential_energy(model, args, {}, unravel(v))
         if newton and flat0.shape[0] <= NEWTON_MAX_DIM:
-            return unravel(damped_newton(objective, flat0))
+            return newton_mode(lambda point: potential_energy(model, args, {}, point), start)
         result = jax.scipy.optimize.minimize(objective, flat0, method="BFGS", options={"maxiter": 300})
         # judge the returned point itself: after a failed line search result.fun can be finite
         # while the point's potential is infinite, and chains started there never move
@@ -81,6 +81,35 @@ def find_map(model, args: tuple, key, program: str | None = None, newton: bool =
     start = programs.call("prior_median_closed" if newton else "prior_median", program,
                           partial(prior_median, model, closed_form=newton), key, args)
     return programs.call("map_newton" if newton else "map_bfgs", program, optimise, start, args)
+
+
+def newton_mode(potential: Callable[[dict], jax.Array], start: dict) -> dict:
+    """Mode of ``potential`` by damped Newton (:func:`bayeslaw.infer.mode_search.damped_newton`)
+    from ``start``, both in unconstrained space.
+
+    The MAP search of law models, shared by :func:`bayeslaw.fit` (through :func:`find_map`) and
+    :func:`bayeslaw.fit_many` (inside its vmapped program: every iteration costs the same in
+    every lane). ``start`` is the closed-form prior median (:func:`prior_median`).
+    """
+    flat0, unravel = ravel_pytree(start)
+    return unravel(damped_newton(lambda v: potential(unravel(v)), flat0))
+
+
+def search_plan(plan: ModelPlan) -> ModelPlan:
+    """The plan whose mode is searched for ``plan``: its non-centred form for a centred
+    hierarchy, whose density is unbounded as a between-family sd goes to zero (it grows like
+    sd^(1-F)), so a direct search ends in the neck of the funnel (seen: every transition
+    divergent at 20 families); the point found is mapped back by :func:`to_centred`."""
+    if plan.centered and "partial" in plan.pooling_map.values():
+        return replace(plan, centered=False)
+    return plan
+
+
+def jitter(centre: jax.Array, chains: int, key) -> jax.Array:
+    """Per-chain starting points (chains, dim): the flat point ``centre`` plus independent
+    normal noise of sd :data:`INIT_JITTER`, so chains stay distinct and R-hat can still detect
+    a multimodal or poorly identified posterior."""
+    return centre + INIT_JITTER * jax.random.normal(key, (chains, centre.shape[0]), centre.dtype)
 
 
 def to_centred(plan: ModelPlan, point: dict) -> dict:
@@ -107,20 +136,16 @@ def map_start_and_point(model, args: tuple, chains: int, key,
     """Per-chain starting points (the MAP point, jittered) and the MAP point itself.
 
     Starting near the mode skips the long initial transient of warmup; the jitter keeps chains
-    distinct so R-hat can still detect a multimodal or poorly identified posterior. For a centred
-    hierarchical ``plan`` the mode is searched in the non-centred form and mapped back: the
-    centred density is unbounded as a between-family sd goes to zero (it grows like sd^(1-F)),
-    so a direct search starts the chains in the neck of the funnel (seen: every transition
-    divergent at 20 families). Law models (a ``plan``) are searched by damped Newton, other
-    models (the downstream ones) by BFGS (see :func:`find_map`).
+    distinct (:func:`jitter`). For a ``plan`` the mode is searched in :func:`search_plan`'s form
+    and mapped back. Law models (a ``plan``) are searched by damped Newton, other models (the
+    downstream ones) by BFGS (see :func:`find_map`).
     """
     k_init, k_jit = jax.random.split(key)
     newton = plan is not None
-    if plan is not None and plan.centered and "partial" in plan.pooling_map.values():
-        search = replace(plan, centered=False)
+    search = plan if plan is None else search_plan(plan)
+    if search is not plan:
         point = to_centred(plan, find_map(build_model(search), args, k_init, repr(search), newton))
     else:
         point = find_map(model, args, k_init, None if plan is None else repr(plan), newton)
     centre, unravel = ravel_pytree(point)
-    starts = centre + INIT_JITTER * jax.random.normal(k_jit, (chains, centre.shape[0]), centre.dtype)
-    return jax.vmap(unravel)(starts), point
+    return jax.vmap(unravel)(jitter(centre, chains, k_jit)), point

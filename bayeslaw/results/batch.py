@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import ConvergenceWarning
-from bayeslaw.results.diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, diagnose
+from bayeslaw.results.diagnostics import ESS_PER_CHAIN, ONE_CHAIN, RHAT_LIMIT, diagnose
 from bayeslaw.results.fit import Fit
 
 
@@ -53,12 +53,17 @@ def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
 
 
 def warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> None:
-    """One warning for the whole batch, listing the fits with problems."""
+    """One :class:`ConvergenceWarning` for the whole batch, listing the fits with problems.
+
+    The batch form of :func:`bayeslaw.results.diagnostics.warn_if_unreliable`: the same checks
+    and limits (R-hat above :data:`RHAT_LIMIT`, bulk ESS below :data:`ESS_PER_CHAIN` per chain,
+    divergences, one chain), judged on each fit's worst quantity (:func:`diagnose_many`) and
+    reported as one message naming the fits, not one warning per problem of each fit.
+    """
     diag = diagnose_many(fits)
     found = []
     if chains < 2:
-        found.append("R-hat cannot be computed with 1 chain, so convergence is not checked; run at "
-                     "least 2 chains (e.g. chains=4)")
+        found.append(ONE_CHAIN)
     else:
         bad = np.flatnonzero(diag["max_r_hat"].to_numpy() > RHAT_LIMIT)
         if bad.size:

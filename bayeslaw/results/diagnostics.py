@@ -15,6 +15,9 @@ RHAT_LIMIT = 1.01  # Vehtari et al. (2021)
 ESS_PER_CHAIN = 100
 #: fewer draws per chain than this, or one chain, and R-hat and ESS are not computed
 MIN_DRAWS = 4
+#: what a one-chain run is told, by a single fit's warnings and by a batch's
+ONE_CHAIN = ("R-hat cannot be computed with 1 chain, so convergence is not checked; "
+             "run at least 2 chains (e.g. chains=4)")
 
 
 def diagnose(draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -58,15 +61,14 @@ def quantity_labels(plan, families, quantities) -> dict[str, str]:
 def unjudged(diag: pd.DataFrame, chains: int) -> list[str]:
     """What the diagnostics could not check, so that nobody reads silence as success."""
     if chains < 2:
-        return ["R-hat cannot be computed with 1 chain, so convergence is not checked; "
-                "run at least 2 chains (e.g. chains=4)"]
+        return [ONE_CHAIN]
     if diag["r_hat"].isna().all():
-        return [f"R-hat and ESS cannot be computed from fewer than {MIN_DRAWS} draws per chain; "
-                "draw more"]
+        return [(f"R-hat and ESS cannot be computed from fewer than {MIN_DRAWS} draws per chain; "
+                 "draw more")]
     if diag["r_hat"].isna().any():
         first = diag.index[diag["r_hat"].isna().to_numpy()][0]
-        return [f"R-hat cannot be computed for {first}: its draws do not vary within a chain "
-                "(a stuck chain); check the model and draw more"]
+        return [(f"R-hat cannot be computed for {first}: its draws do not vary within a chain "
+                 "(a stuck chain); check the model and draw more")]
     return []
 
 

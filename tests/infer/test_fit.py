@@ -199,33 +199,33 @@ def test_convergence_warning_says_what_to_do(small_runs):
 def test_nuts_goes_on_sampling_until_enough_and_no_further():
     """The default NUTS run continues its chains (adaptation frozen) while the draws miss the
     targets, at most MAX_EXTENSIONS times, and stops as soon as they are met."""
-    import importlib
-
     import jax
 
     from bayeslaw.core import runtime
+    from bayeslaw.data.runs import validate_runs
+    from bayeslaw.infer.nuts import MAX_EXTENSIONS, sample_nuts
+    from bayeslaw.infer.start import log_reference, map_start, model_args
     from bayeslaw.modeling.build import build_model, make_plan
 
-    fit_module = importlib.import_module("bayeslaw.infer.fit")  # bl.fit, the function, shadows it
     runtime.configure()  # the precision bl.fit runs at
 
     law = bl.load_law("kaplan")
     plan = make_plan(law, 1)
     model = build_model(plan)
     runs = pd.DataFrame({"N": [1e7, 3e7, 1e8, 3e8, 1e9], "loss": [4.0, 3.6, 3.3, 3.05, 2.9]})
-    table = fit_module.validate_runs(runs, {"N": True}, "loss", None, positive_target=True)
-    args = fit_module.model_args(table, fit_module.log_reference(plan, table.inputs)) + (None, None)
-    starts = fit_module.map_start(model, args, 2, jax.random.PRNGKey(0), plan)
+    table = validate_runs(runs, {"N": True}, "loss", None, positive_target=True)
+    args = model_args(table, log_reference(plan, table.inputs)) + (None, None)
+    starts = map_start(model, args, 2, jax.random.PRNGKey(0), plan)
     calls = []
 
     def never(samples):
         calls.append(np.shape(samples["alpha"]))
         return False
 
-    samples, stats, _, _ = fit_module._sample_nuts(model, args, starts, jax.random.PRNGKey(1), False,
-                                                   2, 30, 20, 0.8, False, never)
-    assert np.shape(samples["alpha"]) == (2, 20 * (fit_module.MAX_EXTENSIONS + 1))
+    samples, stats, _, _ = sample_nuts(model, args, starts, jax.random.PRNGKey(1), False,
+                                       2, 30, 20, 0.8, False, never)
+    assert np.shape(samples["alpha"]) == (2, 20 * (MAX_EXTENSIONS + 1))
     assert stats["diverging"].shape == (2, 60) and calls == [(2, 20), (2, 40)]
-    samples, _, _, _ = fit_module._sample_nuts(model, args, starts, jax.random.PRNGKey(1), False,
-                                               2, 30, 20, 0.8, False, lambda s: True)
+    samples, _, _, _ = sample_nuts(model, args, starts, jax.random.PRNGKey(1), False,
+                                   2, 30, 20, 0.8, False, lambda s: True)
     assert np.shape(samples["alpha"]) == (2, 20)
