@@ -70,7 +70,7 @@ def run_script(body: str, env: dict, tmp_path: Path, tables) -> dict:
         import json, sys, warnings
         import jax
         import pandas as pd
-        sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / "tests")!r})
+        sys.path[:0] = [{str(REPO)!r}, {str(REPO / "tests")!r}, {str(REPO / "tests" / "infer")!r}]
         import bayeslaw as bl
         from bayeslaw.infer.batch import fit_many
         from test_batch import SETTINGS, moments
