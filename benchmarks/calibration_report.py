@@ -8,7 +8,7 @@ Goal (issue 4): median ARE <= 4% and coverage within 5 points of nominal.
 
 Each data set is backtested twice in the same run: with the posterior alone ("posterior") and
 with the extrapolation error calibrated by nested leave-largest-out refits of the fitted runs
-("+ extrapolation", :meth:`bayeslaw.Fit.calibrate_extrapolation`), on the cutoff's own axis. The
+("+ extrapolation", :func:`bayeslaw.calibrate_extrapolation`), on the cutoff's own axis. The
 second row scores the first row's fit (``backtest(..., fitted=...)``), so only the nested refits
 are new. Each coverage comes with a 90% Jeffreys interval for k of n held-out runs inside; where
 held-out rows are checkpoints of one training run (a ``run`` column), the run is the unit: each

@@ -6,7 +6,7 @@ data set's real runs not yet chosen (a chosen run's real loss is revealed), each
 most the same compute (a share of the pool's total). After each batch bayeslaw's default law is
 refitted on the chosen runs and scored on the target: 80% interval score and coverage, median ARE,
 and N* at the target's median budget against the estimate from all runs. Strategies: (a) bayeslaw's
-``Fit.suggest_runs``, (b) simple-scaling-laws' ``suggest_runs``, (c) an isoFLOP grid, (d) random,
+``bl.suggest_runs``, (b) simple-scaling-laws' ``suggest_runs``, (c) an isoFLOP grid, (d) random,
 (e) largest-affordable-first (see :mod:`replays.strategies`). Writes benchmarks/results/<out>.json,
 <out>.md and <out>_<dataset>.png.
 

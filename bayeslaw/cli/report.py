@@ -1,4 +1,4 @@
-"""``bayeslaw report FIT.nc --out report.html``: the command-line face of :meth:`Fit.report`.
+"""``bayeslaw report FIT.nc --out report.html``: the command-line face of :func:`bayeslaw.write_report`.
 
 The main CLI hooks this in with ``cli_report.add_parser(subparsers)``; the handler is the
 sub-parser's ``handler`` default and returns the exit status. Bad input raises

@@ -1,6 +1,6 @@
 """Which runs to train next: preposterior Bayesian design from the posterior itself.
 
-:func:`suggest_runs` (also ``Fit.suggest_runs``) picks, greedily, the candidate runs that are
+:func:`suggest_runs` picks, greedily, the candidate runs that are
 expected to shrink the posterior variance of a target quantity the most per unit cost. The
 target is the law's log value at planned runs, or log N* of the compute-optimal allocation at
 given budgets.

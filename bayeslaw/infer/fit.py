@@ -133,7 +133,7 @@ def fit(
         one noise scale would take the small runs' scatter to the large runs' predictions.
     extrapolation : {"auto", "C", input name, False}
         Carry the error of extrapolating beyond the fitted runs into every prediction
-        (:meth:`Fit.calibrate_extrapolation`, nested refits at the mode with a Laplace
+        (:func:`calibrate_extrapolation`, nested refits at the mode with a Laplace
         approximation, one batched program). ``"auto"`` (default) measures it along compute
         ``C = 6 N D`` for laws in N and D, along the law's only input otherwise, and leaves it
         out (with ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in

@@ -1,6 +1,6 @@
 """A one-page HTML report of a fit, for sharing a planning decision.
 
-:func:`write_report` (also ``Fit.report``) writes one self-contained file: the law, the data,
+:func:`write_report` writes one self-contained file: the law, the data,
 the planning figure, a plain-language parameter table, the sampler diagnostics in words, the
 planned runs with how far each lies beyond the data, the compute-optimal allocation and the
 calibration evidence. Figures are embedded as base64 PNG; the page loads nothing from the

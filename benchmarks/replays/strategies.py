@@ -2,7 +2,7 @@
 over the available runs (the caller spends the batch's budget in that order, see
 :func:`replays.core.fill_budget`). A strategy that cannot run raises :class:`Skip` with the reason.
 
-(a) ``bayeslaw``: ``Fit.suggest_runs`` on the current fit, the target being the held-out runs'
+(a) ``bayeslaw``: ``bl.suggest_runs`` on the current fit, the target being the held-out runs'
 (N, D) and the candidates the available runs; (b) ``ssl``: simple-scaling-laws' ``suggest_runs``
 (N* at the target's median budget, candidate iso-cost curves at the available runs' budgets), each
 suggested point mapped to the nearest available run in (log N, log D); (c) ``isoflop``: an isoFLOP
