@@ -281,7 +281,7 @@ class Fit(DrawsMixin):
             ``"law"``: the curve itself (credible interval); ``"observed"``: a new run's target,
             including run-to-run noise (posterior-predictive interval). Both include the
             extrapolation error beyond the fitted runs once it is calibrated
-            (:meth:`calibrate_extrapolation`).
+            (:func:`bayeslaw.calibrate_extrapolation`).
         ci_prob : float
             Interval probability (default 0.9).
         seed : int
