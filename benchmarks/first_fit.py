@@ -37,9 +37,9 @@ jax.config.update("jax_log_compiles", True)
 events = []
 class Count(logging.Handler):
     def emit(self, record):
-        m = re.search(r"Finished (XLA compilation|tracing) of (.*?) in ([\d.]+) sec", record.getMessage())
+        m = re.search(r"Finished (XLA compilation of|tracing) (.*?) in ([\d.]+) sec", record.getMessage())
         if m:
-            events.append((m.group(1), m.group(2), float(m.group(3))))
+            events.append((m.group(1).split()[0], m.group(2), float(m.group(3))))
 logging.getLogger("jax").addHandler(Count())
 logging.getLogger("jax").setLevel(logging.WARNING)
 logging.getLogger("jax").propagate = False
@@ -50,7 +50,7 @@ try:
     code = 0
 except SystemExit as done:
     code = done.code
-compiles = [e for e in events if e[0] == "XLA compilation"]
+compiles = [e for e in events if e[0] == "XLA"]
 print("FIRST_FIT " + json.dumps({
     "rc": code, "wall_s": time.perf_counter() - t0,
     "compile_s": sum(e[2] for e in compiles), "n_compiles": len(compiles),
