@@ -1,10 +1,9 @@
 """Compiled programs of :func:`bayeslaw.fit`, kept for the next fit of the same shape in the process.
 
-A refit with JAX's persistent compilation cache warm still traced the model, the MAP search and
-the sampler again and read each compiled program back from disk: 5.9 of a 7.0 s refit (5 families
-x 30 runs, 4 chains x 1000 + 1000, batched HMC) against 1.1 s of sampling. Here the programs are
-compiled ahead of time and held, so a refit of a law with the same model, data shapes and sampler
-settings calls them directly.
+With only JAX's persistent compilation cache, a refit still traces the model, the MAP search and
+the sampler again and reads each compiled program back from disk, which costs more than a small
+fit's sampling. Here the programs are compiled ahead of time and held, so a refit of a law with
+the same model, data shapes and sampler settings calls them directly.
 
 The store is small and bounded (:data:`MAX_PROGRAMS`, least recently used out first): each
 compiled program holds about 1,300 memory maps on Linux, which is why a fit releases JAX's own
@@ -18,10 +17,9 @@ local devices. Everything else must be an argument.
 
 Across processes, the traced program is kept on disk too (``$BAYESLAW_CACHE_DIR/programs``, off
 with ``BAYESLAW_NO_CACHE=1``), serialized by :mod:`jax.export` under a hash of that identity and
-of bayeslaw's own source, JAX's and NumPyro's versions. Tracing the model, the MAP search and the
-sampler took about 3 s of a 4 s first fit in a new process even with JAX's compilation cache
-warm; a program read back from disk is only compiled, and that compilation is itself found in
-JAX's persistent cache.
+of bayeslaw's own source, JAX's and NumPyro's versions: tracing is most of a new process's first
+fit even with JAX's compilation cache warm, and a program read back from disk is only compiled,
+that compilation itself found in JAX's persistent cache.
 """
 
 from __future__ import annotations
