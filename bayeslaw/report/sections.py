@@ -2,7 +2,7 @@
 
 Each section is ``<section id="...">`` with an ``<h2>``: law, data, fit, parameters,
 diagnostics, predictions, allocation, calibration (the ids the tests and the table of contents
-use). Figures arrive as ready ``<img>`` tags (see :mod:`bayeslaw.report.figures`).
+use). Figures arrive as ready ``<img>`` tags (see :func:`bayeslaw.report.figure_tag`).
 """
 
 from __future__ import annotations
