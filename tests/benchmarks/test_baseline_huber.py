@@ -93,6 +93,7 @@ def test_full_grid_finds_the_same_chinchilla_optimum_as_coarse():
     assert coarse["objective"] == pytest.approx(full["objective"], rel=1e-8)
 
 
+@pytest.mark.heavy
 def test_tiny_bootstrap_gives_finite_intervals_around_the_estimate():
     N, D, loss = _noisy()
     fit = bh.fit_huber(N, D, loss, grid="coarse")

@@ -78,6 +78,7 @@ def _files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
 
+@pytest.mark.heavy
 def test_fit_prints_report_and_writes_fit_and_plot(fitted):
     folder, result = fitted
     assert _files(folder) == {"fit.nc", "fit.png"}  # no temporary files left behind
@@ -125,6 +126,7 @@ def test_fit_prints_report_and_writes_fit_and_plot(fitted):
     assert "wrote fit.nc" in out and "wrote fit.png" in out
 
 
+@pytest.mark.heavy
 def test_predict_reads_the_fit_back(fitted):
     import bayeslaw as bl
 
@@ -164,6 +166,7 @@ def test_predict_reads_the_fit_back(fitted):
     (folder / "pred.csv").unlink()
 
 
+@pytest.mark.heavy
 def test_predict_rows_from_csv(fitted):
     folder, _ = fitted
     rows = folder / "new.csv"
@@ -182,6 +185,7 @@ def test_predict_rows_from_csv(fitted):
                          "error where one was measured"]
 
 
+@pytest.mark.heavy
 def test_plot_command_writes_svg(fitted):
     folder, _ = fitted
     result = run_cli(["plot", "fit.nc", "--out", "curve.svg", "--x", "D"], cwd=folder)
@@ -308,6 +312,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.heavy
 def test_quickstart_example_runs_quick(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run(
@@ -338,6 +343,7 @@ def test_quickstart_example_runs_quick(tmp_path):
     assert (tmp_path / "quickstart_fit.nc").stat().st_size > 0
 
 
+@pytest.mark.heavy
 def test_device_cpu_is_selected_before_any_computation():
     code = (
         "import jax; from bayeslaw.cli.main import select_device; select_device('cpu'); "
@@ -352,6 +358,7 @@ def test_device_cpu_is_selected_before_any_computation():
     assert result.stdout.split() == ["cpu", "cpu", "2.0"]
 
 
+@pytest.mark.heavy
 def test_unavailable_device_exits_2_naming_the_platforms(tmp_path):
     from jax.extend import backend
 

@@ -252,6 +252,7 @@ DAMAGE = ["truncated", "empty", "text", "flipped-attribute", "edited-attribute",
           "foreign"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", DAMAGE)
 @pytest.mark.parametrize("command", ["predict", "plot"])
 def test_damaged_fit_files_are_one_clear_error(kind, command, saved, tmp_path, monkeypatch, capfd):
@@ -267,6 +268,7 @@ def test_damaged_fit_files_are_one_clear_error(kind, command, saved, tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
+@pytest.mark.heavy
 def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, capfd):
     import numpy as np
 

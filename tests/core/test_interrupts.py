@@ -69,7 +69,7 @@ def test_in_process_main_restores_the_signal_handlers(monkeypatch):
 def test_a_temporary_file_is_removed_when_a_signal_ends_the_process(tmp_path):
     code = (
         "import importlib.util, os, signal, sys, time\n"  # the module alone: no numerical stack
-        f"spec = importlib.util.spec_from_file_location('interrupts', {str(ROOT / 'bayeslaw' / 'interrupts.py')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('interrupts', {str(ROOT / 'bayeslaw' / 'core' / 'interrupts.py')!r})\n"
         "interrupts = importlib.util.module_from_spec(spec); spec.loader.exec_module(interrupts)\n"
         "with interrupts.guard(), interrupts.temporary('half.tmp'):\n"
         "    open('half.tmp', 'w').write('half')\n"

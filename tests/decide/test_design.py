@@ -53,6 +53,7 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+@pytest.mark.heavy
 def test_run_at_the_target_beats_a_far_small_run(small_fit):
     cands = pd.DataFrame([FAR, NEAR], index=["far", "near"])
     out = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=1, cost=[1.0, 1.0])
@@ -60,6 +61,7 @@ def test_run_at_the_target_beats_a_far_small_run(small_fit):
     assert out["expected_sd"].iloc[0] < 0.9 * out.attrs["sd_now"]
 
 
+@pytest.mark.heavy
 def test_greedy_steps_shrink_the_expected_sd(small_fit):
     grid = pd.DataFrame([(n, d) for n in np.geomspace(1e7, 3e9, 4) for d in np.geomspace(2e8, 1e11, 4)],
                         columns=["N", "D"])
@@ -71,6 +73,7 @@ def test_greedy_steps_shrink_the_expected_sd(small_fit):
     assert out["ess_fraction"].between(0, 1).all()
 
 
+@pytest.mark.heavy
 def test_real_runs_without_replicates_within_a_budget(small_fit):
     cands = pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8], "D": [2e9, 4e9, 8e9, 1.6e10]},
                          index=["r1", "r2", "r3", "r4"])
@@ -83,6 +86,7 @@ def test_real_runs_without_replicates_within_a_budget(small_fit):
     assert len(none) == 0 and "expected_sd" in none.columns
 
 
+@pytest.mark.heavy
 def test_compute_target_and_iso_cost_candidates(small_fit):
     out = _quiet(bl.suggest_runs, small_fit, {"compute": [1e21]}, {"compute": [1e17, 1e18], "points": 5},
                  n=3, outer=32)
@@ -133,6 +137,7 @@ def test_expected_remaining_variance_matches_the_realised_one(small_fit):
         (realised.mean(), expected, se_expected, se_realised)
 
 
+@pytest.mark.heavy
 def test_law_averaged_design_with_one_law_matches_the_single_law_design(small_fit):
     cands = pd.DataFrame([FAR, NEAR, {"N": 1e9, "D": 2e10}], index=["far", "near", "mid"])
     single = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=2, cost=[1.0, 1.0, 1.0], outer=128)
@@ -163,6 +168,7 @@ def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, small_runs)
     assert min(both.attrs["law_weight_if_true"].values()) > 0.6
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kwargs, message", [
     ({"candidates": pd.DataFrame({"D": [1e9]})},
      "candidates has no column 'N'; give the model size N and tokens D of each run"),
@@ -186,6 +192,7 @@ def test_bad_input_messages(small_fit, kwargs, message):
         bl.suggest_runs(small_fit, args.pop("target"), args.pop("candidates"), **args)
 
 
+@pytest.mark.heavy
 def test_degenerate_weights_warn(small_fit):
     cands = pd.DataFrame([NEAR, {"N": 1e7, "D": 1e11}])
     with pytest.warns(bl.DesignWarning, match=r"^the reweighted posterior rests on \d+\.\d% of the draws "
@@ -194,6 +201,7 @@ def test_degenerate_weights_warn(small_fit):
     assert out["ess_fraction"].iloc[-1] < 0.05 < out["ess_fraction"].iloc[0]
 
 
+@pytest.mark.heavy
 def test_cost_formula_ignores_columns_it_cannot_name(small_fit):
     cands = pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "log": [1.0, 2.0], "loss": [3.0, 2.9]},
                          index=["a", "b"])
@@ -208,6 +216,7 @@ def test_cli_help(capsys):
     assert capsys.readouterr().out.startswith("usage: bayeslaw suggest")
 
 
+@pytest.mark.heavy
 def test_cli_suggest(small_fit, tmp_path, capsys):
     path = tmp_path / "fit.nc"
     small_fit.save(path)

@@ -91,6 +91,7 @@ def test_closed_form_matches_an_independent_optimiser():
         assert float(n_opt[0, 0] * d_opt[0, 0]) == pytest.approx(C / 6, rel=1e-5)
 
 
+@pytest.mark.heavy
 def test_numerical_optimum_matches_closed_form_on_the_same_draws(fit3):
     budgets = [1e19, 1e22, 1e25]
     closed = planning.allocation_draws(fit3, budgets, family="y", method="closed")
@@ -101,6 +102,7 @@ def test_numerical_optimum_matches_closed_form_on_the_same_draws(fit3):
                                rtol=1e-9)
 
 
+@pytest.mark.heavy
 def test_allocation_recovers_the_true_optimum(fit3):
     _, a, b = FAMILIES["x"]
     al, be = TRUE["alpha"], TRUE["beta"]
@@ -115,6 +117,7 @@ def test_allocation_recovers_the_true_optimum(fit3):
     assert tpp["median"] == pytest.approx(frame.loc[(C, "D_opt"), "median"] / row["median"], rel=0.2)
 
 
+@pytest.mark.heavy
 def test_new_family_allocation_is_wider_than_a_fitted_family(fit3):
     known = planning.optimal_allocation(fit3, [1e22], family="x").xs("loss", level="quantity")
     new = planning.optimal_allocation(fit3, [1e22]).xs("loss", level="quantity")
@@ -122,6 +125,7 @@ def test_new_family_allocation_is_wider_than_a_fitted_family(fit3):
     assert planning.optimal_allocation(fit3, 1e22).attrs["family"] == "(new)"
 
 
+@pytest.mark.heavy
 def test_numerical_optimum_for_the_precision_law(precision_fit):
     # At P bits the precision law is the Chinchilla law with a -> a - alpha * log(1 - exp(-P/gamma)).
     P = 4.0
@@ -132,6 +136,7 @@ def test_numerical_optimum_for_the_precision_law(precision_fit):
     np.testing.assert_allclose(got["N_opt"], np.asarray(n_ref), rtol=1e-4)
 
 
+@pytest.mark.heavy
 def test_allocation_errors(fit3, precision_fit):
     msg = "unknown family 'nope'; known families: x, y, z (family=None predicts for a new family)"
     with pytest.raises(PredictionError, match=re.escape(msg)):
@@ -145,6 +150,7 @@ def test_allocation_errors(fit3, precision_fit):
         planning.allocation_draws(precision_fit, 1e21, inputs={"P": 8}, method="closed")
 
 
+@pytest.mark.heavy
 def test_plot_frontier_draws_a_band(fit3):
     import matplotlib
 
@@ -158,6 +164,7 @@ def test_plot_frontier_draws_a_band(fit3):
 
 # -- decision quantities ----------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_prob_better_is_paired_and_complementary(fit3):
     a = {"N": 1e9, "D": 2e10, "family": "x"}
     b = {"N": 2e9, "D": 1e10, "family": "x"}
@@ -170,6 +177,7 @@ def test_prob_better_is_paired_and_complementary(fit3):
     assert planning.prob_better(fit3, big, small) == 1.0
 
 
+@pytest.mark.heavy
 def test_prob_better_rowwise_matches_predictive_draws(fit3):
     a = pd.DataFrame({"N": [1e8, 1e9], "D": [1e10, 1e9], "family": ["x", "y"]})
     b = pd.DataFrame({"N": [2e8, 5e8], "D": [5e9, 2e9], "family": ["x", "y"]})
@@ -182,6 +190,7 @@ def test_prob_better_rowwise_matches_predictive_draws(fit3):
         planning.prob_better(fit3, a, b.iloc[:1])
 
 
+@pytest.mark.heavy
 def test_prob_below(fit3):
     rows = {"N": [1e8, 1e9], "D": [1e10, 1e10], "family": ["x", "x"]}
     low, mid, high = (planning.prob_below(fit3, rows, t)["prob"].to_numpy() for t in (1.0, 3.1, 10.0))
@@ -195,6 +204,7 @@ def test_prob_below(fit3):
 
 # -- precision planning -----------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_plan_precision_ranks_choices(precision_fit):
     out = planning.plan_precision(precision_fit, [1.0, 4.0], bits=(4, 8, 16), D=1e10, family="x")
     assert len(out) == 6
@@ -208,6 +218,7 @@ def test_plan_precision_ranks_choices(precision_fit):
     assert out.groupby("memory_gb").first()["bits"].tolist() == [4.0, 4.0]
 
 
+@pytest.mark.heavy
 def test_plan_precision_needs_a_precision_law(fit3):
     msg = "law 'chinchilla' has no precision input 'P'; fit a law such as 'precision' (inputs N, D, P)"
     with pytest.raises(PredictionError, match=re.escape(msg)):

@@ -54,6 +54,7 @@ def beta_fit(runs):
     return fit_ladder(runs, step1="final", chains=2, warmup=300, draws=300, seed=0)
 
 
+@pytest.mark.heavy
 def test_step1_exponents_and_step2_floor_recovered(beta_fit):
     s = beta_fit.summary(ci_prob=0.95)
     for name in ("alpha", "beta", "floor"):
@@ -61,6 +62,7 @@ def test_step1_exponents_and_step2_floor_recovered(beta_fit):
         assert row["lower"] < TRUTH[name] < row["upper"], (name, row["lower"], row["upper"])
 
 
+@pytest.mark.heavy
 def test_chained_prediction_covers_a_larger_target(beta_fit):
     N, D = 7e9, 4e12
     truth = _acc(_law(N, D))
@@ -73,6 +75,7 @@ def test_chained_prediction_covers_a_larger_target(beta_fit):
     assert np.quantile(loss, 0.025) < _law(N, D) < np.quantile(loss, 0.975)
 
 
+@pytest.mark.heavy
 def test_step2_observes_the_ideal_point_under_a_ceiling_of_one(beta_fit):
     assert beta_fit.info["ideal"] == "point"
     top = beta_fit.summary().loc[("top", "(shared)")]
@@ -84,6 +87,7 @@ def test_step2_observes_the_ideal_point_under_a_ceiling_of_one(beta_fit):
         beta_fit.accuracy_at([-0.1])
 
 
+@pytest.mark.heavy
 def test_pinned_step2_passes_through_the_anchor(runs):
     fit = fit_ladder(runs, ideal="pin", chains=1, warmup=100, draws=50, seed=0, max_step2_rows=60)
     assert "top" not in fit.summary().index.get_level_values(0)
@@ -129,6 +133,7 @@ def test_mmlu_averages_its_subject_groups_by_question_count():
     assert row["accuracy"] == pytest.approx(0.5141, abs=5e-4)  # the paper's table: 0.5161
 
 
+@pytest.mark.heavy
 def test_anchor_must_exceed_chance(runs):
     msg = "anchor (accuracy at zero task loss) must be in (chance, 1], got 0.2"
     with pytest.raises(DataError, match=re.escape(msg)):
@@ -137,12 +142,14 @@ def test_anchor_must_exceed_chance(runs):
         fit_ladder(runs, ideal="soft")
 
 
+@pytest.mark.heavy
 def test_likelihood_selection(beta_fit, runs):
     assert not beta_fit.info["binomial"] and "concentration" in beta_fit.summary().index.get_level_values(0)
     binom = fit_ladder(runs, items="items", chains=1, warmup=100, draws=50, seed=0, max_step2_rows=60)
     assert binom.info["binomial"] and "concentration" not in binom.summary().index.get_level_values(0)
 
 
+@pytest.mark.heavy
 def test_accuracy_out_of_range_is_an_exact_error(runs):
     bad = runs.copy()
     bad.loc[5, "accuracy"] = 1.5
@@ -151,6 +158,7 @@ def test_accuracy_out_of_range_is_an_exact_error(runs):
         fit_ladder(bad, chains=1, warmup=5, draws=5)
 
 
+@pytest.mark.heavy
 def test_binomial_needs_items_and_valid_counts(runs):
     with pytest.raises(DataError, match=re.escape("the Binomial likelihood needs items='<column with item counts>'")):
         fit_ladder(runs, likelihood="Binomial")
@@ -161,6 +169,7 @@ def test_binomial_needs_items_and_valid_counts(runs):
         fit_ladder(bad, items="items", max_step2_rows=None)
 
 
+@pytest.mark.heavy
 def test_prediction_errors(beta_fit):
     with pytest.raises(PredictionError, match=re.escape("rows need columns N and D; missing: D")):
         beta_fit.predict({"N": [1e9]})

@@ -58,12 +58,14 @@ def test_pca_recovers_loadings_with_missing_values(models):
     assert abs(np.corrcoef(scores[:, 0], models["s"])[0, 1]) > 0.97
 
 
+@pytest.mark.heavy
 def test_factor_loadings_recovered_up_to_sign(fit):
     est = fit.loadings()["PC1"].to_numpy()
     cos = abs(est @ LOADINGS) / (np.linalg.norm(est) * np.linalg.norm(LOADINGS))
     assert cos > 0.99
 
 
+@pytest.mark.heavy
 def test_per_family_efficiency_recovered(fit):
     s = fit.summary(ci_prob=0.95)
     # capabilities are identified up to scale: compare family offsets' order, and the shared slope ratio
@@ -74,6 +76,7 @@ def test_per_family_efficiency_recovered(fit):
     assert np.all(beta > 0) and beta.std() / beta.mean() < 0.25
 
 
+@pytest.mark.heavy
 def test_heldout_targets_covered(fit, models):
     held = np.flatnonzero((models["flops"] >= 2e22).to_numpy())
     p = fit.predict({"row": held}, kind="observed", ci_prob=0.95)
@@ -92,6 +95,7 @@ def test_errors(models):
         capability_pca(np.full((4, 2), np.nan), k=1)
 
 
+@pytest.mark.heavy
 def test_prediction_rows_are_positions(fit):
     with pytest.raises(PredictionError, match=re.escape("rows need a 'row' column")):
         fit.predict({"x": [1]})
@@ -116,6 +120,7 @@ def _with_error(fit, kappa, tau, bias):
                             info={**fit.info, "link_error": error})
 
 
+@pytest.mark.heavy
 def test_link_error_applies_to_unfitted_models_and_grows_beyond_the_fitted_range(fit, models):
     error = fit.info["link_error"]
     assert error is not None and error["n_points"] > 0

@@ -63,6 +63,7 @@ def test_paper_law_bounds():
     assert 0.9 < paper_law(huge)[0] < 1.0
 
 
+@pytest.mark.heavy
 def test_censored_likelihood_limits_and_normalisation():
     y = np.array([0.24, 0.26, 0.55])
     # latent far below chance: only the evaluation noise around chance is left
@@ -88,6 +89,7 @@ def fit(data):
     return fit_performance_law(data, unstable="unstable", chains=2, warmup=300, draws=300, seed=0)
 
 
+@pytest.mark.heavy
 def test_weights_and_gamma_recovered_with_models_at_chance(data, fit):
     # a quarter of the models sit at chance; an unclipped likelihood (the old model) reads them
     # as exact scores of 0.25 and biases the slopes towards zero
@@ -101,12 +103,14 @@ def test_weights_and_gamma_recovered_with_models_at_chance(data, fit):
     assert s.loc[("sigma", "(shared)"), "lower"] < SIGMA < s.loc[("sigma", "(shared)"), "upper"]
 
 
+@pytest.mark.heavy
 def test_law_prediction_matches_truth(data, fit):
     p = fit.predict(data, kind="law", ci_prob=0.95)
     truth = np.maximum(data["latent"], 0.25)
     assert np.mean((p["lower"] <= truth + 1e-9) & (truth <= p["upper"] + 1e-9)) >= 0.85
 
 
+@pytest.mark.heavy
 def test_predictions_clip_at_floor(fit):
     rows = pd.DataFrame({"layers": [4.0], "hidden": [256.0], "ffn": [512.0], "tokens_T": [0.01], "params_B": [0.01]})
     law = fit.predict(rows, kind="law", ci_prob=0.9)

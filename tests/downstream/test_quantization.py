@@ -11,6 +11,8 @@ import pytest
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.downstream.quantization import fit_quantization
 
+pytestmark = pytest.mark.heavy  # real posteriors: run with -m heavy (CI does)
+
 
 def _synthetic(seed=0):
     rng = np.random.default_rng(seed)

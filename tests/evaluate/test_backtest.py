@@ -81,6 +81,7 @@ def test_plot_calibration(result):
     np.testing.assert_allclose(y, result.coverage.to_numpy())
 
 
+@pytest.mark.heavy
 def test_new_family_in_held_out_runs(runs):
     # held-out family "w" is absent below the cutoff: predicted as a new family, no error
     frame = runs.copy()
@@ -144,6 +145,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, runs):
                                        "'chinchilla'; use one of: N, D or 'C' (6 N D)\n")
 
 
+@pytest.mark.heavy
 def test_cli_prints_table_and_scores(tmp_path, capsys):
     path = tmp_path / "runs.csv"
     simulate(8, 5).drop(columns="family").to_csv(path, index=False)

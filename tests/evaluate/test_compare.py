@@ -42,6 +42,7 @@ def loo_table(fits):
         return compare(fits)
 
 
+@pytest.mark.heavy
 def test_loo_prefers_the_true_form(loo_table):
     assert list(loo_table.index) == ["chinchilla", "kaplan"]
     assert {"rank", "elpd", "se", "elpd_diff", "dse", "weight", "p_loo", "pareto_k_max", "n_high_k"} <= set(loo_table)
@@ -53,6 +54,7 @@ def test_loo_prefers_the_true_form(loo_table):
     assert loo_table.attrs["method"] == "loo"
 
 
+@pytest.mark.heavy
 def test_leave_largest_out_prefers_the_true_form(fits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -73,6 +75,7 @@ def test_leave_one_family_out_prefers_the_true_form(fits):
     assert table.attrs["n_families"] == 3 and (table["n_units"] == 3).all()
 
 
+@pytest.mark.heavy
 def test_pareto_k_warning_names_fit_and_rows(fits):
     bumped = {}
     for name, f in fits.items():
@@ -89,6 +92,7 @@ def _with_target(fit, factor):
     return dataclasses.replace(fit, table=dataclasses.replace(fit.table, target=target))
 
 
+@pytest.mark.heavy
 def test_refuses_different_data(fits):
     other = _with_target(fits["kaplan"], 1.1)
     y = fits["chinchilla"].table.target[3]
@@ -97,6 +101,7 @@ def test_refuses_different_data(fits):
         compare({"chinchilla": fits["chinchilla"], "kaplan": other})
 
 
+@pytest.mark.heavy
 def test_refuses_different_number_of_runs(fits):
     k = fits["kaplan"]
     short = dataclasses.replace(k.table, target=k.table.target[:-1])
@@ -105,6 +110,7 @@ def test_refuses_different_number_of_runs(fits):
         compare({"chinchilla": fits["chinchilla"], "kaplan": dataclasses.replace(k, table=short)})
 
 
+@pytest.mark.heavy
 def test_refuses_different_likelihood_spaces(fits):
     k = fits["kaplan"]
     law = dataclasses.replace(k.law, likelihood=dataclasses.replace(k.law.likelihood, space="linear"))
@@ -115,6 +121,7 @@ def test_refuses_different_likelihood_spaces(fits):
         compare({"chinchilla": fits["chinchilla"], "kaplan": linear})
 
 
+@pytest.mark.heavy
 def test_refuses_bad_requests(fits):
     with pytest.raises(bl.BayeslawError, match=re.escape("compare needs a dict of at least two fits, got 1")):
         compare({"chinchilla": fits["chinchilla"]})
@@ -128,6 +135,7 @@ def test_refuses_bad_requests(fits):
         compare(fits, method="largest", by="N", cutoff=1e30)
 
 
+@pytest.mark.heavy
 def test_refit_reuses_law_target_group_pooling_and_sampler(fits, runs, monkeypatch):
     seen = {}
     monkeypatch.setattr(sys.modules["bayeslaw.infer.fit"], "fit", lambda law, data, **kw: seen.update(law=law, n=len(data), **kw))
@@ -150,6 +158,7 @@ def test_stacking_weights():
     np.testing.assert_allclose(stacking_weights(half), [0.5, 0.5], atol=1e-6)
 
 
+@pytest.mark.heavy
 def test_average_predict_mixes_in_proportion(fits, loo_table):
     rows = {"N": [3e8, 2e9], "D": [1e10, 5e10], "family": ["dense", "moe"]}
     alone = fits["kaplan"].predict(rows)

@@ -15,6 +15,8 @@ from conftest import shared_csv
 
 import bayeslaw as bl
 
+pytestmark = pytest.mark.heavy  # real posteriors: run with -m heavy (CI does)
+
 
 @pytest.fixture(scope="module")
 def epoch_fit():

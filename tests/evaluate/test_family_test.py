@@ -52,6 +52,7 @@ def same():
     return _run((0.34, 0.34, 0.34))
 
 
+@pytest.mark.heavy
 def test_says_differ_on_different_exponents(differ):
     assert differ.differ
     assert differ.verdict.startswith("families differ in alpha: elpd difference ")
@@ -62,12 +63,14 @@ def test_says_differ_on_different_exponents(differ):
     assert f"{row['elpd_diff']:.1f} (SE {row['dse']:.1f})" in differ.verdict
 
 
+@pytest.mark.heavy
 def test_says_same_on_shared_exponents(same):
     assert not same.differ
     assert same.verdict.startswith(("no evidence that families differ in alpha",
                                     "no clear evidence that families differ in alpha"))
 
 
+@pytest.mark.heavy
 def test_contrasts_recover_the_ordering(differ):
     c = differ.contrasts
     assert list(c.columns) == ["parameter", "family_a", "family_b", "median", "lower", "upper", "p_positive"]
@@ -77,6 +80,7 @@ def test_contrasts_recover_the_ordering(differ):
     assert abs(row["median"] + 0.35) < 0.15
 
 
+@pytest.mark.heavy
 def test_forest_plot_has_a_row_per_family_and_population(differ):
     ax = differ.plot_forest()
     labels = [t.get_text() for t in ax.get_yticklabels()]
@@ -85,6 +89,7 @@ def test_forest_plot_has_a_row_per_family_and_population(differ):
     assert len(ax2.get_yticklabels()) == 8
 
 
+@pytest.mark.heavy
 def test_reuses_a_fit_that_already_shares_the_parameter(differ, monkeypatch):
     shared = differ.fits["shared"]
     seen = {}
@@ -114,6 +119,7 @@ def test_decision_rule_needs_two_standard_errors():
     assert decide(table, ["alpha"])[1] == "no evidence that families differ in alpha: elpd difference 3.0 (SE 1.4) favours shared alpha"
 
 
+@pytest.mark.heavy
 def test_refuses_bad_requests(differ):
     runs = simulate((0.3, 0.3, 0.3), runs_per_family=4)
     with pytest.raises(bl.FitError, match=re.escape("family_test: unknown parameter 'gamma' of law 'chinchilla'; parameters: E, alpha, a, beta, b, sigma, df")):

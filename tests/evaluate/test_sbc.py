@@ -61,6 +61,7 @@ def chinchilla():
     return bl.load_law("chinchilla")
 
 
+@pytest.mark.heavy
 def test_correct_model_and_sampler_pass(chinchilla):
     result = sbc(chinchilla, design(chinchilla), n=40, chains=2, warmup=150, draws=100, thin=2, seed=0)
     table = result.test()
@@ -73,6 +74,7 @@ def test_correct_model_and_sampler_pass(chinchilla):
     assert len(axes) == 9 and axes[0].get_title().startswith("E  (p=")
 
 
+@pytest.mark.heavy
 def test_miscalibrated_sampler_fails(chinchilla):
     # NUTS with two warmup iterations: no step size or mass matrix to speak of, so the chains
     # barely leave their (MAP) starting points and posteriors are far too narrow: ranks pile at

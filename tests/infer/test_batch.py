@@ -83,6 +83,7 @@ def run_script(body: str, env: dict, tmp_path: Path, tables) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.heavy
 def test_batch_equals_fits_one_by_one(batch, tables):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
@@ -94,6 +95,7 @@ def test_batch_equals_fits_one_by_one(batch, tables):
     assert batch[1].log_likelihood().shape == (2, 150, 18)
 
 
+@pytest.mark.heavy
 def test_hierarchical_batch_equals_single_fit(demo_runs):
     # two halves of the 5-family set: 15 runs per family, so both fits pool centred (the MAP
     # start is searched non-centred and mapped back, as bl.fit does)
@@ -108,6 +110,7 @@ def test_hierarchical_batch_equals_single_fit(demo_runs):
     assert_mc_equal(moments(fits[0].samples), moments(single.samples))
 
 
+@pytest.mark.heavy
 def test_fits_are_independent_and_complete(batch, tables):
     assert [f.config["batch_label"] for f in batch] == [0, 1, 2, 3]
     for fit, table in zip(batch, tables):
@@ -131,6 +134,7 @@ def test_fits_are_independent_and_complete(batch, tables):
     assert max(f.sample_stats["num_steps"].mean() for f in batch) < 120
 
 
+@pytest.mark.heavy
 def test_split_by_summary_predict_and_save(demo_runs, tmp_path):
     three = demo_runs[demo_runs.family.isin(["moe", "dense", "wide"])]
     with warnings.catch_warnings():
@@ -168,6 +172,7 @@ def test_errors(demo_runs):
         fit_many("chinchilla", [one, one.drop(columns="loss")])
 
 
+@pytest.mark.heavy
 def test_sharding_over_four_devices_matches_one(batch, tables, tmp_path):
     body = """
         fits = fit_many("chinchilla", tables, seed=0, **SETTINGS)
@@ -180,6 +185,7 @@ def test_sharding_over_four_devices_matches_one(batch, tables, tmp_path):
         assert_mc_equal(moments(fit.samples), other)
 
 
+@pytest.mark.heavy
 def test_float32_agrees_with_float64(batch, tables, tmp_path):
     body = """
         fits = fit_many("chinchilla", tables[:2], seed=5, **SETTINGS)

@@ -59,6 +59,7 @@ def test_dense_chains_recover_a_badly_scaled_correlated_gaussian(dense_run):
     assert not np.asarray(dense_run.diverging).any()
 
 
+@pytest.mark.heavy
 def test_curvature_start_handles_scales_spanning_four_orders():
     out = run_gaussian(WIDE, dense=True, laplace=True)
     check_moments(out, WIDE)

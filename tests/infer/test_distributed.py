@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.heavy  # real posteriors: run with -m heavy (CI does)
+
 REPO = Path(__file__).resolve().parents[2]
 
 WORKER = textwrap.dedent("""

@@ -36,6 +36,7 @@ def test_mass_matrix_limit_and_block():
     assert nuts.mass_matrix(None, nuts.DENSE_MAX_DIM) is True
 
 
+@pytest.mark.heavy
 def test_downstream_sample_runs_the_shared_runner(monkeypatch):
     calls = []
     real = nuts.sample_nuts
@@ -52,6 +53,7 @@ def test_downstream_sample_runs_the_shared_runner(monkeypatch):
     assert set(out["timings"]) == {"compile_s", "init_s", "sampling_s", "total_s"}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kw", [{"dense_max_dim": 3}, {"map_init": False}])
 def test_downstream_sample_diagonal_above_its_limit_or_without_a_start(kw):
     # the model has 4 unconstrained dimensions (mu: 3, s: 1)
@@ -60,6 +62,7 @@ def test_downstream_sample_diagonal_above_its_limit_or_without_a_start(kw):
     assert np.isfinite(out["samples"]["s"]).all()
 
 
+@pytest.mark.heavy
 def test_sample_nuts_one_chain_from_jittered_starts():
     from bayeslaw.infer.start import map_start
 

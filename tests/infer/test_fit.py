@@ -159,6 +159,7 @@ def _memory_maps() -> int | None:
     return sum(1 for _ in maps.open()) if maps.exists() else None
 
 
+@pytest.mark.heavy
 def test_same_seed_same_draws_and_pooling_override(small_runs):
     kw = {"group": "family", "chains": 1, "warmup": 100, "draws": 100, "seed": 5}
     with warnings.catch_warnings():
@@ -191,11 +192,13 @@ def test_fit_argument_errors(small_runs):
         bl.fit("chinchilla", small_runs.drop(columns="D"))
 
 
+@pytest.mark.heavy
 def test_convergence_warning_says_what_to_do(small_runs):
     with pytest.warns(bl.ConvergenceWarning, match="increase draws"):
         bl.fit("chinchilla", small_runs, group="family", chains=2, warmup=20, draws=20, seed=0)
 
 
+@pytest.mark.heavy
 def test_nuts_goes_on_sampling_until_enough_and_no_further():
     """The default NUTS run continues its chains (adaptation frozen) while the draws miss the
     targets, at most MAX_EXTENSIONS times, and stops as soon as they are met."""

@@ -48,6 +48,7 @@ def test_hmc_fit_records_its_sampler_and_converges(family_fit, nuts_fit):
     assert "steps" not in nuts_fit.config
 
 
+@pytest.mark.heavy
 def test_auto_falls_back_to_nuts_from_the_same_start(demo_runs):
     """Draws too short for HMC to pass the checks: auto returns exactly the NUTS fit."""
     one = demo_runs[demo_runs["family"] == demo_runs["family"].iloc[0]]

@@ -7,6 +7,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import potential_energy
 
@@ -60,6 +61,7 @@ def test_lanes_of_a_batch_converge_independently():
     np.testing.assert_allclose(both, [[1.0, 1.0], [3.0, 3.0]], atol=1e-6)
 
 
+@pytest.mark.heavy
 def test_posterior_modes_of_demo_families(demo_runs):
     """On real potentials (Chinchilla law, Student-t noise) the result is a minimum: zero
     gradient, positive definite Hessian, and below the prior median it started from."""
@@ -86,6 +88,7 @@ def test_posterior_modes_of_demo_families(demo_runs):
     assert (np.asarray(eig) > 0).all()
 
 
+@pytest.mark.heavy
 def test_single_fit_map_search_reaches_the_mode(demo_runs):
     """bl.fit's law models search by damped Newton: on the demo's dense family the point is a
     minimum, no higher than where one BFGS run from the prior median stops."""

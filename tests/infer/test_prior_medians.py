@@ -66,6 +66,7 @@ def test_uncovered_distribution_has_no_closed_form():
     assert median(dist.MultivariateNormal(jnp.zeros(2), jnp.eye(2))) is None
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("law", "families"), [("chinchilla", 1), ("chinchilla", 5), ("accuracy_sigmoid", 1)])
 def test_closed_form_start_matches_the_sampled_prior_median(law, families, demo_runs):
     """The closed-form start is the prior median the 15-draw start estimates: within the

@@ -14,6 +14,8 @@ import bayeslaw as bl
 from bayeslaw.infer import programs
 from bayeslaw.laws.law import catalogue_dir
 
+pytestmark = pytest.mark.heavy  # real posteriors: run with -m heavy (CI does)
+
 SETTINGS = {"chains": 2, "warmup": 150, "draws": 100, "seed": 3, "sampler": "hmc"}
 
 

@@ -38,6 +38,7 @@ def binomial_fit():
     return bl.fit(_binomial_law(), _synthetic(), target="accuracy", chains=2, warmup=300, draws=300, seed=1)
 
 
+@pytest.mark.heavy
 def test_sigmoid_floor_and_slope_recovered(binomial_fit):
     s = binomial_fit.summary(ci_prob=0.95)
     for name in ("floor", "k", "top"):
@@ -46,6 +47,7 @@ def test_sigmoid_floor_and_slope_recovered(binomial_fit):
     assert s.loc[("k", "(shared)"), "sd"] < 0.2
 
 
+@pytest.mark.heavy
 def test_binomial_predictions_are_accuracies(binomial_fit):
     # kind="law": Binomial observed-kind simulation with float item counts is a core issue (reported)
     p = binomial_fit.predict({"C": [1e18, 1e26], "items": [ITEMS, ITEMS]}, kind="law")

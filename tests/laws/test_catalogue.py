@@ -32,6 +32,7 @@ def prior_draws(law, n=300, seed=0):
     return plan, model, (x, fam, logref), draws
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", bl.list_laws())
 def test_value_and_gradient_finite_at_prior_draws(name):
     law = bl.load_law(name)
@@ -62,6 +63,7 @@ def _is_accuracy_law(law) -> bool:
     return law.likelihood.dist in ("Beta", "Binomial")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [n for n in bl.list_laws() if not _is_accuracy_law(bl.load_law(n))])
 def test_prior_predictive_covers_realistic_losses(name):
     law = bl.load_law(name)
@@ -73,6 +75,7 @@ def test_prior_predictive_covers_realistic_losses(name):
     assert np.mean(np.isfinite(loss)) > 0.995
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [n for n in bl.list_laws() if _is_accuracy_law(bl.load_law(n))])
 def test_prior_predictive_of_accuracy_laws_spans_the_unit_interval(name):
     law = bl.load_law(name)

@@ -54,6 +54,7 @@ def test_new_laws_are_in_the_catalogue():
         assert all(spec.prior is not None for spec in law.params.values())
 
 
+@pytest.mark.heavy
 def test_prior_draws_give_finite_values(prior):
     _, _, _, _, _, draws = prior
     assert np.isfinite(draws["obs"]).all()
@@ -67,6 +68,7 @@ def test_prior_predictive_loss_is_sane(prior):
     assert lo > 0.3 and hi < 100.0, (name, lo, hi)
 
 
+@pytest.mark.heavy
 def test_log_density_gradient_is_finite_at_prior_draws(prior):
     _, _, _, model, args, draws = prior
     sites = [k for k in draws if k != "obs" and not k.endswith("_family") and k in _sampled(model, args)]

@@ -38,6 +38,7 @@ def fits(runs):
     return bl.fit("chinchilla", runs, noise_trend="N", **kw), bl.fit("chinchilla", runs, **kw)
 
 
+@pytest.mark.heavy
 def test_trend_recovered(fits):
     trend = fits[0].flat("sigma_trend")
     low, high = np.quantile(trend, [0.05, 0.95])
@@ -46,6 +47,7 @@ def test_trend_recovered(fits):
     assert fits[0].divergences == 0
 
 
+@pytest.mark.heavy
 def test_intervals_follow_the_noise(fits):
     """New runs at 3e9 parameters: the trend's 90% interval covers them near nominal; one noise
     scale, learned mostly from the noisier small runs, makes it far too wide."""
@@ -62,6 +64,7 @@ def test_intervals_follow_the_noise(fits):
     assert (small["upper"] - small["lower"]) / small["median"] > 3 * widths[0]  # noisy small runs
 
 
+@pytest.mark.heavy
 def test_trend_survives_save_and_load(fits, tmp_path):
     path = tmp_path / "trend.nc"
     fits[0].save(path)

@@ -33,6 +33,7 @@ def correlated_runs():
                          "N": N.ravel(), "loss": loss.ravel()})
 
 
+@pytest.mark.heavy
 def test_correlated_effects_recover_planted_sign(correlated_runs):
     fit = _quiet_fit("kaplan", correlated_runs, group="family", pooling={"alpha": "correlated", "a": "correlated"},
                      chains=2, warmup=400, draws=400, seed=3)
@@ -68,6 +69,7 @@ def with_run(curves):
     return _quiet_fit("chinchilla", curves, run="run", chains=2, warmup=300, draws=300, seed=0)
 
 
+@pytest.mark.heavy
 def test_run_effect_widens_intervals_for_a_new_run(curves, with_run):
     plain = _quiet_fit("chinchilla", curves.drop(columns="run"), chains=2, warmup=300, draws=300, seed=0)
     planned = {"N": 3e9, "D": 6e10}
@@ -87,6 +89,7 @@ def test_run_effect_widens_intervals_for_a_new_run(curves, with_run):
     assert with_run.log_likelihood().shape == (2, 300, len(curves))
 
 
+@pytest.mark.heavy
 def test_run_offsets_leave_the_size_trend_to_the_law(curves, with_run):
     """Each run has one N: offsets free to follow log N would take over the law's N term, so
     every draw's offsets have zero mean and no slope along the runs' log N and log D."""
@@ -105,6 +108,7 @@ def test_run_offsets_leave_the_size_trend_to_the_law(curves, with_run):
     assert (excess >= -1e-12).all() and np.allclose(excess, excess[:, :1])
 
 
+@pytest.mark.heavy
 def test_checkpoint_excess_learnt_and_left_out_of_the_final_prediction():
     """Checkpoints of a decaying schedule sit above the law (most at the start, none at the end).
     The fit learns that excess from the curves and predicts a larger run's final checkpoint on
@@ -132,11 +136,13 @@ def test_checkpoint_excess_learnt_and_left_out_of_the_final_prediction():
     assert abs(pred["median"] / truth - 1) < abs(naive_median / truth - 1)
 
 
+@pytest.mark.heavy
 def test_checkpoint_table_without_run_column_warns(curves):
     with pytest.warns(bl.DataWarning, match=re.escape("the runs table has a 'run' column: if rows are checkpoints")):
         _quiet_fit("chinchilla", curves, chains=1, warmup=20, draws=20, seed=0)
 
 
+@pytest.mark.heavy
 def test_drop_early_checkpoints(curves):
     from bayeslaw.data.checkpoints import drop_early_checkpoints
 
@@ -144,6 +150,7 @@ def test_drop_early_checkpoints(curves):
     assert (kept["D"] >= 1e10).all() and 0 < len(kept) < len(curves)
 
 
+@pytest.mark.heavy
 def test_many_centred_families_start_outside_the_funnel():
     """Regression: a MAP start searched in centred coordinates chases the sd -> 0 spike of the
     centred density; at 20 families every transition then diverged (1 leapfrog step per draw)."""
@@ -167,6 +174,7 @@ def test_many_centred_families_start_outside_the_funnel():
     assert fit.summary().loc[("alpha", "(shared)"), "r_hat"] < 1.1
 
 
+@pytest.mark.heavy
 def test_one_row_per_run_has_no_run_effect(curves):
     """Final checkpoints only: a run's offset is its row's noise, so the fit drops the run effect
     (with it, offsets equal to the residuals let sigma -> 0, where the density is unbounded)."""

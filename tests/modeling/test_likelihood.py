@@ -38,6 +38,7 @@ def runs():
     return pd.DataFrame({"C": C, "items": items, "acc": rng.binomial(items.astype(int), p) / items})
 
 
+@pytest.mark.heavy
 def test_binomial_fit_recovers_and_predicts_observed_accuracies(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)

@@ -89,6 +89,7 @@ def _curves(ax, names):
     return [line for line in ax.lines if line.get_label() in names]
 
 
+@pytest.mark.heavy
 def test_ladder_accuracy_plot_has_one_curve_and_two_bands_per_size(ladder):
     fit, runs, targets = ladder
     ax = plot_accuracy(fit, runs, heldout=targets, group="size_label", ax=Figure().add_subplot())
@@ -111,6 +112,7 @@ def test_ladder_accuracy_plot_has_one_curve_and_two_bands_per_size(ladder):
     assert len(floor) == 1 and abs(floor[0].get_ydata()[0] - 0.25) < 0.05
 
 
+@pytest.mark.heavy
 def test_ladder_law_band_lies_inside_the_predictive_band(ladder):
     fit, runs, _ = ladder
     ax = plot_accuracy(fit, runs, ax=Figure().add_subplot())  # default groups: one per distinct N
@@ -121,6 +123,7 @@ def test_ladder_law_band_lies_inside_the_predictive_band(ladder):
         assert (n.max() - n.min()) <= (w.max() - w.min()) + 1e-9
 
 
+@pytest.mark.heavy
 def test_observational_accuracy_plot_follows_each_family(obs):
     fit, models, train = obs
     ax = plot_accuracy(fit, models[train], x="flops", heldout=models[~train], ax=Figure().add_subplot())
@@ -145,6 +148,7 @@ def test_observational_accuracy_plot_follows_each_family(obs):
     assert np.mean(inside) >= 0.7
 
 
+@pytest.mark.heavy
 def test_loadings_plot_one_bar_per_benchmark_and_factor(obs):
     fit = obs[0]
     fig = plot_loadings(fit, ci_prob=0.9)
@@ -165,6 +169,7 @@ def test_loadings_plot_one_bar_per_benchmark_and_factor(obs):
     assert widths[0] == 0.0
 
 
+@pytest.mark.heavy
 def test_plot_errors(ladder, obs):
     lfit, runs, _ = ladder
     ofit, models, _ = obs
@@ -248,6 +253,7 @@ CLI_TINY = ["--chains", "1", "--warmup", "60", "--draws", "60"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.heavy
 def test_cli_ladder_writes_accuracy_plot(ladder, tmp_path, capsys, monkeypatch):
     import bayeslaw.downstream.ladder
 
@@ -262,6 +268,7 @@ def test_cli_ladder_writes_accuracy_plot(ladder, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "acc_loadings.png").exists()
 
 
+@pytest.mark.heavy
 def test_cli_observational_writes_accuracy_and_loadings(obs, tmp_path, capsys, monkeypatch):
     import bayeslaw.downstream.observational
 

@@ -84,6 +84,7 @@ def test_observed_band_is_wider_than_law_band(fit):
     assert width("observed") > width("law")
 
 
+@pytest.mark.heavy
 def test_one_input_law_fixes_nothing():
     runs = bl.load_dataset("synthetic_families")
     with warnings.catch_warnings():

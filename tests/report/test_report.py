@@ -177,6 +177,7 @@ def test_missing_folder(family_fit, tmp_path):
         write_report(family_fit, tmp_path / "no" / "r.html")
 
 
+@pytest.mark.heavy
 def test_cli_report(family_fit, tmp_path, capsys):
     from bayeslaw.cli.main import main
 

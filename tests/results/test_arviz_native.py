@@ -69,6 +69,7 @@ def test_az_plot_ppc_draws_observed_and_replicates(idata):
     matplotlib.pyplot.close("all")
 
 
+@pytest.mark.heavy
 def test_az_loo_and_compare(tiny_fit, idata, demo_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # Pareto k warnings of a 200-draw fit

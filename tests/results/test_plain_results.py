@@ -50,6 +50,7 @@ def test_derived_table_form_is_checked():
         bl.parse_law(text)
 
 
+@pytest.mark.heavy
 def test_timings_add_up_to_the_wall_time_and_progress_shows_on_request(demo_runs, capsys):
     runs = demo_runs[demo_runs["family"] == "dense"]
     started = time.perf_counter()
