@@ -26,8 +26,10 @@ def interrupted_fit(folder: Path, sig: int, delay: float) -> tuple[int, str, boo
     args = [sys.executable, "-m", "bayeslaw", "fit", "chinchilla", str(DATA), "--group", "family",
             "--chains", "2", "--warmup", "300", "--draws", "300", "--no-progress", "--extrapolation", "C",
             "--predict", "N=7e10,D=1.4e12", "--out", "fit.nc", "--plot", "fit.png"]
+    # a suite started in the background of a non-interactive shell inherits SIGINT ignored, and
+    # the command keeps an ignored SIGINT ignored: give the child the default disposition
     proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     running = proc.poll() is None
     proc.send_signal(sig)
