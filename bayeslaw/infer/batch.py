@@ -5,7 +5,7 @@ plan and model arguments exactly as :func:`bayeslaw.fit` does, pads every table 
 of rows (the model's ``mask`` drops the padding from the likelihood), and runs one sampler under
 ``jax.vmap`` over fits and chains: for single-family fits by default :mod:`bayeslaw.infer.batched_hmc`
 (HMC with the same jittered number of leapfrog steps in every lane, so no lane waits for another),
-for hierarchical ones NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``). Every chain of every
+for hierarchical ones the one NUTS kernel as a pure chain (:func:`bayeslaw.infer.nuts.nuts_chain`). Every chain of every
 fit has its own step size and mass-matrix adaptation, its own MAP start (damped Newton,
 :func:`bayeslaw.infer.start.newton_mode`, as :func:`bayeslaw.fit`), its own random stream. The fit axis is split across all
 devices with ``jax.shard_map`` when there is more than one, so each device runs its share of fits
@@ -27,16 +27,15 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import FitError
 from bayeslaw.data.runs import RunsTable, read_runs, validate_runs
-from bayeslaw.infer import batched_hmc
+from bayeslaw.infer import batched_hmc, programs
 from bayeslaw.infer.fit import default_centered, wall_timings
-from bayeslaw.infer.nuts import mass_matrix
+from bayeslaw.infer.nuts import mass_matrix, nuts_chain
 from bayeslaw.infer.settings import check_sampler, check_settings
 from bayeslaw.infer.start import (
     INIT_JITTER,
@@ -57,10 +56,6 @@ from bayeslaw.results.fit import Fit
 __all__ = ["diagnose_many", "fit_many", "summarize_many"]
 
 _AXIS = "fits"
-#: compiled batch programs of this process, so a repeated batch of the same law and settings
-#: skips tracing too (the persistent cache only skips XLA compilation)
-_PROGRAMS: dict = {}
-_MAX_PROGRAMS = 8
 
 
 def _split(tables, split_by: str | None) -> tuple[list, list[pd.DataFrame]]:
@@ -93,31 +88,34 @@ def _pad(table: RunsTable, logref: Mapping[str, float], rows: int) -> tuple:
     return {k: v[take] for k, v in x.items()}, family[take], ref, y[take], mask
 
 
-def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: int, draws: int,
+def _program(plan: ModelPlan, example_args: tuple, chains: int, warmup: int, draws: int,
              target_accept: float, sampler: str, steps: int, n_devices: int):
-    """The compiled batch program: (batched args, per-fit keys) -> draws and sampler statistics.
+    """The batch program: (batched args, per-fit keys) -> draws and sampler statistics.
 
     Starting points follow :func:`bayeslaw.infer.start.map_start`, through the same functions
     (:func:`~bayeslaw.infer.start.search_plan`, :func:`~bayeslaw.infer.start.newton_mode` from the
     closed-form prior median, :func:`~bayeslaw.infer.start.jitter`); damped Newton's iterations
-    cost the same in every lane. The prior median does not depend on the data,
-    so it is computed once, before the program, not once per fit inside it.
+    cost the same in every lane. The prior median does not depend on the data, so it is computed
+    once, before the program (kept in :mod:`bayeslaw.infer.programs` like the batch itself), not
+    once per fit inside it. Returns the function, whether the mass matrix is dense, and the device mesh
+    (None on one device).
     """
-    def initial(model_fn):
-        """Prior median (flat, unconstrained) and the model's potential and constrain functions."""
-        median = jax.jit(partial(prior_median, model_fn, closed_form=True))(jax.random.PRNGKey(0),
-                                                                       example_args)
+    def initial(p: ModelPlan):
+        """Model, flat prior median (unconstrained), unravel, and potential and constrain functions."""
+        model_fn = build_model(p)
+        median = programs.call("prior_median_closed", repr(p),
+                               partial(prior_median, model_fn, closed_form=True),
+                               jax.random.PRNGKey(0), example_args)
         potential = lambda *a: partial(potential_energy, model_fn, a, {})
         constrain = lambda *a: partial(constrain_fn, model_fn, a, {}, return_deterministic=True)
         return *ravel_pytree(median), potential, constrain
 
-    flat0, unravel, potential_gen, postprocess_gen = initial(model)
+    flat0, unravel, potential_gen, postprocess_gen = initial(plan)
     dense = mass_matrix(plan, int(flat0.shape[0]))
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
     # as bl.fit: the mode of search_plan(plan), mapped back to plan's coordinates
     search = search_plan(plan)
     nc = search is not plan
-    search0, search_unravel, search_gen, _ = initial(build_model(search)) if nc \
+    search0, search_unravel, search_gen, _ = initial(search) if nc \
         else (flat0, unravel, potential_gen, None)
 
     def map_starts(args, key):
@@ -133,31 +131,20 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
     def flat_potential(args, v):
         return potential_gen(*args)(unravel(v))
 
-    hmc_chain = batched_hmc.make_chain(flat_potential, int(flat0.shape[0]), warmup, draws, steps,
-                                       target_accept, dense is True) if sampler == "hmc" else None
+    if sampler == "hmc":
+        hmc_chain = batched_hmc.make_chain(flat_potential, int(flat0.shape[0]), warmup, draws,
+                                           steps, target_accept, dense is True)
+
+        def run_chain(args, start, key, chol0):
+            out = hmc_chain(args, start, key, chol0)
+            return jax.vmap(unravel)(out.z), out.diverging, out.num_steps, out.step_size
+    else:
+        nuts = nuts_chain(potential_gen, unravel, dense, warmup, draws, target_accept)
+        run_chain = lambda args, start, key, _: nuts(args, start, key)
 
     def one_chain(args, start, key, chol0):
-        if sampler == "hmc":
-            out = hmc_chain(args, start, key, chol0)
-            samples = jax.vmap(postprocess_gen(*args))(jax.vmap(unravel)(out.z))
-            return samples, out.diverging, out.num_steps, out.step_size
-        state = init_kernel(unravel(start), warmup, dense_mass=dense, target_accept_prob=target_accept,
-                            trajectory_length=None, model_args=args, rng_key=key)
-        # one loop over warmup + draws (a second loop would compile NUTS twice); warmup
-        # iterations all write slot 0, which the first kept draw overwrites
-        record = lambda s: (s.z, s.diverging, s.num_steps)
-        buffers = jax.tree.map(lambda v: jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)),
-                               record(state))
-
-        def step(i, carry):
-            s, buf = carry
-            s = sample_kernel(s, model_args=args)
-            slot = jnp.maximum(i - warmup, 0)
-            return s, jax.tree.map(lambda b, v: b.at[slot].set(v), buf, record(s))
-
-        state, (zs, diverging, steps) = jax.lax.fori_loop(0, warmup + draws, step, (state, buffers))
-        samples = jax.vmap(postprocess_gen(*args))(zs)
-        return samples, diverging, steps, state.adapt_state.step_size
+        z, diverging, num_steps, step_size = run_chain(args, start, key, chol0)
+        return jax.vmap(postprocess_gen(*args))(z), diverging, num_steps, step_size
 
     def batch(args, keys):
         n = keys.shape[0]
@@ -177,27 +164,19 @@ def _program(model, plan: ModelPlan, example_args: tuple, chains: int, warmup: i
         mesh = Mesh(np.array(jax.devices()[:n_devices]), (_AXIS,))
         batch = jax.shard_map(batch, mesh=mesh, in_specs=PartitionSpec(_AXIS),
                               out_specs=PartitionSpec(_AXIS), check_vma=False)
-    return jax.jit(batch), dense is True, mesh
+    return batch, dense is True, mesh
 
 
-def _run(program, mesh, args, keys):
-    """Run the program; across processes, feed global arrays and gather every fit everywhere."""
+def _run(batch, mesh, ident: tuple, args, keys):
+    """Run the batch program: in one process through :mod:`bayeslaw.infer.programs` (kept
+    compiled for the next batch of the same shape); across processes, fed global arrays, with
+    every fit gathered everywhere."""
     if jax.process_count() == 1:
-        return jax.tree.map(np.asarray, program(args, keys))
+        return programs.call("batch", ident, batch, args, keys)
     sharding = NamedSharding(mesh, PartitionSpec(_AXIS))
     place = lambda v: jax.make_array_from_callback(v.shape, sharding, lambda index: v[index])
-    out = program(jax.tree.map(place, args), place(np.asarray(keys)))
+    out = jax.jit(batch)(jax.tree.map(place, args), place(np.asarray(keys)))
     return jax.tree.map(np.asarray, multihost_utils.process_allgather(out, tiled=True))
-
-
-def _cached_program(plan: ModelPlan, example_args: tuple, *settings):
-    key = (plan.law.source, plan.pooling, plan.n_families, plan.centered,
-           bool(jax.config.jax_enable_x64), jax.default_backend(), *settings)
-    if key not in _PROGRAMS:
-        if len(_PROGRAMS) >= _MAX_PROGRAMS:
-            _PROGRAMS.pop(next(iter(_PROGRAMS)))
-        _PROGRAMS[key] = _program(build_model(plan), plan, example_args, *settings)
-    return _PROGRAMS[key]
 
 
 def fit_many(
@@ -312,9 +291,10 @@ def fit_many(
     with progress_bars.bar(n_fits, f"{law.name}: batch of {n_fits}", progress) as meter, \
             runtime.stopwatch() as clock:
         meter.set_postfix_str("one compiled program")
-        program, dense, mesh = _cached_program(plan, padded[0], chains, warmup, draws,
-                                               target_accept, sampler, steps, n_devices)
-        samples, diverging, num_steps, step_size = _run(program, mesh, args, keys)
+        settings = (chains, warmup, draws, target_accept, sampler, steps, n_devices)
+        program, dense, mesh = _program(plan, padded[0], *settings)
+        samples, diverging, num_steps, step_size = _run(program, mesh, (repr(plan), *settings),
+                                                        args, keys)
         meter.update(n_fits)
     fits = []
     share = {"compile_s": clock["compile"] / n_fits, "init_s": 0.0,

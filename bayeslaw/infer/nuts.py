@@ -1,10 +1,16 @@
-"""The one NUTS path: NumPyro's NUTS from given starts, continued while the draws fall short of the targets; chain method and mass matrix."""
+"""The one NUTS path: NumPyro's NUTS kernel, run per fit (:func:`sample_nuts`, continued while the
+draws fall short of the targets) or as one pure chain for ``vmap`` (:func:`nuts_chain`, every lane
+of :func:`bayeslaw.fit_many`); chain method and mass matrix."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import MCMC, NUTS
+from numpyro.infer.hmc import hmc
 
 from bayeslaw.core import runtime
 from bayeslaw.modeling.build import ModelPlan
@@ -87,6 +93,57 @@ def sample_nuts(model, args: tuple, starts: dict | None, key, dense, chains: int
             mcmc.post_warmup_state = mcmc.last_state
             mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=("diverging", "num_steps"))
     return samples, {"diverging": stats["diverging"], "num_steps": stats["num_steps"]}, method, clock
+
+
+def nuts_chain(potential_gen: Callable, unravel: Callable, dense, warmup: int, draws: int,
+               target_accept: float) -> Callable:
+    """One NUTS chain as a pure function, for ``vmap`` over fits and chains.
+
+    The kernel :func:`sample_nuts` runs (NumPyro's NUTS in its functional form,
+    ``numpyro.infer.hmc.hmc``), with the same warmup adaptation, but no host loop around it, so a
+    batch of chains compiles into one program. Every lane waits for the deepest tree of the
+    batch: on CPU this is for hierarchical batches, where trajectory lengths must adapt.
+
+    Parameters
+    ----------
+    potential_gen : callable
+        ``potential_gen(*args)`` -> potential energy of an unconstrained point (a dict).
+    unravel : callable
+        Flat unconstrained vector -> dict of sites.
+    dense : bool or list of tuple
+        NumPyro's ``dense_mass`` (see :func:`mass_matrix`).
+    warmup, draws, target_accept
+        As in :func:`bayeslaw.fit`.
+
+    Returns
+    -------
+    callable
+        ``chain(args, start, key)`` with ``args`` the model's arguments, ``start`` a flat
+        unconstrained point and ``key`` a PRNG key; it returns the draws (a dict of unconstrained
+        sites with a leading ``draws`` axis), ``diverging`` and ``num_steps`` (each ``(draws,)``)
+        and the adapted step size.
+    """
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+
+    def chain(args, start, key):
+        state = init_kernel(unravel(start), warmup, dense_mass=dense, target_accept_prob=target_accept,
+                            trajectory_length=None, model_args=args, rng_key=key)
+        # one loop over warmup + draws (a second loop would compile NUTS twice); warmup
+        # iterations all write slot 0, which the first kept draw overwrites
+        record = lambda s: (s.z, s.diverging, s.num_steps)
+        buffers = jax.tree.map(lambda v: jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)),
+                               record(state))
+
+        def step(i, carry):
+            s, buf = carry
+            s = sample_kernel(s, model_args=args)
+            slot = jnp.maximum(i - warmup, 0)
+            return s, jax.tree.map(lambda b, v: b.at[slot].set(v), buf, record(s))
+
+        state, (zs, diverging, steps) = jax.lax.fori_loop(0, warmup + draws, step, (state, buffers))
+        return zs, diverging, steps, state.adapt_state.step_size
+
+    return chain
 
 
 def converged(plan: ModelPlan, samples: dict, chains: int) -> bool:

@@ -1,4 +1,4 @@
-"""Compiled programs of :func:`bayeslaw.fit`, kept for the next fit of the same shape in the process.
+"""Compiled programs of :func:`bayeslaw.fit` and :func:`bayeslaw.fit_many`, kept for the next fit of the same shape in the process.
 
 With only JAX's persistent compilation cache, a refit still traces the model, the MAP search and
 the sampler again and reads each compiled program back from disk, which costs more than a small

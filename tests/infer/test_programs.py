@@ -48,6 +48,21 @@ def test_refit_reuses_the_programs_and_gives_the_fresh_result(tables):
     assert np.median(reused.samples["E"]) > np.median(first.samples["E"])
 
 
+def test_a_repeated_batch_reuses_its_program(tables):
+    one, other = tables
+    programs.clear()
+    settings = {k: v for k, v in SETTINGS.items() if k != "seed"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        first = bl.fit_many("chinchilla", [one, other], seed=1, **settings)
+        assert programs.kept() == 2  # the prior median and the batch
+        again = bl.fit_many("chinchilla", [other, one], seed=2, **settings)
+    assert programs.kept() == 2
+    assert again[0].timings["batch_compile_s"] < 0.5 * first[0].timings["batch_compile_s"]
+    # the fits follow their tables, not the kept program's first arguments
+    assert np.median(again[0].samples["E"]) > np.median(again[1].samples["E"])
+
+
 def test_another_law_or_shape_gets_its_own_programs(tables, tmp_path):
     one, _ = tables
     programs.clear()
