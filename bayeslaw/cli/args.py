@@ -1,14 +1,15 @@
-"""Checks of the ``bayeslaw`` command line's input: key=value lists, output paths, data specs.
+"""Checks of the ``bayeslaw`` command line's input: key=value lists, FLOP budgets, output paths,
+data specs.
 
 Bad input raises :class:`CliError`, whose message :func:`_fail` prints as the one line
 ``bayeslaw: error: <message>`` before exiting with status :data:`EXIT_ERROR`. Output paths are
-checked here before any work; writing them is :mod:`bayeslaw.cli.output`'s job. Only the
-standard library is imported at module level, so ``bayeslaw --help`` stays fast.
+checked here before any work; writing them is :mod:`bayeslaw.cli.output`'s job. The options
+themselves, and the checks argparse makes as it parses them, are :mod:`bayeslaw.cli.options`'.
+Only the standard library is imported at module level, so ``bayeslaw --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import stat
@@ -32,100 +33,7 @@ def _fail(message: str):
     sys.exit(EXIT_ERROR)
 
 
-# -- numbers given as options (argparse ``type=`` functions) ----------------------------------
-
-#: seeds are 32-bit unsigned integers (JAX's PRNGKey and NumPy's generators take them all)
-SEED_MAX = 2**32 - 1
-#: more chains than this, or more warmup/draws per chain, is refused as a typo: the draws are
-#: held in memory (chains x draws x parameters) and would take days on any machine
-MAX_CHAINS = 1024
-MAX_ITERATIONS = 10**7
-
-
-def _shown(text: str) -> str:
-    """``text`` quoted for a message, cut to 40 characters."""
-    return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
-def whole(low: int, high: int):
-    """An argparse type: a whole number from ``low`` to ``high``, or a one-line usage error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"{_shown(text)} is out of range: give a whole number from {low} to {high}")
-        return value
-
-    parse.__name__ = "whole number"
-    return parse
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a finite number")
-    return value
-
-
-def finite(text: str) -> float:
-    """An argparse type: a finite number."""
-    return _float(text)
-
-
-def probability(text: str) -> float:
-    """An argparse type: a probability strictly between 0 and 1 (an interval's mass)."""
-    value = _float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{_shown(text)} must be between 0 and 1 (e.g. 0.9)")
-    return value
-
-
-seed = whole(0, SEED_MAX)
-chains = whole(1, MAX_CHAINS)
-iterations = whole(1, MAX_ITERATIONS)
-
-
-def add_sampler_options(p: argparse.ArgumentParser, chains_default: int = 4,
-                        iterations_default: int = 1000, seed_help: str = "random seed") -> None:
-    """``--chains``, ``--draws``, ``--warmup`` and ``--seed``, each range-checked at parsing."""
-    p.add_argument("--chains", type=chains, default=chains_default,
-                   help=f"number of chains, 1 to {MAX_CHAINS} (default: {chains_default})")
-    p.add_argument("--draws", type=iterations, default=iterations_default,
-                   help=f"draws per chain after warmup (default: {iterations_default})")
-    p.add_argument("--warmup", type=iterations, default=iterations_default,
-                   help=f"warmup iterations per chain (default: {iterations_default})")
-    p.add_argument("--seed", type=seed, default=0,
-                   help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
-
-
-# -- parsing of key=value lists -------------------------------------------------------------
-
-
-def add_law_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``fit`` and ``backtest`` that change the model around the law: the
-    checkpoint run column, the noise trend and the extrapolation error."""
-    p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
-                   "intermediate checkpoints (adds a per-run effect)")
-    p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
-                   "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
-    p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "
-                   "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits "
-                   "(default: C for laws in N and D, else the law's input); predictions beyond "
-                   "the largest run widen accordingly")
-    p.add_argument("--no-extrapolation", action="store_true",
-                   help="leave the extrapolation error out of the predictions")
-
-
-def extrapolation_choice(args: argparse.Namespace) -> str | bool:
-    """The ``extrapolation=`` argument of :func:`bayeslaw.fit` that the options above ask for."""
-    return False if args.no_extrapolation else (args.extrapolation or "auto")
+# -- parsing of lists given as options --------------------------------------------------------
 
 
 def _pairs(text: str, option: str) -> list[tuple[str, str]]:
@@ -192,6 +100,22 @@ def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | No
     if missing:
         raise CliError(f"{bad}: missing {', '.join(missing)} (needed: {', '.join(inputs)})")
     return row
+
+
+def parse_budgets(text: str, option: str = "--compute") -> list[float]:
+    """``"1e23,1e24"`` -> [1e23, 1e24]; every budget a positive finite number (``option`` names
+    the option in messages)."""
+    out = []
+    for token in text.split(","):
+        token = token.strip()
+        try:
+            value = float(token)
+        except ValueError:
+            raise CliError(f"bad {option} value {text!r}: {token!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise CliError(f"bad {option} value {text!r}: {token!r} is not a positive FLOP budget")
+        out.append(value)
+    return out
 
 
 # -- output paths -----------------------------------------------------------------------------

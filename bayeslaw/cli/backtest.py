@@ -10,7 +10,7 @@ import argparse
 import sys
 import warnings
 
-from bayeslaw.cli.args import add_law_options, add_sampler_options, extrapolation_choice, finite
+from bayeslaw.cli.options import add_law_options, add_sampler_options, extrapolation_choice, finite
 from bayeslaw.core.errors import BayeslawError
 
 _SHOWN = ["family", "observed", "median", "are"]

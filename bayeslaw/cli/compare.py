@@ -13,7 +13,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from bayeslaw.cli.args import add_sampler_options, check_plot_path, finite, probability
+from bayeslaw.cli.args import check_plot_path
+from bayeslaw.cli.options import add_sampler_options, finite, probability
 from bayeslaw.cli.output import atomic_write
 from bayeslaw.core.errors import BayeslawError
 

@@ -1,7 +1,7 @@
 """``bayeslaw downstream {ladder,observational,quantization} ...``: the downstream models' command line.
 
 Hooked into the main CLI with ``add_parser(subparsers)`` (``"downstream"`` in
-``bayeslaw.cli.main._EXTENSIONS``); the handler returns the exit status, 2 with one line on bad input.
+``bayeslaw.cli.main._COMMANDS``); the handler returns the exit status, 2 with one line on bad input.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import sys
 import warnings
 
-from bayeslaw.cli.args import add_sampler_options, probability, whole
+from bayeslaw.cli.options import add_sampler_options, probability, whole
 from bayeslaw.core.errors import BayeslawError
 
 #: benchmark columns of obsscaling's base_llm_benchmark_eval.csv; the target is one, the rest are inputs

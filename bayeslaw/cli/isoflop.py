@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from bayeslaw.cli.args import CliError, _check_ci_prob, _read_data, check_plot_path, seed
-from bayeslaw.cli.plan import parse_budgets
+from bayeslaw.cli.args import CliError, _check_ci_prob, _read_data, check_plot_path, parse_budgets
+from bayeslaw.cli.options import add_shared, seed
 
 _EXAMPLE = """examples:
   bayeslaw isoflop runs.csv
@@ -35,16 +35,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--by", default="C", help="budget column (default C; computed as k*N*D and "
                    "grouped within 0.05 decade when absent)")
     p.add_argument("--target", default="loss", help="loss column (default: loss)")
-    p.add_argument("--flops", default="6*N*D", help="FLOP formula k*N*D (default: 6*N*D)")
+    add_shared(p, "--flops")
     p.add_argument("--window", type=float, default=None, metavar="FACTOR",
                    help="fit each budget only to runs within FACTOR of its lowest-loss run's N")
     p.add_argument("--where", metavar="FILTER", help="use only the rows satisfying FILTER, "
                    'e.g. "decay == const" (see bayeslaw fit --help)')
-    p.add_argument("--compute", metavar="C,C,...", help="also predict N*, D* at these FLOP budgets")
+    add_shared(p, "--compute", help="also predict N*, D* at these FLOP budgets")
     p.add_argument("--plot", metavar="OUT.png", help="draw the profiles to this image file")
     p.add_argument("--approach3", action="store_true",
                    help="also fit the chinchilla law (small NUTS run) and compare its allocation")
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
+    add_shared(p, "--ci-prob")
     p.add_argument("--seed", type=seed, default=0, help="seed of the draws (default: 0)")
     p.set_defaults(handler=run_isoflop)
     return p

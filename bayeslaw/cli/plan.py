@@ -13,30 +13,14 @@ The main CLI hooks this in with ``cli_plan.add_parser(subparsers)``; the handler
 from __future__ import annotations
 
 import argparse
-import math
 
-from bayeslaw.cli.args import CliError, _check_ci_prob, _rows_frame, parse_point
+from bayeslaw.cli.args import CliError, _check_ci_prob, _rows_frame, parse_budgets, parse_point
+from bayeslaw.cli.options import add_shared
 
 _EXAMPLE = """examples:
   bayeslaw plan fit.nc --compute 1e22,1e23,1e24
   bayeslaw plan fit.nc --better "N=7e10,D=1.4e12" "N=3.5e10,D=2.8e12" --family dense
 """
-
-
-def parse_budgets(text: str, option: str = "--compute") -> list[float]:
-    """``"1e23,1e24"`` -> [1e23, 1e24]; every budget a positive finite number (``option`` names
-    the option in messages)."""
-    out = []
-    for token in text.split(","):
-        token = token.strip()
-        try:
-            value = float(token)
-        except ValueError:
-            raise CliError(f"bad {option} value {text!r}: {token!r} is not a number") from None
-        if not math.isfinite(value) or value <= 0:
-            raise CliError(f"bad {option} value {text!r}: {token!r} is not a positive FLOP budget")
-        out.append(value)
-    return out
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -47,18 +31,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Decide a training run from a saved fit: the compute-optimal model size and "
                     "tokens for FLOP budgets (--compute), or the probability that one plan beats "
                     "another (--better). Intervals carry the posterior's uncertainty.")
-    p.add_argument("fit", metavar="FIT.nc", help="a fit written by 'bayeslaw fit --out'")
-    p.add_argument("--compute", metavar="C,C,...",
-                   help="FLOP budgets, comma-separated, e.g. 1e23,1e24")
+    add_shared(p, "fit")
+    add_shared(p, "--compute", help="FLOP budgets, comma-separated, e.g. 1e23,1e24")
     p.add_argument("--better", nargs=2, metavar=("PLAN_A", "PLAN_B"),
                    help='two planned runs, e.g. "N=7e10,D=1.4e12" "N=3.5e10,D=2.8e12": prints '
                         "P(A ends with a lower loss than B)")
     p.add_argument("--family", default=None,
                    help="a fitted family (default: a new family drawn from the population)")
-    p.add_argument("--flops", default="6*N*D", help="FLOP formula k*N*D (default: 6*N*D)")
+    add_shared(p, "--flops")
     p.add_argument("--kind", choices=("observed", "law"), default="observed",
                    help="for --better: observed (a new run, with run-to-run noise; default) or law")
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
+    add_shared(p, "--ci-prob")
     p.add_argument("--seed", type=int, default=0, help="seed of the new-family and noise draws")
     p.set_defaults(handler=run_plan)
     return p

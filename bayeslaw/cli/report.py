@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from bayeslaw.cli.args import _check_ci_prob, _rows_frame, check_output, parse_point
+from bayeslaw.cli.options import add_shared
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,12 +25,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "evidence.",
         epilog='example:\n  bayeslaw report fit.nc --out report.html --at "N=7e10,D=1.4e12,family=dense"',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("fit", metavar="FIT.nc", help="a fit written by 'bayeslaw fit --out'")
+    add_shared(p, "fit")
     p.add_argument("--out", required=True, metavar="REPORT.html", help="the HTML file to write")
     p.add_argument("--at", action="append", default=[], metavar="K=V,...",
                    help='a planned run, e.g. "N=7e10,D=1.4e12,family=dense"; leave family out for a '
                         "new family (repeatable)")
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval probability (default: 0.9)")
+    add_shared(p, "--ci-prob")
     p.add_argument("--seed", type=int, default=0, help="seed of the predictive draws (default: 0)")
     p.add_argument("--title", help="page title (default: the law and the number of runs)")
     p.set_defaults(handler=run_report)

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from bayeslaw.cli.args import CliError, _rows_frame, parse_point
-from bayeslaw.cli.plan import parse_budgets
+from bayeslaw.cli.args import CliError, _rows_frame, parse_budgets, parse_point
+from bayeslaw.cli.options import add_shared
 
 _EXAMPLE = """examples:
   bayeslaw suggest fit.nc --target "N=7e10,D=1.4e12" --grid "N=1e7:1e9:7,D=1e8:1e10:7" --n 4
@@ -55,10 +55,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Choose, greedily, the candidate runs expected to shrink the posterior sd of a "
                     "target (planned runs, or log N* at FLOP budgets) the most per unit cost.")
-    p.add_argument("fit", metavar="FIT.nc", help="a fit written by 'bayeslaw fit --out'")
+    add_shared(p, "fit")
     p.add_argument("--target", action="append", metavar="K=V,...",
                    help='a planned run, e.g. "N=7e10,D=1.4e12" (repeatable)')
-    p.add_argument("--compute", metavar="C,C,...", help="target log N* at these FLOP budgets")
+    add_shared(p, "--compute", help="target log N* at these FLOP budgets")
     p.add_argument("--candidates", metavar="CSV", help="candidate runs: a CSV with columns N, D (family)")
     p.add_argument("--grid", metavar="N=A:B:K,...", help="candidates on a log-spaced grid")
     p.add_argument("--iso", metavar="C,C,...", help="candidates on iso-cost curves at these budgets")

@@ -5,7 +5,8 @@ deviation from the law, so they are not independent: :func:`bayeslaw.fit` takes 
 and adds a per-run offset (``run_sd``) so one long curve does not count as hundreds of runs.
 The offsets are kept orthogonal to the runs' sizes (they cannot take over the law's trend), and
 checkpoints before the end of a run carry a shared excess over the law that vanishes at the run's
-final checkpoint (an unannealed schedule; see :func:`bayeslaw.modeling.build.checkpoint_excess`).
+final checkpoint (an unannealed schedule; see
+:func:`bayeslaw.modeling.run_effects.checkpoint_excess`).
 The Hitchhiker's Guide to Scaling Law Estimation (Choshen et al. 2024) found that dropping
 checkpoints before ~10B tokens cuts extrapolation error from >15% to 4-10% for large families:
 :func:`drop_early_checkpoints` does that.

@@ -4,7 +4,7 @@ A *runs table* has one row per training run: numeric input columns (``N``, ``D``
 optionally a numeric target (``loss``) and optionally a family column. Validation turns it
 into a :class:`RunsTable` of float64 arrays plus an integer family encoding, or raises a
 :class:`~bayeslaw.core.errors.DataError` naming the column, the offending rows (index labels) and
-their values.
+their values (those checks of single columns are :mod:`bayeslaw.data.columns`').
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
+from bayeslaw.data.columns import check_columns, is_missing, listed_rows, numeric_column
 
 __all__ = ["RunsTable", "as_frame", "encode_rows", "read_runs", "validate_runs"]
 
-_MAX_LISTED = 5
 _ALL = "all"  # the single implicit family of a table without a group column
 
 
@@ -125,23 +125,23 @@ def validate_runs(
     noun = _noun(what)
     needed = [*inputs, *([target] if target is not None else []),
               *([group] if group is not None else [])]
-    _check_columns(frame, needed, noun)
+    check_columns(frame, needed, noun)
     if len(frame) == 0:
         raise DataError(_no_rows(noun))
     out = frame.copy()
-    arrays = {name: _numeric_column(out, name, positive, noun) for name, positive in inputs.items()}
+    arrays = {name: numeric_column(out, name, positive, noun) for name, positive in inputs.items()}
     target_values = None
     if target is not None:
-        target_values = _numeric_column(out, target, positive_target, noun)
+        target_values = numeric_column(out, target, positive_target, noun)
     if group is None:
         families: tuple[str, ...] = (_ALL,)
         index = np.zeros(len(out), dtype=np.int32)
     else:
         labels = out[group]
-        missing = _is_missing(labels)
+        missing = is_missing(labels)
         if missing.any():
             raise DataError(f"column '{group}' in {noun} has missing values: "
-                            f"{_rows(out.index[missing.to_numpy()])}")
+                            f"{listed_rows(out.index[missing.to_numpy()])}")
         names = [str(v) for v in labels]
         families = tuple(sorted(set(names)))
         lookup = {name: i for i, name in enumerate(families)}
@@ -205,7 +205,7 @@ def encode_rows(
     else:
         lookup = {name: i for i, name in enumerate(families)}
         labels = out[group]
-        missing = _is_missing(labels).to_numpy()
+        missing = is_missing(labels).to_numpy()
         index = np.full(len(out), -1, dtype=np.int32)
         unknown: dict[str, list] = {}
         for pos, (label, value) in enumerate(zip(out.index, labels, strict=True)):
@@ -218,7 +218,7 @@ def encode_rows(
                 unknown.setdefault(name, []).append(label)
         if unknown:
             name, rows = next(iter(unknown.items()))
-            raise DataError(f"unknown family '{name}' in {noun}: {_rows(rows)}; known families: "
+            raise DataError(f"unknown family '{name}' in {noun}: {listed_rows(rows)}; known families: "
                             f"{', '.join(families)} (leave the family empty to predict for a "
                             "new family)")
     return RunsTable(frame=out, inputs=table.inputs, target=None, family_index=index,
@@ -283,62 +283,6 @@ def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
     if twice:
         raise DataError(f"column '{twice[0]}' appears more than once in {noun}")
     return frame
-
-
-def _check_columns(frame: pd.DataFrame, needed: list[str], noun: str) -> None:
-    present = [str(c) for c in frame.columns]
-    for name in needed:
-        if name not in frame.columns:
-            raise DataError(f"column '{name}' is missing from {noun}; needed: "
-                            f"{', '.join(needed)} (present: {', '.join(present)})")
-        if present.count(name) > 1:
-            raise DataError(f"column '{name}' appears more than once in {noun}")
-
-
-def _is_missing(values: pd.Series) -> pd.Series:
-    """NaN/None/NA, or a string that is empty after stripping."""
-    missing = values.isna()
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return missing
-    blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return missing | blank
-
-
-def _numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) -> np.ndarray:
-    raw = frame[name]
-    missing = _is_missing(raw)
-    parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
-    failed = (parsed.isna() & ~missing).to_numpy()
-    if failed.any():
-        values = _listed([repr(v) for v in raw[failed].tolist()])
-        raise DataError(f"column '{name}' in {noun} is not numeric: "
-                        f"{_rows(frame.index[failed])} ({', '.join(values)})")
-    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise DataError(f"column '{name}' in {noun} has missing or infinite values: "
-                        f"{_rows(frame.index[bad])}")
-    if positive:
-        low = values <= 0
-        if low.any():
-            bad_rows = zip(frame.index[low], values[low], strict=True)
-            pairs = [f"{label} ({v:g})" for label, v in bad_rows]
-            raise DataError(f"column '{name}' in {noun} must be positive: {_rows_text(pairs)}")
-    frame[name] = values
-    return values
-
-
-def _listed(items: list[str]) -> list[str]:
-    return items[:_MAX_LISTED] + (["..."] if len(items) > _MAX_LISTED else [])
-
-
-def _rows(labels) -> str:
-    return _rows_text([str(label) for label in labels])
-
-
-def _rows_text(items: list[str]) -> str:
-    word = "row" if len(items) == 1 else "rows"
-    return f"{word} {', '.join(_listed(items))}"
 
 
 def _family_name(value, lookup: Mapping[str, int]) -> str:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning, PredictionError
-from bayeslaw.data.runs import _check_columns, _numeric_column, as_frame
+from bayeslaw.data.columns import check_columns, numeric_column
+from bayeslaw.data.runs import as_frame
 from bayeslaw.decide.isoflop_design import BUDGET_TOLERANCE, group_budgets
 from bayeslaw.decide.isoflop_regression import line_draws, parabola_draws
 from bayeslaw.decide.planning import _budgets, allocation_draws, flops_constant
@@ -90,18 +91,18 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         raise PredictionError(f"window must be a factor greater than 1, got {window!r}")
     has_by = by in frame.columns
     if not has_by and by != "C":
-        _check_columns(frame, ["N", by, target], noun)
+        check_columns(frame, ["N", by, target], noun)
     if not has_by and "D" not in frame.columns:
         raise DataError(f"the runs table has neither a '{by}' nor a 'D' column; isoflop needs N, "
                         f"{target} and the budget {by} or the tokens D (present: "
                         f"{', '.join(map(str, frame.columns))})")
-    _check_columns(frame, ["N", by if has_by else "D", target], noun)
-    n = _numeric_column(frame, "N", True, noun)
-    y = _numeric_column(frame, target, False, noun)
+    check_columns(frame, ["N", by if has_by else "D", target], noun)
+    n = numeric_column(frame, "N", True, noun)
+    y = numeric_column(frame, target, False, noun)
     if has_by:
-        budget = _numeric_column(frame, by, True, noun)
+        budget = numeric_column(frame, by, True, noun)
     else:
-        budget = group_budgets(k * n * _numeric_column(frame, "D", True, noun), tolerance)
+        budget = group_budgets(k * n * numeric_column(frame, "D", True, noun), tolerance)
     rng = np.random.default_rng(seed)
     values, used, skipped, sparse = np.unique(budget), np.zeros(len(frame), dtype=bool), [], []
     coefs, centres, ranges, kept = [], [], [], []

@@ -13,7 +13,8 @@ left out:
 A unit's log predictive density is ``log mean_s p(y | draw s)`` over posterior draws, in the
 likelihood's space (log of the target for ``space = "log"`` laws). Differences to the best fit
 have the usual paired standard error ``sqrt(n var(d))``; weights are stacking weights
-(Yao et al. 2018) of the units' predictive densities.
+(Yao et al. 2018) of the units' predictive densities. The refits and the scoring of what they
+leave out are :mod:`bayeslaw.evaluate.heldout`'s.
 """
 
 from __future__ import annotations
@@ -21,50 +22,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core._arviz import az
 from bayeslaw.core.errors import BayeslawError, ParetoKWarning
-from bayeslaw.data.runs import encode_rows
-from bayeslaw.modeling.build import family_draws, pointwise_log_likelihood
+from bayeslaw.evaluate.heldout import family_scores, largest_scores
 from bayeslaw.results.fit import Fit, check_ci_prob, interval_columns
 
 METHODS = ("loo", "largest", "family")
-#: share of runs held out by ``method="largest"`` when no cutoff is given
-HOLDOUT_SHARE = 0.2
-
-
-def refit(fit: Fit, runs, **overrides) -> Fit:
-    """Fit ``fit``'s law again on other runs with the same target, group, pooling and sampler.
-
-    Centring (``centered``) is chosen afresh from the new runs unless given in ``overrides``,
-    since the default depends on how many runs each family has.
-
-    Parameters
-    ----------
-    fit : Fit
-        The fit whose law and settings to reuse.
-    runs : DataFrame
-        The runs to fit.
-    **overrides
-        Any keyword of :func:`bayeslaw.fit` to change (e.g. ``pooling``, ``seed``).
-    """
-    from bayeslaw.infer.fit import (
-        fit as fit_law,
-        # fit.py imports results.py; keep this module light,
-    )
-
-    cfg = fit.config
-    kwargs = {"target": fit.table.target_name, "group": fit.table.group,
-              "pooling": fit.plan.pooling_map if fit.plan.n_families > 1 else None}
-    kwargs.update({k: cfg[k] for k in ("chains", "draws", "warmup", "seed", "target_accept", "sampler", "steps")
-                   if k in cfg})
-    kwargs.update(overrides)
-    return fit_law(fit.law, runs, **kwargs)
 
 
 def check_comparable(fits: Mapping[str, Fit]) -> None:
@@ -164,89 +131,6 @@ def _loo(fits: Mapping[str, Fit]) -> pd.DataFrame:
     return _order(table, None)
 
 
-def heldout_draws(train: Fit, runs: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise log-likelihood (S, R) and observed-kind predictive draws (S, R) of held-out runs.
-
-    Runs of a family the training fit has not seen are predicted as a new family.
-    """
-    runs = runs.copy()
-    group = train.table.group
-    if group is not None:
-        runs[group] = [v if str(v) in train.families else None for v in runs[group]]
-        runs[group] = runs[group].astype(object)
-    rows = encode_rows(runs, {i.name: i.positive for i in train.law.inputs}, group, train.families)
-    key = jax.random.PRNGKey(int(seed))
-    params = family_draws(train.plan, train._flat_samples, jnp.asarray(rows.family_index),
-                          train._logref_jnp, key)
-    x = {k: jnp.asarray(v) for k, v in rows.inputs.items()}
-    y = jnp.asarray(runs[train.table.target_name].to_numpy(dtype=float))
-    ll = np.asarray(pointwise_log_likelihood(train.plan, params, x, y, train._logref_jnp))
-    pred = train.predictive_draws(rows, kind="observed", seed=seed)
-    return ll, pred
-
-
-def _log_mean_exp(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    m = x.max(axis=axis, keepdims=True)
-    return np.squeeze(m, axis) + np.log(np.mean(np.exp(x - m), axis=axis))
-
-
-def scale_of(fit: Fit, by: str | None) -> tuple[str, np.ndarray]:
-    """The scale that orders runs for leave-largest-out: an input column or compute ``C``."""
-    frame = fit.table.frame
-    if by is None:
-        by = "C" if {"N", "D"} <= set(frame.columns) and "C" not in frame.columns else None
-        by = by or ("C" if "C" in frame.columns else next(iter(fit.table.inputs)))
-    if by in frame.columns:
-        return by, frame[by].to_numpy(dtype=float)
-    if by == "C" and {"N", "D"} <= set(frame.columns):
-        return by, 6.0 * frame["N"].to_numpy(dtype=float) * frame["D"].to_numpy(dtype=float)
-    cols = ", ".join(str(c) for c in frame.columns)
-    raise BayeslawError(f"cannot hold out the largest runs by {by!r}: no such column (columns: {cols}; "
-                        "'C' is computed as 6*N*D when N and D are present)")
-
-
-def _largest(fits, by, cutoff, seed, meter):
-    first = next(iter(fits.values()))
-    by, scale = scale_of(first, by)
-    if cutoff is None:  # the largest HOLDOUT_SHARE of runs (rounded up)
-        cutoff = float(np.sort(scale)[len(scale) - int(np.ceil(HOLDOUT_SHARE * len(scale)))])
-    test = scale >= cutoff
-    if test.sum() == 0 or (~test).sum() < 3:
-        raise BayeslawError(f"cutoff {cutoff:g} on {by!r} leaves {int((~test).sum())} runs to fit and "
-                            f"{int(test.sum())} to score; choose a cutoff between {scale.min():g} and {scale.max():g}")
-    lpd, stats = {}, {}
-    for name, f in fits.items():
-        frame = f.table.frame
-        train = refit(f, frame.loc[~test])
-        ll, pred = heldout_draws(train, frame.loc[test], seed)
-        y = np.asarray(f.table.target)[test]
-        lpd[name] = _log_mean_exp(ll)
-        stats[name] = {"mare": float(np.mean(np.abs(np.median(pred, axis=0) - y) / np.abs(y)))}
-        meter.update()
-    return lpd, stats, {"by": by, "cutoff": cutoff, "n_heldout": int(test.sum())}
-
-
-def _families(fits, seed, meter):
-    first = next(iter(fits.values()))
-    if first.table.group is None or len(first.families) < 2:
-        raise BayeslawError("method='family' needs fits with a group column and at least two families")
-    lpd = {n: [] for n in fits}
-    err = {n: [] for n in fits}
-    for name, f in fits.items():
-        frame, group = f.table.frame, f.table.group
-        labels = frame[group].astype(str).to_numpy()
-        for family in first.families:
-            out = labels == family
-            train = refit(f, frame.loc[~out])
-            ll, pred = heldout_draws(train, frame.loc[out], seed)
-            y = np.asarray(f.table.target)[out]
-            lpd[name].append(float(_log_mean_exp(ll.sum(axis=1))))  # joint over the family's runs
-            err[name].append(np.abs(np.median(pred, axis=0) - y) / np.abs(y))
-            meter.update()
-    stats = {n: {"mare": float(np.mean(np.concatenate(err[n])))} for n in fits}
-    return {n: np.asarray(v) for n, v in lpd.items()}, stats, {"n_families": len(first.families)}
-
-
 def compare(fits: Mapping[str, Fit], *, method: str = "loo", by: str | None = None,
             cutoff: float | None = None, seed: int = 0, progress: bool | None = None) -> pd.DataFrame:
     """Rank fits of the same runs by expected log predictive density (ELPD).
@@ -291,8 +175,8 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", by: str | None = No
     first = next(iter(fits.values()))
     total = len(fits) * (1 if method == "largest" else len(first.families))
     with progress_bars.bar(total, f"compare ({method})", progress, unit="refit") as meter:
-        lpd, stats, info = (_largest(fits, by, cutoff, seed, meter) if method == "largest"
-                            else _families(fits, seed, meter))
+        lpd, stats, info = (largest_scores(fits, by, cutoff, seed, meter) if method == "largest"
+                            else family_scores(fits, seed, meter))
     names = list(fits)
     units = np.stack([lpd[n] for n in names], axis=1)
     n = units.shape[0]

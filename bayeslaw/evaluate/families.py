@@ -19,7 +19,8 @@ import pandas as pd
 
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core.errors import FitError
-from bayeslaw.evaluate.compare import compare, refit
+from bayeslaw.evaluate.compare import compare
+from bayeslaw.evaluate.heldout import refit
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.results.fit import Fit, check_ci_prob
 

@@ -1,5 +1,5 @@
-"""What a formula may contain: the whitelisted functions and operators, and the names of the
-constructs :mod:`bayeslaw.laws.expr` rejects (used in its error messages)."""
+"""What a formula may contain: its size limits, the whitelisted functions and operators, and the
+names of the constructs :mod:`bayeslaw.laws.expr` rejects (used in its error messages)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-__all__ = ["BINOPS", "CONSTRUCTS", "FUNCTIONS", "NUMPY_BINOPS", "NUMPY_FUNCTIONS", "OPERATOR_SYMBOLS"]
+__all__ = ["BINOPS", "CONSTRUCTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "NUMPY_BINOPS",
+           "NUMPY_FUNCTIONS", "OPERATOR_SYMBOLS"]
+
+#: the longest formula accepted, in characters
+MAX_LENGTH = 2000
+#: the deepest nesting of operators and calls accepted (checking and evaluating recurse once per level)
+MAX_DEPTH = 50
 
 
 def _logit(x: ArrayLike) -> jax.Array:

@@ -14,14 +14,8 @@ import pandas as pd
 
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.data.runs import RunsTable, encode_rows
-from bayeslaw.modeling.build import (
-    ModelPlan,
-    family_draws,
-    fitted_run_offsets,
-    law_draws,
-    observed_draws,
-    with_run_effect,
-)
+from bayeslaw.modeling.build import ModelPlan, family_draws, law_draws, observed_draws
+from bayeslaw.modeling.run_effects import fitted_run_offsets, with_run_effect
 from bayeslaw.results import extrapolation_error as extrap
 from bayeslaw.results.diagnostics import diagnose
 from bayeslaw.results.tails import MEAN_K_LIMIT, SD_K_LIMIT, tail_k

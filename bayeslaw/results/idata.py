@@ -25,14 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeslaw.core._arviz import az
-from bayeslaw.modeling.build import (
-    family_draws,
-    fitted_run_offsets,
-    law_draws,
-    observed_draws,
-    with_run_effect,
-)
+from bayeslaw.modeling.build import family_draws, law_draws, observed_draws
 from bayeslaw.modeling.quantities import exp_of, quantities
+from bayeslaw.modeling.run_effects import fitted_run_offsets, with_run_effect
 
 SITES_GROUP = "bayeslaw_sites"
 

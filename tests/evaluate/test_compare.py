@@ -13,9 +13,9 @@ from bayeslaw.evaluate.compare import (
     ParetoKWarning,
     average_predict,
     compare,
-    refit,
     stacking_weights,
 )
+from bayeslaw.evaluate.heldout import refit
 
 SETTINGS = {"chains": 2, "warmup": 200, "draws": 200, "seed": 1}
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from bayeslaw.core.errors import LawSpecError
-from bayeslaw.laws.expr import FUNCTIONS, MAX_DEPTH, MAX_LENGTH, Formula, compile_formula
+from bayeslaw.laws.expr import FUNCTIONS, Formula, compile_formula
+from bayeslaw.laws.grammar import MAX_DEPTH, MAX_LENGTH
 
 jax.config.update("jax_enable_x64", True)
 

@@ -93,7 +93,7 @@ def test_run_effect_widens_intervals_for_a_new_run(curves, with_run):
 def test_run_offsets_leave_the_size_trend_to_the_law(curves, with_run):
     """Each run has one N: offsets free to follow log N would take over the law's N term, so
     every draw's offsets have zero mean and no slope along the runs' log N and log D."""
-    from bayeslaw.modeling.build import fitted_run_offsets
+    from bayeslaw.modeling.run_effects import fitted_run_offsets
 
     offsets = np.asarray(fitted_run_offsets(with_run, with_run._flat_samples))
     final = curves.groupby("run").tail(1).index.to_numpy()  # no schedule excess at the end

@@ -1,0 +1,86 @@
+"""Checks of single columns of a table, with messages that name the column, the offending rows
+(by index label, at most five) and their values.
+
+Shared by :mod:`bayeslaw.data.runs` (runs tables, prediction rows) and the other readers of
+tables of runs, e.g. :func:`bayeslaw.decide.isoflop.isoflop`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayeslaw.core.errors import DataError
+
+__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column"]
+
+_MAX_LISTED = 5
+
+
+def check_columns(frame: pd.DataFrame, needed: list[str], noun: str) -> None:
+    """Refuse a table that lacks one of the ``needed`` columns or has one of them twice.
+
+    ``noun`` names the table in the message, e.g. ``"the runs table"``; the message lists the
+    columns needed and those present, so a misspelt header is easy to spot.
+    """
+    present = [str(c) for c in frame.columns]
+    for name in needed:
+        if name not in frame.columns:
+            raise DataError(f"column '{name}' is missing from {noun}; needed: "
+                            f"{', '.join(needed)} (present: {', '.join(present)})")
+        if present.count(name) > 1:
+            raise DataError(f"column '{name}' appears more than once in {noun}")
+
+
+def is_missing(values: pd.Series) -> pd.Series:
+    """NaN/None/NA, or a string that is empty after stripping."""
+    missing = values.isna()
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return missing
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    return missing | blank
+
+
+def numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) -> np.ndarray:
+    """Column ``name`` as finite float64 values, stored back into ``frame`` and returned.
+
+    Text that parses as a number is accepted; anything else, a missing or infinite value, or
+    (with ``positive``) a value <= 0 raises :class:`~bayeslaw.core.errors.DataError` naming the
+    rows and values.
+    """
+    raw = frame[name]
+    missing = is_missing(raw)
+    parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
+    failed = (parsed.isna() & ~missing).to_numpy()
+    if failed.any():
+        values = _listed([repr(v) for v in raw[failed].tolist()])
+        raise DataError(f"column '{name}' in {noun} is not numeric: "
+                        f"{listed_rows(frame.index[failed])} ({', '.join(values)})")
+    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"column '{name}' in {noun} has missing or infinite values: "
+                        f"{listed_rows(frame.index[bad])}")
+    if positive:
+        low = values <= 0
+        if low.any():
+            bad_rows = zip(frame.index[low], values[low], strict=True)
+            pairs = [f"{label} ({v:g})" for label, v in bad_rows]
+            raise DataError(f"column '{name}' in {noun} must be positive: {_rows_phrase(pairs)}")
+    frame[name] = values
+    return values
+
+
+def listed_rows(labels) -> str:
+    """``"row 3"`` or ``"rows 1, 4, 7, 9, 12, ..."``: the index labels of offending rows, at most
+    five of them, for a message."""
+    return _rows_phrase([str(label) for label in labels])
+
+
+def _listed(items: list[str]) -> list[str]:
+    return items[:_MAX_LISTED] + (["..."] if len(items) > _MAX_LISTED else [])
+
+
+def _rows_phrase(items: list[str]) -> str:
+    word = "row" if len(items) == 1 else "rows"
+    return f"{word} {', '.join(_listed(items))}"

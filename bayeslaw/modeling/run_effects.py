@@ -1,0 +1,94 @@
+"""Run effects: how the rows of one training run sit off its family's law.
+
+With a run column (``run=`` of :func:`bayeslaw.fit`) each run gets an offset from the law,
+projected so that it cannot take up what the law itself explains (:func:`run_projection`); when
+the rows are intermediate checkpoints of runs in tokens ``D``, they also carry the excess of an
+unfinished learning-rate schedule (:func:`checkpoint_excess`).
+:func:`~bayeslaw.modeling.build.build_model` samples these sites; :func:`fitted_run_offsets`
+reads them back from a fit's draws.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+
+if TYPE_CHECKING:
+    from bayeslaw.modeling.build import ModelPlan
+
+
+#: prior scale of the run-to-run sd (log space): one run sits ~1-5% off its family's law
+RUN_SD_SCALE = 0.05
+#: prior scale of the checkpoint excess at the start of a run (log space): ~10% above the law
+EXCESS_SCALE = 0.1
+#: sites of the checkpoint excess: its size at the start of a run and its decay power
+CHECKPOINT_SITES = ("ckpt_excess", "ckpt_power")
+
+
+def with_run_effect(plan: ModelPlan, mean, offset):
+    """Shift the law's value by a run's offset: multiplicative in log space, additive otherwise."""
+    return mean * jnp.exp(offset) if plan.law.likelihood.space == "log" else mean + offset
+
+
+def run_projection(plan: ModelPlan, x: dict, run, family) -> jnp.ndarray:
+    """Projection (n_runs, n_runs) that keeps run offsets orthogonal to what the law explains.
+
+    A run effect lets each training run sit off its family's law, which is right for checkpoints
+    of one run. But when each run has one model size, a free offset per run can also take up the
+    N dependence itself (small runs high, large runs low) and leave the law's ``A/N^alpha`` flat,
+    so the law predicts new sizes badly. The offsets are therefore projected onto the orthogonal
+    complement of the run-level design: one indicator per family (the family's own offsets
+    carry its level) and the run's mean log value of every law input (the law carries the trend
+    in size and tokens). What is left is each run's deviation that no law of this form explains.
+    The design uses the inputs only, never the target, so the projection is fixed data.
+    """
+    ones = jnp.ones(run.shape[0])
+    count = jax.ops.segment_sum(ones, run, plan.n_runs)
+    cols = [jax.ops.segment_sum(jax.nn.one_hot(family, plan.n_families), run, plan.n_runs)]
+    for name in plan.law.input_names:
+        mean = jax.ops.segment_sum(jnp.log(x[name]), run, plan.n_runs) / jnp.maximum(count, 1.0)
+        cols.append((mean - jnp.mean(mean))[:, None])
+    cols[0] = cols[0] / jnp.maximum(count, 1.0)[:, None]  # the share of the run's rows per family
+    design = jax.lax.stop_gradient(jnp.concatenate(cols, axis=1))
+    return jnp.eye(plan.n_runs) - design @ jnp.linalg.pinv(design)
+
+
+def run_fraction(plan: ModelPlan, x: dict, run) -> jnp.ndarray:
+    """Share of its run's training each row has seen: ``D / max D of the run`` (1 at the end)."""
+    final = jax.ops.segment_max(x["D"], run, plan.n_runs)
+    return x["D"] / final[run]
+
+
+def checkpoint_excess(excess, power, fraction) -> jnp.ndarray:
+    """How far an intermediate checkpoint sits above the law: ``excess * (1 - fraction)^power``.
+
+    The law describes a run trained to the end of its schedule; a checkpoint part-way through a
+    decaying learning-rate schedule has not been annealed and sits above it, by most at the start
+    and by nothing at the end. Modelling that excess (shared by the runs, learnt from them) lets
+    checkpoints inform the law without pulling it up, and leaves the final checkpoints, which is
+    what a planned run is, on the law itself. Broadcasts draws (S,) against rows (R,).
+    """
+    excess, power = jnp.asarray(excess)[..., None], jnp.asarray(power)[..., None]
+    return excess * (1.0 - fraction) ** power
+
+
+def run_offsets(plan: ModelPlan, run_sd, run_z, projection) -> jnp.ndarray:
+    """Each fitted run's offset from the law, ``projection @ (run_sd * run_z)``, for one draw
+    (``run_z`` of shape (n_runs,)) or many (``run_sd`` (S,), ``run_z`` (S, n_runs))."""
+    run_sd = jnp.asarray(run_sd)
+    return (run_sd[..., None] * run_z) @ projection.T
+
+
+def fitted_run_offsets(fit, flat: dict) -> jnp.ndarray:
+    """Offsets of a fit's own rows from the law, (S, R): each run's projected offset plus, for
+    checkpoints, the unfinished-schedule excess (from flat draws of the run sites)."""
+    x = {k: jnp.asarray(v) for k, v in fit.table.inputs.items()}
+    run = jnp.asarray(fit.run_index)
+    projection = run_projection(fit.plan, x, run, jnp.asarray(fit.table.family_index))
+    offsets = run_offsets(fit.plan, flat["run_sd"], flat["run_z"], projection)[:, run]
+    if fit.plan.checkpoint_excess and "ckpt_excess" in flat:
+        fraction = run_fraction(fit.plan, x, run)
+        offsets = offsets + checkpoint_excess(flat["ckpt_excess"], flat["ckpt_power"], fraction)
+    return offsets
