@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+from numpyro.distributions.distribution import validation_enabled
 
 from bayeslaw.core.errors import DataError
 from bayeslaw.laws.law import Law, ParamSpec
@@ -58,19 +59,25 @@ def noise_scale(law: Law, params: dict, x: dict | None = None, logref: dict | No
 
 def observation_distribution(law: Law, mean, params: dict, x: dict | None = None,
                              logref: dict | None = None) -> dist.Distribution:
-    """Distribution of the modelled target (log target in log space) given the law's value."""
+    """Distribution of the modelled target (log target in log space) given the law's value.
+
+    Its arguments are not validated: far from the data (NumPyro's random initial points, a
+    rejected trajectory) a law's value can overflow to a non-finite location, which must count
+    as zero density for the sampler, not raise (NumPyro validates eagerly by default).
+    """
     lik = law.likelihood
-    if lik.dist == "Beta":
-        p = jnp.clip(mean, _EPS, 1 - _EPS)
-        phi = params["concentration"]
-        return dist.Beta(p * phi, (1 - p) * phi)
-    if lik.dist == "Binomial":
-        return dist.Binomial(total_count=x[lik.trials], probs=jnp.clip(mean, _EPS, 1 - _EPS))
-    loc = jnp.log(mean) if lik.space == "log" else mean
-    scale = noise_scale(law, params, x, logref)
-    if lik.dist == "StudentT":
-        return StudentT(_df(law, params), loc, scale)
-    return dist.Normal(loc, scale)
+    with validation_enabled(False):  # also for the distributions they build inside (Beta's Dirichlet)
+        if lik.dist == "Beta":
+            p = jnp.clip(mean, _EPS, 1 - _EPS)
+            phi = params["concentration"]
+            return dist.Beta(p * phi, (1 - p) * phi)
+        if lik.dist == "Binomial":
+            return dist.Binomial(total_count=x[lik.trials], probs=jnp.clip(mean, _EPS, 1 - _EPS))
+        loc = jnp.log(mean) if lik.space == "log" else mean
+        scale = noise_scale(law, params, x, logref)
+        if lik.dist == "StudentT":
+            return StudentT(_df(law, params), loc, scale)
+        return dist.Normal(loc, scale)
 
 
 def transform_target(law: Law, y, x: dict | None = None):

@@ -80,8 +80,10 @@ def test_student_t_with_shared_scale_equals_numpyro():
     import jax
     import numpyro.distributions as dist
 
+    from bayeslaw.core import runtime
     from bayeslaw.modeling.likelihood import StudentT
 
+    runtime.configure()  # float64, as in a fit (alone, this test would otherwise run in float32)
     rng = np.random.default_rng(0)
     value, loc = rng.normal(0, 1, 7), rng.normal(0, 1, 7)
     for df, scale in ((3.5, 0.2), (rng.uniform(1, 30, 7), rng.uniform(0.01, 1, 7))):
@@ -90,3 +92,22 @@ def test_student_t_with_shared_scale_equals_numpyro():
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
     grad = lambda d: jax.grad(lambda p: d(p[0], loc, p[1]).log_prob(value).sum())(np.array([3.5, 0.2]))
     np.testing.assert_allclose(grad(StudentT), grad(dist.StudentT), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("law_name", "finite"), [
+    ("chinchilla", [False, False, False]),
+    ("accuracy_sigmoid", [True, True, False]),  # a Beta mean is clipped into (0, 1) first
+])
+def test_a_non_finite_law_value_is_zero_density_not_an_error(law_name, finite):
+    """Far from the data (NumPyro's random initial points under partial pooling of the
+    exponents, a rejected trajectory) the law's value can overflow; NumPyro validates
+    distribution arguments eagerly by default, which raised 'StudentT distribution got invalid
+    loc parameter' out of bl.fit. The density there is zero (or undefined), never an error."""
+    from bayeslaw.laws.law import load_law
+    from bayeslaw.modeling.likelihood import observation_distribution
+
+    law = load_law(law_name)
+    params = {"df": 3.0, "sigma": 0.1, "concentration": 20.0}
+    mean = np.array([np.inf, -1.0, np.nan])
+    density = observation_distribution(law, mean, params).log_prob(np.array([0.5, 0.5, 0.5]))
+    assert np.isfinite(np.asarray(density)).tolist() == finite
