@@ -34,10 +34,11 @@ from bayeslaw.core.errors import (
 from bayeslaw.data.checkpoints import drop_early_checkpoints
 from bayeslaw.data.datasets import list_datasets, load_dataset
 from bayeslaw.data.where import filter_runs
+from bayeslaw.decide.allocation import optimal_allocation
 from bayeslaw.decide.design import suggest_runs
 from bayeslaw.decide.isoflop import isoflop
 from bayeslaw.decide.isoflop_design import isoflop_grid
-from bayeslaw.decide.planning import optimal_allocation, prob_below, prob_better
+from bayeslaw.decide.planning import prob_below, prob_better
 from bayeslaw.evaluate.backtest import backtest
 from bayeslaw.evaluate.compare import compare
 from bayeslaw.evaluate.families import family_test

@@ -49,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _allocation(fit, budgets: list[float], args) -> str:
     from bayeslaw.cli.output import _num
-    from bayeslaw.decide.planning import optimal_allocation
+    from bayeslaw.decide.allocation import optimal_allocation
 
     table = optimal_allocation(fit, budgets, family=args.family, flops=args.flops,
                                    ci_prob=args.ci_prob, seed=args.seed).reset_index()

@@ -83,7 +83,7 @@ def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.nda
         quantity = jnp.log(mean[:, :T])
         loc, scale = loc[:, T:], scale[:, T:]
     else:
-        from bayeslaw.decide.planning import allocation_draws
+        from bayeslaw.decide.allocation import allocation_draws
 
         # seed 0 = the key of the candidates' draws above: a new family in the target and in the
         # candidates is one and the same new family

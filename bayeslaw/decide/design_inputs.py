@@ -108,7 +108,7 @@ def parse_candidates(candidates, k: float) -> pd.DataFrame:
 
 def cost_constant(cost) -> float:
     """``k`` when the cost is ``k*N*D`` (used to lay out iso-cost curves), else 6."""
-    from bayeslaw.decide.planning import flops_constant
+    from bayeslaw.decide.allocation import flops_constant
 
     try:
         return flops_constant(cost)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.decide.planning import _budgets, flops_constant
+from bayeslaw.decide.allocation import _budgets, flops_constant
 
 #: runs whose log10 C lie within this many decades of a budget's smallest one share the budget
 BUDGET_TOLERANCE = 0.05

@@ -1,6 +1,6 @@
 """The compute-optimal frontier: N*(C) (or D*, D*/N*, the loss at the optimum) with its band.
 
-The curve is the posterior median of :func:`bayeslaw.decide.planning.optimal_allocation` over a range
+The curve is the posterior median of :func:`bayeslaw.decide.allocation.optimal_allocation` over a range
 of budgets, the band its equal-tailed interval; the fitted runs are drawn at their own compute
 so a reader sees how far the frontier is extrapolated, and the region beyond the largest
 fitted run is shaded.
@@ -60,7 +60,7 @@ def plot_frontier(fit, compute_range: Sequence[float] | None = None, *, quantity
     family : str, optional
         A fitted family; None (default) for a new family drawn from the population.
     flops, inputs
-        As in :func:`bayeslaw.decide.planning.optimal_allocation`.
+        As in :func:`bayeslaw.decide.allocation.optimal_allocation`.
     ci_prob : float
         Band probability (default 0.9).
     n : int
@@ -78,7 +78,7 @@ def plot_frontier(fit, compute_range: Sequence[float] | None = None, *, quantity
         Artists labelled ``frontier`` (median), ``_band``, ``_runs``, ``_planned <run>`` and
         ``extrapolation`` (the shaded region beyond the largest fitted run).
     """
-    from bayeslaw.decide.planning import QUANTITIES, _budgets, optimal_allocation
+    from bayeslaw.decide.allocation import QUANTITIES, _budgets, optimal_allocation
 
     if quantity not in QUANTITIES:
         raise PredictionError(f"quantity must be one of: {', '.join(QUANTITIES)}; got {quantity!r}")

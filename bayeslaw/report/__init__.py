@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bayeslaw.core.atomic import check_folder, write_atomically
-from bayeslaw.decide.planning import optimal_allocation
+from bayeslaw.decide.allocation import optimal_allocation
 from bayeslaw.plot._common import has_nd, key_values, planned_frame
 from bayeslaw.report import sections as s
 from bayeslaw.report.style import CSS

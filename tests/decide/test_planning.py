@@ -1,4 +1,5 @@
-"""Compute-optimal allocation, paired plan probabilities and precision planning (bayeslaw.decide.planning)."""
+"""Compute-optimal allocation (bayeslaw.decide.allocation), paired plan probabilities and precision
+planning (bayeslaw.decide.planning)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 import bayeslaw as bl
 from bayeslaw.core.errors import LawSpecError, PredictionError
-from bayeslaw.decide import planning
+from bayeslaw.decide import allocation, planning
 
 SETTINGS = {"chains": 2, "warmup": 200, "draws": 200}
 TRUE = {"alpha": 0.34, "beta": 0.28, "gamma": 2.5}
@@ -57,19 +58,19 @@ def precision_fit():
 
 @pytest.mark.parametrize("flops, k", [("6*N*D", 6.0), ("N * D * 2", 2.0), (8, 8.0), ("6 * (N * D)", 6.0)])
 def test_flops_constant(flops, k):
-    assert planning.flops_constant(flops) == pytest.approx(k)
+    assert allocation.flops_constant(flops) == pytest.approx(k)
 
 
 @pytest.mark.parametrize("flops", ["6*N*D + N", "N + D", "-6*N*D"])
 def test_flops_not_proportional(flops):
     msg = f"flops formula {flops!r} must have the form k*N*D with a constant k > 0, e.g. '6*N*D'"
     with pytest.raises(PredictionError, match=re.escape(msg)):
-        planning.flops_constant(flops)
+        allocation.flops_constant(flops)
 
 
 def test_flops_formula_is_compiled_not_evaluated():
     with pytest.raises(LawSpecError, match=re.escape("function '__import__' is not allowed in flops formula")):
-        planning.flops_constant("__import__('os')")
+        allocation.flops_constant("__import__('os')")
 
 
 # -- allocation -------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def test_closed_form_matches_an_independent_optimiser():
     params = {"alpha": jnp.array([alpha]), "beta": jnp.array([beta]), "a": jnp.log(jnp.array([A])),
               "b": jnp.log(jnp.array([B]))}
     for C in (1e20, 5.76e23):
-        n_opt, d_opt = planning.closed_form_optimum(params, jnp.array([C / 6]))
+        n_opt, d_opt = allocation.closed_form_optimum(params, jnp.array([C / 6]))
 
         def loss(u, C=C):
             return A * np.exp(-alpha * u) + B * (C / 6 / np.exp(u)) ** -beta
@@ -94,8 +95,8 @@ def test_closed_form_matches_an_independent_optimiser():
 @pytest.mark.heavy
 def test_numerical_optimum_matches_closed_form_on_the_same_draws(fit3):
     budgets = [1e19, 1e22, 1e25]
-    closed = planning.allocation_draws(fit3, budgets, family="y", method="closed")
-    numeric = planning.allocation_draws(fit3, budgets, family="y", method="numerical")
+    closed = allocation.allocation_draws(fit3, budgets, family="y", method="closed")
+    numeric = allocation.allocation_draws(fit3, budgets, family="y", method="numerical")
     for q in ("N_opt", "D_opt", "loss"):
         np.testing.assert_allclose(numeric[q], closed[q], rtol=1e-4)
     np.testing.assert_allclose(6 * closed["N_opt"] * closed["D_opt"], np.broadcast_to(budgets, closed["N_opt"].shape),
@@ -109,30 +110,30 @@ def test_allocation_recovers_the_true_optimum(fit3):
     C = 1e21
     g = np.exp((np.log(al) + a - np.log(be) - b) / (al + be))
     n_true = g * (C / 6) ** (be / (al + be))
-    frame = planning.optimal_allocation(fit3, C, family="x", ci_prob=0.95)
+    frame = allocation.optimal_allocation(fit3, C, family="x", ci_prob=0.95)
     row = frame.loc[(C, "N_opt")]
     assert row["lower"] < n_true < row["upper"]
-    assert list(frame.index.get_level_values("quantity")) == list(planning.QUANTITIES)
+    assert list(frame.index.get_level_values("quantity")) == list(allocation.QUANTITIES)
     tpp = frame.loc[(C, "tokens_per_param")]
     assert tpp["median"] == pytest.approx(frame.loc[(C, "D_opt"), "median"] / row["median"], rel=0.2)
 
 
 @pytest.mark.heavy
 def test_new_family_allocation_is_wider_than_a_fitted_family(fit3):
-    known = planning.optimal_allocation(fit3, [1e22], family="x").xs("loss", level="quantity")
-    new = planning.optimal_allocation(fit3, [1e22]).xs("loss", level="quantity")
+    known = allocation.optimal_allocation(fit3, [1e22], family="x").xs("loss", level="quantity")
+    new = allocation.optimal_allocation(fit3, [1e22]).xs("loss", level="quantity")
     assert (new["upper"] - new["lower"]).iloc[0] > (known["upper"] - known["lower"]).iloc[0]
-    assert planning.optimal_allocation(fit3, 1e22).attrs["family"] == "(new)"
+    assert allocation.optimal_allocation(fit3, 1e22).attrs["family"] == "(new)"
 
 
 @pytest.mark.heavy
 def test_numerical_optimum_for_the_precision_law(precision_fit):
     # At P bits the precision law is the Chinchilla law with a -> a - alpha * log(1 - exp(-P/gamma)).
     P = 4.0
-    draws = planning.parameter_draws(precision_fit, "x")
+    draws = allocation.parameter_draws(precision_fit, "x")
     shifted = dict(draws, a=draws["a"] - draws["alpha"] * jnp.log1p(-jnp.exp(-P / draws["gamma"])))
-    n_ref, _ = planning.closed_form_optimum(shifted, jnp.array([1e21 / 6]))
-    got = planning.allocation_draws(precision_fit, 1e21, family="x", inputs={"P": P})
+    n_ref, _ = allocation.closed_form_optimum(shifted, jnp.array([1e21 / 6]))
+    got = allocation.allocation_draws(precision_fit, 1e21, family="x", inputs={"P": P})
     np.testing.assert_allclose(got["N_opt"], np.asarray(n_ref), rtol=1e-4)
 
 
@@ -140,14 +141,14 @@ def test_numerical_optimum_for_the_precision_law(precision_fit):
 def test_allocation_errors(fit3, precision_fit):
     msg = "unknown family 'nope'; known families: x, y, z (family=None predicts for a new family)"
     with pytest.raises(PredictionError, match=re.escape(msg)):
-        planning.optimal_allocation(fit3, 1e21, family="nope")
+        allocation.optimal_allocation(fit3, 1e21, family="nope")
     with pytest.raises(PredictionError, match=re.escape("compute must be one or more positive FLOP budgets")):
-        planning.optimal_allocation(fit3, [1e21, -1])
+        allocation.optimal_allocation(fit3, [1e21, -1])
     msg = "law 'precision' has input 'P' besides N and D; give its value, e.g. inputs={'P': ...}"
     with pytest.raises(PredictionError, match=re.escape(msg)):
-        planning.optimal_allocation(precision_fit, 1e21)
+        allocation.optimal_allocation(precision_fit, 1e21)
     with pytest.raises(PredictionError, match=re.escape("law 'precision' has no closed-form optimum")):
-        planning.allocation_draws(precision_fit, 1e21, inputs={"P": 8}, method="closed")
+        allocation.allocation_draws(precision_fit, 1e21, inputs={"P": 8}, method="closed")
 
 
 @pytest.mark.heavy
