@@ -45,19 +45,19 @@ import numpy as np
 from scipy.optimize import curve_fit, minimize
 
 from bayeslaw.downstream.base import interval_scores
-from bayeslaw.downstream.ladder import (
-    OLMO_CHANCE,
-    OLMO_PREDICTABLE,
-    OLMO_TASKS,
-    fit_ladder,
-    load_olmo_ladder,
-)
+from bayeslaw.downstream.ladder import fit_ladder
 from bayeslaw.downstream.observational import (
     BIAS_GRID,
     FLOPS_CUTOFF,
     capability_pca,
     fit_observational,
     load_obsscaling,
+)
+from bayeslaw.downstream.olmo_ladder import (
+    OLMO_CHANCE,
+    OLMO_PREDICTABLE,
+    OLMO_TASKS,
+    load_olmo_ladder,
 )
 from bayeslaw.downstream.performance_law import (
     design,

@@ -56,7 +56,8 @@ def run_downstream(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if args.model == "ladder":
-                from bayeslaw.downstream.ladder import OLMO_CHANCE, fit_ladder, load_olmo_ladder
+                from bayeslaw.downstream.ladder import fit_ladder
+                from bayeslaw.downstream.olmo_ladder import OLMO_CHANCE, load_olmo_ladder
 
                 runs, targets = _load(load_olmo_ladder, args, task)
                 fit = fit_ladder(runs, chance=OLMO_CHANCE[task], chains=args.chains, draws=args.draws,

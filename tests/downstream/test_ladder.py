@@ -10,7 +10,8 @@ import pytest
 from conftest import shared_csv
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.downstream.ladder import fit_ladder, load_olmo_ladder
+from bayeslaw.downstream.ladder import fit_ladder
+from bayeslaw.downstream.olmo_ladder import load_olmo_ladder
 
 TRUTH = {"E": 0.6, "alpha": 0.3, "beta": 0.28, "A": 60.0, "B": 400.0, "floor": 0.25, "k": 8.0, "L0": 1.1}
 #: MMLU-like step 2s (the OLMo ladder's MMLU fit): the ladder's accuracies stay below 0.42 while

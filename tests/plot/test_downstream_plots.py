@@ -15,8 +15,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.downstream.ladder import OLMO_TARGET_TOKENS, fit_ladder
+from bayeslaw.downstream.ladder import fit_ladder
 from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational
+from bayeslaw.downstream.olmo_ladder import OLMO_TARGET_TOKENS
 from bayeslaw.plot.downstream import plot_accuracy, plot_loadings
 
 TINY = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}

@@ -1,0 +1,88 @@
+"""The OLMo ladder data: the ladder runs and the OLMo-2 7B/13B targets, per task, for
+:func:`bayeslaw.downstream.ladder.fit_ladder`.
+
+The data set (``olmo_ladder`` under the shared data folder) holds one row per evaluated checkpoint
+with many evaluation columns; :func:`load_olmo_ladder` turns it into the two tables the ladder
+fits and scores: the ladder runs (N, D, task loss in bits per byte, accuracy, final checkpoint)
+and the targets. A task's loss and accuracy average its column stems (:data:`OLMO_TASKS`),
+weighted per question for MMLU. Kept apart from the model so the ladder fit does not depend on
+one data set's column names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayeslaw.core.errors import DataError
+
+#: OLMo ladder tasks: name -> (bpb column stems, accuracy column stems), averaged over the stems
+OLMO_TASKS = {
+    "mmlu": ([f"mmlu_{s}_test_rc_5shot" for s in ("stem", "humanities", "social_sciences", "other")],) * 2,
+    "hellaswag": (["hellaswag_val_rc_5shot"],) * 2,
+    "arc_challenge": (["arc_challenge_test_rc_5shot"],) * 2,
+    "arc_easy": (["arc_easy_test_rc_5shot"],) * 2,
+    "piqa": (["piqa_val_rc_5shot"],) * 2,
+    "csqa": (["csqa_val_rc_5shot"],) * 2,
+    "socialiqa": (["socialiqa_val_rc_5shot"],) * 2,
+    "openbookqa": (["openbookqa_test_rc_5shot"],) * 2,
+}
+#: weights of a task's stems in its average: MMLU's four subject groups by their share of the test
+#: questions (OLMo-ladder's ``WEIGHT_BY_KEY``), so the task's loss and accuracy are per question
+OLMO_STEM_WEIGHTS = {"mmlu": (0.215, 0.335, 0.219, 0.231)}
+#: the tasks Bhagia et al. predict within 2 points for both targets (ranked-classification format)
+OLMO_PREDICTABLE = ("mmlu", "hellaswag", "piqa", "socialiqa")
+#: chance accuracy of each task (1 / number of answer options)
+OLMO_CHANCE = {"mmlu": 0.25, "hellaswag": 0.25, "arc_challenge": 0.25, "arc_easy": 0.25, "piqa": 0.5,
+               "csqa": 0.2, "socialiqa": 1 / 3, "openbookqa": 0.25}
+#: training tokens of the OLMo-2 targets (PROVENANCE.md of olmo_ladder)
+OLMO_TARGET_TOKENS = {"peteish7_eval_anneal": 4.0e12, "peteish13_eval_final": 5.0e12}
+
+
+def _task_columns(frame: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray]:
+    if task not in OLMO_TASKS:
+        raise DataError(f"unknown OLMo ladder task {task!r}; tasks: {', '.join(OLMO_TASKS)}")
+    stems = OLMO_TASKS[task][0]
+    weights = np.asarray(OLMO_STEM_WEIGHTS.get(task, (1.0,) * len(stems)))
+    weights = weights / weights.sum()
+    bpb = frame[[f"eval/downstream_bpb/{s}_bpb" for s in stems]].to_numpy(float) @ weights
+    acc_cols = []
+    for s in stems:
+        cands = [f"eval/downstream/{s}_len_norm", f"eval/downstream/{s}_acc"]
+        acc_cols.append(next(c for c in cands if c in frame.columns))
+    return bpb, frame[acc_cols].to_numpy(float) @ weights
+
+
+def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"),
+                     skip_fraction: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ladder runs and the OLMo-2 7B/13B targets for one task, as tables for :func:`fit_ladder`.
+
+    Returns ``(runs, targets)``: runs with N (non-embedding), D (tokens), task_loss (bits per
+    byte), accuracy and ``final`` (last checkpoint of each run), dropping the first
+    ``skip_fraction`` of each run's checkpoints as the paper does; targets with one row per target
+    model (the mean of the evaluations at its last step).
+    """
+    from pathlib import Path
+
+    data_dir = Path(data_dir)
+    raw = pd.read_csv(data_dir / "ladder_runs.csv")
+    raw = raw[raw["size_label"].isin(sizes)].copy()
+    raw["task_loss"], raw["accuracy"] = _task_columns(raw, task)
+    raw["N"], raw["D"] = raw["N_non_embedding"].astype(float), raw["throughput/total_tokens"].astype(float)
+    keep = []
+    for _, g in raw.groupby("run"):
+        g = g.sort_values("_step")
+        g = g[g["_step"] >= skip_fraction * g["_step"].max()].copy()
+        g["final"] = g["_step"] == g["_step"].max()
+        keep.append(g)
+    runs = pd.concat(keep, ignore_index=True)[["run", "size_label", "N", "D", "task_loss", "accuracy", "final"]]
+    tgt = pd.read_csv(data_dir / "olmo2_targets.csv")
+    tgt = tgt[tgt["run"].isin(list(OLMO_TARGET_TOKENS))].copy()
+    tgt["task_loss"], tgt["accuracy"] = _task_columns(tgt, task)
+    rows = []
+    for run, g in tgt.groupby("run"):
+        last = g[g["_step"] == g["_step"].max()] if g["_step"].notna().any() else g
+        rows.append({"run": run, "size_label": g["size_label"].iloc[0], "N": float(g["N_non_embedding"].iloc[0]),
+                     "D": OLMO_TARGET_TOKENS[run], "task_loss": float(last["task_loss"].mean()),
+                     "accuracy": float(last["accuracy"].mean())})
+    return runs, pd.DataFrame(rows)
