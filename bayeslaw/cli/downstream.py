@@ -141,7 +141,8 @@ def _save_plots(fit, target, drawn: dict, ci_prob: float, seed: int) -> list:
 
     from bayeslaw.cli.output import atomic_write
     from bayeslaw.downstream.observational import ObservationalFit
-    from bayeslaw.plot.downstream import plot_accuracy, plot_loadings
+    from bayeslaw.plot.downstream import plot_accuracy
+    from bayeslaw.plot.loadings import plot_loadings
 
     fmt = target.suffix.lstrip(".").lower() or "png"
     fig = Figure(figsize=(8, 5.5), layout="constrained")

@@ -16,11 +16,12 @@
 
 from bayeslaw.plot.calibration import plot_calibration
 from bayeslaw.plot.decision import plot_decision
-from bayeslaw.plot.downstream import plot_accuracy, plot_loadings
+from bayeslaw.plot.downstream import plot_accuracy
 from bayeslaw.plot.fit import EXTEND_DECADES, plain_log_ticks, plot_fit
 from bayeslaw.plot.forest import plot_family_forest
 from bayeslaw.plot.frontier import plot_frontier
 from bayeslaw.plot.isoflop import plot_isoflop
+from bayeslaw.plot.loadings import plot_loadings
 from bayeslaw.plot.residuals import plot_residuals
 
 __all__ = ["EXTEND_DECADES", "plain_log_ticks", "plot_accuracy", "plot_calibration", "plot_decision",

@@ -18,7 +18,8 @@ from bayeslaw.core.errors import PredictionError
 from bayeslaw.downstream.ladder import fit_ladder
 from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational
 from bayeslaw.downstream.olmo_ladder import OLMO_TARGET_TOKENS
-from bayeslaw.plot.downstream import plot_accuracy, plot_loadings
+from bayeslaw.plot.downstream import plot_accuracy
+from bayeslaw.plot.loadings import plot_loadings
 
 TINY = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
 SIZES = {"190M": 2e8, "370M": 4e8, "760M": 8e8, "1B": 1.3e9}
