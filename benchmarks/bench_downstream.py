@@ -67,7 +67,7 @@ from bayeslaw.downstream.performance_law import (
     paper_law,
 )
 from bayeslaw.downstream.quantization import fit_quantization, load_openllm
-from bayeslaw.infer.extrapolation import GRID
+from bayeslaw.results.extrapolation_error import GRID
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "results" / "downstream.json"

@@ -33,11 +33,13 @@ from scipy.optimize import minimize
 
 from bayeslaw.evaluate.backtest import backtest
 from bayeslaw.infer import extrapolation as ex
+from bayeslaw.infer import extrapolation_posterior as post
+from bayeslaw.results.extrapolation_error import GRID, TILT_GRID
 
 LEVELS = (0.5, 0.8, 0.95)
-RHO_GRID = ex.TILT_GRID
+RHO_GRID = TILT_GRID
 #: log10 grids of kappa, tau, eta, rho
-LOG_GRIDS = [np.log10(g) for g in (ex.GRID, ex.GRID, ex.TILT_GRID, RHO_GRID)]
+LOG_GRIDS = [np.log10(g) for g in (GRID, GRID, TILT_GRID, RHO_GRID)]
 MIN_PRIOR_WIDTH = 0.3  # decades: five data sets cannot pin a narrower spread
 
 
@@ -49,8 +51,8 @@ def log_likelihood(points, full_span, rho_grid) -> np.ndarray:
     block-diagonal ``diag(s^2) + rho^2 J_unit`` (Sherman-Morrison per unit).
     """
     r, s = points["residual"].to_numpy(), points["scale"].to_numpy()
-    cols = [np.ones_like(r), ex.effective_distances(points, full_span), points["tilt"].to_numpy(float)]
-    sd = ex.scale_grid(tilt=True)
+    cols = [np.ones_like(r), post.effective_distances(points, full_span), points["tilt"].to_numpy(float)]
+    sd = post.scale_grid(tilt=True)
     out = np.zeros(sd.shape[:-1] + (len(rho_grid),))
     groups, units = points["cutoff"].to_numpy(), points["unit"].to_numpy()
     for j, rho in enumerate(rho_grid):
@@ -66,7 +68,7 @@ def log_likelihood(points, full_span, rho_grid) -> np.ndarray:
                 gram -= rho**2 * np.outer(wx, wx) / (1 + rho**2 * w[m].sum())
                 logdet += np.log1p(rho**2 * w[m].sum())
             # log det D now depends on rho: it stays in
-            out[..., j] += ex.woodbury_loglik(sd, gram[:3, :3], gram[:3, 3], gram[3, 3]) - 0.5 * logdet
+            out[..., j] += post.woodbury_loglik(sd, gram[:3, :3], gram[:3, 3], gram[3, 3]) - 0.5 * logdet
     return out
 
 
@@ -104,7 +106,7 @@ def offsets(case: dict, weights: np.ndarray, rho_grid: np.ndarray, seed: int = 0
     n = case["draws"].shape[0]
     rng = np.random.default_rng(seed)
     index = np.unravel_index(rng.choice(weights.size, size=n, p=weights.ravel()), weights.shape)
-    kappa, tau, eta, rho = (grid[i] for grid, i in zip((ex.GRID, ex.GRID, ex.TILT_GRID, rho_grid), index))
+    kappa, tau, eta, rho = (grid[i] for grid, i in zip((GRID, GRID, TILT_GRID, rho_grid), index))
     d = case["distance"][None, :]
     beyond = d > 0
     z = rng.standard_normal((3, n, 1))
@@ -124,7 +126,7 @@ def unit_coverage(case: dict, weights: np.ndarray, rho_grid: np.ndarray) -> dict
 
 
 def medians(weights: np.ndarray, rho_grid: np.ndarray) -> dict[str, float]:
-    grids = (ex.GRID, ex.GRID, ex.TILT_GRID, rho_grid)
+    grids = (GRID, GRID, TILT_GRID, rho_grid)
     return {name: ex._median(weights.sum(axis=tuple(j for j in range(4) if j != i)), grid)
             for i, (name, grid) in enumerate(zip(("kappa", "tau", "eta", "rho"), grids))}
 
@@ -180,9 +182,9 @@ def main() -> None:
     shared = {n: log_likelihood(c["points"], c["full_span"], no_rho) for n, c in cases.items()}
     for n, c in cases.items():  # rho = 0 is the library's own posterior
         p = c["points"]
-        library = ex.shared_error_posterior(p["residual"].to_numpy(), p["scale"].to_numpy(),
-                                            ex.effective_distances(p, c["full_span"]),
-                                            p["tilt"].to_numpy(float), p["cutoff"].to_numpy())
+        library = post.shared_error_posterior(p["residual"].to_numpy(), p["scale"].to_numpy(),
+                                              post.effective_distances(p, c["full_span"]),
+                                              p["tilt"].to_numpy(float), p["cutoff"].to_numpy())
         np.testing.assert_allclose(posterior(shared[n])[..., 0], library, atol=1e-9)
     per_run = {n: log_likelihood(c["points"], c["full_span"], RHO_GRID) for n, c in cases.items()}
     priors = {n: fit_prior([ll for m, ll in per_run.items() if m != n]) for n in cases}

@@ -18,7 +18,7 @@
     of largest compute: a model whose target was not fitted is off by
     ``bias + kappa * z1 + tau * max(eta - eta_max, 0) * z2`` (accuracy units; ``eta = w . S + b``,
     ``eta_max`` the fitted models' largest; the grid posterior of
-    :func:`bayeslaw.infer.extrapolation.error_posterior` with :data:`BIAS_GRID`). The bias is there
+    :func:`bayeslaw.infer.extrapolation_posterior.error_posterior` with :data:`BIAS_GRID`). The bias is there
     because the misses are one-sided (obsscaling MMLU: the nested fits under-predict 68% of the
     models above their cutoffs, mean +3 points), and a symmetric error wide enough for those
     over-covers the rest. The in-sample noise ``sigma_t`` is learned mostly from small models at
@@ -42,7 +42,8 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
-from bayeslaw.infer.extrapolation import GRID, error_posterior
+from bayeslaw.infer.extrapolation_posterior import error_posterior
+from bayeslaw.results.extrapolation_error import GRID
 
 #: the paper's default holdout cutoff: Llama-2-7B's training compute, 8.4e22 FLOPs
 FLOPS_CUTOFF = 8.4e22

@@ -16,7 +16,8 @@ from bayeslaw.downstream.observational import (
     capability_pca,
     fit_observational,
 )
-from bayeslaw.infer.extrapolation import GRID, error_posterior
+from bayeslaw.infer.extrapolation_posterior import error_posterior
+from bayeslaw.results.extrapolation_error import GRID
 
 BENCH = [f"b{j}" for j in range(5)]
 LOADINGS = np.array([0.12, 0.10, 0.08, 0.06, 0.04])

@@ -12,6 +12,8 @@ import pytest
 import bayeslaw as bl
 from bayeslaw.core.errors import FitError
 from bayeslaw.infer import extrapolation as ex
+from bayeslaw.infer import extrapolation_posterior as post
+from bayeslaw.results.extrapolation_error import GRID, TILT_GRID
 
 SETTINGS = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
 
@@ -22,11 +24,11 @@ def test_error_posterior_recovers_the_simulated_offset_and_slope_change():
     s = np.full(400, 0.01)
     for kappa, tau in ((0.0, 0.05), (0.03, 0.0), (0.05, 0.02)):
         r = rng.normal(0.0, np.sqrt(s**2 + kappa**2 + (tau * d) ** 2))
-        weights = ex.error_posterior(r, s, d)
+        weights = post.error_posterior(r, s, d)
         error = ex.ExtrapolationErrorModel("C", 0.0, weights, 400, ())
         for true, median in ((kappa, error.kappa_median), (tau, error.tau_median)):
             assert (0.75 * true < median < 1.3 * true) if true else median < 0.01, (kappa, tau, median)
-    calm = ex.ExtrapolationErrorModel("C", 0.0, ex.error_posterior(rng.normal(0.0, 0.01, 400), s, d), 400, ())
+    calm = ex.ExtrapolationErrorModel("C", 0.0, post.error_posterior(rng.normal(0.0, 0.01, 400), s, d), 400, ())
     assert calm.kappa_median < 0.005 and calm.tau_median < 0.003
 
 
@@ -35,9 +37,9 @@ def test_shared_error_posterior_counts_one_nested_fit_as_one_draw():
     rng = np.random.default_rng(0)
     r, s, d, u = rng.normal(0, 0.01, 30), np.full(30, 0.01), rng.uniform(0.1, 1, 30), rng.normal(0, 1, 30)
     singletons = np.arange(30)  # every row its own draw: the independent posterior exactly
-    np.testing.assert_allclose(ex.shared_error_posterior(r, s, d, u, singletons), ex.error_posterior(r, s, d, u),
+    np.testing.assert_allclose(post.shared_error_posterior(r, s, d, u, singletons), post.error_posterior(r, s, d, u),
                                atol=1e-12)
-    np.testing.assert_allclose(ex.shared_error_posterior(r, s, d, None, singletons), ex.error_posterior(r, s, d),
+    np.testing.assert_allclose(post.shared_error_posterior(r, s, d, None, singletons), post.error_posterior(r, s, d),
                                atol=1e-12)
     # three nested fits of 20 rows, each with its own draw of the offset and slope change: the
     # 90% interval of kappa covers the true 0.02 at about the nominal rate only when the rows of
@@ -49,16 +51,16 @@ def test_shared_error_posterior_counts_one_nested_fit_as_one_draw():
     for _ in range(reps):
         z1, z2 = rng.normal(size=(2, 3))
         r = 0.02 * z1[groups] + 0.01 * d * z2[groups] + rng.normal(0, 0.005, 60)
-        for name, w in (("shared", ex.shared_error_posterior(r, s, d, None, groups)),
-                        ("independent", ex.error_posterior(r, s, d))):
+        for name, w in (("shared", post.shared_error_posterior(r, s, d, None, groups)),
+                        ("independent", post.error_posterior(r, s, d))):
             cdf = np.cumsum(w.sum(axis=1))
-            covered[name] += ex.GRID[np.searchsorted(cdf, 0.05)] <= 0.02 <= ex.GRID[np.searchsorted(cdf, 0.95)]
+            covered[name] += GRID[np.searchsorted(cdf, 0.05)] <= 0.02 <= GRID[np.searchsorted(cdf, 0.95)]
     assert covered["shared"] / reps > 0.8, covered
     assert covered["independent"] / reps < 0.6, covered
 
 
 def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
-    weights = np.zeros((ex.GRID.size, ex.GRID.size))
+    weights = np.zeros((GRID.size, GRID.size))
     weights[0, 40] = 1.0  # kappa 1e-4, tau 0.01
     error = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,))
     inputs = {"N": np.array([1e8, 1e9, 1e10]), "D": np.array([1e10, 1e10, 1e11]) / 6}  # C 1e18, 1e19, 1e21
@@ -77,7 +79,7 @@ def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
 def test_error_posterior_takes_a_tilt_or_a_bias_not_both():
     r = np.zeros(3)
     with pytest.raises(ValueError, match=r"^error_posterior takes tilts or biases, not both$"):
-        ex.error_posterior(r, r + 0.01, r, tilts=r, biases=np.linspace(-0.1, 0.1, 5))
+        post.error_posterior(r, r + 0.01, r, tilts=r, biases=np.linspace(-0.1, 0.1, 5))
 
 
 def test_error_posterior_recovers_a_tilt_across_the_key():
@@ -88,8 +90,8 @@ def test_error_posterior_recovers_a_tilt_across_the_key():
     s = np.full(400, 0.005)
     for eta in (0.0, 0.02):
         r = rng.normal(0.0, np.sqrt(s**2 + 0.004**2 + (eta * u) ** 2))
-        weights = ex.error_posterior(r, s, d, u)
-        assert weights.shape == (ex.GRID.size, ex.GRID.size, ex.TILT_GRID.size)
+        weights = post.error_posterior(r, s, d, u)
+        assert weights.shape == (GRID.size, GRID.size, TILT_GRID.size)
         error = ex.ExtrapolationErrorModel("C", 0.0, weights, 400, (), 0.0)
         if eta:
             assert 0.7 * eta < error.eta_median < 1.4 * eta
@@ -99,7 +101,7 @@ def test_error_posterior_recovers_a_tilt_across_the_key():
 
 
 def test_tilt_offsets_are_shared_scaled_by_position_and_saved():
-    weights = np.zeros((ex.GRID.size, ex.GRID.size, ex.TILT_GRID.size))
+    weights = np.zeros((GRID.size, GRID.size, TILT_GRID.size))
     weights[0, 0, 10] = 1.0  # kappa = tau = 1e-4, eta 0.01
     error = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,), tilt_center=np.log(20.0))
     N = np.array([1e8, 1e9, 1e9, 1e9])
@@ -119,7 +121,7 @@ def test_tilt_offsets_are_shared_scaled_by_position_and_saved():
     assert "tilt eta 0.01 per unit log D/N" in error.describe()
     # a fit saved before the tilt term: a (kappa, tau) grid, no shape, no centre
     old = {k: v for k, v in error.to_dict().items() if k not in ("shape", "tilt_center")}
-    old["weights"] = list(np.full(ex.GRID.size**2, 1.0))
+    old["weights"] = list(np.full(GRID.size**2, 1.0))
     assert ex.ExtrapolationErrorModel.from_dict(old).eta_median is None
 
 
@@ -151,10 +153,10 @@ def test_nested_residuals_are_read_on_the_full_fits_span():
     s = np.full(600, 0.005)
     r = rng.normal(0.0, np.sqrt(s**2 + (tau * d * full / span) ** 2))
     points = pd.DataFrame({"residual": r, "scale": s, "distance": d, "span": span})
-    np.testing.assert_allclose(ex.effective_distances(points, full), d * full / span)
-    stretched = ex.ExtrapolationErrorModel("N", 0.0, ex.error_posterior(r, s, ex.effective_distances(points, full)),
+    np.testing.assert_allclose(post.effective_distances(points, full), d * full / span)
+    stretched = ex.ExtrapolationErrorModel("N", 0.0, post.error_posterior(r, s, post.effective_distances(points, full)),
                                            600, ())
-    raw = ex.ExtrapolationErrorModel("N", 0.0, ex.error_posterior(r, s, d), 600, ())
+    raw = ex.ExtrapolationErrorModel("N", 0.0, post.error_posterior(r, s, d), 600, ())
     assert 0.75 * tau < stretched.tau_median < 1.3 * tau
     assert raw.tau_median > 2.2 * tau
 

@@ -20,10 +20,10 @@ import pytest
 
 import bayeslaw as bl
 from bayeslaw.evaluate.backtest import Backtest
-from bayeslaw.infer.extrapolation import GRID, ExtrapolationErrorModel
 from bayeslaw.report import render_report, write_report
 from bayeslaw.report.sections import SECTIONS
 from bayeslaw.report.words import diagnostics_words, meaning, reader_quantity
+from bayeslaw.results.extrapolation_error import GRID, ExtrapolationErrorModel
 
 PLANNED = [{"N": 7e10, "D": 1.4e12, "family": "dense"}, {"N": 7e10, "D": 1.4e12}]
 CHROMIUM = "/usr/bin/chromium"
