@@ -21,7 +21,8 @@ import pandas as pd
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.modeling.build import family_draws
-from bayeslaw.results.fit import NEW_FAMILY, check_ci_prob, interval_columns
+from bayeslaw.results.draws import check_ci_prob, interval_columns
+from bayeslaw.results.fit import NEW_FAMILY
 
 QUANTITIES = ("N_opt", "D_opt", "tokens_per_param", "loss")
 METHODS = ("auto", "closed", "numerical")

@@ -14,7 +14,7 @@ import pandas as pd
 from bayeslaw.core.errors import BayeslawError, LawSpecError, PredictionError
 from bayeslaw.data.runs import as_frame
 from bayeslaw.laws.expr import compile_formula
-from bayeslaw.results.fit import check_seed
+from bayeslaw.results.draws import check_seed
 
 #: keys of a compute-optimal target ``{"compute": [...], ...}``
 COMPUTE_KEYS = ("compute", "family", "flops")

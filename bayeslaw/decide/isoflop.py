@@ -20,7 +20,7 @@ from bayeslaw.data.runs import as_frame
 from bayeslaw.decide.allocation import _budgets, allocation_draws, flops_constant
 from bayeslaw.decide.isoflop_design import BUDGET_TOLERANCE, group_budgets
 from bayeslaw.decide.isoflop_regression import line_draws, parabola_draws
-from bayeslaw.results.fit import check_ci_prob, check_seed, interval_columns
+from bayeslaw.results.draws import check_ci_prob, check_seed, interval_columns
 
 #: a budget is warned about when more than this share of its draws has no minimum inside its runs
 WARN_SHARE = 0.01

@@ -24,7 +24,8 @@ from bayeslaw.infer.nuts import dim_of, mass_matrix, sample_nuts
 from bayeslaw.infer.settings import check_settings
 from bayeslaw.infer.start import map_start
 from bayeslaw.results.diagnostics import diagnose, warn_if_unreliable
-from bayeslaw.results.fit import KINDS, DrawsMixin, check_ci_prob, interval_columns
+from bayeslaw.results.draws import DrawsMixin, check_ci_prob, interval_columns
+from bayeslaw.results.fit import KINDS
 
 #: dense mass matrix up to this many unconstrained dimensions for the downstream models, diagonal
 #: above; their latent blocks (factors, benchmark matrices) are far larger than a law fit's, and

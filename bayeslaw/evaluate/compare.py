@@ -29,7 +29,8 @@ from bayeslaw.core import progress as progress_bars
 from bayeslaw.core._arviz import az
 from bayeslaw.core.errors import BayeslawError, ParetoKWarning
 from bayeslaw.evaluate.heldout import family_scores, largest_scores
-from bayeslaw.results.fit import Fit, check_ci_prob, interval_columns
+from bayeslaw.results.draws import check_ci_prob, interval_columns
+from bayeslaw.results.fit import Fit
 
 METHODS = ("loo", "largest", "family")
 

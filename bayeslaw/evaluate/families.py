@@ -22,7 +22,8 @@ from bayeslaw.core.errors import FitError
 from bayeslaw.evaluate.compare import compare
 from bayeslaw.evaluate.heldout import refit
 from bayeslaw.laws.law import Law, load_law
-from bayeslaw.results.fit import Fit, check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
+from bayeslaw.results.fit import Fit
 
 #: the per-family model must beat the shared one by this many standard errors
 SE_MULTIPLIER = 2.0

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.results.fit import check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
 
 _BISECTIONS = 60
 

@@ -30,7 +30,8 @@ from bayeslaw.plot._common import (
 )
 from bayeslaw.plot.fit import plain_log_ticks
 from bayeslaw.plot.residuals import Batch, draw_residuals, run_rows
-from bayeslaw.results.fit import NEW_FAMILY, check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
+from bayeslaw.results.fit import NEW_FAMILY
 
 _GRID_POINTS = 150
 

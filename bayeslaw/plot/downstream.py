@@ -18,7 +18,7 @@ from bayeslaw.core.errors import PredictionError
 from bayeslaw.downstream.ladder import LadderFit
 from bayeslaw.downstream.observational import ObservationalFit
 from bayeslaw.plot.fit import EXTEND_DECADES, _color_cycle
-from bayeslaw.results.fit import check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
 
 _GRID_POINTS = 80
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.results.fit import KINDS, check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
+from bayeslaw.results.fit import KINDS
 
 #: the curve extends this many decades beyond the largest observed x (the extrapolation region)
 EXTEND_DECADES = 0.5

@@ -13,7 +13,7 @@ import numpy as np
 
 from bayeslaw.core.errors import FitError
 from bayeslaw.plot._common import reader_name
-from bayeslaw.results.fit import check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
 
 
 def _plain_ticks(axis) -> None:

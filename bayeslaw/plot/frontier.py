@@ -21,7 +21,8 @@ from bayeslaw.plot._common import (
     planned_frame,
     shade_extrapolation,
 )
-from bayeslaw.results.fit import NEW_FAMILY, check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
+from bayeslaw.results.fit import NEW_FAMILY
 
 _Y_LABELS = {
     "N_opt": "compute-optimal model size N* (parameters)",

@@ -14,7 +14,7 @@ import numpy as np
 
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.downstream.observational import ObservationalFit
-from bayeslaw.results.fit import check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
 
 
 def plot_loadings(fit, ax=None, ci_prob: float = 0.9):

@@ -18,7 +18,7 @@ from bayeslaw.plot._common import (
     key_values,
     shade_extrapolation,
 )
-from bayeslaw.results.fit import check_ci_prob, interval_columns
+from bayeslaw.results.draws import check_ci_prob, interval_columns
 
 
 class Batch:

@@ -25,7 +25,7 @@ from bayeslaw.decide.allocation import optimal_allocation
 from bayeslaw.plot._common import has_nd, key_values, planned_frame
 from bayeslaw.report import sections as s
 from bayeslaw.report.style import CSS
-from bayeslaw.results.fit import check_ci_prob
+from bayeslaw.results.draws import check_ci_prob
 
 __all__ = ["render_report", "write_report"]
 

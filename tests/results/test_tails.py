@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bayeslaw.cli.output import format_predictions
-from bayeslaw.results.fit import predictive_columns
+from bayeslaw.results.draws import predictive_columns
 from bayeslaw.results.tails import tail_k
 
 
