@@ -34,7 +34,7 @@ from scipy.optimize import minimize
 from bayeslaw.evaluate.backtest import backtest
 from bayeslaw.infer import extrapolation as ex
 from bayeslaw.infer import extrapolation_posterior as post
-from bayeslaw.results.extrapolation_error import GRID, TILT_GRID
+from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, _median
 
 LEVELS = (0.5, 0.8, 0.95)
 RHO_GRID = TILT_GRID
@@ -127,7 +127,7 @@ def unit_coverage(case: dict, weights: np.ndarray, rho_grid: np.ndarray) -> dict
 
 def medians(weights: np.ndarray, rho_grid: np.ndarray) -> dict[str, float]:
     grids = (GRID, GRID, TILT_GRID, rho_grid)
-    return {name: ex._median(weights.sum(axis=tuple(j for j in range(4) if j != i)), grid)
+    return {name: _median(weights.sum(axis=tuple(j for j in range(4) if j != i)), grid)
             for i, (name, grid) in enumerate(zip(("kappa", "tau", "eta", "rho"), grids))}
 
 
