@@ -187,13 +187,6 @@ def _read_data(spec: str):
     return read_runs(spec)
 
 
-def _check_ci_prob(value: float) -> float:
-    """``--ci-prob`` itself when strictly between 0 and 1, else a :class:`CliError`."""
-    if not 0 < value < 1:
-        raise CliError(f"bad --ci-prob value '{value:g}': must be between 0 and 1")
-    return value
-
-
 def _rows_frame(points: list[dict]):
     """Row dicts (possibly with different keys) -> one DataFrame; absent family = new family."""
     from bayeslaw.data.runs import as_frame

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from bayeslaw.cli.args import check_plot_path
-from bayeslaw.cli.options import add_sampler_options, finite, probability
+from bayeslaw.cli.options import add_sampler_options, add_shared, finite
 from bayeslaw.cli.output import atomic_write
 from bayeslaw.core.errors import BayeslawError
 
@@ -53,7 +53,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--target", default="loss", help="target column (default: loss)")
     p.add_argument("--alternative", choices=("partial", "none"), default="partial")
     p.add_argument("--leave-family-out", action="store_true", help="also compare by leave-one-family-out")
-    p.add_argument("--ci-prob", type=probability, default=0.9, help="interval of the contrasts (default: 0.9)")
+    add_shared(p, "--ci-prob", help="interval of the contrasts (default: 0.9)")
     p.add_argument("--plot", metavar="FILE.png", help="save a forest plot of the per-family values")
     _sampler(p)
     p.set_defaults(handler=cli_family_test)

@@ -10,7 +10,7 @@ import argparse
 import sys
 import warnings
 
-from bayeslaw.cli.options import add_sampler_options, probability, whole
+from bayeslaw.cli.options import add_sampler_options, add_shared, whole
 from bayeslaw.core.errors import BayeslawError
 
 #: benchmark columns of obsscaling's base_llm_benchmark_eval.csv; the target is one, the rest are inputs
@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                                 "benchmark (MMLU)")
     p.add_argument("--factors", type=whole(1, len(OBS_BENCHMARKS) - 1), default=2, help="observational: capability factors (default 2)")
     add_sampler_options(p, chains_default=2, iterations_default=500)
-    p.add_argument("--ci-prob", type=probability, default=0.9)
+    add_shared(p, "--ci-prob", help=None)
     p.add_argument("--plot", metavar="FILE.png", help="save the accuracy-vs-compute plot (ladder, observational); "
                                                       "the observational model also saves FILE_loadings.png")
     p.set_defaults(handler=run_downstream)

@@ -13,7 +13,6 @@ import warnings
 
 from bayeslaw.cli.args import (
     CliError,
-    _check_ci_prob,
     _read_data,
     _rows_frame,
     check_output,
@@ -118,7 +117,7 @@ def run_fit(args: argparse.Namespace) -> int:
     """Fit a law to runs; print the summary, timings, diagnostics and predictions."""
     import bayeslaw as bl
 
-    ci_prob = _check_ci_prob(args.ci_prob)
+    ci_prob = args.ci_prob
     out = check_output(args.out, "--out", (args.data, args.law)) if args.out else None
     plot = check_plot_path(args.plot, "--plot", (args.data, args.law)) if args.plot else None
     if out is not None and plot is not None and out.resolve() == plot.resolve():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from bayeslaw.cli.args import CliError, _check_ci_prob, _read_data, check_plot_path, parse_budgets
+from bayeslaw.cli.args import CliError, _read_data, check_plot_path, parse_budgets
 from bayeslaw.cli.options import add_shared, seed
 
 _EXAMPLE = """examples:
@@ -82,7 +82,6 @@ def run_isoflop(args: argparse.Namespace) -> int:
     """Handler of ``bayeslaw isoflop``."""
     import bayeslaw as bl
 
-    _check_ci_prob(args.ci_prob)
     budgets = parse_budgets(args.compute) if args.compute is not None else None
     target = check_plot_path(args.plot, "--plot", (args.data,)) if args.plot else None
     if args.window is not None and not args.window > 1:

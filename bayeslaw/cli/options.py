@@ -20,6 +20,12 @@ SEED_MAX = 2**32 - 1
 #: held in memory (chains x draws x parameters) and would take days on any machine
 MAX_CHAINS = 1024
 MAX_ITERATIONS = 10**7
+#: ``suggest``: more runs to choose, or runs per iso-cost curve, than this is refused as a typo
+#: (each chosen run is one greedy step over every candidate in every simulated world)
+MAX_DESIGN_RUNS = 1000
+#: ``suggest``: simulated worlds, at least 2 (as :func:`bayeslaw.decide.design.suggest_runs`
+#: requires) and at most this many (each world holds a weight per posterior draw)
+MAX_WORLDS = 10**4
 
 
 def _shown(text: str) -> str:
@@ -59,6 +65,14 @@ def finite(text: str) -> float:
     return _float(text)
 
 
+def positive(text: str) -> float:
+    """An argparse type: a finite number greater than 0 (a cost budget)."""
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be a positive number")
+    return value
+
+
 def probability(text: str) -> float:
     """An argparse type: a probability strictly between 0 and 1 (an interval's mass)."""
     value = _float(text)
@@ -70,6 +84,8 @@ def probability(text: str) -> float:
 seed = whole(0, SEED_MAX)
 chains = whole(1, MAX_CHAINS)
 iterations = whole(1, MAX_ITERATIONS)
+design_runs = whole(1, MAX_DESIGN_RUNS)
+worlds = whole(2, MAX_WORLDS)
 
 
 def add_sampler_options(p: argparse.ArgumentParser, chains_default: int = 4,
@@ -100,8 +116,8 @@ SHARED_OPTIONS: dict[str, dict] = {
     # FLOP budgets, read with bayeslaw.cli.args.parse_budgets; each command's help says what for
     "--compute": {"metavar": "C,C,..."},
     "--flops": {"default": "6*N*D", "help": "FLOP formula k*N*D (default: 6*N*D)"},
-    # checked in the handler (bayeslaw.cli.args._check_ci_prob), not at parsing
-    "--ci-prob": {"type": float, "default": 0.9, "help": "interval probability (default: 0.9)"},
+    # every command's --ci-prob, range-checked at parsing; plot, compare and family-test change the help
+    "--ci-prob": {"type": probability, "default": 0.9, "help": "interval probability (default: 0.9)"},
     "--x": {"metavar": "KEY", "help": "size key on the plot's x axis: C (training compute 6ND, "
             "the default for laws in N and D) or a law input (default otherwise: the law's first "
             "input)"},
@@ -119,8 +135,7 @@ def add_shared(p: argparse.ArgumentParser, name: str, **changes) -> None:
 
 def add_ci_prob_and_seed(p: argparse.ArgumentParser, seed_help: str) -> None:
     """``--ci-prob`` and ``--seed``, both range-checked at parsing (``fit`` and ``predict``)."""
-    p.add_argument("--ci-prob", type=probability, default=0.9,
-                   help="interval probability (default: 0.9)")
+    add_shared(p, "--ci-prob")
     p.add_argument("--seed", type=seed, default=0, help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
 
 

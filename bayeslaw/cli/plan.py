@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from bayeslaw.cli.args import CliError, _check_ci_prob, _rows_frame, parse_budgets, parse_point
-from bayeslaw.cli.options import add_shared
+from bayeslaw.cli.args import CliError, _rows_frame, parse_budgets, parse_point
+from bayeslaw.cli.options import add_shared, seed
 
 _EXAMPLE = """examples:
   bayeslaw plan fit.nc --compute 1e22,1e23,1e24
@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("observed", "law"), default="observed",
                    help="for --better: observed (a new run, with run-to-run noise; default) or law")
     add_shared(p, "--ci-prob")
-    p.add_argument("--seed", type=int, default=0, help="seed of the new-family and noise draws")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the new-family and noise draws")
     p.set_defaults(handler=run_plan)
     return p
 
@@ -85,7 +85,6 @@ def run_plan(args: argparse.Namespace) -> int:
     """Handler of ``bayeslaw plan``."""
     import bayeslaw as bl
 
-    _check_ci_prob(args.ci_prob)
     if args.compute is None and args.better is None:
         raise CliError("plan needs --compute C,C,... and/or --better PLAN_A PLAN_B")
     budgets = parse_budgets(args.compute) if args.compute is not None else None

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 
 from bayeslaw.cli.args import (
-    _check_ci_prob,
     _rows_frame,
     check_output,
     check_plot_path,
     parse_point,
 )
-from bayeslaw.cli.options import POINT_EXAMPLE, add_ci_prob_and_seed, add_shared, probability
+from bayeslaw.cli.options import POINT_EXAMPLE, add_ci_prob_and_seed, add_shared
 from bayeslaw.cli.output import atomic_write, describe_beyond, format_predictions, save_plot
 
 
@@ -48,8 +47,7 @@ def add_parser(subparsers) -> None:
     add_shared(p, "--x")
     p.add_argument("--at", action="append", metavar="K=V,...",
                    help=f"a planned run to draw with its interval, e.g. {POINT_EXAMPLE}")
-    p.add_argument("--ci-prob", type=probability, default=0.9,
-                   help="band probability (default: 0.9)")
+    add_shared(p, "--ci-prob", help="band probability (default: 0.9)")
     p.set_defaults(handler=run_plot)
 
 
@@ -65,7 +63,7 @@ def run_predict(args: argparse.Namespace) -> int:
     import bayeslaw as bl
     from bayeslaw.data.runs import read_runs
 
-    ci_prob = _check_ci_prob(args.ci_prob)
+    ci_prob = args.ci_prob
     out = check_output(args.out, "--out", (args.fit, args.rows)) if args.out else None
     fit = bl.load_fit(args.fit)
     rows = _points(fit, args.at) if args.at else read_runs(args.rows)
@@ -84,10 +82,9 @@ def run_plot(args: argparse.Namespace) -> int:
     """Plot a saved fit to an image file."""
     import bayeslaw as bl
 
-    ci_prob = _check_ci_prob(args.ci_prob)
     target = check_plot_path(args.out, "--out", (args.fit,))
     fit = bl.load_fit(args.fit)
     points = _points(fit, args.at) if args.at else None
-    save_plot(fit, target, args.x, ci_prob, points)
+    save_plot(fit, target, args.x, args.ci_prob, points)
     print(f"wrote {target}")
     return 0

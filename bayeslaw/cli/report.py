@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from bayeslaw.cli.args import _check_ci_prob, _rows_frame, check_output, parse_point
-from bayeslaw.cli.options import add_shared
+from bayeslaw.cli.args import _rows_frame, check_output, parse_point
+from bayeslaw.cli.options import add_shared, seed
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help='a planned run, e.g. "N=7e10,D=1.4e12,family=dense"; leave family out for a '
                         "new family (repeatable)")
     add_shared(p, "--ci-prob")
-    p.add_argument("--seed", type=int, default=0, help="seed of the predictive draws (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the predictive draws (default: 0)")
     p.add_argument("--title", help="page title (default: the law and the number of runs)")
     p.set_defaults(handler=run_report)
     return p
@@ -42,12 +42,11 @@ def run_report(args: argparse.Namespace) -> int:
     import bayeslaw as bl
     from bayeslaw.report import write_report
 
-    ci_prob = _check_ci_prob(args.ci_prob)
     out = check_output(args.out, "--out")
     fit = bl.load_fit(args.fit)
     inputs = {i.name: i.positive for i in fit.law.inputs}
     points = [parse_point(t, "--at", inputs, fit.table.group, list(fit.families)) for t in args.at]
-    write_report(fit, out, _rows_frame(points) if points else None, ci_prob=ci_prob, seed=args.seed,
+    write_report(fit, out, _rows_frame(points) if points else None, ci_prob=args.ci_prob, seed=args.seed,
                  title=args.title)
     print(f"wrote {out}")
     return 0

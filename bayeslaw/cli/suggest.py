@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from bayeslaw.cli.args import CliError, _rows_frame, parse_budgets, parse_point
-from bayeslaw.cli.options import add_shared
+from bayeslaw.cli.options import add_shared, design_runs, positive, seed, worlds
 
 _EXAMPLE = """examples:
   bayeslaw suggest fit.nc --target "N=7e10,D=1.4e12" --grid "N=1e7:1e9:7,D=1e8:1e10:7" --n 4
@@ -62,14 +62,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--candidates", metavar="CSV", help="candidate runs: a CSV with columns N, D (family)")
     p.add_argument("--grid", metavar="N=A:B:K,...", help="candidates on a log-spaced grid")
     p.add_argument("--iso", metavar="C,C,...", help="candidates on iso-cost curves at these budgets")
-    p.add_argument("--points", type=int, default=7, help="runs per iso-cost curve (default: 7)")
+    p.add_argument("--points", type=design_runs, default=7, help="runs per iso-cost curve (default: 7)")
     p.add_argument("--family", default=None, help="family of the target and grid candidates")
-    p.add_argument("--n", type=int, default=4, help="number of runs to choose (default: 4)")
-    p.add_argument("--budget", type=float, default=None, help="total cost not to exceed")
+    p.add_argument("--n", type=design_runs, default=4, help="number of runs to choose (default: 4)")
+    p.add_argument("--budget", type=positive, default=None, help="total cost not to exceed")
     p.add_argument("--cost", default="6*N*D", help="cost formula (default: 6*N*D)")
     p.add_argument("--no-replicates", action="store_true", help="choose each candidate at most once")
-    p.add_argument("--outer", type=int, default=64, help="simulated worlds (default: 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulated worlds")
+    p.add_argument("--outer", type=worlds, default=64, help="simulated worlds (default: 64)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the simulated worlds")
     p.set_defaults(handler=run_suggest)
     return p
 

@@ -1,9 +1,9 @@
 """Bad input to the ``bayeslaw`` command, in-process: each case exits 2 with its exact one-line
 error, prints nothing on stdout and writes no file.
 
-Classes covered: option values (seeds, chains, draws, warmup, probabilities, cutoffs), output
-paths, runs tables, prediction rows, saved fits (missing, folder, not netCDF, truncated, edited,
-bit-flipped, other format version), law and data arguments.
+Classes covered: option values (seeds, chains, draws, warmup, probabilities, cutoffs, design
+counts and budgets), output paths, runs tables, prediction rows, saved fits (missing, folder, not
+netCDF, truncated, edited, bit-flipped, other format version), law and data arguments.
 """
 
 from __future__ import annotations
@@ -91,6 +91,24 @@ OPTIONS = [
     (["downstream", "ladder", "x", "--warmup", "0"], usage("downstream", "--warmup", f"'0' {WHOLE} 1 to 10000000")),
     (["downstream", "ladder", "x", "--ci-prob", "1"],
      usage("downstream", "--ci-prob", "'1' must be between 0 and 1 (e.g. 0.9)")),
+    (["plan", "fit.nc", "--compute", "1e22", "--seed", "-1"], usage("plan", "--seed", f"'-1' {WHOLE} 0 to 4294967295")),
+    (["plan", "fit.nc", "--compute", "1e22", "--ci-prob", "1.5"],
+     usage("plan", "--ci-prob", "'1.5' must be between 0 and 1 (e.g. 0.9)")),
+    (["report", "fit.nc", "--out", "r.html", "--seed", "4294967296"],
+     usage("report", "--seed", f"'4294967296' {WHOLE} 0 to 4294967295")),
+    (["report", "fit.nc", "--out", "r.html", "--ci-prob", "0"],
+     usage("report", "--ci-prob", "'0' must be between 0 and 1 (e.g. 0.9)")),
+    (["isoflop", DATA, "--ci-prob", "1"], usage("isoflop", "--ci-prob", "'1' must be between 0 and 1 (e.g. 0.9)")),
+    (["isoflop", DATA, "--ci-prob", "nan"], usage("isoflop", "--ci-prob", "'nan' is not a finite number")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--seed", "-1"], usage("suggest", "--seed", f"'-1' {WHOLE} 0 to 4294967295")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--n", "0"], usage("suggest", "--n", f"'0' {WHOLE} 1 to 1000")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--n", "2.5"], usage("suggest", "--n", "'2.5' is not a whole number")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--points", "1001"],
+     usage("suggest", "--points", f"'1001' {WHOLE} 1 to 1000")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--outer", "1"], usage("suggest", "--outer", f"'1' {WHOLE} 2 to 10000")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--budget", "0"], usage("suggest", "--budget", "'0' must be a positive number")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--budget", "-5"], usage("suggest", "--budget", "'-5' must be a positive number")),
+    (["suggest", "fit.nc", "--iso", "1e18", "--budget", "inf"], usage("suggest", "--budget", "'inf' is not a finite number")),
 ]
 
 
