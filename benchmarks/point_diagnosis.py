@@ -2,12 +2,16 @@
 
 For a few leave-largest-out splits of ../shared/data, fit in the same run: the Huber (delta 1e-3)
 L-BFGS point fit from its 18-start coarse grid (baseline_huber.py), bayeslaw's default, and
-bayeslaw with a law variant (default: benchmarks/variants/chinchilla_wide_priors.toml, priors
-that leave room for E near 0 with small exponents, the degenerate optima a Huber fit finds).
-Prints each tool's median ARE on the held-out runs, the Huber optimum, the posterior medians of E,
-alpha and beta, and writes results/point_diagnosis.json.
+bayeslaw with law variants: ``wide`` (benchmarks/variants/chinchilla_wide_priors.toml, priors that
+leave room for E near 0 with small exponents, the degenerate optima a Huber fit finds) and
+``normal`` (benchmarks/variants/chinchilla_normal.toml, Normal instead of Student-t noise). For
+each bayeslaw fit three point predictions of the law are scored: the posterior median (what
+``predict`` gives), the posterior mean, and the law at the posterior draw of highest likelihood
+(a stand-in for the likelihood's optimum on the posterior's ridge, the point a Huber fit seeks).
+Prints the median AREs on the held-out runs, the Huber optimum and posterior medians of E, alpha,
+beta and the Student-t df, and writes results/point_diagnosis.json.
 
-    python benchmarks/point_diagnosis.py [--splits steplaw_N,olmo_N,...] [--variant LAW.toml]
+    python benchmarks/point_diagnosis.py [--splits steplaw_N,olmo_N,...]
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ import calibration_report as cr  # noqa: E402
 import bayeslaw as bl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-VARIANT = HERE / "variants" / "chinchilla_wide_priors.toml"
+VARIANTS = {"default": "chinchilla",
+            "wide": str(HERE / "variants" / "chinchilla_wide_priors.toml"),
+            "normal": str(HERE / "variants" / "chinchilla_normal.toml")}
 
 
 def steplaw() -> pd.DataFrame:
@@ -55,7 +61,11 @@ SPLITS = {
 }
 
 
-def one(name: str, variant: Path) -> dict:
+def _are(point: np.ndarray, y: np.ndarray) -> float:
+    return float(np.median(np.abs(point / y - 1)))
+
+
+def one(name: str) -> dict:
     load, fitted, held = SPLITS[name]
     frame = load().reset_index(drop=True)
     train, test = frame[fitted(frame)], frame[held(frame)]
@@ -63,15 +73,18 @@ def one(name: str, variant: Path) -> dict:
     huber = bh.fit_huber(train["N"].to_numpy(), train["D"].to_numpy(), train["loss"].to_numpy(),
                          grid="coarse")
     out = {"split": name, "n_fit": len(train), "n_held": len(test),
-           "huber": {"are": float(np.median(np.abs(bh.predict_huber(huber, test["N"], test["D"]) / y - 1))),
+           "huber": {"are": _are(bh.predict_huber(huber, test["N"], test["D"]), y),
                      **{k: float(huber[k]) for k in ("E", "alpha", "beta")}}}
-    for label, law in (("default", "chinchilla"), ("variant", str(variant))):
+    for label, law in VARIANTS.items():
         fit = bl.fit(law, train, extrapolation=False)
-        median = fit.predict(test[["N", "D"]])["median"].to_numpy()
+        draws = fit.predictive_draws(test[["N", "D"]], kind="law")  # (S, R), the law's value
+        loglik = fit.log_likelihood()
+        best = int(np.argmax(loglik.reshape(-1, loglik.shape[-1]).sum(axis=1)))
         summary = fit.summary().reset_index()
         medians = {p: float(summary.loc[summary["parameter"] == p, "median"].iloc[0])
-                   for p in ("E", "alpha", "beta")}
-        out[label] = {"are": float(np.median(np.abs(median / y - 1))), **medians,
+                   for p in ("E", "alpha", "beta", "df") if (summary["parameter"] == p).any()}
+        out[label] = {"are": _are(np.median(draws, axis=0), y), "are_mean": _are(draws.mean(axis=0), y),
+                      "are_maxlik": _are(draws[best], y), **medians,
                       "r_hat": float(fit.diagnostics()["r_hat"].max())}
     return out
 
@@ -79,18 +92,18 @@ def one(name: str, variant: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", default=",".join(SPLITS))
-    parser.add_argument("--variant", default=str(VARIANT))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     results = []
     for name in args.splits.split(","):
-        r = one(name, Path(args.variant))
+        r = one(name)
         results.append(r)
+        cells = ", ".join(f"{k} {r[k]['are']:.2%} / {r[k]['are_mean']:.2%} / {r[k]['are_maxlik']:.2%} "
+                          f"(E {r[k]['E']:.3g})" for k in VARIANTS)
         print(f"{name}: ARE huber {r['huber']['are']:.2%} (E {r['huber']['E']:.3g}, alpha "
-              f"{r['huber']['alpha']:.3f}), default {r['default']['are']:.2%} (E {r['default']['E']:.3g}), "
-              f"variant {r['variant']['are']:.2%} (E {r['variant']['E']:.3g})", flush=True)
+              f"{r['huber']['alpha']:.3f}); median / mean / max-likelihood draw: {cells}", flush=True)
     out = HERE / "results" / "point_diagnosis.json"
-    out.write_text(json.dumps({"variant": args.variant, "results": results}, indent=1))
+    out.write_text(json.dumps({"variants": VARIANTS, "results": results}, indent=1))
     print(f"wrote {out}")
 
 
