@@ -29,7 +29,7 @@ from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import FitError
 from bayeslaw.data.runs import RunsTable, read_runs, validate_runs
-from bayeslaw.infer.batch_program import _program, _run
+from bayeslaw.infer import batch_program
 from bayeslaw.infer.fit import default_centered, wall_timings
 from bayeslaw.infer.settings import check_sampler, check_settings
 from bayeslaw.infer.start import log_reference, model_args
@@ -185,9 +185,9 @@ def fit_many(
             runtime.stopwatch() as clock:
         meter.set_postfix_str("one compiled program")
         settings = (chains, warmup, draws, target_accept, sampler, steps, n_devices)
-        program, dense, mesh = _program(plan, padded[0], *settings)
-        samples, diverging, num_steps, step_size = _run(program, mesh, (repr(plan), *settings),
-                                                        args, keys)
+        program, dense, mesh = batch_program.build(plan, padded[0], *settings)
+        samples, diverging, num_steps, step_size = batch_program.run(
+            program, mesh, (repr(plan), *settings), args, keys)
         meter.update(n_fits)
     fits = []
     share = {"compile_s": clock["compile"] / n_fits, "init_s": 0.0,

@@ -1,12 +1,12 @@
 """The compiled program behind :func:`bayeslaw.infer.batch.fit_many`: every chain of every fit
 in one ``jax.vmap``, split over devices.
 
-:func:`_program` builds, for one model plan, the function from the batched model arguments and
+:func:`build` makes, for one model plan, the function from the batched model arguments and
 per-fit keys to draws and sampler statistics: each lane finds its own MAP start (damped Newton
 from the closed-form prior median, as :func:`bayeslaw.fit`), jitters its chains' starts and runs
 either :mod:`bayeslaw.infer.batched_hmc` or the NUTS kernel as a pure chain
 (:func:`bayeslaw.infer.nuts.nuts_chain`), with one vmap over fits x chains. On more than one
-device the fit axis is sharded with ``jax.shard_map``. :func:`_run` calls it, kept compiled in
+device the fit axis is sharded with ``jax.shard_map``. :func:`run` calls it, kept compiled in
 :mod:`bayeslaw.infer.programs` in one process, or fed global arrays and gathered on every process
 under ``jax.distributed``. Kept apart from :func:`~bayeslaw.infer.batch.fit_many`, which checks
 and pads the tables and turns the draws into fits, because this is the part that is traced and
@@ -40,8 +40,8 @@ from bayeslaw.modeling.build import ModelPlan, build_model
 _AXIS = "fits"
 
 
-def _program(plan: ModelPlan, example_args: tuple, chains: int, warmup: int, draws: int,
-             target_accept: float, sampler: str, steps: int, n_devices: int):
+def build(plan: ModelPlan, example_args: tuple, chains: int, warmup: int, draws: int,
+          target_accept: float, sampler: str, steps: int, n_devices: int):
     """The batch program: (batched args, per-fit keys) -> draws and sampler statistics.
 
     Starting points follow :func:`bayeslaw.infer.start.map_start`, through the same functions
@@ -49,8 +49,8 @@ def _program(plan: ModelPlan, example_args: tuple, chains: int, warmup: int, dra
     closed-form prior median, :func:`~bayeslaw.infer.start.jitter`); damped Newton's iterations
     cost the same in every lane. The prior median does not depend on the data, so it is computed
     once, before the program (kept in :mod:`bayeslaw.infer.programs` like the batch itself), not
-    once per fit inside it. Returns the function, whether the mass matrix is dense, and the device mesh
-    (None on one device).
+    once per fit inside it. Returns the function, whether the mass matrix is dense, and the
+    device mesh (None on one device).
     """
     def initial(p: ModelPlan):
         """Model, flat prior median (unconstrained), unravel, and potential and constrain functions."""
@@ -119,7 +119,7 @@ def _program(plan: ModelPlan, example_args: tuple, chains: int, warmup: int, dra
     return batch, dense is True, mesh
 
 
-def _run(batch, mesh, ident: tuple, args, keys):
+def run(batch, mesh, ident: tuple, args, keys):
     """Run the batch program: in one process through :mod:`bayeslaw.infer.programs` (kept
     compiled for the next batch of the same shape); across processes, fed global arrays, with
     every fit gathered everywhere."""
