@@ -12,7 +12,9 @@ centring at the design's geometric-mean input, as the model does) and evaluates 
 NumPy, so loading a law compiles nothing. A formula that is infinite or NaN at some design run
 for more than :data:`MAX_BAD_SHARE` of the draws (``E / 0``, ``log(E - 2)``) is refused; so is one
 that is not positive where the likelihood takes its log (``space = "log"``), and a derived
-quantity that is not finite. The share allows a heavy-tailed prior a rare overflow.
+quantity that is not finite. The share allows a heavy-tailed prior a rare overflow. ``law`` is
+a :class:`~bayeslaw.laws.law.Law` (not imported here, even for annotations: law.py imports this
+module, and imports run one way).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from bayeslaw.laws.fields import Fields
 from bayeslaw.laws.priors import normal_cdf
 
 if TYPE_CHECKING:
-    from bayeslaw.laws.law import Law
     from bayeslaw.laws.priors import Prior
 
 #: design ranges by the start of an input's unit (first match wins); other units get 1-16
@@ -45,7 +46,7 @@ def input_range(unit: str) -> tuple[float, float]:
     return next((r for prefix, r in RANGES if unit.startswith(prefix)), OTHER_RANGE)
 
 
-def design(law: Law, n: int = N_DESIGN) -> dict[str, np.ndarray]:
+def design(law, n: int = N_DESIGN) -> dict[str, np.ndarray]:
     """``n`` design runs: every input geometrically spaced over its unit's range, together."""
     t = np.linspace(0, 1, n)
     out = {}
@@ -94,17 +95,17 @@ def _truncated_normal(a: dict[str, float], u: np.ndarray) -> np.ndarray:
     return loc + scale * (-z if flip else z)
 
 
-def prior_draws(law: Law, n: int = N_DRAWS, seed: int = SEED) -> dict[str, np.ndarray]:
+def prior_draws(law, n: int = N_DRAWS, seed: int = SEED) -> dict[str, np.ndarray]:
     """Seeded draws of every law parameter at the design, centred parameters uncentred."""
     return _uncenter(law, _raw_draws(law, n, seed))
 
 
-def _raw_draws(law: Law, n: int, seed: int) -> dict[str, np.ndarray]:
+def _raw_draws(law, n: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {name: sample_prior(spec.prior, n, rng) for name, spec in law.params.items()}
 
 
-def _uncenter(law: Law, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _uncenter(law, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``p = p_ref + sign * slope * log(input_ref)``, ``input_ref`` the design's geometric mean."""
     x, values = design(law), dict(raw)
     with np.errstate(all="ignore"):
@@ -115,7 +116,7 @@ def _uncenter(law: Law, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return values
 
 
-def check_values(law: Law, fields: Fields) -> None:
+def check_values(law, fields: Fields) -> None:
     """Refuse a law whose formula or derived quantities are not finite at its prior draws.
 
     Raises

@@ -5,19 +5,14 @@ projected so that it cannot take up what the law itself explains (:func:`run_pro
 the rows are intermediate checkpoints of runs in tokens ``D``, they also carry the excess of an
 unfinished learning-rate schedule (:func:`checkpoint_excess`).
 :func:`~bayeslaw.modeling.build.build_model` samples these sites; :func:`fitted_run_offsets`
-reads them back from a fit's draws.
+reads them back from a fit's draws. ``plan`` is a :class:`~bayeslaw.modeling.build.ModelPlan`
+(not imported here, even for annotations: build imports this module, and imports run one way).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import jax
 import jax.numpy as jnp
-
-if TYPE_CHECKING:
-    from bayeslaw.modeling.build import ModelPlan
-
 
 #: prior scale of the run-to-run sd (log space): one run sits ~1-5% off its family's law
 RUN_SD_SCALE = 0.05
@@ -27,12 +22,12 @@ EXCESS_SCALE = 0.1
 CHECKPOINT_SITES = ("ckpt_excess", "ckpt_power")
 
 
-def with_run_effect(plan: ModelPlan, mean, offset):
+def with_run_effect(plan, mean, offset):
     """Shift the law's value by a run's offset: multiplicative in log space, additive otherwise."""
     return mean * jnp.exp(offset) if plan.law.likelihood.space == "log" else mean + offset
 
 
-def run_projection(plan: ModelPlan, x: dict, run, family) -> jnp.ndarray:
+def run_projection(plan, x: dict, run, family) -> jnp.ndarray:
     """Projection (n_runs, n_runs) that keeps run offsets orthogonal to what the law explains.
 
     A run effect lets each training run sit off its family's law, which is right for checkpoints
@@ -55,7 +50,7 @@ def run_projection(plan: ModelPlan, x: dict, run, family) -> jnp.ndarray:
     return jnp.eye(plan.n_runs) - design @ jnp.linalg.pinv(design)
 
 
-def run_fraction(plan: ModelPlan, x: dict, run) -> jnp.ndarray:
+def run_fraction(plan, x: dict, run) -> jnp.ndarray:
     """Share of its run's training each row has seen: ``D / max D of the run`` (1 at the end)."""
     final = jax.ops.segment_max(x["D"], run, plan.n_runs)
     return x["D"] / final[run]
@@ -74,7 +69,7 @@ def checkpoint_excess(excess, power, fraction) -> jnp.ndarray:
     return excess * (1.0 - fraction) ** power
 
 
-def run_offsets(plan: ModelPlan, run_sd, run_z, projection) -> jnp.ndarray:
+def run_offsets(plan, run_sd, run_z, projection) -> jnp.ndarray:
     """Each fitted run's offset from the law, ``projection @ (run_sd * run_z)``, for one draw
     (``run_z`` of shape (n_runs,)) or many (``run_sd`` (S,), ``run_z`` (S, n_runs))."""
     run_sd = jnp.asarray(run_sd)

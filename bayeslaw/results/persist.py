@@ -3,6 +3,8 @@
 The file holds the posterior, the sampler statistics, the observed runs, and in its attributes
 the law's TOML text, the pooling used, the family encoding, reference scales, timings and the
 versions of the stack, so :func:`load_fit` can predict without the original law file or data.
+``fit`` is a :class:`~bayeslaw.results.fit.Fit` (not imported here, even for annotations: fit.py
+imports this module, and imports run one way).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,8 +32,6 @@ from bayeslaw.results.idata import to_inference_data as idata_of
 #: sites in their own group, with a checksum); a file of another layout is refused on load
 FORMAT = "bayeslaw-fit/3"
 
-if TYPE_CHECKING:
-    from bayeslaw.results.fit import Fit
 
 
 def versions() -> dict[str, str]:
@@ -46,7 +45,7 @@ def versions() -> dict[str, str]:
     return out
 
 
-def to_inference_data(fit: Fit) -> az.InferenceData:
+def to_inference_data(fit) -> az.InferenceData:
     """The fit as ArviZ InferenceData (:mod:`bayeslaw.results.idata`) with, in the posterior's
     attributes, everything :func:`load_fit` needs to predict without the law file or data."""
     table = fit.table
@@ -138,7 +137,7 @@ def read_netcdf(path: Path) -> az.InferenceData:
     return idata
 
 
-def save_fit(fit: Fit, path: str | os.PathLike) -> None:
+def save_fit(fit, path: str | os.PathLike) -> None:
     """Write ``fit`` to ``path`` atomically (a temporary file renamed into place)."""
     check_folder(path, what="save fit to")  # before building the InferenceData
     idata = to_inference_data(fit)
