@@ -1,8 +1,9 @@
 """The package's layers import one way: a module may import its own layer and the layers below.
 
-Every ``import`` counts, at module level or inside a function (a function-level import that runs
-against the order is still a dependency, only hidden); imports under ``if TYPE_CHECKING:`` are
-annotations and do not. A cycle between modules fails too, inside one layer as across layers.
+Every ``import`` counts, at module level, inside a function (a function-level import that runs
+against the order is still a dependency, only hidden) or under ``if TYPE_CHECKING:`` (an
+annotation that names a module above is a dependency of the reader). A cycle between modules
+fails too, inside one layer as across layers.
 """
 
 from __future__ import annotations
@@ -33,16 +34,10 @@ def imported_modules(path: Path, known: set[str], me: str | None = None) -> set[
     """The bayeslaw modules ``path`` (module ``me``) imports: the deepest known module each
     import names."""
     tree = ast.parse(path.read_text())
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(n) for n in ast.walk(node))
     me = me or module_name(path)
     package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     out = set()
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -104,3 +99,10 @@ def test_the_checker_sees_a_function_level_import(tmp_path):
     source.write_text("def f():\n    from bayeslaw.cli import main\n")
     assert imported_modules(source, {"bayeslaw.cli", "bayeslaw.cli.main"}, "bayeslaw.x") == {
         "bayeslaw.cli.main"}
+
+
+def test_the_checker_sees_an_import_for_annotations(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bayeslaw.results.fit import Fit\n")
+    assert imported_modules(source, {"bayeslaw.results", "bayeslaw.results.fit"}, "bayeslaw.x") == {
+        "bayeslaw.results.fit"}
