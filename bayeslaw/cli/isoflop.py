@@ -14,7 +14,7 @@ import argparse
 import warnings
 
 from bayeslaw.cli.args import CliError, _read_data, check_plot_path, parse_budgets
-from bayeslaw.cli.options import add_shared, seed
+from bayeslaw.cli.options import add_shared
 
 _EXAMPLE = """examples:
   bayeslaw isoflop runs.csv
@@ -45,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--approach3", action="store_true",
                    help="also fit the chinchilla law (small NUTS run) and compare its allocation")
     add_shared(p, "--ci-prob")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the draws (default: 0)")
+    add_shared(p, "--seed", help="seed of the draws (default: 0)")
     p.set_defaults(handler=run_isoflop)
     return p
 

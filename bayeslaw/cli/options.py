@@ -97,9 +97,7 @@ def add_sampler_options(p: argparse.ArgumentParser, chains_default: int = 4,
                    help=f"draws per chain after warmup (default: {iterations_default})")
     p.add_argument("--warmup", type=iterations, default=iterations_default,
                    help=f"warmup iterations per chain (default: {iterations_default})")
-    p.add_argument("--seed", type=seed, default=0,
-                   help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
-
+    add_shared(p, "--seed", help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
 
 
 # -- options shared by several sub-commands --------------------------------------------------
@@ -117,6 +115,8 @@ SHARED_OPTIONS: dict[str, dict] = {
     "--compute": {"metavar": "C,C,..."},
     "--flops": {"default": "6*N*D", "help": "FLOP formula k*N*D (default: 6*N*D)"},
     # every command's --ci-prob, range-checked at parsing; plot, compare and family-test change the help
+    # every command's --seed, range-checked at parsing; each command's help says what it seeds
+    "--seed": {"type": seed, "default": 0},
     "--ci-prob": {"type": probability, "default": 0.9, "help": "interval probability (default: 0.9)"},
     "--x": {"metavar": "KEY", "help": "size key on the plot's x axis: C (training compute 6ND, "
             "the default for laws in N and D) or a law input (default otherwise: the law's first "
@@ -136,7 +136,7 @@ def add_shared(p: argparse.ArgumentParser, name: str, **changes) -> None:
 def add_ci_prob_and_seed(p: argparse.ArgumentParser, seed_help: str) -> None:
     """``--ci-prob`` and ``--seed``, both range-checked at parsing (``fit`` and ``predict``)."""
     add_shared(p, "--ci-prob")
-    p.add_argument("--seed", type=seed, default=0, help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
+    add_shared(p, "--seed", help=f"{seed_help}, 0 to {SEED_MAX} (default: 0)")
 
 
 def add_law_options(p: argparse.ArgumentParser) -> None:

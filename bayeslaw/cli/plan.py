@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from bayeslaw.cli.args import CliError, _rows_frame, parse_budgets, parse_point
-from bayeslaw.cli.options import add_shared, seed
+from bayeslaw.cli.options import add_shared
 
 _EXAMPLE = """examples:
   bayeslaw plan fit.nc --compute 1e22,1e23,1e24
@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("observed", "law"), default="observed",
                    help="for --better: observed (a new run, with run-to-run noise; default) or law")
     add_shared(p, "--ci-prob")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the new-family and noise draws")
+    add_shared(p, "--seed", help="seed of the new-family and noise draws")
     p.set_defaults(handler=run_plan)
     return p
 

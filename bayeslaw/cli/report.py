@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from bayeslaw.cli.args import _rows_frame, check_output, parse_point
-from bayeslaw.cli.options import add_shared, seed
+from bayeslaw.cli.options import add_shared
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help='a planned run, e.g. "N=7e10,D=1.4e12,family=dense"; leave family out for a '
                         "new family (repeatable)")
     add_shared(p, "--ci-prob")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the predictive draws (default: 0)")
+    add_shared(p, "--seed", help="seed of the predictive draws (default: 0)")
     p.add_argument("--title", help="page title (default: the law and the number of runs)")
     p.set_defaults(handler=run_report)
     return p

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from bayeslaw.cli.args import CliError, _rows_frame, parse_budgets, parse_point
-from bayeslaw.cli.options import add_shared, design_runs, positive, seed, worlds
+from bayeslaw.cli.options import add_shared, design_runs, positive, worlds
 
 _EXAMPLE = """examples:
   bayeslaw suggest fit.nc --target "N=7e10,D=1.4e12" --grid "N=1e7:1e9:7,D=1e8:1e10:7" --n 4
@@ -69,7 +69,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cost", default="6*N*D", help="cost formula (default: 6*N*D)")
     p.add_argument("--no-replicates", action="store_true", help="choose each candidate at most once")
     p.add_argument("--outer", type=worlds, default=64, help="simulated worlds (default: 64)")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the simulated worlds")
+    add_shared(p, "--seed", help="seed of the simulated worlds")
     p.set_defaults(handler=run_suggest)
     return p
 

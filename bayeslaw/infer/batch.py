@@ -3,12 +3,13 @@
 One small fit is compile-bound; throughput comes from batching. :func:`fit_many` builds each fit's
 plan and model arguments exactly as :func:`bayeslaw.fit` does, pads every table to the same number
 of rows (the model's ``mask`` drops the padding from the likelihood), and runs one sampler under
-``jax.vmap`` over fits and chains: for single-family fits by default :mod:`bayeslaw.infer.batched_hmc`
-(HMC with the same jittered number of leapfrog steps in every lane, so no lane waits for another),
-for hierarchical ones the one NUTS kernel as a pure chain (:func:`bayeslaw.infer.nuts.nuts_chain`). Every chain of every
-fit has its own step size and mass-matrix adaptation, its own MAP start (damped Newton,
-:func:`bayeslaw.infer.start.newton_mode`, as :func:`bayeslaw.fit`), its own random stream. The fit axis is split across all
-devices with ``jax.shard_map`` when there is more than one, so each device runs its share of fits
+``jax.vmap`` over fits and chains: for single-family fits by default
+:mod:`bayeslaw.infer.batched_hmc` (HMC with the same jittered number of leapfrog steps in every
+lane, so no lane waits for another), for hierarchical ones the one NUTS kernel as a pure chain
+(:func:`bayeslaw.infer.nuts.nuts_chain`). Every chain of every fit has its own step size and
+mass-matrix adaptation, its own MAP start (damped Newton, :func:`bayeslaw.infer.start.newton_mode`,
+as :func:`bayeslaw.fit`), its own random stream. The fit axis is split across all devices with
+``jax.shard_map`` when there is more than one, so each device runs its share of fits
 independently; under ``jax.distributed`` that is every process's devices, and every process gets
 every fit back (see docs/distributed.md). Results come back as ordinary :class:`Fit` objects
 (summary, predict, save work unchanged). The compiled program itself is built in
