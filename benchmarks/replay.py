@@ -4,15 +4,16 @@ On each data set, the costliest runs (by C = 6ND) are held out as the target; ev
 starts from the same cheap pilot and then adds runs one batch at a time, choosing only among the
 data set's real runs not yet chosen (a chosen run's real loss is revealed), each batch spending at
 most the same compute (a share of the pool's total). After each batch bayeslaw's default law is
-refitted on the chosen runs and scored on the target: 80% interval score and coverage, median ARE,
-and N* at the target's median budget against the estimate from all runs. Strategies: (a) bayeslaw's
+refitted on the chosen runs (``bl.fit``'s defaults, extrapolation error included) and scored on
+the target: 80% interval score and coverage, median ARE, and N* at the target's median budget
+against the estimate from all runs. Strategies: (a) bayeslaw's
 ``bl.suggest_runs``, (b) simple-scaling-laws' ``suggest_runs``, (c) an isoFLOP grid, (d) random,
 (e) largest-affordable-first (see :mod:`replays.strategies`). Writes benchmarks/results/<out>.json,
 <out>.md and <out>_<dataset>.png.
 
     python benchmarks/replay.py [--only chinchilla,porian_isoflop] [--strategies bayeslaw,ssl,...]
         [--batches 5] [--batch-share 0.06] [--seed 0] [--chains 2 --warmup 300 --draws 300]
-        [--extrapolation] [--quick] [--out replay]
+        [--no-extrapolation] [--quick] [--out replay]
 
 ``--quick``: chinchilla and datablations, 2 batches of 10% of the pool, refits of 2 chains x 150 + 150.
 """
@@ -144,7 +145,8 @@ def main(argv=None) -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--draws", type=int)
-    parser.add_argument("--extrapolation", action="store_true", help="refit with bl.fit's default extrapolation error")
+    parser.add_argument("--no-extrapolation", action="store_true",
+                        help="refit without bl.fit's default extrapolation error (the posterior's own intervals)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
@@ -156,7 +158,7 @@ def main(argv=None) -> None:
         parser.exit(2, f"replay: unknown data set or strategy: {', '.join(unknown)}\n")
     size = 150 if args.quick else 300
     settings = FitSettings(chains=args.chains, warmup=args.warmup or size, draws=args.draws or size,
-                           extrapolation="auto" if args.extrapolation else False)
+                           extrapolation=False if args.no_extrapolation else "auto")
     command = "python benchmarks/replay.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     run(datasets, strategies, batches=args.batches or (2 if args.quick else 5),
         batch_share=args.batch_share or (0.10 if args.quick else 0.06), settings=settings, seed=args.seed,

@@ -121,8 +121,10 @@ def run_suggest(args: argparse.Namespace) -> int:
     text = table.astype(object).copy()
     for col in ("N", "D", "cost", "cumulative_cost"):
         text[col] = [f"{v:.3g}" for v in table[col]]
-    for col in ("expected_sd", "ess_fraction"):
+    for col in ("expected_sd", "extrapolation_sd", "ess_fraction"):
         text[col] = [_num(v) for v in table[col]]
-    print(f"Next runs (target: {what}; expected posterior sd now {_num(table.attrs['sd_now'])}):")
+    print(f"Next runs (target: {what}; expected sd now {_num(table.attrs['sd_now'])}):")
     print(text.to_string(index=False))
+    if table.attrs["criterion"] == "gain":
+        print("Ranked by expected gain, not gain per unit cost: that spends the budget better here.")
     return 0

@@ -1,9 +1,9 @@
 """Which runs to train next: preposterior Bayesian design from the posterior itself.
 
 :func:`suggest_runs` picks, greedily, the candidate runs that are
-expected to shrink the posterior variance of a target quantity the most per unit cost. The
+expected to shrink the predictive variance of a target quantity the most per unit cost. The
 target is the law's log value at planned runs, or log N* of the compute-optimal allocation at
-given budgets.
+given budgets. The kernels and the loop are in :mod:`bayeslaw.decide.design_greedy`.
 
 How the expected variance is computed (importance reweighting, no refit):
 
@@ -18,6 +18,10 @@ How the expected variance is computed (importance reweighting, no refit):
    it) / cost, conditioning jointly on the outcomes already chosen in the same worlds. Each step
    draws fresh noise, so a candidate may be chosen again (a replicate) unless
    ``replicates=False``.
+4. With a ``budget``, gain per cost alone can leave most of the budget unspent on cheap runs that
+   barely inform the target, so a second sequence ranked by gain alone (among the affordable
+   runs) is made from the same worlds and the one with the lower final expected variance is
+   returned (the usual rule for greedy selection under a budget).
 
 The weights degenerate as the simulated runs become informative; the effective sample size of
 the weights is reported per step, and a mean below 5% of the draws triggers a warning (refit on
@@ -32,14 +36,21 @@ where the laws disagree about the target also earn credit for telling them apart
 
 A new run's run-to-run offset (fits with ``run_sd``) is folded into the noise scale,
 sqrt(sigma^2 + run_sd^2). Runs without a family (in the target and the candidates alike) are runs
-of one and the same new family drawn from the population. The calibrated extrapolation error is not part of the target: new
-small runs do not inform it.
+of one and the same new family drawn from the population.
+
+A fit with a calibrated extrapolation error (the default of :func:`bayeslaw.fit`) adds that error's
+variance at planned target runs to the target's: no outcome reduces it, but a candidate larger than
+every fitted run moves the data's frontier towards the target and so shrinks it
+(:mod:`bayeslaw.decide.design_extrapolation`). A design that trusts its law less than the fit
+does thus values coming closer to the target; N* targets carry no such term.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +59,8 @@ import pandas as pd
 
 from bayeslaw.core.errors import DesignWarning, PredictionError
 from bayeslaw.decide import design_inputs as inputs
+from bayeslaw.decide.design_extrapolation import ExtrapolationTerm
+from bayeslaw.decide.design_greedy import greedy
 from bayeslaw.modeling.build import family_draws, law_draws
 from bayeslaw.modeling.likelihood import _df, noise_scale
 
@@ -94,47 +107,6 @@ def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.nda
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
-def _logpdf(y, loc, scale, df, normal):
-    """Log density of ``y`` under Student-t(df, loc, scale), or normal where ``normal``."""
-    z = (y - loc) / scale
-    t = (jax.scipy.special.gammaln(0.5 * (df + 1.0)) - jax.scipy.special.gammaln(0.5 * df)
-         - 0.5 * jnp.log(df * jnp.pi) - 0.5 * (df + 1.0) * jnp.log1p(z**2 / df))
-    n = -0.5 * z**2 - 0.5 * jnp.log(2 * jnp.pi)
-    return jnp.where(normal, n, t) - jnp.log(scale)
-
-
-def _weighted(logw, q):
-    """Weighted variance of the target (mean over its components) and ESS fraction."""
-    w = jax.nn.softmax(logw)
-    centre = w @ q
-    var = (w @ (q - centre) ** 2).mean()
-    return var, 1.0 / (jnp.sum(w**2) * w.shape[0])
-
-
-@jax.jit
-def _score(base, y, loc, scale, df, normal, q):
-    """Remaining variance and ESS fraction per world (M) for each candidate (C): (C, M) each.
-
-    ``base`` (M, S) holds log prior mass plus the log likelihood of the runs chosen so far in
-    each world; ``y`` (M, C) the candidates' simulated outcomes at this step.
-    """
-    def one(c_loc, c_scale, c_y):
-        ll = _logpdf(c_y[:, None], c_loc[None, :], c_scale[None, :], df[None, :], normal[None, :])
-        return jax.vmap(_weighted, in_axes=(0, None))(base + ll, q)
-
-    return jax.lax.map(lambda args: one(*args), (loc.T, scale.T, y.T))
-
-
-@jax.jit
-def _now(base, q):
-    return jax.vmap(_weighted, in_axes=(0, None))(base, q)
-
-
-@jax.jit
-def _update(base, y, loc, scale, df, normal):
-    return base + _logpdf(y[:, None], loc[None, :], scale[None, :], df[None, :], normal[None, :])
-
-
 def _pool(fits: Mapping, law_w: Mapping[str, float], kind, target, cands) -> dict[str, np.ndarray]:
     """The mixture posterior: every fit's draws with log prior mass log(w_l / S_l)."""
     parts = []
@@ -154,7 +126,7 @@ def _pool(fits: Mapping, law_w: Mapping[str, float], kind, target, cands) -> dic
 def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: float | None = None,
                  replicates: bool = True, fits: Mapping | None = None, weights=None, outer: int = 64,
                  seed: int = 0) -> pd.DataFrame:
-    """Choose the next runs that shrink the target's posterior uncertainty most per unit cost.
+    """Choose the next runs that shrink the target's predictive uncertainty most per unit cost.
 
     Parameters
     ----------
@@ -189,11 +161,14 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     Returns
     -------
     DataFrame, one row per chosen run in order: step, candidate (index label), N, D (family),
-    cost, cumulative_cost, expected_sd (the target's expected posterior sd after this step),
+    cost, cumulative_cost, expected_sd (the target's expected predictive sd in log space after
+    this step), extrapolation_sd (the extrapolation error's part of it; 0 without one),
     ess_fraction (mean effective sample size of the weights over worlds, as a fraction of the
-    draws). ``attrs``: ``sd_now`` (sd before any new run), ``variance_by_world`` (steps x worlds)
-    and ``law_weight_if_true``: per law, the mean posterior mass the chosen runs leave on it in
-    the worlds where it is the truth (how surely the batch would recognise it; 1 for one law).
+    draws). ``attrs``: ``sd_now`` (sd before any new run), ``variance_by_world`` (steps x worlds,
+    the posterior part), ``criterion`` (``"gain per cost"``, or ``"gain"`` where that spent a
+    budget better) and ``law_weight_if_true``: per law, the mean posterior mass the chosen runs
+    leave on it in the worlds where it is the truth (how surely the batch would recognise it; 1
+    for one law).
     """
     inputs.check_settings(n, budget, outer, seed)
     if fits is None:
@@ -204,50 +179,33 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     cands = inputs.parse_candidates(candidates, inputs.cost_constant(cost))
     costs = inputs.candidate_costs(cost, cands)
     pool = _pool(fits, law_w, kind, target_spec, cands)
-    S, C = pool["loc"].shape
     rng = np.random.default_rng(int(seed))
     prior = np.exp(pool["logprior"] - pool["logprior"].max())
-    truth = rng.choice(S, size=outer, p=prior / prior.sum())
-    j = {k: jnp.asarray(pool[k]) for k in ("loc", "scale", "df", "normal", "q")}
-    # a world's own truth is left out of its pool: reweighting the very draw that generated the
-    # outcome would favour it and understate the remaining variance
-    base = jnp.broadcast_to(jnp.asarray(pool["logprior"]), (outer, S)).at[jnp.arange(outer), truth].set(-jnp.inf)
-    var_now, _ = _now(base, j["q"])
-    sd_now = float(np.sqrt(np.mean(np.asarray(var_now))))
-    current = float(np.mean(np.asarray(var_now)))
-    chosen, spent, by_world = [], 0.0, []
-    allowed = np.ones(C, dtype=bool)
-    for step in range(1, int(n) + 1):
-        if budget is not None:
-            allowed &= spent + costs <= budget * (1 + 1e-12)
-        if not allowed.any():
-            break
-        normal = pool["normal"][truth].astype(bool)[:, None]
-        heavy = rng.standard_t(np.where(normal, 1.0, pool["df"][truth][:, None]), (outer, C))
-        noise = np.where(normal, rng.standard_normal((outer, C)), heavy)
-        y = pool["loc"][truth] + pool["scale"][truth] * noise
-        var, ess = (np.asarray(a) for a in _score(base, jnp.asarray(y), j["loc"], j["scale"], j["df"],
-                                                  j["normal"], j["q"]))
-        expected = var.mean(axis=1)
-        gain = np.where(allowed, (current - expected) / costs, -np.inf)
-        best = int(np.argmax(gain))
-        base = _update(base, jnp.asarray(y[:, best]), j["loc"][:, best], j["scale"][:, best], j["df"], j["normal"])
-        current = float(expected[best])
-        spent += costs[best]
-        by_world.append(var[best])
+    truth = rng.choice(pool["q"].shape[0], size=outer, p=prior / prior.sum())
+    extra = ExtrapolationTerm(fits, law_w, target_spec, cands) if kind == "rows" else None
+    select = partial(greedy, pool, truth, costs, n=int(n), budget=budget, replicates=replicates, extra=extra)
+    # with a budget, the better of gain per cost and gain alone (budgeted greedy selection: per
+    # cost alone can leave most of a budget unspent on cheap runs that barely inform the target)
+    runs = select(rng=copy.deepcopy(rng), per_cost=True)
+    criterion = "gain per cost"
+    if budget is not None:
+        alternative = select(rng=rng, per_cost=False)
+        if alternative.variance < runs.variance * (1 - 1e-9):
+            runs, criterion = alternative, "gain"
+    chosen = []
+    group = first.table.group
+    for step, (best, spent, total, ex_var, ess) in enumerate(runs.steps, start=1):
         row = {"step": step, "candidate": cands.index[best], "N": float(cands["N"].iloc[best]),
                "D": float(cands["D"].iloc[best])}
-        group = first.table.group
         for column in ("family", group):
             if column and column in cands.columns:
                 row["family"] = cands[column].iloc[best]
-        row.update(cost=float(costs[best]), cumulative_cost=spent, expected_sd=float(np.sqrt(current)),
-                   ess_fraction=float(ess[best].mean()))
+        row.update(cost=float(costs[best]), cumulative_cost=spent, expected_sd=float(np.sqrt(total)),
+                   extrapolation_sd=float(np.sqrt(ex_var)), ess_fraction=ess)
         chosen.append(row)
-        if not replicates:
-            allowed[best] = False
     columns = ["step", "candidate", "N", "D"] + (["family"] if chosen and "family" in chosen[0] else [])
-    out = pd.DataFrame(chosen, columns=columns + ["cost", "cumulative_cost", "expected_sd", "ess_fraction"])
+    out = pd.DataFrame(chosen, columns=columns + ["cost", "cumulative_cost", "expected_sd", "extrapolation_sd",
+                                                  "ess_fraction"])
     if len(out) and out["ess_fraction"].min() < MIN_ESS_FRACTION:
         warnings.warn(f"the reweighted posterior rests on {out['ess_fraction'].min():.1%} of the draws on "
                       "average (below 5%): the expected sd is unreliable; draw more posterior samples, or "
@@ -255,14 +213,13 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
                       DesignWarning, stacklevel=2)
     names = [name for name in fits if law_w[name] > 0]
     edges = np.cumsum([0] + [int(fits[name].num_draws) for name in names])
-    final = np.asarray(jax.nn.softmax(base, axis=1))
+    final = np.asarray(jax.nn.softmax(runs.base, axis=1))
     truth_law = np.searchsorted(edges[1:], truth, side="right")
     recovery = {}
     for i, name in enumerate(names):
         mass = final[:, edges[i]:edges[i + 1]].sum(axis=1)[truth_law == i]
         recovery[name] = float(mass.mean()) if mass.size else float("nan")
-    out.attrs.update(sd_now=sd_now, variance_by_world=np.array(by_world), outer=int(outer),
-                     law_weight_if_true=recovery,
-                     target=kind)
+    out.attrs.update(sd_now=runs.sd_now, variance_by_world=np.array(runs.by_world), outer=int(outer),
+                     law_weight_if_true=recovery, target=kind, criterion=criterion)
     return out
 

@@ -17,14 +17,14 @@ LEVEL = 0.8
 
 @dataclass(frozen=True)
 class FitSettings:
-    """``bl.fit`` settings of every refit: the law and the MCMC size; ``extrapolation=False``
-    scores the posterior's own intervals unless ``extrapolation`` is set."""
+    """``bl.fit`` settings of every refit: the law, the MCMC size and the extrapolation error
+    (``"auto"``, bl.fit's default; False scores the posterior's own intervals)."""
 
     law: str = "chinchilla"
     chains: int = 2
     warmup: int = 300
     draws: int = 300
-    extrapolation: bool | str = False
+    extrapolation: bool | str = "auto"
 
     def kwargs(self) -> dict:
         return {"chains": self.chains, "warmup": self.warmup, "draws": self.draws,

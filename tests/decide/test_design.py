@@ -97,6 +97,52 @@ def test_compute_target_and_iso_cost_candidates(small_fit):
     assert (frame["D"] / frame["N"]).iloc[1] == pytest.approx(20.0)
 
 
+def _with_error(fit, runs, kappa, tau):
+    """``fit`` carrying an extrapolation error with all its mass at (kappa, tau) on the grid."""
+    from bayeslaw.results.extrapolation_error import GRID, ExtrapolationErrorModel
+
+    weights = np.zeros((GRID.size, GRID.size))
+    ik, it = np.searchsorted(GRID, kappa), np.searchsorted(GRID, tau)
+    weights[ik, it] = 1.0
+    reference = float(np.log((6 * runs["N"] * runs["D"]).max()))
+    error = ExtrapolationErrorModel("C", reference, weights, 30, (1.0,))
+    return replace(fit, config={**fit.config, "extrapolation": error.to_dict()}), GRID[ik], GRID[it], reference
+
+
+@pytest.mark.heavy
+def test_the_extrapolation_error_is_shrunk_only_by_moving_the_frontier(small_fit, small_runs):
+    """The error's variance at the target is kappa^2 + tau^2 d^2, d the log distance beyond the
+    largest run fitted or chosen: a run inside the data leaves it, a run near the target shrinks it
+    to its own distance, and it counts in expected_sd; a fit without an error adds none."""
+    fit, kappa, tau, reference = _with_error(small_fit, small_runs, 0.01, 0.02)
+    target_key = np.log(6 * TARGET["N"] * TARGET["D"])
+    cands = pd.DataFrame([FAR, NEAR], index=["far", "near"])
+    far = _quiet(bl.suggest_runs, fit, TARGET, cands.loc[["far"]], n=1, outer=32)
+    assert far["extrapolation_sd"].iloc[0] == pytest.approx(math.hypot(kappa, tau * (target_key - reference)))
+    near = _quiet(bl.suggest_runs, fit, TARGET, cands, n=1, cost=[1.0, 1.0], outer=32)
+    assert list(near["candidate"]) == ["near"]
+    assert near["extrapolation_sd"].iloc[0] == pytest.approx(math.hypot(kappa, tau * np.log(4.0)))
+    assert near["expected_sd"].iloc[0] > near["extrapolation_sd"].iloc[0]
+    assert near.attrs["sd_now"] > math.hypot(kappa, tau * (target_key - reference))
+    plain = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=1, cost=[1.0, 1.0], outer=32)
+    assert plain["extrapolation_sd"].iloc[0] == 0.0
+
+
+@pytest.mark.heavy
+def test_a_budget_is_spent_by_gain_when_gain_per_cost_leaves_it_unspent(small_fit):
+    """Cheap far runs win on gain per cost, one costly near run wins on gain: with a budget that
+    affords the near run the better sequence (lower final expected variance) is returned."""
+    cands = pd.DataFrame([FAR, NEAR], index=["far", "near"])
+    per_cost = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=10, cost=[1.0, 200.0], seed=1)
+    assert per_cost.attrs["criterion"] == "gain per cost"
+    assert list(per_cost["candidate"][:2]) == ["far", "far"]
+    spent = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=10, cost=[1.0, 200.0], budget=200.0, seed=1)
+    assert spent.attrs["criterion"] == "gain"
+    assert list(spent["candidate"]) == ["near"] and spent["cumulative_cost"].iloc[-1] == 200.0
+    cheap_only = per_cost[per_cost["cumulative_cost"] <= 200.0]
+    assert spent["expected_sd"].iloc[-1] < 0.5 * cheap_only["expected_sd"].iloc[-1]
+
+
 @pytest.mark.slow
 def test_expected_remaining_variance_matches_the_realised_one(small_fit):
     """Preposterior check: pool = every other draw, truths = the draws between (held out). For each
@@ -226,7 +272,7 @@ def test_cli_suggest(small_fit, tmp_path, capsys):
                          "--n", "2", "--outer", "16"])
     assert code == 0
     out = capsys.readouterr().out
-    assert out.startswith("Next runs (target: log law value; expected posterior sd now ")
+    assert out.startswith("Next runs (target: log law value; expected sd now ")
     assert len(out.strip().splitlines()) == 4  # title, header, two runs
     with pytest.raises(SystemExit) as info:
         cli.main(["suggest", str(path), "--target", "N=1e10,D=2e11", "--grid", "N=1e7:1e9"])

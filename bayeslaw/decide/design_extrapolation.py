@@ -1,0 +1,113 @@
+"""The extrapolation error's share of a design target's variance, and how new runs shrink it.
+
+A fit with a calibrated extrapolation error (:mod:`bayeslaw.results.extrapolation_error`) predicts
+a run beyond its largest fitted one with an extra log-space error ``kappa z1 + tau d z2 + eta u
+z3``, ``d`` the log distance beyond the largest fitted key. Its variance at a target row is
+
+    E[kappa^2] 1(d > 0) + E[tau^2] d^2 + E[eta^2] u^2 1(d > 0)
+
+and no simulated outcome changes it: new small runs do not inform whether the law bends. A run
+larger than every fitted one does, by moving the data's frontier, and so ``d``, towards the
+target. This is the part of the design that survives a wrong law: by the error model's own
+account, the surest way to predict a far run is to come closer to it. Without this term a
+posterior that trusts its law would spend a budget on many cheap runs that only sharpen the
+fitted parameters.
+
+:class:`ExtrapolationTerm` holds what the greedy selection needs: per fit with an error model, its
+mixture weight, the expected squares, the target rows' and candidates' log keys and the current
+frontier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from bayeslaw.decide import design_inputs as inputs
+from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, tilt_values
+
+
+@dataclass
+class _Part:
+    weight: float
+    kappa2: float
+    tau2: float
+    eta2: float
+    target_key: np.ndarray  # (T,) log key of the target rows
+    target_u2: np.ndarray  # (T,) squared tilt position, 0 without a tilt term
+    cand_key: np.ndarray  # (C,) log key of the candidates
+    frontier: float  # log key of the largest run fitted or chosen so far
+
+
+def _expected_squares(error) -> tuple[float, float, float]:
+    """E[kappa^2], E[tau^2], E[eta^2] under the error's grid posterior."""
+    w = error.weights
+    marginal = [w.sum(axis=tuple(j for j in range(w.ndim) if j != i)) for i in range(w.ndim)]
+    kappa2 = float(marginal[0] @ GRID**2)
+    tau2 = float(marginal[1] @ GRID**2)
+    eta2 = float(marginal[2] @ TILT_GRID**2) if w.ndim == 3 else 0.0
+    return kappa2, tau2, eta2
+
+
+class ExtrapolationTerm:
+    """The extrapolation variance of the target (mean over its rows, mixture over the fits) as a
+    function of the runs chosen so far.
+
+    Parameters
+    ----------
+    fits : mapping of str to Fit
+        The design's fits; those without an extrapolation error add nothing.
+    law_w : mapping of str to float
+        Their normalised mixture weights.
+    target, cands : DataFrame
+        The planned target rows and the candidate runs (law inputs, family column as needed).
+    """
+
+    def __init__(self, fits: Mapping, law_w: Mapping[str, float], target: pd.DataFrame, cands: pd.DataFrame):
+        self.parts: list[_Part] = []
+        for name, fit in fits.items():
+            error = fit.extrapolation
+            if error is None or law_w[name] <= 0:
+                continue
+            rows = fit._rows(inputs.family_column(fit, target)).inputs
+            options = fit._rows(inputs.family_column(fit, cands)).inputs
+            u = tilt_values(rows, error.by)
+            u2 = np.zeros(len(target)) if u is None or error.tilt_center is None else (u - error.tilt_center) ** 2
+            self.parts.append(_Part(law_w[name], *_expected_squares(error),
+                                    np.log(key_values(rows, error.by)), u2,
+                                    np.log(key_values(options, error.by)), float(error.reference)))
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+    def copy(self) -> ExtrapolationTerm:
+        """An independent copy (its frontier moves on its own)."""
+        out = object.__new__(ExtrapolationTerm)
+        out.parts = [replace(p) for p in self.parts]
+        return out
+
+    @staticmethod
+    def _variance(part: _Part, frontier: np.ndarray) -> np.ndarray:
+        """The part's target variance (mean over rows) for each frontier in ``frontier``."""
+        d = np.maximum(part.target_key[None, :] - frontier[:, None], 0.0)
+        beyond = (d > 0).astype(float)
+        per_row = (part.kappa2 + part.eta2 * part.target_u2[None, :]) * beyond + part.tau2 * d**2
+        return per_row.mean(axis=1)
+
+    def now(self) -> float:
+        """The variance with the runs chosen so far."""
+        return float(sum(p.weight * self._variance(p, np.array([p.frontier]))[0] for p in self.parts))
+
+    def after(self) -> np.ndarray:
+        """(C,) the variance once each candidate is added (its key may move the frontier)."""
+        if not self.parts:
+            return np.zeros(0)
+        return sum(p.weight * self._variance(p, np.maximum(p.frontier, p.cand_key)) for p in self.parts)
+
+    def choose(self, c: int) -> None:
+        """Add candidate ``c`` to the chosen runs."""
+        for p in self.parts:
+            p.frontier = max(p.frontier, float(p.cand_key[c]))
