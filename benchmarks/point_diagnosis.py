@@ -4,14 +4,15 @@ For a few leave-largest-out splits of ../shared/data, fit in the same run: the H
 L-BFGS point fit from its 18-start coarse grid (baseline_huber.py), bayeslaw's default, and
 bayeslaw with law variants: ``wide`` (benchmarks/variants/chinchilla_wide_priors.toml, priors that
 leave room for E near 0 with small exponents, the degenerate optima a Huber fit finds) and
-``normal`` (benchmarks/variants/chinchilla_normal.toml, Normal instead of Student-t noise). For
+``normal`` (benchmarks/variants/chinchilla_normal.toml, Normal instead of Student-t noise) and
+``df2`` (benchmarks/variants/chinchilla_df2.toml, Student-t with df held near 2). For
 each bayeslaw fit three point predictions of the law are scored: the posterior median (what
 ``predict`` gives), the posterior mean, and the law at the posterior draw of highest likelihood
 (a stand-in for the likelihood's optimum on the posterior's ridge, the point a Huber fit seeks).
 Prints the median AREs on the held-out runs, the Huber optimum and posterior medians of E, alpha,
-beta and the Student-t df, and writes results/point_diagnosis.json.
+beta and the Student-t df, and writes results/<out>.json.
 
-    python benchmarks/point_diagnosis.py [--splits steplaw_N,olmo_N,...]
+    python benchmarks/point_diagnosis.py [--splits steplaw_N,olmo_N,...] [--out point_diagnosis]
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import bayeslaw as bl  # noqa: E402
 HERE = Path(__file__).resolve().parent
 VARIANTS = {"default": "chinchilla",
             "wide": str(HERE / "variants" / "chinchilla_wide_priors.toml"),
-            "normal": str(HERE / "variants" / "chinchilla_normal.toml")}
+            "normal": str(HERE / "variants" / "chinchilla_normal.toml"),
+            "df2": str(HERE / "variants" / "chinchilla_df2.toml")}
 
 
 def steplaw() -> pd.DataFrame:
@@ -48,6 +50,12 @@ def gadre_c4() -> pd.DataFrame:
     return frame[frame["train_dataset"] == frame["train_dataset"].unique()[0]]
 
 
+def pythia_finals() -> pd.DataFrame:
+    """Pythia's final checkpoints (LAMBADA log-ppl, standard and deduped): one D for every run."""
+    frame = cr.pythia()
+    return frame.sort_values("D").groupby("run").tail(1)[["N", "D", "loss"]]
+
+
 def _c(frame: pd.DataFrame) -> pd.Series:
     return 6.0 * frame["N"] * frame["D"]
 
@@ -58,6 +66,7 @@ SPLITS = {
     "steplaw_N": (steplaw, lambda f: f["N"] < 1e9, lambda f: f["N"] >= 1e9),
     "olmo_N": (cr.olmo_ladder, lambda f: f["N"] < 2e9, lambda f: f["N"] >= 2e9),
     "gadre_c4_N": (gadre_c4, lambda f: f["N"] < 1e9, lambda f: f["N"] >= 1e9),
+    "pythia_final_N": (pythia_finals, lambda f: f["N"] < 2e9, lambda f: f["N"] >= 2e9),
 }
 
 
@@ -92,6 +101,7 @@ def one(name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", default=",".join(SPLITS))
+    parser.add_argument("--out", default="point_diagnosis", help="results/<out>.json")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     results = []
@@ -102,7 +112,7 @@ def main() -> None:
                           f"(E {r[k]['E']:.3g})" for k in VARIANTS)
         print(f"{name}: ARE huber {r['huber']['are']:.2%} (E {r['huber']['E']:.3g}, alpha "
               f"{r['huber']['alpha']:.3f}); median / mean / max-likelihood draw: {cells}", flush=True)
-    out = HERE / "results" / "point_diagnosis.json"
+    out = HERE / "results" / f"{args.out}.json"
     out.write_text(json.dumps({"variants": VARIANTS, "results": results}, indent=1))
     print(f"wrote {out}")
 
