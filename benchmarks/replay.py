@@ -14,6 +14,7 @@ against the estimate from all runs. Strategies: (a) bayeslaw's
     python benchmarks/replay.py [--only chinchilla,porian_isoflop] [--strategies bayeslaw,ssl,...]
         [--batches 5] [--batch-share 0.06] [--seed 0] [--chains 2 --warmup 300 --draws 300]
         [--no-extrapolation] [--quick] [--out replay]
+    python benchmarks/replay.py --render replay_quick   # rewrite the .md and plots from the .json
 
 ``--quick``: chinchilla and datablations, 2 batches of 10% of the pool, refits of 2 chains x 150 + 150.
 """
@@ -149,7 +150,18 @@ def main(argv=None) -> None:
                         help="refit without bl.fit's default extrapolation error (the posterior's own intervals)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out")
+    parser.add_argument("--render", metavar="STEM",
+                        help="only rewrite results/STEM.md and its plots from results/STEM.json (no fits)")
     args = parser.parse_args(argv)
+    if args.render:
+        path = OUT / f"{args.render}.json"
+        if not path.exists():
+            parser.exit(2, f"replay: no {path}\n")
+        full = json.loads(path.read_text())
+        (OUT / f"{args.render}.md").write_text(report.markdown(full))
+        for ds in full["results"]:
+            report.plot(ds, OUT / f"{args.render}_{ds['dataset']}.png")
+        return
     datasets = args.only.split(",") if args.only else list(QUICK_DATASETS if args.quick else DATASETS)
     unknown = [d for d in datasets if d not in DATASETS]
     strategies = args.strategies.split(",")

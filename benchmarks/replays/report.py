@@ -25,6 +25,20 @@ def reach(curves: dict) -> tuple[float | None, dict]:
     return goal, out
 
 
+def averages(curves: dict) -> dict:
+    """Per strategy that added runs: its mean IS80 over the batches after the pilot (the area under
+    its curve at equal compute per batch, lower is better), its last IS80 and its last N* error."""
+    out = {}
+    for name, curve in curves.items():
+        steps = curve["steps"][1:]
+        if not steps:
+            continue
+        out[name] = {"mean_is80": sum(s["interval_score_80"] for s in steps) / len(steps),
+                     "last_is80": steps[-1]["interval_score_80"], "last_n_star_error": steps[-1]["n_star_error_dec"],
+                     "batches": len(steps)}
+    return out
+
+
 def markdown(report: dict) -> str:
     """One table per data set: each strategy's score after each batch, then the compute to reach
     the common interval score."""
@@ -55,6 +69,11 @@ def markdown(report: dict) -> str:
         if goal is not None:
             lines += ["", f"Added compute (% of pool) to first reach IS80 <= {goal:.2f}: "
                       + ", ".join(f"{k} {_fmt(v, '.1f')}" for k, v in hit.items()) + "."]
+        means = averages(ds["strategies"])
+        if means:
+            lines += ["", "Mean IS80 over the batches (last IS80, last N* error in decades): "
+                      + ", ".join(f"{k} {v['mean_is80']:.2f} ({v['last_is80']:.2f}, {_fmt(v['last_n_star_error'], '.3f')})"
+                                  for k, v in means.items()) + "."]
         lines.append("")
     return "\n".join(lines)
 

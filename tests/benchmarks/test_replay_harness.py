@@ -174,3 +174,20 @@ def test_cli_names_an_unknown_data_set_and_exits_2(capsys):
         replay.main(["--only", "chinchilla,nope", "--strategies", "random,best"])
     assert exc.value.code == 2
     assert capsys.readouterr().err == "replay: unknown data set or strategy: nope, best\n"
+
+
+def test_report_averages_and_reach_over_the_batches():
+    from replays import report
+
+    def curve(scores, skip=None):
+        steps = [{"interval_score_80": s, "added_share": 0.1 * i, "n_star_error_dec": 0.5 / (i + 1)}
+                 for i, s in enumerate(scores)]
+        return {"steps": steps, "skip": skip}
+
+    curves = {"a": curve([10.0, 6.0, 4.0]), "b": curve([10.0, 8.0, 7.0]), "c": curve([10.0], skip="no peer")}
+    means = report.averages(curves)
+    assert set(means) == {"a", "b"}  # a strategy that never ran has no curve to average
+    assert means["a"] == {"mean_is80": 5.0, "last_is80": 4.0, "last_n_star_error": pytest.approx(0.5 / 3),
+                          "batches": 2}
+    goal, hit = report.reach(curves)
+    assert goal == 7.0 and hit == {"a": pytest.approx(10.0), "b": pytest.approx(20.0)}
