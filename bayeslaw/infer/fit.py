@@ -99,7 +99,9 @@ def fit(
     seed : int
         Random seed; the same seed, data and settings give the same draws.
     target_accept : float
-        NUTS target acceptance probability; raise towards 0.95 if divergences are reported.
+        Target acceptance probability of the step-size adaptation (default 0.8). Under
+        ``sampler="auto"`` NUTS draws with a divergent transition are redrawn once at 0.95;
+        ``fit.config["target_accept"]`` gives the value of the draws returned.
     centered : bool, optional
         Sample partially pooled family values centred (True) or non-centred (False). Default:
         centred when there are at least 5 families with at least 10 runs each, the regime where
@@ -121,7 +123,8 @@ def fit(
         centred partial pooling, then NUTS from the same starts and seed if the HMC draws
         fail any convergence check (R-hat above 1.01, bulk ESS below 100 per chain, any
         divergence); NUTS straight away for non-centred hierarchies and run effects (see
-        :func:`hmc_first`). ``fit.config["sampler_used"]`` says which draws you got and
+        :func:`hmc_first`); NUTS draws with a divergent transition are redrawn once at
+        ``target_accept=0.95``. ``fit.config["sampler_used"]`` says which draws you got and
         ``fit.config["hmc_fallback"]`` why HMC's were set aside.
     steps : int
         Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16).
@@ -185,7 +188,7 @@ def fit(
             starts, centre = map_start_and_point(model, args, chains, key_init, plan)
         stage.update()
         stage.set_postfix_str(f"sampling {chains} chains x {warmup}+{draws}")
-        samples, stats, method, t_mcmc, sampler_used, fallback = sample_law(
+        samples, stats, method, t_mcmc, sampler_used, fallback, accept = sample_law(
             sampler, plan, model, args, starts, centre, key_run, chains, warmup, draws, steps,
             target_accept, show, table.families)
         stage.update()
@@ -199,7 +202,7 @@ def fit(
         sample_stats=stats,
         timings={},
         config={"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
-                "target_accept": target_accept, "chain_method": method, "sampler": sampler,
+                "target_accept": accept, "chain_method": method, "sampler": sampler,
                 "sampler_used": sampler_used, "hmc_fallback": fallback,
                 **({"steps": steps} if sampler != "nuts" else {}), "centered": bool(centered),
                 "dense_mass": dense is True, "n_runs": n_runs, "run": run,
@@ -208,7 +211,7 @@ def fit(
         run_index=run_index,
     )
     diag = result.diagnostics()
-    warn_if_unreliable(diag, int(stats["diverging"].sum()), chains, target_accept,
+    warn_if_unreliable(diag, int(stats["diverging"].sum()), chains, accept,
                        quantity_labels(plan, table.families, diag.index))
     parts = {"compile_s": t_init["compile"] + t_mcmc["compile"], "init_s": t_init["run"],
              "sampling_s": t_mcmc["run"]}

@@ -44,23 +44,43 @@ def hmc_trouble(plan: ModelPlan, samples: dict, stats: dict, chains: int,
     return found[0] if found else None
 
 
+#: ``sampler="auto"`` redraws NUTS draws that hold a divergent transition once at this target
+#: acceptance: smaller steps through the curved E/A/alpha ridge and the hierarchies' funnels, the
+#: usual remedy (Stan's adapt_delta) made the default rather than left to a warning
+RETRY_ACCEPT = 0.95
+
+
 def run_sampler(sampler: str, plan: ModelPlan, hmc, nuts, chains: int, target_accept: float,
             families: tuple[str, ...] = ()):
-    """Run the chosen sampler (``auto``: HMC, then NUTS if HMC's draws fail a check).
+    """Run the chosen sampler (``auto``: HMC, then NUTS if HMC's draws fail a check; NUTS draws
+    with divergent transitions are redrawn once at :data:`RETRY_ACCEPT`).
 
-    Returns draws, stats, chain method, timings, the sampler whose draws these are, and why
-    HMC's draws were set aside (None if they were not).
+    ``nuts(accept)`` runs NUTS at target acceptance ``accept``. Returns draws, stats, chain
+    method, timings, the sampler whose draws these are, why HMC's draws were set aside (None if
+    they were not), and the target acceptance of the draws returned.
     """
     if sampler == "nuts" or (sampler == "auto" and not hmc_first(plan)):
-        return *nuts(), "nuts", None
+        samples, stats, method, clock, accept = _nuts(nuts, sampler, target_accept)
+        return samples, stats, method, clock, "nuts", None, accept
     with runtime.stopwatch() as t_hmc:
         samples, stats = hmc()
     fallback = (hmc_trouble(plan, samples, stats, chains, target_accept, families)
                 if sampler == "auto" else None)
     if fallback is None:
-        return samples, stats, "batched", t_hmc, "hmc", None
-    samples, stats, method, t_nuts = nuts()
-    return samples, stats, method, {k: t_hmc[k] + t_nuts[k] for k in t_nuts}, "nuts", fallback
+        return samples, stats, "batched", t_hmc, "hmc", None, target_accept
+    samples, stats, method, t_nuts, accept = _nuts(nuts, sampler, target_accept)
+    return samples, stats, method, {k: t_hmc[k] + t_nuts[k] for k in t_nuts}, "nuts", fallback, accept
+
+
+def _nuts(nuts, sampler: str, target_accept: float):
+    """NUTS at ``target_accept``, redrawn at :data:`RETRY_ACCEPT` under ``auto`` if it diverged;
+    draws, stats, chain method, timings and the target acceptance of the draws."""
+    samples, stats, method, clock = nuts(target_accept)
+    accept = target_accept
+    if sampler == "auto" and target_accept < RETRY_ACCEPT and np.asarray(stats["diverging"]).any():
+        samples, stats, method, again = nuts(RETRY_ACCEPT)
+        clock, accept = {k: clock[k] + again[k] for k in again}, RETRY_ACCEPT
+    return samples, stats, method, clock, accept
 
 
 def sample_law(sampler, plan, model, args, starts, centre, key, chains, warmup, draws, steps,
@@ -71,6 +91,8 @@ def sample_law(sampler, plan, model, args, starts, centre, key, chains, warmup, 
                   steps=steps, target_accept=target_accept, dense=dense is True, jitter=INIT_JITTER,
                   program=repr(plan))
     enough = partial(converged, plan, chains=chains) if draws >= EXTEND_FROM else None
-    nuts = partial(sample_nuts, model, args, starts, key, dense, chains, warmup, draws,
-                   target_accept, show, enough)
+
+    def nuts(accept: float):
+        return sample_nuts(model, args, starts, key, dense, chains, warmup, draws, accept, show, enough)
+
     return run_sampler(sampler, plan, hmc, nuts, chains, target_accept, families)

@@ -56,13 +56,48 @@ def test_auto_falls_back_to_nuts_from_the_same_start(demo_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
         auto = bl.fit("chinchilla", one, **settings)
-        nuts = bl.fit("chinchilla", one, sampler="nuts", **settings)
+        # auto redraws diverging NUTS draws at a higher target acceptance: the same NUTS run
+        nuts = bl.fit("chinchilla", one, sampler="nuts", target_accept=auto.config["target_accept"], **settings)
     assert auto.config["sampler_used"] == "nuts"
     reason = auto.config["hmc_fallback"]
     assert reason.startswith(("R-hat reaches", "bulk ESS is only", "divergent")), reason
     assert set(auto.samples) == set(nuts.samples)
     for name, value in nuts.samples.items():
         np.testing.assert_array_equal(auto.samples[name], value)
+
+
+def _fake_nuts(diverge_below: float):
+    """A stand-in for NUTS whose draws diverge at target acceptances below ``diverge_below``."""
+    calls = []
+
+    def nuts(accept):
+        calls.append(accept)
+        stats = {"diverging": np.array([[accept < diverge_below, False]])}
+        return {"x": np.full((1, 2), accept)}, stats, "sequential", {"compile": 1.0, "run": 2.0, "total": 3.0}
+
+    return nuts, calls
+
+
+@pytest.mark.parametrize(("sampler", "target_accept", "diverge_below", "calls"), [
+    ("auto", 0.8, 0.9, [0.8, 0.95]),  # diverged: redrawn once at 0.95
+    ("auto", 0.8, 0.99, [0.8, 0.95]),  # still diverging at 0.95: once only, the warning says so
+    ("auto", 0.8, 0.5, [0.8]),  # no divergence: no second run
+    ("auto", 0.95, 0.99, [0.95]),  # already at 0.95
+    ("nuts", 0.8, 0.9, [0.8]),  # NUTS asked for by name: the user's settings as given
+])
+def test_auto_redraws_diverging_nuts_draws_at_a_higher_target_acceptance(sampler, target_accept,
+                                                                          diverge_below, calls):
+    from types import SimpleNamespace
+
+    from bayeslaw.infer.sampler import RETRY_ACCEPT, run_sampler
+
+    plan = SimpleNamespace(n_runs=3)  # a run effect: NUTS straight away
+    nuts, seen = _fake_nuts(diverge_below)
+    samples, stats, method, clock, used, fallback, accept = run_sampler(sampler, plan, None, nuts, 1, target_accept)
+    assert seen == calls and accept == calls[-1] and samples["x"][0, 0] == calls[-1]
+    assert (used, fallback, method) == ("nuts", None, "sequential")
+    assert clock == {"compile": 1.0 * len(calls), "run": 2.0 * len(calls), "total": 3.0 * len(calls)}
+    assert RETRY_ACCEPT == 0.95
 
 
 @pytest.mark.parametrize(("families", "pooling", "n_runs", "expected"), [
