@@ -10,9 +10,11 @@ def _fmt(x, spec: str) -> str:
 
 
 def reach(curves: dict) -> tuple[float | None, dict]:
-    """The interval score every strategy that ran reached by its last batch (the worst final
-    score), and for each strategy the added compute (% of the pool) at which it first got there."""
-    finals = [c["steps"][-1]["interval_score_80"] for c in curves.values() if not c.get("skip") and len(c["steps"]) > 1]
+    """The interval score every strategy that added runs reached by its last batch (the worst
+    final score), and for each the added compute (% of the pool) at which it first got there. A
+    strategy that stopped early (the pool ran out of affordable runs) counts with the batches it
+    made."""
+    finals = [c["steps"][-1]["interval_score_80"] for c in curves.values() if len(c["steps"]) > 1]
     if not finals:
         return None, {}
     goal = max(finals)

@@ -184,7 +184,8 @@ def test_report_averages_and_reach_over_the_batches():
                  for i, s in enumerate(scores)]
         return {"steps": steps, "skip": skip}
 
-    curves = {"a": curve([10.0, 6.0, 4.0]), "b": curve([10.0, 8.0, 7.0]), "c": curve([10.0], skip="no peer")}
+    curves = {"a": curve([10.0, 6.0, 4.0]), "b": curve([10.0, 8.0, 7.0], skip="pool ran out at batch 3"),
+              "c": curve([10.0], skip="no peer")}
     means = report.averages(curves)
     assert set(means) == {"a", "b"}  # a strategy that never ran has no curve to average
     assert means["a"] == {"mean_is80": 5.0, "last_is80": 4.0, "last_n_star_error": pytest.approx(0.5 / 3),
