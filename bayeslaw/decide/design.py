@@ -182,7 +182,7 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     rng = np.random.default_rng(int(seed))
     prior = np.exp(pool["logprior"] - pool["logprior"].max())
     truth = rng.choice(pool["q"].shape[0], size=outer, p=prior / prior.sum())
-    extra = ExtrapolationTerm(fits, law_w, target_spec, cands) if kind == "rows" else None
+    extra = ExtrapolationTerm.of(fits, law_w, target_spec, cands) if kind == "rows" else None
     select = partial(greedy, pool, truth, costs, n=int(n), budget=budget, replicates=replicates, extra=extra)
     # with a budget, the better of gain per cost and gain alone (budgeted greedy selection: per
     # cost alone can leave most of a budget unspent on cheap runs that barely inform the target)

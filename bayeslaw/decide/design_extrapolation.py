@@ -32,6 +32,8 @@ from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, ti
 
 @dataclass
 class _Part:
+    """One fit's share: its mixture weight, E[kappa^2], E[tau^2], E[eta^2], keys and frontier."""
+
     weight: float
     kappa2: float
     tau2: float
@@ -52,22 +54,21 @@ def _expected_squares(error) -> tuple[float, float, float]:
     return kappa2, tau2, eta2
 
 
+@dataclass
 class ExtrapolationTerm:
     """The extrapolation variance of the target (mean over its rows, mixture over the fits) as a
-    function of the runs chosen so far.
+    function of the runs chosen so far; one part per fit with an extrapolation error (see
+    :meth:`of`)."""
 
-    Parameters
-    ----------
-    fits : mapping of str to Fit
-        The design's fits; those without an extrapolation error add nothing.
-    law_w : mapping of str to float
-        Their normalised mixture weights.
-    target, cands : DataFrame
-        The planned target rows and the candidate runs (law inputs, family column as needed).
-    """
+    parts: list[_Part]
 
-    def __init__(self, fits: Mapping, law_w: Mapping[str, float], target: pd.DataFrame, cands: pd.DataFrame):
-        self.parts: list[_Part] = []
+    @classmethod
+    def of(cls, fits: Mapping, law_w: Mapping[str, float], target: pd.DataFrame,
+           cands: pd.DataFrame) -> ExtrapolationTerm:
+        """The term of ``fits`` (mixture weights ``law_w``; fits without an extrapolation error
+        add nothing) for the planned ``target`` rows and the candidate runs ``cands`` (law
+        inputs, family column as needed), frontiers at each fit's largest fitted run."""
+        parts = []
         for name, fit in fits.items():
             error = fit.extrapolation
             if error is None or law_w[name] <= 0:
@@ -76,18 +77,16 @@ class ExtrapolationTerm:
             options = fit._rows(inputs.family_column(fit, cands)).inputs
             u = tilt_values(rows, error.by)
             u2 = np.zeros(len(target)) if u is None or error.tilt_center is None else (u - error.tilt_center) ** 2
-            self.parts.append(_Part(law_w[name], *_expected_squares(error),
-                                    np.log(key_values(rows, error.by)), u2,
-                                    np.log(key_values(options, error.by)), float(error.reference)))
+            parts.append(_Part(law_w[name], *_expected_squares(error), np.log(key_values(rows, error.by)), u2,
+                               np.log(key_values(options, error.by)), float(error.reference)))
+        return cls(parts)
 
     def __bool__(self) -> bool:
         return bool(self.parts)
 
     def copy(self) -> ExtrapolationTerm:
         """An independent copy (its frontier moves on its own)."""
-        out = object.__new__(ExtrapolationTerm)
-        out.parts = [replace(p) for p in self.parts]
-        return out
+        return ExtrapolationTerm([replace(p) for p in self.parts])
 
     @staticmethod
     def _variance(part: _Part, frontier: np.ndarray) -> np.ndarray:
@@ -103,8 +102,6 @@ class ExtrapolationTerm:
 
     def after(self) -> np.ndarray:
         """(C,) the variance once each candidate is added (its key may move the frontier)."""
-        if not self.parts:
-            return np.zeros(0)
         return sum(p.weight * self._variance(p, np.maximum(p.frontier, p.cand_key)) for p in self.parts)
 
     def choose(self, c: int) -> None:
