@@ -24,11 +24,16 @@ into predictions.
 * **kappa, tau, eta.** Their joint posterior on log-spaced grids from 1e-4 to 1 (log-uniform
   priors). The held-out rows of one nested fit share that fit's ``z1, z2, z3``, as the rows of
   one prediction do, so each nested fit is one draw of the error: its residuals are
-  ``r ~ MultivariateNormal(0, diag(s^2) + kappa^2 1 1' + tau^2 d_eff d_eff' + eta^2 u u')``
-  (:func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior`). Read as independent
-  rows (:func:`~bayeslaw.infer.extrapolation_posterior.error_posterior`), three nested fits of 20
-  rows would look like 60 draws of the error and its interval would be far too narrow. The grid
-  posterior is computed in :mod:`bayeslaw.infer.extrapolation_posterior`.
+  ``r ~ MultivariateNormal(V m, diag(s^2) + kappa^2 1 1' + tau^2 d_eff d_eff' + eta^2 u u')``
+  with ``V = [1, d_eff, u]`` (:func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior`).
+  Read as independent rows (:func:`~bayeslaw.infer.extrapolation_posterior.error_posterior`),
+  three nested fits of 20 rows would look like 60 draws of the error and its interval would be
+  far too narrow. The grid posterior is computed in :mod:`bayeslaw.infer.extrapolation_posterior`.
+* **The drift m.** Where every nested fit misses its larger runs the same way (a law that bends
+  beyond its data), the miss is not noise around zero but a trend of the data the full fit will
+  meet too: ``m`` (offset, slope change, tilt), with the prior ``Normal(0, diag(kappa^2, tau^2,
+  eta^2))``, moves the full fit's predictions beyond its data. Nested fits that disagree in sign
+  leave ``m`` near zero; only the scatter then widens the intervals.
 
 Only laws whose likelihood is in log space (losses) are supported: the error is multiplicative.
 """
@@ -172,7 +177,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
 
 
 def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-              progress: bool | None = None, **fit_kwargs) -> ExtrapolationErrorModel:
+              progress: bool | None = None, drift: bool = True, **fit_kwargs) -> ExtrapolationErrorModel:
     """Measure a fit's extrapolation error by nested leave-largest-out refits of its own runs.
 
     Parameters
@@ -187,6 +192,9 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
         Seed of the nested fits (default: the fit's own).
     progress : bool, optional
         A bar over the nested refits (see :mod:`bayeslaw.core.progress`).
+    drift : bool
+        Measure the drift, the miss the nested fits share, and move predictions by it (default);
+        False: a zero-mean error that only widens intervals.
     **fit_kwargs
         Override the nested fits' sampler settings (chains, draws, warmup); by default the fit's.
 
@@ -197,13 +205,14 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     points = nested_residuals(fit, by=by, folds=folds, seed=seed, progress=progress, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
     tilts = tilt_values(fit.table.inputs, by)
-    weights = shared_error_posterior(points["residual"].to_numpy(), points["scale"].to_numpy(),
-                                     effective_distances(points, span(keys)),
-                                     None if tilts is None else points["tilt"].to_numpy(dtype=float),
-                                     points["cutoff"].to_numpy())
+    posterior = shared_error_posterior(points["residual"].to_numpy(), points["scale"].to_numpy(),
+                                       effective_distances(points, span(keys)),
+                                       None if tilts is None else points["tilt"].to_numpy(dtype=float),
+                                       points["cutoff"].to_numpy(), drift=drift)
+    weights, mean, cov = posterior if drift else (posterior, None, None)
     return ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
-                              tuple(float(c) for c in points["cutoff"].unique()),
-                              None if tilts is None else float(np.median(tilts)))
+                                   tuple(float(c) for c in points["cutoff"].unique()),
+                                   None if tilts is None else float(np.median(tilts)), mean, cov)
 
 
 
@@ -216,8 +225,9 @@ def calibrate_extrapolation(fit, by: str = "C", folds: int = DEFAULT_FOLDS, *,
     runs above are predicted (leave-largest-out); how far those predictions miss sets the scales
     of a random offset, a random change of log-log slope (growing with the distance beyond the
     fit's largest run) and a random tilt across the key (for C, runs with many vs few tokens per
-    parameter missed in opposite directions). Predictions inside the fitted range are unchanged;
-    beyond it, intervals widen. :func:`bayeslaw.fit` does this by default (``extrapolation=``).
+    parameter missed in opposite directions), around the drift the nested fits share. Predictions
+    inside the fitted range are unchanged; beyond it, they move by the drift and their intervals
+    widen. :func:`bayeslaw.fit` does this by default (``extrapolation=``).
 
     Parameters
     ----------
@@ -232,7 +242,8 @@ def calibrate_extrapolation(fit, by: str = "C", folds: int = DEFAULT_FOLDS, *,
         :mod:`bayeslaw.core.progress`).
     **fit_kwargs
         Sampler settings of the nested refits (chains, draws, warmup, seed); by default the
-        fit's own.
+        fit's own. ``drift=False`` leaves the centre of predictions where the posterior puts it
+        (see :func:`calibrate`).
 
     Returns
     -------

@@ -203,8 +203,9 @@ def calibration_section(fit, backtest, coverage, figure: str | None) -> str:
         cutoffs = ", ".join(f"{c:.2g}" for c in error.cutoffs)
         parts.append(f"<p><b>Extrapolation error</b>: measured by {len(error.cutoffs)} nested leave-largest-out "
                      f"refits on {e(error.by)} (cutoffs {e(cutoffs)}) from {error.n_points} held-out predictions: "
-                     f"{e(error.describe())}. Predictions beyond the largest fitted run include it, so their "
-                     "intervals widen with the distance.</p>")
+                     f"{e(error.describe())}. Predictions beyond the largest fitted run include it: their "
+                     + ("centre moves by the drift the nested fits share and " if error.drift is not None else "")
+                     + "their intervals widen with the distance.</p>")
     if backtest is not None:
         rows = []
         for r in coverage.itertuples():

@@ -1,11 +1,15 @@
 """The extrapolation error a fit's predictions carry beyond its largest fitted run.
 
-Beyond the largest fitted run the law is off by ``delta = kappa * z1 + tau * d * z2 + eta * u * z3``
-in log target, ``z_i ~ Normal(0, 1)``: an offset, a change of log-log slope growing with the log
-distance ``d`` beyond the data on a size key, and a tilt across the key (``u``, a run's position
-perpendicular to it relative to the fitted runs' median: ``log(D/N)`` for the key C = 6ND,
-``log D`` for N, ``log N`` for D). Inside the data ``delta = 0``. Within a posterior draw every
-predicted row shares ``z1, z2, z3``, so paired comparisons of two plans stay coherent.
+Beyond the largest fitted run the law is off by
+``delta = (m1 + kappa * z1) + (m2 + tau * z2) * d + (m3 + eta * z3) * u`` in log target,
+``z_i ~ Normal(0, 1)``: an offset, a change of log-log slope growing with the log distance ``d``
+beyond the data on a size key, and a tilt across the key (``u``, a run's position perpendicular to
+it relative to the fitted runs' median: ``log(D/N)`` for the key C = 6ND, ``log D`` for N,
+``log N`` for D). ``m`` is the drift: the part of the nested fits' misses they share (a law that
+bends beyond its data the same way at every cutoff), carried into the prediction's centre; the
+``z`` terms are the scatter around it. Inside the data ``delta = 0``. Within a posterior draw
+every predicted row shares ``m`` and ``z1, z2, z3``, so paired comparisons of two plans stay
+coherent.
 
 This module holds the error's posterior (:class:`ExtrapolationErrorModel`) and applies it to
 predictive draws; :mod:`bayeslaw.infer.extrapolation` measures it by nested refits.
@@ -92,6 +96,11 @@ class ExtrapolationErrorModel:
     tilt_center : float, optional
         Median perpendicular position (:func:`tilt_values`) of the fitted runs; None without a
         tilt term.
+    drift : ndarray, optional
+        Posterior mean of the drift ``m`` (offset, slope change[, tilt]); None: no drift (fits
+        saved before it, or measured with ``drift=False``).
+    drift_cov : ndarray, optional
+        Posterior covariance of ``m``.
     """
 
     by: str
@@ -100,6 +109,8 @@ class ExtrapolationErrorModel:
     n_points: int
     cutoffs: tuple[float, ...]
     tilt_center: float | None = None
+    drift: np.ndarray | None = None
+    drift_cov: np.ndarray | None = None
 
     def _marginal(self, axis: int) -> np.ndarray:
         others = tuple(i for i in range(self.weights.ndim) if i != axis)
@@ -128,6 +139,9 @@ class ExtrapolationErrorModel:
         if self.eta_median is not None:
             axis = {"C": "D/N", "N": "D", "D": "N"}[self.by]
             text += f", tilt eta {self.eta_median:.3g} per unit log {axis}"
+        if self.drift is not None:
+            parts = zip(("offset", "slope change", "tilt"), self.drift)
+            text += "; shared drift " + ", ".join(f"{name} {value:+.3g}" for name, value in parts)
         return text
 
     def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -148,6 +162,12 @@ class ExtrapolationErrorModel:
             z3 = rng.standard_normal(n_draws)
             u = tilt_values(inputs, self.by) - self.tilt_center
             delta = delta + (TILT_GRID[index[2]] * z3)[:, None] * u[None, :] * (d > 0)
+        if self.drift is not None:
+            # drawn last, so the scatter terms are the same draws with or without a drift
+            m = rng.multivariate_normal(self.drift, self.drift_cov, size=n_draws, method="eigh")
+            delta = delta + m[:, :1] * (d > 0) + m[:, 1:2] * d
+            if m.shape[1] == 3:
+                delta = delta + m[:, 2:3] * (tilt_values(inputs, self.by) - self.tilt_center)[None, :] * (d > 0)
         return delta
 
     def to_dict(self) -> dict:
@@ -155,17 +175,21 @@ class ExtrapolationErrorModel:
         return {"by": self.by, "reference": self.reference,
                 "weights": [float(f"{w:.6g}") for w in self.weights.ravel()],
                 "shape": list(self.weights.shape), "tilt_center": self.tilt_center,
-                "n_points": self.n_points, "cutoffs": list(self.cutoffs)}
+                "n_points": self.n_points, "cutoffs": list(self.cutoffs),
+                "drift": None if self.drift is None else [float(x) for x in self.drift],
+                "drift_cov": None if self.drift_cov is None else np.asarray(self.drift_cov).tolist()}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ExtrapolationErrorModel:
         # fits saved before the tilt term hold a (kappa, tau) grid and no shape
         shape = tuple(data.get("shape", (GRID.size, GRID.size)))
         weights = np.asarray(data["weights"], dtype=float).reshape(shape)
-        center = data.get("tilt_center")
+        center, drift = data.get("tilt_center"), data.get("drift")
         return cls(data["by"], float(data["reference"]), weights / weights.sum(),
                    int(data["n_points"]), tuple(float(c) for c in data["cutoffs"]),
-                   None if center is None else float(center))
+                   None if center is None else float(center),
+                   None if drift is None else np.asarray(drift, dtype=float),
+                   None if drift is None else np.asarray(data["drift_cov"], dtype=float))
 
 
 def _median(marginal: np.ndarray, grid: np.ndarray) -> float:

@@ -59,6 +59,50 @@ def test_shared_error_posterior_counts_one_nested_fit_as_one_draw():
     assert covered["independent"] / reps < 0.6, covered
 
 
+def test_drift_shared_by_the_nested_fits_is_recovered_and_shrunk_when_they_disagree():
+    # five nested fits of 12 rows that all miss by the same offset and slope change (plus their
+    # own scatter): the drift's posterior mean is near it and its interval holds it; misses of
+    # random sign give a drift near zero
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(5), 12)
+    s, d = np.full(60, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 5)
+    shared = np.array([-0.01, -0.012])
+    b = shared + rng.normal(size=(5, 2)) * [0.002, 0.002]
+    r = b[groups, 0] + b[groups, 1] * d + rng.normal(0, 0.004, 60)
+    weights, mean, cov = post.shared_error_posterior(r, s, d, None, groups, drift=True)
+    assert weights.shape == (GRID.size, GRID.size) and mean.shape == (2,) and cov.shape == (2, 2)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(mean - shared) < 2.5 * sd) and np.all(mean < 0), (mean, sd)
+    assert np.all(sd < 0.5 * np.abs(shared)), sd
+    flips = np.where(np.arange(5) % 2, 1.0, -1.0)[:, None] * shared  # same size, alternate sign
+    r = flips[groups, 0] + flips[groups, 1] * d + rng.normal(0, 0.004, 60)
+    _, mean, cov = post.shared_error_posterior(r, s, d, None, groups, drift=True)
+    assert np.all(np.abs(mean) < 0.4 * np.abs(shared)), mean
+
+
+def test_drift_moves_predictions_beyond_the_data_only_and_is_saved():
+    weights = np.zeros((GRID.size, GRID.size, TILT_GRID.size))
+    weights[0, 0, 0] = 1.0  # scatter at the grid floor: the drift is what moves the rows
+    drift, cov = np.array([-0.01, -0.02, 0.005]), np.diag([1e-8, 1e-8, 1e-8])
+    error = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,), np.log(20.0), drift, cov)
+    N = np.array([1e8, 1e9, 1e9])
+    D = np.array([1e10 / 6 / 1e8, 20e9, 80e9])  # inside the data; C 1.2e20 at D/N 20 and 80
+    inputs = {"N": N, "D": D}
+    offsets = error.log_offsets(inputs, 400, seed=2)
+    assert np.all(offsets[:, 0] == 0)
+    distance = error.distance(inputs)
+    expected = drift[0] + drift[1] * distance + drift[2] * (np.log(D / N) - np.log(20.0))
+    np.testing.assert_allclose(offsets[:, 1:].mean(axis=0), expected[1:], atol=1e-3)
+    # the scatter draws are the same with or without the drift: a drift only moves the centre
+    plain = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,), np.log(20.0))
+    np.testing.assert_allclose((offsets - plain.log_offsets(inputs, 400, seed=2)).std(axis=0), 0, atol=1e-3)
+    again = ex.ExtrapolationErrorModel.from_dict(error.to_dict())
+    np.testing.assert_allclose(again.drift, drift)
+    np.testing.assert_allclose(again.drift_cov, cov)
+    assert error.describe().endswith("; shared drift offset -0.01, slope change -0.02, tilt +0.005")
+    assert ex.ExtrapolationErrorModel.from_dict(plain.to_dict()).drift is None
+
+
 def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
     weights = np.zeros((GRID.size, GRID.size))
     weights[0, 40] = 1.0  # kappa 1e-4, tau 0.01
@@ -218,6 +262,21 @@ def test_calibrated_intervals_cover_a_bending_law_the_posterior_misses(bending):
         # nested distances were stretched to the full fit's range, which lowers tau: now the
         # posterior covers 50% at the 80% level, the calibrated intervals 67%.)
         assert cal_cov > plain_cov and cal_cov >= level - 0.15, (level, plain_cov, cal_cov)
+
+
+@pytest.mark.heavy
+def test_drift_moves_the_prediction_toward_a_law_that_bends_beyond_the_data(bending):
+    # the N exponent falls with scale, so the fixed form under-predicts the larger runs more the
+    # farther they lie: the nested fits all miss that way, the drift's slope change is positive,
+    # and the calibrated median misses the held-out runs by less than the posterior's
+    held, plain, calibrated = bending
+    assert calibrated.extrapolation.drift[1] > 0
+    rows = held[["N", "D"]]
+    miss = {name: np.log(held["loss"].to_numpy() / fit.predict(rows, seed=1)["median"].to_numpy())
+            for name, fit in (("plain", plain), ("calibrated", calibrated))}
+    assert miss["plain"].mean() > 0
+    assert 0 < miss["calibrated"].mean() < 0.9 * miss["plain"].mean(), miss
+    assert np.median(np.abs(miss["calibrated"])) < np.median(np.abs(miss["plain"]))
 
 
 @pytest.mark.heavy
