@@ -1,69 +1,176 @@
-"""The extrapolation error's drift on the peer-harness splits, against the zero-mean error.
+"""The extrapolation error's drift on the peer-harness splits: none, shared, or trending.
 
-One default fit per split (``bl.fit``'s settings, extrapolation off), one set of nested residuals;
-the extrapolation error is then built without the drift (``none``, the error before it) and with
-it (``drift``, the default), and the same held-out runs are scored by the harness's metrics.
+One default fit per split (``bl.fit``'s settings, extrapolation off), one set of nested residuals
+and the fit's plain predictive draws of the held-out runs; the extrapolation error is then built
+three ways and applied to the same draws (``ExtrapolationErrorModel.log_offsets``, as
+``fit.predict`` does), and the held-out runs are scored by the harness's metrics:
 
-Usage: ``python benchmarks/drift_variants.py DATASETS [none,drift]`` (comma-separated data sets of
-``peer_harness.py``); writes ``results/drift_variants.json``.
+* ``none``: a zero-mean error that only widens intervals (``calibrate(drift=False)``);
+* ``drift``: the library's default, one drift ``m`` shared by every nested fit and the full fit;
+* ``trend``: the drift may change with the nested fit's size, ``m + t_g m'`` with ``t_g`` the log
+  of nested fit g's cutoff over the full fit's largest key and ``m' ~ Normal(0, S^2 / L^2)``,
+  ``L`` = ``--trend-length`` x the fit's log span; the full fit gets the drift at ``t = 0``.
+
+    python benchmarks/drift_variants.py chinchilla,olmo_ladder,steplaw,gadre_overtraining,\
+porian_isoflop,datablations,pythia [--variants none,drift,trend] [--cache DIR]
+
+``--cache`` keeps each split's fit, residuals and draws (a pickle per split), so a rerun that
+changes only the error model skips the fits. Writes ``results/drift_variants.json``.
 """
+
+from __future__ import annotations
+
+import argparse
 import json
+import pickle
 import sys
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-from peers import data as pdata
-from peers.metrics import score
 
-import bayeslaw as bl
-from bayeslaw.infer import extrapolation as ex
-from bayeslaw.infer import extrapolation_posterior as post
-from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, key_values, tilt_values
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import data as pdata  # noqa: E402
+from peers.metrics import score  # noqa: E402
+
+import bayeslaw as bl  # noqa: E402
+from bayeslaw.infer import extrapolation as ex  # noqa: E402
+from bayeslaw.infer import extrapolation_posterior as post  # noqa: E402
+from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, key_values, tilt_values  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.95)
-only = sys.argv[1].split(",")
-variants = sys.argv[2].split(",") if len(sys.argv) > 2 else ["none", "drift"]
-out = []
-cat = pdata.datasets()
-for name in only:
-    d = cat[name]; frame = pdata.load(d)
-    for sname, sdef in pdata.SPLITS.items():
-        sp = pdata.make_split(frame, sdef)
-        if sp.skip: continue
-        group = d.group if d.group and sp.train[d.group].nunique() > 1 else None
-        cols = ["N", "D"] + ([group] if group else [])
-        t0 = time.time()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = bl.fit("chinchilla", sp.train, group=group, seed=0, extrapolation=False, progress=False)
-            pts = ex.nested_residuals(fit, by="C")
-        keys = key_values(fit.table.inputs, "C"); tilts = tilt_values(fit.table.inputs, "C")
-        deff = post.effective_distances(pts, ex.span(keys))
-        obs = sp.test["loss"].to_numpy(float)
-        for v in variants:
-            mode = {"none": False, "drift": True}[v]
-            res = post.shared_error_posterior(pts["residual"].to_numpy(), pts["scale"].to_numpy(), deff,
-                                              pts["tilt"].to_numpy(float), pts["cutoff"].to_numpy(),
-                                              drift=mode)
-            w, m, c = res if mode else (res, None, None)
-            err = ExtrapolationErrorModel("C", float(np.log(keys.max())), w, len(pts), tuple(pts["cutoff"].unique()),
-                                          float(np.median(tilts)), m, c)
-            f2 = replace(fit, config={**fit.config, "extrapolation": err.to_dict()})
-            rows = sp.test[cols]
-            intervals = {}
-            for level in LEVELS:
-                p = f2.predict(rows, kind="observed", ci_prob=level, seed=0)
-                intervals[level] = (p["lower"].to_numpy(), p["upper"].to_numpy()); point = p["median"].to_numpy()
-            draws = f2.predictive_draws(rows, kind="observed", seed=0)
-            sc = score({"point": point, "intervals": intervals, "draws": np.asarray(draws)}, obs)
-            row = {"dataset": name, "split": sname, "variant": v, "drift": None if m is None else [float(x) for x in m],
-                   **{k: sc[k] for k in ("median_are", "coverage", "interval_score", "crps")}}
-            print(name, sname, v, "ARE %.2f" % (100 * row["median_are"]), "IS", {k: round(x, 2) for k, x in row["interval_score"].items()},
-                  "cov", {k: round(x, 2) for k, x in row["coverage"].items()}, "drift", row["drift"], flush=True)
-            out.append(row)
-        print("  split seconds", round(time.time() - t0, 1), flush=True)
-(Path(__file__).resolve().parent / "results" / "drift_variants.json").write_text(json.dumps(out, indent=1))
+VARIANTS = ("none", "drift", "trend")
+OUT = Path(__file__).resolve().parent / "results" / "drift_variants.json"
+
+
+def collect(name: str, split: str, cache: Path | None) -> dict | None:
+    """One split's default fit (extrapolation off): nested residuals, the keys and tilts of its
+    runs, plain predictive draws and observed losses of the held-out runs; None when skipped."""
+    path = None if cache is None else cache / f"{name}_{split}.pkl"
+    if path is not None and path.exists():
+        return pickle.loads(path.read_bytes())
+    data = pdata.datasets()[name]
+    sp = pdata.make_split(pdata.load(data), pdata.SPLITS[split])
+    if sp.skip:
+        return None
+    group = data.group if data.group and sp.train[data.group].nunique() > 1 else None
+    cols = ["N", "D"] + ([group] if group else [])
+    started = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bl.fit("chinchilla", sp.train, group=group, seed=0, extrapolation=False, progress=False)
+        points = ex.nested_residuals(fit, by="C")
+        draws = np.asarray(fit.predictive_draws(sp.test[cols], kind="observed", seed=0))
+    case = {"dataset": name, "split": split, "pts": points,
+            "keys": key_values(fit.table.inputs, "C"), "tilts": tilt_values(fit.table.inputs, "C"),
+            "draws": draws, "obs": sp.test["loss"].to_numpy(float),
+            "test_inputs": {k: sp.test[k].to_numpy(float) for k in ("N", "D")},
+            "seconds": time.time() - started}
+    if path is not None:
+        path.write_bytes(pickle.dumps(case))
+    return case
+
+
+def trend_posterior(residuals, scales, distances, tilts, groups, positions, length):
+    """:func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior` with the drift
+    ``m + t_g m'``: each group's drift information is stacked as ``[1, t_g] (x) (P_g, h_g)`` and
+    the 2k-dimensional drift integrated out with prior sds ``(S, S / length)``."""
+    cols = [np.ones_like(residuals), distances, tilts]
+    sd = post.scale_grid(True)
+    k = sd.shape[-1]
+    out = np.zeros(sd.shape[:-1])
+    precision, shift = np.zeros(sd.shape[:-1] + (2 * k, 2 * k)), np.zeros(sd.shape[:-1] + (2 * k,))
+    for g in np.unique(groups):
+        at = groups == g
+        t = float(positions[at][0])
+        v = np.stack([c[at] for c in cols], axis=1)
+        w = 1.0 / scales[at] ** 2
+        m, b = v.T @ (w[:, None] * v), v.T @ (w * residuals[at])
+        loglik, p, h = post.woodbury_terms(sd, m, b, float(np.sum(w * residuals[at] ** 2)), drift=True)
+        out += loglik
+        precision += np.concatenate([np.concatenate([p, t * p], -1), np.concatenate([t * p, t * t * p], -1)], -2)
+        shift += np.concatenate([h, t * h], -1)
+    return post.integrate_drift(out, np.concatenate([sd, sd / length], -1), precision, shift, keep=k)
+
+
+def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationErrorModel:
+    """The split's extrapolation error under ``variant`` (see the module docstring)."""
+    pts, keys, tilts = case["pts"], case["keys"], case["tilts"]
+    span = ex.span(keys)
+    args = (pts["residual"].to_numpy(), pts["scale"].to_numpy(), post.effective_distances(pts, span),
+            pts["tilt"].to_numpy(float), pts["cutoff"].to_numpy())
+    if variant == "trend":
+        weights, mean, cov = trend_posterior(*args, np.log(args[4] / keys.max()), trend_length * span)
+    elif variant == "drift":
+        weights, mean, cov = post.shared_error_posterior(*args, drift=True)
+    else:
+        weights, mean, cov = post.shared_error_posterior(*args), None, None
+    return ExtrapolationErrorModel("C", float(np.log(keys.max())), weights, len(pts),
+                                   tuple(float(c) for c in pts["cutoff"].unique()),
+                                   float(np.median(tilts)), mean, cov)
+
+
+def evaluate(case: dict, variant: str, trend_length: float) -> dict:
+    """Scores of the held-out runs with the variant's error applied to the plain draws."""
+    error = error_model(case, variant, trend_length)
+    draws = case["draws"] * np.exp(error.log_offsets(case["test_inputs"], case["draws"].shape[0], seed=0))
+    intervals = {lv: tuple(np.quantile(draws, [(1 - lv) / 2, (1 + lv) / 2], axis=0)) for lv in LEVELS}
+    sc = score({"point": np.median(draws, axis=0), "intervals": intervals, "draws": draws}, case["obs"])
+    return {"dataset": case["dataset"], "split": case["split"], "variant": variant, "units": len(case["obs"]),
+            "drift": None if error.drift is None else [float(x) for x in error.drift],
+            **{k: sc[k] for k in ("median_are", "coverage", "interval_score", "crps")}}
+
+
+def summary(rows: list[dict], base: str = "drift") -> list[str]:
+    """Per variant: pooled coverage, and geometric-mean ratios to ``base`` of IS80, IS95, CRPS
+    and ARE over the splits with the splits where the variant is better."""
+    by = {(r["dataset"], r["split"], r["variant"]): r for r in rows}
+    splits = sorted({(r["dataset"], r["split"]) for r in rows})
+    lines = []
+    for variant in sorted({r["variant"] for r in rows}):
+        mine = [by[s + (variant,)] for s in splits]
+        units = sum(r["units"] for r in mine)
+        cov = " / ".join(f"{100 * sum(r['coverage'][f'{lv:g}'] * r['units'] for r in mine) / units:.0f}%"
+                         for lv in LEVELS)
+        text = f"{variant}: pooled coverage {cov}"
+        for label, get in (("IS80", lambda r: r["interval_score"]["0.8"]), ("IS95", lambda r: r["interval_score"]["0.95"]),
+                           ("CRPS", lambda r: r["crps"]), ("ARE", lambda r: r["median_are"])):
+            ratio = np.array([np.log(get(by[s + (variant,)]) / get(by[s + (base,)])) for s in splits])
+            text += f"; {label} x{np.exp(ratio.mean()):.3f} (better on {int((ratio < -1e-9).sum())}/{len(splits)})"
+        lines.append(text)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", help="comma-separated data sets of peer_harness.py")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--trend-length", type=float, default=0.5,
+                        help="the trend prior's length as a share of the fit's log span of C")
+    parser.add_argument("--cache", type=Path, help="folder for the per-split fits (reused when present)")
+    args = parser.parse_args(argv)
+    variants = args.variants.split(",")
+    if args.cache:
+        args.cache.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in args.datasets.split(","):
+        for split in pdata.SPLITS:
+            case = collect(name, split, args.cache)
+            if case is None:
+                continue
+            for variant in variants:
+                rows.append(evaluate(case, variant, args.trend_length))
+                r = rows[-1]
+                print(f"{name} {split} {variant}: ARE {100 * r['median_are']:.2f}% IS80 "
+                      f"{r['interval_score']['0.8']:.2f} IS95 {r['interval_score']['0.95']:.2f} "
+                      f"cov80 {100 * r['coverage']['0.8']:.0f}%", flush=True)
+    lines = summary(rows) if "drift" in variants else []
+    print("\n".join(lines))
+    OUT.write_text(json.dumps({"config": {"datasets": args.datasets, "variants": variants,
+                                          "trend_length": args.trend_length},
+                               "summary": lines, "results": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -12,9 +12,9 @@ key. This module turns those into the joint posterior of the error's scales ``ka
 * :func:`shared_error_posterior` reads each nested fit as one draw of the error: the rows a
   prediction makes share one ``z1, z2, z3``, so within a nested fit
   ``r ~ MultivariateNormal(V m, diag(s^2) + kappa^2 1 1' + tau^2 d d' + eta^2 u u')``, evaluated
-  per grid cell with the Woodbury identity (:func:`woodbury_loglik` on :func:`scale_grid`); the
+  per grid cell with the Woodbury identity (:func:`woodbury_terms` on :func:`scale_grid`); the
   drift ``m`` shared by all nested fits is zero or integrated out in closed form
-  (:func:`drift_terms`).
+  (:func:`integrate_drift`).
 * :func:`error_posterior` treats every row as its own draw, optionally with a bias grid instead of
   the tilt; :mod:`bayeslaw.downstream.observational` uses it for the link's extrapolation error.
 
@@ -72,8 +72,7 @@ def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.nda
 
 
 def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray,
-                           tilts: np.ndarray | None, groups: np.ndarray,
-                           drift: bool = False):
+                           tilts: np.ndarray | None, groups: np.ndarray, drift: bool = False):
     """Grid posterior of (kappa, tau[, eta]) when the rows of one group share ``z1, z2, z3``.
 
     The error model gives every row a prediction makes the same ``z`` (see the module
@@ -87,55 +86,58 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     slope change and tilt shared by every nested fit and by the full fit's predictions) has the
     prior ``m ~ Normal(0, diag(kappa^2, tau^2, eta^2))``: a drift as large as the scatter of the
     nested fits around it, no new scale to choose. ``m`` is integrated out of each grid cell's
-    likelihood in closed form (:func:`drift_terms`); returns ``(weights, mean, cov)``, the grid
-    weights and the Gaussian with the posterior mean and covariance of ``m`` over the grid.
+    likelihood in closed form (:func:`integrate_drift`); returns ``(weights, mean, cov)``, the
+    grid weights and the Gaussian with the posterior mean and covariance of ``m`` over the grid.
     """
     residuals, scales, distances = (np.asarray(a, dtype=float) for a in (residuals, scales, distances))
+    groups = np.asarray(groups)
     cols = [np.ones_like(residuals), distances] + ([] if tilts is None else [np.asarray(tilts, dtype=float)])
     sd = scale_grid(tilts is not None)
     k = sd.shape[-1]
     out = np.zeros(sd.shape[:-1])
     precision, shift = np.zeros(sd.shape[:-1] + (k, k)), np.zeros(sd.shape)
     for g in np.unique(groups):
-        at = np.asarray(groups) == g
+        at = groups == g
         v = np.stack([c[at] for c in cols], axis=1)  # (n, k)
         w = 1.0 / scales[at] ** 2
         m, b = v.T @ (w[:, None] * v), v.T @ (w * residuals[at])
         # log det D is the same on every grid cell: left out
-        out += woodbury_loglik(sd, m, b, float(np.sum(w * residuals[at] ** 2)))
+        terms = woodbury_terms(sd, m, b, float(np.sum(w * residuals[at] ** 2)), drift=drift)
         if drift:
-            p_g, h_g = drift_terms(sd, m, b)
-            precision += p_g
-            shift += h_g
+            out += terms[0]
+            precision += terms[1]
+            shift += terms[2]
+        else:
+            out += terms
     if not drift:
         weights = np.exp(out - out.max())
         return weights / weights.sum()
-    # m ~ N(0, S^2) integrated out: B = I + S P S, (P + S^-2)^-1 = S B^-1 S
-    big_b = np.eye(k) + sd[..., :, None] * precision * sd[..., None, :]
-    sh = sd * shift
+    return integrate_drift(out, sd, precision, shift)
+
+
+def integrate_drift(loglik: np.ndarray, prior_sd: np.ndarray, precision: np.ndarray,
+                    shift: np.ndarray, keep: int | None = None):
+    """Integrate a Gaussian drift ``m ~ Normal(0, diag(prior_sd^2))`` out of each grid cell.
+
+    ``loglik`` is the cells' log likelihood at ``m = 0``; ``precision`` and ``shift`` are the
+    summed ``V' Cov^-1 V`` and ``V' Cov^-1 r`` of the groups (:func:`woodbury_terms`). Returns
+    the grid weights and the posterior mean and covariance of ``m`` (its first ``keep``
+    coordinates), mixed over the grid. With ``B = I + S P S``, ``(P + S^-2)^-1 = S B^-1 S``.
+    """
+    k = prior_sd.shape[-1]
+    keep = k if keep is None else keep
+    big_b = np.eye(k) + prior_sd[..., :, None] * precision * prior_sd[..., None, :]
+    sh = prior_sd * shift
     solved = np.linalg.solve(big_b, sh[..., None])[..., 0]
-    out += -0.5 * np.linalg.slogdet(big_b)[1] + 0.5 * np.einsum("...i,...i->...", sh, solved)
+    out = loglik - 0.5 * np.linalg.slogdet(big_b)[1] + 0.5 * np.einsum("...i,...i->...", sh, solved)
     weights = np.exp(out - out.max())
     weights /= weights.sum()
-    cell_mean = sd * solved
-    cell_cov = sd[..., :, None] * np.linalg.inv(big_b) * sd[..., None, :]
+    cell_mean = (prior_sd * solved)[..., :keep]
+    cell_cov = (prior_sd[..., :, None] * np.linalg.inv(big_b) * prior_sd[..., None, :])[..., :keep, :keep]
     flat = weights.ravel()
-    mean = flat @ cell_mean.reshape(flat.size, k)
-    second = flat @ (cell_cov + cell_mean[..., :, None] * cell_mean[..., None, :]).reshape(flat.size, k * k)
-    return weights, mean, second.reshape(k, k) - np.outer(mean, mean)
-
-
-def drift_terms(sd: np.ndarray, m: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One group's information about the drift ``m`` on every grid cell: ``V' Cov^-1 V`` and
-    ``V' Cov^-1 r`` with ``Cov = D + V S^2 V'``, from ``m = V' D^-1 V`` and ``b = V' D^-1 r``.
-
-    Woodbury, as in :func:`woodbury_loglik`: ``V' Cov^-1 = (I - M S A^-1 S) V' D^-1`` with
-    ``A = I + S M S``, so both are k x k (or k) per cell.
-    """
-    a = np.eye(sd.shape[-1]) + sd[..., :, None] * m * sd[..., None, :]
-    ms = m * sd[..., None, :]  # M S
-    proj = ms @ np.linalg.solve(a, sd[..., :, None] * np.eye(sd.shape[-1]))  # M S A^-1 S
-    return m - proj @ m, b - np.einsum("...ij,j->...i", proj, b)
+    mean = flat @ cell_mean.reshape(flat.size, keep)
+    second = flat @ (cell_cov + cell_mean[..., :, None] * cell_mean[..., None, :]).reshape(flat.size, keep * keep)
+    return weights, mean, second.reshape(keep, keep) - np.outer(mean, mean)
 
 
 def scale_grid(tilt: bool) -> np.ndarray:
@@ -144,15 +146,31 @@ def scale_grid(tilt: bool) -> np.ndarray:
     return np.stack(axes, axis=-1)
 
 
-def woodbury_loglik(sd: np.ndarray, m: np.ndarray, b: np.ndarray, q: float) -> np.ndarray:
-    """``log N(r; 0, D + V S^2 V')`` up to ``-log det D / 2`` on the grid of scales ``sd``
-    (:func:`scale_grid`, S = diag of each cell), given ``m = V' D^-1 V``, ``b = V' D^-1 r`` and
-    ``q = r' D^-1 r``.
+def woodbury_terms(sd: np.ndarray, m: np.ndarray, b: np.ndarray, q: float, drift: bool = False):
+    """``log N(r; 0, Cov)`` with ``Cov = D + V S^2 V'``, up to ``-log det D / 2``, on the grid of
+    scales ``sd`` (:func:`scale_grid`, S = diag of each cell), given ``m = V' D^-1 V``,
+    ``b = V' D^-1 r`` and ``q = r' D^-1 r``; with ``drift`` also the group's information about a
+    mean ``V m0``: ``V' Cov^-1 V`` and ``V' Cov^-1 r``.
 
-    Woodbury with ``A = I + S M S``: ``r' Cov^-1 r = q - (S b)' A^-1 (S b)`` and
-    ``log det Cov = log det D + log det A``; one k x k solve per cell instead of an n x n one.
+    Woodbury with ``A = I + S M S``: ``r' Cov^-1 r = q - (S b)' A^-1 (S b)``,
+    ``log det Cov = log det D + log det A`` and ``V' Cov^-1 = (I - M S A^-1 S) V' D^-1``: one
+    k x k solve per cell, shared by all three, instead of an n x n one.
     """
-    a = np.eye(sd.shape[-1]) + sd[..., :, None] * m * sd[..., None, :]
+    k = sd.shape[-1]
+    a = np.eye(k) + sd[..., :, None] * m * sd[..., None, :]
     sb = sd * b
-    quad = q - np.einsum("...i,...i->...", sb, np.linalg.solve(a, sb[..., None])[..., 0])
-    return -0.5 * (np.linalg.slogdet(a)[1] + quad)
+    rhs = sb[..., :, None]
+    if drift:
+        rhs = np.concatenate([rhs, sd[..., :, None] * np.eye(k)], axis=-1)  # [S b | S]
+    solved = np.linalg.solve(a, rhs)  # A^-1 [S b (| S)]
+    quad = q - np.einsum("...i,...i->...", sb, solved[..., 0])
+    loglik = -0.5 * (np.linalg.slogdet(a)[1] + quad)
+    if not drift:
+        return loglik
+    proj = (m * sd[..., None, :]) @ solved[..., 1:]  # M S A^-1 S
+    return loglik, m - proj @ m, b - np.einsum("...ij,j->...i", proj, b)
+
+
+def woodbury_loglik(sd: np.ndarray, m: np.ndarray, b: np.ndarray, q: float) -> np.ndarray:
+    """The log likelihood of :func:`woodbury_terms` alone (zero-mean error)."""
+    return woodbury_terms(sd, m, b, q)

@@ -59,6 +59,25 @@ def test_shared_error_posterior_counts_one_nested_fit_as_one_draw():
     assert covered["independent"] / reps < 0.6, covered
 
 
+def test_woodbury_terms_match_the_dense_gaussian():
+    # the k x k Woodbury forms against the n x n covariance D + V S^2 V' on a few grid cells
+    rng = np.random.default_rng(3)
+    n = 7
+    v = np.column_stack([np.ones(n), rng.uniform(0.1, 2, n), rng.normal(0, 1, n)])
+    s2, r = rng.uniform(1e-5, 4e-5, n), rng.normal(0, 0.01, n)
+    m, b, q = v.T @ (v / s2[:, None]), v.T @ (r / s2), float(np.sum(r**2 / s2))
+    sd = np.array([[0.01, 0.002, 0.005], [1e-4, 0.03, 1e-3]])
+    loglik, precision, shift = post.woodbury_terms(sd, m, b, q, drift=True)
+    for cell in range(2):
+        cov = np.diag(s2) + (v * sd[cell] ** 2) @ v.T
+        inv = np.linalg.inv(cov)
+        dense = -0.5 * (np.linalg.slogdet(cov)[1] - np.sum(np.log(s2)) + r @ inv @ r)
+        np.testing.assert_allclose(loglik[cell], dense, rtol=1e-9)
+        np.testing.assert_allclose(precision[cell], v.T @ inv @ v, rtol=1e-8)
+        np.testing.assert_allclose(shift[cell], v.T @ inv @ r, rtol=1e-8)
+    np.testing.assert_allclose(post.woodbury_loglik(sd, m, b, q), loglik)
+
+
 def test_drift_shared_by_the_nested_fits_is_recovered_and_shrunk_when_they_disagree():
     # five nested fits of 12 rows that all miss by the same offset and slope change (plus their
     # own scatter): the drift's posterior mean is near it and its interval holds it; misses of
