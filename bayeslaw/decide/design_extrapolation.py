@@ -4,9 +4,10 @@ A fit with a calibrated extrapolation error (:mod:`bayeslaw.results.extrapolatio
 a run beyond its largest fitted one with an extra log-space error ``kappa z1 + tau d z2 + eta u
 z3``, ``d`` the log distance beyond the largest fitted key. Its variance at a target row is
 
-    E[kappa^2] 1(d > 0) + E[tau^2] d^2 + E[eta^2] u^2 1(d > 0)
+    E[kappa^2] 1(d > 0) + E[tau^2] d^2 + E[eta^2] u^2 1(d > 0) + c' Cov(m) c
 
-and no simulated outcome changes it: new small runs do not inform whether the law bends. A run
+with ``c = (1(d > 0), d, u 1(d > 0))`` carrying the uncertainty of the drift ``m`` the nested fits
+share (its mean moves the prediction, its covariance widens it), and no simulated outcome changes it: new small runs do not inform whether the law bends. A run
 larger than every fitted one does, by moving the data's frontier, and so ``d``, towards the
 target. This is the part of the design that survives a wrong law: by the error model's own
 account, the surest way to predict a far run is to come closer to it. Without this term a
@@ -32,16 +33,18 @@ from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, ti
 
 @dataclass
 class _Part:
-    """One fit's share: its mixture weight, E[kappa^2], E[tau^2], E[eta^2], keys and frontier."""
+    """One fit's share: its mixture weight, E[kappa^2], E[tau^2], E[eta^2], the drift's
+    covariance, keys and frontier."""
 
     weight: float
     kappa2: float
     tau2: float
     eta2: float
     target_key: np.ndarray  # (T,) log key of the target rows
-    target_u2: np.ndarray  # (T,) squared tilt position, 0 without a tilt term
+    target_u: np.ndarray  # (T,) tilt position, 0 without a tilt term
     cand_key: np.ndarray  # (C,) log key of the candidates
     frontier: float  # log key of the largest run fitted or chosen so far
+    drift_cov: np.ndarray | None = None  # (k, k) covariance of the drift, None without one
 
 
 def _expected_squares(error) -> tuple[float, float, float]:
@@ -76,9 +79,10 @@ class ExtrapolationTerm:
             rows = fit._rows(inputs.family_column(fit, target)).inputs
             options = fit._rows(inputs.family_column(fit, cands)).inputs
             u = tilt_values(rows, error.by)
-            u2 = np.zeros(len(target)) if u is None or error.tilt_center is None else (u - error.tilt_center) ** 2
-            parts.append(_Part(law_w[name], *_expected_squares(error), np.log(key_values(rows, error.by)), u2,
-                               np.log(key_values(options, error.by)), float(error.reference)))
+            u = np.zeros(len(target)) if u is None or error.tilt_center is None else u - error.tilt_center
+            parts.append(_Part(law_w[name], *_expected_squares(error), np.log(key_values(rows, error.by)), u,
+                               np.log(key_values(options, error.by)), float(error.reference),
+                               None if error.drift_cov is None else np.asarray(error.drift_cov, dtype=float)))
         return cls(parts)
 
     def __bool__(self) -> bool:
@@ -93,7 +97,11 @@ class ExtrapolationTerm:
         """The part's target variance (mean over rows) for each frontier in ``frontier``."""
         d = np.maximum(part.target_key[None, :] - frontier[:, None], 0.0)
         beyond = (d > 0).astype(float)
-        per_row = (part.kappa2 + part.eta2 * part.target_u2[None, :]) * beyond + part.tau2 * d**2
+        u = part.target_u[None, :]
+        per_row = (part.kappa2 + part.eta2 * u**2) * beyond + part.tau2 * d**2
+        if part.drift_cov is not None:
+            c = np.stack(np.broadcast_arrays(beyond, d, u * beyond)[:part.drift_cov.shape[0]], axis=-1)
+            per_row = per_row + np.einsum("...i,ij,...j->...", c, part.drift_cov, c)
         return per_row.mean(axis=1)
 
     def now(self) -> float:

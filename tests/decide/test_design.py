@@ -97,15 +97,17 @@ def test_compute_target_and_iso_cost_candidates(small_fit):
     assert (frame["D"] / frame["N"]).iloc[1] == pytest.approx(20.0)
 
 
-def _with_error(fit, runs, kappa, tau):
-    """``fit`` carrying an extrapolation error with all its mass at (kappa, tau) on the grid."""
+def _with_error(fit, runs, kappa, tau, drift_cov=None):
+    """``fit`` carrying an extrapolation error with all its mass at (kappa, tau) on the grid
+    (and a zero drift of covariance ``drift_cov`` if given)."""
     from bayeslaw.results.extrapolation_error import GRID, ExtrapolationErrorModel
 
     weights = np.zeros((GRID.size, GRID.size))
     ik, it = np.searchsorted(GRID, kappa), np.searchsorted(GRID, tau)
     weights[ik, it] = 1.0
     reference = float(np.log((6 * runs["N"] * runs["D"]).max()))
-    error = ExtrapolationErrorModel("C", reference, weights, 30, (1.0,))
+    drift = None if drift_cov is None else np.zeros(2)
+    error = ExtrapolationErrorModel("C", reference, weights, 30, (1.0,), None, drift, drift_cov)
     return replace(fit, config={**fit.config, "extrapolation": error.to_dict()}), GRID[ik], GRID[it], reference
 
 
@@ -126,6 +128,14 @@ def test_the_extrapolation_error_is_shrunk_only_by_moving_the_frontier(small_fit
     assert near.attrs["sd_now"] > math.hypot(kappa, tau * (target_key - reference))
     plain = _quiet(bl.suggest_runs, small_fit, TARGET, cands, n=1, cost=[1.0, 1.0], outer=32)
     assert plain["extrapolation_sd"].iloc[0] == 0.0
+    # the drift's uncertainty adds c' Cov c, c = (1, d): the offset's and the slope's variances
+    # and their covariance, shrunk the same way by a run near the target
+    cov = np.array([[0.02**2, -0.5 * 0.02 * 0.01], [-0.5 * 0.02 * 0.01, 0.01**2]])
+    drifting = _with_error(small_fit, small_runs, 0.01, 0.02, drift_cov=cov)[0]
+    near = _quiet(bl.suggest_runs, drifting, TARGET, cands, n=1, cost=[1.0, 1.0], outer=32)
+    c = np.array([1.0, np.log(4.0)])
+    assert near["extrapolation_sd"].iloc[0] == pytest.approx(
+        math.sqrt(kappa**2 + (tau * np.log(4.0)) ** 2 + c @ cov @ c))
 
 
 @pytest.mark.heavy
