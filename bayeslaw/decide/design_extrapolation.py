@@ -6,13 +6,13 @@ z3``, ``d`` the log distance beyond the largest fitted key. Its variance at a ta
 
     E[kappa^2] 1(d > 0) + E[tau^2] d^2 + E[eta^2] u^2 1(d > 0) + c' Cov(m) c
 
-with ``c = (1(d > 0), d, u 1(d > 0))`` carrying the uncertainty of the drift ``m`` the nested fits
-share (its mean moves the prediction, its covariance widens it), and no simulated outcome changes it: new small runs do not inform whether the law bends. A run
-larger than every fitted one does, by moving the data's frontier, and so ``d``, towards the
-target. This is the part of the design that survives a wrong law: by the error model's own
-account, the surest way to predict a far run is to come closer to it. Without this term a
-posterior that trusts its law would spend a budget on many cheap runs that only sharpen the
-fitted parameters.
+with ``c = (1(d > 0), d, u 1(d > 0))`` carrying the uncertainty of the drift ``m`` the nested
+fits share (its mean moves the prediction, its covariance widens it). No simulated outcome
+changes it: new small runs do not inform whether the law bends. A run larger than every fitted
+one does, by moving the data's frontier, and so ``d``, towards the target. This is the part of
+the design that survives a wrong law: by the error model's own account, the surest way to predict
+a far run is to come closer to it. Without this term a posterior that trusts its law would spend
+a budget on many cheap runs that only sharpen the fitted parameters.
 
 :class:`ExtrapolationTerm` holds what the greedy selection needs: per fit with an error model, its
 mixture weight, the expected squares, the target rows' and candidates' log keys and the current
