@@ -132,9 +132,12 @@ def _huber_fits(train: pd.DataFrame, test: pd.DataFrame, ctx: Context) -> dict:
         law_draws[:, mask] = np.stack([bh.predict_huber(r, rows["N"], rows["D"])
                                        for r in boot[list(bh.PARAMS)].to_dict("records")])
         residuals.append((mask, np.log(sub["loss"].to_numpy()) - np.log(bh.predict_huber(fit, sub["N"], sub["D"]))))
-    ctx.cache["huber"] = {"point": point, "draws": law_draws, "residuals": residuals,
+    # a bootstrap refit that failed (too few distinct sizes drawn, no finite optimum) predicts NaN:
+    # it is dropped, as a user's notebook would, and counted
+    finite = np.all(np.isfinite(law_draws), axis=1)
+    ctx.cache["huber"] = {"point": point, "draws": law_draws[finite], "residuals": residuals,
                           "seconds": time.perf_counter() - start,
-                          "info": {"n_boot": n_boot, "grid": grid,
+                          "info": {"n_boot": n_boot, "n_boot_failed": int((~finite).sum()), "grid": grid,
                                    "per_family": len(residuals) > 1}}
     return ctx.cache["huber"]
 
