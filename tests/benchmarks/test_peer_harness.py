@@ -169,6 +169,26 @@ def test_huber_tools_share_one_bootstrap_and_the_residual_variant_scales_it_by_a
     np.testing.assert_allclose([lower, upper], np.quantile(plain["draws"], [0.1, 0.9], axis=0))
 
 
+def test_failed_bootstrap_refits_are_dropped_and_counted(monkeypatch):
+    # a bootstrap refit with no finite optimum predicts NaN; left in, every interval and CRPS of
+    # the split is NaN (seen on gadre C-gap, porian N-gap, pythia N-gap)
+    frame = _synthetic()
+    split = pdata.make_split(frame, pdata.SPLITS["N"])
+    real = pt.bh.bootstrap_huber
+
+    def one_fails(*args, **kwargs):
+        boot = real(*args, **kwargs)
+        boot.loc[boot.index[1], "alpha"] = np.nan
+        return boot
+
+    monkeypatch.setattr(pt.bh, "bootstrap_huber", one_fails)
+    ctx = pt.Context(dataset="synthetic", n_boot=5)
+    plain = pt.huber_bootstrap(split.train, split.test, ctx)
+    assert plain["draws"].shape == (4, len(split.test)) and np.isfinite(plain["draws"]).all()
+    assert plain["info"]["n_boot_failed"] == 1
+    assert all(np.isfinite(bound).all() for bounds in plain["intervals"].values() for bound in bounds)
+
+
 def test_missing_peer_interpreter_is_a_skip(monkeypatch, tmp_path):
     monkeypatch.setenv(pt.PEER_PYTHON_ENV, str(tmp_path / "nope" / "python"))
     frame = _synthetic()
