@@ -81,13 +81,8 @@ def trend_posterior(residuals, scales, distances, tilts, groups, positions, leng
     k = sd.shape[-1]
     out = np.zeros(sd.shape[:-1])
     precision, shift = np.zeros(sd.shape[:-1] + (2 * k, 2 * k)), np.zeros(sd.shape[:-1] + (2 * k,))
-    for g in np.unique(groups):
-        at = groups == g
-        t = float(positions[at][0])
-        v = np.stack([c[at] for c in cols], axis=1)
-        w = 1.0 / scales[at] ** 2
-        m, b = v.T @ (w[:, None] * v), v.T @ (w * residuals[at])
-        loglik, p, h = post.woodbury_terms(sd, m, b, float(np.sum(w * residuals[at] ** 2)), drift=True)
+    for g, (loglik, p, h) in post.group_terms(residuals, scales, cols, groups, sd, drift=True):
+        t = float(positions[groups == g][0])
         out += loglik
         precision += np.concatenate([np.concatenate([p, t * p], -1), np.concatenate([t * p, t * t * p], -1)], -2)
         shift += np.concatenate([h, t * h], -1)

@@ -96,13 +96,7 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     k = sd.shape[-1]
     out = np.zeros(sd.shape[:-1])
     precision, shift = np.zeros(sd.shape[:-1] + (k, k)), np.zeros(sd.shape)
-    for g in np.unique(groups):
-        at = groups == g
-        v = np.stack([c[at] for c in cols], axis=1)  # (n, k)
-        w = 1.0 / scales[at] ** 2
-        m, b = v.T @ (w[:, None] * v), v.T @ (w * residuals[at])
-        # log det D is the same on every grid cell: left out
-        terms = woodbury_terms(sd, m, b, float(np.sum(w * residuals[at] ** 2)), drift=drift)
+    for _, terms in group_terms(residuals, scales, cols, groups, sd, drift):
         if drift:
             out += terms[0]
             precision += terms[1]
@@ -113,6 +107,18 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
         weights = np.exp(out - out.max())
         return weights / weights.sum()
     return integrate_drift(out, sd, precision, shift)
+
+
+def group_terms(residuals: np.ndarray, scales: np.ndarray, cols: list[np.ndarray],
+                groups: np.ndarray, sd: np.ndarray, drift: bool):
+    """Yield ``(group, woodbury_terms(...))`` for each group of rows, with ``V`` the columns
+    ``cols`` and ``D = diag(scales^2)`` (``log det D`` is the same on every grid cell: left out)."""
+    for g in np.unique(groups):
+        at = groups == g
+        v = np.stack([c[at] for c in cols], axis=1)  # (n, k)
+        w = 1.0 / scales[at] ** 2
+        m, b = v.T @ (w[:, None] * v), v.T @ (w * residuals[at])
+        yield g, woodbury_terms(sd, m, b, float(np.sum(w * residuals[at] ** 2)), drift=drift)
 
 
 def integrate_drift(loglik: np.ndarray, prior_sd: np.ndarray, precision: np.ndarray,
