@@ -15,8 +15,8 @@ a far run is to come closer to it. Without this term a posterior that trusts its
 a budget on many cheap runs that only sharpen the fitted parameters.
 
 :class:`ExtrapolationTerm` holds what the greedy selection needs: per fit with an error model, its
-mixture weight, the expected squares, the target rows' and candidates' log keys and the current
-frontier.
+mixture weight, the error's second moments, the target rows' and candidates' log keys and the
+current frontier.
 """
 
 from __future__ import annotations
@@ -33,28 +33,29 @@ from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, ti
 
 @dataclass
 class _Part:
-    """One fit's share: its mixture weight, E[kappa^2], E[tau^2], E[eta^2], the drift's
-    covariance, keys and frontier."""
+    """One fit's share: its mixture weight, the error's second moments, keys and frontier."""
 
     weight: float
-    kappa2: float
-    tau2: float
-    eta2: float
+    moments: np.ndarray  # (3, 3) diag(E[kappa^2], E[tau^2], E[eta^2]) + Cov(m), see _moments
     target_key: np.ndarray  # (T,) log key of the target rows
     target_u: np.ndarray  # (T,) tilt position, 0 without a tilt term
     cand_key: np.ndarray  # (C,) log key of the candidates
     frontier: float  # log key of the largest run fitted or chosen so far
-    drift_cov: np.ndarray | None = None  # (k, k) covariance of the drift, None without one
 
 
-def _expected_squares(error) -> tuple[float, float, float]:
-    """E[kappa^2], E[tau^2], E[eta^2] under the error's grid posterior."""
+def _moments(error) -> np.ndarray:
+    """The (3, 3) matrix whose quadratic form in ``c = (1(d > 0), d, u 1(d > 0))`` is the
+    error's variance: ``diag(E[kappa^2], E[tau^2], E[eta^2])`` under the grid posterior, plus the
+    drift's covariance (zero where the law has no tilt term or the error no drift)."""
     w = error.weights
     marginal = [w.sum(axis=tuple(j for j in range(w.ndim) if j != i)) for i in range(w.ndim)]
-    kappa2 = float(marginal[0] @ GRID**2)
-    tau2 = float(marginal[1] @ GRID**2)
-    eta2 = float(marginal[2] @ TILT_GRID**2) if w.ndim == 3 else 0.0
-    return kappa2, tau2, eta2
+    grids = (GRID, GRID, TILT_GRID)[:w.ndim]
+    out = np.zeros((3, 3))
+    out[:w.ndim, :w.ndim] = np.diag([float(m @ g**2) for m, g in zip(marginal, grids)])
+    if error.drift_cov is not None:
+        k = len(error.drift_cov)
+        out[:k, :k] += np.asarray(error.drift_cov, dtype=float)
+    return out
 
 
 @dataclass
@@ -80,9 +81,8 @@ class ExtrapolationTerm:
             options = fit._rows(inputs.family_column(fit, cands)).inputs
             u = tilt_values(rows, error.by)
             u = np.zeros(len(target)) if u is None or error.tilt_center is None else u - error.tilt_center
-            parts.append(_Part(law_w[name], *_expected_squares(error), np.log(key_values(rows, error.by)), u,
-                               np.log(key_values(options, error.by)), float(error.reference),
-                               None if error.drift_cov is None else np.asarray(error.drift_cov, dtype=float)))
+            parts.append(_Part(law_w[name], _moments(error), np.log(key_values(rows, error.by)), u,
+                               np.log(key_values(options, error.by)), float(error.reference)))
         return cls(parts)
 
     def __bool__(self) -> bool:
@@ -97,12 +97,8 @@ class ExtrapolationTerm:
         """The part's target variance (mean over rows) for each frontier in ``frontier``."""
         d = np.maximum(part.target_key[None, :] - frontier[:, None], 0.0)
         beyond = (d > 0).astype(float)
-        u = part.target_u[None, :]
-        per_row = (part.kappa2 + part.eta2 * u**2) * beyond + part.tau2 * d**2
-        if part.drift_cov is not None:
-            c = np.stack(np.broadcast_arrays(beyond, d, u * beyond)[:part.drift_cov.shape[0]], axis=-1)
-            per_row = per_row + np.einsum("...i,ij,...j->...", c, part.drift_cov, c)
-        return per_row.mean(axis=1)
+        c = np.stack([beyond, d, part.target_u[None, :] * beyond], axis=-1)
+        return np.einsum("...i,ij,...j->...", c, part.moments, c).mean(axis=1)
 
     def now(self) -> float:
         """The variance with the runs chosen so far."""
