@@ -48,16 +48,22 @@ def test_trend_recovered(fits):
 
 
 @pytest.mark.heavy
-def test_intervals_follow_the_noise(fits):
-    """New runs at 3e9 parameters: the trend's 90% interval covers them near nominal; one noise
-    scale, learned mostly from the noisier small runs, makes it far too wide."""
+def test_intervals_follow_the_noise(runs, fits):
+    """New runs at 3e9 parameters: the trend's scale there holds the true one and its 90% interval
+    covers them (no less than nominal: it also carries the law's uncertainty 3x beyond the data,
+    which for one simulated table lands either side of the truth); one noise scale, learned mostly
+    from the noisier small runs, makes the interval far too wide."""
     rng = np.random.default_rng(11)
     planned = {"N": 3e9, "D": 6e10}
+    n_ref = np.exp(np.mean(np.log(runs["N"])))  # the trend's reference: the runs' geometric mean
+    scale = fits[0].flat("sigma") * (planned["N"] / n_ref) ** fits[0].flat("sigma_trend")
+    low, high = np.quantile(scale, [0.05, 0.95])
+    assert low < SIGMA_REF * (planned["N"] / N_REF) ** TREND < high
     new = simulate(np.full(400, planned["N"]), np.full(400, planned["D"]), rng)
     rows = [fit.predict(planned, kind="observed", ci_prob=0.9).iloc[0] for fit in fits]
     widths = [(row["upper"] - row["lower"]) / row["median"] for row in rows]
     coverage = [np.mean((new > row["lower"]) & (new < row["upper"])) for row in rows]
-    assert 0.8 <= coverage[0] <= 0.98
+    assert coverage[0] >= 0.85
     assert coverage[1] > 0.99
     assert widths[0] < 0.6 * widths[1]
     small = fits[0].predict({"N": 1e7, "D": 1e9}, kind="observed", ci_prob=0.9).iloc[0]
