@@ -14,7 +14,7 @@ RUNS = {"N": [1e8, 2e8, 4e8], "D": [1e9, 2e9, 4e9], "loss": [3.0, 2.9, 2.8]}
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"target": 3}, "target must be a column name (str), got 3"),
     ({"group": ["family"]}, "group must be a column name (str) or None, got ['family']"),
-    ({"run": 1}, "run must be a column name (str) or None, got 1"),
+    ({"run": 1}, "run must be a column name (str), False or None, got 1"),
     ({"pooling": ["alpha"]}, "pooling must be a dict of parameter -> mode, got list"),
     ({"centered": "yes"}, "centered must be True, False or None, got 'yes'"),
     ({"seed": 2**70}, f"seed must be a whole number from 0 to 4294967295 (32 bits), got {2**70}"),

@@ -142,8 +142,12 @@ def add_ci_prob_and_seed(p: argparse.ArgumentParser, seed_help: str) -> None:
 def add_law_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``fit`` and ``backtest`` that change the model around the law: the
     checkpoint run column, the noise trend and the extrapolation error."""
-    p.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
-                   "intermediate checkpoints (adds a per-run effect)")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--run", metavar="COL", help="column naming the training run when rows are "
+                     "intermediate checkpoints (adds a per-run effect; default: a 'run' or 'run_id' "
+                     "column that repeats a label)")
+    run.add_argument("--no-run", dest="run", action="store_const", const=False,
+                     help="no per-run effect, even where a 'run' column repeats a label")
     p.add_argument("--noise-trend", metavar="INPUT", help="let the noise scale follow a power of this "
                    "law input (sigma_trend), e.g. N when small runs scatter more than large ones")
     p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "

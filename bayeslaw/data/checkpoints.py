@@ -2,7 +2,10 @@
 
 A training curve gives many rows per run (tokens seen so far). Its points share the run's own
 deviation from the law, so they are not independent: :func:`bayeslaw.fit` takes ``run=<column>``
-and adds a per-run offset (``run_sd``) so one long curve does not count as hundreds of runs.
+and adds a per-run offset (``run_sd``) so one long curve does not count as hundreds of runs. A
+column named ``run`` (or ``run_id``) that repeats a label is taken as that column by default
+(:func:`resolve_run`): most tables of training curves name it so, and treating their checkpoints
+as independent runs makes the fit both overconfident and, with families, hard to sample.
 The offsets are kept orthogonal to the runs' sizes (they cannot take over the law's trend), and
 checkpoints before the end of a run carry a shared excess over the law that vanishes at the run's
 final checkpoint (an unannealed schedule; see
@@ -21,23 +24,48 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
 
+#: column names taken as the run label when ``run`` is not given (see :func:`resolve_run`)
+RUN_COLUMNS = ("run", "run_id")
 #: column names that suggest rows are checkpoints of the same runs
-CHECKPOINT_HINTS = ("run", "run_id", "step", "checkpoint", "iteration", "tokens_seen")
+CHECKPOINT_HINTS = (*RUN_COLUMNS, "step", "checkpoint", "iteration", "tokens_seen")
+
+
+def resolve_run(frame: pd.DataFrame, run: str | bool | None) -> str | None:
+    """The column naming each row's training run, or None for no run effect.
+
+    ``run`` is a column name (used as given), False (no run effect) or None: then a column named
+    as in :data:`RUN_COLUMNS` is used when it has no missing labels and some label is on several
+    rows. A table of one row per run has no run effect and no warning. Otherwise, when a column
+    looks like a checkpoint label (``step``, ...), the fit warns that ``run=`` may be wanted.
+    """
+    if run is False:
+        return None
+    if run is not None:
+        return run
+    names = {str(c).lower(): c for c in frame.columns}
+    column = next((names[n] for n in RUN_COLUMNS if n in names), None)
+    if column is not None:
+        labels = frame[column]
+        if labels.notna().all() and labels.astype(str).duplicated().any():
+            return column
+        if labels.notna().all():
+            return None  # one row per run: nothing to share
+    hint = column if column is not None else next((c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
+    if hint is not None:
+        warnings.warn(
+            f"the runs table has a {hint!r} column: if rows are checkpoints of the same runs, pass "
+            f"run=<column naming the run> so one training curve does not count as many independent runs",
+            DataWarning, stacklevel=3)
+    return None
 
 
 def encode_runs(frame: pd.DataFrame, run: str | None) -> tuple[np.ndarray | None, int]:
     """Integer run index per row (and the number of runs), or (None, 0) without a run effect.
 
-    Warns when the table has a column that looks like a checkpoint label but no ``run`` was given,
-    and when ``run`` gives every row a run of its own (then there is no run effect: see below).
+    ``run`` is a column name or None (see :func:`resolve_run`). Warns when it gives every row a
+    run of its own (then there is no run effect: see below).
     """
     if run is None:
-        hint = next((c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
-        if hint is not None:
-            warnings.warn(
-                f"the runs table has a {hint!r} column: if rows are checkpoints of the same runs, pass "
-                f"run=<column naming the run> so one training curve does not count as many independent runs",
-                DataWarning, stacklevel=3)
         return None, 0
     if run not in frame.columns:
         raise DataError(f"run column {run!r} is missing from the runs table (present: {', '.join(map(str, frame.columns))})")

@@ -46,6 +46,7 @@ def refit(fit: Fit, runs, **overrides) -> Fit:
 
     cfg = fit.config
     kwargs = {"target": fit.table.target_name, "group": fit.table.group,
+              "run": cfg.get("run") or False,  # the fit's own run column, or none (not re-detected)
               "pooling": fit.plan.pooling_map if fit.plan.n_families > 1 else None}
     kwargs.update({k: cfg[k] for k in ("chains", "draws", "warmup", "seed", "target_accept", "sampler", "steps")
                    if k in cfg})

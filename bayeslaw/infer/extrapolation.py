@@ -104,7 +104,7 @@ def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, progress:
         raise FitError("method='mcmc' needs refit=, the function that fits a law (bayeslaw.fit)")
     table, config = fit.table, fit.config
     settings = {"chains": config["chains"], "draws": config["draws"], "warmup": config["warmup"],
-                "target_accept": config.get("target_accept", 0.8), "run": config.get("run"),
+                "target_accept": config.get("target_accept", 0.8), "run": config.get("run") or False,
                 "extrapolation": False}
     if table.group is not None:
         settings["pooling"] = dict(fit.plan.pooling_map)

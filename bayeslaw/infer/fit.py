@@ -14,7 +14,7 @@ import numpy as np
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import FitError
-from bayeslaw.data.checkpoints import encode_runs
+from bayeslaw.data.checkpoints import encode_runs, resolve_run
 from bayeslaw.data.runs import read_runs, validate_runs
 from bayeslaw.data.where import filter_runs
 from bayeslaw.infer import extrapolation as extrap
@@ -57,7 +57,7 @@ def fit(
     target: str = "loss",
     group: str | None = None,
     *,
-    run: str | None = None,
+    run: str | bool | None = None,
     pooling: Mapping[str, str] | None = None,
     chains: int = 4,
     draws: int = 1000,
@@ -85,11 +85,12 @@ def fit(
         Column with the observed loss (or other target). Default ``"loss"``.
     group : str, optional
         Column naming each run's family. Without it, all runs are one family.
-    run : str, optional
+    run : str or False, optional
         Column naming the training run of each row, when rows are intermediate checkpoints: adds
         a per-run offset so the points of one curve are not treated as independent runs (see
         :mod:`bayeslaw.data.checkpoints`). When every run has only one row the offset is the noise
-        itself: the fit warns (``DataWarning``) and has no run effect.
+        itself: the fit warns (``DataWarning``) and has no run effect. Default: a column named
+        ``run`` (or ``run_id``) that repeats a label; False: no run effect.
     pooling : dict, optional
         Per-parameter override of the law's pooling, e.g. ``{"alpha": "partial"}``. Values:
         ``shared``, ``partial``, ``none``, ``correlated`` (all parameters marked so vary jointly
@@ -173,6 +174,7 @@ def fit(
         positive_target=law.likelihood.space == "log",
     )
     check_target(law, table.target, table.frame, target, table.inputs)
+    run = resolve_run(table.frame, run)
     run_index, n_runs = encode_runs(table.frame, run)
     if centered is None:
         centered = default_centered(table.family_index)

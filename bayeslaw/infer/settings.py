@@ -39,9 +39,10 @@ def check_names(target, group, run, pooling, centered) -> None:
     """Validate the column names and the pooling/centring options of :func:`fit`."""
     if not isinstance(target, str):
         raise FitError(f"target must be a column name (str), got {target!r}")
-    for name, value in (("group", group), ("run", run)):
-        if value is not None and not isinstance(value, str):
-            raise FitError(f"{name} must be a column name (str) or None, got {value!r}")
+    if group is not None and not isinstance(group, str):
+        raise FitError(f"group must be a column name (str) or None, got {group!r}")
+    if run is not None and run is not False and not isinstance(run, str):
+        raise FitError(f"run must be a column name (str), False or None, got {run!r}")
     if pooling is not None and not isinstance(pooling, Mapping):
         raise FitError(f"pooling must be a dict of parameter -> mode, got {type(pooling).__name__}")
     if centered is not None and not isinstance(centered, bool | np.bool_):

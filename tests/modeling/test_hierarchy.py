@@ -141,9 +141,12 @@ def test_checkpoint_excess_learnt_and_left_out_of_the_final_prediction():
 
 
 @pytest.mark.heavy
-def test_checkpoint_table_without_run_column_warns(curves):
-    with pytest.warns(bl.DataWarning, match=re.escape("the runs table has a 'run' column: if rows are checkpoints")):
-        _quiet_fit("chinchilla", curves, chains=1, warmup=20, draws=20, seed=0)
+def test_checkpoint_table_gets_its_run_column_by_default(curves):
+    kw = dict(chains=1, warmup=20, draws=20, seed=0, extrapolation=False)
+    fit = _quiet_fit("chinchilla", curves, **kw)
+    assert fit.config["run"] == "run" and fit.plan.n_runs == curves["run"].nunique()
+    off = _quiet_fit("chinchilla", curves, run=False, **kw)
+    assert off.config["run"] is None and off.plan.n_runs == 0
 
 
 @pytest.mark.heavy

@@ -1,0 +1,46 @@
+"""Which column names each row's training run (``run=``), and when the fit says one may be missing."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pandas as pd
+import pytest
+
+import bayeslaw as bl
+from bayeslaw.data.checkpoints import resolve_run
+
+CURVES = pd.DataFrame({"run": ["a", "a", "b", "b"], "N": [1e8, 1e8, 2e8, 2e8],
+                       "D": [1e9, 2e9, 1e9, 2e9], "loss": [3.0, 2.9, 2.8, 2.7]})
+HINT = "the runs table has a {!r} column: if rows are checkpoints of the same runs, pass run="
+
+
+def _quietly(frame, run):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return resolve_run(frame, run)
+
+
+def test_a_run_column_that_repeats_a_label_is_the_run_by_default():
+    assert _quietly(CURVES, None) == "run"
+    assert _quietly(CURVES.rename(columns={"run": "Run_ID"}), None) == "Run_ID"
+
+
+def test_given_and_refused_run_columns_are_kept():
+    assert _quietly(CURVES.assign(seed=["x", "x", "y", "y"]), "seed") == "seed"
+    assert _quietly(CURVES, False) is None
+
+
+def test_one_row_per_run_has_no_run_effect_and_no_warning():
+    finals = CURVES.drop_duplicates("run", keep="last")
+    assert _quietly(finals, None) is None
+
+
+@pytest.mark.parametrize(("frame", "column"), [
+    (CURVES.assign(step=[1, 2, 1, 2]).drop(columns="run"), "step"),
+    (CURVES.assign(run=["a", None, "b", "b"]), "run"),  # labels missing: not taken as the run
+])
+def test_a_checkpoint_column_without_a_usable_run_label_warns(frame, column):
+    with pytest.warns(bl.DataWarning, match=re.escape(HINT.format(column))):
+        assert resolve_run(frame, None) is None
