@@ -407,3 +407,12 @@ def test_compare_passes_by_as_the_size_key(monkeypatch, capsys):
     assert cli.main(["compare", "a.nc", "b.nc", "--method", "largest", "--by", "N", "--cutoff", "1e9"]) == 0
     assert (seen["method"], seen["by"], seen["cutoff"]) == ("largest", "N", 1e9)
     assert capsys.readouterr().out.splitlines()[0] == "method: largest, by N"
+
+
+@pytest.mark.parametrize(("flags", "run"), [([], None), (["--run", "curve"], "curve"), (["--no-run"], False)])
+def test_run_options_parse_to_the_run_argument_of_fit(flags, run):
+    """None lets bl.fit take a repeating 'run' column; False refuses the run effect."""
+    from bayeslaw.cli.main import build_parser
+
+    args = build_parser().parse_args(["fit", "chinchilla", "runs.csv", *flags])
+    assert args.run is run if run in (None, False) else args.run == run

@@ -84,6 +84,8 @@ OPTIONS = [
      usage("family-test", "--ci-prob", "'2' must be between 0 and 1 (e.g. 0.9)")),
     (["family-test", "chinchilla", DATA, "--seed", "2**70"],
      usage("family-test", "--seed", "'2**70' is not a whole number")),
+    (["fit", "chinchilla", DATA, "--run", "run", "--no-run"],
+     usage("fit", "--no-run", "not allowed with argument --run")),
     (["backtest", "chinchilla", DATA, "--cutoff", "nan"], usage("backtest", "--cutoff", "'nan' is not a finite number")),
     (["backtest", "chinchilla", DATA, "--cutoff", "1e20", "--draws", "0"],
      usage("backtest", "--draws", f"'0' {WHOLE} 1 to 10000000")),
