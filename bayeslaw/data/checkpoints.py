@@ -50,7 +50,8 @@ def resolve_run(frame: pd.DataFrame, run: str | bool | None) -> str | None:
             return column
         if labels.notna().all():
             return None  # one row per run: nothing to share
-    hint = column if column is not None else next((c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
+    hints = [c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS]
+    hint = column if column is not None else next(iter(hints), None)
     if hint is not None:
         warnings.warn(
             f"the runs table has a {hint!r} column: if rows are checkpoints of the same runs, pass "
