@@ -50,9 +50,9 @@ def test_trend_recovered(fits):
 @pytest.mark.heavy
 def test_intervals_follow_the_noise(runs, fits):
     """New runs at 3e9 parameters: the trend's scale there holds the true one and its 90% interval
-    covers them (no less than nominal: it also carries the law's uncertainty 3x beyond the data,
-    which for one simulated table lands either side of the truth); one noise scale, learned mostly
-    from the noisier small runs, makes the interval far too wide."""
+    covers at least 85% of them (it also carries the law's uncertainty 3x beyond the data, which
+    for one simulated table lands either side of the truth: 88-99% over seeds); one noise scale,
+    learned mostly from the noisier small runs, makes the interval far too wide."""
     rng = np.random.default_rng(11)
     planned = {"N": 3e9, "D": 6e10}
     n_ref = np.exp(np.mean(np.log(runs["N"])))  # the trend's reference: the runs' geometric mean
