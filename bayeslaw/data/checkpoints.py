@@ -44,14 +44,11 @@ def resolve_run(frame: pd.DataFrame, run: str | bool | None) -> str | None:
         return run
     names = {str(c).lower(): c for c in frame.columns}
     column = next((names[n] for n in RUN_COLUMNS if n in names), None)
-    if column is not None:
-        labels = frame[column]
-        if labels.notna().all() and labels.astype(str).duplicated().any():
-            return column
-        if labels.notna().all():
-            return None  # one row per run: nothing to share
-    hints = [c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS]
-    hint = column if column is not None else next(iter(hints), None)
+    if column is not None and frame[column].notna().all():
+        # a label on several rows: checkpoints of one run; else one row per run, nothing to share
+        return column if frame[column].astype(str).duplicated().any() else None
+    hint = column if column is not None else next(
+        (c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
     if hint is not None:
         warnings.warn(
             f"the runs table has a {hint!r} column: if rows are checkpoints of the same runs, pass "
