@@ -269,21 +269,21 @@ def law_draws(plan: ModelPlan, params: dict, x: dict) -> jnp.ndarray:
     return plan.law.formula(env)
 
 
-def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y, logref: dict,
-                             run_offset=None) -> jnp.ndarray:
+def pointwise_log_likelihood(plan: ModelPlan, params: dict, x: dict, y,
+                             logref: dict) -> jnp.ndarray:
     """Log density of each observed run under each draw, (S, R), in the likelihood's space.
 
     In log space this is the density of log(y), the quantity the model describes; fits compared
     by LOO must share that space.
     """
     mean = law_draws(plan, params, x)
-    if run_offset is not None:
-        mean = with_run_effect(plan, mean, run_offset)
     return likelihood.log_density(plan.law, mean, params, y[None, :], {k: v[None, :] for k, v in x.items()},
                                   logref)
 
 
-def observed_draws(plan: ModelPlan, params: dict, mean: jnp.ndarray, key, x: dict, logref: dict) -> jnp.ndarray:
-    """Add observation noise to law draws: one simulated run per draw and row."""
+def observed_draws(plan: ModelPlan, params: dict, mean: jnp.ndarray, key, x: dict, logref: dict,
+                   bound=None) -> jnp.ndarray:
+    """Add observation noise to law draws: one simulated run per draw and row (Student-t noise
+    truncated to ``bound``, see :func:`~bayeslaw.modeling.likelihood.noise_bound`)."""
     return likelihood.simulate(plan.law, mean, params, key, {k: jnp.asarray(v)[None, :] for k, v in x.items()},
-                               logref)
+                               logref, bound)

@@ -15,6 +15,7 @@ import pandas as pd
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.data.runs import RunsTable, encode_rows
 from bayeslaw.modeling.build import ModelPlan, family_draws, law_draws, observed_draws
+from bayeslaw.modeling.likelihood import log_density, noise_bound
 from bayeslaw.modeling.run_effects import fitted_run_offsets, with_run_effect
 from bayeslaw.results import extrapolation_error as extrap
 from bayeslaw.results.diagnostics import diagnose
@@ -207,7 +208,8 @@ class Fit(DrawsMixin):
                 k_obs, k_run = jax.random.split(k_obs)
                 offset = self._flat_samples["run_sd"][:, None] * jax.random.normal(k_run, mean.shape)
                 mean = with_run_effect(self.plan, mean, offset)
-            mean = observed_draws(self.plan, params, mean, k_obs, x, self._logref_jnp)
+            mean = observed_draws(self.plan, params, mean, k_obs, x, self._logref_jnp,
+                                  self._noise_bound)
         return extrap.apply(self.extrapolation, np.asarray(mean), table.inputs, seed)
 
     def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
@@ -251,18 +253,32 @@ class Fit(DrawsMixin):
         out.attrs.update(ci_prob=ci_prob, kind=kind)
         return out
 
-    def log_likelihood(self) -> np.ndarray:
-        """Pointwise log-likelihood of the fitted runs, shape (chains, draws, runs)."""
-        from bayeslaw.modeling.build import pointwise_log_likelihood
-
+    def fitted_means(self) -> tuple[dict, dict, jnp.ndarray]:
+        """Per-row parameter draws, inputs and the law's value (S, R) at the fitted runs, each
+        run's own offset included where the fit has a run effect."""
         params = family_draws(self.plan, self._flat_samples, jnp.asarray(self.table.family_index),
                               self._logref_jnp, jax.random.PRNGKey(0))
         x = {k: jnp.asarray(v) for k, v in self.table.inputs.items()}
-        offset = None
+        mean = law_draws(self.plan, params, x)
         if self.plan.n_runs:
-            flat = self._flat_samples
-            offset = fitted_run_offsets(self, flat)
-        ll = pointwise_log_likelihood(self.plan, params, x, jnp.asarray(self.table.target), self._logref_jnp, offset)
+            mean = with_run_effect(self.plan, mean, fitted_run_offsets(self, self._flat_samples))
+        return params, x, mean
+
+    @cached_property
+    def _noise_bound(self):
+        """How far a new run's Student-t noise may reach per draw (None for other likelihoods):
+        :func:`bayeslaw.modeling.likelihood.noise_bound` of the fitted runs."""
+        params, x, mean = self.fitted_means()
+        y = jnp.asarray(self.table.target)[None, :]
+        rows = {k: v[None, :] for k, v in x.items()}
+        return noise_bound(self.law, mean, params, y, rows, self._logref_jnp)
+
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-likelihood of the fitted runs, shape (chains, draws, runs)."""
+        params, x, mean = self.fitted_means()
+        y = jnp.asarray(self.table.target)[None, :]
+        rows = {k: v[None, :] for k, v in x.items()}
+        ll = log_density(self.law, mean, params, y, rows, self._logref_jnp)
         chains = np.asarray(next(iter(self.samples.values()))).shape[0]
         return np.asarray(ll).reshape(chains, -1, ll.shape[-1])
 

@@ -21,13 +21,11 @@ Groups and names:
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bayeslaw.core._arviz import az
-from bayeslaw.modeling.build import family_draws, law_draws, observed_draws
+from bayeslaw.modeling.build import observed_draws
 from bayeslaw.modeling.quantities import exp_of, quantities
-from bayeslaw.modeling.run_effects import fitted_run_offsets, with_run_effect
 
 SITES_GROUP = "bayeslaw_sites"
 
@@ -62,17 +60,9 @@ def posterior_quantities(fit) -> tuple[dict, dict]:
 
 def in_sample_draws(fit, seed: int = 0) -> np.ndarray:
     """One simulated replicate of every fitted row per posterior draw, (chains, draws, rows)."""
-    flat = fit._flat_samples
-    logref = {k: jnp.asarray(v) for k, v in fit.logref.items()}
-    params = family_draws(fit.plan, flat, jnp.asarray(fit.table.family_index), logref,
-                          jax.random.PRNGKey(0))
-    x = {k: jnp.asarray(v) for k, v in fit.table.inputs.items()}
-    mean = law_draws(fit.plan, params, x)
-    if fit.plan.n_runs:  # the fitted runs' own offsets
-        offset = fitted_run_offsets(fit, flat)
-        mean = with_run_effect(fit.plan, mean, offset)
+    params, x, mean = fit.fitted_means()  # the fitted runs' own offsets included
     key = jax.random.PRNGKey(int(seed))
-    draws = np.asarray(observed_draws(fit.plan, params, mean, key, x, logref))
+    draws = np.asarray(observed_draws(fit.plan, params, mean, key, x, fit._logref_jnp))
     chains = np.asarray(next(iter(fit.samples.values()))).shape[0]
     return draws.reshape(chains, -1, draws.shape[-1])
 

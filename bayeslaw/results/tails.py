@@ -1,7 +1,8 @@
 """How heavy the tails of a set of draws are, and whether their mean and sd mean anything.
 
 A predictive for a new run can have a tail so heavy that its mean and sd are dominated by a few
-draws (a Student-t on the log scale with few degrees of freedom, exponentiated): the table then
+draws (a Student-t on the log scale with few degrees of freedom, exponentiated, even truncated
+at the fitted runs' largest residual as a new run's noise is): the table then
 shows a mean far outside the interval and an sd many times its width. The Pareto shape ``k`` of
 the tails says when: the variance of the distribution is infinite for ``k >= 0.5`` and the mean
 for ``k >= 1``, and a Monte Carlo mean is unreliable from ``k > 0.7`` on (Vehtari, Simpson,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -111,3 +112,53 @@ def test_a_non_finite_law_value_is_zero_density_not_an_error(law_name, finite):
     mean = np.array([np.inf, -1.0, np.nan])
     density = observation_distribution(law, mean, params).log_prob(np.array([0.5, 0.5, 0.5]))
     assert np.isfinite(np.asarray(density)).tolist() == finite
+
+
+def test_new_run_noise_is_the_student_t_truncated_by_rejection():
+    """Truncated draws stay within the bound, pile no mass on it (redrawn, not clipped), and keep
+    the t's shape inside it; an infinite bound leaves the t as it is."""
+    import jax
+
+    from bayeslaw.modeling.likelihood import _student_t
+
+    key, n, df = jax.random.PRNGKey(3), 200_000, 1.5
+    free = np.asarray(_student_t(key, np.array(df), (n,)))
+    bounded = np.asarray(_student_t(key, np.array(df), (n,), bound=np.array(10.0)))
+    assert np.abs(bounded).max() <= 10.0
+    assert np.mean(np.abs(bounded) > 9.99) < 1e-3  # the t's own density there, no atom
+    inside = free[np.abs(free) <= 10.0]
+    assert np.mean(np.abs(free) > 10.0) > 0.02  # heavy enough for the bound to matter
+    assert np.mean(np.abs(bounded) < 1.0) == pytest.approx(np.mean(np.abs(inside) < 1.0), abs=0.01)
+    same = np.asarray(_student_t(key, np.array(df), (n,), bound=np.array(np.inf)))
+    np.testing.assert_array_equal(same, free)
+
+
+def test_noise_bound_is_the_largest_fitted_residual_never_below_the_floor():
+    from bayeslaw.modeling.likelihood import MIN_NOISE_BOUND, noise_bound
+
+    law = bl.load_law("chinchilla")
+    sigma = np.array([[0.01], [0.02]])
+    mean = np.full((2, 3), 2.0)
+    y = np.array([[2.0 * np.exp(0.3), 2.0, 2.0 * np.exp(-0.01)]])
+    bound = noise_bound(law, mean, {"sigma": sigma, "df": 2.0}, y)
+    np.testing.assert_allclose(bound[:, 0], [30.0, 15.0])
+    close = noise_bound(law, mean, {"sigma": sigma, "df": 2.0}, np.full((1, 3), 2.0))
+    np.testing.assert_allclose(close[:, 0], MIN_NOISE_BOUND)
+    broken = noise_bound(law, np.full((2, 3), np.nan), {"sigma": sigma, "df": 2.0}, y)
+    assert np.isinf(broken).all()
+    text = (Path(bl.__file__).parents[1] / "models" / "chinchilla.toml").read_text()
+    text = re.sub(r"\ndf = .*", "", text.replace('dist = "StudentT"', 'dist = "Normal"'))
+    normal = bl.parse_law(text)
+    assert noise_bound(normal, mean, {"sigma": sigma}, y) is None
+
+
+def test_observed_draws_reach_no_farther_than_the_noise_bound(tiny_family_fit):
+    """A new run's draw sits within the draw's bound (noise scales) of the law's value: the
+    predictive has a finite mean wherever the t's df would leave it without one."""
+    fit = tiny_family_fit
+    rows = fit.table.frame.iloc[:20]
+    law = np.asarray(fit.predictive_draws(rows, kind="law", seed=4))
+    observed = np.asarray(fit.predictive_draws(rows, kind="observed", seed=4))
+    noise = np.abs(np.log(observed / law)) / np.asarray(fit.flat("sigma"))[:, None]
+    assert np.all(noise <= fit._noise_bound + 1e-9)
+    assert np.all(np.isfinite(observed))
