@@ -101,8 +101,9 @@ def fit(
         Random seed; the same seed, data and settings give the same draws.
     target_accept : float
         Target acceptance probability of the step-size adaptation (default 0.8). Under
-        ``sampler="auto"`` NUTS draws with a divergent transition are redrawn once at 0.95;
-        ``fit.config["target_accept"]`` gives the value of the draws returned.
+        ``sampler="auto"`` NUTS draws with a divergent transition are redrawn at 0.95, and at
+        0.99 if they still diverge; ``fit.config["target_accept"]`` gives the value of the
+        draws returned.
     centered : bool, optional
         Sample partially pooled family values centred (True) or non-centred (False). Default:
         centred when there are at least 5 families with at least 10 runs each, the regime where
@@ -124,8 +125,8 @@ def fit(
         centred partial pooling, then NUTS from the same starts and seed if the HMC draws
         fail any convergence check (R-hat above 1.01, bulk ESS below 100 per chain, any
         divergence); NUTS straight away for non-centred hierarchies and run effects (see
-        :func:`hmc_first`); NUTS draws with a divergent transition are redrawn once at
-        ``target_accept=0.95``. ``fit.config["sampler_used"]`` says which draws you got and
+        :func:`hmc_first`); NUTS draws with a divergent transition are redrawn at
+        ``target_accept=0.95``, then 0.99. ``fit.config["sampler_used"]`` says which draws you got and
         ``fit.config["hmc_fallback"]`` why HMC's were set aside.
     steps : int
         Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16).

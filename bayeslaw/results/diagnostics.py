@@ -97,11 +97,14 @@ def problems(diag: pd.DataFrame, divergences: int, chains: int, target_accept: f
                 "intervals are noisy; increase draws"
             )
     if divergences:
-        higher = 0.95 if target_accept < 0.95 else 0.99  # the next step up from where it is now
+        if target_accept < 0.99:
+            higher = 0.95 if target_accept < 0.95 else 0.99  # the next step up from where it is now
+            remedy = f"raise target_accept (now {target_accept:g}, try {higher:g}) or share parameters"
+        else:  # smaller steps have been tried: the geometry itself must change
+            remedy = f"target_accept is already {target_accept:g}: share parameters"
         found.append(
             f"{divergences} divergent transitions after warmup: the sampler could not explore part of the "
-            f"posterior; raise target_accept (now {target_accept:g}, try {higher:g}) or share parameters "
-            "that few families inform"
+            f"posterior; {remedy} that few families inform"
         )
     return found
 
