@@ -42,11 +42,10 @@ def resolve_run(frame: pd.DataFrame, run: str | bool | None) -> str | None:
         return None
     if run is not None:
         return run
-    names = {str(c).lower(): c for c in frame.columns}
-    column = next((names[n] for n in RUN_COLUMNS if n in names), None)
+    column = _named_run_column(frame)
     if column is not None and frame[column].notna().all():
         # a label on several rows: checkpoints of one run; else one row per run, nothing to share
-        return column if frame[column].astype(str).duplicated().any() else None
+        return checkpoint_run_column(frame)
     hint = column if column is not None else next(
         (c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
     if hint is not None:
@@ -55,6 +54,20 @@ def resolve_run(frame: pd.DataFrame, run: str | bool | None) -> str | None:
             f"run=<column naming the run> so one training curve does not count as many independent runs",
             DataWarning, stacklevel=3)
     return None
+
+
+def _named_run_column(frame: pd.DataFrame):
+    names = {str(c).lower(): c for c in frame.columns}
+    return next((names[n] for n in RUN_COLUMNS if n in names), None)
+
+
+def checkpoint_run_column(frame: pd.DataFrame):
+    """The column named as in :data:`RUN_COLUMNS` when it labels every row and some label is on
+    several rows (checkpoints of one run), else None: what :func:`resolve_run` takes by default."""
+    column = _named_run_column(frame)
+    if column is None or frame[column].isna().any() or not frame[column].astype(str).duplicated().any():
+        return None
+    return column
 
 
 def encode_runs(frame: pd.DataFrame, run: str | None) -> tuple[np.ndarray | None, int]:

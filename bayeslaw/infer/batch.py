@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -28,7 +29,8 @@ import pandas as pd
 
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
-from bayeslaw.core.errors import FitError
+from bayeslaw.core.errors import DataWarning, FitError
+from bayeslaw.data.checkpoints import checkpoint_run_column
 from bayeslaw.data.runs import RunsTable, read_runs, validate_runs
 from bayeslaw.infer import batch_program
 from bayeslaw.infer.fit import default_centered, wall_timings
@@ -62,6 +64,21 @@ def _split(tables, split_by: str | None) -> tuple[list, list[pd.DataFrame]]:
     if not frames:
         raise FitError("tables is empty: nothing to fit")
     return list(range(len(frames))), frames
+
+
+def warn_unbatched_runs(labels: list, tables: list[RunsTable]) -> None:
+    """Warn that tables :func:`bayeslaw.fit` would give a run effect get none here (the batch
+    has no run effect), so their checkpoints count as independent runs."""
+    found = [(label, checkpoint_run_column(t.frame)) for label, t in zip(labels, tables, strict=True)]
+    found = [(label, column) for label, column in found if column is not None]
+    if not found:
+        return
+    shown = ", ".join(repr(label) for label, _ in found[:5]) + (", ..." if len(found) > 5 else "")
+    warnings.warn(
+        f"fit_many fits no run effect, but in runs table{'s' if len(found) > 1 else ''} {shown} the "
+        f"column {found[0][1]!r} repeats a run label (checkpoints of one run): each checkpoint counts "
+        "as an independent run here; fit such tables one by one with bayeslaw.fit, which takes that "
+        "column as the run effect", DataWarning, stacklevel=3)
 
 
 def _pad(table: RunsTable, logref: Mapping[str, float], rows: int) -> tuple:
@@ -105,8 +122,9 @@ def fit_many(
         The runs tables. Every table must have the same number of families (the batch shares
         one model); tables may have different numbers of runs.
     target, group, pooling, chains, draws, warmup, target_accept
-        As in :func:`bayeslaw.fit`; the same for every fit. (Per-run effects, ``fit``'s
-        ``run=``, are not batched.)
+        As in :func:`bayeslaw.fit`; the same for every fit. Per-run effects (``fit``'s ``run=``)
+        are not batched: a table whose ``run`` column repeats a label, which ``fit`` would take
+        as its run effect, gets a :class:`DataWarning` here.
     split_by : str, optional
         Column of ``tables`` (one DataFrame) whose values define the fits, one per value.
     seed : int
@@ -160,6 +178,7 @@ def fit_many(
                  for label, f in zip(labels, frames, strict=True)]
     for t in validated:
         check_target(law, t.target, t.frame, target, t.inputs)
+    warn_unbatched_runs(labels, validated)
     counts = sorted({t.n_families for t in validated})
     if len(counts) > 1:
         raise FitError(f"all tables in a batch need the same number of families; got {counts} "

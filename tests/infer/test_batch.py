@@ -172,6 +172,25 @@ def test_errors(demo_runs):
         fit_many("chinchilla", [one, one.drop(columns="loss")])
 
 
+def test_a_checkpoint_table_warns_that_the_batch_has_no_run_effect(demo_runs):
+    """bl.fit takes a repeating ``run`` column as its run effect; the batch has none, so it says
+    so (before any fit: the family-count error that follows keeps this test cheap)."""
+    one = demo_runs[demo_runs.family == "dense"].reset_index(drop=True)
+    curves = one.assign(run=np.arange(len(one)) // 2)  # two checkpoints per run
+    single = one.assign(run=np.arange(len(one)))  # one row per run: no run effect in bl.fit either
+    two = demo_runs[demo_runs.family.isin(["dense", "moe"])]
+    message = ("fit_many fits no run effect, but in runs table 1 the column 'run' repeats a run label "
+               "(checkpoints of one run): each checkpoint counts as an independent run here; fit such "
+               "tables one by one with bayeslaw.fit, which takes that column as the run effect")
+    with pytest.warns(bl.DataWarning, match=f"^{re.escape(message)}$"), \
+            pytest.raises(FitError, match="same number of families"):
+        fit_many("chinchilla", [single, curves, two], group="family")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bl.DataWarning)  # no run column repeats: no warning
+        with pytest.raises(FitError, match="same number of families"):
+            fit_many("chinchilla", [single, two], group="family")
+
+
 @pytest.mark.heavy
 def test_sharding_over_four_devices_matches_one(batch, tables, tmp_path):
     body = """
