@@ -94,10 +94,12 @@ def markdown(report: dict) -> str:
                      f"{t['best_is']['0.8']} / {t['best_is']['0.95']} | {_num(t['mean_crps'], 2)} |")
     fits = [r for r in report["results"] if not r.get("skip") and "max_r_hat" in r.get("info", {})]
     if fits:
-        lines += ["", "bayeslaw's sampler per split (sampler, largest R-hat, divergences):", ""]
+        lines += ["", "bayeslaw's sampler per split (sampler, largest R-hat, smallest bulk ESS where "
+                  "recorded, divergences):", ""]
         lines += [f"- {r['dataset']} / {r['split']}" + ("" if r["tool"] == "bayeslaw" else f" / {r['tool']}")
                   + f": {r['info']['sampler']}, R-hat {r['info']['max_r_hat']:.3f}, "
-                  f"{r['info']['divergences']} divergences" for r in fits]
+                  + (f"ESS {r['info']['min_ess_bulk']:.0f}, " if "min_ess_bulk" in r["info"] else "")
+                  + f"{r['info']['divergences']} divergences" for r in fits]
     if skipped:
         lines += ["", "Skipped:", ""] + skipped
     return "\n".join(lines) + "\n"

@@ -95,9 +95,10 @@ def bayeslaw_default(train: pd.DataFrame, test: pd.DataFrame, ctx: Context) -> d
             point = pred["median"].to_numpy()
         draws = fit.predictive_draws(rows, kind="observed", seed=ctx.seed)
     seconds = time.perf_counter() - start
+    diag = fit.diagnostics()
     info = {"fit_kwargs": {k: v for k, v in kwargs.items()}, "law": str(law), "group": group,
             "sampler": fit.config.get("sampler_used"), "divergences": int(fit.divergences),
-            "max_r_hat": float(fit.diagnostics()["r_hat"].max())}
+            "max_r_hat": float(diag["r_hat"].max()), "min_ess_bulk": float(diag["ess_bulk"].min())}
     return {"point": point, "intervals": intervals, "draws": np.asarray(draws), "seconds": seconds,
             "info": info}
 
