@@ -12,6 +12,7 @@ from bayeslaw.infer.nuts import EXTEND_FROM, converged, dim_of, mass_matrix, sam
 from bayeslaw.infer.start import INIT_JITTER
 from bayeslaw.modeling.build import ModelPlan
 from bayeslaw.results.diagnostics import (
+    ACCEPT_LADDER,
     diagnose,
     problems,
     quantity_labels,
@@ -49,7 +50,7 @@ def hmc_trouble(plan: ModelPlan, samples: dict, stats: dict, chains: int,
 #: curved E/A/alpha ridge and the hierarchies' funnels, the usual remedy (Stan's adapt_delta)
 #: made the default rather than left to a warning. 0.99 is for the few tables 0.95 does not
 #: settle (two families with a run effect and a 10x gap in N: 59 divergences at 0.95, none at 0.99)
-RETRY_ACCEPTS = (0.95, 0.99)
+RETRY_ACCEPTS = ACCEPT_LADDER  # the rungs the divergence warning suggests, too
 
 
 def run_sampler(sampler: str, plan: ModelPlan, hmc, nuts, chains: int, target_accept: float,

@@ -13,6 +13,9 @@ from bayeslaw.results.rank import rank_diagnostics
 
 RHAT_LIMIT = 1.01  # Vehtari et al. (2021)
 ESS_PER_CHAIN = 100
+#: target acceptances a diverging fit climbs: ``sampler="auto"`` redraws at them
+#: (:data:`bayeslaw.infer.sampler.RETRY_ACCEPTS`) and the divergence warning suggests the next one
+ACCEPT_LADDER = (0.95, 0.99)
 #: fewer draws per chain than this, or one chain, and R-hat and ESS are not computed
 MIN_DRAWS = 4
 #: what a one-chain run is told, by a single fit's warnings and by a batch's
@@ -97,8 +100,8 @@ def problems(diag: pd.DataFrame, divergences: int, chains: int, target_accept: f
                 "intervals are noisy; increase draws"
             )
     if divergences:
-        if target_accept < 0.99:
-            higher = 0.95 if target_accept < 0.95 else 0.99  # the next step up from where it is now
+        higher = next((a for a in ACCEPT_LADDER if a > target_accept), None)  # the next step up
+        if higher is not None:
             remedy = f"raise target_accept (now {target_accept:g}, try {higher:g}) or share parameters"
         else:  # smaller steps have been tried: the geometry itself must change
             remedy = f"target_accept is already {target_accept:g}: share parameters"
