@@ -45,7 +45,7 @@ def resolve_run(frame: pd.DataFrame, run: str | bool | None) -> str | None:
     column = _named_run_column(frame)
     if column is not None and frame[column].notna().all():
         # a label on several rows: checkpoints of one run; else one row per run, nothing to share
-        return checkpoint_run_column(frame)
+        return column if frame[column].astype(str).duplicated().any() else None
     hint = column if column is not None else next(
         (c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
     if hint is not None:
@@ -61,30 +61,22 @@ def _named_run_column(frame: pd.DataFrame):
     return next((names[n] for n in RUN_COLUMNS if n in names), None)
 
 
-def checkpoint_run_column(frame: pd.DataFrame):
-    """The column named as in :data:`RUN_COLUMNS` when it labels every row and some label is on
-    several rows (checkpoints of one run), else None: what :func:`resolve_run` takes by default."""
-    column = _named_run_column(frame)
-    if column is None or frame[column].isna().any() or not frame[column].astype(str).duplicated().any():
-        return None
-    return column
-
-
-def encode_runs(frame: pd.DataFrame, run: str | None) -> tuple[np.ndarray | None, int]:
+def encode_runs(frame: pd.DataFrame, run: str | None,
+                what: str = "runs table") -> tuple[np.ndarray | None, int]:
     """Integer run index per row (and the number of runs), or (None, 0) without a run effect.
 
-    ``run`` is a column name or None (see :func:`resolve_run`). Warns when it gives every row a
-    run of its own (then there is no run effect: see below).
+    ``run`` is a column name or None (see :func:`resolve_run`); ``what`` names the table in
+    errors. Warns when it gives every row a run of its own (then there is no run effect: see below).
     """
     if run is None:
         return None, 0
     if run not in frame.columns:
-        raise DataError(f"run column {run!r} is missing from the runs table (present: {', '.join(map(str, frame.columns))})")
+        raise DataError(f"run column {run!r} is missing from the {what} (present: {', '.join(map(str, frame.columns))})")
     labels = frame[run]
     missing = labels.isna()
     if missing.any():
         rows = ", ".join(str(i) for i in frame.index[missing][:5])
-        raise DataError(f"column {run!r} in the runs table has missing values: rows {rows}")
+        raise DataError(f"column {run!r} in the {what} has missing values: rows {rows}")
     codes, uniques = pd.factorize(labels.astype(str), sort=True)
     if len(uniques) == len(codes):
         # one row per run: each run's offset and its row's noise are the same quantity. The

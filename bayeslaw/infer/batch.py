@@ -12,15 +12,18 @@ as :func:`bayeslaw.fit`), its own random stream. The fit axis is split across al
 ``jax.shard_map`` when there is more than one, so each device runs its share of fits
 independently; under ``jax.distributed`` that is every process's devices, and every process gets
 every fit back (see docs/distributed.md). Results come back as ordinary :class:`Fit` objects
-(summary, predict, save work unchanged). The compiled program itself is built in
-:mod:`bayeslaw.infer.batch_program`."""
+(summary, predict, save work unchanged). Run effects (checkpoints of one run, ``run=`` as in
+:func:`bayeslaw.fit`) batch too: every table is padded to the batch's largest number of runs,
+and a padded run, seen by no row, keeps its prior offset without touching the fitted runs
+(:func:`bayeslaw.modeling.run_effects.run_projection`); each fit gets back its own runs. The
+compiled program itself is built in :mod:`bayeslaw.infer.batch_program`."""
 
 from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -29,12 +32,12 @@ import pandas as pd
 
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
-from bayeslaw.core.errors import DataWarning, FitError
-from bayeslaw.data.checkpoints import checkpoint_run_column
+from bayeslaw.core.errors import FitError
+from bayeslaw.data.checkpoints import encode_runs, resolve_run
 from bayeslaw.data.runs import RunsTable, read_runs, validate_runs
 from bayeslaw.infer import batch_program
 from bayeslaw.infer.fit import default_centered, wall_timings
-from bayeslaw.infer.settings import check_sampler, check_settings
+from bayeslaw.infer.settings import check_names, check_sampler, check_settings
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import make_plan
@@ -66,28 +69,40 @@ def _split(tables, split_by: str | None) -> tuple[list, list[pd.DataFrame]]:
     return list(range(len(frames))), frames
 
 
-def warn_unbatched_runs(labels: list, tables: list[RunsTable]) -> None:
-    """Warn that tables :func:`bayeslaw.fit` would give a run effect get none here (the batch
-    has no run effect), so their checkpoints count as independent runs."""
-    found = [(label, checkpoint_run_column(t.frame)) for label, t in zip(labels, tables, strict=True)]
-    found = [(label, column) for label, column in found if column is not None]
-    if not found:
-        return
-    shown = ", ".join(repr(label) for label, _ in found[:5]) + (", ..." if len(found) > 5 else "")
-    warnings.warn(
-        f"fit_many fits no run effect, but in runs table{'s' if len(found) > 1 else ''} {shown} the "
-        f"column {found[0][1]!r} repeats a run label (checkpoints of one run): each checkpoint counts "
-        "as an independent run here; fit such tables one by one with bayeslaw.fit, which takes that "
-        "column as the run effect", DataWarning, stacklevel=3)
+def batch_runs(labels: list, tables: list[RunsTable], run: str | bool | None) -> list[tuple]:
+    """Each table's run column, run index and number of runs, as :func:`bayeslaw.fit` resolves
+    them (``run=``); the batch fits one model, so either every table has a run effect or none."""
+    runs = []
+    for label, table in zip(labels, tables, strict=True):
+        column = resolve_run(table.frame, run)
+        runs.append((column, *encode_runs(table.frame, column, what=f"runs table {label!r}")))
+    having = [label for label, (_, index, _) in zip(labels, runs, strict=True) if index is not None]
+    if having and len(having) < len(runs):
+        lacking = [label for label, (_, index, _) in zip(labels, runs, strict=True) if index is None]
+        shown = lambda found: ", ".join(repr(v) for v in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise FitError(
+            f"a batch fits one model, but runs tables {shown(having)} have a run effect (their run "
+            f"column repeats a label: checkpoints of one run) and tables {shown(lacking)} have none; "
+            "batch them apart, or pass run=False to fit every table without one")
+    return runs
 
 
-def _pad(table: RunsTable, logref: Mapping[str, float], rows: int) -> tuple:
-    """Model arguments of one table padded to ``rows`` with copies of row 0, plus the mask."""
+def _pad(table: RunsTable, logref: Mapping[str, float], rows: int, run_index: np.ndarray | None) -> tuple:
+    """Model arguments of one table padded to ``rows`` with copies of row 0, plus the mask (and
+    the run index, when the batch has a run effect: the copies are masked out of it too)."""
     x, family, ref, y = jax.tree.map(np.asarray, model_args(table, logref))
     n = family.shape[0]
     take = np.concatenate([np.arange(n), np.zeros(rows - n, dtype=int)])
     mask = np.arange(rows) < n
-    return {k: v[take] for k, v in x.items()}, family[take], ref, y[take], mask
+    args = ({k: v[take] for k, v in x.items()}, family[take], ref, y[take], mask)
+    return args if run_index is None else args + (run_index[take],)
+
+
+def _own_runs(plan, samples: dict, n_runs: int) -> tuple:
+    """One fit's plan and draws cut from the batch's padded runs to its own ``n_runs``."""
+    if not plan.n_runs:
+        return plan, samples
+    return replace(plan, n_runs=n_runs), {**samples, "run_z": samples["run_z"][..., :n_runs]}
 
 
 def fit_many(
@@ -96,6 +111,7 @@ def fit_many(
     target: str = "loss",
     group: str | None = None,
     *,
+    run: str | bool | None = None,
     split_by: str | None = None,
     pooling: Mapping[str, str] | None = None,
     chains: int = 4,
@@ -122,9 +138,11 @@ def fit_many(
         The runs tables. Every table must have the same number of families (the batch shares
         one model); tables may have different numbers of runs.
     target, group, pooling, chains, draws, warmup, target_accept
-        As in :func:`bayeslaw.fit`; the same for every fit. Per-run effects (``fit``'s ``run=``)
-        are not batched: a table whose ``run`` column repeats a label, which ``fit`` would take
-        as its run effect, gets a :class:`DataWarning` here.
+        As in :func:`bayeslaw.fit`; the same for every fit.
+    run : str, False or None
+        The run effect, as in :func:`bayeslaw.fit`: by default a ``run`` or ``run_id`` column
+        that repeats a label (checkpoints of one run); a column name; False for none. Every
+        table in a batch must then have one, or none.
     split_by : str, optional
         Column of ``tables`` (one DataFrame) whose values define the fits, one per value.
     seed : int
@@ -134,9 +152,10 @@ def fit_many(
         Centred or non-centred partial pooling (see :func:`bayeslaw.fit`). Default: centred
         when every table has at least 5 families of at least 10 runs each.
     sampler : {"auto", "hmc", "nuts"}
-        ``"auto"`` (default): ``"hmc"`` when every table is one family, ``"nuts"`` for
-        hierarchical fits (with short warmups the fixed-length sampler diverged on centred
-        5-family fits). ``"hmc"``: :mod:`bayeslaw.infer.batched_hmc`, HMC whose number of leapfrog steps is
+        ``"auto"`` (default): ``"hmc"`` when every table is one family without a run effect,
+        ``"nuts"`` for hierarchical fits and run effects (with short warmups the fixed-length
+        sampler diverged on centred 5-family fits and left chains apart, R-hat > 2, on
+        training curves with a run effect). ``"hmc"``: :mod:`bayeslaw.infer.batched_hmc`, HMC whose number of leapfrog steps is
         the same in every lane at each iteration (jittered around ``steps``), so the batch never
         waits for its longest trajectory. ``"nuts"``: NumPyro's NUTS under ``vmap``, which adapts
         each trajectory's length but makes every lane wait for the deepest tree (several times
@@ -162,13 +181,15 @@ def fit_many(
     Raises
     ------
     FitError
-        For invalid settings, an empty batch, or tables with different numbers of families.
+        For invalid settings, an empty batch, tables with different numbers of families, or
+        some tables with a run effect and some without.
     DataError
         For an invalid table (the message names the table's position).
     """
     started = time.perf_counter()
     check_settings(chains, draws, warmup, seed, target_accept)
     check_sampler(sampler, steps, ("auto", "hmc", "nuts"))
+    check_names(target, group, run, pooling, centered)
     runtime.configure()
     law = load_law(law)
     labels, frames = _split(tables, split_by)
@@ -178,19 +199,21 @@ def fit_many(
                  for label, f in zip(labels, frames, strict=True)]
     for t in validated:
         check_target(law, t.target, t.frame, target, t.inputs)
-    warn_unbatched_runs(labels, validated)
+    runs = batch_runs(labels, validated, run)
     counts = sorted({t.n_families for t in validated})
     if len(counts) > 1:
         raise FitError(f"all tables in a batch need the same number of families; got {counts} "
                        "(fit groups with different family counts in separate batches)")
     if centered is None:
         centered = all(default_centered(t.family_index) for t in validated)
-    plan = make_plan(law, counts[0], dict(pooling or {}), centered=bool(centered))
+    plan = make_plan(law, counts[0], dict(pooling or {}), centered=bool(centered),
+                     n_runs=max(n for _, _, n in runs))
     if sampler == "auto":
-        sampler = "hmc" if plan.n_families == 1 else "nuts"
+        # a run effect is a hierarchy too (run_sd over the runs' offsets)
+        sampler = "hmc" if plan.n_families == 1 and not plan.n_runs else "nuts"
     logrefs = [log_reference(plan, t.inputs) for t in validated]
     rows = max(len(t.family_index) for t in validated)
-    padded = [_pad(t, ref, rows) for t, ref in zip(validated, logrefs, strict=True)]
+    padded = [_pad(t, ref, rows, index) for t, ref, (_, index, _) in zip(validated, logrefs, runs, strict=True)]
 
     n_fits = len(padded)
     # every process must own a share of a multi-process batch; one process uses what it needs
@@ -214,17 +237,19 @@ def fit_many(
              "sampling_s": clock["run"] / n_fits,
              "batch_compile_s": clock["compile"], "batch_run_s": clock["run"],
              "batch_total_s": clock["total"]}
-    for i, (label, table, ref) in enumerate(zip(labels, validated, logrefs, strict=True)):
+    for i, (label, table, ref, (column, index, n_runs)) in enumerate(
+            zip(labels, validated, logrefs, runs, strict=True)):
         stats = {"diverging": diverging[i], "num_steps": num_steps[i],
                  "step_size": np.broadcast_to(step_size[i][:, None], diverging[i].shape).copy()}
         config = {"chains": chains, "draws": draws, "warmup": warmup, "seed": int(seed),
                   "target_accept": target_accept, "chain_method": "batched", "sampler": sampler,
                   **({"steps": steps} if sampler == "hmc" else {}),
                   "centered": bool(centered), "dense_mass": bool(dense), "batch_index": i,
-                  "batch_label": _jsonable(label), "batch_size": n_fits, "devices": n_devices}
-        fits.append(Fit(plan=plan, table=table, logref=ref,
-                        samples={k: v[i] for k, v in samples.items()}, sample_stats=stats,
-                        timings=dict(share), config=config))
+                  "batch_label": _jsonable(label), "batch_size": n_fits, "devices": n_devices,
+                  "n_runs": n_runs, "run": column}
+        own_plan, own = _own_runs(plan, {k: v[i] for k, v in samples.items()}, n_runs)
+        fits.append(Fit(plan=own_plan, table=table, logref=ref, samples=own, sample_stats=stats,
+                        timings=dict(share), config=config, run_index=index))
     warn_if_unreliable(fits, chains, target_accept)
     wall = (time.perf_counter() - started) / n_fits
     for f in fits:

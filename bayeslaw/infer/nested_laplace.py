@@ -139,7 +139,7 @@ def laplace_fits(fit, masks: np.ndarray, seed: int = 0, draws: int = LAPLACE_DRA
         out.append(Fit(plan=plan, table=fit.table, logref=logref,
                        samples={name: np.asarray(v[k])[pick][None] for name, v in samples.items()},
                        sample_stats={}, timings={}, config={"laplace": True, "seed": int(seed)},
-                       run_index=fit.run_index))
+                       run_index=fit.run_index, fitted_rows=masks[k]))
     return out
 
 

@@ -198,7 +198,7 @@ def build_model(plan: ModelPlan):
             run_sd = numpyro.sample("run_sd", dist.HalfNormal(RUN_SD_SCALE))
             with numpyro.plate("run", plan.n_runs):
                 run_z = numpyro.sample("run_z", dist.Normal(0.0, 1.0))
-            offsets = run_offsets(plan, run_sd, run_z, run_projection(plan, x, run, family))[run]
+            offsets = run_offsets(plan, run_sd, run_z, run_projection(plan, x, run, family, mask))[run]
             if plan.checkpoint_excess:
                 excess = numpyro.sample("ckpt_excess", dist.HalfNormal(EXCESS_SCALE))
                 power = numpyro.sample("ckpt_power", dist.LogNormal(0.0, 0.5))

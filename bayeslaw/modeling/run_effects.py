@@ -27,7 +27,7 @@ def with_run_effect(plan, mean, offset):
     return mean * jnp.exp(offset) if plan.law.likelihood.space == "log" else mean + offset
 
 
-def run_projection(plan, x: dict, run, family) -> jnp.ndarray:
+def run_projection(plan, x: dict, run, family, mask=None) -> jnp.ndarray:
     """Projection (n_runs, n_runs) that keeps run offsets orthogonal to what the law explains.
 
     A run effect lets each training run sit off its family's law, which is right for checkpoints
@@ -38,14 +38,26 @@ def run_projection(plan, x: dict, run, family) -> jnp.ndarray:
     carry its level) and the run's mean log value of every law input (the law carries the trend
     in size and tokens). What is left is each run's deviation that no law of this form explains.
     The design uses the inputs only, never the target, so the projection is fixed data.
+
+    ``mask`` (rows, bool) marks the rows the fit sees (nested refits and padded batches hide the
+    others from the likelihood): the design is built from those rows alone, and a run with none
+    of them gets a zero design row, so its offset is its own prior draw, decoupled from the
+    fitted runs. Were such runs in the design, their free offsets could balance a trend across
+    the fitted runs' offsets, which is what the projection exists to forbid.
     """
-    ones = jnp.ones(run.shape[0])
-    count = jax.ops.segment_sum(ones, run, plan.n_runs)
-    cols = [jax.ops.segment_sum(jax.nn.one_hot(family, plan.n_families), run, plan.n_runs)]
+    seen = jnp.ones(run.shape[0], dtype=bool) if mask is None else jnp.asarray(mask, dtype=bool)
+    weight = jnp.where(seen, 1.0, 0.0)
+    count = jax.ops.segment_sum(weight, run, plan.n_runs)
+    present = jnp.where(count > 0, 1.0, 0.0)
+    def per_run(values):  # mean over each run's seen rows, (n_runs, k)
+        return jax.ops.segment_sum(values, run, plan.n_runs) / jnp.maximum(count, 1.0)[:, None]
+
+    # the share of the run's seen rows per family, and its mean log input, centred over the runs
+    cols = [per_run(jax.nn.one_hot(family, plan.n_families) * weight[:, None])]
     for name in plan.law.input_names:
-        mean = jax.ops.segment_sum(jnp.log(x[name]), run, plan.n_runs) / jnp.maximum(count, 1.0)
-        cols.append((mean - jnp.mean(mean))[:, None])
-    cols[0] = cols[0] / jnp.maximum(count, 1.0)[:, None]  # the share of the run's rows per family
+        mean = per_run(jnp.where(seen, jnp.log(x[name]), 0.0)[:, None])
+        centre = jnp.sum(mean * present[:, None]) / jnp.maximum(jnp.sum(present), 1.0)
+        cols.append((mean - centre) * present[:, None])
     design = jax.lax.stop_gradient(jnp.concatenate(cols, axis=1))
     return jnp.eye(plan.n_runs) - design @ jnp.linalg.pinv(design)
 
@@ -78,10 +90,11 @@ def run_offsets(plan, run_sd, run_z, projection) -> jnp.ndarray:
 
 def fitted_run_offsets(fit, flat: dict) -> jnp.ndarray:
     """Offsets of a fit's own rows from the law, (S, R): each run's projected offset plus, for
-    checkpoints, the unfinished-schedule excess (from flat draws of the run sites)."""
+    checkpoints, the unfinished-schedule excess (from flat draws of the run sites). The
+    projection is the one the fit was sampled with: over the rows it saw (``fit.fitted_rows``)."""
     x = {k: jnp.asarray(v) for k, v in fit.table.inputs.items()}
     run = jnp.asarray(fit.run_index)
-    projection = run_projection(fit.plan, x, run, jnp.asarray(fit.table.family_index))
+    projection = run_projection(fit.plan, x, run, jnp.asarray(fit.table.family_index), fit.fitted_rows)
     offsets = run_offsets(fit.plan, flat["run_sd"], flat["run_z"], projection)[:, run]
     if fit.plan.checkpoint_excess and "ckpt_excess" in flat:
         fraction = run_fraction(fit.plan, x, run)

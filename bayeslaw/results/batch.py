@@ -23,7 +23,8 @@ def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
     Parameters
     ----------
     fits : list of Fit
-        Fits with the same sampled sites and shapes (as :func:`fit_many` returns).
+        Fits with the same sampled sites and numbers of chains and draws (as :func:`fit_many`
+        returns); a site may have fewer values in some fits (their own runs' offsets).
 
     Returns
     -------
@@ -31,8 +32,9 @@ def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
     the sampled quantities and ``divergences``.
     """
     sites = fits[0].sampled_sites()
-    # the fit axis goes after (chain, draw): one more parameter dimension to diagnose
-    arrays = {k: np.stack([np.asarray(f.samples[k]) for f in fits], axis=2) for k in sites}
+    # the fit axis goes after (chain, draw): one more parameter dimension to diagnose; a fit
+    # with fewer values of a site is padded with NaN, which the reductions below skip
+    arrays = {k: _stack([np.asarray(f.samples[k], dtype=float) for f in fits]) for k in sites}
     diag = diagnose(arrays)
     n = len(fits)
     columns = {"r_hat": [], "ess_bulk": [], "ess_tail": []}
@@ -45,11 +47,21 @@ def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
             parts.append(block[col].to_numpy().reshape(n, -1))
     stacked = {col: np.concatenate(parts, axis=1) for col, parts in columns.items()}
     labels = [f.config.get("batch_label", i) for i, f in enumerate(fits)]
-    return pd.DataFrame({"max_r_hat": stacked["r_hat"].max(axis=1),
-                         "min_ess_bulk": stacked["ess_bulk"].min(axis=1),
-                         "min_ess_tail": stacked["ess_tail"].min(axis=1),
+    return pd.DataFrame({"max_r_hat": np.nanmax(stacked["r_hat"], axis=1),
+                         "min_ess_bulk": np.nanmin(stacked["ess_bulk"], axis=1),
+                         "min_ess_tail": np.nanmin(stacked["ess_tail"], axis=1),
                          "divergences": [f.divergences for f in fits]},
                         index=pd.Index(labels, name="fit"))
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """(chains, draws, fits, values): each fit's values flattened, NaN after its own."""
+    flat = [a.reshape(a.shape[:2] + (-1,)) for a in arrays]
+    if len({a.shape for a in flat}) == 1:
+        return np.stack(arrays, axis=2)
+    width = max(a.shape[2] for a in flat)
+    return np.stack([np.pad(a, ((0, 0), (0, 0), (0, width - a.shape[2])), constant_values=np.nan)
+                     for a in flat], axis=2)
 
 
 def warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> None:

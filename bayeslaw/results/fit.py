@@ -60,6 +60,9 @@ class Fit(DrawsMixin):
     config: dict
     versions: dict = field(default_factory=dict)
     run_index: np.ndarray | None = None
+    #: rows of ``table`` the fit was fitted on (bool, rows), None for all: a nested refit keeps
+    #: the full table and hides the runs above its cutoff (:mod:`bayeslaw.infer.nested_laplace`)
+    fitted_rows: np.ndarray | None = None
 
     @property
     def law(self):
@@ -269,7 +272,10 @@ class Fit(DrawsMixin):
         """How far a new run's Student-t noise may reach per draw (None for other likelihoods):
         :func:`bayeslaw.modeling.likelihood.noise_bound` of the fitted runs."""
         params, x, mean = self.fitted_means()
-        y = jnp.asarray(self.table.target)[None, :]
+        y = np.asarray(self.table.target, dtype=float)
+        if self.fitted_rows is not None:  # rows the fit never saw are not its residuals (NaN: skipped)
+            y = np.where(self.fitted_rows, y, np.nan)
+        y = jnp.asarray(y)[None, :]
         rows = {k: v[None, :] for k, v in x.items()}
         return noise_bound(self.law, mean, params, y, rows, self._logref_jnp)
 

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayeslaw as bl
@@ -28,8 +29,13 @@ COMPARED = ("E", "alpha", "beta", "a", "b", "sigma")
 
 def moments(samples: dict) -> dict:
     """Mean and 5%/95% quantiles of each compared parameter, with their Monte Carlo errors."""
+    return moments_of(samples, COMPARED)
+
+
+def moments_of(samples: dict, names) -> dict:
+    """:func:`moments` of the parameters ``names``."""
     out = {}
-    for name in COMPARED:
+    for name in names:
         draws = np.asarray(samples[name], dtype=float)
         out[name] = {"mean": [float(draws.mean()), float(az.mcse(draws))]}
         for q in (0.05, 0.95):
@@ -172,23 +178,60 @@ def test_errors(demo_runs):
         fit_many("chinchilla", [one, one.drop(columns="loss")])
 
 
-def test_a_checkpoint_table_warns_that_the_batch_has_no_run_effect(demo_runs):
-    """bl.fit takes a repeating ``run`` column as its run effect; the batch has none, so it says
-    so (before any fit: the family-count error that follows keeps this test cheap)."""
+def training_curves(n_runs: int, seed: int):
+    """``n_runs`` runs of 12 checkpoints each, every run ~3% off the law (a run effect's data)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, n in enumerate(np.geomspace(2e7, 6e8, n_runs)):
+        d = np.geomspace(1e9, 4e10, 12)
+        law = 1.8 + np.exp(6.0 - 0.34 * np.log(n)) + np.exp(6.2 - 0.28 * np.log(d))
+        frames.append(pd.DataFrame({"run": f"r{i}", "N": n, "D": d,
+                                    "loss": law * np.exp(rng.normal(0, 0.03) + rng.normal(0, 0.003, d.size))}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_batch_has_a_run_effect_in_every_table_or_in_none(demo_runs):
+    """One model per batch: checkpoint tables (a repeating ``run`` column, bl.fit's run effect)
+    and tables without one are refused together, naming both, before any fit."""
     one = demo_runs[demo_runs.family == "dense"].reset_index(drop=True)
     curves = one.assign(run=np.arange(len(one)) // 2)  # two checkpoints per run
     single = one.assign(run=np.arange(len(one)))  # one row per run: no run effect in bl.fit either
-    two = demo_runs[demo_runs.family.isin(["dense", "moe"])]
-    message = ("fit_many fits no run effect, but in runs table 1 the column 'run' repeats a run label "
-               "(checkpoints of one run): each checkpoint counts as an independent run here; fit such "
-               "tables one by one with bayeslaw.fit, which takes that column as the run effect")
-    with pytest.warns(bl.DataWarning, match=f"^{re.escape(message)}$"), \
-            pytest.raises(FitError, match="same number of families"):
-        fit_many("chinchilla", [single, curves, two], group="family")
+    with pytest.raises(FitError, match=re.escape(
+            "a batch fits one model, but runs tables 1 have a run effect (their run column repeats "
+            "a label: checkpoints of one run) and tables 0, 2 have none; batch them apart, or pass "
+            "run=False to fit every table without one")):
+        fit_many("chinchilla", [single, curves, one])
+    with pytest.raises(bl.DataError, match=re.escape(
+            "run column 'run' is missing from the runs table 1 (present: family, N, D, loss)")):
+        fit_many("chinchilla", [curves, one], run="run")
+    with pytest.raises(FitError, match=re.escape("run must be a column name (str), False or None, got 3")):
+        fit_many("chinchilla", [curves], run=3)
+
+
+@pytest.mark.heavy
+def test_checkpoint_tables_batch_their_run_effects():
+    """Tables of training curves with different numbers of runs (so the batch pads rows and
+    runs) give, per table, bl.fit's run-effect posterior within Monte Carlo error; each fit gets
+    back its own runs and predicts a new run like bl.fit's."""
+    tables = [training_curves(6, seed=1), training_curves(4, seed=2)]
     with warnings.catch_warnings():
-        warnings.simplefilter("error", bl.DataWarning)  # no run column repeats: no warning
-        with pytest.raises(FitError, match="same number of families"):
-            fit_many("chinchilla", [single, two], group="family")
+        warnings.simplefilter("ignore", bl.ConvergenceWarning)
+        fits = fit_many("chinchilla", tables, seed=0, **SETTINGS)
+        singles = [bl.fit("chinchilla", t, seed=7, extrapolation=False, **SETTINGS) for t in tables]
+    for fit, single, table in zip(fits, singles, tables):
+        n_runs = table["run"].nunique()
+        assert fit.config["run"] == "run" and fit.plan.n_runs == n_runs == single.plan.n_runs
+        assert fit.samples["run_z"].shape == (2, 150, n_runs)
+        np.testing.assert_array_equal(fit.run_index, single.run_index)
+        compared = {**moments(fit.samples), **moments_of(fit.samples, ("run_sd",))}
+        assert_mc_equal(compared, {**moments(single.samples), **moments_of(single.samples, ("run_sd",))})
+        assert fit.log_likelihood().shape == (2, 150, len(table))
+        planned = {"N": 3e9, "D": 6e10}
+        new, own = fit.predict(planned), single.predict(planned)
+        assert abs(new["median"].iloc[0] / own["median"].iloc[0] - 1) < 0.03
+        # a new run draws its own offset: wider than the law alone
+        assert (new["upper"] - new["lower"]).iloc[0] > (fit.predict(planned, kind="law")["upper"]
+                                                        - fit.predict(planned, kind="law")["lower"]).iloc[0]
 
 
 @pytest.mark.heavy

@@ -190,3 +190,95 @@ def test_one_row_per_run_has_no_run_effect(curves):
         fit = _quiet_fit("chinchilla", finals, run="run", chains=1, warmup=20, draws=20, seed=0)
     assert fit.plan.n_runs == 0 and fit.run_index is None
     assert "run_sd" not in fit.samples
+
+
+def _run_args(frame: pd.DataFrame):
+    import jax.numpy as jnp
+
+    codes, labels = pd.factorize(frame["run"], sort=True)
+    x = {k: jnp.asarray(frame[k].to_numpy(float)) for k in ("N", "D")}
+    return x, jnp.asarray(codes), jnp.zeros(len(frame), dtype=int), len(labels)
+
+
+def test_masked_projection_is_the_projection_of_the_seen_runs_alone(curves):
+    """Rows a fit does not see (a nested refit's runs above its cutoff, a batch's padding) must
+    not enter the run design: the seen runs get the projection a fit of their rows alone would
+    use, and a run with no seen row keeps its prior offset, coupled to no other run."""
+    from bayeslaw.modeling.build import make_plan
+    from bayeslaw.modeling.run_effects import run_projection
+
+    law = bl.load_law("chinchilla")
+    # runs r4, r5 unseen; run r2 seen up to 1e10 tokens only; two masked copies of row 0 (padding)
+    padded = pd.concat([curves, curves.iloc[[0, 0]]], ignore_index=True)
+    seen = (padded["run"] < "r4") & ~((padded["run"] == "r2") & (padded["D"] > 1e10))
+    seen.iloc[-2:] = False
+    x, run, family, n_runs = _run_args(padded)
+    full = np.asarray(run_projection(make_plan(law, 1, n_runs=n_runs), x, run, family, seen.to_numpy()))
+    xs, runs, families, n_seen = _run_args(padded[seen])
+    alone = np.asarray(run_projection(make_plan(law, 1, n_runs=n_seen), xs, runs, families))
+    assert n_seen == 4
+    np.testing.assert_allclose(full[:4, :4], alone, atol=1e-5)  # float32 where x64 is off
+    np.testing.assert_allclose(full[4:, 4:], np.eye(2), atol=1e-5)
+    np.testing.assert_allclose(full[:4, 4:], 0.0, atol=1e-5)
+    np.testing.assert_allclose(full[4:, :4], 0.0, atol=1e-5)
+    # without a mask every row counts, as before
+    everything = np.asarray(run_projection(make_plan(law, 1, n_runs=n_runs), x, run, family))
+    assert np.abs(everything[:4, :4] - alone).max() > 1e-3
+
+
+def _bare_fit(frame: pd.DataFrame):
+    """A Fit without draws (what a nested Laplace refit needs of the full fit) of a run table."""
+    from bayeslaw.data.runs import validate_runs
+    from bayeslaw.infer.start import log_reference
+    from bayeslaw.modeling.build import make_plan
+    from bayeslaw.results.fit import Fit
+
+    table = validate_runs(frame.reset_index(drop=True), {"N": True, "D": True}, "loss", None)
+    codes, labels = pd.factorize(table.frame["run"], sort=True)
+    plan = make_plan(bl.load_law("chinchilla"), 1, n_runs=len(labels))
+    return Fit(plan=plan, table=table, logref=log_reference(plan, table.inputs), samples={},
+               sample_stats={}, timings={}, config={"seed": 0}, run_index=codes.astype(np.int32))
+
+
+def test_a_masked_run_model_is_the_model_of_the_seen_rows(curves):
+    """A nested refit keeps the full table and masks the runs above its cutoff: with a run
+    effect, its log density must be the density of the rows below alone, times the prior of the
+    unseen runs' offsets (which then decouple from the rest), at any parameter values."""
+    import jax
+    import jax.numpy as jnp
+    from numpyro import handlers
+    from numpyro.infer.util import log_density
+
+    from bayeslaw.infer.start import model_args
+    from bayeslaw.modeling.build import build_model
+
+    below = (curves["run"] < "r4").to_numpy()
+    full, alone = _bare_fit(curves), _bare_fit(curves[below])
+    full_model, alone_model = build_model(full.plan), build_model(alone.plan)
+    logref = alone.logref  # a nested fit centres on its own runs
+    full_args = model_args(full.table, logref) + (jnp.asarray(below), jnp.asarray(full.run_index))
+    alone_args = model_args(alone.table, logref) + (None, jnp.asarray(alone.run_index))
+    for seed in range(3):
+        trace = handlers.trace(handlers.seed(alone_model, seed)).get_trace(*alone_args)
+        params = {k: v["value"] for k, v in trace.items() if v["type"] == "sample" and k != "obs"}
+        extra = jax.random.normal(jax.random.PRNGKey(seed), (2,))
+        with_unseen = {**params, "run_z": jnp.concatenate([params["run_z"], extra])}
+        lp_full = log_density(full_model, full_args, {}, with_unseen)[0]
+        lp_alone = log_density(alone_model, alone_args, {}, params)[0]
+        prior = float(jnp.sum(-0.5 * extra**2 - 0.5 * np.log(2 * np.pi)))
+        assert abs(float(lp_full) - float(lp_alone) - prior) < 1e-3 * max(1.0, abs(float(lp_alone)))
+
+
+@pytest.mark.heavy
+def test_a_nested_fit_reads_its_noise_bound_from_its_own_rows(curves):
+    """The noise bound of a nested Laplace refit is the largest residual of the rows it was
+    fitted on: a wild loss on a masked row changes nothing."""
+    from bayeslaw.infer.nested_laplace import laplace_fits
+
+    below = (curves["run"] < "r4").to_numpy()
+    nested = laplace_fits(_bare_fit(curves), below[None], seed=0)[0]
+    wild = curves.copy()
+    wild.loc[~below, "loss"] *= 5.0
+    masked = laplace_fits(_bare_fit(wild), below[None], seed=0)[0]
+    np.testing.assert_allclose(masked._noise_bound, nested._noise_bound)
+    assert np.all(np.isfinite(nested._noise_bound)) and nested.fitted_rows is not None
