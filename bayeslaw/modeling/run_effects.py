@@ -49,6 +49,7 @@ def run_projection(plan, x: dict, run, family, mask=None) -> jnp.ndarray:
     weight = jnp.where(seen, 1.0, 0.0)
     count = jax.ops.segment_sum(weight, run, plan.n_runs)
     present = jnp.where(count > 0, 1.0, 0.0)
+
     def per_run(values):  # mean over each run's seen rows, (n_runs, k)
         return jax.ops.segment_sum(values, run, plan.n_runs) / jnp.maximum(count, 1.0)[:, None]
 
