@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import ConvergenceWarning
-from bayeslaw.results.diagnostics import ESS_PER_CHAIN, ONE_CHAIN, RHAT_LIMIT, diagnose
+from bayeslaw.results.diagnostics import (
+    ESS_PER_CHAIN,
+    ONE_CHAIN,
+    RHAT_LIMIT,
+    diagnose,
+    divergence_remedy,
+)
 from bayeslaw.results.fit import Fit
 
 
@@ -85,8 +91,8 @@ def warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> No
         found.append(f"bulk ESS below {ESS_PER_CHAIN} per chain in {low.size} fit(s) {_labels(fits, low)}")
     div = np.flatnonzero(diag["divergences"].to_numpy())
     if div.size:
-        found.append(f"divergent transitions in {div.size} fit(s) {_labels(fits, div)}; raise "
-                     f"target_accept (now {target_accept:g}, try 0.95)")
+        found.append(f"divergent transitions in {div.size} fit(s) {_labels(fits, div)}; "
+                     f"{divergence_remedy(target_accept)}")
     if found:
         warnings.warn(f"{len(fits)} fits: " + "; ".join(found) + ". Check each with "
                       "diagnose_many(fits) or fit.diagnostics()", ConvergenceWarning, stacklevel=3)

@@ -100,16 +100,21 @@ def problems(diag: pd.DataFrame, divergences: int, chains: int, target_accept: f
                 "intervals are noisy; increase draws"
             )
     if divergences:
-        higher = next((a for a in ACCEPT_LADDER if a > target_accept), None)  # the next step up
-        if higher is not None:
-            remedy = f"raise target_accept (now {target_accept:g}, try {higher:g}) or share parameters"
-        else:  # smaller steps have been tried: the geometry itself must change
-            remedy = f"target_accept is already {target_accept:g}: share parameters"
         found.append(
             f"{divergences} divergent transitions after warmup: the sampler could not explore part of the "
-            f"posterior; {remedy} that few families inform"
+            f"posterior; {divergence_remedy(target_accept)}"
         )
     return found
+
+
+def divergence_remedy(target_accept: float) -> str:
+    """What a diverging fit is told to do: the next rung of :data:`ACCEPT_LADDER` above its
+    ``target_accept``, or, at the top, to share parameters (the geometry itself must change)."""
+    higher = next((a for a in ACCEPT_LADDER if a > target_accept), None)
+    if higher is not None:
+        return (f"raise target_accept (now {target_accept:g}, try {higher:g}) or share parameters "
+                "that few families inform")
+    return f"target_accept is already {target_accept:g}: share parameters that few families inform"
 
 
 def warn_if_unreliable(diag: pd.DataFrame, divergences: int, chains: int, target_accept: float,
