@@ -68,7 +68,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     print(f"median ARE: {result.median_are:.2%}")
     if result.fit.extrapolation is not None:
         error = result.fit.extrapolation
-        print(f"extrapolation error: {error.describe()} (log {args.target})")
+        print(f"extrapolation error: {error.describe(result.fit.families)} (log {args.target})")
     for p, c in result.coverage.items():
         print(f"coverage of {p:.0%} intervals: {c:.0%}")
     return 0

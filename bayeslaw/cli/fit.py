@@ -161,7 +161,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if fit.extrapolation is not None:
         error = fit.extrapolation
         print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested fits): "
-              f"{error.describe()} (log {args.target})")
+              f"{error.describe(fit.families)} (log {args.target})")
     elif fit.config.get("extrapolation_skipped"):
         print(f"No extrapolation error: {fit.config['extrapolation_skipped']}")
     ours = [w for w in caught if issubclass(w.category, bl.ConvergenceWarning | bl.DataWarning)]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.decide import design_inputs as inputs
-from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, tilt_values
+from bayeslaw.results.extrapolation_error import key_values, tilt_values
 
 
 @dataclass
@@ -43,18 +43,18 @@ class _Part:
     frontier: float  # log key of the largest run fitted or chosen so far
 
 
-def _moments(error) -> np.ndarray:
+def _moments(error, family: np.ndarray) -> np.ndarray:
     """The (3, 3) matrix whose quadratic form in ``c = (1(d > 0), d, u 1(d > 0))`` is the
     error's variance: ``diag(E[kappa^2], E[tau^2], E[eta^2])`` under the grid posterior, plus the
-    drift's covariance (zero where the law has no tilt term or the error no drift)."""
-    w = error.weights
-    marginal = [w.sum(axis=tuple(j for j in range(w.ndim) if j != i)) for i in range(w.ndim)]
-    grids = (GRID, GRID, TILT_GRID)[:w.ndim]
+    drift's covariance (zero where the law has no tilt term or the error no drift; with a drift
+    per family, the mean over the target rows' families, ``family`` their indices)."""
+    scales = error.scale_moments()
     out = np.zeros((3, 3))
-    out[:w.ndim, :w.ndim] = np.diag([float(m @ g**2) for m, g in zip(marginal, grids)])
+    out[:len(scales), :len(scales)] = np.diag(scales)
     if error.drift_cov is not None:
-        k = len(error.drift_cov)
-        out[:k, :k] += np.asarray(error.drift_cov, dtype=float)
+        cov = error.drift_of(family)[1].mean(axis=0)
+        k = len(cov)
+        out[:k, :k] += cov
     return out
 
 
@@ -77,11 +77,12 @@ class ExtrapolationTerm:
             error = fit.extrapolation
             if error is None or law_w[name] <= 0:
                 continue
-            rows = fit._rows(inputs.family_column(fit, target)).inputs
+            encoded = fit._rows(inputs.family_column(fit, target))
+            rows = encoded.inputs
             options = fit._rows(inputs.family_column(fit, cands)).inputs
             u = tilt_values(rows, error.by)
             u = np.zeros(len(target)) if u is None or error.tilt_center is None else u - error.tilt_center
-            parts.append(_Part(law_w[name], _moments(error), np.log(key_values(rows, error.by)), u,
+            parts.append(_Part(law_w[name], _moments(error, encoded.family_index), np.log(key_values(rows, error.by)), u,
                                np.log(key_values(options, error.by)), float(error.reference)))
         return cls(parts)
 

@@ -33,7 +33,9 @@ into predictions.
   beyond its data), the miss is not noise around zero but a trend of the data the full fit will
   meet too: ``m`` (offset, slope change, tilt), with the prior ``Normal(0, diag(kappa^2, tau^2,
   eta^2))``, moves the full fit's predictions beyond its data. Nested fits that disagree in sign
-  leave ``m`` near zero; only the scatter then widens the intervals.
+  leave ``m`` near zero; only the scatter then widens the intervals. Families of one fit each
+  get their own drift from that prior (they share the scales): one drift would move every
+  family by their average miss, where families whose offsets differ can bend apart.
 
 Only laws whose likelihood is in log space (losses) are supported: the error is multiplicative.
 """
@@ -193,8 +195,9 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     progress : bool, optional
         A bar over the nested refits (see :mod:`bayeslaw.core.progress`).
     drift : bool
-        Measure the drift, the miss the nested fits share, and move predictions by it (default);
-        False: a zero-mean error that only widens intervals.
+        Measure the drift, the miss the nested fits share (one per family where the fit has
+        several), and move predictions by it (default); False: a zero-mean error that only
+        widens intervals.
     **fit_kwargs
         Override the nested fits' sampler settings (chains, draws, warmup); by default the fit's.
 
@@ -205,10 +208,13 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     points = nested_residuals(fit, by=by, folds=folds, seed=seed, progress=progress, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
     tilts = tilt_values(fit.table.inputs, by)
+    n_families = len(fit.families)
+    families = np.asarray(fit.table.family_index)[points["row"].to_numpy()] if n_families > 1 else None
     posterior = shared_error_posterior(points["residual"].to_numpy(), points["scale"].to_numpy(),
                                        effective_distances(points, span(keys)),
                                        None if tilts is None else points["tilt"].to_numpy(dtype=float),
-                                       points["cutoff"].to_numpy(), drift=drift)
+                                       points["cutoff"].to_numpy(), drift=drift, families=families,
+                                       n_families=n_families)
     weights, mean, cov = posterior if drift else (posterior, None, None)
     return ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
                                    tuple(float(c) for c in points["cutoff"].unique()),

@@ -13,8 +13,8 @@ key. This module turns those into the joint posterior of the error's scales ``ka
   prediction makes share one ``z1, z2, z3``, so within a nested fit
   ``r ~ MultivariateNormal(V m, diag(s^2) + kappa^2 1 1' + tau^2 d d' + eta^2 u u')``, evaluated
   per grid cell with the Woodbury identity (:func:`woodbury_terms` on :func:`scale_grid`); the
-  drift ``m`` shared by all nested fits is zero or integrated out in closed form
-  (:func:`integrate_drift`).
+  drift ``m`` shared by all nested fits (one per family where there are several) is zero or
+  integrated out in closed form (:func:`drift_cells`).
 * :func:`error_posterior` treats every row as its own draw, optionally with a bias grid instead of
   the tilt; :mod:`bayeslaw.downstream.observational` uses it for the link's extrapolation error.
 
@@ -72,7 +72,8 @@ def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.nda
 
 
 def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray,
-                           tilts: np.ndarray | None, groups: np.ndarray, drift: bool = False):
+                           tilts: np.ndarray | None, groups: np.ndarray, drift: bool = False,
+                           families: np.ndarray | None = None, n_families: int | None = None):
     """Grid posterior of (kappa, tau[, eta]) when the rows of one group share ``z1, z2, z3``.
 
     The error model gives every row a prediction makes the same ``z`` (see the module
@@ -86,27 +87,50 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     slope change and tilt shared by every nested fit and by the full fit's predictions) has the
     prior ``m ~ Normal(0, diag(kappa^2, tau^2, eta^2))``: a drift as large as the scatter of the
     nested fits around it, no new scale to choose. ``m`` is integrated out of each grid cell's
-    likelihood in closed form (:func:`integrate_drift`); returns ``(weights, mean, cov)``, the
+    likelihood in closed form (:func:`drift_cells`); returns ``(weights, mean, cov)``, the
     grid weights and the Gaussian with the posterior mean and covariance of ``m`` over the grid.
+
+    ``families`` (an index per row, ``0 .. n_families - 1``) gives each family its own drift
+    ``m_f``, independent draws from the same prior: families fitted together by one law can still
+    bend apart beyond their data (their offsets differ), and one drift for all moves every family
+    by their average miss. A group is then a nested fit's rows of one family, the drifts are
+    integrated out family by family and their evidence multiplied; ``mean`` and ``cov`` gain a
+    leading family axis, and a family with no held-out rows keeps the prior (mean 0).
     """
     residuals, scales, distances = (np.asarray(a, dtype=float) for a in (residuals, scales, distances))
     groups = np.asarray(groups)
+    family = np.zeros(len(residuals), dtype=int) if families is None else np.asarray(families, dtype=int)
+    count = 1 if families is None else int(n_families if n_families is not None else family.max() + 1)
+    if families is not None:  # a nested fit's rows of one family share z: group by both
+        groups = np.unique(np.column_stack([np.unique(groups, return_inverse=True)[1].ravel(), family]),
+                           axis=0, return_inverse=True)[1].ravel()
     cols = [np.ones_like(residuals), distances] + ([] if tilts is None else [np.asarray(tilts, dtype=float)])
     sd = scale_grid(tilts is not None)
     k = sd.shape[-1]
     out = np.zeros(sd.shape[:-1])
-    precision, shift = np.zeros(sd.shape[:-1] + (k, k)), np.zeros(sd.shape)
-    for _, terms in group_terms(residuals, scales, cols, groups, sd, drift):
+    cells = []
+    for f in range(count):
+        at = family == f
+        loglik, precision, shift = np.zeros(sd.shape[:-1]), np.zeros(sd.shape[:-1] + (k, k)), np.zeros(sd.shape)
+        for _, terms in group_terms(residuals[at], scales[at], [c[at] for c in cols], groups[at], sd, drift):
+            if drift:
+                loglik, precision, shift = loglik + terms[0], precision + terms[1], shift + terms[2]
+            else:
+                loglik = loglik + terms
         if drift:
-            out += terms[0]
-            precision += terms[1]
-            shift += terms[2]
+            evidence, cell_mean, cell_cov = drift_cells(loglik, sd, precision, shift)
+            out += evidence
+            cells.append((cell_mean, cell_cov))
         else:
-            out += terms
+            out += loglik
+    weights = np.exp(out - out.max())
+    weights /= weights.sum()
     if not drift:
-        weights = np.exp(out - out.max())
-        return weights / weights.sum()
-    return integrate_drift(out, sd, precision, shift)
+        return weights
+    moments = [mix_cells(weights, *cell) for cell in cells]
+    if families is None:
+        return weights, *moments[0]
+    return weights, np.stack([m for m, _ in moments]), np.stack([c for _, c in moments])
 
 
 def group_terms(residuals: np.ndarray, scales: np.ndarray, cols: list[np.ndarray],
@@ -121,29 +145,41 @@ def group_terms(residuals: np.ndarray, scales: np.ndarray, cols: list[np.ndarray
         yield g, woodbury_terms(sd, m, b, float(np.sum(w * residuals[at] ** 2)), drift=drift)
 
 
-def integrate_drift(loglik: np.ndarray, prior_sd: np.ndarray, precision: np.ndarray,
-                    shift: np.ndarray, keep: int | None = None):
+def drift_cells(loglik: np.ndarray, prior_sd: np.ndarray, precision: np.ndarray, shift: np.ndarray):
     """Integrate a Gaussian drift ``m ~ Normal(0, diag(prior_sd^2))`` out of each grid cell.
 
     ``loglik`` is the cells' log likelihood at ``m = 0``; ``precision`` and ``shift`` are the
     summed ``V' Cov^-1 V`` and ``V' Cov^-1 r`` of the groups (:func:`woodbury_terms`). Returns
-    the grid weights and the posterior mean and covariance of ``m`` (its first ``keep``
-    coordinates), mixed over the grid. With ``B = I + S P S``, ``(P + S^-2)^-1 = S B^-1 S``.
+    each cell's log likelihood with ``m`` integrated out and the posterior mean and covariance
+    of ``m`` in each cell. With ``B = I + S P S``, ``(P + S^-2)^-1 = S B^-1 S``.
     """
     k = prior_sd.shape[-1]
-    keep = k if keep is None else keep
     big_b = np.eye(k) + prior_sd[..., :, None] * precision * prior_sd[..., None, :]
     sh = prior_sd * shift
     solved = np.linalg.solve(big_b, sh[..., None])[..., 0]
     out = loglik - 0.5 * np.linalg.slogdet(big_b)[1] + 0.5 * np.einsum("...i,...i->...", sh, solved)
-    weights = np.exp(out - out.max())
-    weights /= weights.sum()
-    cell_mean = (prior_sd * solved)[..., :keep]
-    cell_cov = (prior_sd[..., :, None] * np.linalg.inv(big_b) * prior_sd[..., None, :])[..., :keep, :keep]
+    cell_cov = prior_sd[..., :, None] * np.linalg.inv(big_b) * prior_sd[..., None, :]
+    return out, prior_sd * solved, cell_cov
+
+
+def mix_cells(weights: np.ndarray, cell_mean: np.ndarray, cell_cov: np.ndarray):
+    """Mean and covariance of the mixture over the grid of the cells' Gaussians."""
+    keep = cell_mean.shape[-1]
     flat = weights.ravel()
     mean = flat @ cell_mean.reshape(flat.size, keep)
     second = flat @ (cell_cov + cell_mean[..., :, None] * cell_mean[..., None, :]).reshape(flat.size, keep * keep)
-    return weights, mean, second.reshape(keep, keep) - np.outer(mean, mean)
+    return mean, second.reshape(keep, keep) - np.outer(mean, mean)
+
+
+def integrate_drift(loglik: np.ndarray, prior_sd: np.ndarray, precision: np.ndarray,
+                    shift: np.ndarray, keep: int | None = None):
+    """The grid weights with the drift integrated out (:func:`drift_cells`) and the posterior mean
+    and covariance of ``m`` (its first ``keep`` coordinates), mixed over the grid."""
+    keep = prior_sd.shape[-1] if keep is None else keep
+    out, cell_mean, cell_cov = drift_cells(loglik, prior_sd, precision, shift)
+    weights = np.exp(out - out.max())
+    weights /= weights.sum()
+    return (weights, *mix_cells(weights, cell_mean[..., :keep], cell_cov[..., :keep, :keep]))
 
 
 def scale_grid(tilt: bool) -> np.ndarray:

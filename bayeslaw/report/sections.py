@@ -194,6 +194,13 @@ def allocation_section(fit, frame, budgets, ci_prob: float, figures: list[str]) 
     return section("allocation", body)
 
 
+def _drift_clause(error) -> str:
+    if error.drift is None:
+        return ""
+    return ("centre moves by the drift the nested fits share"
+            + (" (one per family)" if error.drift.ndim == 2 else "") + " and ")
+
+
 def calibration_section(fit, backtest, coverage, figure: str | None) -> str:
     """The evidence that the intervals are honest: the fit's calibrated extrapolation error and a
     backtest's coverage of held-out runs (``coverage``: :func:`bayeslaw.plot.calibration.coverage_table`)."""
@@ -203,9 +210,8 @@ def calibration_section(fit, backtest, coverage, figure: str | None) -> str:
         cutoffs = ", ".join(f"{c:.2g}" for c in error.cutoffs)
         parts.append(f"<p><b>Extrapolation error</b>: measured by {len(error.cutoffs)} nested leave-largest-out "
                      f"refits on {e(error.by)} (cutoffs {e(cutoffs)}) from {error.n_points} held-out predictions: "
-                     f"{e(error.describe())}. Predictions beyond the largest fitted run include it: their "
-                     + ("centre moves by the drift the nested fits share and " if error.drift is not None else "")
-                     + "their intervals widen with the distance.</p>")
+                     f"{e(error.describe(fit.families))}. Predictions beyond the largest fitted run include it: their "
+                     + _drift_clause(error) + "their intervals widen with the distance.</p>")
     if backtest is not None:
         rows = []
         for r in coverage.itertuples():

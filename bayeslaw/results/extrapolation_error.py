@@ -6,8 +6,8 @@ Beyond the largest fitted run the law is off by
 beyond the data on a size key, and a tilt across the key (``u``, a run's position perpendicular to
 it relative to the fitted runs' median: ``log(D/N)`` for the key C = 6ND, ``log D`` for N,
 ``log N`` for D). ``m`` is the drift: the part of the nested fits' misses they share (a law that
-bends beyond its data the same way at every cutoff), carried into the prediction's centre; the
-``z`` terms are the scatter around it. Inside the data ``delta = 0``. Within a posterior draw
+bends beyond its data the same way at every cutoff), carried into the prediction's centre, one
+per family where a fit has several; the ``z`` terms are the scatter around it. Inside the data ``delta = 0``. Within a posterior draw
 every predicted row shares ``m`` and ``z1, z2, z3``, so paired comparisons of two plans stay
 coherent.
 
@@ -97,10 +97,11 @@ class ExtrapolationErrorModel:
         Median perpendicular position (:func:`tilt_values`) of the fitted runs; None without a
         tilt term.
     drift : ndarray, optional
-        Posterior mean of the drift ``m`` (offset, slope change[, tilt]); None: no drift (fits
-        saved before it, or measured with ``drift=False``).
+        Posterior mean of the drift ``m`` (offset, slope change[, tilt]), shape (k,) when every
+        row shares it, or (families, k) with one drift per family of the fit; None: no drift
+        (fits saved before it, or measured with ``drift=False``).
     drift_cov : ndarray, optional
-        Posterior covariance of ``m``.
+        Posterior covariance of ``m``: (k, k), or (families, k, k).
     """
 
     by: str
@@ -132,24 +133,56 @@ class ExtrapolationErrorModel:
         without a tilt term."""
         return _median(self._marginal(2), TILT_GRID) if self.weights.ndim == 3 else None
 
-    def describe(self) -> str:
-        """The posterior medians in words, e.g. for the command line."""
+    def describe(self, families=None) -> str:
+        """The posterior medians in words, e.g. for the command line (``families``: the fit's
+        family names, for a drift per family)."""
         text = (f"offset kappa {self.kappa_median:.3g}, slope change tau {self.tau_median:.3g} per "
                 f"unit log {self.by}")
         if self.eta_median is not None:
             axis = {"C": "D/N", "N": "D", "D": "N"}[self.by]
             text += f", tilt eta {self.eta_median:.3g} per unit log {axis}"
-        if self.drift is not None:
-            parts = zip(("offset", "slope change", "tilt"), self.drift)
-            text += "; shared drift " + ", ".join(f"{name} {value:+.3g}" for name, value in parts)
+        if self.drift is not None and self.drift.ndim == 1:
+            text += "; shared drift " + _drift_words(self.drift)
+        elif self.drift is not None:
+            names = list(families) if families is not None else [f"family {i}" for i in range(len(self.drift))]
+            text += "; drift per family: " + "; ".join(f"{name}: {_drift_words(m)}" for name, m in zip(names, self.drift))
         return text
+
+    def drift_of(self, family: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (R, k) and covariance (R, k, k) of the drift of rows of the given family indices.
+
+        A shared drift is every row's. With a drift per family a row of a family not in the fit
+        (index -1) gets the drift's prior, mean 0 and variance ``E[kappa^2], E[tau^2]
+        (, E[eta^2])`` under the grid posterior: a new family may bend either way, by as much
+        as the fitted families' scatter says.
+        """
+        family = np.asarray(family, dtype=int)
+        if self.drift is None:
+            raise ValueError("this extrapolation error has no drift")
+        if self.drift.ndim == 1:
+            k = len(self.drift)
+            return (np.broadcast_to(self.drift, (len(family), k)),
+                    np.broadcast_to(self.drift_cov, (len(family), k, k)))
+        mean = np.concatenate([self.drift, np.zeros((1, self.drift.shape[1]))])
+        cov = np.concatenate([self.drift_cov, np.diag(self.scale_moments()[:self.drift.shape[1]])[None]])
+        return mean[family], cov[family]  # index -1 picks the prior row
+
+    def scale_moments(self) -> np.ndarray:
+        """``E[kappa^2], E[tau^2](, E[eta^2])`` under the grid posterior."""
+        grids = (GRID, GRID, TILT_GRID)[:self.weights.ndim]
+        return np.array([float(self._marginal(i) @ g**2) for i, g in enumerate(grids)])
 
     def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log distance of rows beyond the largest fitted key (0 inside the data)."""
         return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
 
-    def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int) -> np.ndarray:
-        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z1, z2, z3`` per draw."""
+    def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int,
+                    family: np.ndarray | None = None) -> np.ndarray:
+        """Draws of ``delta`` for the rows, shape (n_draws, rows), one ``z1, z2, z3`` per draw.
+
+        ``family`` (the rows' family indices, -1 for a new family) picks each row's drift where
+        there is one per family; without it every row is read as a new family's.
+        """
         rng = np.random.default_rng([int(seed), 7])
         pick = rng.choice(self.weights.size, size=n_draws, p=self.weights.ravel())
         index = np.unravel_index(pick, self.weights.shape)
@@ -164,11 +197,25 @@ class ExtrapolationErrorModel:
             delta = delta + (TILT_GRID[index[2]] * z3)[:, None] * u[None, :] * (d > 0)
         if self.drift is not None:
             # drawn last, so the scatter terms are the same draws with or without a drift
-            m = rng.multivariate_normal(self.drift, self.drift_cov, size=n_draws, method="eigh")
-            delta = delta + m[:, :1] * (d > 0) + m[:, 1:2] * d
-            if m.shape[1] == 3:
-                delta = delta + m[:, 2:3] * (tilt_values(inputs, self.by) - self.tilt_center)[None, :] * (d > 0)
+            m = self._drift_draws(rng, n_draws, d.shape[1], family)  # (n_draws, rows, k)
+            delta = delta + m[..., 0] * (d > 0) + m[..., 1] * d
+            if m.shape[-1] == 3:
+                delta = delta + m[..., 2] * (tilt_values(inputs, self.by) - self.tilt_center)[None, :] * (d > 0)
         return delta
+
+    def _drift_draws(self, rng, n_draws: int, n_rows: int, family) -> np.ndarray:
+        """Draws of each row's drift, (n_draws, rows, k): one per family (and per draw)."""
+        if self.drift.ndim == 1:
+            m = rng.multivariate_normal(self.drift, self.drift_cov, size=n_draws, method="eigh")
+            return np.broadcast_to(m[:, None, :], (n_draws, n_rows, m.shape[1]))
+        family = np.full(n_rows, -1) if family is None else np.asarray(family, dtype=int)
+        mean, cov = self.drift_of(family)
+        out = np.empty((n_draws, n_rows, mean.shape[1]))
+        for f in np.unique(family):  # rows of one family share their draw of its drift
+            at = np.flatnonzero(family == f)
+            draw = rng.multivariate_normal(mean[at[0]], cov[at[0]], size=n_draws, method="eigh")
+            out[:, at, :] = draw[:, None, :]
+        return out
 
     def to_dict(self) -> dict:
         """JSON-ready form (kept in the fit's config, so it is saved with the fit)."""
@@ -176,7 +223,7 @@ class ExtrapolationErrorModel:
                 "weights": [float(f"{w:.6g}") for w in self.weights.ravel()],
                 "shape": list(self.weights.shape), "tilt_center": self.tilt_center,
                 "n_points": self.n_points, "cutoffs": list(self.cutoffs),
-                "drift": None if self.drift is None else [float(x) for x in self.drift],
+                "drift": None if self.drift is None else np.asarray(self.drift, dtype=float).tolist(),
                 "drift_cov": None if self.drift_cov is None else np.asarray(self.drift_cov).tolist()}
 
     @classmethod
@@ -196,13 +243,18 @@ def _median(marginal: np.ndarray, grid: np.ndarray) -> float:
     return float(grid[np.searchsorted(np.cumsum(marginal), 0.5)])
 
 
+def _drift_words(drift: np.ndarray) -> str:
+    return ", ".join(f"{name} {value:+.3g}" for name, value in zip(("offset", "slope change", "tilt"), drift))
+
+
 def apply(error: ExtrapolationErrorModel | None, draws: np.ndarray, inputs: Mapping[str, np.ndarray],
-          seed: int) -> np.ndarray:
-    """Multiply predictive draws (S, R) by the extrapolation error's draws.
+          seed: int, family: np.ndarray | None = None) -> np.ndarray:
+    """Multiply predictive draws (S, R) by the extrapolation error's draws (``family``: the rows'
+    family indices, see :meth:`ExtrapolationErrorModel.log_offsets`).
 
     ``inputs`` holds every law input (rows are encoded against the law), and the error's key was
     checked against the same law when it was calibrated, so the distance is always computable.
     """
     if error is None:
         return draws
-    return draws * np.exp(error.log_offsets(inputs, draws.shape[0], seed))
+    return draws * np.exp(error.log_offsets(inputs, draws.shape[0], seed, family))

@@ -213,7 +213,7 @@ class Fit(DrawsMixin):
                 mean = with_run_effect(self.plan, mean, offset)
             mean = observed_draws(self.plan, params, mean, k_obs, x, self._logref_jnp,
                                   self._noise_bound)
-        return extrap.apply(self.extrapolation, np.asarray(mean), table.inputs, seed)
+        return extrap.apply(self.extrapolation, np.asarray(mean), table.inputs, seed, table.family_index)
 
     def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
         """Predict planned runs with intervals.

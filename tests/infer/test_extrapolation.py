@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 import warnings
 
 import numpy as np
@@ -97,6 +98,83 @@ def test_drift_shared_by_the_nested_fits_is_recovered_and_shrunk_when_they_disag
     r = flips[groups, 0] + flips[groups, 1] * d + rng.normal(0, 0.004, 60)
     _, mean, cov = post.shared_error_posterior(r, s, d, None, groups, drift=True)
     assert np.all(np.abs(mean) < 0.4 * np.abs(shared)), mean
+
+
+def test_each_family_gets_its_own_drift():
+    # two families whose five nested fits miss in opposite directions: one drift for both reads
+    # them as no drift at all; a drift per family recovers each, and a family with no held-out
+    # rows keeps the prior (mean 0, variance E[kappa^2], E[tau^2] under the grid posterior)
+    rng = np.random.default_rng(11)
+    fit_of = np.repeat(np.arange(5), 12)
+    groups = np.concatenate([fit_of, fit_of])
+    families = np.repeat([0, 1], 60)
+    s, d = np.full(120, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 10)
+    drift = np.array([[0.01, 0.012], [-0.01, -0.012]])
+    b = drift[families] + rng.normal(size=(120, 2)) * [0.002, 0.002]
+    b = b.reshape(10, 12, 2)[:, :1, :].repeat(12, axis=1).reshape(120, 2)  # one draw per nested fit and family
+    r = b[:, 0] + b[:, 1] * d + rng.normal(0, 0.004, 120)
+    weights, mean, cov = post.shared_error_posterior(r, s, d, None, groups, drift=True, families=families,
+                                                     n_families=3)
+    assert mean.shape == (3, 2) and cov.shape == (3, 2, 2)
+    for f in (0, 1):
+        sd = np.sqrt(np.diag(cov[f]))
+        assert np.all(np.abs(mean[f] - drift[f]) < 2.5 * sd) and np.all(np.sign(mean[f]) == np.sign(drift[f])), (f, mean, sd)
+    prior = ex.ExtrapolationErrorModel("C", 0.0, weights, 120, ()).scale_moments()
+    np.testing.assert_allclose(mean[2], 0.0, atol=1e-12)
+    np.testing.assert_allclose(cov[2], np.diag(prior), rtol=1e-9)
+    _, shared, _ = post.shared_error_posterior(r, s, d, None, groups, drift=True)
+    assert np.all(np.abs(shared) < 0.4 * np.abs(drift[0])), shared
+
+
+def test_one_family_gives_the_shared_drift():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(4), 10)
+    s, d, u = np.full(40, 0.005), np.tile(np.linspace(0.1, 1.0, 10), 4), rng.normal(0, 1, 40)
+    r = -0.01 - 0.01 * d + rng.normal(0, 0.005, 40)
+    alone = post.shared_error_posterior(r, s, d, u, groups, drift=True)
+    one = post.shared_error_posterior(r, s, d, u, groups, drift=True, families=np.zeros(40, int), n_families=1)
+    for a, b in zip(alone, one):
+        np.testing.assert_allclose(np.squeeze(b), a, rtol=1e-10, atol=1e-15)
+
+
+def test_a_drift_per_family_moves_each_family_and_a_new_one_by_the_prior():
+    weights = np.zeros((GRID.size, GRID.size))
+    weights[40, 40] = 1.0  # kappa = tau = 0.01
+    drift = np.array([[0.02, 0.0], [-0.03, 0.01]])
+    cov = np.stack([np.diag([1e-8, 1e-8])] * 2)
+    error = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,), None, drift, cov)
+    inputs = {"N": np.full(5, 1e9), "D": np.full(5, 1e12)}  # C 6e21: log distance ~ 8.7
+    family = np.array([0, 1, 1, -1, 0])
+    offsets = error.log_offsets(inputs, 4000, seed=4, family=family)
+    distance = error.distance(inputs)
+    expected = drift[family.clip(0)][:, 0] + drift[family.clip(0)][:, 1] * distance
+    plain = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,)).log_offsets(inputs, 4000, seed=4)
+    moved = offsets - plain  # the drift alone: the scatter draws are the same
+    np.testing.assert_allclose(moved[:, [0, 1, 2, 4]].mean(axis=0), expected[[0, 1, 2, 4]], atol=2e-4)
+    np.testing.assert_allclose(moved[:, 1], moved[:, 2])  # rows of one family share their draw
+    # the new family's drift is the prior's: mean 0, sd sqrt(kappa^2 + tau^2 d^2)
+    assert abs(moved[:, 3].mean()) < 0.01
+    assert moved[:, 3].std() == pytest.approx(0.01 * np.sqrt(1 + distance[3] ** 2), rel=0.05)
+    again = ex.ExtrapolationErrorModel.from_dict(error.to_dict())
+    np.testing.assert_allclose(again.drift, drift)
+    np.testing.assert_allclose(again.drift_cov, cov)
+    assert error.describe(["web", "code"]).endswith(
+        "; drift per family: web: offset +0.02, slope change +0; code: offset -0.03, slope change +0.01")
+
+
+def test_a_fit_of_several_families_predicts_each_with_its_own_drift(family_fit):
+    error = family_fit.extrapolation
+    assert error is not None and error.drift.shape[0] == len(family_fit.families) >= 2
+    plain = replace(family_fit, config={k: v for k, v in family_fit.config.items() if k != "extrapolation"})
+    far = family_fit.table.frame.sort_values("N").tail(1)
+    rows = pd.concat([far.assign(N=far["N"] * 30, D=far["D"] * 30, family=name) for name in family_fit.families[:2]])
+    moved = np.log(family_fit.predictive_draws(rows, kind="law", seed=1)) \
+        - np.log(plain.predictive_draws(rows, kind="law", seed=1))
+    inputs = {"N": rows["N"].to_numpy(float), "D": rows["D"].to_numpy(float)}
+    d, u = error.distance(inputs), np.log(inputs["D"] / inputs["N"]) - error.tilt_center
+    centre = error.drift[:2, 0] + error.drift[:2, 1] * d + error.drift[:2, 2] * u
+    np.testing.assert_allclose(np.median(moved, axis=0), centre, atol=0.02)
+    assert not np.allclose(error.drift[0], error.drift[1])
 
 
 def test_drift_moves_predictions_beyond_the_data_only_and_is_saved():
