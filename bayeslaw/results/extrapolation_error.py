@@ -7,9 +7,9 @@ beyond the data on a size key, and a tilt across the key (``u``, a run's positio
 it relative to the fitted runs' median: ``log(D/N)`` for the key C = 6ND, ``log D`` for N,
 ``log N`` for D). ``m`` is the drift: the part of the nested fits' misses they share (a law that
 bends beyond its data the same way at every cutoff), carried into the prediction's centre, one
-per family where a fit has several; the ``z`` terms are the scatter around it. Inside the data ``delta = 0``. Within a posterior draw
-every predicted row shares ``m`` and ``z1, z2, z3``, so paired comparisons of two plans stay
-coherent.
+per family where a fit has several; the ``z`` terms are the scatter around it. Inside the data
+``delta = 0``. Within a posterior draw every predicted row shares ``z1, z2, z3`` and the rows of
+one family share ``m``, so paired comparisons of two plans stay coherent.
 
 This module holds the error's posterior (:class:`ExtrapolationErrorModel`) and applies it to
 predictive draws; :mod:`bayeslaw.infer.extrapolation` measures it by nested refits.
