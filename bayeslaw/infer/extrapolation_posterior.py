@@ -101,15 +101,12 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     groups = np.asarray(groups)
     family = np.zeros(len(residuals), dtype=int) if families is None else np.asarray(families, dtype=int)
     count = 1 if families is None else int(n_families if n_families is not None else family.max() + 1)
-    if families is not None:  # a nested fit's rows of one family share z: group by both
-        groups = np.unique(np.column_stack([np.unique(groups, return_inverse=True)[1].ravel(), family]),
-                           axis=0, return_inverse=True)[1].ravel()
     cols = [np.ones_like(residuals), distances] + ([] if tilts is None else [np.asarray(tilts, dtype=float)])
     sd = scale_grid(tilts is not None)
     k = sd.shape[-1]
     out = np.zeros(sd.shape[:-1])
     cells = []
-    for f in range(count):
+    for f in range(count):  # a group's rows of one family are one draw: group (nested fit, family)
         at = family == f
         loglik, precision, shift = np.zeros(sd.shape[:-1]), np.zeros(sd.shape[:-1] + (k, k)), np.zeros(sd.shape)
         for _, terms in group_terms(residuals[at], scales[at], [c[at] for c in cols], groups[at], sd, drift):
