@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
