@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from bayeslaw.cli.options import add_law_options, add_sampler_options, extrapolation_choice, finite
+from bayeslaw.cli.output import format_extrapolation
 from bayeslaw.core.errors import BayeslawError
 
 _SHOWN = ["family", "observed", "median", "are"]
@@ -67,8 +68,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     print(f"\nfitted {result.n_train} runs with {args.by} < {args.cutoff:g}; held out {len(table)}")
     print(f"median ARE: {result.median_are:.2%}")
     if result.fit.extrapolation is not None:
-        error = result.fit.extrapolation
-        print(f"extrapolation error: {error.describe(result.fit.families)} (log {args.target})")
+        print(f"extrapolation error: {format_extrapolation(result.fit.extrapolation, result.fit.families, args.target)}")
     for p, c in result.coverage.items():
         print(f"coverage of {p:.0%} intervals: {c:.0%}")
     return 0

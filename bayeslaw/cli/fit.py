@@ -33,6 +33,7 @@ from bayeslaw.cli.options import (
 from bayeslaw.cli.output import (
     atomic_write,
     describe_beyond,
+    format_extrapolation,
     format_predictions,
     format_summary,
     format_timings,
@@ -161,7 +162,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if fit.extrapolation is not None:
         error = fit.extrapolation
         print(f"Extrapolation error beyond the largest run ({len(error.cutoffs)} nested fits): "
-              f"{error.describe(fit.families)} (log {args.target})")
+              f"{format_extrapolation(error, fit.families, args.target)}")
     elif fit.config.get("extrapolation_skipped"):
         print(f"No extrapolation error: {fit.config['extrapolation_skipped']}")
     ours = [w for w in caught if issubclass(w.category, bl.ConvergenceWarning | bl.DataWarning)]

@@ -69,6 +69,18 @@ def format_timings(timings: dict) -> str:
     return f"Timings: {timings['total_s']:.1f} s = " + " + ".join(parts)
 
 
+def format_extrapolation(error, families, target: str) -> str:
+    """The extrapolation error's scales in one line, then with a drift per family a table of the
+    families' drifts (one line each: a sentence naming every family's drift grows unreadable)."""
+    text = f"{error.describe(families, per_family=False)} (log {target})"
+    table = error.drift_table(families)
+    if table is None:
+        return text
+    body = table.to_string(float_format=lambda v: f"{v:+.3g}")
+    return f"{text}; drift per family (posterior mean, log {target}):\n" + "\n".join(
+        "  " + line for line in body.splitlines())
+
+
 def format_predictions(frame, inputs: list[str]) -> str:
     """A prediction table with the inputs and the statistics to 4 significant digits.
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from bayeslaw.core.errors import FitError
 
@@ -133,9 +134,10 @@ class ExtrapolationErrorModel:
         without a tilt term."""
         return _median(self._marginal(2), TILT_GRID) if self.weights.ndim == 3 else None
 
-    def describe(self, families=None) -> str:
+    def describe(self, families=None, *, per_family: bool = True) -> str:
         """The posterior medians in words, e.g. for the command line (``families``: the fit's
-        family names, for a drift per family)."""
+        family names, for a drift per family; ``per_family=False`` leaves those drifts out, for a
+        caller that shows :meth:`drift_table` instead)."""
         text = (f"offset kappa {self.kappa_median:.3g}, slope change tau {self.tau_median:.3g} per "
                 f"unit log {self.by}")
         if self.eta_median is not None:
@@ -143,10 +145,19 @@ class ExtrapolationErrorModel:
             text += f", tilt eta {self.eta_median:.3g} per unit log {axis}"
         if self.drift is not None and self.drift.ndim == 1:
             text += "; shared drift " + _drift_words(self.drift)
-        elif self.drift is not None:
+        elif self.drift is not None and per_family:
             names = list(families) if families is not None else [f"family {i}" for i in range(len(self.drift))]
             text += "; drift per family: " + "; ".join(f"{name}: {_drift_words(m)}" for name, m in zip(names, self.drift))
         return text
+
+    def drift_table(self, families=None) -> pd.DataFrame | None:
+        """Each family's drift (posterior mean of offset, slope change and tilt), one row per
+        family, or None without a drift per family. ``families``: the fit's family names."""
+        if self.drift is None or self.drift.ndim == 1:
+            return None
+        names = list(families) if families is not None else [f"family {i}" for i in range(len(self.drift))]
+        columns = ["offset", "slope change", "tilt"][:self.drift.shape[1]]
+        return pd.DataFrame(self.drift, index=pd.Index(names, name="family"), columns=columns)
 
     def drift_of(self, family: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean (R, k) and covariance (R, k, k) of the drift of rows of the given family indices.

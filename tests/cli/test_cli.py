@@ -94,8 +94,12 @@ def test_fit_prints_report_and_writes_fit_and_plot(fitted):
     assert re.search(r"^where\n  E +irreducible loss \(nats\)$", out, re.MULTILINE)  # the legend
     assert re.search(r"^Timings: \d+\.\d s = compile \d+\.\d s \+ mode search \d+\.\d s \+ sampling "
                      r"\d+\.\d s \+ extrapolation error \d+\.\d s \+ other \d+\.\d s$", out, re.MULTILINE)
-    assert re.search(r"^Extrapolation error beyond the largest run \(\d nested fits\): offset kappa ",
-                     out, re.MULTILINE)
+    assert re.search(r"^Extrapolation error beyond the largest run \(\d nested fits\): offset kappa .*; drift per "
+                     r"family \(posterior mean, log loss\):$", out, re.MULTILINE)
+    drift = out[out.index("drift per family") :].splitlines()
+    assert drift[1].split() == ["offset", "slope", "change", "tilt"] and drift[2].split() == ["family"]
+    assert [line.split()[0] for line in drift[3:8]] == ["deep", "dense", "long_ctx", "moe", "wide"]
+    assert all(re.fullmatch(r"  \S+(\s+[+-]\S+){3}", line) for line in drift[3:8]), drift[3:8]
     assert "note: planned run 1 lies beyond the largest fitted run in N by 1.4 decades" in out
     assert re.search(r"^Diagnostics: ", out, re.MULTILINE)
     lines = out[out.index("Predictions (90% intervals") :].splitlines()

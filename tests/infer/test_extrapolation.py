@@ -160,6 +160,10 @@ def test_a_drift_per_family_moves_each_family_and_a_new_one_by_the_prior():
     np.testing.assert_allclose(again.drift_cov, cov)
     assert error.describe(["web", "code"]).endswith(
         "; drift per family: web: offset +0.02, slope change +0; code: offset -0.03, slope change +0.01")
+    assert "drift" not in error.describe(["web", "code"], per_family=False)
+    table = error.drift_table(["web", "code"])
+    assert list(table.index) == ["web", "code"] and list(table.columns) == ["offset", "slope change"]
+    np.testing.assert_allclose(table.to_numpy(), drift)
 
 
 def test_a_fit_of_several_families_predicts_each_with_its_own_drift(family_fit):
@@ -197,6 +201,7 @@ def test_drift_moves_predictions_beyond_the_data_only_and_is_saved():
     np.testing.assert_allclose(again.drift, drift)
     np.testing.assert_allclose(again.drift_cov, cov)
     assert error.describe().endswith("; shared drift offset -0.01, slope change -0.02, tilt +0.005")
+    assert error.drift_table() is None  # a shared drift is in the sentence
     assert ex.ExtrapolationErrorModel.from_dict(plain.to_dict()).drift is None
 
 
