@@ -5,13 +5,15 @@ gadre_overtraining they beat bayeslaw's joint fit. This asks which part of the j
 the accuracy, on the harness's splits and scores (``peer_harness.run_harness`` with extra
 tools), each variant a plain ``bl.fit`` call:
 
-* ``bayeslaw``: the default (exponents shared, offsets partially pooled, one noise scale, one
-  extrapolation error for all families);
+* ``bayeslaw``: the default (``pooling="auto"``: the law's pooling, exponents shared and offsets
+  partially pooled, unless the nested refits choose every law parameter per family; one noise
+  scale; one extrapolation error with a drift per family);
+* ``bl_law``: the law's pooling always (``pooling={}``);
 * ``bl_separate``: one default fit per family (each with its own noise and extrapolation error);
 * ``bl_partial_exp``: exponents partially pooled too;
 * ``bl_partial_all``: exponents and the noise scale partially pooled;
 * ``bl_none``: every law parameter per family (no pooling) in one fit, one noise scale and one
-  extrapolation error;
+  extrapolation error (what ``pooling="auto"`` chooses when it fits families apart);
 * ``bl_none_sigma``: as ``bl_none`` with a noise scale per family;
 * ``huber_resid``: the harness's Huber + residual bootstrap, per family.
 
@@ -66,7 +68,8 @@ def pooled(spec: dict):
 
 
 NONE = {p: "none" for p in LAW_PARAMS}
-VARIANTS = {"bl_separate": separate,
+VARIANTS = {"bl_law": pooled({}),
+            "bl_separate": separate,
             "bl_partial_exp": pooled({"alpha": "partial", "beta": "partial"}),
             "bl_partial_all": pooled({"alpha": "partial", "beta": "partial", "sigma": "partial"}),
             "bl_none": pooled(NONE),

@@ -205,22 +205,31 @@ def calibrate(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | Non
     -------
     ExtrapolationErrorModel
     """
+    return measure(fit, by=by, folds=folds, seed=seed, progress=progress, drift=drift, **fit_kwargs)[0]
+
+
+def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
+            progress: bool | None = None, drift: bool = True,
+            **fit_kwargs) -> tuple[ExtrapolationErrorModel, float]:
+    """:func:`calibrate`, and the log evidence of the nested fits' held-out residuals under the
+    measured error (see :func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior`):
+    how well the fit's model extrapolates its own runs, comparable between models of the same
+    runs. The default nested fits (at the mode) use the fit's plan, table and run encoding, not
+    its draws."""
     points = nested_residuals(fit, by=by, folds=folds, seed=seed, progress=progress, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
     tilts = tilt_values(fit.table.inputs, by)
     n_families = len(fit.families)
     families = np.asarray(fit.table.family_index)[points["row"].to_numpy()] if n_families > 1 else None
-    posterior = shared_error_posterior(points["residual"].to_numpy(), points["scale"].to_numpy(),
-                                       effective_distances(points, span(keys)),
-                                       None if tilts is None else points["tilt"].to_numpy(dtype=float),
-                                       points["cutoff"].to_numpy(), drift=drift, families=families,
-                                       n_families=n_families)
+    posterior, log_evidence = shared_error_posterior(
+        points["residual"].to_numpy(), points["scale"].to_numpy(), effective_distances(points, span(keys)),
+        None if tilts is None else points["tilt"].to_numpy(dtype=float), points["cutoff"].to_numpy(),
+        drift=drift, families=families, n_families=n_families, evidence=True)
     weights, mean, cov = posterior if drift else (posterior, None, None)
-    return ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
-                                   tuple(float(c) for c in points["cutoff"].unique()),
-                                   None if tilts is None else float(np.median(tilts)), mean, cov)
-
-
+    error = ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
+                                    tuple(float(c) for c in points["cutoff"].unique()),
+                                    None if tilts is None else float(np.median(tilts)), mean, cov)
+    return error, log_evidence
 
 
 def calibrate_extrapolation(fit, by: str = "C", folds: int = DEFAULT_FOLDS, *,

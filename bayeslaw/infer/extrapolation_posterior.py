@@ -73,7 +73,8 @@ def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.nda
 
 def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray,
                            tilts: np.ndarray | None, groups: np.ndarray, drift: bool = False,
-                           families: np.ndarray | None = None, n_families: int | None = None):
+                           families: np.ndarray | None = None, n_families: int | None = None,
+                           evidence: bool = False):
     """Grid posterior of (kappa, tau[, eta]) when the rows of one group share ``z1, z2, z3``.
 
     The error model gives every row a prediction makes the same ``z`` (see the module
@@ -96,6 +97,12 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     by their average miss. A group is then a nested fit's rows of one family, the drifts are
     integrated out family by family and their evidence multiplied; ``mean`` and ``cov`` gain a
     leading family axis, and a family with no held-out rows keeps the prior (mean 0).
+
+    With ``evidence`` the result comes as ``(result, log_evidence)``: the log marginal density of
+    the residuals under the nested fits' predictive scales and this error model, its scales
+    (and drifts) integrated over their priors. It scores how well the nested fits extrapolated,
+    penalising both misses and over-wide predictions, so two models of the same runs (same
+    nested cutoffs, same held-out rows) can be compared by it (a leave-future-out Bayes factor).
     """
     residuals, scales, distances = (np.asarray(a, dtype=float) for a in (residuals, scales, distances))
     groups = np.asarray(groups)
@@ -115,19 +122,26 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
             else:
                 loglik = loglik + terms
         if drift:
-            evidence, cell_mean, cell_cov = drift_cells(loglik, sd, precision, shift)
-            out += evidence
+            family_loglik, cell_mean, cell_cov = drift_cells(loglik, sd, precision, shift)
+            out += family_loglik
             cells.append((cell_mean, cell_cov))
         else:
             out += loglik
     weights = np.exp(out - out.max())
-    weights /= weights.sum()
+    total = weights.sum()
+    weights /= total
     if not drift:
-        return weights
-    moments = [mix_cells(weights, *cell) for cell in cells]
-    if families is None:
-        return weights, *moments[0]
-    return weights, np.stack([m for m, _ in moments]), np.stack([c for _, c in moments])
+        result = weights
+    else:
+        moments = [mix_cells(weights, *cell) for cell in cells]
+        result = ((weights, *moments[0]) if families is None else
+                  (weights, np.stack([m for m, _ in moments]), np.stack([c for _, c in moments])))
+    if not evidence:
+        return result
+    # log mean over the (log-uniform) grid, plus the -log det D / 2 and 2 pi the cells leave out
+    log_evidence = (float(out.max() + np.log(total / out.size)) - float(np.sum(np.log(scales)))
+                    - 0.5 * residuals.size * np.log(2 * np.pi))
+    return result, log_evidence
 
 
 def group_terms(residuals: np.ndarray, scales: np.ndarray, cols: list[np.ndarray],

@@ -19,6 +19,7 @@ from bayeslaw.data.runs import read_runs, validate_runs
 from bayeslaw.data.where import filter_runs
 from bayeslaw.infer import extrapolation as extrap
 from bayeslaw.infer.nuts import dim_of, mass_matrix
+from bayeslaw.infer.pooling_choice import choose_pooling
 from bayeslaw.infer.sampler import sample_law
 from bayeslaw.infer.settings import check_names, check_sampler, check_settings
 from bayeslaw.infer.start import log_reference, map_start_and_point, model_args
@@ -29,6 +30,7 @@ from bayeslaw.results.diagnostics import (
     quantity_labels,
     warn_if_unreliable,
 )
+from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel
 from bayeslaw.results.fit import Fit
 
 #: families with at least this many runs each get centred partial pooling (see make_plan) ...
@@ -58,7 +60,7 @@ def fit(
     group: str | None = None,
     *,
     run: str | bool | None = None,
-    pooling: Mapping[str, str] | None = None,
+    pooling: Mapping[str, str] | str | None = "auto",
     chains: int = 4,
     draws: int = 1000,
     warmup: int = 1000,
@@ -91,8 +93,13 @@ def fit(
         :mod:`bayeslaw.data.checkpoints`). When every run has only one row the offset is the noise
         itself: the fit warns (``DataWarning``) and has no run effect. Default: a column named
         ``run`` (or ``run_id``) that repeats a label; False: no run effect.
-    pooling : dict, optional
-        Per-parameter override of the law's pooling, e.g. ``{"alpha": "partial"}``. Values:
+    pooling : "auto", dict or None
+        How parameters vary across families. ``"auto"`` (default): the law's pooling, or every
+        law parameter per family where the nested refits of the extrapolation error say the
+        families extrapolate clearly better apart (:mod:`bayeslaw.infer.pooling_choice`;
+        ``fit.config["pooling_choice"]`` records the evidence); only with several families and
+        the extrapolation error on. A dict overrides the law's pooling per parameter, e.g.
+        ``{"alpha": "partial"}`` (``{}`` or None: the law's pooling as written). Values:
         ``shared``, ``partial``, ``none``, ``correlated`` (all parameters marked so vary jointly
         across families, with an LKJ prior on their correlation). ``sigma`` (and ``df``) can be pooled too.
     chains, draws, warmup : int
@@ -179,7 +186,17 @@ def fit(
     run_index, n_runs = encode_runs(table.frame, run)
     if centered is None:
         centered = default_centered(table.family_index)
-    plan = make_plan(law, table.n_families, dict(pooling or {}), centered=bool(centered), n_runs=n_runs)
+    auto = isinstance(pooling, str)
+    plan = make_plan(law, table.n_families, {} if auto else dict(pooling or {}), centered=bool(centered),
+                     n_runs=n_runs)
+    choice, t_choice, key = None, 0.0, extrapolation_key(law, extrapolation)
+    if auto and table.n_families > 1 and key is not None:
+        with runtime.stopwatch() as clock:
+            try:
+                choice = choose_pooling(plan, table, run_index, key, seed)
+            except FitError:  # the extrapolation error cannot be measured: with_extrapolation says why
+                choice = None
+        plan, t_choice = (plan if choice is None else choice.plan), clock["total"]
     logref = log_reference(plan, table.inputs)
     model = build_model(plan)
     args = model_args(table, logref) + (None, None if run_index is None else jnp.asarray(run_index))
@@ -210,7 +227,8 @@ def fit(
                 **({"steps": steps} if sampler != "nuts" else {}), "centered": bool(centered),
                 "dense_mass": dense is True, "n_runs": n_runs, "run": run,
                 "draws_kept": int(np.shape(next(iter(samples.values())))[1]),
-                **({"where": where} if where is not None else {})},
+                **({"where": where} if where is not None else {}),
+                **({"pooling_choice": choice.to_dict()} if choice is not None else {})},
         run_index=run_index,
     )
     diag = result.diagnostics()
@@ -218,8 +236,8 @@ def fit(
                        quantity_labels(plan, table.families, diag.index))
     parts = {"compile_s": t_init["compile"] + t_mcmc["compile"], "init_s": t_init["run"],
              "sampling_s": t_mcmc["run"]}
-    result.timings.update(wall_timings(parts, time.perf_counter() - started))
-    return with_extrapolation(result, extrapolation)
+    result.timings.update(wall_timings(parts, time.perf_counter() - started - t_choice))
+    return with_extrapolation(result, extrapolation, None if choice is None else (choice.error, t_choice))
 
 
 def check_extrapolation(law: Law, extrapolation) -> None:
@@ -231,20 +249,33 @@ def check_extrapolation(law: Law, extrapolation) -> None:
     extrap.check_key(law, extrapolation)
 
 
-def with_extrapolation(result: Fit, extrapolation: str | bool) -> Fit:
-    """``result`` with its extrapolation error measured (see ``extrapolation`` in :func:`fit`)."""
+def extrapolation_key(law: Law, extrapolation: str | bool | None) -> str | None:
+    """The size key the extrapolation error is measured on, or None when it is off or (under
+    ``"auto"``) the law's likelihood is not in log space."""
+    if extrapolation is False or extrapolation is None:
+        return None
+    if extrapolation != "auto":
+        return extrapolation
+    if law.likelihood.space != "log":
+        return None
+    names = law.input_names
+    return "C" if {"N", "D"} <= set(names) and "C" not in names else names[0]
+
+
+def with_extrapolation(result: Fit, extrapolation: str | bool,
+                       measured: tuple[ExtrapolationErrorModel, float] | None = None) -> Fit:
+    """``result`` with its extrapolation error measured (see ``extrapolation`` in :func:`fit`);
+    ``measured``: an error already measured on this fit's plan (by the pooling choice) and the
+    seconds that took."""
     if extrapolation is False or extrapolation is None:
         return result
-    by = extrapolation
-    if by == "auto":
-        names = result.law.input_names
-        by = "C" if {"N", "D"} <= set(names) and "C" not in names else names[0]
-        if result.law.likelihood.space != "log":
-            return replace(result, config={**result.config, "extrapolation_skipped":
-                                           "the law's likelihood is not in log space"})
+    by = extrapolation_key(result.law, extrapolation)
+    if by is None:
+        return replace(result, config={**result.config, "extrapolation_skipped":
+                                       "the law's likelihood is not in log space"})
     with runtime.stopwatch() as clock:
         try:
-            error = extrap.calibrate(result, by=by)
+            error = extrap.calibrate(result, by=by) if measured is None else measured[0]
         except (FitError, np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
             # by default a failed measurement leaves the fit as it is and says why
             if extrapolation != "auto":
@@ -252,8 +283,8 @@ def with_extrapolation(result: Fit, extrapolation: str | bool) -> Fit:
                     raise
                 raise FitError(f"cannot calibrate the extrapolation error: {exc}") from exc
             return replace(result, config={**result.config, "extrapolation_skipped": str(exc)})
-    timings = {**result.timings, "extrapolation_s": clock["total"],
-               "total_s": result.timings["total_s"] + clock["total"]}
+    seconds = clock["total"] + (0.0 if measured is None else measured[1])
+    timings = {**result.timings, "extrapolation_s": seconds, "total_s": result.timings["total_s"] + seconds}
     return replace(result, timings=timings,
                    config={**result.config, "extrapolation": error.to_dict()})
 

@@ -43,7 +43,9 @@ def check_names(target, group, run, pooling, centered) -> None:
         raise FitError(f"group must be a column name (str) or None, got {group!r}")
     if run is not None and run is not False and not isinstance(run, str):
         raise FitError(f"run must be a column name (str), False or None, got {run!r}")
-    if pooling is not None and not isinstance(pooling, Mapping):
-        raise FitError(f"pooling must be a dict of parameter -> mode, got {type(pooling).__name__}")
+    if isinstance(pooling, str) and pooling != "auto":
+        raise FitError(f"pooling must be 'auto', None or a dict of parameter -> mode, got {pooling!r}")
+    if pooling is not None and not isinstance(pooling, str | Mapping):
+        raise FitError(f"pooling must be 'auto', None or a dict of parameter -> mode, got {type(pooling).__name__}")
     if centered is not None and not isinstance(centered, bool | np.bool_):
         raise FitError(f"centered must be True, False or None, got {centered!r}")

@@ -137,6 +137,38 @@ def test_one_family_gives_the_shared_drift():
         np.testing.assert_allclose(np.squeeze(b), a, rtol=1e-10, atol=1e-15)
 
 
+def _mvn_logpdf(r: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """log N(r; 0, cov) for a stack of covariances (cells, n, n)."""
+    logdet = np.linalg.slogdet(cov)[1]
+    quad = np.einsum("i,ci->c", r, np.linalg.solve(cov, np.broadcast_to(r, cov.shape[:-1])[..., None])[..., 0])
+    return -0.5 * (r.size * np.log(2 * np.pi) + logdet + quad)
+
+
+@pytest.mark.parametrize("drift", [False, True])
+def test_the_log_evidence_is_the_grid_mean_of_the_residuals_density(drift):
+    # brute force: two nested fits of one family (each fit's rows share z; with a drift every
+    # row also shares m ~ N(0, S^2)), the dense covariance's density averaged over the grid
+    rng = np.random.default_rng(5)
+    groups = np.repeat([0, 1], 4)
+    s, d = rng.uniform(0.005, 0.02, 8), np.tile([0.2, 0.5, 0.9, 1.4], 2)
+    r = 0.01 + 0.02 * d + rng.normal(0, 0.01, 8)
+    result, log_evidence = post.shared_error_posterior(r, s, d, None, groups, drift=drift, evidence=True)
+    weights = result[0] if drift else result
+    np.testing.assert_allclose(weights, post.shared_error_posterior(r, s, d, None, groups, drift=drift)[0]
+                               if drift else post.shared_error_posterior(r, s, d, None, groups))
+    sd = post.scale_grid(False).reshape(-1, 2)
+    v = np.stack([np.ones(8), d], axis=1)
+    same = (groups[:, None] == groups[None, :]).astype(float)
+    scatter = np.einsum("ik,ck,jk->cij", v, sd**2, v)  # V S^2 V' of each cell
+    cov = np.diag(s**2) + scatter * same + (scatter if drift else 0.0)
+    cells = _mvn_logpdf(r, cov)
+    expected = cells.max() + np.log(np.mean(np.exp(cells - cells.max())))
+    assert log_evidence == pytest.approx(expected, abs=1e-6)
+    # misses twice as large are less likely under any error scale
+    _, worse = post.shared_error_posterior(2 * r, s, d, None, groups, drift=drift, evidence=True)
+    assert worse < log_evidence
+
+
 def test_a_drift_per_family_moves_each_family_and_a_new_one_by_the_prior():
     weights = np.zeros((GRID.size, GRID.size))
     weights[40, 40] = 1.0  # kappa = tau = 0.01
