@@ -248,8 +248,8 @@ def family_draws(plan: ModelPlan, samples: dict, family: jnp.ndarray, logref: di
             if bool(jnp.any(new)):
                 raise PredictionError(
                     f"cannot predict a new family: parameter {spec.name!r} has pooling 'none' "
-                    "(refit with pooling 'partial' to learn a population for it, or pooling={} for "
-                    "the law's own pooling)"
+                    "(name a fitted family, or refit with pooling 'partial' to learn a population for "
+                    "it, or pooling={} for the law's own pooling)"
                 )
             value = samples[f"{site}_family"][:, safe]
         else:

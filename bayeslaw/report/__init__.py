@@ -50,6 +50,13 @@ def _budgets(fit, planned) -> list[float]:
     return [float(f"{largest * 10:.2g}"), float(f"{largest * 100:.2g}")]
 
 
+def _allocation_families(fit) -> list:
+    """Whose compute-optimal allocation to show: a new family drawn from the population (None), or
+    each fitted family when some law parameter is fitted separately per family (no population)."""
+    apart = len(fit.families) > 1 and "none" in fit.plan.pooling_map.values()
+    return list(fit.families) if apart else [None]
+
+
 def render_report(fit, at=None, *, backtest=None, ci_prob: float = 0.9, seed: int = 0,
                   title: str | None = None) -> str:
     """The report as an HTML string (see :func:`write_report` for the arguments)."""
@@ -83,12 +90,13 @@ def render_report(fit, at=None, *, backtest=None, ci_prob: float = 0.9, seed: in
     parts.append(s.predictions_section(fit, planned, law, obs, ci_prob))
     if two and set(fit.law.input_names) == {"N", "D"}:
         budgets = _budgets(fit, planned)
-        frame = optimal_allocation(fit, budgets, ci_prob=ci_prob, seed=seed)
-        fig = Figure(figsize=(10, 4), layout="constrained")
-        left, right = fig.subplots(1, 2)
-        plot_frontier(fit, ci_prob=ci_prob, at=planned, ax=left)
-        plot_frontier(fit, quantity="tokens_per_param", ci_prob=ci_prob, at=planned, ax=right)
-        parts.append(s.allocation_section(fit, frame, budgets, ci_prob,
+        families = _allocation_families(fit)
+        frames = {f: optimal_allocation(fit, budgets, family=f, ci_prob=ci_prob, seed=seed) for f in families}
+        fig = Figure(figsize=(10, 4 * len(families)), layout="constrained")
+        for family, (left, right) in zip(families, fig.subplots(len(families), 2, squeeze=False)):
+            plot_frontier(fit, family=family, ci_prob=ci_prob, at=planned, ax=left)
+            plot_frontier(fit, quantity="tokens_per_param", family=family, ci_prob=ci_prob, at=planned, ax=right)
+        parts.append(s.allocation_section(fit, frames, budgets, ci_prob,
                                           [figure_tag(fig, "compute-optimal model size and tokens per parameter")]))
     else:
         parts.append(s.allocation_section(fit, None, [], ci_prob, []))

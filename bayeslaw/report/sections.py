@@ -171,25 +171,33 @@ def predictions_section(fit, planned, law, obs, ci_prob: float) -> str:
     return section("predictions", body)
 
 
-def allocation_section(fit, frame, budgets, ci_prob: float, figures: list[str]) -> str:
-    if frame is None and not has_nd(fit.law):
+def allocation_section(fit, frames, budgets, ci_prob: float, figures: list[str]) -> str:
+    """``frames``: :func:`optimal_allocation` tables by family (None: a new family), or None when
+    the law has no N and D or has other inputs."""
+    if frames is None and not has_nd(fit.law):
         return section("allocation", f"<p>Law {e(fit.law.name)} does not have inputs N (parameters) and "
                        "D (tokens), so the compute-optimal split of a FLOP budget does not apply.</p>")
-    if frame is None:
+    if frames is None:
         others = ", ".join(e(n) for n in fit.law.input_names if n not in ("N", "D"))
         return section("allocation", f"<p>Law {e(fit.law.name)} has inputs besides N and D ({others}); "
                        "the optimum depends on their values: call <code>bl.optimal_allocation(fit, compute, "
                        "inputs={...})</code>.</p>")
     rows = []
-    for c in budgets:
-        sub = frame.xs(c, level="compute")
-        cell = {q: sub.loc[q] for q in sub.index}
-        fmt = {"N_opt": human, "D_opt": human, "tokens_per_param": num, "loss": num}
-        rows.append([e(f"{c:.2g}")] + [interval(cell[q]["median"], cell[q]["lower"], cell[q]["upper"], fmt[q])
-                                       for q in ("N_opt", "D_opt", "tokens_per_param", "loss")])
-    header = ["compute C (FLOPs)", "model size N*", "tokens D*", "tokens per parameter", "loss at the optimum"]
+    fmt = {"N_opt": human, "D_opt": human, "tokens_per_param": num, "loss": num}
+    named = list(frames) != [None]
+    for family, frame in frames.items():
+        for c in budgets:
+            sub = frame.xs(c, level="compute")
+            cell = {q: sub.loc[q] for q in sub.index}
+            rows.append(([e(family)] if named else []) + [e(f"{c:.2g}")]
+                        + [interval(cell[q]["median"], cell[q]["lower"], cell[q]["upper"], fmt[q])
+                           for q in ("N_opt", "D_opt", "tokens_per_param", "loss")])
+    header = (["family"] if named else []) + ["compute C (FLOPs)", "model size N*", "tokens D*",
+                                              "tokens per parameter", "loss at the optimum"]
+    whose = ("for each fitted family (parameters fitted separately per family leave no population "
+             "to draw a new family from)" if named else "for a new family drawn from the population")
     body = (f"<p>For a FLOP budget C = 6ND, the model size and token count that minimise the law's loss, "
-            f"for a new family drawn from the population (median and {ci_prob:.0%} interval).</p>"
+            f"{whose} (median and {ci_prob:.0%} interval).</p>"
             + table(header, rows) + "\n" + "\n".join(figures))
     return section("allocation", body)
 

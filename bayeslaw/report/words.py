@@ -54,15 +54,26 @@ def parameter_rows(fit, ci_prob: float) -> list[dict]:
 
     Law parameters in the law's order (log amplitudes shown as their exponential, ``a`` as
     ``A``), then the noise, then derived quantities not shown yet. Values are the population
-    (typical family) value for parameters that vary by family.
+    (typical family) value for parameters that vary by family, and one row per family for a
+    parameter fitted separately per family (pooling ``none``: no population).
     """
     pop = fit.population_values()
     derived = fit.derived_values(pop)
     tail = (1 - ci_prob) / 2
     target = fit.table.target_name or "target"
-    rows, shown = [], set()
+    rows, shown, per_family = [], set(), None
     for param, spec in fit.law.all_params().items():
-        if param not in pop:
+        if param not in pop:  # fitted separately per family: no population value, a row per family
+            if fit.plan.pooling_map.get(param) != "none":
+                continue
+            per_family = fit.family_values() if per_family is None else per_family
+            name, exp = reader_name(fit.law, param)
+            for j, family in enumerate(fit.families):
+                values = np.exp(per_family[param][:, j]) if exp else per_family[param][:, j]
+                lo, med, hi = np.quantile(values, [tail, 0.5, 1 - tail])
+                rows.append({"name": f"{name} ({family})", "median": med, "lower": lo, "upper": hi,
+                             "varies": _POOLING_WORDS["none"], "meaning": meaning(fit.law, param, target)})
+            shown.add(name)
             continue
         name, exp = reader_name(fit.law, param)
         values = np.exp(pop[param]) if exp else pop[param]

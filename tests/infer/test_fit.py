@@ -176,8 +176,8 @@ def test_same_seed_same_draws_and_pooling_override(small_runs):
     assert one.plan.pooling_map["alpha"] == "none" and "alpha" not in one.samples
     with pytest.raises(PredictionError, match=re.escape(
             "cannot predict a new family: parameter 'alpha' has pooling 'none' "
-            "(refit with pooling 'partial' to learn a population for it, or pooling={} for the law's own "
-            "pooling)")):
+            "(name a fitted family, or refit with pooling 'partial' to learn a population for it, or "
+            "pooling={} for the law's own pooling)")):
         one.predict({"N": 1e9, "D": 1e10})
     assert one.config["centered"] is False  # fewer than 10 runs per family: non-centred
 

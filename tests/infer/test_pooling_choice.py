@@ -83,3 +83,13 @@ def test_the_choice_reads_in_words():
     assert pooling_choice.describe(record) == (
         "families apart (every law parameter per family), chosen over the law's pooling by the nested "
         "refits' held-out runs (log evidence 441.4 against 436.1; families apart needs a lead of 3)")
+
+
+def test_the_report_of_families_apart_shows_each_family(apart_fit):
+    # no population to draw a new family from: parameters and the allocation come per family
+    html = bl.report.render_report(apart_fit, at=[{"N": 1e10, "D": 2e11, "family": "web"}])
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    for family in ("code", "web"):
+        assert re.search(rf"alpha \({family}\) 0\.\d+ \[0\.\d+, 0\.\d+\] fitted separately per family", text)
+        assert re.search(rf"{family} \d\.\de\+\d\d \d", text), family  # an allocation row per family
+    assert "for each fitted family (parameters fitted separately per family leave no population" in text
