@@ -5,6 +5,10 @@ tested parameters when the per-family model has the higher ELPD and the differen
 its standard error (``elpd_diff > 2 * dse``). Otherwise the verdict is "same": the data give no
 clear reason to let those parameters vary (which is not proof that they are equal; the contrasts
 show how large a difference the data still allow).
+
+This tests the fitted runs (PSIS-LOO). Whether the families should be fitted apart for
+prediction beyond the runs is what :func:`bayeslaw.fit`'s ``pooling="auto"`` decides, by the
+extrapolation error's nested refits (:mod:`bayeslaw.infer.pooling_choice`).
 """
 
 from __future__ import annotations
