@@ -167,9 +167,10 @@ def drift_cells(loglik: np.ndarray, prior_sd: np.ndarray, precision: np.ndarray,
     k = prior_sd.shape[-1]
     big_b = np.eye(k) + prior_sd[..., :, None] * precision * prior_sd[..., None, :]
     sh = prior_sd * shift
-    solved = np.linalg.solve(big_b, sh[..., None])[..., 0]
-    out = loglik - 0.5 * np.linalg.slogdet(big_b)[1] + 0.5 * np.einsum("...i,...i->...", sh, solved)
-    cell_cov = prior_sd[..., :, None] * np.linalg.inv(big_b) * prior_sd[..., None, :]
+    inverse, logdet = inv_logdet(big_b)
+    solved = np.einsum("...ij,...j->...i", inverse, sh)
+    out = loglik - 0.5 * logdet + 0.5 * np.einsum("...i,...i->...", sh, solved)
+    cell_cov = prior_sd[..., :, None] * inverse * prior_sd[..., None, :]
     return out, prior_sd * solved, cell_cov
 
 
@@ -207,23 +208,43 @@ def woodbury_terms(sd: np.ndarray, m: np.ndarray, b: np.ndarray, q: float, drift
 
     Woodbury with ``A = I + S M S``: ``r' Cov^-1 r = q - (S b)' A^-1 (S b)``,
     ``log det Cov = log det D + log det A`` and ``V' Cov^-1 = (I - M S A^-1 S) V' D^-1``: one
-    k x k solve per cell, shared by all three, instead of an n x n one.
+    k x k inverse per cell (:func:`inv_logdet`), shared by all three, instead of an n x n solve.
     """
     k = sd.shape[-1]
     a = np.eye(k) + sd[..., :, None] * m * sd[..., None, :]
     sb = sd * b
-    rhs = sb[..., :, None]
-    if drift:
-        rhs = np.concatenate([rhs, sd[..., :, None] * np.eye(k)], axis=-1)  # [S b | S]
-    solved = np.linalg.solve(a, rhs)  # A^-1 [S b (| S)]
-    quad = q - np.einsum("...i,...i->...", sb, solved[..., 0])
-    loglik = -0.5 * (np.linalg.slogdet(a)[1] + quad)
+    inverse, logdet = inv_logdet(a)
+    quad = q - np.einsum("...i,...i->...", sb, np.einsum("...ij,...j->...i", inverse, sb))
+    loglik = -0.5 * (logdet + quad)
     if not drift:
         return loglik
-    proj = (m * sd[..., None, :]) @ solved[..., 1:]  # M S A^-1 S
-    return loglik, m - proj @ m, b - np.einsum("...ij,j->...i", proj, b)
+    proj = np.einsum("...ij,...jl->...il", m * sd[..., None, :], inverse * sd[..., None, :])  # M S A^-1 S
+    return loglik, m - np.einsum("...ij,jl->...il", proj, m), b - np.einsum("...ij,j->...i", proj, b)
 
 
 def woodbury_loglik(sd: np.ndarray, m: np.ndarray, b: np.ndarray, q: float) -> np.ndarray:
     """The log likelihood of :func:`woodbury_terms` alone (zero-mean error)."""
     return woodbury_terms(sd, m, b, q)
+
+
+def inv_logdet(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse and log determinant of a stack of symmetric positive definite k x k matrices.
+
+    The grids hold ~10^5 cells of 2 x 2 or 3 x 3 matrices (one per cell, nested fit and family);
+    LAPACK's batched solve pays a call per matrix, the closed form (adjugate over determinant)
+    runs as a few array operations. Other sizes go to ``numpy.linalg``.
+    """
+    k = a.shape[-1]
+    if k == 2:
+        det = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+        adj = np.stack([np.stack([a[..., 1, 1], -a[..., 0, 1]], -1),
+                        np.stack([-a[..., 1, 0], a[..., 0, 0]], -1)], -2)
+    elif k == 3:
+        c = lambda i, j: (a[..., (i + 1) % 3, (j + 1) % 3] * a[..., (i + 2) % 3, (j + 2) % 3]
+                          - a[..., (i + 1) % 3, (j + 2) % 3] * a[..., (i + 2) % 3, (j + 1) % 3])
+        cof = np.stack([np.stack([c(i, j) for j in range(3)], -1) for i in range(3)], -2)  # cofactors
+        det = np.einsum("...j,...j->...", a[..., 0, :], cof[..., 0, :])
+        adj = np.swapaxes(cof, -1, -2)
+    else:
+        return np.linalg.inv(a), np.linalg.slogdet(a)[1]
+    return adj / det[..., None, None], np.log(det)
