@@ -5,15 +5,15 @@ gadre_overtraining they beat bayeslaw's joint fit. This asks which part of the j
 the accuracy, on the harness's splits and scores (``peer_harness.run_harness`` with extra
 tools), each variant a plain ``bl.fit`` call:
 
-* ``bayeslaw``: the default (``pooling="auto"``: the law's pooling, exponents shared and offsets
-  partially pooled, unless the nested refits choose every law parameter per family; one noise
-  scale; one extrapolation error with a drift per family);
-* ``bl_law``: the law's pooling always (``pooling={}``);
+* ``bayeslaw``: the default (the law's pooling: exponents shared, offsets partially pooled; one
+  noise scale; one extrapolation error with a drift per family);
+* ``bl_auto``: ``pooling="auto"`` (opt-in: every law parameter per family where the nested refits
+  extrapolate clearly better so, see :mod:`bayeslaw.infer.pooling_choice`);
 * ``bl_separate``: one default fit per family (each with its own noise and extrapolation error);
 * ``bl_partial_exp``: exponents partially pooled too;
 * ``bl_partial_all``: exponents and the noise scale partially pooled;
 * ``bl_none``: every law parameter per family (no pooling) in one fit, one noise scale and one
-  extrapolation error (what ``pooling="auto"`` chooses when it fits families apart);
+  extrapolation error (what ``bl_auto`` chooses when it fits families apart);
 * ``bl_none_sigma``: as ``bl_none`` with a noise scale per family;
 * ``huber_resid``: the harness's Huber + residual bootstrap, per family.
 
@@ -60,7 +60,7 @@ def separate(train, test, ctx) -> dict:
     return {"point": point, "intervals": intervals, "draws": draws, "seconds": seconds, "info": info}
 
 
-def pooled(spec: dict):
+def pooled(spec: dict | str):
     """The default tool with ``pooling=spec``."""
     def tool(train, test, ctx):
         return bayeslaw_default(train, test, replace(ctx, bayeslaw_kwargs={"pooling": spec}))
@@ -68,7 +68,7 @@ def pooled(spec: dict):
 
 
 NONE = {p: "none" for p in LAW_PARAMS}
-VARIANTS = {"bl_law": pooled({}),
+VARIANTS = {"bl_auto": pooled("auto"),
             "bl_separate": separate,
             "bl_partial_exp": pooled({"alpha": "partial", "beta": "partial"}),
             "bl_partial_all": pooled({"alpha": "partial", "beta": "partial", "sigma": "partial"}),

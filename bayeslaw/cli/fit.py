@@ -71,10 +71,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pooling", action="append", default=[], metavar="P=MODE,...",
                    help="override pooling per parameter, MODE one of shared, partial, none, "
                    "correlated (all 'correlated' parameters vary jointly across families); e.g. "
-                   "alpha=partial,beta=none or a=correlated,alpha=correlated (repeatable). Without "
-                   "it: the law's pooling, or every law parameter per family where the families' "
-                   "nested refits extrapolate clearly better so; any --pooling (e.g. alpha=shared) "
-                   "keeps the law's pooling for the parameters it does not name")
+                   "alpha=partial,beta=none or a=correlated,alpha=correlated (repeatable)")
     p.add_argument("--where", metavar="FILTER", help=WHERE_HELP)
     add_law_options(p)
     p.add_argument("--chains", type=chains, default=4,
@@ -147,7 +144,7 @@ def run_fit(args: argparse.Namespace) -> int:
     extrapolation = extrapolation_choice(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling or "auto",
+        fit = bl.fit(law, runs, target=args.target, group=args.group, run=args.run, pooling=pooling,
                      where=args.where,
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                      progress=args.progress, sampler=args.sampler, extrapolation=extrapolation)
@@ -168,10 +165,6 @@ def run_fit(args: argparse.Namespace) -> int:
               f"{format_extrapolation(error, fit.families, args.target)}")
     elif fit.config.get("extrapolation_skipped"):
         print(f"No extrapolation error: {fit.config['extrapolation_skipped']}")
-    if fit.config.get("pooling_choice"):
-        from bayeslaw.infer.pooling_choice import describe
-
-        print(f"Pooling across families: {describe(fit.config['pooling_choice'])}")
     ours = [w for w in caught if issubclass(w.category, bl.ConvergenceWarning | bl.DataWarning)]
     for w in caught:
         if w not in ours:  # not ours to interpret: show as Python would have

@@ -60,7 +60,7 @@ def fit(
     group: str | None = None,
     *,
     run: str | bool | None = None,
-    pooling: Mapping[str, str] | str | None = "auto",
+    pooling: Mapping[str, str] | str | None = None,
     chains: int = 4,
     draws: int = 1000,
     warmup: int = 1000,
@@ -93,13 +93,13 @@ def fit(
         :mod:`bayeslaw.data.checkpoints`). When every run has only one row the offset is the noise
         itself: the fit warns (``DataWarning``) and has no run effect. Default: a column named
         ``run`` (or ``run_id``) that repeats a label; False: no run effect.
-    pooling : "auto", dict or None
-        How parameters vary across families. ``"auto"`` (default): the law's pooling, or every
-        law parameter per family where the nested refits of the extrapolation error say the
-        families extrapolate clearly better apart (:mod:`bayeslaw.infer.pooling_choice`;
-        ``fit.config["pooling_choice"]`` records the evidence); only with several families and
-        the extrapolation error on. A dict overrides the law's pooling per parameter, e.g.
-        ``{"alpha": "partial"}`` (``{}`` or None: the law's pooling as written). Values:
+    pooling : dict, "auto" or None
+        How parameters vary across families. None (default) or ``{}``: the law's pooling as
+        written. A dict overrides it per parameter, e.g. ``{"alpha": "partial"}``. ``"auto"``
+        (experimental, opt-in): the law's pooling, or every law parameter per family where the
+        nested refits of the extrapolation error say the families extrapolate clearly better
+        apart (:mod:`bayeslaw.infer.pooling_choice`, which says why it is not the default;
+        ``fit.config["pooling_choice"]`` records the evidence). Values:
         ``shared``, ``partial``, ``none``, ``correlated`` (all parameters marked so vary jointly
         across families, with an LKJ prior on their correlation). ``sigma`` (and ``df``) can be pooled too.
     chains, draws, warmup : int

@@ -1,4 +1,4 @@
-"""pooling="auto": families fitted apart only when their nested refits extrapolate clearly better so."""
+"""pooling="auto" (opt-in): families fitted apart only when their nested refits extrapolate clearly better so."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _runs(truth: dict, n: int, seed: int) -> pd.DataFrame:
 def apart_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
-        return bl.fit("chinchilla", _runs(APART_TRUTH, 40, seed=3), group="family", **SETTINGS)
+        return bl.fit("chinchilla", _runs(APART_TRUTH, 40, seed=3), group="family", pooling="auto", **SETTINGS)
 
 
 def test_families_that_scale_differently_are_fitted_apart(apart_fit):
@@ -55,34 +55,21 @@ def test_families_that_scale_differently_are_fitted_apart(apart_fit):
         apart_fit.predict({"N": 1e10, "D": 2e11})
 
 
-def test_families_that_share_exponents_keep_the_laws_pooling(family_fit):
-    # the demo families share alpha and beta by construction
-    choice = family_fit.config["pooling_choice"]
-    assert choice["chosen"] == "law" and choice["log_evidence"]["law"] > choice["log_evidence"]["apart"], choice
-    assert family_fit.plan.pooling_map["alpha"] == "shared"
+def test_the_default_keeps_the_laws_pooling_without_a_choice(family_fit):
+    assert "pooling_choice" not in family_fit.config
+    assert family_fit.plan.pooling_map["alpha"] == "shared" and family_fit.plan.pooling_map["E"] == "partial"
 
 
-def test_an_explicit_pooling_or_no_extrapolation_error_makes_no_choice(monkeypatch):
-    runs = _runs(APART_TRUTH, 12, seed=4)
-
+def test_auto_without_an_extrapolation_error_makes_no_choice(monkeypatch):
     def refuse(*args, **kwargs):
-        raise AssertionError("the pooling was chosen although the caller fixed it")
+        raise AssertionError("the pooling was chosen without an extrapolation error to choose by")
 
     monkeypatch.setattr("bayeslaw.infer.fit.choose_pooling", refuse)
-    small = {**SETTINGS, "warmup": 50, "draws": 50}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bl.ConvergenceWarning)
-        fixed = bl.fit("chinchilla", runs, group="family", pooling={}, extrapolation=False, **small)
-        off = bl.fit("chinchilla", runs, group="family", extrapolation=False, **small)
-    for fit in (fixed, off):
-        assert "pooling_choice" not in fit.config and fit.plan.pooling_map["alpha"] == "shared"
-
-
-def test_the_choice_reads_in_words():
-    record = {"chosen": "apart", "log_evidence": {"law": 436.14, "apart": 441.43}, "margin": 3.0}
-    assert pooling_choice.describe(record) == (
-        "families apart (every law parameter per family), chosen over the law's pooling by the nested "
-        "refits' held-out runs (log evidence 441.4 against 436.1; families apart needs a lead of 3)")
+        fit = bl.fit("chinchilla", _runs(APART_TRUTH, 12, seed=4), group="family", pooling="auto",
+                     extrapolation=False, **{**SETTINGS, "warmup": 50, "draws": 50})
+    assert "pooling_choice" not in fit.config and fit.plan.pooling_map["alpha"] == "shared"
 
 
 def test_the_report_of_families_apart_shows_each_family(apart_fit):
