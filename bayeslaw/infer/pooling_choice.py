@@ -21,12 +21,10 @@ A fit with families apart cannot predict a family it has not seen (no population
 from).
 
 Opt-in (``bl.fit(..., pooling="auto")``), not the default: on runs simulated from one law with
-shared exponents (three families of 20-30 runs, tests/evaluate/test_backtest.py's generator) it
-chose families apart in 3 of 6 fits (three tables, and one table with three seeds), with leads
-of 11 to 53. The nested fits of the hierarchical model at the mode are seed-sensitive: on one
-table their evidence moved 379 / 427 / 436 with the seed alone, that of families apart 423-432.
-A choice that is wrong on the null that often cannot be a default; making the nested fits'
-mode search reliable comes first.
+shared exponents it chooses families apart too often, because the nested fits of the
+hierarchical model at the mode are seed-sensitive and a failed mode search lowers the law's
+evidence (figures in benchmarks/README.md, "Families apart when their nested refits say so").
+Making those mode searches reliable comes first.
 """
 
 from __future__ import annotations
