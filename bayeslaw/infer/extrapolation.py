@@ -52,7 +52,7 @@ import pandas as pd
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core.errors import FitError
 from bayeslaw.infer.extrapolation_posterior import effective_distances, shared_error_posterior
-from bayeslaw.infer.nested_laplace import laplace_fits
+from bayeslaw.infer.nested_fits import nested_fits
 from bayeslaw.results.extrapolation_error import (
     ExtrapolationErrorModel,
     check_key,
@@ -63,8 +63,8 @@ from bayeslaw.results.extrapolation_error import (
 DEFAULT_FOLDS = 5
 #: the nested cutoffs' range of quantiles of log key
 QUANTILES = (0.35, 0.8)
-#: how nested fits are made: at the mode with a Laplace approximation, or by MCMC
-METHODS = ("laplace", "mcmc")
+#: how nested fits are made: short HMC chains batched in one program, or full ``bl.fit`` refits
+METHODS = ("batched", "mcmc")
 MIN_TRAIN_RUNS = 8
 #: a floor plus a power of the key has three parameters along it: fewer distinct key values below a
 #: nested cutoff cannot identify the slope whose drift is being measured
@@ -97,11 +97,11 @@ def span(keys: np.ndarray) -> float:
 
 def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, progress: bool | None,
                  refit: Callable | None, fit_kwargs: dict) -> list:
-    """The nested fits on the rows ``below[k]``: Laplace approximations at the mode (one batched
-    program, :mod:`bayeslaw.infer.nested_laplace`) or MCMC refits by ``refit`` (``bl.fit``) with
+    """The nested fits on the rows ``below[k]``: short HMC chains from each nested mode (one
+    batched program, :mod:`bayeslaw.infer.nested_fits`) or full refits by ``refit`` (``bl.fit``) with
     the fit's own settings."""
-    if method == "laplace":
-        return laplace_fits(fit, np.stack(below), seed=seed)
+    if method == "batched":
+        return nested_fits(fit, np.stack(below), seed=seed)
     if refit is None:
         raise FitError("method='mcmc' needs refit=, the function that fits a law (bayeslaw.fit)")
     table, config = fit.table, fit.config
@@ -122,7 +122,7 @@ def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, progress:
 
 
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
-                     method: str = "laplace", progress: bool | None = None,
+                     method: str = "batched", progress: bool | None = None,
                      refit: Callable | None = None, **fit_kwargs) -> pd.DataFrame:
     """Refit the law below nested cutoffs of its own runs and score the runs above.
 
@@ -154,10 +154,10 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     seed = fit.config["seed"] if seed is None else seed
     held_out = [~(keys < c) & np.isin(families, families[keys < c]) for c in cutoffs]
     cutoffs = [c for c, held in zip(cutoffs, held_out) if held.any()]
-    nested_fits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, progress, refit,
+    refits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, progress, refit,
                                fit_kwargs)
     parts = []
-    for cutoff, nested in zip(cutoffs, nested_fits):
+    for cutoff, nested in zip(cutoffs, refits):
         below = keys < cutoff
         held = ~below & np.isin(families, families[below])  # families the nested fit knows
         draws = np.log(nested.predictive_draws(frame.loc[held, columns], kind="observed", seed=seed))
@@ -214,8 +214,8 @@ def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None 
     """:func:`calibrate`, and the log evidence of the nested fits' held-out residuals under the
     measured error (see :func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior`):
     how well the fit's model extrapolates its own runs, comparable between models of the same
-    runs. The default nested fits (at the mode) use the fit's plan, table and run encoding, not
-    its draws."""
+    runs. The default nested fits (batched short chains) use the fit's plan, table and run
+    encoding, and its draws only for their metric."""
     points = nested_residuals(fit, by=by, folds=folds, seed=seed, progress=progress, **fit_kwargs)
     keys = key_values(fit.table.inputs, by)
     tilts = tilt_values(fit.table.inputs, by)

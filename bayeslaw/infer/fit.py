@@ -145,8 +145,8 @@ def fit(
         one noise scale would take the small runs' scatter to the large runs' predictions.
     extrapolation : {"auto", "C", input name, False}
         Carry the error of extrapolating beyond the fitted runs into every prediction
-        (:func:`calibrate_extrapolation`, nested refits at the mode with a Laplace
-        approximation, one batched program). ``"auto"`` (default) measures it along compute
+        (:func:`calibrate_extrapolation`, nested refits by short HMC chains, one batched
+        program). ``"auto"`` (default) measures it along compute
         ``C = 6 N D`` for laws in N and D, along the law's only input otherwise, and leaves it
         out (with ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in
         log space or the runs are too few for a nested fit. ``False`` turns it off.
@@ -296,7 +296,7 @@ def calibrate_extrapolation(result: Fit, by: str = "C", folds: int = extrap.DEFA
     What :func:`fit` does by default (``extrapolation=``), for a fit made without it or to
     measure on another size key: see
     :func:`bayeslaw.infer.extrapolation.calibrate_extrapolation` for the parameters.
-    ``method="mcmc"`` refits by :func:`fit` instead of at the mode.
+    ``method="mcmc"`` refits by :func:`fit` instead of by short chains in one program.
     """
     fit_kwargs.setdefault("refit", fit)
     return extrap.calibrate_extrapolation(result, by, folds, progress=progress, **fit_kwargs)

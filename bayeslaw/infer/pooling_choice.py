@@ -14,17 +14,17 @@ measure the extrapolation error (:func:`bayeslaw.infer.extrapolation.measure`), 
 evidence of each nested fit's held-out larger runs, its error model integrated out (a
 leave-future-out Bayes factor). Candidates are the law's own pooling and every law parameter per
 family ("apart"); the law's pooling is kept unless the other beats it by :data:`MARGIN`. The
-nested fits are at the mode (one batched program each), so the choice costs one more
+nested fits are short chains (one batched program per candidate), so the choice costs one more
 extrapolation measurement, and the winner's measurement is the fit's extrapolation error.
 
 A fit with families apart cannot predict a family it has not seen (no population to draw one
 from).
 
 Opt-in (``bl.fit(..., pooling="auto")``), not the default: on runs simulated from one law with
-shared exponents it chooses families apart too often, because the nested fits of the
-hierarchical model at the mode are seed-sensitive and a failed mode search lowers the law's
-evidence (figures in benchmarks/README.md, "Families apart when their nested refits say so").
-Making those mode searches reliable comes first.
+shared exponents it chose families apart too often while the nested fits were Laplace
+approximations at the mode, whose evidence moved with the seed (figures in
+benchmarks/README.md, "Families apart when their nested refits say so"); it has not yet been
+re-measured with the chains that replaced them.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def apart_plan(plan: ModelPlan) -> ModelPlan:
 
 
 def _shell(plan: ModelPlan, table, run_index, seed: int) -> Fit:
-    """A fit without draws: all the nested fits at the mode need (plan, table, runs, seed)."""
+    """A fit without draws: what the nested fits need (plan, table, runs, seed); their chains
+    start from the curvature at their modes, as there is no full fit's metric."""
     return Fit(plan=plan, table=table, logref=log_reference(plan, table.inputs), samples={},
                sample_stats={}, timings={}, config={"seed": int(seed)}, run_index=run_index)
 

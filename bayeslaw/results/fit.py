@@ -61,7 +61,7 @@ class Fit(DrawsMixin):
     versions: dict = field(default_factory=dict)
     run_index: np.ndarray | None = None
     #: rows of ``table`` the fit was fitted on (bool, rows), None for all: a nested refit keeps
-    #: the full table and hides the runs above its cutoff (:mod:`bayeslaw.infer.nested_laplace`)
+    #: the full table and hides the runs above its cutoff (:mod:`bayeslaw.infer.nested_fits`)
     fitted_rows: np.ndarray | None = None
 
     @property

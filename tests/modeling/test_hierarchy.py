@@ -227,7 +227,8 @@ def test_masked_projection_is_the_projection_of_the_seen_runs_alone(curves):
 
 
 def _bare_fit(frame: pd.DataFrame):
-    """A Fit without draws (what a nested Laplace refit needs of the full fit) of a run table."""
+    """A Fit without draws (a nested refit then takes its metric from the curvature at its
+    mode) of a run table."""
     from bayeslaw.data.runs import validate_runs
     from bayeslaw.infer.start import log_reference
     from bayeslaw.modeling.build import make_plan
@@ -271,14 +272,14 @@ def test_a_masked_run_model_is_the_model_of_the_seen_rows(curves):
 
 @pytest.mark.heavy
 def test_a_nested_fit_reads_its_noise_bound_from_its_own_rows(curves):
-    """The noise bound of a nested Laplace refit is the largest residual of the rows it was
+    """The noise bound of a nested refit is the largest residual of the rows it was
     fitted on: a wild loss on a masked row changes nothing."""
-    from bayeslaw.infer.nested_laplace import laplace_fits
+    from bayeslaw.infer.nested_fits import nested_fits
 
     below = (curves["run"] < "r4").to_numpy()
-    nested = laplace_fits(_bare_fit(curves), below[None], seed=0)[0]
+    nested = nested_fits(_bare_fit(curves), below[None], seed=0)[0]
     wild = curves.copy()
     wild.loc[~below, "loss"] *= 5.0
-    masked = laplace_fits(_bare_fit(wild), below[None], seed=0)[0]
+    masked = nested_fits(_bare_fit(wild), below[None], seed=0)[0]
     np.testing.assert_allclose(masked._noise_bound, nested._noise_bound)
     assert np.all(np.isfinite(nested._noise_bound)) and nested.fitted_rows is not None

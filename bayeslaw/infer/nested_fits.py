@@ -1,0 +1,234 @@
+"""Nested refits for the extrapolation error: short HMC chains, all nested fits in one program.
+
+The extrapolation error (:mod:`bayeslaw.infer.extrapolation`) is measured by refitting the law on the
+runs below several nested cutoffs and scoring the runs above. Each nested fit here starts at its
+own posterior mode (damped Newton) and runs two short HMC chains (:mod:`bayeslaw.infer.batched_hmc`)
+whose metric starts from the full fit's posterior covariance, scaled by the ratio of the full
+fit's rows to the nested fit's (a posterior's variance grows like one over the rows that decide
+it), and adapts in Stan's windows. A nested posterior is wider than the full one along the law's
+ridge, more so the fewer runs it has: with the full fit's metric as it is, the smallest nested
+fits' chains crawl. Their draws go through the same predictive code as a sampled fit.
+
+Why not a Laplace approximation at the mode reweighted by importance sampling: a hierarchical
+posterior is curved (a family's value = population + sd * z bends along sd) and the law's
+E / A / alpha ridge is too, so the Gaussian at the mode fits neither, and the importance weights
+collapse onto a few draws; the held-out predictions then move with the seed by a good part of
+their own scale (benchmarks/README.md, "Nested fits by short chains"). Chains are exact up to
+their length.
+
+Every nested fit keeps the full fit's rows, families and run encoding and drops the runs above
+its cutoff through the model's ``mask`` (its reference scales are its own runs'): all nested
+fits then have one shape, so one compiled program serves them all, batched under ``vmap``. That is
+what makes the error affordable on every fit by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from numpyro import handlers
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer.util import constrain_fn, potential_energy
+
+from bayeslaw.infer import batched_hmc, programs
+from bayeslaw.infer.mode_search import damped_newton
+from bayeslaw.infer.nuts import DENSE_MAX_DIM
+from bayeslaw.infer.start import (
+    INIT_JITTER,
+    jitter,
+    log_reference,
+    model_args,
+    prior_median,
+    search_plan,
+    to_centred,
+)
+from bayeslaw.modeling.build import build_model
+from bayeslaw.results.fit import Fit
+
+#: chains, warmup iterations and draws per chain of each nested fit
+CHAINS, WARMUP, DRAWS = 2, 400, 250
+#: mean leapfrog steps per iteration (as ``bl.fit``'s HMC)
+STEPS = 16
+#: target acceptance of the step-size adaptation
+TARGET_ACCEPT = 0.8
+#: families with at least this many runs each are sampled centred by the nested fits
+CENTRED_MIN_RUNS = 10
+
+
+def _args(fit, masks: np.ndarray) -> tuple:
+    """Model arguments of the full table with one mask and one set of reference scales per
+    nested fit (stacked on a leading axis): a nested fit centres its amplitudes on its own runs,
+    as a refit of those runs would."""
+    x, family, _, y = model_args(fit.table, fit.logref)
+    refs = [log_reference(fit.plan, {k: v[m] for k, v in fit.table.inputs.items()}) for m in masks]
+    ref = {k: jnp.asarray([r[k] for r in refs]) for k in fit.logref}
+    run = None if fit.run_index is None else jnp.asarray(fit.run_index)
+    return x, family, ref, y, jnp.asarray(masks), run
+
+
+def _sites(model, args: tuple) -> dict:
+    """The model's sampled sites and their supports (traced once, for shapes and bijections)."""
+    trace = handlers.trace(handlers.seed(model, 0)).get_trace(*args)
+    return {name: site["fn"].support for name, site in trace.items()
+            if site["type"] == "sample" and not site["is_observed"]}
+
+
+def _unconstrained_draws(fit, model, args: tuple) -> dict | None:
+    """The full fit's draws of every sampled site of ``model`` in unconstrained space, one row
+    per draw; a centred ``model`` of a non-centred fit gets its family values ``u = pop + sd z``
+    (:func:`bayeslaw.infer.start.to_centred`). None where the fit lacks a site's draws."""
+    supports = _sites(model, args)
+    fit_sites = _sites(build_model(fit.plan), args)
+    if not all(name in fit.samples for name in fit_sites):
+        return None
+    out = {}
+    for name, support in fit_sites.items():
+        values = jnp.asarray(fit.samples[name])
+        out[name] = biject_to(support).inv(values.reshape((-1,) + values.shape[2:]))
+    if set(out) != set(supports):
+        out = jax.vmap(lambda point: to_centred(replace(fit.plan, centered=True), point))(out)
+    return out if set(out) == set(supports) else None
+
+
+def full_fit_metric(fit, model, args: tuple, dense: bool) -> np.ndarray | None:
+    """The full fit's posterior covariance in unconstrained space as an HMC metric: its Cholesky
+    factor (dense) or the square roots of its diagonal: the nested chains' starting metric. None
+    when the fit has too few draws of its sampled sites (a fit built without sampling); the
+    chains then start from the curvature at their own mode."""
+    draws = _unconstrained_draws(fit, model, args)
+    if draws is None:
+        return None
+    flat = np.asarray(jax.vmap(lambda point: ravel_pytree(point)[0])(draws))
+    if flat.shape[0] < 2 * flat.shape[1] or not np.all(np.isfinite(flat)):
+        return None
+    cov = np.cov(flat, rowvar=False) + 1e-8 * np.eye(flat.shape[1])
+    if not dense:
+        return np.sqrt(np.diag(cov))
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def nested_plan(fit):
+    """The plan the nested fits sample: the fit's, centred where every family has at least
+    :data:`CENTRED_MIN_RUNS` runs.
+
+    Where a family's own runs pin its values, the non-centred coordinates (value = population +
+    sd * z) bend: z must follow every move of the population and sd, and short chains crawl
+    along that curve (``benchmarks/nested_fits.py`` compares both with full MCMC refits).
+    ``bl.fit`` also asks for five families before centring, because with fewer the
+    between-family sd reaches down to zero where centred values form a funnel; the nested fits
+    accept its occasional divergent transition, since they serve predictions of known families.
+    """
+    plan = fit.plan
+    if plan.centered or "partial" not in plan.pooling_map.values():
+        return plan
+    counts = np.bincount(np.asarray(fit.table.family_index))
+    return replace(plan, centered=True) if counts.min() >= CENTRED_MIN_RUNS else plan
+
+
+def _mode(plan, args: tuple, key) -> dict:
+    """The nested posterior's mode (unconstrained, in ``plan``'s coordinates). A centred
+    hierarchy is searched in its non-centred form and mapped back
+    (:func:`bayeslaw.infer.start.search_plan`), as ``bl.fit`` does."""
+    search = search_plan(plan)
+    model = build_model(search)
+    start, unravel = ravel_pytree(prior_median(model, key, args, closed_form=True))
+    point = unravel(damped_newton(lambda v: potential_energy(model, args, {}, unravel(v)), start))
+    return point if search is plan else to_centred(plan, point)
+
+
+def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, warmup: int = WARMUP,
+                draws: int = DRAWS) -> list[Fit]:
+    """One :class:`Fit` per row of ``masks`` (rows to fit on), sampled by short HMC chains.
+
+    Parameters
+    ----------
+    fit : Fit
+        The full fit: its law, plan, table, run encoding and (for the metric) draws are reused.
+    masks : bool array (K, rows)
+        ``masks[k]`` selects the rows nested fit ``k`` is fitted on.
+    seed : int
+        Seed of the chains' jitter and momenta.
+    chains, warmup, draws : int
+        Chains per nested fit, their step-size warmup and their kept draws.
+
+    Returns
+    -------
+    list of Fit
+        Fits with ``chains`` chains of ``draws`` draws each (``sample_stats`` holds their
+        divergences); they predict like any fit.
+    """
+    plan = nested_plan(fit)
+    model = build_model(plan)
+    masks = np.asarray(masks, dtype=bool)
+    n_fits = masks.shape[0]
+    args = _args(fit, masks)
+    first = (args[0], args[1], {k: v[0] for k, v in args[2].items()}, args[3], args[4][0], args[5])
+    shapes = jax.eval_shape(lambda a: _mode(plan, a, jax.random.PRNGKey(0)), first)
+    unravel = ravel_pytree(jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), shapes))[1]
+    dim = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(shapes))
+    dense = dim <= DENSE_MAX_DIM
+    metric = full_fit_metric(fit, model, first, dense)
+    n_full = float(len(fit.table.frame) if fit.fitted_rows is None else np.sum(fit.fitted_rows))
+
+    def nested_args(args, ref, mask):
+        """One nested fit's model arguments: the full table's with its reference scales and mask."""
+        x, family, _, y, _, run = args
+        return x, family, ref, y, mask, run
+
+    def potential(a, v):
+        return potential_energy(model, a, {}, unravel(v))
+
+    def start(args, ref, mask, key, chol):
+        """One nested fit's chains' starting points (its mode, jittered) and their metric."""
+        a = nested_args(args, ref, mask)
+        k_mode, k_jitter = jax.random.split(key)
+        mode = ravel_pytree(_mode(plan, a, k_mode))[0]
+        if chol is None:
+            chol = batched_hmc.laplace_chol(lambda v: potential(a, v), mode, dense)
+        else:  # a posterior's variance grows like 1 / rows where the rows decide it
+            chol = chol * jnp.sqrt(n_full / jnp.sum(mask))
+        starts = batched_hmc.shrink_starts(jitter(mode, chains, k_jitter), mode, chol, dense, INIT_JITTER)
+        return starts, jnp.broadcast_to(chol, (chains,) + chol.shape)
+
+    chain = batched_hmc.make_chain(potential, dim, warmup, draws, STEPS, TARGET_ACCEPT, dense)
+
+    def lane(args, ref, mask, x0, key, chol):
+        """One chain of one nested fit: its constrained draws and divergences."""
+        a = nested_args(args, ref, mask)
+        out = chain(a, x0, key, chol)
+        values = jax.vmap(lambda v: constrain_fn(model, a, {}, unravel(v), return_deterministic=True))(out.z)
+        return {name: v for name, v in values.items() if name != "obs"}, out.diverging
+
+    def batch(args, key, chol):
+        refs, masks = args[2], args[4]
+        k_start, k_run = jax.random.split(key)
+        starts, chols = jax.vmap(lambda r, m, k: start(args, r, m, k, chol))(
+            refs, masks, jax.random.split(k_start, n_fits))
+        # one vmap over nested fits x chains: nesting two vmaps doubles the batching work
+        repeat = lambda v: jnp.repeat(v, chains, axis=0)
+        flat = lambda v: v.reshape((n_fits * chains,) + v.shape[2:])
+        samples, diverging = jax.vmap(lane, in_axes=(None, 0, 0, 0, 0, 0))(
+            args, jax.tree.map(repeat, refs), repeat(masks), flat(starts),
+            jax.random.split(k_run, n_fits * chains), flat(chols))
+        return jax.tree.map(lambda v: v.reshape((n_fits, chains) + v.shape[1:]), (samples, diverging))
+
+    chol = None if metric is None else jnp.asarray(metric)
+    ident = (repr(plan), chains, warmup, draws, STEPS, TARGET_ACCEPT, dense)
+    samples, diverging = programs.call("nested_fits", ident, batch, args,
+                                       jax.random.PRNGKey(int(seed)), chol)
+    out = []
+    for k in range(masks.shape[0]):
+        logref = {name: float(v[k]) for name, v in args[2].items()}
+        out.append(Fit(plan=plan, table=fit.table, logref=logref,
+                       samples={name: np.asarray(v[k]) for name, v in samples.items()},
+                       sample_stats={"diverging": np.asarray(diverging[k])}, timings={},
+                       config={"nested": True, "seed": int(seed)},
+                       run_index=fit.run_index, fitted_rows=masks[k]))
+    return out
