@@ -154,8 +154,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     seed = fit.config["seed"] if seed is None else seed
     held_out = [~(keys < c) & np.isin(families, families[keys < c]) for c in cutoffs]
     cutoffs = [c for c, held in zip(cutoffs, held_out) if held.any()]
-    refits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, progress, refit,
-                               fit_kwargs)
+    refits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, progress, refit, fit_kwargs)
     parts = []
     for cutoff, nested in zip(cutoffs, refits):
         below = keys < cutoff

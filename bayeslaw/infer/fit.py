@@ -146,10 +146,10 @@ def fit(
     extrapolation : {"auto", "C", input name, False}
         Carry the error of extrapolating beyond the fitted runs into every prediction
         (:func:`calibrate_extrapolation`, nested refits by short HMC chains, one batched
-        program). ``"auto"`` (default) measures it along compute
-        ``C = 6 N D`` for laws in N and D, along the law's only input otherwise, and leaves it
-        out (with ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in
-        log space or the runs are too few for a nested fit. ``False`` turns it off.
+        program). ``"auto"`` (default) measures it along compute ``C = 6 N D`` for laws in N
+        and D, along the law's only input otherwise, and leaves it out (with
+        ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in log space or
+        the runs are too few for a nested fit. ``False`` turns it off.
     where : str, optional
         Fit only the rows satisfying a filter such as ``"N < 1e9 and D >= 2e10"`` (conditions
         ``COLUMN OP VALUE`` joined by ``and`` or commas; see :mod:`bayeslaw.data.where`).

@@ -156,7 +156,7 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     seed : int
         Seed of the chains' jitter and momenta.
     chains, warmup, draws : int
-        Chains per nested fit, their step-size warmup and their kept draws.
+        Chains per nested fit, their warmup (step size and metric) and their kept draws.
 
     Returns
     -------
