@@ -76,6 +76,7 @@ def main() -> None:
     options = parser.parse_args()
     warnings.simplefilter("ignore")
     record = {"bayeslaw": bl.__file__}
+    earlier = {} if options.gold_from is None else json.loads(options.gold_from.read_text())
     for name, runs in tables().items():
         fit = bl.fit("chinchilla", runs, group="family", **FIT)
         row = {"centered": bool(fit.plan.centered), "runs": len(runs)}
@@ -87,8 +88,8 @@ def main() -> None:
             evidence.append(float(ex.measure(fit, seed=seed)[1]))
         row.update(seconds=seconds, evidence=evidence, spread=spread(points), held_out=len(points[0]))
         gold = None
-        if options.gold_from is not None and "gold" in json.loads(options.gold_from.read_text()).get(name, {}):
-            gold = pd.DataFrame(json.loads(options.gold_from.read_text())[name]["gold"])
+        if "gold" in earlier.get(name, {}):
+            gold = pd.DataFrame(earlier[name]["gold"])
         elif options.gold and name == "three":
             gold = ex.nested_residuals(fit, method="mcmc", refit=bl.fit, seed=0, **GOLD)
         if gold is not None:
