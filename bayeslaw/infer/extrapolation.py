@@ -43,6 +43,7 @@ Only laws whose likelihood is in log space (losses) are supported: the error is 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -50,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core import progress as progress_bars
-from bayeslaw.core.errors import FitError
+from bayeslaw.core.errors import ConvergenceWarning, FitError
 from bayeslaw.infer.extrapolation_posterior import effective_distances, shared_error_posterior
 from bayeslaw.infer.nested_fits import nested_fits
 from bayeslaw.results.extrapolation_error import (
@@ -90,6 +91,11 @@ def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
     return out
 
 
+#: largest R-hat of a nested fit before :func:`measure` warns. Two chains of 250 draws give a
+#: noisy R-hat (1.03-1.05 for chains that agree), so the bar is the one for chains clearly apart.
+NESTED_R_HAT_LIMIT = 1.1
+
+
 def span(keys: np.ndarray) -> float:
     """Log range of keys (natural log of largest over smallest)."""
     return float(np.log(np.max(keys) / np.min(keys)))
@@ -121,6 +127,14 @@ def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, progress:
     return out
 
 
+def _max_r_hat(nested) -> float:
+    """A nested fit's largest R-hat: recorded by the batched chains, computed for a refit."""
+    if "max_r_hat" in nested.config:
+        return float(nested.config["max_r_hat"])
+    r_hat = nested.diagnostics()["r_hat"].to_numpy()
+    return float(np.max(r_hat)) if np.isfinite(r_hat).any() else float("nan")
+
+
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
                      method: str = "batched", progress: bool | None = None,
                      refit: Callable | None = None, **fit_kwargs) -> pd.DataFrame:
@@ -131,8 +145,8 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     predictive ``scale`` (half the central 68% width), the ``distance`` (log key beyond the nested
     fit's largest run), the ``tilt`` (position perpendicular to the key relative to the nested
     fit's runs' median; NaN when the law has no tilt term), the nested fit's ``span`` (log
-    range of its keys) and ``n_fit`` (runs), and ``row``, the held-out row's position in the
-    fit's table.
+    range of its keys), ``n_fit`` (runs) and ``r_hat`` (its largest R-hat), and ``row``, the
+    held-out row's position in the fit's table.
     """
     check_key(fit.law, by)
     if method not in METHODS:
@@ -165,7 +179,8 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
         parts.append(pd.DataFrame({
             "cutoff": cutoff, "residual": observed[held] - mid, "scale": (hi - lo) / 2,
             "distance": np.log(keys[held] / keys[below].max()), "tilt": tilt,
-            "span": span(keys[below]), "n_fit": int(below.sum()), "row": np.flatnonzero(held)}))
+            "span": span(keys[below]), "n_fit": int(below.sum()), "r_hat": _max_r_hat(nested),
+            "row": np.flatnonzero(held)}))
     if not parts:
         raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "
                        "of a fitted family")
@@ -225,9 +240,18 @@ def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None 
         None if tilts is None else points["tilt"].to_numpy(dtype=float), points["cutoff"].to_numpy(),
         drift=drift, families=families, n_families=n_families, evidence=True)
     weights, mean, cov = posterior if drift else (posterior, None, None)
+    r_hat = points.groupby("cutoff")["r_hat"].first()
+    worst = float(r_hat.max()) if r_hat.notna().any() else None
     error = ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
                                     tuple(float(c) for c in points["cutoff"].unique()),
-                                    None if tilts is None else float(np.median(tilts)), mean, cov)
+                                    None if tilts is None else float(np.median(tilts)), mean, cov,
+                                    nested_r_hat=worst)
+    if worst is not None and worst > NESTED_R_HAT_LIMIT:
+        n_fit = int(points.loc[points["cutoff"] == r_hat.idxmax(), "n_fit"].iloc[0])
+        warnings.warn(f"the extrapolation error's nested fit on the {n_fit} runs below {by} = "
+                      f"{r_hat.idxmax():.3g} did not converge (R-hat {worst:.2f}): intervals beyond "
+                      "the fitted runs rest on it; extrapolation=False leaves the error out",
+                      ConvergenceWarning, stacklevel=3)
     return error, log_evidence
 
 

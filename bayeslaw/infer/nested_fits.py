@@ -7,7 +7,9 @@ whose metric starts from the full fit's posterior covariance, scaled by the rati
 fit's rows to the nested fit's (a posterior's variance grows like one over the rows that decide
 it), and adapts in Stan's windows. A nested posterior is wider than the full one along the law's
 ridge, more so the fewer runs it has: with the full fit's metric as it is, the smallest nested
-fits' chains crawl. Their draws go through the same predictive code as a sampled fit.
+fits' chains crawl. The ridge curves, so the step size stays small against its length and a
+trajectory needs many leapfrog steps to cross it (:data:`STEPS`). Their draws go through the same
+predictive code as a sampled fit, and each nested fit records its largest R-hat.
 
 Why not a Laplace approximation at the mode reweighted by importance sampling: a hierarchical
 posterior is curved (a family's value = population + sd * z bends along sd) and the law's
@@ -47,12 +49,16 @@ from bayeslaw.infer.start import (
     to_centred,
 )
 from bayeslaw.modeling.build import build_model
+from bayeslaw.results.diagnostics import diagnose
 from bayeslaw.results.fit import Fit
 
 #: chains, warmup iterations and draws per chain of each nested fit
 CHAINS, WARMUP, DRAWS = 2, 400, 250
-#: mean leapfrog steps per iteration (as ``bl.fit``'s HMC)
-STEPS = 16
+#: mean leapfrog steps per iteration. ``bl.fit``'s HMC takes 16 and falls back to NUTS where
+#: that does not converge (most real tables); the nested fits have no fallback, and their smaller
+#: tables curve more: at 16 steps their R-hat reached 1.2-2.5 on real tables, at 128 it stays
+#: near 1.01-1.05 (benchmarks/README.md, "Nested fits need long trajectories")
+STEPS = 128
 #: target acceptance of the step-size adaptation
 TARGET_ACCEPT = 0.8
 #: families with at least this many runs each are sampled centred by the nested fits
@@ -162,7 +168,8 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     -------
     list of Fit
         Fits with ``chains`` chains of ``draws`` draws each (``sample_stats`` holds their
-        divergences); they predict like any fit.
+        divergences, ``config["max_r_hat"]`` the largest R-hat of their sampled quantities,
+        :func:`max_r_hat`); they predict like any fit.
     """
     plan = nested_plan(fit)
     model = build_model(plan)
@@ -223,12 +230,25 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     ident = (repr(plan), chains, warmup, draws, STEPS, TARGET_ACCEPT, dense)
     samples, diverging = programs.call("nested_fits", ident, batch, args,
                                        jax.random.PRNGKey(int(seed)), chol)
+    sampled = set(_sites(model, first))
     out = []
     for k in range(masks.shape[0]):
         logref = {name: float(v[k]) for name, v in args[2].items()}
-        out.append(Fit(plan=plan, table=fit.table, logref=logref,
-                       samples={name: np.asarray(v[k]) for name, v in samples.items()},
+        draws_k = {name: np.asarray(v[k]) for name, v in samples.items()}
+        out.append(Fit(plan=plan, table=fit.table, logref=logref, samples=draws_k,
                        sample_stats={"diverging": np.asarray(diverging[k])}, timings={},
-                       config={"nested": True, "seed": int(seed)},
+                       config={"nested": True, "seed": int(seed),
+                               "max_r_hat": max_r_hat({n: draws_k[n] for n in sampled}, fit.run_index, masks[k])},
                        run_index=fit.run_index, fitted_rows=masks[k]))
     return out
+
+
+def max_r_hat(draws: dict, run_index, mask: np.ndarray) -> float:
+    """Largest R-hat of a nested fit's sampled quantities (``draws``: site -> (chains, draws,
+    ...)), leaving out the run effects of runs it does not fit: those follow their prior, and its
+    predictions of them draw new runs' effects. NaN when R-hat cannot be computed."""
+    draws = dict(draws)
+    if "run_z" in draws and run_index is not None:
+        draws["run_z"] = draws["run_z"][..., np.unique(np.asarray(run_index)[mask])]
+    r_hat = diagnose(draws)["r_hat"].to_numpy()
+    return float(np.max(r_hat)) if np.isfinite(r_hat).any() else float("nan")

@@ -103,6 +103,8 @@ class ExtrapolationErrorModel:
         (fits saved before it, or measured with ``drift=False``).
     drift_cov : ndarray, optional
         Posterior covariance of ``m``: (k, k), or (families, k, k).
+    nested_r_hat : float, optional
+        Largest R-hat over the nested fits the error was measured with (None: not recorded).
     """
 
     by: str
@@ -113,6 +115,7 @@ class ExtrapolationErrorModel:
     tilt_center: float | None = None
     drift: np.ndarray | None = None
     drift_cov: np.ndarray | None = None
+    nested_r_hat: float | None = None
 
     def _marginal(self, axis: int) -> np.ndarray:
         others = tuple(i for i in range(self.weights.ndim) if i != axis)
@@ -235,7 +238,8 @@ class ExtrapolationErrorModel:
                 "shape": list(self.weights.shape), "tilt_center": self.tilt_center,
                 "n_points": self.n_points, "cutoffs": list(self.cutoffs),
                 "drift": None if self.drift is None else np.asarray(self.drift, dtype=float).tolist(),
-                "drift_cov": None if self.drift_cov is None else np.asarray(self.drift_cov).tolist()}
+                "drift_cov": None if self.drift_cov is None else np.asarray(self.drift_cov).tolist(),
+                "nested_r_hat": self.nested_r_hat}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ExtrapolationErrorModel:
@@ -247,7 +251,8 @@ class ExtrapolationErrorModel:
                    int(data["n_points"]), tuple(float(c) for c in data["cutoffs"]),
                    None if center is None else float(center),
                    None if drift is None else np.asarray(drift, dtype=float),
-                   None if drift is None else np.asarray(data["drift_cov"], dtype=float))
+                   None if drift is None else np.asarray(data["drift_cov"], dtype=float),
+                   data.get("nested_r_hat"))
 
 
 def _median(marginal: np.ndarray, grid: np.ndarray) -> float:

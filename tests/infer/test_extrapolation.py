@@ -222,6 +222,8 @@ def test_nested_fits_of_a_hierarchy_hardly_move_with_their_seed(family_fit):
 
     first, second = (ex.nested_residuals(family_fit, seed=seed) for seed in (0, 1))
     np.testing.assert_array_equal(first["row"], second["row"])
+    # converged, the smallest nested fit too (at 16 leapfrog steps it reached R-hat 1.3-1.45)
+    assert first["r_hat"].max() < ex.NESTED_R_HAT_LIMIT, first.groupby("n_fit")["r_hat"].first()
     moved = np.abs(first["residual"] - second["residual"]) / first["scale"]
     assert np.median(moved) < 0.25 and moved.max() < 2.0, (np.median(moved), moved.max())
     assert 0.9 < np.median(first["scale"] / second["scale"]) < 1.1
@@ -229,7 +231,18 @@ def test_nested_fits_of_a_hierarchy_hardly_move_with_their_seed(family_fit):
     nested = nested_fits(family_fit, (keys < np.median(keys))[None], seed=0)[0]
     assert nested.samples["alpha"].shape == (CHAINS, DRAWS)
     assert nested.sample_stats["diverging"].mean() < 0.01
+    assert 1.0 < nested.config["max_r_hat"] < 1.05
     assert np.all(nested.fitted_rows == (keys < np.median(keys)))
+
+
+def test_an_unconverged_nested_fit_is_recorded_and_warned_about(family_fit, monkeypatch):
+    monkeypatch.setattr(ex, "NESTED_R_HAT_LIMIT", 1.0)  # every nested fit now counts as unconverged
+    with pytest.warns(bl.ConvergenceWarning, match=r"^the extrapolation error's nested fit on the \d+ "
+                      r"runs below C = \S+ did not converge \(R-hat 1\.\d\d\): intervals beyond the "
+                      r"fitted runs rest on it; extrapolation=False leaves the error out$"):
+        error, _ = ex.measure(family_fit)
+    assert 1.0 < error.nested_r_hat < 1.1
+    assert ex.ExtrapolationErrorModel.from_dict(error.to_dict()).nested_r_hat == error.nested_r_hat
 
 
 def test_drift_moves_predictions_beyond_the_data_only_and_is_saved():
@@ -441,6 +454,7 @@ def test_predictions_inside_the_data_are_unchanged_and_the_error_is_saved(bendin
     calibrated.save(tmp_path / "fit.nc")
     loaded = bl.load_fit(tmp_path / "fit.nc")
     assert loaded.extrapolation.tau_median == calibrated.extrapolation.tau_median
+    assert loaded.extrapolation.nested_r_hat == calibrated.extrapolation.nested_r_hat < 1.1
     far = pd.DataFrame({"N": [7e10], "D": [1.4e12]})
     np.testing.assert_allclose(loaded.predictive_draws(far, seed=4), calibrated.predictive_draws(far, seed=4))
 
