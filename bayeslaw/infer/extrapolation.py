@@ -72,12 +72,31 @@ MIN_TRAIN_RUNS = 8
 MIN_DISTINCT_KEYS = 3
 
 
+#: keys within this relative distance are one size: budgets computed as 6 N D (isoFLOP points)
+#: differ in their last digits, and such a "distinct" key would split a budget between a nested
+#: fit and its held-out runs, or count as a size of its own (the nested fit's span then is ~1e-10)
+KEY_RTOL = 1e-6
+
+
+def snap_keys(keys: np.ndarray) -> np.ndarray:
+    """``keys`` with every cluster of keys within :data:`KEY_RTOL` of its neighbours replaced by
+    the cluster's smallest key, so that comparisons and counts of distinct keys see sizes."""
+    keys = np.asarray(keys, dtype=float)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.concatenate([[True], np.diff(np.log(ordered)) > KEY_RTOL])
+    out = np.empty_like(keys)
+    out[order] = ordered[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    return out
+
+
 def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
     """Cutoffs at ``folds`` quantiles of log key spread over :data:`QUANTILES`, snapped to observed
     keys, distinct.
 
     A cutoff is kept when at least :data:`MIN_TRAIN_RUNS` runs and :data:`MIN_DISTINCT_KEYS`
-    distinct key values lie below it (sizes come in a few discrete values on ``N``).
+    distinct key values lie below it (sizes come in a few discrete values on ``N``). ``keys``
+    should be snapped (:func:`snap_keys`).
     """
     distinct = np.unique(keys)
     valid = [c for c in distinct if (keys < c).sum() >= MIN_TRAIN_RUNS
@@ -154,7 +173,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
         raise FitError(f"folds must be a positive integer, got {folds!r}")
     table = fit.table
-    keys = key_values(table.inputs, by)
+    keys = snap_keys(key_values(table.inputs, by))
     tilts = tilt_values(table.inputs, by)
     cutoffs = nested_cutoffs(keys, folds)
     if not cutoffs:

@@ -352,6 +352,22 @@ def test_nested_cutoffs_need_three_distinct_sizes_below():
     assert ex.nested_cutoffs(np.repeat([1e7, 1e8, 1e9], 24), 3) == []
 
 
+def test_budgets_computed_as_6nd_are_one_size_each():
+    # isoFLOP points: C = 6 N D of a budget differs in its last digits from run to run
+    budgets = np.repeat([1e16, 2e16, 4e16, 8e16], 6)
+    keys = budgets * (1 + 1e-13 * np.tile(np.arange(6) - 2.5, 4))
+    snapped = ex.snap_keys(keys)
+    np.testing.assert_allclose(snapped, budgets, rtol=1e-12)
+    assert len(np.unique(snapped)) == 4 and np.all(snapped <= keys)
+    # unsnapped, a budget's runs count as six sizes and the first cutoff splits the second budget
+    first = ex.nested_cutoffs(keys, 3)[0]
+    assert 0 < np.sum((keys < first) & (budgets == 2e16)) < 6
+    # snapped, the one cutoff keeps three budgets below it and the largest whole above it
+    cutoffs = ex.nested_cutoffs(snapped, 3)
+    assert cutoffs == [snapped.max()]
+    np.testing.assert_array_equal(snapped >= cutoffs[0], budgets == 8e16)
+
+
 def test_nested_residuals_are_read_on_the_full_fits_span():
     # residuals of nested fits spanning a quarter and half the full log range, drawn with the
     # slope change those fits have (tau * full / span): on the full fit's footing tau is recovered,
