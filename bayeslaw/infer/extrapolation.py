@@ -259,6 +259,9 @@ def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None 
         None if tilts is None else points["tilt"].to_numpy(dtype=float), points["cutoff"].to_numpy(),
         drift=drift, families=families, n_families=n_families, evidence=True)
     weights, mean, cov = posterior if drift else (posterior, None, None)
+    if not (np.all(np.isfinite(weights)) and (mean is None or np.all(np.isfinite(mean)))):
+        raise FitError("cannot calibrate the extrapolation error: its posterior over the nested "
+                       "residuals is not finite (residuals or scales out of floating-point range)")
     r_hat = points.groupby("cutoff")["r_hat"].first()
     worst = float(r_hat.max()) if r_hat.notna().any() else None
     error = ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),

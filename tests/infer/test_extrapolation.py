@@ -368,6 +368,21 @@ def test_budgets_computed_as_6nd_are_one_size_each():
     np.testing.assert_array_equal(snapped >= cutoffs[0], budgets == 8e16)
 
 
+def test_a_posterior_that_is_not_finite_is_refused_not_carried_into_predictions(tiny_family_fit, monkeypatch):
+    # residuals of a nested fit whose keys span 2.5e-10 in log (one isoFLOP budget before keys
+    # were snapped): stretched distances ~1e10 overflow the grid's determinants
+    rng = np.random.default_rng(0)
+    rows = np.flatnonzero(np.asarray(tiny_family_fit.table.family_index) == 0)[:20]
+    points = pd.DataFrame({"cutoff": 1e20, "residual": rng.normal(0, 0.04, 20), "scale": 0.035,
+                           "distance": np.tile([0.69, 1.39, 2.08, 2.77], 5), "tilt": rng.normal(0, 1, 20),
+                           "span": 2.5e-10, "n_fit": 8, "r_hat": 1.01, "row": rows})
+    monkeypatch.setattr(ex, "nested_residuals", lambda *args, **kwargs: points)
+    with np.errstate(all="ignore"), pytest.raises(FitError, match=re.escape(
+            "cannot calibrate the extrapolation error: its posterior over the nested residuals is "
+            "not finite (residuals or scales out of floating-point range)")):
+        ex.measure(tiny_family_fit)
+
+
 def test_nested_residuals_are_read_on_the_full_fits_span():
     # residuals of nested fits spanning a quarter and half the full log range, drawn with the
     # slope change those fits have (tau * full / span): on the full fit's footing tau is recovered,
