@@ -60,8 +60,8 @@ CHAINS, WARMUP, DRAWS = 2, 400, 250
 WARMUP_HIERARCHY = 1000
 #: mean leapfrog steps per iteration. ``bl.fit``'s HMC takes 16 and falls back to NUTS where
 #: that does not converge (most real tables); the nested fits have no fallback, and their smaller
-#: tables curve more: at 16 steps their R-hat reached 1.2-2.5 on real tables, at 128 it stays
-#: near 1.01-1.05 (benchmarks/README.md, "Nested fits need long trajectories")
+#: tables curve more: at 16 steps their R-hat reached 1.2-2.6 on real tables, at 128 the largest
+#: per table was 1.02-1.17 (benchmarks/README.md, "Nested fits need long trajectories")
 STEPS = 128
 #: target acceptance of the step-size adaptation
 TARGET_ACCEPT = 0.8
