@@ -54,6 +54,7 @@ from bayeslaw.core import progress as progress_bars
 from bayeslaw.core.errors import ConvergenceWarning, FitError
 from bayeslaw.infer.extrapolation_posterior import effective_distances, shared_error_posterior
 from bayeslaw.infer.nested_fits import nested_fits
+from bayeslaw.results.diagnostics import largest_r_hat
 from bayeslaw.results.extrapolation_error import (
     ExtrapolationErrorModel,
     check_key,
@@ -150,8 +151,7 @@ def _max_r_hat(nested) -> float:
     """A nested fit's largest R-hat: recorded by the batched chains, computed for a refit."""
     if "max_r_hat" in nested.config:
         return float(nested.config["max_r_hat"])
-    r_hat = nested.diagnostics()["r_hat"].to_numpy()
-    return float(np.max(r_hat)) if np.isfinite(r_hat).any() else float("nan")
+    return largest_r_hat(nested.diagnostics())
 
 
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,

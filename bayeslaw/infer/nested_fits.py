@@ -49,7 +49,7 @@ from bayeslaw.infer.start import (
     to_centred,
 )
 from bayeslaw.modeling.build import build_model
-from bayeslaw.results.diagnostics import diagnose
+from bayeslaw.results.diagnostics import diagnose, largest_r_hat
 from bayeslaw.results.fit import Fit
 
 #: chains, warmup iterations and draws per chain of each nested fit
@@ -257,5 +257,4 @@ def max_r_hat(draws: dict, run_index, mask: np.ndarray) -> float:
     draws = dict(draws)
     if "run_z" in draws and run_index is not None:
         draws["run_z"] = draws["run_z"][..., np.unique(np.asarray(run_index)[mask])]
-    r_hat = diagnose(draws)["r_hat"].to_numpy()
-    return float(np.max(r_hat)) if np.isfinite(r_hat).any() else float("nan")
+    return largest_r_hat(diagnose(draws))

@@ -43,6 +43,13 @@ def diagnose(draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
                         index=pd.Index(rows, name="quantity"))
 
 
+def largest_r_hat(diag: pd.DataFrame) -> float:
+    """The largest R-hat of a :func:`diagnose` table, NaN where none could be computed (a
+    quantity without an R-hat, e.g. a constant, does not hide the others')."""
+    r_hat = diag["r_hat"].to_numpy(dtype=float)
+    return float(np.nanmax(r_hat)) if np.isfinite(r_hat).any() else float("nan")
+
+
 def quantity_labels(plan, families, quantities) -> dict[str, str]:
     """Names the summary shows for the quantities :func:`diagnose` reports on a fit's sites.
 

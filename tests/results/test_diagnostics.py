@@ -14,6 +14,7 @@ from bayeslaw.infer.settings import check_settings
 from bayeslaw.modeling.build import make_plan
 from bayeslaw.results.diagnostics import (
     diagnose,
+    largest_r_hat,
     problems,
     quantity_labels,
     unjudged,
@@ -102,3 +103,12 @@ def test_seed_range(seed, message):
 def test_target_accept_must_be_a_number():
     with pytest.raises(bl.FitError, match=re.escape("target_accept must be in [0.5, 1), got 'high'")):
         check_settings(4, 100, 100, 0, "high")
+
+
+def test_largest_r_hat_is_not_hidden_by_a_quantity_without_one():
+    rng = np.random.default_rng(0)
+    apart = rng.normal(size=(2, 100)) + np.array([[0.0], [3.0]])  # two chains far apart
+    diag = diagnose({"apart": apart, "constant": np.ones((2, 100))})
+    assert np.isnan(diag.loc["constant", "r_hat"])
+    assert largest_r_hat(diag) == diag.loc["apart", "r_hat"] > 1.5
+    assert np.isnan(largest_r_hat(diagnose({"constant": np.ones((2, 100))})))
