@@ -80,28 +80,52 @@ def _args(fit, masks: np.ndarray) -> tuple:
     return x, family, ref, y, jnp.asarray(masks), run
 
 
-def _sites(model, args: tuple) -> dict:
-    """The model's sampled sites and their supports (traced once, for shapes and bijections)."""
+def _trace_sites(model, args: tuple) -> dict:
+    """The model's sampled sites (name -> trace entry)."""
     trace = handlers.trace(handlers.seed(model, 0)).get_trace(*args)
-    return {name: site["fn"].support for name, site in trace.items()
-            if site["type"] == "sample" and not site["is_observed"]}
+    return {name: site for name, site in trace.items() if site["type"] == "sample" and not site["is_observed"]}
+
+
+def _sites(model, args: tuple) -> set:
+    """Names of the model's sampled sites, traced abstractly (run eagerly, the model's ops
+    compile one by one: seconds on a first fit)."""
+    names = set()
+    jax.eval_shape(lambda a: names.update(_trace_sites(model, a)), args)
+    return names
+
+
+def _template(model, args: tuple) -> dict:
+    """A zero point of the model's sampled sites in unconstrained space: the layout of the
+    nested fits' flat vectors. Traced abstractly from the model alone (tracing the mode search
+    for its output's shapes took seconds)."""
+    def unconstrained(a):
+        return {name: biject_to(site["fn"].support).inv(site["value"])
+                for name, site in _trace_sites(model, a).items()}
+    return jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), jax.eval_shape(unconstrained, args))
 
 
 def _unconstrained_draws(fit, model, args: tuple) -> dict | None:
     """The full fit's draws of every sampled site of ``model`` in unconstrained space, one row
     per draw; a centred ``model`` of a non-centred fit gets its family values ``u = pop + sd z``
     (:func:`bayeslaw.infer.start.to_centred`). None where the fit lacks a site's draws."""
-    supports = _sites(model, args)
-    fit_sites = _sites(build_model(fit.plan), args)
-    if not all(name in fit.samples for name in fit_sites):
+    wanted = _sites(model, args)
+    fit_model = build_model(fit.plan)
+    fit_sites = _sites(fit_model, args)
+    if not fit_sites <= set(fit.samples):
         return None
-    out = {}
-    for name, support in fit_sites.items():
-        values = jnp.asarray(fit.samples[name])
-        out[name] = biject_to(support).inv(values.reshape((-1,) + values.shape[2:]))
-    if set(out) != set(supports):
-        out = jax.vmap(lambda point: to_centred(replace(fit.plan, centered=True), point))(out)
-    return out if set(out) == set(supports) else None
+
+    @jax.jit  # one program: op by op, the transforms compiled a second's worth of kernels
+    def transform(samples, a):
+        out = {}
+        for name, site in _trace_sites(fit_model, a).items():
+            values = samples[name]
+            out[name] = biject_to(site["fn"].support).inv(values.reshape((-1,) + values.shape[2:]))
+        if set(out) != wanted:
+            out = jax.vmap(lambda point: to_centred(replace(fit.plan, centered=True), point))(out)
+        return out
+
+    out = transform({name: jnp.asarray(fit.samples[name]) for name in fit_sites}, args)
+    return out if set(out) == wanted else None
 
 
 def full_fit_metric(fit, model, args: tuple, dense: bool) -> np.ndarray | None:
@@ -184,9 +208,8 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     n_fits = masks.shape[0]
     args = _args(fit, masks)
     first = (args[0], args[1], {k: v[0] for k, v in args[2].items()}, args[3], args[4][0], args[5])
-    shapes = jax.eval_shape(lambda a: _mode(plan, a, jax.random.PRNGKey(0)), first)
-    unravel = ravel_pytree(jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), shapes))[1]
-    dim = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(shapes))
+    flat0, unravel = ravel_pytree(_template(model, first))
+    dim = int(flat0.shape[0])
     dense = dim <= DENSE_MAX_DIM
     metric = full_fit_metric(fit, model, first, dense)
     n_full = float(len(fit.table.frame) if fit.fitted_rows is None else np.sum(fit.fitted_rows))
@@ -237,7 +260,7 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     ident = (repr(plan), chains, warmup, draws, STEPS, TARGET_ACCEPT, dense)
     samples, diverging = programs.call("nested_fits", ident, batch, args,
                                        jax.random.PRNGKey(int(seed)), chol)
-    sampled = set(_sites(model, first))
+    sampled = _sites(model, first)
     out = []
     for k in range(masks.shape[0]):
         logref = {name: float(v[k]) for name, v in args[2].items()}
