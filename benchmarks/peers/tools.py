@@ -98,7 +98,11 @@ def bayeslaw_default(train: pd.DataFrame, test: pd.DataFrame, ctx: Context) -> d
     diag = fit.diagnostics()
     info = {"fit_kwargs": {k: v for k, v in kwargs.items()}, "law": str(law), "group": group,
             "sampler": fit.config.get("sampler_used"), "divergences": int(fit.divergences),
-            "max_r_hat": float(diag["r_hat"].max()), "min_ess_bulk": float(diag["ess_bulk"].min())}
+            "max_r_hat": float(diag["r_hat"].max()), "min_ess_bulk": float(diag["ess_bulk"].min()),
+            "timings": {k: float(v) for k, v in fit.timings.items()}}
+    nested_r_hat = getattr(fit.extrapolation, "nested_r_hat", None)
+    if nested_r_hat is not None:
+        info["nested_r_hat"] = float(nested_r_hat)
     return {"point": point, "intervals": intervals, "draws": np.asarray(draws), "seconds": seconds,
             "info": info}
 
