@@ -147,6 +147,23 @@ def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, progress:
     return out
 
 
+def _refit_unconverged(fit, nested: list, below: list[np.ndarray], seed: int, progress: bool | None,
+                       refit: Callable, fit_kwargs: dict) -> list:
+    """``nested`` with each batched nested fit whose largest R-hat exceeds
+    :data:`NESTED_R_HAT_LIMIT` replaced by a full refit (``refit``, i.e. ``bl.fit`` with its
+    NUTS fallback), as ``bl.fit`` itself falls back from its HMC: the short chains' fixed
+    trajectory length does not cross every nested posterior (a small table's curved ridge, a
+    few families' funnel), and an error measured on chains that did not mix would rest on them."""
+    bad = [k for k, one in enumerate(nested) if _max_r_hat(one) > NESTED_R_HAT_LIMIT]
+    if not bad:
+        return nested
+    redone = _nested_fits(fit, [below[k] for k in bad], "mcmc", seed, progress, refit, fit_kwargs)
+    out = list(nested)
+    for k, one in zip(bad, redone):
+        out[k] = one
+    return out
+
+
 def _max_r_hat(nested) -> float:
     """A nested fit's largest R-hat: recorded by the batched chains, computed for a refit."""
     if "max_r_hat" in nested.config:
@@ -187,14 +204,19 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     seed = fit.config["seed"] if seed is None else seed
     held_out = [~(keys < c) & np.isin(families, families[keys < c]) for c in cutoffs]
     cutoffs = [c for c, held in zip(cutoffs, held_out) if held.any()]
-    refits = _nested_fits(fit, [keys < c for c in cutoffs], method, seed, progress, refit, fit_kwargs)
+    below_cutoffs = [keys < c for c in cutoffs]
+    refits = _nested_fits(fit, below_cutoffs, method, seed, progress, refit, fit_kwargs)
+    if method == "batched" and refit is not None:
+        refits = _refit_unconverged(fit, refits, below_cutoffs, seed, progress, refit, fit_kwargs)
     parts = []
     for cutoff, nested in zip(cutoffs, refits):
         below = keys < cutoff
-        held = ~below & np.isin(families, families[below])  # families the nested fit knows
-        # every nested fit predicts all rows, so the eager prediction ops see one shape and
-        # compile once (a second each per held-out set's size otherwise)
-        draws = np.log(nested.predictive_draws(frame[columns], kind="observed", seed=seed)[:, held])
+        known = np.isin(families, families[below])  # families the nested fit knows
+        held = ~below & known
+        # a nested fit predicts every run of its families, so the eager prediction ops see one
+        # shape for all nested fits and compile once (a second each per held-out set otherwise)
+        draws = np.log(nested.predictive_draws(frame.loc[known, columns], kind="observed", seed=seed))
+        draws = draws[:, held[known]]
         lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
         tilt = np.nan if tilts is None else tilts[held] - np.median(tilts[below])
         parts.append(pd.DataFrame({

@@ -275,7 +275,8 @@ def with_extrapolation(result: Fit, extrapolation: str | bool,
                                        "the law's likelihood is not in log space"})
     with runtime.stopwatch() as clock:
         try:
-            error = extrap.calibrate(result, by=by) if measured is None else measured[0]
+            # refit=fit: a nested fit whose short chains did not mix is refitted by fit itself
+            error = extrap.calibrate(result, by=by, refit=fit) if measured is None else measured[0]
         except (FitError, np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
             # by default a failed measurement leaves the fit as it is and says why
             if extrapolation != "auto":

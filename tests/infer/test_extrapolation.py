@@ -245,6 +245,34 @@ def test_an_unconverged_nested_fit_is_recorded_and_warned_about(family_fit, monk
     assert ex.ExtrapolationErrorModel.from_dict(error.to_dict()).nested_r_hat == error.nested_r_hat
 
 
+def test_an_unconverged_batched_nested_fit_is_refitted_by_the_refit_function(tiny_family_fit, monkeypatch):
+    from bayeslaw.results.diagnostics import largest_r_hat
+
+    fit = tiny_family_fit
+    # batched nested fits stand in as copies of the fit; the first one's chains "did not mix"
+    monkeypatch.setattr(ex, "nested_fits", lambda f, masks, seed=0: [
+        replace(f, fitted_rows=m, config={**f.config, "max_r_hat": 2.0 if k == 0 else 1.01})
+        for k, m in enumerate(masks)])
+    calls = []
+
+    def refit(law, frame, **kwargs):
+        calls.append((frame, kwargs))
+        return fit
+
+    points = ex.nested_residuals(fit, refit=refit)
+    keys = ex.snap_keys(ex.key_values(fit.table.inputs, "C"))
+    first = points["cutoff"].min()
+    assert len(calls) == 1
+    frame, kwargs = calls[0]
+    assert len(frame) == int((keys < first).sum())
+    assert kwargs["extrapolation"] is False and kwargs["chains"] == fit.config["chains"]
+    r_hat = points.groupby("cutoff")["r_hat"].first()
+    assert r_hat[first] == pytest.approx(largest_r_hat(fit.diagnostics()))
+    assert (r_hat.drop(first) == 1.01).all()
+    # without a refit function (a pooling candidate's measurement) the chains stand, and are flagged
+    assert ex.nested_residuals(fit).groupby("cutoff")["r_hat"].first()[first] == 2.0
+
+
 def test_drift_moves_predictions_beyond_the_data_only_and_is_saved():
     weights = np.zeros((GRID.size, GRID.size, TILT_GRID.size))
     weights[0, 0, 0] = 1.0  # scatter at the grid floor: the drift is what moves the rows
