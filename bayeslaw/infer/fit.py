@@ -146,7 +146,8 @@ def fit(
     extrapolation : {"auto", "C", input name, False}
         Carry the error of extrapolating beyond the fitted runs into every prediction
         (:func:`calibrate_extrapolation`, nested refits by short HMC chains, one batched
-        program). ``"auto"`` (default) measures it along compute ``C = 6 N D`` for laws in N
+        program; a nested fit whose chains do not mix, R-hat above 1.1, is refitted by this
+        function). ``"auto"`` (default) measures it along compute ``C = 6 N D`` for laws in N
         and D, along the law's only input otherwise, and leaves it out (with
         ``fit.config["extrapolation_skipped"]`` saying why) when the law is not in log space or
         the runs are too few for a nested fit. ``False`` turns it off.
