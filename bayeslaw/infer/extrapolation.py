@@ -53,11 +53,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core import progress as progress_bars
 from bayeslaw.core.errors import ConvergenceWarning, FitError
 from bayeslaw.infer.extrapolation_posterior import effective_distances, shared_error_posterior
-from bayeslaw.infer.nested_fits import nested_fits
-from bayeslaw.results.diagnostics import largest_r_hat
+from bayeslaw.infer.nested_refits import (
+    NESTED_R_HAT_LIMIT,
+    make_nested_fits,
+    nested_r_hat,
+    refit_unconverged,
+)
 from bayeslaw.results.extrapolation_error import (
     ExtrapolationErrorModel,
     check_key,
@@ -114,64 +117,9 @@ def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
     return out
 
 
-#: largest R-hat of a nested fit before :func:`measure` warns. Two chains of 250 draws give a
-#: noisy R-hat (1.03-1.05 for chains that agree), so the bar is the one for chains clearly apart.
-NESTED_R_HAT_LIMIT = 1.1
-
-
 def span(keys: np.ndarray) -> float:
     """Log range of keys (natural log of largest over smallest)."""
     return float(np.log(np.max(keys) / np.min(keys)))
-
-
-def _nested_fits(fit, below: list[np.ndarray], method: str, seed: int, progress: bool | None,
-                 refit: Callable | None, fit_kwargs: dict) -> list:
-    """The nested fits on the rows ``below[k]``: short HMC chains from each nested mode (one
-    batched program, :mod:`bayeslaw.infer.nested_fits`) or full refits by ``refit`` (``bl.fit``) with
-    the fit's own settings."""
-    if method == "batched":
-        return nested_fits(fit, np.stack(below), seed=seed)
-    if refit is None:
-        raise FitError("method='mcmc' needs refit=, the function that fits a law (bayeslaw.fit)")
-    table, config = fit.table, fit.config
-    settings = {"chains": config["chains"], "draws": config["draws"], "warmup": config["warmup"],
-                "target_accept": config.get("target_accept", 0.8), "run": config.get("run") or False,
-                "extrapolation": False}
-    if table.group is not None:
-        settings["pooling"] = dict(fit.plan.pooling_map)
-    settings.update(fit_kwargs)
-    frame = table.frame.reset_index(drop=True)
-    out = []
-    with progress_bars.bar(len(below), f"{fit.law.name}: nested refits", progress) as meter:
-        for rows in below:
-            out.append(refit(fit.law, frame[rows], target=table.target_name, group=table.group,
-                               seed=seed, **settings))
-            meter.update()
-    return out
-
-
-def _refit_unconverged(fit, nested: list, below: list[np.ndarray], seed: int, progress: bool | None,
-                       refit: Callable, fit_kwargs: dict) -> list:
-    """``nested`` with each batched nested fit whose largest R-hat exceeds
-    :data:`NESTED_R_HAT_LIMIT` replaced by a full refit (``refit``, i.e. ``bl.fit`` with its
-    NUTS fallback), as ``bl.fit`` itself falls back from its HMC: the short chains' fixed
-    trajectory length does not cross every nested posterior (a small table's curved ridge, a
-    few families' funnel), and an error measured on chains that did not mix would rest on them."""
-    bad = [k for k, one in enumerate(nested) if _max_r_hat(one) > NESTED_R_HAT_LIMIT]
-    if not bad:
-        return nested
-    redone = _nested_fits(fit, [below[k] for k in bad], "mcmc", seed, progress, refit, fit_kwargs)
-    out = list(nested)
-    for k, one in zip(bad, redone):
-        out[k] = one
-    return out
-
-
-def _max_r_hat(nested) -> float:
-    """A nested fit's largest R-hat: recorded by the batched chains, computed for a refit."""
-    if "max_r_hat" in nested.config:
-        return float(nested.config["max_r_hat"])
-    return largest_r_hat(nested.diagnostics())
 
 
 def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None = None,
@@ -208,9 +156,9 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     held_out = [~(keys < c) & np.isin(families, families[keys < c]) for c in cutoffs]
     cutoffs = [c for c, held in zip(cutoffs, held_out) if held.any()]
     below_cutoffs = [keys < c for c in cutoffs]
-    refits = _nested_fits(fit, below_cutoffs, method, seed, progress, refit, fit_kwargs)
+    refits = make_nested_fits(fit, below_cutoffs, method, seed, progress, refit, fit_kwargs)
     if method == "batched" and refit is not None:
-        refits = _refit_unconverged(fit, refits, below_cutoffs, seed, progress, refit, fit_kwargs)
+        refits = refit_unconverged(fit, refits, below_cutoffs, seed, progress, refit, fit_kwargs)
     parts = []
     for cutoff, nested in zip(cutoffs, refits):
         below = keys < cutoff
@@ -225,7 +173,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
         parts.append(pd.DataFrame({
             "cutoff": cutoff, "residual": observed[held] - mid, "scale": (hi - lo) / 2,
             "distance": np.log(keys[held] / keys[below].max()), "tilt": tilt,
-            "span": span(keys[below]), "n_fit": int(below.sum()), "r_hat": _max_r_hat(nested),
+            "span": span(keys[below]), "n_fit": int(below.sum()), "r_hat": nested_r_hat(nested),
             "row": np.flatnonzero(held)}))
     if not parts:
         raise FitError("cannot calibrate the extrapolation error: no nested fit had held-out runs "

@@ -246,11 +246,12 @@ def test_an_unconverged_nested_fit_is_recorded_and_warned_about(family_fit, monk
 
 
 def test_an_unconverged_batched_nested_fit_is_refitted_by_the_refit_function(tiny_family_fit, monkeypatch):
+    from bayeslaw.infer import nested_refits
     from bayeslaw.results.diagnostics import largest_r_hat
 
     fit = tiny_family_fit
     # batched nested fits stand in as copies of the fit; the first one's chains "did not mix"
-    monkeypatch.setattr(ex, "nested_fits", lambda f, masks, seed=0: [
+    monkeypatch.setattr(nested_refits, "nested_fits", lambda f, masks, seed=0: [
         replace(f, fitted_rows=m, config={**f.config, "max_r_hat": 2.0 if k == 0 else 1.01})
         for k, m in enumerate(masks)])
     calls = []
