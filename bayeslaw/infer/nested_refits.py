@@ -11,13 +11,14 @@ falls back from its own HMC to NUTS.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from bayeslaw.core import progress as progress_bars
-from bayeslaw.core.errors import FitError
-from bayeslaw.infer.nested_fits import nested_fits
+from bayeslaw.core.errors import ConvergenceWarning, FitError
+from bayeslaw.infer.nested_fits import DRAWS, nested_fits
 from bayeslaw.results.diagnostics import largest_r_hat
 
 #: largest R-hat of a nested fit before it is refitted (given a refit function) or warned about.
@@ -56,13 +57,19 @@ def refit_unconverged(fit, nested: list, below: list[np.ndarray], seed: int, pro
                       refit: Callable, fit_kwargs: dict) -> list:
     """``nested`` with each batched nested fit whose largest R-hat exceeds
     :data:`NESTED_R_HAT_LIMIT` replaced by a full refit (``refit``, i.e. ``bl.fit`` with its
-    NUTS fallback), as ``bl.fit`` itself falls back from its HMC: the short chains' fixed
+    NUTS fallback, the fit's settings but at most :data:`~bayeslaw.infer.nested_fits.DRAWS`
+    draws per chain), as ``bl.fit`` itself falls back from its HMC: the short chains' fixed
     trajectory length does not cross every nested posterior (a small table's curved ridge, a
     few families' funnel), and an error measured on chains that did not mix would rest on them."""
     bad = [k for k, one in enumerate(nested) if nested_r_hat(one) > NESTED_R_HAT_LIMIT]
     if not bad:
         return nested
-    redone = make_nested_fits(fit, [below[k] for k in bad], "mcmc", seed, progress, refit, fit_kwargs)
+    # as many draws per chain as the batched chains keep: a nested fit gives only the median and
+    # the central 68% of its held-out runs' predictions
+    settings = {"draws": min(fit.config.get("draws", DRAWS), DRAWS), **fit_kwargs}
+    with warnings.catch_warnings():  # a refit still apart is warned about by the error's measurement
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        redone = make_nested_fits(fit, [below[k] for k in bad], "mcmc", seed, progress, refit, settings)
     out = list(nested)
     for k, one in zip(bad, redone):
         out[k] = one

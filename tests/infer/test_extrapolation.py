@@ -258,15 +258,20 @@ def test_an_unconverged_batched_nested_fit_is_refitted_by_the_refit_function(tin
 
     def refit(law, frame, **kwargs):
         calls.append((frame, kwargs))
+        warnings.warn("a refit's own warning", bl.ConvergenceWarning)
         return fit
 
-    points = ex.nested_residuals(fit, refit=refit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        points = ex.nested_residuals(fit, refit=refit)
+    assert not [w for w in caught if issubclass(w.category, bl.ConvergenceWarning)]  # measure() says it
     keys = ex.snap_keys(ex.key_values(fit.table.inputs, "C"))
     first = points["cutoff"].min()
     assert len(calls) == 1
     frame, kwargs = calls[0]
     assert len(frame) == int((keys < first).sum())
     assert kwargs["extrapolation"] is False and kwargs["chains"] == fit.config["chains"]
+    assert kwargs["draws"] == min(fit.config["draws"], nested_refits.DRAWS)
     r_hat = points.groupby("cutoff")["r_hat"].first()
     assert r_hat[first] == pytest.approx(largest_r_hat(fit.diagnostics()))
     assert (r_hat.drop(first) == 1.01).all()
