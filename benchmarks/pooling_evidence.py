@@ -9,9 +9,9 @@ not use them). Candidates: ``law`` (the law's pooling: exponents shared, offsets
 candidate of the library; for comparison). The held-out scores of the ``law`` and ``apart`` fits
 come from the peer harness and ``family_variants.py`` (``bl_none``).
 
-    python benchmarks/pooling_evidence.py gadre_overtraining,porian_isoflop,pythia N,C,N-gap,C-gap
+    python benchmarks/pooling_evidence.py gadre_overtraining,porian_isoflop,pythia N,C,N-gap,C-gap [OUT]
 
-Writes ``results/pooling_evidence.json``.
+Writes ``results/OUT.json`` (default ``pooling_evidence``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import bayeslaw as bl  # noqa: E402
 from bayeslaw.infer import pooling_choice  # noqa: E402
 from bayeslaw.infer.extrapolation import measure  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "results" / "pooling_evidence.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 LAW_PARAMS = ("E", "a", "b", "alpha", "beta")
 CANDIDATES = {"law": {}, "apart": {p: "none" for p in LAW_PARAMS},
               "partial": {"alpha": "partial", "beta": "partial"}}
@@ -59,12 +59,13 @@ def main(argv: list[str]) -> list[dict]:
             rows.append({"dataset": name, "split": split_name, "log_evidence": ev, "auto_chooses": chosen})
             print(f"{name} / {split_name}: " + ", ".join(f"{k} {v:.1f}" for k, v in ev.items())
                   + f" -> {chosen}", flush=True)
-    OUT.write_text(json.dumps({"command": "python benchmarks/pooling_evidence.py " + " ".join(argv),
+    out = RESULTS / f"{argv[2] if len(argv) > 2 else 'pooling_evidence'}.json"
+    out.write_text(json.dumps({"command": "python benchmarks/pooling_evidence.py " + " ".join(argv),
                                "margin": pooling_choice.MARGIN, "rows": rows}, indent=1))
     return rows
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         raise SystemExit(__doc__)
     main(sys.argv[1:])
