@@ -160,8 +160,7 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     if method == "batched" and refit is not None:
         refits = refit_unconverged(fit, refits, below_cutoffs, seed, progress, refit, fit_kwargs)
     parts = []
-    for cutoff, nested in zip(cutoffs, refits):
-        below = keys < cutoff
+    for cutoff, below, nested in zip(cutoffs, below_cutoffs, refits):
         known = np.isin(families, families[below])  # families the nested fit knows
         held = ~below & known
         # a nested fit predicts every run of its families, so the eager prediction ops see one
