@@ -9,7 +9,8 @@ it), and adapts in Stan's windows. A nested posterior is wider than the full one
 ridge, more so the fewer runs it has: with the full fit's metric as it is, the smallest nested
 fits' chains crawl. The ridge curves, so the step size stays small against its length and a
 trajectory needs many leapfrog steps to cross it (:data:`STEPS`). Their draws go through the same
-predictive code as a sampled fit, and each nested fit records its largest R-hat.
+predictive code as a sampled fit, and each nested fit records its largest R-hat (one above 1.1
+is refitted by ``bl.fit``, :mod:`bayeslaw.infer.nested_refits`).
 
 Why not a Laplace approximation at the mode reweighted by importance sampling: a hierarchical
 posterior is curved (a family's value = population + sd * z bends along sd) and the law's
