@@ -209,7 +209,8 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     n_fits = masks.shape[0]
     args = _args(fit, masks)
     first = (args[0], args[1], {k: v[0] for k, v in args[2].items()}, args[3], args[4][0], args[5])
-    flat0, unravel = ravel_pytree(_template(model, first))
+    template = _template(model, first)
+    flat0, unravel = ravel_pytree(template)
     dim = int(flat0.shape[0])
     dense = dim <= DENSE_MAX_DIM
     metric = full_fit_metric(fit, model, first, dense)
@@ -261,7 +262,7 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     ident = (repr(plan), chains, warmup, draws, STEPS, TARGET_ACCEPT, dense)
     samples, diverging = programs.call("nested_fits", ident, batch, args,
                                        jax.random.PRNGKey(int(seed)), chol)
-    sampled = _sites(model, first)
+    sampled = set(template)
     out = []
     for k in range(masks.shape[0]):
         logref = {name: float(v[k]) for name, v in args[2].items()}
