@@ -1,13 +1,11 @@
 """Nested refits for the extrapolation error: short HMC chains, all nested fits in one program.
 
 The extrapolation error (:mod:`bayeslaw.infer.extrapolation`) is measured by refitting the law on the
-runs below several nested cutoffs and scoring the runs above. Each nested fit here runs two
-short HMC chains (:mod:`bayeslaw.infer.batched_hmc`) that start at draws of the full fit, whose
-metric starts from the full fit's posterior covariance, scaled by the ratio of the full fit's
-rows to the nested fit's (a posterior's variance grows like one over the rows that decide it),
-and adapts in Stan's windows. The full posterior lies inside each nested one (fewer runs, the
-same law), so the chains start in its bulk; a search of each nested fit's mode first (damped
-Newton, as a fit without draws still does) cost as much compilation as the chains themselves. A nested posterior is wider than the full one along the law's
+runs below several nested cutoffs and scoring the runs above. Each nested fit here starts at its
+own posterior mode (damped Newton) and runs two short HMC chains (:mod:`bayeslaw.infer.batched_hmc`)
+whose metric starts from the full fit's posterior covariance, scaled by the ratio of the full
+fit's rows to the nested fit's (a posterior's variance grows like one over the rows that decide
+it), and adapts in Stan's windows. A nested posterior is wider than the full one along the law's
 ridge, more so the fewer runs it has: with the full fit's metric as it is, the smallest nested
 fits' chains crawl. The ridge curves, so the step size stays small against its length and a
 trajectory needs many leapfrog steps to cross it (:data:`STEPS`). Their draws go through the same
@@ -22,10 +20,8 @@ their own scale (benchmarks/README.md, "Nested fits by short chains"). Chains ar
 their length.
 
 Every nested fit keeps the full fit's rows, families and run encoding and drops the runs above
-its cutoff through the model's ``mask``, and the full fit's reference scales, so the full fit's
-draws and covariance are in every nested fit's coordinates (with a dense metric HMC does not
-depend on where the amplitudes are centred; the weak prior on a centred amplitude moves with
-the reference, by a small part of its width): all nested fits then have one shape, so one compiled program serves them all, batched under ``vmap``. That is
+its cutoff through the model's ``mask`` (its reference scales are its own runs'): all nested
+fits then have one shape, so one compiled program serves them all, batched under ``vmap``. That is
 what makes the error affordable on every fit by default.
 """
 
@@ -47,6 +43,7 @@ from bayeslaw.infer.nuts import DENSE_MAX_DIM
 from bayeslaw.infer.start import (
     INIT_JITTER,
     jitter,
+    log_reference,
     model_args,
     prior_median,
     search_plan,
@@ -74,10 +71,12 @@ CENTRED_MIN_RUNS = 10
 
 
 def _args(fit, masks: np.ndarray) -> tuple:
-    """Model arguments of the full table with one mask per nested fit (stacked on a leading
-    axis) and the full fit's reference scales, so the full fit's draws are points of every
-    nested fit's parameter space as they are."""
-    x, family, ref, y = model_args(fit.table, fit.logref)
+    """Model arguments of the full table with one mask and one set of reference scales per
+    nested fit (stacked on a leading axis): a nested fit centres its amplitudes on its own runs,
+    as a refit of those runs would."""
+    x, family, _, y = model_args(fit.table, fit.logref)
+    refs = [log_reference(fit.plan, {k: v[m] for k, v in fit.table.inputs.items()}) for m in masks]
+    ref = {k: jnp.asarray([r[k] for r in refs]) for k in fit.logref}
     run = None if fit.run_index is None else jnp.asarray(fit.run_index)
     return x, family, ref, y, jnp.asarray(masks), run
 
@@ -130,23 +129,17 @@ def _unconstrained_draws(fit, model, args: tuple) -> dict | None:
     return out if set(out) == wanted else None
 
 
-def full_fit_draws(fit, model, args: tuple) -> np.ndarray | None:
-    """The full fit's draws as flat unconstrained points of ``model`` (draws, dim): the nested
-    chains' starting points and, through their covariance, starting metric. None when the fit
-    has too few draws of its sampled sites (a fit built without sampling); the chains then start
-    from their own modes and the curvature there."""
+def full_fit_metric(fit, model, args: tuple, dense: bool) -> np.ndarray | None:
+    """The full fit's posterior covariance in unconstrained space as an HMC metric: its Cholesky
+    factor (dense) or the square roots of its diagonal: the nested chains' starting metric. None
+    when the fit has too few draws of its sampled sites (a fit built without sampling); the
+    chains then start from the curvature at their own mode."""
     draws = _unconstrained_draws(fit, model, args)
     if draws is None:
         return None
     flat = np.asarray(jax.vmap(lambda point: ravel_pytree(point)[0])(draws))
     if flat.shape[0] < 2 * flat.shape[1] or not np.all(np.isfinite(flat)):
         return None
-    return flat
-
-
-def full_fit_metric(flat: np.ndarray, dense: bool) -> np.ndarray | None:
-    """The covariance of the full fit's flat draws (:func:`full_fit_draws`) as an HMC metric:
-    its Cholesky factor (dense) or the square roots of its diagonal; None where it is singular."""
     cov = np.cov(flat, rowvar=False) + 1e-8 * np.eye(flat.shape[1])
     if not dense:
         return np.sqrt(np.diag(cov))
@@ -192,12 +185,11 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     Parameters
     ----------
     fit : Fit
-        The full fit: its law, plan, table, reference scales, run encoding and draws (the
-        chains' starts and metric) are reused.
+        The full fit: its law, plan, table, run encoding and (for the metric) draws are reused.
     masks : bool array (K, rows)
         ``masks[k]`` selects the rows nested fit ``k`` is fitted on.
     seed : int
-        Seed of the chains' starting draws (or jitter) and momenta.
+        Seed of the chains' jitter and momenta.
     chains, warmup, draws : int
         Chains per nested fit, their warmup (step size and metric; default :data:`WARMUP`, or
         :data:`WARMUP_HIERARCHY` when families are partially pooled) and their kept draws.
@@ -216,80 +208,71 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     masks = np.asarray(masks, dtype=bool)
     n_fits = masks.shape[0]
     args = _args(fit, masks)
-    first = _with_mask(args, args[4][0])
+    first = (args[0], args[1], {k: v[0] for k, v in args[2].items()}, args[3], args[4][0], args[5])
     template = _template(model, first)
     flat0, unravel = ravel_pytree(template)
     dim = int(flat0.shape[0])
     dense = dim <= DENSE_MAX_DIM
-    full = full_fit_draws(fit, model, first)
-    metric = None if full is None else full_fit_metric(full, dense)
+    metric = full_fit_metric(fit, model, first, dense)
     n_full = float(len(fit.table.frame) if fit.fitted_rows is None else np.sum(fit.fitted_rows))
+
+    def nested_args(args, ref, mask):
+        """One nested fit's model arguments: the full table's with its reference scales and mask."""
+        x, family, _, y, _, run = args
+        return x, family, ref, y, mask, run
 
     def potential(a, v):
         return potential_energy(model, a, {}, unravel(v))
 
-    def scaled(chol, mask):
-        """The full fit's metric widened for a nested fit: a posterior's variance grows like
-        1 / rows where the rows decide it."""
-        return chol * jnp.sqrt(n_full / jnp.sum(mask))
-
-    def from_mode(args, mask, key):
-        """One nested fit's chains' starting points (its mode, jittered) and their metric (the
-        curvature there): for a full fit without draws."""
-        a = _with_mask(args, mask)
+    def start(args, ref, mask, key, chol):
+        """One nested fit's chains' starting points (its mode, jittered) and their metric."""
+        a = nested_args(args, ref, mask)
         k_mode, k_jitter = jax.random.split(key)
         mode = ravel_pytree(_mode(plan, a, k_mode))[0]
-        chol = batched_hmc.laplace_chol(lambda v: potential(a, v), mode, dense)
+        if chol is None:
+            chol = batched_hmc.laplace_chol(lambda v: potential(a, v), mode, dense)
+        else:  # a posterior's variance grows like 1 / rows where the rows decide it
+            chol = chol * jnp.sqrt(n_full / jnp.sum(mask))
         starts = batched_hmc.shrink_starts(jitter(mode, chains, k_jitter), mode, chol, dense, INIT_JITTER)
         return starts, jnp.broadcast_to(chol, (chains,) + chol.shape)
 
     chain = batched_hmc.make_chain(potential, dim, warmup, draws, STEPS, TARGET_ACCEPT, dense)
 
-    def lane(args, mask, x0, key, chol):
+    def lane(args, ref, mask, x0, key, chol):
         """One chain of one nested fit: its constrained draws and divergences."""
-        a = _with_mask(args, mask)
+        a = nested_args(args, ref, mask)
         out = chain(a, x0, key, chol)
         values = jax.vmap(lambda v: constrain_fn(model, a, {}, unravel(v), return_deterministic=True))(out.z)
         return {name: v for name, v in values.items() if name != "obs"}, out.diverging
 
-    def batch(args, key, chol, starts):
-        masks = args[4]
+    def batch(args, key, chol):
+        refs, masks = args[2], args[4]
         k_start, k_run = jax.random.split(key)
-        if starts is None:
-            starts, chols = jax.vmap(lambda m, k: from_mode(args, m, k))(masks, jax.random.split(k_start, n_fits))
-        else:
-            chols = jax.vmap(lambda m: jnp.broadcast_to(scaled(chol, m), (chains,) + chol.shape))(masks)
+        starts, chols = jax.vmap(lambda r, m, k: start(args, r, m, k, chol))(
+            refs, masks, jax.random.split(k_start, n_fits))
         # one vmap over nested fits x chains: nesting two vmaps doubles the batching work
+        repeat = lambda v: jnp.repeat(v, chains, axis=0)
         flat = lambda v: v.reshape((n_fits * chains,) + v.shape[2:])
-        samples, diverging = jax.vmap(lane, in_axes=(None, 0, 0, 0, 0))(
-            args, jnp.repeat(masks, chains, axis=0), flat(starts),
+        samples, diverging = jax.vmap(lane, in_axes=(None, 0, 0, 0, 0, 0))(
+            args, jax.tree.map(repeat, refs), repeat(masks), flat(starts),
             jax.random.split(k_run, n_fits * chains), flat(chols))
         return jax.tree.map(lambda v: v.reshape((n_fits, chains) + v.shape[1:]), (samples, diverging))
 
-    starts = chol = None
-    if metric is not None:  # each chain starts at its own draw of the full fit
-        rng = np.random.default_rng(int(seed))
-        picks = rng.choice(full.shape[0], n_fits * chains, replace=full.shape[0] < n_fits * chains)
-        starts, chol = jnp.asarray(full[picks].reshape(n_fits, chains, dim)), jnp.asarray(metric)
+    chol = None if metric is None else jnp.asarray(metric)
     ident = (repr(plan), chains, warmup, draws, STEPS, TARGET_ACCEPT, dense)
     samples, diverging = programs.call("nested_fits", ident, batch, args,
-                                       jax.random.PRNGKey(int(seed)), chol, starts)
+                                       jax.random.PRNGKey(int(seed)), chol)
     sampled = set(template)
     out = []
     for k in range(masks.shape[0]):
+        logref = {name: float(v[k]) for name, v in args[2].items()}
         draws_k = {name: np.asarray(v[k]) for name, v in samples.items()}
-        out.append(Fit(plan=plan, table=fit.table, logref=dict(fit.logref), samples=draws_k,
+        out.append(Fit(plan=plan, table=fit.table, logref=logref, samples=draws_k,
                        sample_stats={"diverging": np.asarray(diverging[k])}, timings={},
                        config={"nested": True, "seed": int(seed),
                                "max_r_hat": max_r_hat({n: draws_k[n] for n in sampled}, fit.run_index, masks[k])},
                        run_index=fit.run_index, fitted_rows=masks[k]))
     return out
-
-
-def _with_mask(args: tuple, mask) -> tuple:
-    """One nested fit's model arguments: the full table's with that fit's mask."""
-    x, family, ref, y, _, run = args
-    return x, family, ref, y, mask, run
 
 
 def max_r_hat(draws: dict, run_index, mask: np.ndarray) -> float:
