@@ -2,7 +2,7 @@
 
 The extrapolation error (:mod:`bayeslaw.infer.extrapolation`) is measured by refitting the law on the
 runs below several nested cutoffs and scoring the runs above. Each nested fit here starts at its
-own posterior mode (damped Newton) and runs two short HMC chains (:mod:`bayeslaw.infer.batched_hmc`)
+own posterior mode (``bl.fit``'s damped Newton search, run once per nested fit) and runs two short HMC chains (:mod:`bayeslaw.infer.batched_hmc`)
 whose metric starts from the full fit's posterior covariance, scaled by the ratio of the full
 fit's rows to the nested fit's (a posterior's variance grows like one over the rows that decide
 it), and adapts in Stan's windows. A nested posterior is wider than the full one along the law's
