@@ -2,10 +2,10 @@
 
 The extrapolation error (:mod:`bayeslaw.infer.extrapolation`) is measured by refitting the law on the
 runs below several nested cutoffs and scoring the runs above. Each nested fit here starts at its
-own posterior mode (``bl.fit``'s damped Newton search, run once per nested fit) and runs two short HMC chains (:mod:`bayeslaw.infer.batched_hmc`)
-whose metric starts from the full fit's posterior covariance, scaled by the ratio of the full
-fit's rows to the nested fit's (a posterior's variance grows like one over the rows that decide
-it), and adapts in Stan's windows. A nested posterior is wider than the full one along the law's
+own posterior mode (``bl.fit``'s compiled mode search, run once per nested fit) and runs two
+short HMC chains (:mod:`bayeslaw.infer.batched_hmc`) whose metric starts from the full fit's
+posterior covariance, scaled by the ratio of the full fit's rows to the nested fit's (a
+posterior's variance grows like one over the rows that decide it), and adapts in Stan's windows. A nested posterior is wider than the full one along the law's
 ridge, more so the fewer runs it has: with the full fit's metric as it is, the smallest nested
 fits' chains crawl. The ridge curves, so the step size stays small against its length and a
 trajectory needs many leapfrog steps to cross it (:data:`STEPS`). Their draws go through the same
@@ -169,10 +169,10 @@ def nested_plan(fit):
 def _modes(plan, args: tuple, key) -> jax.Array:
     """Each nested fit's posterior mode (flat, unconstrained, in ``plan``'s coordinates), one
     nested fit at a time by ``bl.fit``'s own compiled search (:func:`bayeslaw.infer.start.find_map`
-    on the same table, its rows masked): searched inside the vmapped nested program, the damped
-    Newton search and its Hessian were ~40% of that program's compile. A centred hierarchy is
-    searched in its non-centred form and mapped back (:func:`bayeslaw.infer.start.search_plan`),
-    as ``bl.fit`` does."""
+    on the same table, its rows masked: damped Newton, BFGS above ``NEWTON_MAX_DIM`` dimensions).
+    Searched inside the vmapped nested program, the damped Newton search and its Hessian were
+    ~40% of that program's compile. A centred hierarchy is searched in its non-centred form and
+    mapped back (:func:`bayeslaw.infer.start.search_plan`), as ``bl.fit`` does."""
     search = search_plan(plan)
     model = build_model(search)
     flat = jax.jit(lambda point: ravel_pytree(point if search is plan else to_centred(plan, point))[0])
