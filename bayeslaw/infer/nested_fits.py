@@ -5,9 +5,9 @@ runs below several nested cutoffs and scoring the runs above. Each nested fit he
 own posterior mode (``bl.fit``'s compiled mode search, run once per nested fit) and runs two
 short HMC chains (:mod:`bayeslaw.infer.batched_hmc`) whose metric starts from the full fit's
 posterior covariance, scaled by the ratio of the full fit's rows to the nested fit's (a
-posterior's variance grows like one over the rows that decide it), and adapts in Stan's windows. A nested posterior is wider than the full one along the law's
-ridge, more so the fewer runs it has: with the full fit's metric as it is, the smallest nested
-fits' chains crawl. The ridge curves, so the step size stays small against its length and a
+posterior's variance grows like one over the rows that decide it), and adapts in Stan's windows.
+A nested posterior is wider than the full one along the law's ridge, more so the fewer runs it
+has: with the full fit's metric as it is, the smallest nested fits' chains crawl. The ridge curves, so the step size stays small against its length and a
 trajectory needs many leapfrog steps to cross it (:data:`STEPS`). Their draws go through the same
 predictive code as a sampled fit, and each nested fit records its largest R-hat (one above 1.1
 is refitted by ``bl.fit``, :mod:`bayeslaw.infer.nested_refits`).
@@ -41,11 +41,10 @@ from bayeslaw.infer import batched_hmc, programs
 from bayeslaw.infer.nuts import DENSE_MAX_DIM
 from bayeslaw.infer.start import (
     INIT_JITTER,
-    find_map,
     jitter,
     log_reference,
+    map_point,
     model_args,
-    search_plan,
     to_centred,
 )
 from bayeslaw.modeling.build import build_model
@@ -166,21 +165,19 @@ def nested_plan(fit):
     return replace(plan, centered=True) if counts.min() >= CENTRED_MIN_RUNS else plan
 
 
-def _modes(plan, args: tuple, key) -> jax.Array:
+def _modes(plan, model, args: tuple, key) -> jax.Array:
     """Each nested fit's posterior mode (flat, unconstrained, in ``plan``'s coordinates), one
-    nested fit at a time by ``bl.fit``'s own compiled search (:func:`bayeslaw.infer.start.find_map`
-    on the same table, its rows masked: damped Newton, BFGS above ``NEWTON_MAX_DIM`` dimensions).
-    Searched inside the vmapped nested program, the damped Newton search and its Hessian were
-    ~40% of that program's compile. A centred hierarchy is searched in its non-centred form and
-    mapped back (:func:`bayeslaw.infer.start.search_plan`), as ``bl.fit`` does."""
-    search = search_plan(plan)
-    model = build_model(search)
-    flat = jax.jit(lambda point: ravel_pytree(point if search is plan else to_centred(plan, point))[0])
+    nested fit at a time by ``bl.fit``'s own compiled search
+    (:func:`bayeslaw.infer.start.map_point` on the same table, its rows masked). Searched inside
+    the vmapped nested program, the damped Newton search and its Hessian were ~40% of that
+    program's compile."""
     x, family, refs, y, masks, run = args
     keys = jax.random.split(key, masks.shape[0])
-    return jnp.stack([flat(find_map(model, (x, family, {k: v[i] for k, v in refs.items()}, y, masks[i], run),
-                                    keys[i], repr(search), newton=True))
-                      for i in range(masks.shape[0])])
+    def mode(i):
+        ref = {k: v[i] for k, v in refs.items()}
+        return ravel_pytree(map_point(model, (x, family, ref, y, masks[i], run), keys[i], plan))[0]
+
+    return jnp.stack([mode(i) for i in range(masks.shape[0])])
 
 
 def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, warmup: int | None = None,
@@ -265,7 +262,7 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     chol = None if metric is None else jnp.asarray(metric)
     ident = (repr(plan), chains, warmup, draws, STEPS, TARGET_ACCEPT, dense)
     key = jax.random.PRNGKey(int(seed))
-    modes = _modes(plan, args, jax.random.fold_in(key, 1))
+    modes = _modes(plan, model, args, jax.random.fold_in(key, 1))
     samples, diverging = programs.call("nested_fits", ident, batch, args, modes, key, chol)
     sampled = set(template)
     out = []

@@ -139,11 +139,17 @@ def map_start_and_point(model, args: tuple, chains: int, key,
     downstream ones) by BFGS (see :func:`find_map`).
     """
     k_init, k_jit = jax.random.split(key)
+    point = map_point(model, args, k_init, plan)
+    centre, unravel = ravel_pytree(point)
+    return jax.vmap(unravel)(jitter(centre, chains, k_jit)), point
+
+
+def map_point(model, args: tuple, key, plan: ModelPlan | None = None) -> dict:
+    """The MAP point of :func:`map_start_and_point` (unconstrained, in ``plan``'s coordinates):
+    for a ``plan`` searched in :func:`search_plan`'s form and mapped back, by damped Newton;
+    other models by BFGS (see :func:`find_map`)."""
     newton = plan is not None
     search = plan if plan is None else search_plan(plan)
     if search is not plan:
-        point = to_centred(plan, find_map(build_model(search), args, k_init, repr(search), newton))
-    else:
-        point = find_map(model, args, k_init, None if plan is None else repr(plan), newton)
-    centre, unravel = ravel_pytree(point)
-    return jax.vmap(unravel)(jitter(centre, chains, k_jit)), point
+        return to_centred(plan, find_map(build_model(search), args, key, repr(search), newton))
+    return find_map(model, args, key, None if plan is None else repr(plan), newton)
