@@ -200,10 +200,7 @@ def fit(
         plan, t_choice = (plan if choice is None else choice.plan), clock["total"]
     logref = log_reference(plan, table.inputs)
     model = build_model(plan)
-    # every row in the mask: the nested fits of the extrapolation error search their modes with
-    # this fit's compiled mode search, their own rows masked
-    rows = jnp.ones(len(table.target), dtype=bool)
-    args = model_args(table, logref) + (rows, None if run_index is None else jnp.asarray(run_index))
+    args = model_args(table, logref) + (None, None if run_index is None else jnp.asarray(run_index))
     key_init, key_run = jax.random.split(jax.random.PRNGKey(int(seed)))
     show = progress_bars.enabled(progress)
     with progress_bars.bar(2, f"{law.name}", show, unit="stage") as stage:
