@@ -7,8 +7,9 @@ short HMC chains (:mod:`bayeslaw.infer.batched_hmc`) whose metric starts from th
 posterior covariance, scaled by the ratio of the full fit's rows to the nested fit's (a
 posterior's variance grows like one over the rows that decide it), and adapts in Stan's windows.
 A nested posterior is wider than the full one along the law's ridge, more so the fewer runs it
-has: with the full fit's metric as it is, the smallest nested fits' chains crawl. The ridge curves, so the step size stays small against its length and a
-trajectory needs many leapfrog steps to cross it (:data:`STEPS`). Their draws go through the same
+has: with the full fit's metric as it is, the smallest nested fits' chains crawl. The ridge
+curves, so the step size stays small against its length and a trajectory needs many leapfrog
+steps to cross it (:data:`STEPS`). Their draws go through the same
 predictive code as a sampled fit, and each nested fit records its largest R-hat (one above 1.1
 is refitted by ``bl.fit``, :mod:`bayeslaw.infer.nested_refits`).
 
@@ -168,11 +169,13 @@ def nested_plan(fit):
 def _modes(plan, model, args: tuple, key) -> jax.Array:
     """Each nested fit's posterior mode (flat, unconstrained, in ``plan``'s coordinates), one
     nested fit at a time by ``bl.fit``'s search (:func:`bayeslaw.infer.start.map_point` on the
-    same table, its rows masked), compiled once for all of them. Searched inside the vmapped
-    nested program, the damped Newton search and its Hessian were ~40% of that program's compile,
-    more than the unbatched search compiles in."""
+    same table, its rows masked: damped Newton, BFGS above ``NEWTON_MAX_DIM`` dimensions as for
+    ``bl.fit``'s own start), compiled once for all of them. Searched inside the vmapped nested
+    program, the damped Newton search and its Hessian were ~40% of that program's compile, more
+    than the unbatched search compiles in."""
     x, family, refs, y, masks, run = args
     keys = jax.random.split(key, masks.shape[0])
+
     def mode(i):
         ref = {k: v[i] for k, v in refs.items()}
         return ravel_pytree(map_point(model, (x, family, ref, y, masks[i], run), keys[i], plan))[0]
@@ -229,7 +232,7 @@ def nested_fits(fit, masks: np.ndarray, seed: int = 0, chains: int = CHAINS, war
     def start(args, ref, mask, mode, key, chol):
         """One nested fit's chains' starting points (its mode, jittered) and their metric."""
         a = nested_args(args, ref, mask)
-        _, k_jitter = jax.random.split(key)
+        _, k_jitter = jax.random.split(key)  # the jitter's key as when the mode was searched here
         if chol is None:
             chol = batched_hmc.laplace_chol(lambda v: potential(a, v), mode, dense)
         else:  # a posterior's variance grows like 1 / rows where the rows decide it
