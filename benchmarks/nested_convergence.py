@@ -2,15 +2,15 @@
 
 For each data set and split of the peer harness, the training runs are fitted once by ``bl.fit``
 (defaults, no extrapolation error), then the default nested fits
-(:func:`bayeslaw.infer.nested_fits.nested_fits`, the cutoffs ``bl.fit`` uses) are run for two
-seeds at each number of mean leapfrog steps per iteration given. Per nested fit: its runs, its
-largest R-hat over the sampled quantities (run effects of runs it does not fit left out, as
-:func:`~bayeslaw.infer.nested_fits.max_r_hat` does), the smallest bulk ESS over its quantities
-but the run effects, and its divergences; per
-call: the wall time (the first call of each setting includes compilation).
+(:func:`bayeslaw.infer.nested_fits.nested_fits`, the cutoffs ``bl.fit`` uses) are run for each
+seed given (two by default) at each number of mean leapfrog steps per iteration given. Per
+nested fit: its runs, its largest R-hat over the sampled quantities (run effects of runs it does
+not fit left out, as :func:`~bayeslaw.infer.nested_fits.max_r_hat` does), the smallest bulk ESS
+over its quantities but the run effects, and its divergences; per call: the full fit's sampler
+and the wall time (the first call of each setting includes compilation).
 
     python benchmarks/nested_convergence.py [--only chinchilla,olmo_ladder] [--splits C]
-        [--steps 16,128] [--out nested_convergence]
+        [--steps 16,128] [--seeds 0,1] [--out nested_convergence]
 
 Writes ``results/NAME.json``.
 """
@@ -35,8 +35,6 @@ from bayeslaw.infer.extrapolation import nested_cutoffs, snap_keys
 from bayeslaw.results.diagnostics import diagnose
 from bayeslaw.results.extrapolation_error import key_values
 
-SEEDS = (0, 1)
-
 
 def nested_table(fit, steps: int, seed: int) -> dict:
     """One call of the nested fits at ``steps``: per nested fit runs, R-hat, ESS, divergences."""
@@ -60,6 +58,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated data sets (default: all)")
     parser.add_argument("--splits", default="C", help="comma-separated splits (default C)")
     parser.add_argument("--steps", default="16,128", help="comma-separated mean leapfrog steps")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated seeds of the nested fits")
     parser.add_argument("--out", default="nested_convergence")
     options = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -78,10 +77,11 @@ def main() -> None:
             group = data.group if data.group and train[data.group].nunique() > 1 else None
             fit = bl.fit("chinchilla", train, group=group, seed=0, extrapolation=False, progress=False)
             for steps in (int(s) for s in options.steps.split(",")):
-                for seed in SEEDS:
-                    row = {"dataset": name, "split": split_name, **nested_table(fit, steps, seed)}
+                for seed in (int(s) for s in options.seeds.split(",")):
+                    row = {"dataset": name, "split": split_name, "sampler_used": fit.config["sampler_used"],
+                           **nested_table(fit, steps, seed)}
                     record["results"].append(row)
-                    print(name, split_name, steps, seed, f"{row['seconds']:.1f} s",
+                    print(name, split_name, row["sampler_used"], steps, seed, f"{row['seconds']:.1f} s",
                           [(r["runs"], round(r["r_hat"], 3), int(r["ess_bulk"]), r["divergences"])
                            for r in row["nested"]], flush=True)
     nf.STEPS = default_steps
