@@ -15,6 +15,8 @@ against the estimate from all runs. Strategies: (a) bayeslaw's
         [--batches 5] [--batch-share 0.06] [--seed 0] [--chains 2 --warmup 300 --draws 300]
         [--no-extrapolation] [--quick] [--out replay]
     python benchmarks/replay.py --render replay_quick   # rewrite the .md and plots from the .json
+    python benchmarks/replay.py --combine replay_drift,replay_drift_seed1 --out replay_seeds
+        # one table of several seeds' replays (results/<out>.md)
 
 ``--quick``: chinchilla and datablations, 2 batches of 10% of the pool, refits of 2 chains x 150 + 150.
 """
@@ -152,7 +154,18 @@ def main(argv=None) -> None:
     parser.add_argument("--out")
     parser.add_argument("--render", metavar="STEM",
                         help="only rewrite results/STEM.md and its plots from results/STEM.json (no fits)")
+    parser.add_argument("--combine", metavar="STEMS",
+                        help="comma-separated results/STEM.json of replays under different seeds: write "
+                             "results/<out>.md comparing them (no fits)")
     args = parser.parse_args(argv)
+    if args.combine:
+        paths = [OUT / f"{stem}.json" for stem in args.combine.split(",")]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing or not args.out:
+            parser.exit(2, f"replay: no {', '.join(missing)}\n" if missing else "replay: --combine needs --out\n")
+        text = report.over_seeds([json.loads(p.read_text()) for p in paths])
+        (OUT / f"{args.out}.md").write_text(text)
+        return
     if args.render:
         path = OUT / f"{args.render}.json"
         if not path.exists():

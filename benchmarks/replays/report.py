@@ -105,3 +105,38 @@ def plot(ds: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def over_seeds(reports: list[dict]) -> str:
+    """Replays of the same data sets under several seeds, side by side: per data set and strategy
+    the mean IS80 over the batches (each seed's, and their mean) and the compute to reach the
+    common interval score (each seed's own goal); which strategy is first by each measure, per
+    seed. One seed's refits swing by 1-2 points of IS80 between batches, so a strategy's lead
+    counts where it holds across seeds."""
+    seeds = [r["config"]["seed"] for r in reports]
+    lines = ["# Design replay over seeds", "", *(f"- seed {s}: `{r['config']['command']}`" for s, r in zip(seeds, reports)),
+             ""]
+    names = [ds["dataset"] for ds in reports[0]["results"]]
+    for name in names:
+        per_seed = [next(ds for ds in r["results"] if ds["dataset"] == name) for r in reports]
+        means = [averages(ds["strategies"]) for ds in per_seed]
+        reached = [reach(ds["strategies"]) for ds in per_seed]
+        strategies = [s for s in per_seed[0]["strategies"] if all(s in m for m in means)]
+        lines += [f"## {name}", "",
+                  "| strategy | mean IS80, " + " / ".join(f"seed {s}" for s in seeds) + " | mean over seeds | "
+                  "compute to reach (% pool), " + " / ".join(f"seed {s}" for s in seeds) + " |",
+                  "|---|---|---|---|"]
+        for strategy in strategies:
+            values = [m[strategy]["mean_is80"] for m in means]
+            hits = [hit.get(strategy) for _, hit in reached]
+            lines.append(f"| {strategy} | " + " / ".join(f"{v:.2f}" for v in values)
+                         + f" | {sum(values) / len(values):.2f} | " + " / ".join(_fmt(h, ".1f") for h in hits) + " |")
+        first_area = [min(strategies, key=lambda s, m=m: m[s]["mean_is80"]) for m in means]
+        first_reach = []
+        for _, hit in reached:
+            got = {s: hit[s] for s in strategies if hit.get(s) is not None}
+            low = min(got.values()) if got else None
+            first_reach.append("—" if low is None else ", ".join(s for s, v in got.items() if v == low))
+        lines += ["", "First by area, per seed: " + " / ".join(first_area)
+                  + "; first to reach (ties listed): " + " / ".join(first_reach) + ".", ""]
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 strategies): the split into target, pilot and pool, budget accounting, the orders of the
 largest-first and random strategies, and the isoFLOP grid's mapping onto real runs. No MCMC."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -192,3 +193,30 @@ def test_report_averages_and_reach_over_the_batches():
                           "batches": 2}
     goal, hit = report.reach(curves)
     assert goal == 7.0 and hit == {"a": pytest.approx(10.0), "b": pytest.approx(20.0)}
+
+
+def test_over_seeds_lines_up_each_seeds_scores_and_names_the_first(tmp_path, monkeypatch):
+    import replay
+    from replays import report
+
+    def one(seed, a, b):
+        def curve(scores):
+            return {"steps": [{"interval_score_80": s, "added_share": 0.1 * i, "n_star_error_dec": 0.1}
+                              for i, s in enumerate(scores)], "skip": None}
+        return {"config": {"seed": seed, "command": f"replay --seed {seed}"},
+                "results": [{"dataset": "toy", "strategies": {"a": curve(a), "b": curve(b)}}]}
+
+    reports = [one(0, [9.0, 4.0, 3.0], [9.0, 6.0, 5.0]), one(1, [9.0, 7.0, 6.0], [9.0, 5.0, 4.0])]
+    text = report.over_seeds(reports)
+    assert "| a | 3.50 / 6.50 | 5.00 | 10.0 / 20.0 |" in text  # seed 1's goal is 6.0: a reaches it last
+    assert "| b | 5.50 / 4.50 | 5.00 | 20.0 / 10.0 |" in text
+    assert "First by area, per seed: a / b; first to reach (ties listed): a / b." in text
+
+    monkeypatch.setattr(replay, "OUT", tmp_path)
+    (tmp_path / "s0.json").write_text(json.dumps(reports[0]))
+    (tmp_path / "s1.json").write_text(json.dumps(reports[1]))
+    replay.main(["--combine", "s0,s1", "--out", "both"])
+    assert (tmp_path / "both.md").read_text() == text
+    with pytest.raises(SystemExit) as exc:
+        replay.main(["--combine", "s0,s9", "--out", "both"])
+    assert exc.value.code == 2
