@@ -9,10 +9,16 @@ three ways and applied to the same draws (``ExtrapolationErrorModel.log_offsets`
 * ``drift``: the library's default, one drift ``m`` shared by every nested fit and the full fit;
 * ``trend``: the drift may change with the nested fit's size, ``m + t_g m'`` with ``t_g`` the log
   of nested fit g's cutoff over the full fit's largest key and ``m' ~ Normal(0, S^2 / L^2)``,
-  ``L`` = ``--trend-length`` x the fit's log span; the full fit gets the drift at ``t = 0``.
+  ``L`` = ``--trend-length`` x the fit's log span; the full fit gets the drift at ``t = 0``;
+* ``drift3``: the default drift with a prior three times as wide, ``m ~ Normal(0, 9 S^2)``;
+* ``fixed``: the default drift with a prior of its own, not tied to the nested fits' scatter:
+  sds :data:`FIXED_DRIFT_SD` (offset, slope change per unit log C, tilt per unit log D/N).
+
+Where a split has several families, ``none``, ``drift``, ``drift3`` and ``fixed`` give each
+family its own drift, as ``bl.fit`` does (``trend`` keeps one for all).
 
     python benchmarks/drift_variants.py chinchilla,olmo_ladder,steplaw,gadre_overtraining,\
-porian_isoflop,datablations,pythia [--variants none,drift,trend] [--cache DIR]
+porian_isoflop,datablations,pythia [--variants none,drift,trend,drift3,fixed] [--cache DIR]
 
 ``--cache`` keeps each split's fit, residuals and draws (a pickle per split), so a rerun that
 changes only the error model skips the fits. Writes ``results/drift_variants.json``.
@@ -40,7 +46,10 @@ from bayeslaw.infer import extrapolation_posterior as post  # noqa: E402
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, key_values, tilt_values  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.95)
-VARIANTS = ("none", "drift", "trend")
+VARIANTS = ("none", "drift", "trend", "drift3", "fixed")
+#: prior sds of the ``fixed`` variant's drift: 5% offset, 5% per unit log C of slope change, 2%
+#: per unit log D/N of tilt (log loss), weakly informative at the scale of a law's misses
+FIXED_DRIFT_SD = np.array([0.05, 0.05, 0.02])
 OUT = Path(__file__).resolve().parent / "results" / "drift_variants.json"
 
 
@@ -62,7 +71,12 @@ def collect(name: str, split: str, cache: Path | None) -> dict | None:
         fit = bl.fit("chinchilla", sp.train, group=group, seed=0, extrapolation=False, progress=False)
         points = ex.nested_residuals(fit, by="C")
         draws = np.asarray(fit.predictive_draws(sp.test[cols], kind="observed", seed=0))
-    case = {"dataset": name, "split": split, "pts": points,
+    families = np.asarray(fit.table.family_index)[points["row"].to_numpy()] if len(fit.families) > 1 else None
+    known = list(fit.families)
+    test_family = (np.array([known.index(v) if v in known else -1 for v in sp.test[group]])
+                   if families is not None else None)
+    case = {"dataset": name, "split": split, "pts": points, "families": families,
+            "n_families": len(fit.families), "test_family": test_family,
             "keys": key_values(fit.table.inputs, "C"), "tilts": tilt_values(fit.table.inputs, "C"),
             "draws": draws, "obs": sp.test["loss"].to_numpy(float),
             "test_inputs": {k: sp.test[k].to_numpy(float) for k in ("N", "D")},
@@ -89,18 +103,49 @@ def trend_posterior(residuals, scales, distances, tilts, groups, positions, leng
     return post.integrate_drift(out, np.concatenate([sd, sd / length], -1), precision, shift, keep=k)
 
 
+def prior_drift_posterior(residuals, scales, distances, tilts, groups, families, n_families, prior):
+    """:func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior` with ``drift=True``
+    (a drift per family where ``families`` is given), the drift's prior sds ``prior(S)`` in each
+    grid cell of scatter scales ``S`` instead of ``S`` itself."""
+    cols = [np.ones_like(residuals), distances, tilts]
+    sd = post.scale_grid(True)
+    k = sd.shape[-1]
+    family = np.zeros(len(residuals), dtype=int) if families is None else np.asarray(families)
+    out, cells = np.zeros(sd.shape[:-1]), []
+    for f in range(1 if families is None else n_families):
+        at = family == f
+        loglik, precision, shift = np.zeros(sd.shape[:-1]), np.zeros(sd.shape[:-1] + (k, k)), np.zeros(sd.shape)
+        for _, (lg, p, h) in post.group_terms(residuals[at], scales[at], [c[at] for c in cols], groups[at], sd, True):
+            loglik, precision, shift = loglik + lg, precision + p, shift + h
+        family_loglik, cell_mean, cell_cov = post.drift_cells(loglik, prior(sd), precision, shift)
+        out += family_loglik
+        cells.append((cell_mean, cell_cov))
+    weights = np.exp(out - out.max())
+    weights /= weights.sum()
+    moments = [post.mix_cells(weights, *cell) for cell in cells]
+    if families is None:
+        return weights, *moments[0]
+    return weights, np.stack([m for m, _ in moments]), np.stack([c for _, c in moments])
+
+
 def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationErrorModel:
     """The split's extrapolation error under ``variant`` (see the module docstring)."""
     pts, keys, tilts = case["pts"], case["keys"], case["tilts"]
     span = ex.span(keys)
     args = (pts["residual"].to_numpy(), pts["scale"].to_numpy(), post.effective_distances(pts, span),
             pts["tilt"].to_numpy(float), pts["cutoff"].to_numpy())
+    per_family = {"families": case.get("families"), "n_families": case.get("n_families")}
     if variant == "trend":
         weights, mean, cov = trend_posterior(*args, np.log(args[4] / keys.max()), trend_length * span)
     elif variant == "drift":
-        weights, mean, cov = post.shared_error_posterior(*args, drift=True)
+        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family)
+    elif variant == "drift3":
+        weights, mean, cov = prior_drift_posterior(*args, *per_family.values(), lambda sd: 3.0 * sd)
+    elif variant == "fixed":
+        weights, mean, cov = prior_drift_posterior(*args, *per_family.values(),
+                                                   lambda sd: np.broadcast_to(FIXED_DRIFT_SD, sd.shape))
     else:
-        weights, mean, cov = post.shared_error_posterior(*args), None, None
+        weights, mean, cov = post.shared_error_posterior(*args, **per_family), None, None
     return ExtrapolationErrorModel("C", float(np.log(keys.max())), weights, len(pts),
                                    tuple(float(c) for c in pts["cutoff"].unique()),
                                    float(np.median(tilts)), mean, cov)
@@ -109,7 +154,9 @@ def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationE
 def evaluate(case: dict, variant: str, trend_length: float) -> dict:
     """Scores of the held-out runs with the variant's error applied to the plain draws."""
     error = error_model(case, variant, trend_length)
-    draws = case["draws"] * np.exp(error.log_offsets(case["test_inputs"], case["draws"].shape[0], seed=0))
+    family = case.get("test_family") if variant != "trend" else None
+    draws = case["draws"] * np.exp(error.log_offsets(case["test_inputs"], case["draws"].shape[0], seed=0,
+                                                     family=family))
     intervals = {lv: tuple(np.quantile(draws, [(1 - lv) / 2, (1 + lv) / 2], axis=0)) for lv in LEVELS}
     sc = score({"point": np.median(draws, axis=0), "intervals": intervals, "draws": draws}, case["obs"])
     return {"dataset": case["dataset"], "split": case["split"], "variant": variant, "units": len(case["obs"]),
