@@ -160,7 +160,7 @@ def evaluate(case: dict, variant: str, trend_length: float) -> dict:
     intervals = {lv: tuple(np.quantile(draws, [(1 - lv) / 2, (1 + lv) / 2], axis=0)) for lv in LEVELS}
     sc = score({"point": np.median(draws, axis=0), "intervals": intervals, "draws": draws}, case["obs"])
     return {"dataset": case["dataset"], "split": case["split"], "variant": variant, "units": len(case["obs"]),
-            "drift": None if error.drift is None else [float(x) for x in error.drift],
+            "drift": None if error.drift is None else np.asarray(error.drift, dtype=float).tolist(),
             **{k: sc[k] for k in ("median_are", "coverage", "interval_score", "crps")}}
 
 
