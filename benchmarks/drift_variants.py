@@ -103,31 +103,6 @@ def trend_posterior(residuals, scales, distances, tilts, groups, positions, leng
     return post.integrate_drift(out, np.concatenate([sd, sd / length], -1), precision, shift, keep=k)
 
 
-def prior_drift_posterior(residuals, scales, distances, tilts, groups, families, n_families, prior):
-    """:func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior` with ``drift=True``
-    (a drift per family where ``families`` is given), the drift's prior sds ``prior(S)`` in each
-    grid cell of scatter scales ``S`` instead of ``S`` itself."""
-    cols = [np.ones_like(residuals), distances, tilts]
-    sd = post.scale_grid(True)
-    k = sd.shape[-1]
-    family = np.zeros(len(residuals), dtype=int) if families is None else np.asarray(families)
-    out, cells = np.zeros(sd.shape[:-1]), []
-    for f in range(1 if families is None else n_families):
-        at = family == f
-        loglik, precision, shift = np.zeros(sd.shape[:-1]), np.zeros(sd.shape[:-1] + (k, k)), np.zeros(sd.shape)
-        for _, (lg, p, h) in post.group_terms(residuals[at], scales[at], [c[at] for c in cols], groups[at], sd, True):
-            loglik, precision, shift = loglik + lg, precision + p, shift + h
-        family_loglik, cell_mean, cell_cov = post.drift_cells(loglik, prior(sd), precision, shift)
-        out += family_loglik
-        cells.append((cell_mean, cell_cov))
-    weights = np.exp(out - out.max())
-    weights /= weights.sum()
-    moments = [post.mix_cells(weights, *cell) for cell in cells]
-    if families is None:
-        return weights, *moments[0]
-    return weights, np.stack([m for m, _ in moments]), np.stack([c for _, c in moments])
-
-
 def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationErrorModel:
     """The split's extrapolation error under ``variant`` (see the module docstring)."""
     pts, keys, tilts = case["pts"], case["keys"], case["tilts"]
@@ -140,10 +115,10 @@ def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationE
     elif variant == "drift":
         weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family)
     elif variant == "drift3":
-        weights, mean, cov = prior_drift_posterior(*args, *per_family.values(), lambda sd: 3.0 * sd)
+        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family, drift_sd=lambda sd: 3.0 * sd)
     elif variant == "fixed":
-        weights, mean, cov = prior_drift_posterior(*args, *per_family.values(),
-                                                   lambda sd: np.broadcast_to(FIXED_DRIFT_SD, sd.shape))
+        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family,
+                                                         drift_sd=lambda sd: FIXED_DRIFT_SD)
     else:
         weights, mean, cov = post.shared_error_posterior(*args, **per_family), None, None
     return ExtrapolationErrorModel("C", float(np.log(keys.max())), weights, len(pts),

@@ -24,6 +24,8 @@ and benchmarks and other models call it on their own residuals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -74,7 +76,7 @@ def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.nda
 def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray,
                            tilts: np.ndarray | None, groups: np.ndarray, drift: bool = False,
                            families: np.ndarray | None = None, n_families: int | None = None,
-                           evidence: bool = False):
+                           evidence: bool = False, drift_sd: Callable | None = None):
     """Grid posterior of (kappa, tau[, eta]) when the rows of one group share ``z1, z2, z3``.
 
     The error model gives every row a prediction makes the same ``z`` (see the module
@@ -97,6 +99,10 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     by their average miss. A group is then a nested fit's rows of one family, the drifts are
     integrated out family by family and their evidence multiplied; ``mean`` and ``cov`` gain a
     leading family axis, and a family with no held-out rows keeps the prior (mean 0).
+
+    ``drift_sd`` maps the grid's scales ``S`` (shape grid + (k,)) to the drift's prior sds in
+    each cell; None (the model) is ``S`` itself. ``benchmarks/drift_variants.py`` compares
+    looser priors through it.
 
     With ``evidence`` the result comes as ``(result, log_evidence)``: the log marginal density of
     the residuals under the nested fits' predictive scales and this error model, its scales
@@ -122,7 +128,8 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
             else:
                 loglik = loglik + terms
         if drift:
-            family_loglik, cell_mean, cell_cov = drift_cells(loglik, sd, precision, shift)
+            prior_sd = sd if drift_sd is None else np.broadcast_to(drift_sd(sd), sd.shape)
+            family_loglik, cell_mean, cell_cov = drift_cells(loglik, prior_sd, precision, shift)
             out += family_loglik
             cells.append((cell_mean, cell_cov))
         else:

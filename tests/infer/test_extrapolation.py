@@ -100,6 +100,26 @@ def test_drift_shared_by_the_nested_fits_is_recovered_and_shrunk_when_they_disag
     assert np.all(np.abs(mean) < 0.4 * np.abs(shared)), mean
 
 
+def test_a_wider_drift_prior_shrinks_a_shared_miss_less():
+    # nested fits that agree on their miss: the model's prior (as wide as their scatter) shrinks
+    # the drift towards zero; the same prior passed as drift_sd changes nothing, a prior three
+    # times as wide, or one of fixed sds, shrinks it less
+    rng = np.random.default_rng(7)
+    groups = np.repeat(np.arange(5), 12)
+    s, d = np.full(60, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 5)
+    shared = np.array([-0.01, -0.012])
+    b = shared + rng.normal(size=(5, 2)) * [0.0005, 0.0005]
+    r = b[groups, 0] + b[groups, 1] * d + rng.normal(0, 0.004, 60)
+    model = post.shared_error_posterior(r, s, d, None, groups, drift=True)
+    same = post.shared_error_posterior(r, s, d, None, groups, drift=True, drift_sd=lambda sd: sd)
+    for a, b in zip(model, same):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    wide = post.shared_error_posterior(r, s, d, None, groups, drift=True, drift_sd=lambda sd: 3.0 * sd)
+    assert np.all(np.abs(wide[1]) > np.abs(model[1])) and np.all(wide[1] < 0), (model[1], wide[1])
+    fixed = post.shared_error_posterior(r, s, d, None, groups, drift=True, drift_sd=lambda sd: np.array([0.05, 0.05]))
+    assert fixed[1].shape == (2,) and np.all(np.abs(fixed[1]) > np.abs(model[1])), (model[1], fixed[1])
+
+
 def test_each_family_gets_its_own_drift():
     # two families whose five nested fits miss in opposite directions: one drift for both reads
     # them as no drift at all; a drift per family recovers each, and a family with no held-out
