@@ -38,14 +38,14 @@ def _chinchilla():
     return df[df["epoch_excluded"] == 0]
 
 
+@pytest.mark.parametrize("tau", [0.5, 0.1])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("delta", [1e-3, 1.0])
-def test_analytic_gradient_matches_finite_differences(delta, weighted):
+def test_analytic_gradient_matches_finite_differences(delta, weighted, tau):
     N, D, loss = _noisy(sd=2e-3)
     log_n, log_d, log_y = np.log(N), np.log(D), np.log(loss)
-    args = (log_n, log_d, log_y, delta)
-    if weighted:
-        args = args + (np.random.default_rng(3).integers(0, 3, N.size).astype(float),)
+    weights = np.random.default_rng(3).integers(0, 3, N.size).astype(float) if weighted else None
+    args = (log_n, log_d, log_y, delta, weights, tau)
     theta = np.array([np.log(400.0), np.log(2000.0), np.log(1.8), 0.34, 0.36])
     # Off the optimum (where the gradient is ~0 and relative error means nothing), one point near
     # it and one far away.
@@ -65,6 +65,19 @@ def test_analytic_gradient_matches_finite_differences(delta, weighted):
             return bh.huber_objective(t, *args)[1]
 
         assert check_grad(f, g, x, epsilon=1e-9) <= 1e-5 * np.linalg.norm(g(x))
+
+
+def test_tau_fits_a_quantile_of_log_loss():
+    # the plain Huber fit halves the runs; tau = 0.1 puts ~10% of them below the law (its lower
+    # envelope), tau = 0.9 ~90%; tau = 0.5 is the plain loss, value for value
+    N, D, loss = _noisy(sd=0.02, n=200)
+    theta = np.array([np.log(400.0), np.log(2000.0), np.log(1.8), 0.34, 0.36])
+    args = (np.log(N), np.log(D), np.log(loss), 1e-3)
+    assert bh.huber_objective(theta, *args, tau=0.5)[0] == bh.huber_objective(theta, *args)[0]
+    for tau in (0.1, 0.5, 0.9):
+        fit = bh.fit_huber(N, D, loss, grid="coarse", tau=tau)
+        below = np.mean(loss < bh.predict_huber(fit, N, D))
+        assert below == pytest.approx(tau, abs=0.04), (tau, below)
 
 
 def test_recovers_known_parameters_from_noise_free_data():
