@@ -222,7 +222,8 @@ def _single_threaded_blas():
             set_(n)
 
 
-def _multistart(starts, log_n, log_d, log_loss, delta, weights=None, tau=0.5) -> tuple[np.ndarray, float]:
+def _multistart(starts, log_n, log_d, log_loss, delta, weights=None,
+                tau=0.5) -> tuple[np.ndarray, float]:
     best_theta, best_val = None, np.inf
     with _single_threaded_blas():
         for x0 in starts:
