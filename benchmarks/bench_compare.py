@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             seed = args.seed + 1000 * r + k
             try:
                 row = replicate(scenario, seed, settings)
-            except Exception as exc:  # noqa: BLE001  one failed replicate is reported, not fatal
+            except Exception as exc:
                 row = {"scenario": scenario, "seed": seed, "error": f"{type(exc).__name__}: {exc}"}
             rows.append(row)
             print(json.dumps(row), flush=True)

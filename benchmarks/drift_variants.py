@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import data as pdata  # noqa: E402
-from peers.metrics import score  # noqa: E402
+from peers import data as pdata
+from peers.metrics import score
 
-import bayeslaw as bl  # noqa: E402
-from bayeslaw.infer import extrapolation as ex  # noqa: E402
-from bayeslaw.infer import extrapolation_posterior as post  # noqa: E402
-from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, key_values, tilt_values  # noqa: E402
+import bayeslaw as bl
+from bayeslaw.infer import extrapolation as ex
+from bayeslaw.infer import extrapolation_posterior as post
+from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, key_values, tilt_values
 
 LEVELS = (0.5, 0.8, 0.95)
 VARIANTS = ("none", "drift", "trend", "drift3", "fixed")

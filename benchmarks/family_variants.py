@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_harness import run_harness  # noqa: E402
-from peers.tools import bayeslaw_default  # noqa: E402
+from peer_harness import run_harness
+from peers.tools import bayeslaw_default
 
 OUT = Path(__file__).resolve().parent / "results" / "family_variants.json"
 LAW_PARAMS = ("E", "a", "b", "alpha", "beta")

@@ -31,10 +31,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "evaluate"))
-from test_backtest import simulate  # noqa: E402
+from test_backtest import simulate
 
-import bayeslaw as bl  # noqa: E402
-from bayeslaw.infer import extrapolation as ex  # noqa: E402
+import bayeslaw as bl
+from bayeslaw.infer import extrapolation as ex
 
 SEEDS = range(4)
 FIT = {"chains": 4, "warmup": 500, "draws": 500, "seed": 0, "progress": False, "extrapolation": False}

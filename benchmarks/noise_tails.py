@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import data as pdata  # noqa: E402
-from peers.metrics import LEVELS, score  # noqa: E402
+from peers import data as pdata
+from peers.metrics import LEVELS, score
 
-import bayeslaw as bl  # noqa: E402
+import bayeslaw as bl
 
 OUT = Path(__file__).resolve().parent / "results" / "noise_tails.json"
 SEEDS = (0, 1, 2)

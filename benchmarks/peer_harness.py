@@ -35,10 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import data as pdata  # noqa: E402
-from peers.metrics import score  # noqa: E402
-from peers.report import markdown, summary  # noqa: E402
-from peers.tools import TOOLS, Context  # noqa: E402
+from peers import data as pdata
+from peers.metrics import score
+from peers.report import markdown, summary
+from peers.tools import TOOLS, Context
 
 OUT = Path(__file__).resolve().parent / "results"
 

@@ -28,10 +28,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import baseline_huber as bh  # noqa: E402
-import calibration_report as cr  # noqa: E402
+import baseline_huber as bh
+import calibration_report as cr
 
-import bayeslaw as bl  # noqa: E402
+import bayeslaw as bl
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {"default": "chinchilla",

@@ -22,11 +22,11 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import data as pdata  # noqa: E402
+from peers import data as pdata
 
-import bayeslaw as bl  # noqa: E402
-from bayeslaw.infer import pooling_choice  # noqa: E402
-from bayeslaw.infer.extrapolation import measure  # noqa: E402
+import bayeslaw as bl
+from bayeslaw.infer import pooling_choice
+from bayeslaw.infer.extrapolation import measure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LAW_PARAMS = ("E", "a", "b", "alpha", "beta")
