@@ -79,16 +79,23 @@ def test_woodbury_terms_match_the_dense_gaussian():
     np.testing.assert_allclose(post.woodbury_loglik(sd, m, b, q), loglik)
 
 
+def _shared_miss(rng, scatter: float):
+    """Five nested fits of 12 rows (scale 0.004) that all miss by offset -0.01 and slope change
+    -0.012, each with its own ``scatter`` around them: groups, scales, distances, the shared
+    miss and the residuals."""
+    groups = np.repeat(np.arange(5), 12)
+    s, d = np.full(60, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 5)
+    shared = np.array([-0.01, -0.012])
+    b = shared + rng.normal(size=(5, 2)) * [scatter, scatter]
+    return groups, s, d, shared, b[groups, 0] + b[groups, 1] * d + rng.normal(0, 0.004, 60)
+
+
 def test_drift_shared_by_the_nested_fits_is_recovered_and_shrunk_when_they_disagree():
     # five nested fits of 12 rows that all miss by the same offset and slope change (plus their
     # own scatter): the drift's posterior mean is near it and its interval holds it; misses of
     # random sign give a drift near zero
     rng = np.random.default_rng(5)
-    groups = np.repeat(np.arange(5), 12)
-    s, d = np.full(60, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 5)
-    shared = np.array([-0.01, -0.012])
-    b = shared + rng.normal(size=(5, 2)) * [0.002, 0.002]
-    r = b[groups, 0] + b[groups, 1] * d + rng.normal(0, 0.004, 60)
+    groups, s, d, shared, r = _shared_miss(rng, 0.002)
     weights, mean, cov = post.shared_error_posterior(r, s, d, None, groups, drift=True)
     assert weights.shape == (GRID.size, GRID.size) and mean.shape == (2,) and cov.shape == (2, 2)
     sd = np.sqrt(np.diag(cov))
@@ -104,12 +111,7 @@ def test_a_wider_drift_prior_shrinks_a_shared_miss_less():
     # nested fits that agree on their miss: the model's prior (as wide as their scatter) shrinks
     # the drift towards zero; the same prior passed as drift_sd changes nothing, a prior three
     # times as wide, or one of fixed sds, shrinks it less
-    rng = np.random.default_rng(7)
-    groups = np.repeat(np.arange(5), 12)
-    s, d = np.full(60, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 5)
-    shared = np.array([-0.01, -0.012])
-    b = shared + rng.normal(size=(5, 2)) * [0.0005, 0.0005]
-    r = b[groups, 0] + b[groups, 1] * d + rng.normal(0, 0.004, 60)
+    groups, s, d, _, r = _shared_miss(np.random.default_rng(7), 0.0005)
     model = post.shared_error_posterior(r, s, d, None, groups, drift=True)
     same = post.shared_error_posterior(r, s, d, None, groups, drift=True, drift_sd=lambda sd: sd)
     for a, b in zip(model, same):
