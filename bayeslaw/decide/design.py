@@ -1,26 +1,28 @@
 """Which runs to train next: preposterior Bayesian design from the posterior itself.
 
 :func:`suggest_runs` picks, greedily, the candidate runs that are
-expected to shrink the predictive variance of a target quantity the most per unit cost. The
+expected to shrink the predictive sd of a target quantity the most per unit cost. The
 target is the law's log value at planned runs, or log N* of the compute-optimal allocation at
 given budgets. The kernels and the loop are in :mod:`bayeslaw.decide.design_greedy`.
 
-How the expected variance is computed (importance reweighting, no refit):
+How the expected sd is computed (importance reweighting, no refit):
 
 1. The posterior is represented by its S draws theta_s. In each of ``outer`` simulated worlds m a
    draw theta_m is taken as the truth, and the outcome y of a candidate run is simulated from the
    fit's likelihood (Student-t or normal, with its sigma) under theta_m.
 2. Every draw is reweighted by p(y | theta_s); the weighted variance of the target is the
-   posterior variance that would remain after observing y. Its mean over worlds is the
-   expected remaining variance. The world's own truth is left out of the reweighted draws
-   (leave-one-out), as an unseen truth would be.
-3. Step k picks the candidate with the largest (expected variance now - expected variance with
-   it) / cost, conditioning jointly on the outcomes already chosen in the same worlds. Each step
-   draws fresh noise, so a candidate may be chosen again (a replicate) unless
-   ``replicates=False``.
-4. With a ``budget``, gain per cost alone can leave most of the budget unspent on cheap runs that
+   posterior variance that would remain after observing y. The world's own truth is left out of
+   the reweighted draws (leave-one-out), as an unseen truth would be.
+3. The world's predictive sd is the square root of that variance plus the extrapolation error's
+   (below); the criterion is its mean over worlds. The sd, not the variance: an interval's width
+   goes with the sd, and learning how large an uncertain error is shrinks the expected sd while
+   leaving the expected variance as it was (a posterior mean is a martingale).
+4. Step k picks the candidate with the largest (expected sd now - expected sd with it) / cost,
+   conditioning jointly on the outcomes already chosen in the same worlds. Each step draws fresh
+   noise, so a candidate may be chosen again (a replicate) unless ``replicates=False``.
+5. With a ``budget``, gain per cost alone can leave most of the budget unspent on cheap runs that
    barely inform the target, so a second sequence ranked by gain alone (among the affordable
-   runs) is made from the same worlds and the one with the lower final expected variance is
+   runs) is made from the same worlds and the one with the lower final expected sd is
    returned (the usual rule for greedy selection under a budget).
 
 The weights degenerate as the simulated runs become informative; the effective sample size of
@@ -39,10 +41,12 @@ sqrt(sigma^2 + run_sd^2). Runs without a family (in the target and the candidate
 of one and the same new family drawn from the population.
 
 A fit with a calibrated extrapolation error (the default of :func:`bayeslaw.fit`) adds that error's
-variance at planned target runs to the target's: no outcome reduces it, but a candidate larger than
-every fitted run moves the data's frontier towards the target and so shrinks it
-(:mod:`bayeslaw.decide.design_extrapolation`). A design that trusts its law less than the fit
-does thus values coming closer to the target; N* targets carry no such term.
+variance at planned target runs to the target's. New runs shrink it by coming closer to the target
+(moving the data's frontier) and by telling small errors from large ones (each is one more held-out
+run of the nested fits it lies beyond), in each world by its own simulated residuals
+(:mod:`bayeslaw.decide.design_extrapolation`). A design that trusts its law less than the fit does
+thus values coming closer and spreading runs over the sizes the nested fits score; N* targets carry
+no such term.
 """
 
 from __future__ import annotations
@@ -70,7 +74,9 @@ _DISTS = ("StudentT", "Normal")
 
 
 def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per-draw target quantity (S, T) and the candidates' likelihood location/scale (S, C)."""
+    """Per-draw target quantity (S, T), the candidates' likelihood location/scale (S, C) and
+    their noise sd in log target (S, C; the scale itself in log space, relative to the law's
+    value in linear space)."""
     law = fit.law
     lik = law.likelihood
     if lik.dist not in _DISTS:
@@ -88,13 +94,14 @@ def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.nda
     if fit.plan.n_runs:
         scale = jnp.sqrt(scale**2 + fit._flat_samples["run_sd"][:, None] ** 2)
     loc = jnp.log(mean) if lik.space == "log" else mean
+    lognoise = scale if lik.space == "log" else scale / mean
     S = mean.shape[0]
     df = jnp.broadcast_to(jnp.asarray(_df(law, params) if lik.dist == "StudentT" else 1.0, dtype=float),
                           mean.shape)[:, 0]
     if kind == "rows":
         T = len(target)
         quantity = jnp.log(mean[:, :T])
-        loc, scale = loc[:, T:], scale[:, T:]
+        loc, scale, lognoise = loc[:, T:], scale[:, T:], lognoise[:, T:]
     else:
         from bayeslaw.decide.allocation import allocation_draws
 
@@ -102,7 +109,7 @@ def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.nda
         # candidates is one and the same new family
         draws = allocation_draws(fit, target["compute"], family=target["family"], flops=target["flops"], seed=0)
         quantity = jnp.log(jnp.asarray(draws["N_opt"]))
-    out = {"q": quantity, "loc": loc, "scale": scale, "df": df,
+    out = {"q": quantity, "loc": loc, "scale": scale, "lognoise": lognoise, "df": df,
            "normal": jnp.full((S,), lik.dist == "Normal")}
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
@@ -161,12 +168,12 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     Returns
     -------
     DataFrame, one row per chosen run in order: step, candidate (index label), N, D (family),
-    cost, cumulative_cost, expected_sd (the target's expected predictive sd in log space after
-    this step), extrapolation_sd (the extrapolation error's part of it; 0 without one),
-    ess_fraction (mean effective sample size of the weights over worlds, as a fraction of the
-    draws). ``attrs``: ``sd_now`` (sd before any new run), ``variance_by_world`` (steps x worlds,
-    the posterior part), ``criterion`` (``"gain per cost"``, or ``"gain"`` where that spent a
-    budget better) and ``law_weight_if_true``: per law, the mean posterior mass the chosen runs
+    cost, cumulative_cost, expected_sd (the target's predictive sd in log space after this step,
+    mean over the worlds), extrapolation_sd (the root mean extrapolation variance over the worlds;
+    0 without one), ess_fraction (mean effective sample size of the weights over worlds, as a
+    fraction of the draws). ``attrs``: ``sd_now`` (sd before any new run), ``variance_by_world``
+    (steps x worlds, the posterior part), ``criterion`` (``"gain per cost"``, or ``"gain"`` where
+    that spent a budget better) and ``law_weight_if_true``: per law, the mean posterior mass the chosen runs
     leave on it in the worlds where it is the truth (how surely the batch would recognise it; 1
     for one law).
     """
@@ -182,7 +189,7 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     rng = np.random.default_rng(int(seed))
     prior = np.exp(pool["logprior"] - pool["logprior"].max())
     truth = rng.choice(pool["q"].shape[0], size=outer, p=prior / prior.sum())
-    extra = ExtrapolationTerm.of(fits, law_w, target_spec, cands) if kind == "rows" else None
+    extra = ExtrapolationTerm.of(fits, law_w, target_spec, cands, seed=int(seed)) if kind == "rows" else None
     select = partial(greedy, pool, truth, costs, n=int(n), budget=budget, replicates=replicates, extra=extra)
     # with a budget, the better of gain per cost and gain alone (budgeted greedy selection: per
     # cost alone can leave most of a budget unspent on cheap runs that barely inform the target)
@@ -190,18 +197,18 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     criterion = "gain per cost"
     if budget is not None:
         alternative = select(rng=rng, per_cost=False)
-        if alternative.variance < runs.variance * (1 - 1e-9):
+        if alternative.sd < runs.sd * (1 - 1e-9):
             runs, criterion = alternative, "gain"
     chosen = []
     group = first.table.group
-    for step, (best, spent, total, ex_var, ess) in enumerate(runs.steps, start=1):
+    for step, (best, spent, sd, ex_sd, ess) in enumerate(runs.steps, start=1):
         row = {"step": step, "candidate": cands.index[best], "N": float(cands["N"].iloc[best]),
                "D": float(cands["D"].iloc[best])}
         for column in ("family", group):
             if column and column in cands.columns:
                 row["family"] = cands[column].iloc[best]
-        row.update(cost=float(costs[best]), cumulative_cost=spent, expected_sd=float(np.sqrt(total)),
-                   extrapolation_sd=float(np.sqrt(ex_var)), ess_fraction=ess)
+        row.update(cost=float(costs[best]), cumulative_cost=spent, expected_sd=sd, extrapolation_sd=ex_sd,
+                   ess_fraction=ess)
         chosen.append(row)
     columns = ["step", "candidate", "N", "D"] + (["family"] if chosen and "family" in chosen[0] else [])
     out = pd.DataFrame(chosen, columns=columns + ["cost", "cumulative_cost", "expected_sd", "extrapolation_sd",

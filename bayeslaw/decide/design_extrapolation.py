@@ -1,22 +1,34 @@
-"""The extrapolation error's share of a design target's variance, and how new runs shrink it.
+"""The extrapolation error's share of a design target's uncertainty, and how new runs shrink it.
 
 A fit with a calibrated extrapolation error (:mod:`bayeslaw.results.extrapolation_error`) predicts
 a run beyond its largest fitted one with an extra log-space error ``kappa z1 + tau d z2 + eta u
-z3``, ``d`` the log distance beyond the largest fitted key. Its variance at a target row is
+z3`` (plus the drift ``m`` the nested fits share), ``d`` the log distance beyond the largest fitted
+key. Given the scales its variance at a target row is
 
-    E[kappa^2] 1(d > 0) + E[tau^2] d^2 + E[eta^2] u^2 1(d > 0) + c' Cov(m) c
+    V(kappa, tau, eta) = kappa^2 1(d > 0) + tau^2 d^2 + eta^2 u^2 1(d > 0)  (+ c' Cov(m) c)
 
-with ``c = (1(d > 0), d, u 1(d > 0))`` carrying the uncertainty of the drift ``m`` the nested
-fits share (its mean moves the prediction, its covariance widens it). No simulated outcome
-changes it: new small runs do not inform whether the law bends. A run larger than every fitted
-one does, by moving the data's frontier, and so ``d``, towards the target. This is the part of
-the design that survives a wrong law: by the error model's own account, the surest way to predict
-a far run is to come closer to it. Without this term a posterior that trusts its law would spend
-a budget on many cheap runs that only sharpen the fitted parameters.
+and the fit knows the scales only through a posterior over a grid, measured on a handful of nested
+fits' held-out runs. New runs shrink this part of the target's uncertainty in two ways:
 
-:class:`ExtrapolationTerm` holds what the greedy selection needs: per fit with an error model, its
-mixture weight, the error's second moments, the target rows' and candidates' log keys and the
-current frontier.
+* **Coming closer.** A run larger than every fitted one moves the data's frontier, and so ``d``,
+  towards the target: by the error model's own account the surest way to predict a far run is to
+  come closer to it.
+* **Learning how far the law can be trusted.** A new run lies beyond some of the nested cutoffs:
+  once fitted, it is one more held-out run of those nested fits, whose residual (of variance
+  ``V`` at its own distance beyond each cutoff, plus its noise) sharpens the posterior of the
+  scales. The expected variance does not change by it (the posterior mean of ``V`` is a
+  martingale), but the expected predictive sd does, and an interval's width goes with the sd:
+  on a small table the scales' posterior holds both small and large errors, and every run that
+  tells them apart narrows the intervals (measured in benchmarks/README.md, "Design replay").
+
+:class:`ExtrapolationTerm` represents the scales' posterior by ``cells`` draws from the grid, and
+keeps one set of log weights over them per simulated world (as the greedy selection of
+:mod:`bayeslaw.decide.design_greedy` keeps one over the law's draws): each world draws its true
+scales from the cells, each step simulates every candidate's nested residuals under them, and
+reweighting the cells by those residuals gives the error variance the world would be left with.
+The new residuals are treated as independent across nested fits, and their nested fits'
+parameter uncertainty is left out (the noise of the run is kept): both make a run look somewhat
+more informative about the scales than it is.
 """
 
 from __future__ import annotations
@@ -28,50 +40,94 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.decide import design_inputs as inputs
-from bayeslaw.results.extrapolation_error import key_values, tilt_values
+from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, tilt_values
+
+#: draws of the scales' posterior that stand for it in the simulated worlds
+CELLS = 256
 
 
 @dataclass
 class _Part:
-    """One fit's share: its mixture weight, the error's second moments, keys and frontier."""
+    """One fit's share: its mixture weight, the scales' draws, the drift's covariance, keys,
+    tilt positions, nested cutoffs, frontier, and the worlds' log weights over the draws."""
 
     weight: float
-    moments: np.ndarray  # (3, 3) diag(E[kappa^2], E[tau^2], E[eta^2]) + Cov(m), see _moments
+    scales: np.ndarray  # (G, 3) draws of (kappa, tau, eta); eta 0 without a tilt term
+    drift_cov: np.ndarray  # (3, 3) covariance of the drift (zeros without one)
     target_key: np.ndarray  # (T,) log key of the target rows
     target_u: np.ndarray  # (T,) tilt position, 0 without a tilt term
     cand_key: np.ndarray  # (C,) log key of the candidates
+    cand_u: np.ndarray  # (C,) tilt position of the candidates
+    cutoffs: np.ndarray  # (J,) log key of the nested cutoffs
     frontier: float  # log key of the largest run fitted or chosen so far
+    truth: np.ndarray | None = None  # (M,) each world's true draw of the scales
+    logw: np.ndarray | None = None  # (M, G) each world's log weights over the draws
 
 
-def _moments(error, family: np.ndarray) -> np.ndarray:
-    """The (3, 3) matrix whose quadratic form in ``c = (1(d > 0), d, u 1(d > 0))`` is the
-    error's variance: ``diag(E[kappa^2], E[tau^2], E[eta^2])`` under the grid posterior, plus the
-    drift's covariance (zero where the law has no tilt term or the error no drift; with a drift
-    per family, the mean over the target rows' families, ``family`` their indices)."""
-    scales = error.scale_moments()
+def _scale_draws(error, rng: np.random.Generator) -> np.ndarray:
+    """(CELLS, 3) draws of (kappa, tau, eta) from the error's grid posterior (eta 0 without a
+    tilt term)."""
+    weights = np.asarray(error.weights, dtype=float)
+    flat = weights.ravel() / weights.sum()
+    picks = np.unravel_index(rng.choice(flat.size, size=CELLS, p=flat), weights.shape)
+    out = np.zeros((CELLS, 3))
+    for axis, grid in enumerate((GRID, GRID, TILT_GRID)[:weights.ndim]):
+        out[:, axis] = grid[picks[axis]]
+    return out
+
+
+def _drift_cov(error, family: np.ndarray) -> np.ndarray:
+    """The drift's (3, 3) covariance (mean over the target rows' families), zeros without one."""
     out = np.zeros((3, 3))
-    out[:len(scales), :len(scales)] = np.diag(scales)
     if error.drift_cov is not None:
         cov = error.drift_of(family)[1].mean(axis=0)
-        k = len(cov)
-        out[:k, :k] += cov
+        out[:len(cov), :len(cov)] = cov
     return out
+
+
+def _position(error, rows, n: int) -> np.ndarray:
+    """(n,) rows' tilt positions relative to the fitted runs' median; zeros without a tilt term."""
+    u = tilt_values(rows, error.by)
+    return np.zeros(n) if u is None or error.tilt_center is None else u - error.tilt_center
+
+
+def _features(part: _Part, frontier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each frontier in ``frontier`` (F,): the target rows' mean of ``(1(d > 0), d^2,
+    u^2 1(d > 0))`` (F, 3), whose product with the squared scales is ``V``, and the drift's
+    variance c' Cov(m) c (F,)."""
+    d = np.maximum(part.target_key[None, :] - frontier[:, None], 0.0)
+    beyond = (d > 0).astype(float)
+    u = part.target_u[None, :] * beyond
+    feats = np.stack([beyond, d**2, u**2], axis=-1).mean(axis=1)
+    c = np.stack([beyond, d, u], axis=-1)
+    drift = np.einsum("...i,ij,...j->...", c, part.drift_cov, c).mean(axis=1)
+    return feats, drift
+
+
+def _residual_variance(part: _Part, noise2: np.ndarray) -> np.ndarray:
+    """(C, J, G) variance of a candidate's residual in each nested fit (0 where the candidate is
+    not beyond the nested cutoff): ``V`` at its distance beyond the cutoff plus its noise."""
+    d = part.cand_key[:, None] - part.cutoffs[None, :]
+    beyond = (d > 0).astype(float)
+    feats = np.stack([beyond, np.maximum(d, 0.0) ** 2, (part.cand_u[:, None] * beyond) ** 2], axis=-1)
+    return (feats @ (part.scales**2).T + noise2[:, None, None]) * beyond[..., None]
 
 
 @dataclass
 class ExtrapolationTerm:
-    """The extrapolation variance of the target (mean over its rows, mixture over the fits) as a
-    function of the runs chosen so far; one part per fit with an extrapolation error (see
-    :meth:`of`)."""
+    """The extrapolation error's share of the target's variance, per simulated world, as runs
+    are chosen (see the module docstring); one part per fit with an extrapolation error."""
 
     parts: list[_Part]
 
     @classmethod
     def of(cls, fits: Mapping, law_w: Mapping[str, float], target: pd.DataFrame,
-           cands: pd.DataFrame) -> ExtrapolationTerm:
+           cands: pd.DataFrame, seed: int = 0) -> ExtrapolationTerm:
         """The term of ``fits`` (mixture weights ``law_w``; fits without an extrapolation error
         add nothing) for the planned ``target`` rows and the candidate runs ``cands`` (law
-        inputs, family column as needed), frontiers at each fit's largest fitted run."""
+        inputs, family column as needed), frontiers at each fit's largest fitted run; ``seed``
+        draws the scales."""
+        rng = np.random.default_rng(seed)
         parts = []
         for name, fit in fits.items():
             error = fit.extrapolation
@@ -80,36 +136,65 @@ class ExtrapolationTerm:
             encoded = fit._rows(inputs.family_column(fit, target))
             rows = encoded.inputs
             options = fit._rows(inputs.family_column(fit, cands)).inputs
-            u = tilt_values(rows, error.by)
-            u = np.zeros(len(target)) if u is None or error.tilt_center is None else u - error.tilt_center
-            parts.append(_Part(law_w[name], _moments(error, encoded.family_index), np.log(key_values(rows, error.by)), u,
-                               np.log(key_values(options, error.by)), float(error.reference)))
+            parts.append(_Part(law_w[name], _scale_draws(error, rng), _drift_cov(error, encoded.family_index),
+                               np.log(key_values(rows, error.by)), _position(error, rows, len(target)),
+                               np.log(key_values(options, error.by)), _position(error, options, len(cands)),
+                               np.log(np.asarray(error.cutoffs, dtype=float)), float(error.reference)))
         return cls(parts)
 
     def __bool__(self) -> bool:
         return bool(self.parts)
 
-    def copy(self) -> ExtrapolationTerm:
-        """An independent copy (its frontier moves on its own)."""
-        return ExtrapolationTerm([replace(p) for p in self.parts])
+    def start(self, outer: int, rng: np.random.Generator) -> ExtrapolationTerm:
+        """An independent copy with ``outer`` worlds, each with its true scales drawn from the
+        draws and left out of its own weights (as the law's truth is, see
+        :mod:`bayeslaw.decide.design_greedy`)."""
+        parts = []
+        for p in self.parts:
+            truth = rng.integers(len(p.scales), size=outer)
+            logw = np.zeros((outer, len(p.scales)))
+            logw[np.arange(outer), truth] = -np.inf
+            parts.append(replace(p, truth=truth, logw=logw))
+        return ExtrapolationTerm(parts)
 
     @staticmethod
-    def _variance(part: _Part, frontier: np.ndarray) -> np.ndarray:
-        """The part's target variance (mean over rows) for each frontier in ``frontier``."""
-        d = np.maximum(part.target_key[None, :] - frontier[:, None], 0.0)
-        beyond = (d > 0).astype(float)
-        c = np.stack([beyond, d, part.target_u[None, :] * beyond], axis=-1)
-        return np.einsum("...i,ij,...j->...", c, part.moments, c).mean(axis=1)
+    def _world_variance(part: _Part, logw: np.ndarray, frontier: np.ndarray) -> np.ndarray:
+        """Error variance per world (..., M) under log weights ``logw`` (..., M, G) for the
+        frontier(s) ``frontier`` (matching the leading axes, or a scalar array)."""
+        feats, drift = _features(part, np.atleast_1d(frontier))
+        v = feats @ (part.scales**2).T  # (F, G)
+        w = np.exp(logw - logw.max(axis=-1, keepdims=True))
+        w /= w.sum(axis=-1, keepdims=True)
+        if logw.ndim == 3:  # (C, M, G) against per-candidate frontiers (C,)
+            return np.einsum("cmg,cg->cm", w, v) + drift[:, None]
+        return w @ v[0] + drift[0]
 
-    def now(self) -> float:
-        """The variance with the runs chosen so far."""
-        return float(sum(p.weight * self._variance(p, np.array([p.frontier]))[0] for p in self.parts))
+    def now(self) -> np.ndarray:
+        """(M,) the error variance of each world with the runs chosen so far."""
+        return sum(p.weight * self._world_variance(p, p.logw, np.array([p.frontier])) for p in self.parts)
 
-    def after(self) -> np.ndarray:
-        """(C,) the variance once each candidate is added (its key may move the frontier)."""
-        return sum(p.weight * self._variance(p, np.maximum(p.frontier, p.cand_key)) for p in self.parts)
-
-    def choose(self, c: int) -> None:
-        """Add candidate ``c`` to the chosen runs."""
+    def after(self, noise2: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+        """(C, M) each world's error variance once each candidate is added (its key may move the
+        frontier, its simulated nested residuals reweight the scales), and the residuals' log
+        likelihoods (per part, (C, M, G)) for :meth:`choose`. ``noise2`` (C,) is each
+        candidate's noise variance in log target."""
+        total, logliks = 0.0, []
         for p in self.parts:
+            var = _residual_variance(p, noise2)  # (C, J, G)
+            active = var[..., 0] > 0  # (C, J)
+            r = np.sqrt(var[:, :, p.truth]) * rng.standard_normal(var.shape[:2] + (len(p.truth),))  # (C, J, M)
+            ll = np.zeros((var.shape[0], len(p.truth), var.shape[2]))
+            for j in range(var.shape[1]):
+                on = active[:, j]
+                v = var[on, j][:, None, :]  # (C', 1, G)
+                ll[on] -= 0.5 * (r[on, j][:, :, None] ** 2 / v + np.log(v))
+            frontiers = np.maximum(p.frontier, p.cand_key)
+            total = total + p.weight * self._world_variance(p, p.logw[None] + ll, frontiers)
+            logliks.append(ll)
+        return total, logliks
+
+    def choose(self, c: int, logliks: list) -> None:
+        """Add candidate ``c`` (its residuals' log likelihoods from :meth:`after`) to the chosen runs."""
+        for p, ll in zip(self.parts, logliks):
             p.frontier = max(p.frontier, float(p.cand_key[c]))
+            p.logw = p.logw + ll[c]

@@ -2,10 +2,11 @@
 :func:`bayeslaw.decide.design.suggest_runs` (see that module's docstring for the method).
 
 The pool is the mixture posterior's draws: per draw the target quantity ``q`` (S, T) and each
-candidate's likelihood location and scale (S, C). In ``outer`` simulated worlds, each with a truth
-drawn from the pool, every step simulates every candidate's outcome, reweights the pool by it and
-takes the candidate whose expected remaining variance of the target (plus the extrapolation
-error's share, :mod:`bayeslaw.decide.design_extrapolation`) drops the most, per unit cost or in
+candidate's likelihood location and scale and its noise sd in log target (S, C). In ``outer``
+simulated worlds, each with a truth drawn from the pool, every step simulates every candidate's
+outcome, reweights the pool by it and takes the candidate whose expected predictive sd of the
+target (the remaining variance plus the extrapolation error's share,
+:mod:`bayeslaw.decide.design_extrapolation`, under the root) drops the most, per unit cost or in
 all.
 """
 
@@ -61,36 +62,38 @@ def _update(base, y, loc, scale, df, normal):
 
 @dataclass
 class Selection:
-    """One greedy sequence: per step (candidate position, cumulative cost, expected total variance,
-    its extrapolation share, mean ESS fraction); the final log weights per world (M, S); the
-    posterior variance per world at each step; the sd before any run; the final total variance."""
+    """One greedy sequence: per step (candidate position, cumulative cost, expected predictive sd,
+    its extrapolation share as an sd, mean ESS fraction); the final log weights per world (M, S);
+    the posterior variance per world at each step; the sd before any run; the final expected sd."""
 
     steps: list = field(default_factory=list)
     base: object = None
     by_world: list = field(default_factory=list)
     sd_now: float = 0.0
-    variance: float = 0.0
+    sd: float = 0.0
 
 
 def greedy(pool: dict, truth: np.ndarray, costs: np.ndarray, *, n: int, budget: float | None,
            replicates: bool, extra, per_cost: bool, rng: np.random.Generator) -> Selection:
     """Choose up to ``n`` candidates greedily (see the module docstring).
 
-    ``extra`` is the :class:`~bayeslaw.decide.design_extrapolation.ExtrapolationTerm` (copied, so
-    the caller's stays at the current frontier) or None; ``per_cost`` ranks by gain per unit cost,
-    else by gain alone (among the affordable candidates).
+    ``extra`` is the :class:`~bayeslaw.decide.design_extrapolation.ExtrapolationTerm` or None (it
+    is started afresh with this sequence's worlds, so the caller's stays as it is); ``per_cost``
+    ranks by gain per unit cost, else by gain alone (among the affordable candidates).
     """
     outer = len(truth)
     S, C = pool["loc"].shape
-    extra = extra.copy() if extra else None
+    extra = extra.start(outer, rng) if extra else None
     j = {k: jnp.asarray(pool[k]) for k in ("loc", "scale", "df", "normal", "q")}
+    noise2 = np.mean(pool["lognoise"] ** 2, axis=0)
     # a world's own truth is left out of its pool: reweighting the very draw that generated the
     # outcome would favour it and understate the remaining variance
     base = jnp.broadcast_to(jnp.asarray(pool["logprior"]), (outer, S)).at[jnp.arange(outer), truth].set(-jnp.inf)
     var_now, _ = _now(base, j["q"])
-    current = float(np.mean(np.asarray(var_now)))
-    ex_now = extra.now() if extra else 0.0
-    out = Selection(sd_now=float(np.sqrt(current + ex_now)), variance=current + ex_now)
+    var_now = np.asarray(var_now)
+    ex_now = extra.now() if extra else np.zeros(outer)
+    current = float(np.mean(np.sqrt(var_now + ex_now)))
+    out = Selection(sd_now=current, sd=current)
     spent = 0.0
     allowed = np.ones(C, dtype=bool)
     for _ in range(n):
@@ -104,19 +107,20 @@ def greedy(pool: dict, truth: np.ndarray, costs: np.ndarray, *, n: int, budget: 
         y = pool["loc"][truth] + pool["scale"][truth] * noise
         var, ess = (np.asarray(a) for a in _score(base, jnp.asarray(y), j["loc"], j["scale"], j["df"],
                                                   j["normal"], j["q"]))
-        expected = var.mean(axis=1)
-        ex_after = extra.after() if extra else np.zeros(C)
-        gain = (current + ex_now) - (expected + ex_after)
+        ex_after, logliks = extra.after(noise2, rng) if extra else (np.zeros((C, outer)), None)
+        expected = np.sqrt(var + ex_after).mean(axis=1)
+        gain = current - expected
         gain = np.where(allowed, gain / costs if per_cost else gain, -np.inf)
         best = int(np.argmax(gain))
         base = _update(base, jnp.asarray(y[:, best]), j["loc"][:, best], j["scale"][:, best], j["df"], j["normal"])
-        current, ex_now = float(expected[best]), float(ex_after[best])
+        current = float(expected[best])
+        ex_sd = float(np.sqrt(ex_after[best].mean()))
         if extra:
-            extra.choose(best)
+            extra.choose(best, logliks)
         spent += costs[best]
         out.by_world.append(var[best])
-        out.steps.append((best, spent, current + ex_now, ex_now, float(ess[best].mean())))
+        out.steps.append((best, spent, current, ex_sd, float(ess[best].mean())))
         if not replicates:
             allowed[best] = False
-    out.base, out.variance = base, current + ex_now
+    out.base, out.sd = base, current
     return out

@@ -112,10 +112,11 @@ def _with_error(fit, runs, kappa, tau, drift_cov=None):
 
 
 @pytest.mark.heavy
-def test_the_extrapolation_error_is_shrunk_only_by_moving_the_frontier(small_fit, small_runs):
-    """The error's variance at the target is kappa^2 + tau^2 d^2, d the log distance beyond the
-    largest run fitted or chosen: a run inside the data leaves it, a run near the target shrinks it
-    to its own distance, and it counts in expected_sd; a fit without an error adds none."""
+def test_the_extrapolation_error_shrinks_as_runs_come_closer(small_fit, small_runs):
+    """With the scales known, the error's variance at the target is kappa^2 + tau^2 d^2, d the log
+    distance beyond the largest run fitted or chosen: a run inside the data leaves it, a run near
+    the target shrinks it to its own distance, and it counts in expected_sd; a fit without an
+    error adds none."""
     fit, kappa, tau, reference = _with_error(small_fit, small_runs, 0.01, 0.02)
     target_key = np.log(6 * TARGET["N"] * TARGET["D"])
     cands = pd.DataFrame([FAR, NEAR], index=["far", "near"])
@@ -136,6 +137,38 @@ def test_the_extrapolation_error_is_shrunk_only_by_moving_the_frontier(small_fit
     c = np.array([1.0, np.log(4.0)])
     assert near["extrapolation_sd"].iloc[0] == pytest.approx(
         math.sqrt(kappa**2 + (tau * np.log(4.0)) ** 2 + c @ cov @ c))
+
+
+@pytest.mark.heavy
+def test_runs_beyond_the_nested_cutoffs_teach_the_error_scale(small_fit, small_runs):
+    """The scales' posterior split between a small and a large error: a candidate beyond the
+    nested cutoff adds a held-out residual that tells them apart, one below it adds none. The
+    expected error variance stays (the posterior mean is a martingale), its expected sd shrinks,
+    and the worlds whose true scales are small end with most of the mass on them."""
+    from bayeslaw.decide.design_extrapolation import ExtrapolationTerm
+    from bayeslaw.results.extrapolation_error import GRID, ExtrapolationErrorModel
+
+    keys = 6 * small_runs["N"] * small_runs["D"]
+    weights = np.zeros((GRID.size, GRID.size))
+    small, large = np.searchsorted(GRID, [0.003, 0.1])
+    weights[small, small] = weights[large, large] = 0.5
+    error = ExtrapolationErrorModel("C", float(np.log(keys.max())), weights, 30, (float(np.quantile(keys, 0.25)),))
+    fit = replace(small_fit, config={**small_fit.config, "extrapolation": error.to_dict()})
+    # below the cutoff (the smallest run again), and beyond it but inside the data (the largest)
+    cands = small_runs.loc[[keys.idxmin(), keys.idxmax()], ["N", "D"]]
+    rng = np.random.default_rng(0)
+    term = ExtrapolationTerm.of({"fit": fit}, {"fit": 1.0}, pd.DataFrame([TARGET]), cands).start(2000, rng)
+    now = term.now()
+    after, logliks = term.after(np.full(2, 0.01**2), rng)
+    assert after[0] == pytest.approx(now)
+    assert after[1].mean() == pytest.approx(now.mean(), rel=0.1)
+    assert np.sqrt(after[1]).mean() < 0.9 * np.sqrt(now).mean()
+    part = term.parts[0]
+    term.choose(1, logliks)
+    mass_small = np.exp(part.logw)[:, part.scales[:, 0] < 0.01].sum(axis=1) / np.exp(part.logw).sum(axis=1)
+    truly_small = part.scales[part.truth, 0] < 0.01
+    assert 0.4 < truly_small.mean() < 0.6
+    assert mass_small[truly_small].mean() > 0.85 and mass_small[~truly_small].mean() < 0.1
 
 
 @pytest.mark.heavy
@@ -164,8 +197,11 @@ def test_expected_remaining_variance_matches_the_realised_one(small_fit):
     pool, held = replace(small_fit, samples=half), replace(small_fit, samples=rest)
     outer = 400
     out = _quiet(bl.suggest_runs, pool, TARGET, pd.DataFrame([NEAR]), n=1, outer=outer, seed=3)
-    expected = out["expected_sd"].iloc[0] ** 2
-    se_expected = out.attrs["variance_by_world"][0].std(ddof=1) / math.sqrt(outer)
+    by_world = out.attrs["variance_by_world"][0]
+    # no extrapolation error: the expected sd is the worlds' mean sd of the reweighted posterior
+    assert out["expected_sd"].iloc[0] == pytest.approx(np.sqrt(by_world).mean())
+    expected = by_world.mean()
+    se_expected = by_world.std(ddof=1) / math.sqrt(outer)
 
     def law(p, x):
         return p["E"] + np.exp(p["a"] - p["alpha"] * np.log(x["N"])) + np.exp(p["b"] - p["beta"] * np.log(x["D"]))
