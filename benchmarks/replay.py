@@ -17,6 +17,9 @@ against the estimate from all runs. Strategies: (a) bayeslaw's
     python benchmarks/replay.py --render replay_quick   # rewrite the .md and plots from the .json
     python benchmarks/replay.py --combine replay_drift,replay_drift_seed1 --out replay_seeds
         # one table of several seeds' replays (results/<out>.md)
+    python benchmarks/replay.py --strategies bayeslaw --seed 1 --reuse replay_drift_seed1 --out X
+        # rerun only bayeslaw's design; the other strategies' curves are copied from
+        # results/replay_drift_seed1.json (same seed, batches and fit settings, checked)
 
 ``--quick``: chinchilla and datablations, 2 batches of 10% of the pool, refits of 2 chains x 150 + 150.
 """
@@ -110,9 +113,32 @@ def replay(problem: core.Problem, strategies: list[str], *, batches: int, batch_
     return {"batch_budget": budget, "pool_compute": pool_total, "strategies": curves}
 
 
+def reused_curves(stem: str | None, config: dict) -> dict:
+    """Per data set, the curves of results/<stem>.json (None: nothing reused), after checking that
+    it was made with the same seed, batches, batch share and fit settings as ``config``."""
+    if stem is None:
+        return {}
+    old = json.loads((OUT / f"{stem}.json").read_text())
+    for key in ("seed", "batches", "batch_share", "quick", "fit"):
+        if old["config"][key] != config[key]:
+            raise SystemExit(f"replay: --reuse {stem}: its {key} is {old['config'][key]!r}, this run's {config[key]!r}")
+    return {ds["dataset"]: ds["strategies"] for ds in old["results"]}
+
+
+def merge_curves(reused: dict, fresh: dict) -> dict:
+    """``reused`` curves overridden by ``fresh`` ones, in :data:`STRATEGIES`' order."""
+    curves = {**reused, **fresh}
+    return {k: curves[k] for k in sorted(curves, key=list(STRATEGIES).index)}
+
+
 def run(datasets, strategies, *, batches: int, batch_share: float, settings: FitSettings, seed: int,
-        quick: bool, out: str, command: str) -> dict:
-    """Replay every data set, write <out>.json, <out>.md and a plot per data set; return the report."""
+        quick: bool, out: str, command: str, reuse: str | None = None) -> dict:
+    """Replay every data set, write <out>.json, <out>.md and a plot per data set; return the report.
+    With ``reuse``, the strategies not in ``strategies`` are copied from results/<reuse>.json."""
+    config = {"command": command, "datasets": list(datasets), "strategies": list(strategies),
+              "batches": batches, "batch_share": batch_share, "seed": seed, "quick": quick,
+              "fit": settings.__dict__, "reuse": reuse}
+    reused = reused_curves(reuse, json.loads(json.dumps(config, default=float)))
     results = []
     for name in datasets:
         print(f"{name}:", flush=True)
@@ -127,11 +153,11 @@ def run(datasets, strategies, *, batches: int, batch_share: float, settings: Fit
               "reference_compute": problem.reference_compute, "n_star_full": n_star_full,
               **replay(problem, strategies, batches=batches, batch_share=batch_share, settings=settings,
                        seed=seed, quick=quick, n_star_full=n_star_full)}
+        if reuse:
+            ds["strategies"] = merge_curves(reused[name], ds["strategies"])
         results.append(ds)
         report.plot(ds, OUT / f"{out}_{name}.png")
-    full = {"config": {"command": command, "datasets": list(datasets), "strategies": list(strategies),
-                       "batches": batches, "batch_share": batch_share, "seed": seed, "quick": quick,
-                       "fit": settings.__dict__}, "results": results}
+    full = {"config": config, "results": results}
     OUT.mkdir(exist_ok=True)
     (OUT / f"{out}.json").write_text(json.dumps(full, indent=1, default=float))
     (OUT / f"{out}.md").write_text(report.markdown(full))
@@ -152,6 +178,8 @@ def main(argv=None) -> None:
                         help="refit without bl.fit's default extrapolation error (the posterior's own intervals)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out")
+    parser.add_argument("--reuse", metavar="STEM",
+                        help="copy the curves of the strategies not rerun from results/STEM.json")
     parser.add_argument("--render", metavar="STEM",
                         help="only rewrite results/STEM.md and its plots from results/STEM.json (no fits)")
     parser.add_argument("--combine", metavar="STEMS",
@@ -187,7 +215,8 @@ def main(argv=None) -> None:
     command = "python benchmarks/replay.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     run(datasets, strategies, batches=args.batches or (2 if args.quick else 5),
         batch_share=args.batch_share or (0.10 if args.quick else 0.06), settings=settings, seed=args.seed,
-        quick=args.quick, out=args.out or ("replay_quick" if args.quick else "replay"), command=command)
+        quick=args.quick, out=args.out or ("replay_quick" if args.quick else "replay"), command=command,
+        reuse=args.reuse)
 
 
 if __name__ == "__main__":

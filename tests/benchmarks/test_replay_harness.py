@@ -220,3 +220,20 @@ def test_over_seeds_lines_up_each_seeds_scores_and_names_the_first(tmp_path, mon
     with pytest.raises(SystemExit) as exc:
         replay.main(["--combine", "s0,s9", "--out", "both"])
     assert exc.value.code == 2
+
+
+def test_reuse_checks_the_settings_and_merges_in_the_strategies_order(tmp_path, monkeypatch):
+    import replay
+
+    monkeypatch.setattr(replay, "OUT", tmp_path)
+    config = {"seed": 1, "batches": 5, "batch_share": 0.06, "quick": False, "fit": {"law": "chinchilla"}}
+    old = {"config": {**config, "command": "replay --seed 1"},
+           "results": [{"dataset": "toy", "strategies": {"bayeslaw": "old", "random": "r", "largest": "l"}}]}
+    (tmp_path / "base.json").write_text(json.dumps(old))
+    reused = replay.reused_curves("base", config)
+    merged = replay.merge_curves(reused["toy"], {"bayeslaw": "new"})
+    assert merged == {"bayeslaw": "new", "random": "r", "largest": "l"}
+    assert list(replay.merge_curves(reused["toy"], {"ssl": "s"})) == ["bayeslaw", "ssl", "random", "largest"]
+    assert replay.reused_curves(None, config) == {}
+    with pytest.raises(SystemExit, match=r"replay: --reuse base: its seed is 1, this run's 2"):
+        replay.reused_curves("base", {**config, "seed": 2})
