@@ -21,11 +21,11 @@ fits' held-out runs. New runs shrink this part of the target's uncertainty in tw
   on a small table the scales' posterior holds both small and large errors, and every run that
   tells them apart narrows the intervals (measured in benchmarks/README.md, "Design replay").
 
-:class:`ExtrapolationTerm` represents the scales' posterior by ``cells`` draws from the grid, and
-keeps one set of log weights over them per simulated world (as the greedy selection of
+:class:`ExtrapolationTerm` represents the scales' posterior by :data:`CELLS` draws from the grid,
+and keeps one set of log weights over them per simulated world (as the greedy selection of
 :mod:`bayeslaw.decide.design_greedy` keeps one over the law's draws): each world draws its true
-scales from the cells, each step simulates every candidate's nested residuals under them, and
-reweighting the cells by those residuals gives the error variance the world would be left with.
+scales from them, each step simulates every candidate's nested residuals under those, and
+reweighting the draws by the residuals gives the error variance the world would be left with.
 The new residuals are treated as independent across nested fits, and their nested fits'
 parameter uncertainty is left out (the noise of the run is kept): both make a run look somewhat
 more informative about the scales than it is.
