@@ -44,6 +44,8 @@ from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, ti
 
 #: draws of the scales' posterior that stand for it in the simulated worlds
 CELLS = 256
+#: candidates whose residuals' log likelihoods are held at once
+CHUNK = 64
 
 
 @dataclass
@@ -113,6 +115,18 @@ def _residual_variance(part: _Part, noise2: np.ndarray) -> np.ndarray:
     return (feats @ (part.scales**2).T + noise2[:, None, None]) * beyond[..., None]
 
 
+def _loglik(var: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """(C, M, G) log likelihood, up to a constant, of each world's residuals ``r`` (C, J, M) under
+    each draw of the scales, whose residual variances are ``var`` (C, J, G); nested fits a
+    candidate is not beyond (variance 0) add nothing."""
+    out = np.zeros((var.shape[0], r.shape[2], var.shape[2]))
+    for j in range(var.shape[1]):
+        on = var[:, j, 0] > 0
+        v = var[on, j][:, None, :]
+        out[on] -= 0.5 * (r[on, j][:, :, None] ** 2 / v + np.log(v))
+    return out
+
+
 @dataclass
 class ExtrapolationTerm:
     """The extrapolation error's share of the target's variance, per simulated world, as runs
@@ -175,26 +189,25 @@ class ExtrapolationTerm:
 
     def after(self, noise2: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list]:
         """(C, M) each world's error variance once each candidate is added (its key may move the
-        frontier, its simulated nested residuals reweight the scales), and the residuals' log
-        likelihoods (per part, (C, M, G)) for :meth:`choose`. ``noise2`` (C,) is each
-        candidate's noise variance in log target."""
-        total, logliks = 0.0, []
+        frontier, its simulated nested residuals reweight the scales), and the simulated residuals
+        (per part: their variances (C, J, G) and values (C, J, M)) for :meth:`choose`.
+        ``noise2`` (C,) is each candidate's noise variance in log target. Candidates go in chunks
+        of :data:`CHUNK`: memory stays at CHUNK x worlds x draws whatever their number."""
+        total, residuals = 0.0, []
         for p in self.parts:
             var = _residual_variance(p, noise2)  # (C, J, G)
-            active = var[..., 0] > 0  # (C, J)
             r = np.sqrt(var[:, :, p.truth]) * rng.standard_normal(var.shape[:2] + (len(p.truth),))  # (C, J, M)
-            ll = np.zeros((var.shape[0], len(p.truth), var.shape[2]))
-            for j in range(var.shape[1]):
-                on = active[:, j]
-                v = var[on, j][:, None, :]  # (C', 1, G)
-                ll[on] -= 0.5 * (r[on, j][:, :, None] ** 2 / v + np.log(v))
             frontiers = np.maximum(p.frontier, p.cand_key)
-            total = total + p.weight * self._world_variance(p, p.logw[None] + ll, frontiers)
-            logliks.append(ll)
-        return total, logliks
+            out = np.empty((len(var), len(p.truth)))
+            for lo in range(0, len(var), CHUNK):
+                part = slice(lo, lo + CHUNK)
+                out[part] = self._world_variance(p, p.logw[None] + _loglik(var[part], r[part]), frontiers[part])
+            total = total + p.weight * out
+            residuals.append((var, r))
+        return total, residuals
 
-    def choose(self, c: int, logliks: list) -> None:
-        """Add candidate ``c`` (its residuals' log likelihoods from :meth:`after`) to the chosen runs."""
-        for p, ll in zip(self.parts, logliks):
+    def choose(self, c: int, residuals: list) -> None:
+        """Add candidate ``c`` (its simulated residuals from :meth:`after`) to the chosen runs."""
+        for p, (var, r) in zip(self.parts, residuals):
             p.frontier = max(p.frontier, float(p.cand_key[c]))
-            p.logw = p.logw + ll[c]
+            p.logw = p.logw + _loglik(var[c:c + 1], r[c:c + 1])[0]

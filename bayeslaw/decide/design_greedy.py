@@ -107,7 +107,7 @@ def greedy(pool: dict, truth: np.ndarray, costs: np.ndarray, *, n: int, budget: 
         y = pool["loc"][truth] + pool["scale"][truth] * noise
         var, ess = (np.asarray(a) for a in _score(base, jnp.asarray(y), j["loc"], j["scale"], j["df"],
                                                   j["normal"], j["q"]))
-        ex_after, logliks = extra.after(noise2, rng) if extra else (np.zeros((C, outer)), None)
+        ex_after, residuals = extra.after(noise2, rng) if extra else (np.zeros((C, outer)), None)
         expected = np.sqrt(var + ex_after).mean(axis=1)
         gain = current - expected
         gain = np.where(allowed, gain / costs if per_cost else gain, -np.inf)
@@ -116,7 +116,7 @@ def greedy(pool: dict, truth: np.ndarray, costs: np.ndarray, *, n: int, budget: 
         current = float(expected[best])
         ex_sd = float(np.sqrt(ex_after[best].mean()))
         if extra:
-            extra.choose(best, logliks)
+            extra.choose(best, residuals)
         spent += costs[best]
         out.by_world.append(var[best])
         out.steps.append((best, spent, current, ex_sd, float(ess[best].mean())))
