@@ -64,6 +64,7 @@ class _Part:
     frontier: float  # log key of the largest run fitted or chosen so far
     truth: np.ndarray | None = None  # (M,) each world's true draw of the scales
     logw: np.ndarray | None = None  # (M, G) each world's log weights over the draws
+    resid_var: np.ndarray | None = None  # (C, J, G) candidates' residual variances, see start
 
 
 def _scale_draws(error, rng: np.random.Generator) -> np.ndarray:
@@ -159,43 +160,41 @@ class ExtrapolationTerm:
     def __bool__(self) -> bool:
         return bool(self.parts)
 
-    def start(self, outer: int, rng: np.random.Generator) -> ExtrapolationTerm:
+    def start(self, outer: int, rng: np.random.Generator, noise2: np.ndarray) -> ExtrapolationTerm:
         """An independent copy with ``outer`` worlds, each with its true scales drawn from the
         draws and left out of its own weights (as the law's truth is, see
-        :mod:`bayeslaw.decide.design_greedy`)."""
+        :mod:`bayeslaw.decide.design_greedy`); ``noise2`` (C,) is each candidate's noise variance
+        in log target, part of its residuals' variances (:func:`_residual_variance`)."""
         parts = []
         for p in self.parts:
             truth = rng.integers(len(p.scales), size=outer)
             logw = np.zeros((outer, len(p.scales)))
             logw[np.arange(outer), truth] = -np.inf
-            parts.append(replace(p, truth=truth, logw=logw))
+            parts.append(replace(p, truth=truth, logw=logw, resid_var=_residual_variance(p, noise2)))
         return ExtrapolationTerm(parts)
 
     @staticmethod
     def _world_variance(part: _Part, logw: np.ndarray, frontier: np.ndarray) -> np.ndarray:
-        """Error variance per world (..., M) under log weights ``logw`` (..., M, G) for the
-        frontier(s) ``frontier`` (matching the leading axes, or a scalar array)."""
-        feats, drift = _features(part, np.atleast_1d(frontier))
+        """(F, M) error variance per world under log weights ``logw`` (F, M, G), row f at the
+        frontier ``frontier[f]``."""
+        feats, drift = _features(part, frontier)
         v = feats @ (part.scales**2).T  # (F, G)
         w = np.exp(logw - logw.max(axis=-1, keepdims=True))
         w /= w.sum(axis=-1, keepdims=True)
-        if logw.ndim == 3:  # (C, M, G) against per-candidate frontiers (C,)
-            return np.einsum("cmg,cg->cm", w, v) + drift[:, None]
-        return w @ v[0] + drift[0]
+        return np.einsum("fmg,fg->fm", w, v) + drift[:, None]
 
     def now(self) -> np.ndarray:
         """(M,) the error variance of each world with the runs chosen so far."""
-        return sum(p.weight * self._world_variance(p, p.logw, np.array([p.frontier])) for p in self.parts)
+        return sum(p.weight * self._world_variance(p, p.logw[None], np.array([p.frontier]))[0] for p in self.parts)
 
-    def after(self, noise2: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    def after(self, rng: np.random.Generator) -> tuple[np.ndarray, list]:
         """(C, M) each world's error variance once each candidate is added (its key may move the
         frontier, its simulated nested residuals reweight the scales), and the simulated residuals
-        (per part: their variances (C, J, G) and values (C, J, M)) for :meth:`choose`.
-        ``noise2`` (C,) is each candidate's noise variance in log target. Candidates go in chunks
-        of :data:`CHUNK`: memory stays at CHUNK x worlds x draws whatever their number."""
+        (per part, (C, J, M)) for :meth:`choose`. Candidates go in chunks of :data:`CHUNK`:
+        memory stays at CHUNK x worlds x draws whatever their number."""
         total, residuals = 0.0, []
         for p in self.parts:
-            var = _residual_variance(p, noise2)  # (C, J, G)
+            var = p.resid_var  # (C, J, G)
             r = np.sqrt(var[:, :, p.truth]) * rng.standard_normal(var.shape[:2] + (len(p.truth),))  # (C, J, M)
             frontiers = np.maximum(p.frontier, p.cand_key)
             out = np.empty((len(var), len(p.truth)))
@@ -203,11 +202,11 @@ class ExtrapolationTerm:
                 part = slice(lo, lo + CHUNK)
                 out[part] = self._world_variance(p, p.logw[None] + _loglik(var[part], r[part]), frontiers[part])
             total = total + p.weight * out
-            residuals.append((var, r))
+            residuals.append(r)
         return total, residuals
 
     def choose(self, c: int, residuals: list) -> None:
         """Add candidate ``c`` (its simulated residuals from :meth:`after`) to the chosen runs."""
-        for p, (var, r) in zip(self.parts, residuals):
+        for p, r in zip(self.parts, residuals):
             p.frontier = max(p.frontier, float(p.cand_key[c]))
-            p.logw = p.logw + _loglik(var[c:c + 1], r[c:c + 1])[0]
+            p.logw = p.logw + _loglik(p.resid_var[c:c + 1], r[c:c + 1])[0]

@@ -83,9 +83,8 @@ def greedy(pool: dict, truth: np.ndarray, costs: np.ndarray, *, n: int, budget: 
     """
     outer = len(truth)
     S, C = pool["loc"].shape
-    extra = extra.start(outer, rng) if extra else None
+    extra = extra.start(outer, rng, np.mean(pool["lognoise"] ** 2, axis=0)) if extra else None
     j = {k: jnp.asarray(pool[k]) for k in ("loc", "scale", "df", "normal", "q")}
-    noise2 = np.mean(pool["lognoise"] ** 2, axis=0)
     # a world's own truth is left out of its pool: reweighting the very draw that generated the
     # outcome would favour it and understate the remaining variance
     base = jnp.broadcast_to(jnp.asarray(pool["logprior"]), (outer, S)).at[jnp.arange(outer), truth].set(-jnp.inf)
@@ -107,7 +106,7 @@ def greedy(pool: dict, truth: np.ndarray, costs: np.ndarray, *, n: int, budget: 
         y = pool["loc"][truth] + pool["scale"][truth] * noise
         var, ess = (np.asarray(a) for a in _score(base, jnp.asarray(y), j["loc"], j["scale"], j["df"],
                                                   j["normal"], j["q"]))
-        ex_after, residuals = extra.after(noise2, rng) if extra else (np.zeros((C, outer)), None)
+        ex_after, residuals = extra.after(rng) if extra else (np.zeros((C, outer)), None)
         expected = np.sqrt(var + ex_after).mean(axis=1)
         gain = current - expected
         gain = np.where(allowed, gain / costs if per_cost else gain, -np.inf)

@@ -157,14 +157,14 @@ def test_runs_beyond_the_nested_cutoffs_teach_the_error_scale(small_fit, small_r
     # below the cutoff (the smallest run again), and beyond it but inside the data (the largest)
     cands = small_runs.loc[[keys.idxmin(), keys.idxmax()], ["N", "D"]]
     rng = np.random.default_rng(0)
-    term = ExtrapolationTerm.of({"fit": fit}, {"fit": 1.0}, pd.DataFrame([TARGET]), cands).start(2000, rng)
+    term = ExtrapolationTerm.of({"fit": fit}, {"fit": 1.0}, pd.DataFrame([TARGET]), cands).start(2000, rng, np.full(2, 0.01**2))
     now = term.now()
-    after, logliks = term.after(np.full(2, 0.01**2), rng)
+    after, residuals = term.after(rng)
     assert after[0] == pytest.approx(now)
     assert after[1].mean() == pytest.approx(now.mean(), rel=0.1)
     assert np.sqrt(after[1]).mean() < 0.9 * np.sqrt(now).mean()
     part = term.parts[0]
-    term.choose(1, logliks)
+    term.choose(1, residuals)
     mass_small = np.exp(part.logw)[:, part.scales[:, 0] < 0.01].sum(axis=1) / np.exp(part.logw).sum(axis=1)
     truly_small = part.scales[part.truth, 0] < 0.01
     assert 0.4 < truly_small.mean() < 0.6
