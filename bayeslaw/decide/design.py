@@ -16,7 +16,10 @@ How the expected sd is computed (importance reweighting, no refit):
 3. The world's predictive sd is the square root of that variance plus the extrapolation error's
    (below); the criterion is its mean over worlds. The sd, not the variance: an interval's width
    goes with the sd, and learning how large an uncertain error is shrinks the expected sd while
-   leaving the expected variance as it was (a posterior mean is a martingale).
+   leaving the expected variance as it was (a posterior mean is a martingale). It is also the
+   proper score a forecast is judged by: with the truth drawn from the world's posterior, a
+   Gaussian predictive of sd s has expected CRPS s / sqrt(pi), so the mean sd over worlds ranks
+   designs as their expected CRPS does.
 4. Step k picks the candidate with the largest (expected sd now - expected sd with it) / cost,
    conditioning jointly on the outcomes already chosen in the same worlds. Each step draws fresh
    noise, so a candidate may be chosen again (a replicate) unless ``replicates=False``.
