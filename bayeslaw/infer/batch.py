@@ -41,7 +41,7 @@ from bayeslaw.infer.settings import check_names, check_sampler, check_settings
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import make_plan
-from bayeslaw.modeling.likelihood import check_target
+from bayeslaw.modeling.likelihood import check_enough_runs, check_target
 from bayeslaw.results.batch import diagnose_many, summarize_many, warn_if_unreliable
 from bayeslaw.results.fit import Fit
 
@@ -197,8 +197,9 @@ def fit_many(
     validated = [validate_runs(read_runs(f), positive, target, group, what=f"runs table {label!r}",
                                positive_target=law.likelihood.space == "log")
                  for label, f in zip(labels, frames, strict=True)]
-    for t in validated:
+    for label, t in zip(labels, validated, strict=True):
         check_target(law, t.target, t.frame, target, t.inputs)
+        check_enough_runs(law, t.inputs, t.target, f"runs table {label!r}")
     runs = batch_runs(labels, validated, run)
     counts = sorted({t.n_families for t in validated})
     if len(counts) > 1:

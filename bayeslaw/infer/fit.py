@@ -13,7 +13,7 @@ import numpy as np
 
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
-from bayeslaw.core.errors import FitError
+from bayeslaw.core.errors import DataError, FitError
 from bayeslaw.data.checkpoints import encode_runs, resolve_run
 from bayeslaw.data.runs import read_runs, validate_runs
 from bayeslaw.data.where import filter_runs
@@ -25,7 +25,7 @@ from bayeslaw.infer.settings import check_names, check_sampler, check_settings
 from bayeslaw.infer.start import log_reference, map_start_and_point, model_args
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
 from bayeslaw.modeling.build import build_model, make_plan
-from bayeslaw.modeling.likelihood import check_target
+from bayeslaw.modeling.likelihood import check_enough_runs, check_target
 from bayeslaw.results.diagnostics import (
     quantity_labels,
     warn_if_unreliable,
@@ -162,6 +162,12 @@ def fit(
         ``predict`` and ``save``. ``timings`` (seconds): ``compile_s``, ``init_s`` (mode
         search), ``sampling_s`` and ``other_s`` (checks, set-up, diagnostics) add up to
         ``total_s``, the wall time of the call.
+
+    Raises
+    ------
+    DataError
+        For a missing, non-numeric or non-positive input, and for no more distinct rows than the
+        law has parameters (it would pass through them exactly).
     """
     started = time.perf_counter()
     check_settings(chains, draws, warmup, seed, target_accept)
@@ -183,6 +189,7 @@ def fit(
         positive_target=law.likelihood.space == "log",
     )
     check_target(law, table.target, table.frame, target, table.inputs)
+    check_enough_runs(law, table.inputs, table.target)
     run = resolve_run(table.frame, run)
     run_index, n_runs = encode_runs(table.frame, run)
     if centered is None:
@@ -278,7 +285,7 @@ def with_extrapolation(result: Fit, extrapolation: str | bool,
         try:
             # refit=fit: a nested fit whose short chains did not mix is refitted by fit itself
             error = extrap.calibrate(result, by=by, refit=fit) if measured is None else measured[0]
-        except (FitError, np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+        except (FitError, DataError, np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
             # by default a failed measurement leaves the fit as it is and says why
             if extrapolation != "auto":
                 if isinstance(exc, FitError):

@@ -195,3 +195,18 @@ def check_target(law: Law, target: np.ndarray, frame, target_name: str, inputs: 
         if below.any():
             rows = ", ".join(str(label) for label in frame.index[below][:5])
             raise DataError(f"column '{lik.trials}' has item counts below the observed correct counts: rows {rows}")
+
+
+def check_enough_runs(law: Law, inputs: dict, target: np.ndarray, what: str = "the runs table") -> None:
+    """Reject a table with no more distinct rows (inputs and target) than the law has
+    parameters: the law then passes through every row exactly, a learnt noise scale collapses
+    towards zero and the chains stick wherever they start (2 runs for the Chinchilla law: R-hat
+    above 4 after a minute of sampling). ``curve_fit`` refuses the same case. Replicates of a
+    run that disagree count apart: they measure the noise, so nothing collapses."""
+    columns = [np.asarray(inputs[i.name], dtype=float) for i in law.inputs] + [np.asarray(target, dtype=float)]
+    rows = len(np.unique(np.column_stack(columns), axis=0))
+    need = len(law.params) + 1
+    if rows < need:
+        raise DataError(f"{what} has {rows} distinct {'row' if rows == 1 else 'rows'}; law {law.name!r} has "
+                        f"{len(law.params)} parameters ({', '.join(law.params)}) and needs at least {need} "
+                        "(with no more rows than parameters it passes through every row exactly)")

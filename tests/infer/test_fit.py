@@ -193,6 +193,28 @@ def test_fit_argument_errors(small_runs):
         bl.fit("chinchilla", small_runs.drop(columns="D"))
 
 
+def test_no_more_rows_than_the_law_has_parameters_are_refused(small_runs):
+    """Five rows, one an exact copy, for a five-parameter law: the law would pass through them
+    exactly and the noise scale collapse; the fit and a batch say so before sampling. Replicates
+    that disagree measure the noise and count apart."""
+    few = small_runs[["N", "D", "loss"]].iloc[[0, 1, 2, 3, 3]]
+    message = ("the runs table has 4 distinct rows; law 'chinchilla' has 5 parameters (E, alpha, a, "
+               "beta, b) and needs at least 6 (with no more rows than parameters it passes through "
+               "every row exactly)")
+    with pytest.raises(bl.DataError, match=f"^{re.escape(message)}$"):
+        bl.fit("chinchilla", few)
+    with pytest.raises(bl.DataError, match=re.escape("runs table 1 has 4 distinct rows")):
+        bl.fit_many("chinchilla", [small_runs[["N", "D", "loss"]], few])
+    from bayeslaw.laws.law import load_law
+    from bayeslaw.modeling.likelihood import check_enough_runs
+
+    kaplan = load_law("kaplan")  # 3 parameters
+    check_enough_runs(kaplan, {"N": np.array([1e7, 2e7, 4e7, 8e7])}, np.array([3.0, 2.9, 2.8, 2.7]))
+    check_enough_runs(kaplan, {"N": np.array([1e7, 2e7, 4e7, 4e7])}, np.array([3.0, 2.9, 2.8, 2.75]))
+    with pytest.raises(bl.DataError, match=re.escape("has 3 distinct rows; law 'kaplan' has 3 parameters")):
+        check_enough_runs(kaplan, {"N": np.array([1e7, 2e7, 4e7, 4e7])}, np.array([3.0, 2.9, 2.8, 2.8]))
+
+
 @pytest.mark.heavy
 def test_convergence_warning_says_what_to_do(small_runs):
     with pytest.warns(bl.ConvergenceWarning, match="increase draws"):
