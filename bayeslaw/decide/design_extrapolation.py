@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.decide import design_inputs as inputs
-from bayeslaw.results.extrapolation_error import GRID, TILT_GRID, key_values, tilt_values
+from bayeslaw.results.extrapolation_error import key_values
 
 #: draws of the scales' posterior that stand for it in the simulated worlds
 CELLS = 256
@@ -67,18 +67,6 @@ class _Part:
     resid_var: np.ndarray | None = None  # (C, J, G) candidates' residual variances, see start
 
 
-def _scale_draws(error, rng: np.random.Generator) -> np.ndarray:
-    """(CELLS, 3) draws of (kappa, tau, eta) from the error's grid posterior (eta 0 without a
-    tilt term)."""
-    weights = np.asarray(error.weights, dtype=float)
-    flat = weights.ravel() / weights.sum()
-    picks = np.unravel_index(rng.choice(flat.size, size=CELLS, p=flat), weights.shape)
-    out = np.zeros((CELLS, 3))
-    for axis, grid in enumerate((GRID, GRID, TILT_GRID)[:weights.ndim]):
-        out[:, axis] = grid[picks[axis]]
-    return out
-
-
 def _drift_cov(error, family: np.ndarray) -> np.ndarray:
     """The drift's (3, 3) covariance (mean over the target rows' families), zeros without one."""
     out = np.zeros((3, 3))
@@ -88,10 +76,11 @@ def _drift_cov(error, family: np.ndarray) -> np.ndarray:
     return out
 
 
-def _position(error, rows, n: int) -> np.ndarray:
-    """(n,) rows' tilt positions relative to the fitted runs' median; zeros without a tilt term."""
-    u = tilt_values(rows, error.by)
-    return np.zeros(n) if u is None or error.tilt_center is None else u - error.tilt_center
+def _position(error, rows) -> np.ndarray:
+    """Rows' tilt positions (:meth:`~bayeslaw.results.extrapolation_error.ExtrapolationErrorModel.tilt_position`);
+    zeros without a tilt term."""
+    u = error.tilt_position(rows)
+    return np.zeros(len(key_values(rows, error.by))) if u is None else u
 
 
 def _features(part: _Part, frontier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +140,9 @@ class ExtrapolationTerm:
             encoded = fit._rows(inputs.family_column(fit, target))
             rows = encoded.inputs
             options = fit._rows(inputs.family_column(fit, cands)).inputs
-            parts.append(_Part(law_w[name], _scale_draws(error, rng), _drift_cov(error, encoded.family_index),
-                               np.log(key_values(rows, error.by)), _position(error, rows, len(target)),
-                               np.log(key_values(options, error.by)), _position(error, options, len(cands)),
+            parts.append(_Part(law_w[name], error.scale_draws(rng, CELLS), _drift_cov(error, encoded.family_index),
+                               np.log(key_values(rows, error.by)), _position(error, rows),
+                               np.log(key_values(options, error.by)), _position(error, options),
                                np.log(np.asarray(error.cutoffs, dtype=float)), float(error.reference)))
         return cls(parts)
 

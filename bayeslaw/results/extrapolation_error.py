@@ -186,6 +186,22 @@ class ExtrapolationErrorModel:
         grids = (GRID, GRID, TILT_GRID)[:self.weights.ndim]
         return np.array([float(self._marginal(i) @ g**2) for i, g in enumerate(grids)])
 
+    def scale_draws(self, rng: np.random.Generator, n_draws: int) -> np.ndarray:
+        """(n_draws, 3) draws of ``(kappa, tau, eta)`` from the grid posterior; eta 0 without a
+        tilt term."""
+        pick = rng.choice(self.weights.size, size=n_draws, p=self.weights.ravel())
+        index = np.unravel_index(pick, self.weights.shape)
+        out = np.zeros((n_draws, 3))
+        for axis, grid in enumerate((GRID, GRID, TILT_GRID)[:self.weights.ndim]):
+            out[:, axis] = grid[index[axis]]
+        return out
+
+    def tilt_position(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """Rows' tilt position ``u`` relative to the fitted runs' median; None without a tilt
+        term."""
+        u = tilt_values(inputs, self.by)
+        return None if u is None or self.tilt_center is None else u - self.tilt_center
+
     def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log distance of rows beyond the largest fitted key (0 inside the data)."""
         return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
@@ -198,23 +214,21 @@ class ExtrapolationErrorModel:
         there is one per family; without it every row is read as a new family's.
         """
         rng = np.random.default_rng([int(seed), 7])
-        pick = rng.choice(self.weights.size, size=n_draws, p=self.weights.ravel())
-        index = np.unravel_index(pick, self.weights.shape)
-        kappa, tau = GRID[index[0]], GRID[index[1]]
+        kappa, tau, eta = self.scale_draws(rng, n_draws).T
         z1, z2 = rng.standard_normal((2, n_draws))
         d = self.distance(inputs)[None, :]
+        u = self.tilt_position(inputs) if self.weights.ndim == 3 else None
         delta = (kappa * z1)[:, None] * (d > 0) + (tau * z2)[:, None] * d
-        if self.weights.ndim == 3:
+        if u is not None:
             # drawn after z1, z2, so the offset and slope terms do not depend on the tilt's presence
             z3 = rng.standard_normal(n_draws)
-            u = tilt_values(inputs, self.by) - self.tilt_center
-            delta = delta + (TILT_GRID[index[2]] * z3)[:, None] * u[None, :] * (d > 0)
+            delta = delta + (eta * z3)[:, None] * u[None, :] * (d > 0)
         if self.drift is not None:
             # drawn last, so the scatter terms are the same draws with or without a drift
             m = self._drift_draws(rng, n_draws, d.shape[1], family)  # (n_draws, rows, k)
             delta = delta + m[..., 0] * (d > 0) + m[..., 1] * d
             if m.shape[-1] == 3:
-                delta = delta + m[..., 2] * (tilt_values(inputs, self.by) - self.tilt_center)[None, :] * (d > 0)
+                delta = delta + m[..., 2] * u[None, :] * (d > 0)
         return delta
 
     def _drift_draws(self, rng, n_draws: int, n_rows: int, family) -> np.ndarray:
