@@ -4,7 +4,11 @@ The target is one or more planned runs (``--target "N=7e10,D=1.4e12"``, repeatab
 compute-optimal N* at FLOP budgets (``--compute 1e21,1e22``). The candidates come from a CSV file
 (``--candidates``, columns N, D and optionally the family), a log-spaced grid (``--grid
 "N=1e7:1e9:7,D=1e8:1e10:7"``: from:to:count per input, every combination) or iso-cost curves
-(``--iso 1e18,1e19``, ``--points`` runs per budget). Bad input prints one line, exit status 2.
+(``--iso 1e18,1e19``, ``--points`` runs per budget). ``--with OTHER.nc`` (repeatable) designs for
+several laws fitted on the same runs at once, mixed by their stacking weights (as ``bayeslaw
+compare`` computes them), so the runs also tell the laws apart where they disagree about the
+target; targets and candidates then give every input of every law. Bad input prints one line,
+exit status 2.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +27,7 @@ from bayeslaw.cli.options import add_shared, design_runs, positive, worlds
 _EXAMPLE = """examples:
   bayeslaw suggest fit.nc --target "N=7e10,D=1.4e12" --grid "N=1e7:1e9:7,D=1e8:1e10:7" --n 4
   bayeslaw suggest fit.nc --compute 1e21 --candidates runs.csv --budget 1e19 --no-replicates
+  bayeslaw suggest chinchilla.nc --with kaplan.nc --target "N=7e10,D=1.4e12" --grid "N=1e7:1e9:7,D=1e8:1e10:7"
 """
 
 
@@ -68,6 +75,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--budget", type=positive, default=None, help="total cost not to exceed")
     p.add_argument("--cost", default="6*N*D", help="cost formula (default: 6*N*D)")
     p.add_argument("--no-replicates", action="store_true", help="choose each candidate at most once")
+    p.add_argument("--with", dest="also", action="append", metavar="[NAME=]FIT.nc",
+                   help="another law's saved fit of the same runs (repeatable): design for the laws' "
+                        "mixture, weighted by their stacking weights (PSIS-LOO, as bayeslaw compare)")
     p.add_argument("--outer", type=worlds, default=64, help="simulated worlds (default: 64)")
     add_shared(p, "--seed", help="seed of the simulated worlds")
     p.set_defaults(handler=run_suggest)
@@ -88,11 +98,46 @@ def _candidates(fit, args):
     if args.iso is not None:
         budgets = parse_budgets(args.iso, "--iso")
         return {"compute": budgets, "points": args.points, **({"family": args.family} if args.family else {})}
-    axes = parse_grid(args.grid, list(fit.law.input_names))
+    axes = parse_grid(args.grid, list(_inputs(fit)))
     frame = pd.DataFrame(list(itertools.product(*axes.values())), columns=list(axes))
     if group and args.family is not None:
         frame[group] = args.family
     return frame
+
+
+def _inputs(fits) -> dict[str, bool]:
+    """Every input any of the laws needs (name -> must be positive), in the laws' order."""
+    inputs: dict[str, bool] = {}
+    for fit in fits.values() if isinstance(fits, dict) else [fits]:
+        inputs.update({i.name: i.positive for i in fit.law.inputs})
+    return inputs
+
+
+def _law_mixture(fit, args):
+    """``(fits, weights, notes)`` for a design over several laws (``--with``), else ``(None, None, [])``.
+
+    The main fit is named by its file's stem, each ``--with`` fit by ``NAME=`` or its stem; the
+    weights are :func:`bayeslaw.compare`'s stacking weights, which also checks that the fits are
+    of the same runs. ``notes``: compare's warnings that PSIS-LOO is unreliable for some runs,
+    printed as ``bayeslaw compare`` prints them.
+    """
+    if not args.also:
+        return None, None, []
+    import bayeslaw as bl
+    from bayeslaw.evaluate.compare import ParetoKWarning
+
+    fits = {Path(args.fit).stem: fit}
+    for item in args.also:
+        name, eq, path = item.partition("=")
+        if not eq:
+            name, path = Path(item).stem, item
+        if name in fits:
+            raise CliError(f"--with: fit name {name!r} is given twice; use NAME=FILE.nc")
+        fits[name] = bl.load_fit(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ParetoKWarning)
+        weights = bl.compare(fits, seed=args.seed)
+    return fits, weights, [str(w.message) for w in caught if issubclass(w.category, ParetoKWarning)]
 
 
 def run_suggest(args: argparse.Namespace) -> int:
@@ -103,10 +148,11 @@ def run_suggest(args: argparse.Namespace) -> int:
     if (args.target is None) == (args.compute is None):
         raise CliError("suggest needs a target: --target K=V,... (repeatable) or --compute C,C,...")
     fit = bl.load_fit(args.fit)
+    fits, weights, notes = _law_mixture(fit, args)
     if args.compute is not None:
         target = {"compute": parse_budgets(args.compute), "family": args.family}
     else:
-        inputs = {i.name: i.positive for i in fit.law.inputs}
+        inputs = _inputs(fits or fit)
         group = fit.table.group
         points = [parse_point(t, "--target", inputs, group, list(fit.families)) for t in args.target]
         if args.family is not None and group:
@@ -116,7 +162,8 @@ def run_suggest(args: argparse.Namespace) -> int:
     from bayeslaw.decide.design import suggest_runs
 
     table = suggest_runs(fit, target, candidates, n=args.n, cost=args.cost, budget=args.budget,
-                             replicates=not args.no_replicates, outer=args.outer, seed=args.seed)
+                         replicates=not args.no_replicates, outer=args.outer, seed=args.seed,
+                         fits=fits, weights=weights)
     what = "log N*" if args.compute is not None else "log law value"
     text = table.astype(object).copy()
     for col in ("N", "D", "cost", "cumulative_cost"):
@@ -125,6 +172,12 @@ def run_suggest(args: argparse.Namespace) -> int:
         text[col] = [_num(v) for v in table[col]]
     print(f"Next runs (target: {what}; expected sd now {_num(table.attrs['sd_now'])}):")
     print(text.to_string(index=False))
+    if fits is not None:
+        mixed = ", ".join(f"{k} {_num(v)}" for k, v in weights["weight"].items())
+        kept = ", ".join(f"{k} {_num(v)}" for k, v in table.attrs["law_weight_if_true"].items())
+        print(f"Laws mixed by stacking weight: {mixed}. Mass the true law would hold after these runs: {kept}.")
+    for note in notes:
+        print(f"warning: {note}")
     if table.attrs["criterion"] == "gain":
         print("Ranked by expected gain, not gain per unit cost: that spends the budget better here.")
     return 0

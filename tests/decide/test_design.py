@@ -34,6 +34,16 @@ def small_fit(small_runs):
 
 
 @pytest.fixture(scope="module")
+def kaplan_fit(small_runs):
+    """The N-only Kaplan form on the same runs as ``small_fit``: a second law that disagrees
+    about a target two decades out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bl.fit("kaplan", small_runs, chains=2, warmup=300, draws=600, seed=0,
+                      extrapolation=False, progress=False)
+
+
+@pytest.fixture(scope="module")
 def small_runs(truth):
     from conftest import simulate
 
@@ -243,13 +253,10 @@ def test_law_averaged_design_with_one_law_matches_the_single_law_design(small_fi
 
 
 @pytest.mark.slow
-def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, small_runs):
+def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, kaplan_fit):
     """Chinchilla and the N-only Kaplan form disagree about a run two decades out: the mixture
     is wider than either law, and the chosen runs leave most of the mass on the true law."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        kaplan = bl.fit("kaplan", small_runs, chains=2, warmup=300, draws=600, seed=0,
-                        extrapolation=False, progress=False)
+    kaplan = kaplan_fit
     grid = pd.DataFrame([(n, d) for n in np.geomspace(1e7, 3e9, 4) for d in np.geomspace(2e8, 1e11, 4)],
                         columns=["N", "D"])
     fits = {"chinchilla": small_fit, "kaplan": kaplan}
@@ -325,3 +332,36 @@ def test_cli_suggest(small_fit, tmp_path, capsys):
     assert info.value.code == 2
     assert capsys.readouterr().err == ("bayeslaw: error: bad --grid value 'N=1e7:1e9': 'N=1e7:1e9' is not "
                                        "KEY=FROM:TO:COUNT\n")
+
+
+
+@pytest.mark.heavy
+def test_cli_suggest_designs_over_several_laws(small_fit, kaplan_fit, tmp_path, capsys):
+    small_fit.save(tmp_path / "chinchilla.nc")
+    kaplan_fit.save(tmp_path / "kaplan.nc")
+    args = ["suggest", str(tmp_path / "chinchilla.nc"), "--with", str(tmp_path / "kaplan.nc"),
+            "--target", "N=1e10,D=2e11", "--grid", "N=1e7:1e9:3,D=2e8:2e10:3", "--n", "2", "--outer", "16"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DesignWarning)
+        assert cli.main(args) == 0
+        fits = {"chinchilla": small_fit, "kaplan": kaplan_fit}
+        weights = bl.compare(fits)
+        grid = pd.DataFrame(list(itertools.product(np.geomspace(1e7, 1e9, 3), np.geomspace(2e8, 2e10, 3))),
+                            columns=["N", "D"])
+        library = bl.suggest_runs(None, TARGET, grid, n=2, outer=16, seed=0, fits=fits, weights=weights)
+    out = capsys.readouterr().out.strip().splitlines()
+    lines = [line for line in out if not line.startswith("warning: ")]
+    assert len(lines) == 5  # title, header, two runs, the laws' line; then compare's warnings
+    assert all(line.startswith("warning: fit '") for line in out[5:])
+    # the same runs as the library's law-averaged design with compare's stacking weights
+    for line, (n, d) in zip(lines[2:4], library[["N", "D"]].itertuples(index=False)):
+        assert line.split()[2:4] == [f"{n:.3g}", f"{d:.3g}"]
+    match = re.fullmatch(r"Laws mixed by stacking weight: chinchilla (\S+), kaplan (\S+)\. Mass the true law "
+                         r"would hold after these runs: chinchilla \S+, kaplan \S+\.", lines[4])
+    assert match and float(match[1]) + float(match[2]) == pytest.approx(1.0, abs=0.01)
+    assert float(match[1]) == pytest.approx(weights.loc["chinchilla", "weight"], abs=0.01)
+    with pytest.raises(SystemExit) as info:
+        cli.main([*args[:3], str(tmp_path / "chinchilla.nc"), *args[4:]])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == ("bayeslaw: error: --with: fit name 'chinchilla' is given twice; "
+                                       "use NAME=FILE.nc\n")
