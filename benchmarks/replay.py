@@ -8,8 +8,9 @@ refitted on the chosen runs (``bl.fit``'s defaults, extrapolation error included
 the target: 80% interval score and coverage, median ARE, and N* at the target's median budget
 against the estimate from all runs. Strategies: (a) bayeslaw's
 ``bl.suggest_runs``, (b) simple-scaling-laws' ``suggest_runs``, (c) an isoFLOP grid, (d) random,
-(e) largest-affordable-first (see :mod:`replays.strategies`). Writes benchmarks/results/<out>.json,
-<out>.md and <out>_<dataset>.png.
+(e) largest-affordable-first, (f) ``bl.suggest_runs`` robust to the law form (the Chinchilla and
+over-training laws' posteriors mixed by their stacking weights; see :mod:`replays.strategies`).
+Writes benchmarks/results/<out>.json, <out>.md and <out>_<dataset>.png.
 
     python benchmarks/replay.py [--only chinchilla,porian_isoflop] [--strategies bayeslaw,ssl,...]
         [--batches 5] [--batch-share 0.06] [--seed 0] [--chains 2 --warmup 300 --draws 300]
@@ -41,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import data as pdata
 from replays import core, report
 from replays.scoring import FitSettings, score, timed_fit
-from replays.strategies import STRATEGIES, Skip, State
+from replays.strategies import DEFAULT, STRATEGIES, Skip, State
 
 OUT = Path(__file__).resolve().parent / "results"
 DATASETS = ("chinchilla", "porian_isoflop", "gadre_overtraining", "datablations")
@@ -82,7 +83,8 @@ def replay(problem: core.Problem, strategies: list[str], *, batches: int, batch_
         rng = np.random.default_rng(seed)
         steps, skip, added = [dict(start)], None, 0.0
         for b in range(1, batches + 1):
-            state = State(chosen, available, problem.target, fit, budget, rng, seed=seed, quick=quick)
+            state = State(chosen, available, problem.target, fit, budget, rng, seed=seed, quick=quick,
+                          settings=settings)
             t0 = time.perf_counter()
             try:
                 order = STRATEGIES[name](state)
@@ -167,7 +169,8 @@ def run(datasets, strategies, *, batches: int, batch_share: float, settings: Fit
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated data sets (default: {','.join(DATASETS)})")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--strategies", default=",".join(DEFAULT),
+                        help=f"comma-separated, of: {', '.join(STRATEGIES)} (default: {','.join(DEFAULT)})")
     parser.add_argument("--batches", type=int)
     parser.add_argument("--batch-share", type=float, help="per-batch budget as a share of the pool's compute")
     parser.add_argument("--seed", type=int, default=0)

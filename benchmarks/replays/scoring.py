@@ -32,12 +32,13 @@ class FitSettings:
 
 
 def fit_runs(runs: pd.DataFrame, settings: FitSettings, seed: int):
-    """``bl.fit(law, runs[N, D, loss], ...)``, no progress bar, warnings silenced."""
+    """``bl.fit(law, runs[law's inputs, loss], ...)``, no progress bar, warnings silenced."""
     import bayeslaw as bl
 
+    columns = [*(spec.name for spec in bl.load_law(settings.law).inputs), "loss"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bl.fit(settings.law, runs[["N", "D", "loss"]].reset_index(drop=True), seed=seed,
+        return bl.fit(settings.law, runs[columns].reset_index(drop=True), seed=seed,
                       progress=False, **settings.kwargs())
 
 

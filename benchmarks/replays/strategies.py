@@ -8,7 +8,10 @@ over the available runs (the caller spends the batch's budget in that order, see
 suggested point mapped to the nearest available run in (log N, log D); (c) ``isoflop``: an isoFLOP
 grid of 5 sizes from 1/4x to 4x the size with 20 tokens per parameter, at the batch's per-run budget (``bl.isoflop_grid`` where it
 exists, else :func:`replays.core.local_isoflop_grid`), mapped the same way; (d) ``random``;
-(e) ``largest``: largest-affordable-first.
+(e) ``largest``: largest-affordable-first; (f) ``bayeslaw_laws``: ``bl.suggest_runs`` robust to the
+law form, designing for the mixture of the Chinchilla law and the over-training law (Gadre et al.:
+equal exponents, in C and D/N) fitted on the same runs, weighted by ``bl.compare``'s stacking
+weights (the refits that are scored stay the Chinchilla law's).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class State:
     rng: np.random.Generator
     seed: int = 0
     quick: bool = False
+    settings: object = None
     info: dict = field(default_factory=dict)
 
 
@@ -65,6 +69,42 @@ def bayeslaw_suggest(state: State) -> list:
         plan = bl.suggest_runs(state.fit, state.target[["N", "D"]], candidates, n=n, budget=state.budget,
                                       replicates=False, seed=state.seed,
                                       outer=16 if state.quick else 64)
+    state.info["expected_sd"] = [float(x) for x in plan.get("expected_sd", [])]
+    return list(plan["candidate"])
+
+
+def with_law_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """N and D with the over-training law's inputs beside them: C = 6 N D and M = D / N."""
+    frame = frame[["N", "D"]]
+    return frame.assign(C=6.0 * frame["N"] * frame["D"], M=frame["D"] / frame["N"])
+
+
+#: the second law of the law-robust design, fitted on the same runs with the replay's fit settings
+OTHER_LAW = "overtraining"
+
+
+def bayeslaw_laws(state: State) -> list:
+    """(f) ``bl.suggest_runs`` over the Chinchilla and over-training laws' posteriors, weighted by
+    ``bl.compare``'s stacking weights, in its order."""
+    from dataclasses import replace
+
+    import bayeslaw as bl
+    from replays.scoring import FitSettings, fit_runs
+
+    if not hasattr(bl, "suggest_runs"):
+        raise Skip("bayeslaw.suggest_runs is not in this checkout")
+    settings = replace(state.settings or FitSettings(), law=OTHER_LAW)
+    runs = with_law_inputs(state.chosen).assign(loss=state.chosen["loss"])
+    other = fit_runs(runs, settings, state.seed)
+    fits = {"chinchilla": state.fit, OTHER_LAW: other}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weights = bl.compare(fits, seed=state.seed)
+        n = min(len(state.available), MAX_RUNS[0] if state.quick else MAX_RUNS[1])
+        plan = bl.suggest_runs(state.fit, with_law_inputs(state.target), with_law_inputs(state.available), n=n,
+                               budget=state.budget, replicates=False, seed=state.seed, fits=fits, weights=weights,
+                               outer=16 if state.quick else 64)
+    state.info["weights"] = {k: float(v) for k, v in weights["weight"].items()}
     state.info["expected_sd"] = [float(x) for x in plan.get("expected_sd", [])]
     return list(plan["candidate"])
 
@@ -136,4 +176,7 @@ def largest(state: State) -> list:
 
 
 STRATEGIES = {"bayeslaw": bayeslaw_suggest, "ssl": ssl_suggest, "isoflop": isoflop, "random": random,
-              "largest": largest}
+              "largest": largest, "bayeslaw_laws": bayeslaw_laws}
+#: what a replay runs unless ``--strategies`` says otherwise: ``bayeslaw_laws`` (one more fit per
+#: batch) only on request
+DEFAULT = ("bayeslaw", "ssl", "isoflop", "random", "largest")

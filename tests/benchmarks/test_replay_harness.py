@@ -237,3 +237,13 @@ def test_reuse_checks_the_settings_and_merges_in_the_strategies_order(tmp_path, 
     assert replay.reused_curves(None, config) == {}
     with pytest.raises(SystemExit, match=r"replay: --reuse base: its seed is 1, this run's 2"):
         replay.reused_curves("base", {**config, "seed": 2})
+
+
+def test_law_inputs_keep_the_runs_labels_for_the_law_robust_design():
+    # the law-robust design's candidates carry both laws' inputs; its picks are index labels of
+    # real runs, so the labels must survive
+    frame = sweep()
+    both = st.with_law_inputs(frame)
+    assert list(both.index) == list(frame.index) and list(both.columns) == ["N", "D", "C", "M"]
+    np.testing.assert_allclose(both["C"], 6 * frame["N"] * frame["D"])
+    np.testing.assert_allclose(both["M"], frame["D"] / frame["N"])
