@@ -173,8 +173,10 @@ def run_suggest(args: argparse.Namespace) -> int:
     print(f"Next runs (target: {what}; expected sd now {_num(table.attrs['sd_now'])}):")
     print(text.to_string(index=False))
     if fits is not None:
-        mixed = ", ".join(f"{k} {_num(v)}" for k, v in weights["weight"].items())
-        kept = ", ".join(f"{k} {_num(v)}" for k, v in table.attrs["law_weight_if_true"].items())
+        mixed = ", ".join(f"{k} {v:.2f}" for k, v in weights["weight"].items())
+        # a law of (near) zero weight is the truth in no simulated world: nothing to report
+        kept = ", ".join(f"{k} {v:.2f}" if math.isfinite(v) else f"{k} n/a (in no simulated world)"
+                         for k, v in table.attrs["law_weight_if_true"].items())
         print(f"Laws mixed by stacking weight: {mixed}. Mass the true law would hold after these runs: {kept}.")
     for note in notes:
         print(f"warning: {note}")

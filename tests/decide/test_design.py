@@ -356,9 +356,10 @@ def test_cli_suggest_designs_over_several_laws(small_fit, kaplan_fit, tmp_path, 
     # the same runs as the library's law-averaged design with compare's stacking weights
     for line, (n, d) in zip(lines[2:4], library[["N", "D"]].itertuples(index=False)):
         assert line.split()[2:4] == [f"{n:.3g}", f"{d:.3g}"]
-    match = re.fullmatch(r"Laws mixed by stacking weight: chinchilla (\S+), kaplan (\S+)\. Mass the true law "
-                         r"would hold after these runs: chinchilla \S+, kaplan \S+\.", lines[4])
-    assert match and float(match[1]) + float(match[2]) == pytest.approx(1.0, abs=0.01)
+    match = re.fullmatch(r"Laws mixed by stacking weight: chinchilla (\d\.\d\d), kaplan (\d\.\d\d)\. Mass the true "
+                         r"law would hold after these runs: chinchilla (\d\.\d\d|n/a \(in no simulated world\)), "
+                         r"kaplan (\d\.\d\d|n/a \(in no simulated world\))\.", lines[4])
+    assert match and float(match[1]) + float(match[2]) == pytest.approx(1.0, abs=0.011)
     assert float(match[1]) == pytest.approx(weights.loc["chinchilla", "weight"], abs=0.01)
     with pytest.raises(SystemExit) as info:
         cli.main([*args[:3], str(tmp_path / "chinchilla.nc"), *args[4:]])
