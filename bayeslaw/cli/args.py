@@ -102,6 +102,15 @@ def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | No
     return row
 
 
+def named_fit(item: str) -> tuple[str, str]:
+    """``NAME=FILE.nc`` -> ``(NAME, FILE.nc)``; ``FILE.nc`` is named by its stem, and anything else
+    (a law name to fit) by itself (``compare`` and ``suggest --with``)."""
+    name, eq, path = item.partition("=")
+    if eq:
+        return name, path
+    return (Path(item).stem if item.endswith(".nc") else item), item
+
+
 def parse_budgets(text: str, option: str = "--compute") -> list[float]:
     """``"1e23,1e24"`` -> [1e23, 1e24]; every budget a positive finite number (``option`` names
     the option in messages)."""

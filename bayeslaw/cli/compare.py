@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
-from bayeslaw.cli.args import check_plot_path
+from bayeslaw.cli.args import check_plot_path, named_fit
 from bayeslaw.cli.options import add_sampler_options, add_shared, finite
 from bayeslaw.cli.output import atomic_write
 from bayeslaw.core.errors import BayeslawError
@@ -69,9 +68,7 @@ def _load_fits(args) -> dict:
 
     fits, settings = {}, {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": args.seed}
     for item in args.fits:
-        name, eq, path = item.partition("=")
-        if not eq:
-            name, path = Path(item).stem if item.endswith(".nc") else item, item
+        name, path = named_fit(item)
         if name in fits:
             raise BayeslawError(f"fit name {name!r} is given twice; use NAME=FILE.nc")
         if path.endswith(".nc"):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bayeslaw.cli.args import CliError, _rows_frame, parse_budgets, parse_point
+from bayeslaw.cli.args import CliError, _rows_frame, named_fit, parse_budgets, parse_point
 from bayeslaw.cli.options import add_shared, design_runs, positive, worlds
 
 _EXAMPLE = """examples:
@@ -128,9 +128,7 @@ def _law_mixture(fit, args):
 
     fits = {Path(args.fit).stem: fit}
     for item in args.also:
-        name, eq, path = item.partition("=")
-        if not eq:
-            name, path = Path(item).stem, item
+        name, path = named_fit(item)
         if name in fits:
             raise CliError(f"--with: fit name {name!r} is given twice; use NAME=FILE.nc")
         fits[name] = bl.load_fit(path)

@@ -420,3 +420,10 @@ def test_run_options_parse_to_the_run_argument_of_fit(flags, run):
 
     args = build_parser().parse_args(["fit", "chinchilla", "runs.csv", *flags])
     assert args.run is run if run in (None, False) else args.run == run
+
+
+def test_named_fit_names_a_fit_by_name_stem_or_law():
+    named_fit = cli_args.named_fit
+    assert named_fit("big=runs/chinchilla.nc") == ("big", "runs/chinchilla.nc")
+    assert named_fit("runs/kaplan.nc") == ("kaplan", "runs/kaplan.nc")
+    assert named_fit("chinchilla") == ("chinchilla", "chinchilla")  # a law to fit on --data
