@@ -84,7 +84,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _candidates(fit, args):
+def _candidates(fit, args, inputs):
     import pandas as pd
 
     from bayeslaw.data.runs import read_runs
@@ -98,7 +98,7 @@ def _candidates(fit, args):
     if args.iso is not None:
         budgets = parse_budgets(args.iso, "--iso")
         return {"compute": budgets, "points": args.points, **({"family": args.family} if args.family else {})}
-    axes = parse_grid(args.grid, list(_inputs(fit)))
+    axes = parse_grid(args.grid, list(inputs))
     frame = pd.DataFrame(list(itertools.product(*axes.values())), columns=list(axes))
     if group and args.family is not None:
         frame[group] = args.family
@@ -106,9 +106,9 @@ def _candidates(fit, args):
 
 
 def _inputs(fits) -> dict[str, bool]:
-    """Every input any of the laws needs (name -> must be positive), in the laws' order."""
+    """Every input any of the fits' laws needs (name -> must be positive), in the laws' order."""
     inputs: dict[str, bool] = {}
-    for fit in fits.values() if isinstance(fits, dict) else [fits]:
+    for fit in fits:
         inputs.update({i.name: i.positive for i in fit.law.inputs})
     return inputs
 
@@ -147,16 +147,16 @@ def run_suggest(args: argparse.Namespace) -> int:
         raise CliError("suggest needs a target: --target K=V,... (repeatable) or --compute C,C,...")
     fit = bl.load_fit(args.fit)
     fits, weights, notes = _law_mixture(fit, args)
+    inputs = _inputs(fits.values() if fits else [fit])
     if args.compute is not None:
         target = {"compute": parse_budgets(args.compute), "family": args.family}
     else:
-        inputs = _inputs(fits or fit)
         group = fit.table.group
         points = [parse_point(t, "--target", inputs, group, list(fit.families)) for t in args.target]
         if args.family is not None and group:
             points = [{group: args.family, **p} for p in points]
         target = _rows_frame(points)
-    candidates = _candidates(fit, args)
+    candidates = _candidates(fit, args, inputs)
     from bayeslaw.decide.design import suggest_runs
 
     table = suggest_runs(fit, target, candidates, n=args.n, cost=args.cost, budget=args.budget,

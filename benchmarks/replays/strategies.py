@@ -56,21 +56,25 @@ class State:
     info: dict = field(default_factory=dict)
 
 
-def bayeslaw_suggest(state: State) -> list:
-    """(a) ``bl.suggest_runs(fit, target rows, available runs, budget=...)``, in its order."""
+def _design(state: State, target: pd.DataFrame, candidates: pd.DataFrame, **laws) -> list:
+    """``bl.suggest_runs(state.fit, target, candidates, budget=..., **laws)`` without replicates,
+    the candidates' labels in its order; the expected sd per step goes to ``state.info``."""
     import bayeslaw as bl
 
     if not hasattr(bl, "suggest_runs"):
         raise Skip("bayeslaw.suggest_runs is not in this checkout")
-    candidates = state.available[["N", "D"]]
     n = min(len(candidates), MAX_RUNS[0] if state.quick else MAX_RUNS[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plan = bl.suggest_runs(state.fit, state.target[["N", "D"]], candidates, n=n, budget=state.budget,
-                                      replicates=False, seed=state.seed,
-                                      outer=16 if state.quick else 64)
+        plan = bl.suggest_runs(state.fit, target, candidates, n=n, budget=state.budget, replicates=False,
+                               seed=state.seed, outer=16 if state.quick else 64, **laws)
     state.info["expected_sd"] = [float(x) for x in plan.get("expected_sd", [])]
     return list(plan["candidate"])
+
+
+def bayeslaw_suggest(state: State) -> list:
+    """(a) ``bl.suggest_runs(fit, target rows, available runs, budget=...)``, in its order."""
+    return _design(state, state.target[["N", "D"]], state.available[["N", "D"]])
 
 
 def with_law_inputs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -95,18 +99,13 @@ def bayeslaw_laws(state: State) -> list:
         raise Skip("bayeslaw.suggest_runs is not in this checkout")
     settings = replace(state.settings or FitSettings(), law=OTHER_LAW)
     runs = with_law_inputs(state.chosen).assign(loss=state.chosen["loss"])
-    other = fit_runs(runs, settings, state.seed)
-    fits = {"chinchilla": state.fit, OTHER_LAW: other}
+    fits = {"chinchilla": state.fit, OTHER_LAW: fit_runs(runs, settings, state.seed)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         weights = bl.compare(fits, seed=state.seed)
-        n = min(len(state.available), MAX_RUNS[0] if state.quick else MAX_RUNS[1])
-        plan = bl.suggest_runs(state.fit, with_law_inputs(state.target), with_law_inputs(state.available), n=n,
-                               budget=state.budget, replicates=False, seed=state.seed, fits=fits, weights=weights,
-                               outer=16 if state.quick else 64)
     state.info["weights"] = {k: float(v) for k, v in weights["weight"].items()}
-    state.info["expected_sd"] = [float(x) for x in plan.get("expected_sd", [])]
-    return list(plan["candidate"])
+    return _design(state, with_law_inputs(state.target), with_law_inputs(state.available), fits=fits,
+                   weights=weights)
 
 
 def peer_python() -> Path | None:

@@ -256,10 +256,9 @@ def test_law_averaged_design_with_one_law_matches_the_single_law_design(small_fi
 def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, kaplan_fit):
     """Chinchilla and the N-only Kaplan form disagree about a run two decades out: the mixture
     is wider than either law, and the chosen runs leave most of the mass on the true law."""
-    kaplan = kaplan_fit
     grid = pd.DataFrame([(n, d) for n in np.geomspace(1e7, 3e9, 4) for d in np.geomspace(2e8, 1e11, 4)],
                         columns=["N", "D"])
-    fits = {"chinchilla": small_fit, "kaplan": kaplan}
+    fits = {"chinchilla": small_fit, "kaplan": kaplan_fit}
     both = _quiet(bl.suggest_runs, None, TARGET, grid, n=3, fits=fits)
     singles = [_quiet(bl.suggest_runs, f, TARGET, grid, n=3).attrs["sd_now"] for f in fits.values()]
     assert both.attrs["sd_now"] > max(singles)
@@ -334,7 +333,6 @@ def test_cli_suggest(small_fit, tmp_path, capsys):
                                        "KEY=FROM:TO:COUNT\n")
 
 
-
 @pytest.mark.heavy
 def test_cli_suggest_designs_over_several_laws(small_fit, kaplan_fit, tmp_path, capsys):
     small_fit.save(tmp_path / "chinchilla.nc")
@@ -366,3 +364,16 @@ def test_cli_suggest_designs_over_several_laws(small_fit, kaplan_fit, tmp_path, 
     assert info.value.code == 2
     assert capsys.readouterr().err == ("bayeslaw: error: --with: fit name 'chinchilla' is given twice; "
                                        "use NAME=FILE.nc\n")
+
+
+def test_cli_grid_takes_the_inputs_of_every_law():
+    # with --with an over-training fit beside a Chinchilla one, the grid may span C and M
+    from types import SimpleNamespace
+
+    from bayeslaw.cli.suggest import _candidates
+
+    args = SimpleNamespace(candidates=None, iso=None, family=None, grid="C=1e18:1e20:2,M=10:100:2")
+    inputs = {"N": True, "D": True, "C": True, "M": True}
+    grid = _candidates(SimpleNamespace(table=SimpleNamespace(group=None)), args, inputs)
+    assert list(grid.columns) == ["C", "M"] and len(grid) == 4
+    assert sorted(set(grid["M"])) == pytest.approx([10.0, 100.0])
