@@ -9,7 +9,8 @@ the target: 80% interval score and coverage, median ARE, and N* at the target's 
 against the estimate from all runs. Strategies: (a) bayeslaw's
 ``bl.suggest_runs``, (b) simple-scaling-laws' ``suggest_runs``, (c) an isoFLOP grid, (d) random,
 (e) largest-affordable-first, (f) ``bl.suggest_runs`` robust to the law form (the Chinchilla and
-over-training laws' posteriors mixed by their stacking weights; see :mod:`replays.strategies`).
+over-training laws' posteriors mixed by their stacking weights, or equally as
+``bayeslaw_laws_equal``; see :mod:`replays.strategies`).
 Writes benchmarks/results/<out>.json, <out>.md and <out>_<dataset>.png.
 
     python benchmarks/replay.py [--only chinchilla,porian_isoflop] [--strategies bayeslaw,ssl,...]

@@ -11,7 +11,8 @@ exists, else :func:`replays.core.local_isoflop_grid`), mapped the same way; (d) 
 (e) ``largest``: largest-affordable-first; (f) ``bayeslaw_laws``: ``bl.suggest_runs`` robust to the
 law form, designing for the mixture of the Chinchilla law and the over-training law (Gadre et al.:
 equal exponents, in C and D/N) fitted on the same runs, weighted by ``bl.compare``'s stacking
-weights (the refits that are scored stay the Chinchilla law's).
+weights (the refits that are scored stay the Chinchilla law's); ``bayeslaw_laws_equal``: the same
+with the two laws weighted one half each.
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ def with_law_inputs(frame: pd.DataFrame) -> pd.DataFrame:
 OTHER_LAW = "overtraining"
 
 
-def bayeslaw_laws(state: State) -> list:
+def bayeslaw_laws(state: State, equal: bool = False) -> list:
     """(f) ``bl.suggest_runs`` over the Chinchilla and over-training laws' posteriors, weighted by
-    ``bl.compare``'s stacking weights, in its order."""
+    ``bl.compare``'s stacking weights (``equal``: one half each), in its order."""
     from dataclasses import replace
 
     import bayeslaw as bl
@@ -100,10 +101,13 @@ def bayeslaw_laws(state: State) -> list:
     settings = replace(state.settings or FitSettings(), law=OTHER_LAW)
     runs = with_law_inputs(state.chosen).assign(loss=state.chosen["loss"])
     fits = {"chinchilla": state.fit, OTHER_LAW: fit_runs(runs, settings, state.seed)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        weights = bl.compare(fits, seed=state.seed)
-    state.info["weights"] = {k: float(v) for k, v in weights["weight"].items()}
+    weights = None  # suggest_runs' own default: equal weights
+    if not equal:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            weights = bl.compare(fits, seed=state.seed)
+    state.info["weights"] = ({name: 1.0 / len(fits) for name in fits} if weights is None
+                             else {k: float(v) for k, v in weights["weight"].items()})
     return _design(state, with_law_inputs(state.target), with_law_inputs(state.available), fits=fits,
                    weights=weights)
 
@@ -175,7 +179,8 @@ def largest(state: State) -> list:
 
 
 STRATEGIES = {"bayeslaw": bayeslaw_suggest, "ssl": ssl_suggest, "isoflop": isoflop, "random": random,
-              "largest": largest, "bayeslaw_laws": bayeslaw_laws}
+              "largest": largest, "bayeslaw_laws": bayeslaw_laws,
+              "bayeslaw_laws_equal": lambda state: bayeslaw_laws(state, equal=True)}
 #: what a replay runs unless ``--strategies`` says otherwise: ``bayeslaw_laws`` (one more fit per
 #: batch) only on request
 DEFAULT = ("bayeslaw", "ssl", "isoflop", "random", "largest")
