@@ -12,16 +12,21 @@ three ways and applied to the same draws (``ExtrapolationErrorModel.log_offsets`
   ``L`` = ``--trend-length`` x the fit's log span; the full fit gets the drift at ``t = 0``;
 * ``drift3``: the default drift with a prior three times as wide, ``m ~ Normal(0, 9 S^2)``;
 * ``fixed``: the default drift with a prior of its own, not tied to the nested fits' scatter:
-  sds :data:`FIXED_DRIFT_SD` (offset, slope change per unit log C, tilt per unit log D/N).
+  sds :data:`FIXED_DRIFT_SD` (offset, slope change per unit log C, tilt per unit log D/N);
+* ``ramp``: the default drift, with the offset and tilt terms (scatter and drift) growing in
+  linearly over ``--onset`` units of log C beyond the data instead of jumping in at its edge
+  (``V = [g(d), d, u g(d)]``, ``g(d) = min(d / onset, 1)``), in the nested fits and the prediction.
 
-Where a split has several families, ``none``, ``drift``, ``drift3`` and ``fixed`` give each
-family its own drift, as ``bl.fit`` does (``trend`` keeps one for all).
+Where a split has several families, ``none``, ``drift``, ``drift3``, ``fixed`` and ``ramp`` give
+each family its own drift, as ``bl.fit`` does (``trend`` keeps one for all).
 
     python benchmarks/drift_variants.py chinchilla,olmo_ladder,steplaw,gadre_overtraining,\
-porian_isoflop,datablations,pythia [--variants none,drift,trend,drift3,fixed] [--cache DIR]
+porian_isoflop,datablations,pythia [--variants none,drift,trend,drift3,fixed,ramp] [--onset 1] \
+[--cache DIR] [--out STEM]
 
 ``--cache`` keeps each split's fit, residuals and draws (a pickle per split), so a rerun that
-changes only the error model skips the fits. Writes ``results/drift_variants.json``.
+changes only the error model skips the fits. Writes ``results/STEM.json`` (default
+``drift_variants``).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from bayeslaw.infer import extrapolation_posterior as post
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, key_values, tilt_values
 
 LEVELS = (0.5, 0.8, 0.95)
-VARIANTS = ("none", "drift", "trend", "drift3", "fixed")
+VARIANTS = ("none", "drift", "trend", "drift3", "fixed", "ramp")
 #: prior sds of the ``fixed`` variant's drift: 5% offset, 5% per unit log C of slope change, 2%
 #: per unit log D/N of tilt (log loss), weakly informative at the scale of a law's misses
 FIXED_DRIFT_SD = np.array([0.05, 0.05, 0.02])
@@ -103,6 +108,50 @@ def trend_posterior(residuals, scales, distances, tilts, groups, positions, leng
     return post.integrate_drift(out, np.concatenate([sd, sd / length], -1), precision, shift, keep=k)
 
 
+def onset(distances: np.ndarray, length: float) -> np.ndarray:
+    """The ``ramp`` variant's weight of the offset and tilt terms: 0 at the data's edge, 1 from
+    ``length`` units of log key beyond it."""
+    return np.clip(np.asarray(distances, dtype=float) / length, 0.0, 1.0)
+
+
+def ramp_posterior(residuals, scales, distances, tilts, groups, families, n_families, length):
+    """:func:`~bayeslaw.infer.extrapolation_posterior.shared_error_posterior` with a drift per
+    family and the columns ``[g(d), d, u g(d)]`` (:func:`onset`) instead of ``[1, d, u]``."""
+    g = onset(distances, length)
+    cols = [g, distances, tilts * g]
+    sd = post.scale_grid(True)
+    family = np.zeros(len(residuals), dtype=int) if families is None else np.asarray(families, dtype=int)
+    out, cells = np.zeros(sd.shape[:-1]), []
+    for f in range(1 if families is None else int(n_families)):
+        at = family == f
+        loglik, precision, shift = np.zeros(sd.shape[:-1]), np.zeros(sd.shape[:-1] + (3, 3)), np.zeros(sd.shape)
+        for _, (ll, p, h) in post.group_terms(residuals[at], scales[at], [c[at] for c in cols], groups[at], sd, True):
+            loglik, precision, shift = loglik + ll, precision + p, shift + h
+        family_loglik, cell_mean, cell_cov = post.drift_cells(loglik, sd, precision, shift)
+        out += family_loglik
+        cells.append((cell_mean, cell_cov))
+    weights = np.exp(out - out.max())
+    weights /= weights.sum()
+    moments = [post.mix_cells(weights, *cell) for cell in cells]
+    if families is None:
+        return weights, *moments[0]
+    return weights, np.stack([m for m, _ in moments]), np.stack([c for _, c in moments])
+
+
+def ramp_offsets(error: ExtrapolationErrorModel, inputs: dict, n_draws: int, family, length: float) -> np.ndarray:
+    """:meth:`ExtrapolationErrorModel.log_offsets` with the offset and tilt terms weighted by
+    :func:`onset` instead of ``1(d > 0)`` (same random draws, in the same order)."""
+    rng = np.random.default_rng([0, 7])
+    kappa, tau, eta = error.scale_draws(rng, n_draws).T
+    z1, z2 = rng.standard_normal((2, n_draws))
+    d = error.distance(inputs)[None, :]
+    g, u = onset(d, length), error.tilt_position(inputs)[None, :]
+    z3 = rng.standard_normal(n_draws)
+    delta = (kappa * z1)[:, None] * g + (tau * z2)[:, None] * d + (eta * z3)[:, None] * u * g
+    m = error._drift_draws(rng, n_draws, d.shape[1], family)
+    return delta + m[..., 0] * g + m[..., 1] * d + m[..., 2] * u * g
+
+
 def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationErrorModel:
     """The split's extrapolation error under ``variant`` (see the module docstring)."""
     pts, keys, tilts = case["pts"], case["keys"], case["tilts"]
@@ -116,6 +165,8 @@ def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationE
         weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family)
     elif variant == "drift3":
         weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family, drift_sd=lambda sd: 3.0 * sd)
+    elif variant == "ramp":
+        weights, mean, cov = ramp_posterior(*args, per_family["families"], per_family["n_families"], trend_length)
     elif variant == "fixed":
         weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family,
                                                          drift_sd=lambda sd: FIXED_DRIFT_SD)
@@ -126,12 +177,15 @@ def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationE
                                    float(np.median(tilts)), mean, cov)
 
 
-def evaluate(case: dict, variant: str, trend_length: float) -> dict:
+def evaluate(case: dict, variant: str, trend_length: float, onset_length: float = 1.0) -> dict:
     """Scores of the held-out runs with the variant's error applied to the plain draws."""
-    error = error_model(case, variant, trend_length)
+    length = onset_length if variant == "ramp" else trend_length
+    error = error_model(case, variant, length)
     family = case.get("test_family") if variant != "trend" else None
-    draws = case["draws"] * np.exp(error.log_offsets(case["test_inputs"], case["draws"].shape[0], seed=0,
-                                                     family=family))
+    n_draws = case["draws"].shape[0]
+    offsets = (ramp_offsets(error, case["test_inputs"], n_draws, family, onset_length) if variant == "ramp"
+               else error.log_offsets(case["test_inputs"], n_draws, seed=0, family=family))
+    draws = case["draws"] * np.exp(offsets)
     intervals = {lv: tuple(np.quantile(draws, [(1 - lv) / 2, (1 + lv) / 2], axis=0)) for lv in LEVELS}
     sc = score({"point": np.median(draws, axis=0), "intervals": intervals, "draws": draws}, case["obs"])
     return {"dataset": case["dataset"], "split": case["split"], "variant": variant, "units": len(case["obs"]),
@@ -165,6 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--trend-length", type=float, default=0.5,
                         help="the trend prior's length as a share of the fit's log span of C")
+    parser.add_argument("--onset", type=float, default=1.0,
+                        help="the ramp variant's onset length, in units of log C beyond the data")
+    parser.add_argument("--out", default=OUT.stem, help="results file stem (default drift_variants)")
     parser.add_argument("--cache", type=Path, help="folder for the per-split fits (reused when present)")
     args = parser.parse_args(argv)
     variants = args.variants.split(",")
@@ -177,16 +234,17 @@ def main(argv: list[str] | None = None) -> None:
             if case is None:
                 continue
             for variant in variants:
-                rows.append(evaluate(case, variant, args.trend_length))
+                rows.append(evaluate(case, variant, args.trend_length, args.onset))
                 r = rows[-1]
                 print(f"{name} {split} {variant}: ARE {100 * r['median_are']:.2f}% IS80 "
                       f"{r['interval_score']['0.8']:.2f} IS95 {r['interval_score']['0.95']:.2f} "
                       f"cov80 {100 * r['coverage']['0.8']:.0f}%", flush=True)
     lines = summary(rows) if "drift" in variants else []
     print("\n".join(lines))
-    OUT.write_text(json.dumps({"config": {"datasets": args.datasets, "variants": variants,
-                                          "trend_length": args.trend_length},
-                               "summary": lines, "results": rows}, indent=1))
+    config = {"datasets": args.datasets, "variants": variants, "trend_length": args.trend_length,
+              "onset": args.onset}
+    (OUT.parent / f"{args.out}.json").write_text(json.dumps({"config": config, "summary": lines, "results": rows},
+                                                            indent=1))
 
 
 if __name__ == "__main__":
