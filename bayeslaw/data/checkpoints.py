@@ -18,11 +18,13 @@ checkpoints before ~10B tokens cuts extrapolation error from >15% to 4-10% for l
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
+from bayeslaw.data.columns import numeric_column
 
 #: column names taken as the run label when ``run`` is not given (see :func:`resolve_run`)
 RUN_COLUMNS = ("run", "run_id")
@@ -30,19 +32,23 @@ RUN_COLUMNS = ("run", "run_id")
 CHECKPOINT_HINTS = (*RUN_COLUMNS, "step", "checkpoint", "iteration", "tokens_seen")
 
 
-def resolve_run(frame: pd.DataFrame, run: str | bool | None) -> str | None:
+def resolve_run(frame: pd.DataFrame, run: str | bool | None, taken: Mapping[str, str] | None = None) -> str | None:
     """The column naming each row's training run, or None for no run effect.
 
     ``run`` is a column name (used as given), False (no run effect) or None: then a column named
-    as in :data:`RUN_COLUMNS` is used when it has no missing labels and some label is on several
-    rows. A table of one row per run has no run effect and no warning. Otherwise, when a column
-    looks like a checkpoint label (``step``, ...), the fit warns that ``run=`` may be wanted.
+    as in :data:`RUN_COLUMNS` is used when it has no missing labels, some label is on several
+    rows and it has no other role (``taken``, as in :func:`encode_runs`: grouping families by
+    a ``run`` column is not a run effect). A table of one row per run has no run effect and no
+    warning. Otherwise, when a column looks like a checkpoint label (``step``, ...), the fit
+    warns that ``run=`` may be wanted.
     """
     if run is False:
         return None
     if run is not None:
         return run
     column = _named_run_column(frame)
+    if column is not None and column in (taken or {}):
+        return None
     if column is not None and frame[column].notna().all():
         # a label on several rows: checkpoints of one run; else one row per run, nothing to share
         return column if frame[column].astype(str).duplicated().any() else None
@@ -61,15 +67,21 @@ def _named_run_column(frame: pd.DataFrame):
     return next((names[n] for n in RUN_COLUMNS if n in names), None)
 
 
-def encode_runs(frame: pd.DataFrame, run: str | None,
-                what: str = "runs table") -> tuple[np.ndarray | None, int]:
+def encode_runs(frame: pd.DataFrame, run: str | None, what: str = "runs table",
+                taken: Mapping[str, str] | None = None) -> tuple[np.ndarray | None, int]:
     """Integer run index per row (and the number of runs), or (None, 0) without a run effect.
 
     ``run`` is a column name or None (see :func:`resolve_run`); ``what`` names the table in
-    errors. Warns when it gives every row a run of its own (then there is no run effect: see below).
+    errors; ``taken`` maps the columns that already have a role (``RunsTable.roles``) to it, which
+    the run column may not share. Warns when it gives every row a run of its own (then there is
+    no run effect: see below).
     """
     if run is None:
         return None, 0
+    role = (taken or {}).get(run)
+    if role is not None:
+        raise DataError(f"run column {run!r} is also the {role}; give the column that names each "
+                        "training run")
     if run not in frame.columns:
         raise DataError(f"run column {run!r} is missing from the {what} (present: {', '.join(map(str, frame.columns))})")
     labels = frame[run]
@@ -102,7 +114,23 @@ def drop_early_checkpoints(runs: pd.DataFrame, tokens: str = "D", min_tokens: fl
         Column with the tokens seen at the checkpoint.
     min_tokens : float
         Keep rows with at least this many tokens (default 10B, the Hitchhiker's Guide's cut).
+
+    Raises
+    ------
+    DataError
+        For a token column that is missing or holds anything but positive numbers (a row it
+        could not compare would be dropped unsaid), a bad ``min_tokens``, or a cut no row passes.
     """
     if tokens not in runs.columns:
         raise DataError(f"column {tokens!r} is missing from the runs table")
-    return runs[pd.to_numeric(runs[tokens], errors="coerce") >= min_tokens].copy()
+    if isinstance(min_tokens, bool) or not isinstance(min_tokens, int | float | np.number) \
+            or not np.isfinite(min_tokens) or min_tokens < 0:
+        raise DataError(f"min_tokens must be a non-negative number of tokens, got {min_tokens!r}")
+    if len(runs) == 0:
+        raise DataError("the runs table has no rows")
+    values = numeric_column(runs[[tokens]].copy(), tokens, True, "the runs table")
+    kept = runs[values >= min_tokens].copy()
+    if len(kept) == 0:
+        raise DataError(f"no checkpoint has at least {min_tokens:g} tokens (column {tokens!r} reaches "
+                        f"{values.max():g}); lower min_tokens")
+    return kept

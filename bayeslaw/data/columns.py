@@ -46,9 +46,13 @@ def numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) ->
 
     Text that parses as a number is accepted; anything else, a missing or infinite value, or
     (with ``positive``) a value <= 0 raises :class:`~bayeslaw.core.errors.DataError` naming the
-    rows and values.
+    rows and values. So does a column of true/false, dates, durations or complex numbers, which
+    pandas would read as 0/1, nanoseconds or a real part.
     """
     raw = frame[name]
+    kind = _non_number_kind(raw)
+    if kind:
+        raise DataError(f"column '{name}' in {noun} holds {kind} ({raw.dtype}), not numbers")
     missing = is_missing(raw)
     parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
     failed = (parsed.isna() & ~missing).to_numpy()
@@ -69,6 +73,20 @@ def numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) ->
             raise DataError(f"column '{name}' in {noun} must be positive: {_rows_phrase(pairs)}")
     frame[name] = values
     return values
+
+
+def _non_number_kind(values: pd.Series) -> str | None:
+    """What a column holds when its dtype is one pandas converts to numbers without being numbers."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "true/false values"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "dates"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "durations"
+    if pd.api.types.is_complex_dtype(dtype):
+        return "complex numbers"
+    return None
 
 
 def listed_rows(labels) -> str:

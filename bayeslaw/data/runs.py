@@ -37,6 +37,15 @@ class RunsTable:
     target_name: str | None
     group: str | None
 
+    def roles(self) -> dict[str, str]:
+        """Each column the fit reads, mapped to its role in words (for messages)."""
+        out = {name: f"law input '{name}'" for name in self.inputs}
+        if self.target_name is not None:
+            out[self.target_name] = f"target '{self.target_name}'"
+        if self.group is not None:
+            out[self.group] = f"family column '{self.group}'"
+        return out
+
     @property
     def n_families(self) -> int:
         """Number of families in the encoding (not counting new families, index -1)."""
@@ -123,8 +132,14 @@ def validate_runs(
         non-positive values, or missing family values.
     """
     noun = _noun(what)
-    needed = [*inputs, *([target] if target is not None else []),
-              *([group] if group is not None else [])]
+    roles = [(f"law input '{name}'", name) for name in inputs]
+    roles += [(f"target '{target}'", target)] if target is not None else []
+    roles += [(f"family column '{group}'", group)] if group is not None else []
+    for i, (role, name) in enumerate(roles):
+        earlier = next((r for r, n in roles[:i] if n == name), None)
+        if earlier:  # e.g. target="N": a column cannot be what is predicted and what predicts it
+            raise DataError(f"column '{name}' of {noun} is given two roles: {earlier} and {role}")
+    needed = [name for _, name in roles]
     check_columns(frame, needed, noun)
     if len(frame) == 0:
         raise DataError(_no_rows(noun))
@@ -278,6 +293,9 @@ def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
     else:
         raise DataError(f"{noun} must be a DataFrame, a dict of columns, a dict of one row or a "
                         f"list of dicts, got {type(rows).__name__}")
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise DataError(f"{noun} has column names on {frame.columns.nlevels} levels; give one name per "
+                        "column (e.g. join the levels with '_')")
     names = [str(c) for c in frame.columns]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -74,6 +74,8 @@ def filter_runs(runs: pd.DataFrame, where: str) -> pd.DataFrame:
         For a condition that cannot be read, a column not in the table, a numeric comparison
         on a column with non-numeric values, or a filter no row satisfies.
     """
+    if not isinstance(runs, pd.DataFrame):
+        raise DataError(f"filter_runs needs the runs as a DataFrame, got {type(runs).__name__}")
     keep = np.ones(len(runs), dtype=bool)
     for cond in parse_where(where):
         if cond.column not in runs.columns:
@@ -89,6 +91,10 @@ def filter_runs(runs: pd.DataFrame, where: str) -> pd.DataFrame:
                 label = runs.index[np.flatnonzero(bad)[0]]
                 raise DataError(f"where: column {cond.column!r} in condition {cond.text!r} has a "
                                 f"non-numeric value in row {label!r}")
+            if np.isnan(values).any():  # a comparison with a missing value would drop its row unsaid
+                label = runs.index[np.flatnonzero(np.isnan(values))[0]]
+                raise DataError(f"where: column {cond.column!r} in condition {cond.text!r} has a "
+                                f"missing value in row {label!r}")
             target = cond.value
         keep &= np.asarray(_OPS[cond.op](values, target), dtype=bool)
     if not keep.any():

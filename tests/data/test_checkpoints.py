@@ -44,3 +44,21 @@ def test_one_row_per_run_has_no_run_effect_and_no_warning():
 def test_a_checkpoint_column_without_a_usable_run_label_warns(frame, column):
     with pytest.warns(bl.DataWarning, match=re.escape(HINT.format(column))):
         assert resolve_run(frame, None) is None
+
+
+@pytest.mark.parametrize("run, group, message", [
+    ("family", "family", ("run column 'family' is also the family column 'family'; give the column that names "
+                          "each training run")),
+    ("loss", None, "run column 'loss' is also the target 'loss'; give the column that names each training run"),
+    ("N", None, "run column 'N' is also the law input 'N'; give the column that names each training run"),
+])
+def test_the_run_column_cannot_have_another_role(run, group, message):
+    frame = pd.DataFrame({"run": [r for r in "abcd" for _ in range(2)], "family": ["x"] * 4 + ["y"] * 4,
+                          "N": [n for n in (1e8, 2e8, 4e8, 8e8) for _ in range(2)], "D": [1e9, 2e9] * 4,
+                          "loss": [3.0, 2.9, 2.8, 2.7, 2.6, 2.5, 2.45, 2.4]})
+    with pytest.raises(bl.DataError, match="^" + re.escape(message) + "$"):
+        bl.fit("chinchilla", frame, run=run, group=group, progress=False)
+
+
+def test_a_run_column_that_groups_families_is_not_taken_as_the_run():
+    assert resolve_run(CURVES, None, {"run": "family column 'run'"}) is None

@@ -90,6 +90,35 @@ def test_numeric_strings_are_accepted():
     assert table.frame["N"].dtype == np.float64
 
 
+@pytest.mark.parametrize("values, message", [
+    ([True, False], "column 'N' in the runs table holds true/false values (bool), not numbers"),
+    (np.array(["2024-01-01", "2024-02-01"], dtype="datetime64[ns]"), "column 'N' in the runs table holds dates (datetime64[ns]), not numbers"),
+    (np.array([1, 2], dtype="timedelta64[ns]"), "column 'N' in the runs table holds durations (timedelta64[ns]), not numbers"),
+    ([1e9 + 1j, 2e9 + 0j], "column 'N' in the runs table holds complex numbers (complex128), not numbers"),
+])
+def test_columns_pandas_would_coerce_are_refused(values, message):
+    frame = pd.DataFrame({"N": values, "D": [1e9, 2e9], "loss": [2.0, 1.9]})
+    with raises(message):
+        validate_runs(frame, INPUTS, "loss", None)
+
+
+@pytest.mark.parametrize("target, group, message", [
+    ("N", None, "column 'N' of the runs table is given two roles: law input 'N' and target 'N'"),
+    ("loss", "loss", "column 'loss' of the runs table is given two roles: target 'loss' and family column 'loss'"),
+    ("loss", "D", "column 'D' of the runs table is given two roles: law input 'D' and family column 'D'"),
+])
+def test_one_column_cannot_play_two_roles(target, group, message):
+    frame = pd.DataFrame({"N": [1e9, 2e9], "D": [1e9, 2e9], "loss": [2.0, 1.9]})
+    with raises(message):
+        validate_runs(frame, INPUTS, target, group)
+
+
+def test_multi_level_column_names_are_refused():
+    frame = pd.DataFrame([[1e9, 1e9, 2.0]], columns=pd.MultiIndex.from_tuples([("x", "N"), ("x", "D"), ("y", "loss")]))
+    with raises("the runs table has column names on 2 levels; give one name per column (e.g. join the levels with '_')"):
+        as_frame(frame)
+
+
 def test_missing_or_infinite_values():
     loss = [2.0] * 7
     loss[2], loss[5] = np.nan, np.inf

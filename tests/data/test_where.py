@@ -49,6 +49,31 @@ def test_filter_errors_name_column_row_and_empty_result():
         bl.filter_runs(RUNS, "family<1")
     with pytest.raises(bl.DataError, match=re.escape("where: no run satisfies 'N>1e12' (4 runs in the table)")):
         bl.filter_runs(RUNS, "N>1e12")
+    gap = RUNS.assign(N=[1e8, 5e8, float("nan"), 8e9])  # a comparison would drop row 2 unsaid
+    with pytest.raises(bl.DataError, match=re.escape("where: column 'N' in condition 'N < 1e12' has a missing "
+                                                      "value in row 2")):
+        bl.filter_runs(gap, "N < 1e12")
+    with pytest.raises(bl.DataError, match=re.escape("filter_runs needs the runs as a DataFrame, got int")):
+        bl.filter_runs(5, "N<1e9")
+
+
+def test_drop_early_checkpoints_refuses_what_would_drop_rows_unsaid():
+    curves = pd.DataFrame({"N": [1e8] * 3, "D": [1e9, 2e10, 4e10], "loss": [3.5, 3.0, 2.9]})
+    assert list(bl.drop_early_checkpoints(curves).index) == [1, 2]
+    cases = [
+        ({"min_tokens": float("nan")}, "min_tokens must be a non-negative number of tokens, got nan"),
+        ({"min_tokens": "1e10"}, "min_tokens must be a non-negative number of tokens, got '1e10'"),
+        ({"min_tokens": 1e30}, "no checkpoint has at least 1e+30 tokens (column 'D' reaches 4e+10); lower min_tokens"),
+        ({"tokens": "loss", "min_tokens": 10.0},
+         "no checkpoint has at least 10 tokens (column 'loss' reaches 3.5); lower min_tokens"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(bl.DataError, match=re.escape(message)):
+            bl.drop_early_checkpoints(curves, **kwargs)
+    with pytest.raises(bl.DataError, match=re.escape("column 'D' in the runs table has missing or infinite values: row 1")):
+        bl.drop_early_checkpoints(curves.assign(D=[1e9, float("nan"), 4e10]))
+    with pytest.raises(bl.DataError, match=re.escape("column 'N' in the runs table is not numeric: rows 0, 1, 2")):
+        bl.drop_early_checkpoints(curves.assign(N=["a", "b", "c"]), tokens="N")
 
 
 def test_cli_where_error_is_one_line(tmp_path, capsys):
