@@ -22,7 +22,7 @@ from bayeslaw.core.errors import PredictionError
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.modeling.build import family_draws
 from bayeslaw.results.draws import check_ci_prob, interval_columns
-from bayeslaw.results.fit import NEW_FAMILY
+from bayeslaw.results.fit import NEW_FAMILY, require_fit
 
 QUANTITIES = ("N_opt", "D_opt", "tokens_per_param", "loss")
 METHODS = ("auto", "closed", "numerical")
@@ -86,10 +86,15 @@ def parameter_draws(fit, family: str | None = None, seed: int = 0) -> dict[str, 
 
 # -- optimal allocation ---------------------------------------------------------------------------
 
-def _budgets(compute) -> np.ndarray:
-    values = np.atleast_1d(np.asarray(compute, dtype=float))
+def _budgets(compute, name: str = "compute", what: str = "FLOP budgets") -> np.ndarray:
+    """``compute`` as a 1-D array of positive finite numbers; else a PredictionError naming the
+    argument ``name``."""
+    try:
+        values = np.atleast_1d(np.asarray(compute, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise PredictionError(f"compute must be one or more positive FLOP budgets, got {compute!r}")
+        raise PredictionError(f"{name} must be one or more positive {what}, got {compute!r}")
     return values
 
 
@@ -103,7 +108,20 @@ def _check_law(law, fixed: Mapping[str, float]) -> dict[str, float]:
     if missing:
         raise PredictionError(f"law {law.name!r} has input {missing[0]!r} besides N and D; give its value, "
                               f"e.g. inputs={{{missing[0]!r}: ...}}")
-    return {n: float(fixed[n]) for n in extra}
+    unknown = [n for n in fixed if n not in extra]
+    if unknown:
+        allowed = f"its inputs besides N and D: {', '.join(extra)}" if extra else "it has no inputs besides N and D"
+        raise PredictionError(f"inputs has key {unknown[0]!r}, not an input of law {law.name!r} to fix "
+                              f"({allowed})")
+    out = {}
+    for n in extra:
+        try:
+            out[n] = float(fixed[n])
+        except (TypeError, ValueError):
+            out[n] = float("nan")
+        if not np.isfinite(out[n]):
+            raise PredictionError(f"inputs[{n!r}] must be a finite number, got {fixed[n]!r}")
+    return out
 
 
 def is_chinchilla(law) -> bool:
@@ -162,6 +180,7 @@ def allocation_draws(fit, compute, *, family: str | None = None, flops: str | fl
     Quantities: ``N_opt``, ``D_opt``, ``tokens_per_param`` (D*/N*) and ``loss`` (the law at the
     optimum, without run noise). Arguments as in :func:`optimal_allocation`.
     """
+    require_fit(fit)
     if method not in METHODS:
         raise PredictionError(f"method must be one of: {', '.join(METHODS)}; got {method!r}")
     law = fit.law

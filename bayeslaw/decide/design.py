@@ -85,8 +85,11 @@ def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.nda
     if lik.dist not in _DISTS:
         raise PredictionError(f"suggest_runs needs a Student-t or normal likelihood; law {law.name!r} has {lik.dist}")
     frame = inputs.family_column(fit, cands)
+    fit._rows(frame, what="candidates")  # errors name the candidates' own index labels
     if kind == "rows":
-        frame = pd.concat([inputs.family_column(fit, target), frame], ignore_index=True)
+        planned = inputs.family_column(fit, target)
+        fit._rows(planned, what="target")
+        frame = pd.concat([planned, frame], ignore_index=True)
     table = fit._rows(frame)
     params = family_draws(fit.plan, fit._flat_samples, jnp.asarray(table.family_index), fit._logref_jnp,
                           jax.random.PRNGKey(0))
@@ -180,7 +183,7 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     leave on it in the worlds where it is the truth (how surely the batch would recognise it; 1
     for one law).
     """
-    inputs.check_settings(n, budget, outer, seed)
+    inputs.check_settings(n, budget, outer, seed, replicates)
     if fits is None:
         fits = {"fit": fit}
     law_w = inputs.law_weights(fits, weights)
@@ -188,6 +191,9 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     first = next(iter(fits.values()))
     cands = inputs.parse_candidates(candidates, inputs.cost_constant(cost))
     costs = inputs.candidate_costs(cost, cands)
+    if budget is not None and budget < costs.min():
+        raise PredictionError(f"budget {budget:g} is below the cheapest candidate's cost {costs.min():g}: "
+                              "no run fits it")
     pool = _pool(fits, law_w, kind, target_spec, cands)
     rng = np.random.default_rng(int(seed))
     prior = np.exp(pool["logprior"] - pool["logprior"].max())

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import BayeslawError, LawSpecError, PredictionError
+from bayeslaw.core.errors import BayeslawError, DataError, LawSpecError, PredictionError
+from bayeslaw.data.columns import numeric_column
 from bayeslaw.data.runs import as_frame
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.results.draws import check_seed
+from bayeslaw.results.fit import require_fit
 
 #: keys of a compute-optimal target ``{"compute": [...], ...}``
 COMPUTE_KEYS = ("compute", "family", "flops")
@@ -37,9 +39,14 @@ def _positive_numbers(values, what: str) -> np.ndarray:
 
 
 def _require_columns(frame: pd.DataFrame, what: str) -> None:
+    """Columns N and D, positive numbers (checked on a copy: the caller's frame is not converted)."""
     for column in ("N", "D"):
         if column not in frame.columns:
             raise PredictionError(f"{what} has no column {column!r}; give the model size N and tokens D of each run")
+        try:
+            numeric_column(frame[[column]].copy(), column, True, what)
+        except DataError as exc:
+            raise PredictionError(str(exc)) from None
 
 
 def parse_target(target) -> tuple[str, object]:
@@ -155,6 +162,8 @@ def law_weights(fits: Mapping, weights) -> dict[str, float]:
     """
     if not isinstance(fits, Mapping) or not fits:
         raise PredictionError("fits must be a non-empty mapping of name to Fit")
+    for name, fit in fits.items():
+        require_fit(fit, "fit" if len(fits) == 1 and name == "fit" else f"fits[{name!r}]")
     if weights is None:
         return {name: 1.0 / len(fits) for name in fits}
     if isinstance(weights, pd.DataFrame):
@@ -178,8 +187,10 @@ def law_weights(fits: Mapping, weights) -> dict[str, float]:
     return {name: float(w[name] / values.sum()) for name in fits}
 
 
-def check_settings(n, budget, outer, seed) -> None:
-    """Validate the counts, the budget and the seed."""
+def check_settings(n, budget, outer, seed, replicates: bool = True) -> None:
+    """Validate the counts, the budget, the seed and the replicates flag."""
+    if not isinstance(replicates, bool | np.bool_):
+        raise PredictionError(f"replicates must be True or False, got {replicates!r}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise PredictionError(f"n must be a whole number of runs >= 1, got {n!r}")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float | np.number)

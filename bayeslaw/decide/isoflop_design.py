@@ -8,6 +8,8 @@ import pandas as pd
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.decide.allocation import _budgets, flops_constant
 
+#: the most model sizes per budget a sweep lays out (a real sweep trains a handful)
+MAX_POINTS = 1000
 #: runs whose log10 C lie within this many decades of a budget's smallest one share the budget
 BUDGET_TOLERANCE = 0.05
 
@@ -41,13 +43,18 @@ def isoflop_grid(budgets, *, points: int = 9, span: tuple[float, float] = (0.25,
     log N describes the profile well; wider sweeps bias the parabola's vertex.
     Tokens are D = C / (k N). Returns a DataFrame with columns C, N, D.
     """
-    values = _budgets(budgets)
-    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 3:
-        raise PredictionError(f"points must be a whole number of at least 3 (a parabola needs 3), got {points!r}")
-    lo, hi = (float(s) for s in span)
+    values = _budgets(budgets, "budgets")
+    if isinstance(points, bool) or not isinstance(points, int | np.integer) or not 3 <= points <= MAX_POINTS:
+        raise PredictionError(f"points must be a whole number from 3 (a parabola needs 3) to {MAX_POINTS}, "
+                              f"got {points!r}")
+    try:
+        lo, hi = (float(s) for s in span)
+    except (TypeError, ValueError):
+        lo = hi = float("nan")
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
         raise PredictionError(f"span must be two factors 0 < low < high, got {span!r}")
-    if not (np.isfinite(tokens_per_param) and tokens_per_param > 0):
+    if isinstance(tokens_per_param, bool) or not isinstance(tokens_per_param, int | float | np.number) \
+            or not (np.isfinite(tokens_per_param) and tokens_per_param > 0):
         raise PredictionError(f"tokens_per_param must be positive, got {tokens_per_param!r}")
     k = flops_constant(flops)
     factors = np.exp(np.linspace(np.log(lo), np.log(hi), int(points)))

@@ -22,7 +22,7 @@ from bayeslaw.core.errors import PredictionError
 from bayeslaw.data.runs import as_frame
 from bayeslaw.decide.allocation import _budgets, _family_index
 from bayeslaw.results.draws import check_ci_prob, interval_columns
-from bayeslaw.results.fit import NEW_FAMILY
+from bayeslaw.results.fit import NEW_FAMILY, require_fit
 
 # -- decision quantities --------------------------------------------------------------------------
 
@@ -77,6 +77,7 @@ def prob_better(fit, plan_a, plan_b, kind: str = "observed", *, seed: int = 0):
     -------
     float for one pair, else ndarray with one probability per pair.
     """
+    require_fit(fit)
     a, b = _frame(plan_a, "plan_a"), _frame(plan_b, "plan_b")
     if len(a) != len(b):
         raise PredictionError(f"plan_a has {len(a)} rows and plan_b {len(b)}; give the same number of rows")
@@ -110,7 +111,7 @@ def plan_precision(fit, memory_gb: float | Sequence[float], bits: Sequence[float
     if "P" not in fit.law.input_names or "N" not in fit.law.input_names:
         raise PredictionError(f"law {fit.law.name!r} has no precision input 'P'; fit a law such as "
                               "'precision' (inputs N, D, P)")
-    memory = _budgets(memory_gb)
+    memory = _budgets(memory_gb, "memory_gb", "memory sizes in GB")
     bit_values = np.asarray(bits, dtype=float)
     if bit_values.ndim != 1 or bit_values.size == 0 or np.any(~np.isfinite(bit_values)) or np.any(bit_values <= 0):
         raise PredictionError(f"bits must be one or more positive numbers, got {bits!r}")

@@ -74,8 +74,8 @@ def batch_runs(labels: list, tables: list[RunsTable], run: str | bool | None) ->
     them (``run=``); the batch fits one model, so either every table has a run effect or none."""
     runs = []
     for label, table in zip(labels, tables, strict=True):
-        column = resolve_run(table.frame, run)
-        runs.append((column, *encode_runs(table.frame, column, what=f"runs table {label!r}")))
+        column = resolve_run(table.frame, run, table.roles())
+        runs.append((column, *encode_runs(table.frame, column, what=f"runs table {label!r}", taken=table.roles())))
     having = [label for label, (_, index, _) in zip(labels, runs, strict=True) if index is not None]
     if having and len(having) < len(runs):
         lacking = [label for label, (_, index, _) in zip(labels, runs, strict=True) if index is None]

@@ -67,6 +67,7 @@ from bayeslaw.results.extrapolation_error import (
     key_values,
     tilt_values,
 )
+from bayeslaw.results.fit import require_fit
 
 DEFAULT_FOLDS = 5
 #: the nested cutoffs' range of quantiles of log key
@@ -285,6 +286,7 @@ def calibrate_extrapolation(fit, by: str = "C", folds: int = DEFAULT_FOLDS, *,
         Same draws; ``extrapolation`` set (and saved with the fit). Its ``timings`` gain
         ``extrapolation_s``, counted into ``total_s``.
     """
+    require_fit(fit)
     started = time.perf_counter()
     error = calibrate(fit, by=by, folds=folds, progress=progress, **fit_kwargs)
     timings = dict(fit.timings)

@@ -190,8 +190,8 @@ def fit(
     )
     check_target(law, table.target, table.frame, target, table.inputs)
     check_enough_runs(law, table.inputs, table.target)
-    run = resolve_run(table.frame, run)
-    run_index, n_runs = encode_runs(table.frame, run)
+    run = resolve_run(table.frame, run, table.roles())
+    run_index, n_runs = encode_runs(table.frame, run, taken=table.roles())
     if centered is None:
         centered = default_centered(table.family_index)
     auto = isinstance(pooling, str)

@@ -13,6 +13,7 @@ from numpyro.infer import MCMC, NUTS
 from numpyro.infer.hmc import hmc
 
 from bayeslaw.core import runtime
+from bayeslaw.core.errors import FitError
 from bayeslaw.modeling.build import ModelPlan
 from bayeslaw.results.diagnostics import (
     RHAT_LIMIT,
@@ -82,7 +83,14 @@ def sample_nuts(model, args: tuple, starts: dict | None, key, dense, chains: int
         starts = jax.tree.map(lambda v: v[0], starts)
     parts = []
     with runtime.stopwatch() as clock:
-        mcmc.run(key, *args, init_params=starts, extra_fields=("diverging", "num_steps"))
+        try:
+            mcmc.run(key, *args, init_params=starts, extra_fields=("diverging", "num_steps"))
+        except RuntimeError as exc:
+            if "valid initial parameters" not in str(exc):
+                raise
+            raise FitError("the sampler found no starting point where the model's density is finite: "
+                           "check the table for extreme values (e.g. a target many orders of magnitude "
+                           "from the others)") from None
         while True:
             parts.append((jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True)),
                           jax.tree.map(np.asarray, mcmc.get_extra_fields(group_by_chain=True))))

@@ -91,7 +91,7 @@ def plot_frontier(fit, compute_range: Sequence[float] | None = None, *, quantity
             raise PredictionError(f"law {fit.law.name!r} has no inputs N and D; give compute_range")
         plan_c = key_values({k: planned[k].to_numpy(float) for k in ("N", "D")}, "C") if len(planned) else []
         compute_range = (fitted_c.min() / 2, max([fitted_c.max(), *plan_c]) * 10)
-    lo, hi = _budgets(compute_range)[[0, -1]]
+    lo, hi = _budgets(compute_range, "compute_range")[[0, -1]]
     budgets = np.geomspace(lo, hi, int(n))
     frame = optimal_allocation(fit, budgets, family=family, flops=flops, ci_prob=ci_prob, inputs=inputs)
     rows = frame.xs(quantity, level="quantity")

@@ -43,6 +43,14 @@ def sampled_sites(plan: ModelPlan, samples: Mapping[str, np.ndarray]) -> list[st
     return out + [k for k in extra if k in samples]
 
 
+def require_fit(value, name: str = "fit") -> None:
+    """Refuse anything but a :class:`Fit` where one is needed, naming the argument (an object
+    without a law or draws would otherwise fail deep inside with an AttributeError)."""
+    if not isinstance(value, Fit):
+        raise TypeError(f"{name} must be a bayeslaw Fit (from bayeslaw.fit or bayeslaw.load), "
+                        f"got {type(value).__name__}")
+
+
 @dataclass
 class Fit(DrawsMixin):
     """A fitted scaling law: posterior draws plus everything needed to predict without refitting.
@@ -186,9 +194,9 @@ class Fit(DrawsMixin):
 
     # -- prediction ---------------------------------------------------------------------------
 
-    def _rows(self, rows) -> RunsTable:
+    def _rows(self, rows, what: str = "prediction rows") -> RunsTable:
         return encode_rows(rows, {i.name: i.positive for i in self.law.inputs}, self.table.group,
-                           self.families)
+                           self.families, what=what)
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Posterior draws of the law (``kind="law"``) or of a new run (``"observed"``).
@@ -213,7 +221,16 @@ class Fit(DrawsMixin):
                 mean = with_run_effect(self.plan, mean, offset)
             mean = observed_draws(self.plan, params, mean, k_obs, x, self._logref_jnp,
                                   self._noise_bound)
-        return extrap.apply(self.extrapolation, np.asarray(mean), table.inputs, seed, table.family_index)
+        with np.errstate(all="ignore"):
+            out = extrap.apply(self.extrapolation, np.asarray(mean), table.inputs, seed, table.family_index)
+        bad = ~np.all(np.isfinite(out), axis=0)
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            values = ", ".join(f"{k}={v[at]:g}" for k, v in table.inputs.items())
+            raise PredictionError(f"the prediction for row {table.frame.index[at]} ({values}) is not a finite "
+                                  f"number: its inputs are beyond what law {self.law.name!r} can be "
+                                  "evaluated at in floating point")
+        return out
 
     def predict(self, rows, kind: str = "observed", ci_prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
         """Predict planned runs with intervals.

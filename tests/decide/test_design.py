@@ -277,6 +277,7 @@ def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, kaplan_fit)
     ({"cost": "N - 1e8"}, "cost of candidate 0 is -9e+07 (cost formula 'N - 1e8'); every cost must be a positive number"),
     ({"n": 0}, "n must be a whole number of runs >= 1, got 0"),
     ({"budget": -1.0}, "budget must be a positive number, got -1.0"),
+    ({"replicates": "no"}, "replicates must be True or False, got 'no'"),
     ({"target": {"compute": [1e21], "budget": 3}},
      "target has unknown key 'budget'; a compute-optimal target takes: compute, family, flops"),
     ({"fits": "own", "weights": {"b": 1.0}}, "weights name fit 'b' that is not in fits; fits: a"),
@@ -377,3 +378,30 @@ def test_cli_grid_takes_the_inputs_of_every_law():
     grid = _candidates(SimpleNamespace(table=SimpleNamespace(group=None)), args, inputs)
     assert list(grid.columns) == ["C", "M"] and len(grid) == 4
     assert sorted(set(grid["M"])) == pytest.approx([10.0, 100.0])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bl.suggest_runs(5, TARGET, pd.DataFrame([FAR])), "fit must be a bayeslaw Fit"),
+    (lambda: bl.suggest_runs(None, TARGET, pd.DataFrame([FAR]), fits={"a": 5, "b": 6}), "fits['a'] must be a bayeslaw Fit"),
+    (lambda: bl.optimal_allocation(5, 1e21), "fit must be a bayeslaw Fit"),
+    (lambda: bl.prob_better(5, FAR, NEAR), "fit must be a bayeslaw Fit"),
+    (lambda: bl.calibrate_extrapolation(5), "fit must be a bayeslaw Fit"),
+])
+def test_what_is_not_a_fit_is_named(call, message):
+    with pytest.raises(TypeError, match="^" + re.escape(message + " (from bayeslaw.fit or bayeslaw.load), got int") + "$"):
+        call()
+
+
+def test_rows_of_candidates_and_target_are_named_by_their_own_labels(tiny_family_fit):
+    cands = pd.DataFrame({"N": [1e8, 2e8, 3e8], "D": [2e9] * 3, "family": ["dense", "xx", "dense"]},
+                         index=["a", "b", "c"])
+    with pytest.raises(bl.DataError, match=r"^unknown family 'xx' in candidates: row b; known families: "):
+        bl.suggest_runs(tiny_family_fit, {**TARGET, "family": "dense"}, cands)
+    with pytest.raises(bl.DataError, match=r"^unknown family 'yy' in the target: row 0; known families: "):
+        bl.suggest_runs(tiny_family_fit, {**TARGET, "family": "yy"}, cands.drop(index="b"))
+    message = "column 'N' in candidates is not numeric: row b ('big')"
+    with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
+        bl.suggest_runs(tiny_family_fit, TARGET, cands.assign(N=[1e8, "big", 3e8]))
+    message = "budget 0.5 is below the cheapest candidate's cost 1: no run fits it"
+    with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
+        bl.suggest_runs(tiny_family_fit, TARGET, cands.drop(index="b"), cost=[1.0, 2.0], budget=0.5)

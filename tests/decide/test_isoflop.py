@@ -121,13 +121,21 @@ def test_grid_layout():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"points": 2}, "points must be a whole number of at least 3 (a parabola needs 3), got 2"),
+    ({"points": 2}, "points must be a whole number from 3 (a parabola needs 3) to 1000, got 2"),
+    ({"points": 10**9}, "points must be a whole number from 3 (a parabola needs 3) to 1000, got 1000000000"),
     ({"span": (4.0, 0.5)}, "span must be two factors 0 < low < high, got (4.0, 0.5)"),
+    ({"span": (0.25, 1, 4)}, "span must be two factors 0 < low < high, got (0.25, 1, 4)"),
+    ({"span": ("a", 4)}, "span must be two factors 0 < low < high, got ('a', 4)"),
     ({"tokens_per_param": 0}, "tokens_per_param must be positive, got 0"),
+    ({"tokens_per_param": "20"}, "tokens_per_param must be positive, got '20'"),
+    ({"budgets": ["1e20", "x"]}, "budgets must be one or more positive FLOP budgets, got ['1e20', 'x']"),
+    ({"budgets": "abc"}, "budgets must be one or more positive FLOP budgets, got 'abc'"),
+    ({"budgets": [1e20, -1.0]}, "budgets must be one or more positive FLOP budgets, got [1e+20, -1.0]"),
 ])
 def test_grid_errors(kwargs, message):
+    budgets = kwargs.pop("budgets", [1e20])
     with pytest.raises(bl.PredictionError) as err:
-        bl.isoflop_grid([1e20], **kwargs)
+        bl.isoflop_grid(budgets, **kwargs)
     assert str(err.value) == message
 
 

@@ -147,6 +147,13 @@ def test_allocation_errors(fit3, precision_fit):
     msg = "law 'precision' has input 'P' besides N and D; give its value, e.g. inputs={'P': ...}"
     with pytest.raises(PredictionError, match=re.escape(msg)):
         allocation.optimal_allocation(precision_fit, 1e21)
+    msg = "inputs has key 'Z', not an input of law 'chinchilla' to fix (it has no inputs besides N and D)"
+    with pytest.raises(PredictionError, match=re.escape(msg)):
+        allocation.optimal_allocation(fit3, 1e21, inputs={"Z": 1})
+    with pytest.raises(PredictionError, match=re.escape("inputs['P'] must be a finite number, got nan")):
+        allocation.optimal_allocation(precision_fit, 1e21, inputs={"P": float("nan")})
+    with pytest.raises(PredictionError, match=re.escape("compute must be one or more positive FLOP budgets, got 'abc'")):
+        allocation.optimal_allocation(fit3, "abc")
     with pytest.raises(PredictionError, match=re.escape("law 'precision' has no closed-form optimum")):
         allocation.allocation_draws(precision_fit, 1e21, inputs={"P": 8}, method="closed")
 
