@@ -107,7 +107,9 @@ def named_fit(item: str) -> tuple[str, str]:
     (a law name to fit) by itself (``compare`` and ``suggest --with``)."""
     name, eq, path = item.partition("=")
     if eq:
-        return name, path
+        if not name.strip() or not path.strip():
+            raise CliError(f"bad fit {item!r}: give NAME=FILE.nc with a name and a file, or FILE.nc alone")
+        return name.strip(), path
     return (Path(item).stem if item.endswith(".nc") else item), item
 
 

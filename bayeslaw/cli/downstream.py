@@ -47,10 +47,10 @@ def run_downstream(args: argparse.Namespace) -> int:
     task = args.task or DEFAULT_TASK[args.model]
     try:
         plot = None
-        if args.plot:
+        if args.plot is not None:
             if args.model == "quantization":
                 raise CliError("--plot draws the ladder and observational models, not quantization")
-            plot = check_plot_path(args.plot)
+            plot = check_plot_path(args.plot, "--plot", (args.data,))
             if args.model == "observational":
                 check_plot_path(str(_loadings_path(plot)))
         with warnings.catch_warnings():

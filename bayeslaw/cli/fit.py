@@ -119,8 +119,8 @@ def run_fit(args: argparse.Namespace) -> int:
     import bayeslaw as bl
 
     ci_prob = args.ci_prob
-    out = check_output(args.out, "--out", (args.data, args.law)) if args.out else None
-    plot = check_plot_path(args.plot, "--plot", (args.data, args.law)) if args.plot else None
+    out = check_output(args.out, "--out", (args.data, args.law)) if args.out is not None else None
+    plot = check_plot_path(args.plot, "--plot", (args.data, args.law)) if args.plot is not None else None
     if out is not None and plot is not None and out.resolve() == plot.resolve():
         raise CliError(f"--out and --plot name the same file '{args.out}'")
     law = bl.load_law(args.law)

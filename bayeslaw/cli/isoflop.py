@@ -11,6 +11,7 @@ The main CLI hooks this in with ``cli_isoflop.add_parser(subparsers)``; the hand
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 
 from bayeslaw.cli.args import CliError, _read_data, check_plot_path, parse_budgets
@@ -83,8 +84,8 @@ def run_isoflop(args: argparse.Namespace) -> int:
     import bayeslaw as bl
 
     budgets = parse_budgets(args.compute) if args.compute is not None else None
-    target = check_plot_path(args.plot, "--plot", (args.data,)) if args.plot else None
-    if args.window is not None and not args.window > 1:
+    target = check_plot_path(args.plot, "--plot", (args.data,)) if args.plot is not None else None
+    if args.window is not None and not (math.isfinite(args.window) and args.window > 1):
         raise CliError(f"bad --window value {args.window:g}: a factor greater than 1 is needed")
     runs = _read_data(args.data)
     if args.where:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from bayeslaw.cli.args import CliError
+
 # -- numbers given as options (argparse ``type=`` functions) ----------------------------------
 
 #: seeds are 32-bit unsigned integers (JAX's PRNGKey and NumPy's generators take them all)
@@ -160,5 +162,7 @@ def add_law_options(p: argparse.ArgumentParser) -> None:
 
 def extrapolation_choice(args: argparse.Namespace) -> str | bool:
     """The ``extrapolation=`` argument of :func:`bayeslaw.fit` that the options above ask for."""
+    if args.no_extrapolation and args.extrapolation is not None:
+        raise CliError(f"--extrapolation {args.extrapolation} and --no-extrapolation contradict each other; give one")
     return False if args.no_extrapolation else (args.extrapolation or "auto")
 

@@ -64,7 +64,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from bayeslaw.data.runs import read_runs
 
     ci_prob = args.ci_prob
-    out = check_output(args.out, "--out", (args.fit, args.rows)) if args.out else None
+    out = check_output(args.out, "--out", (args.fit, args.rows)) if args.out is not None else None
     fit = bl.load_fit(args.fit)
     rows = _points(fit, args.at) if args.at else read_runs(args.rows)
     frame = fit.predict(rows, kind=args.kind, ci_prob=ci_prob, seed=args.seed)

@@ -42,7 +42,7 @@ def run_report(args: argparse.Namespace) -> int:
     import bayeslaw as bl
     from bayeslaw.report import write_report
 
-    out = check_output(args.out, "--out")
+    out = check_output(args.out, "--out", (args.fit,))
     fit = bl.load_fit(args.fit)
     inputs = {i.name: i.positive for i in fit.law.inputs}
     points = [parse_point(t, "--at", inputs, fit.table.group, list(fit.families)) for t in args.at]

@@ -31,6 +31,12 @@ _EXAMPLE = """examples:
 """
 
 
+#: most values per --grid axis (and candidates in all): every candidate is predicted on every
+#: posterior draw in every simulated world, so a grid of 10^8 exhausts memory before it says so
+MAX_GRID = 1000
+MAX_CANDIDATES = 20000
+
+
 def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
     """``"N=1e7:1e9:7,D=1e8:1e10:7"`` -> {"N": 7 log-spaced values, "D": ...}."""
     bad = f"bad --grid value {text!r}"
@@ -49,8 +55,8 @@ def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
             low, high, count = float(pieces[0]), float(pieces[1]), int(pieces[2])
         except ValueError:
             raise CliError(f"{bad}: {part.strip()!r} needs two numbers and a whole count") from None
-        if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high) or count < 1:
-            raise CliError(f"{bad}: {key} needs 0 < FROM <= TO and COUNT >= 1")
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high) or not 1 <= count <= MAX_GRID:
+            raise CliError(f"{bad}: {key} needs 0 < FROM <= TO and 1 <= COUNT <= {MAX_GRID}")
         axes[key] = np.geomspace(low, high, count)
     return axes
 
@@ -99,6 +105,10 @@ def _candidates(fit, args, inputs):
         budgets = parse_budgets(args.iso, "--iso")
         return {"compute": budgets, "points": args.points, **({"family": args.family} if args.family else {})}
     axes = parse_grid(args.grid, list(inputs))
+    size = math.prod(len(v) for v in axes.values())
+    if size > MAX_CANDIDATES:
+        raise CliError(f"bad --grid value {args.grid!r}: {size} candidates, more than {MAX_CANDIDATES}; "
+                       "use fewer values per axis")
     frame = pd.DataFrame(list(itertools.product(*axes.values())), columns=list(axes))
     if group and args.family is not None:
         frame[group] = args.family

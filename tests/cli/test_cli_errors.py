@@ -111,6 +111,10 @@ OPTIONS = [
     (["suggest", "fit.nc", "--iso", "1e18", "--budget", "0"], usage("suggest", "--budget", "'0' must be a positive number")),
     (["suggest", "fit.nc", "--iso", "1e18", "--budget", "-5"], usage("suggest", "--budget", "'-5' must be a positive number")),
     (["suggest", "fit.nc", "--iso", "1e18", "--budget", "inf"], usage("suggest", "--budget", "'inf' is not a finite number")),
+    (["fit", "chinchilla", DATA, "--extrapolation", "Q", "--no-extrapolation"],
+     "--extrapolation Q and --no-extrapolation contradict each other; give one"),
+    (["isoflop", DATA, "--window", "inf"], "bad --window value inf: a factor greater than 1 is needed"),
+    (["fit", "chinchilla", DATA, "--out", ""], "cannot write --out '': not a file name"),
 ]
 
 
@@ -323,7 +327,15 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
      "cannot write --out 'fit.nc': it is an input of this command"),
     (["predict", "fit.nc", "--rows", "dup.csv"], "column 'N' appears more than once in runs table 'dup.csv'"),
     (["plot", "fit.nc", "--out", "p.png", "--x", "P"], "x 'P' is not a size key of law 'chinchilla'; use one of: C, N, D"),
-], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x"])
+    (["report", "fit.nc", "--out", "fit.nc"], "cannot write --out 'fit.nc': it is an input of this command"),
+    (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", ""], "cannot write --out '': not a file name"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:100000000,D=1e8:1e10:3"],
+     "bad --grid value 'N=1e7:1e9:100000000,D=1e8:1e10:3': N needs 0 < FROM <= TO and 1 <= COUNT <= 1000"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:1000,D=1e8:1e10:1000"],
+     "bad --grid value 'N=1e7:1e9:1000,D=1e8:1e10:1000': 1000000 candidates, more than 20000; use fewer values per axis"),
+    (["compare", "=fit.nc", "b=fit.nc"], "bad fit '=fit.nc': give NAME=FILE.nc with a name and a file, or FILE.nc alone"),
+], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
+        "grid-count", "grid-size", "empty-name"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
