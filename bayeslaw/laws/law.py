@@ -209,13 +209,24 @@ def load_law(name_or_path: str | os.PathLike | Law) -> Law:
     if "\0" in text_name:
         raise LawSpecError(f"law name or path {text_name!r} contains a null character")
     path = Path(text_name)
-    if path.suffix == ".toml" or path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # e.g. a law's TOML text given as its name: too long for a file name
+        exists = False
+    if path.suffix == ".toml" or exists:
+        if path.is_dir():
+            raise LawSpecError(f"law file {text_name!r} is a folder; give a .toml file in it")
         if not path.is_file():
             raise LawSpecError(f"law file {text_name!r} does not exist")
         return parse_law(_read(path, repr(text_name)), source=repr(text_name))
     candidate = catalogue_dir() / f"{text_name}.toml"
     if not _is_name(text_name.replace("-", "_")) or not candidate.is_file():
-        raise LawSpecError(f"unknown law {text_name!r}; catalogue: {', '.join(list_laws())} (or give a path to a .toml file)")
+        first = next((line.strip() for line in text_name.splitlines() if line.strip()), "")
+        shown = text_name if len(text_name) <= 60 and "\n" not in text_name else first[:57] + "..."
+        hint = ("; to give a law's TOML text, use bayeslaw.parse_law" if "\n" in text_name or "=" in text_name
+                else "")
+        raise LawSpecError(f"unknown law {shown!r}; catalogue: {', '.join(list_laws())} (or give a path to a "
+                           f".toml file){hint}")
     return parse_law(_read(candidate, repr(candidate.name)), source=repr(candidate.name))
 
 

@@ -98,6 +98,9 @@ def test_load_law_by_name_path_and_errors(tmp_path):
         bl.load_law("chinchila")
     with pytest.raises(LawSpecError, match=re.escape(f"law file '{tmp_path / 'nope.toml'}' does not exist")):
         bl.load_law(tmp_path / "nope.toml")
+    with pytest.raises(LawSpecError, match=re.escape("unknown law 'name = \"toy\"...'; catalogue: ") + ".*"
+                       + re.escape("(or give a path to a .toml file); to give a law's TOML text, use bayeslaw.parse_law")):
+        bl.load_law(GOOD)
 
 
 def test_catalogue_has_the_core_laws():

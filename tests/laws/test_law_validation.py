@@ -286,7 +286,7 @@ def test_files_that_are_not_text_are_one_error_with_the_file_name(tmp_path):
     folder.mkdir()
     with pytest.raises(LawSpecError) as info:
         bl.load_law(folder)
-    assert str(info.value) == f"law file {str(folder)!r} does not exist"
+    assert str(info.value) == f"law file {str(folder)!r} is a folder; give a .toml file in it"
     with pytest.raises(LawSpecError) as info:
         bl.parse_law(b'name = "toy"')
     assert str(info.value) == "law file <string> must be text (str), got bytes"
