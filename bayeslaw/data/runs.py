@@ -39,12 +39,7 @@ class RunsTable:
 
     def roles(self) -> dict[str, str]:
         """Each column the fit reads, mapped to its role in words (for messages)."""
-        out = {name: f"law input '{name}'" for name in self.inputs}
-        if self.target_name is not None:
-            out[self.target_name] = f"target '{self.target_name}'"
-        if self.group is not None:
-            out[self.group] = f"family column '{self.group}'"
-        return out
+        return {name: role for role, name in column_roles(self.inputs, self.target_name, self.group)}
 
     @property
     def n_families(self) -> int:
@@ -91,6 +86,13 @@ def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.D
     return frame
 
 
+def column_roles(inputs, target: str | None, group: str | None) -> list[tuple[str, str]]:
+    """``(role in words, column)`` for each column a fit reads: law inputs, target, family."""
+    roles = [(f"law input '{name}'", name) for name in inputs]
+    roles += [(f"target '{target}'", target)] if target is not None else []
+    return roles + ([(f"family column '{group}'", group)] if group is not None else [])
+
+
 def validate_runs(
     frame: pd.DataFrame,
     inputs: Mapping[str, bool],
@@ -132,9 +134,7 @@ def validate_runs(
         non-positive values, or missing family values.
     """
     noun = _noun(what)
-    roles = [(f"law input '{name}'", name) for name in inputs]
-    roles += [(f"target '{target}'", target)] if target is not None else []
-    roles += [(f"family column '{group}'", group)] if group is not None else []
+    roles = column_roles(inputs, target, group)
     for i, (role, name) in enumerate(roles):
         earlier = next((r for r, n in roles[:i] if n == name), None)
         if earlier:  # e.g. target="N": a column cannot be what is predicted and what predicts it

@@ -14,6 +14,7 @@ import pandas as pd
 from bayeslaw.core.errors import BayeslawError, DataError, LawSpecError, PredictionError
 from bayeslaw.data.columns import numeric_column
 from bayeslaw.data.runs import as_frame
+from bayeslaw.decide.allocation import _budgets, flops_constant
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.results.draws import check_seed
 from bayeslaw.results.fit import require_fit
@@ -29,13 +30,7 @@ ISO_SPAN = 0.75
 
 
 def _positive_numbers(values, what: str) -> np.ndarray:
-    try:
-        out = np.atleast_1d(np.asarray(values, dtype=float))
-    except (TypeError, ValueError):
-        raise PredictionError(f"{what} must be one or more positive numbers, got {values!r}") from None
-    if out.ndim != 1 or out.size == 0 or not np.all(np.isfinite(out)) or np.any(out <= 0):
-        raise PredictionError(f"{what} must be one or more positive numbers, got {values!r}")
-    return out
+    return _budgets(values, what, "numbers")
 
 
 def _require_columns(frame: pd.DataFrame, what: str) -> None:
@@ -115,8 +110,6 @@ def parse_candidates(candidates, k: float) -> pd.DataFrame:
 
 def cost_constant(cost) -> float:
     """``k`` when the cost is ``k*N*D`` (used to lay out iso-cost curves), else 6."""
-    from bayeslaw.decide.allocation import flops_constant
-
     try:
         return flops_constant(cost)
     except BayeslawError:
