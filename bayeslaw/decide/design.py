@@ -192,8 +192,8 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     cands = inputs.parse_candidates(candidates, inputs.cost_constant(cost))
     costs = inputs.candidate_costs(cost, cands)
     if budget is not None and budget < costs.min():
-        raise PredictionError(f"budget {budget:g} is below the cheapest candidate's cost {costs.min():g}: "
-                              "no run fits it")
+        warnings.warn(f"budget {budget:g} is below the cheapest candidate's cost {costs.min():g}: no run fits "
+                      "it, the table is empty", DesignWarning, stacklevel=2)
     pool = _pool(fits, law_w, kind, target_spec, cands)
     rng = np.random.default_rng(int(seed))
     prior = np.exp(pool["logprior"] - pool["logprior"].max())
