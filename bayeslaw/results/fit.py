@@ -47,7 +47,7 @@ def require_fit(value, name: str = "fit") -> None:
     """Refuse anything but a :class:`Fit` where one is needed, naming the argument (an object
     without a law or draws would otherwise fail deep inside with an AttributeError)."""
     if not isinstance(value, Fit):
-        raise TypeError(f"{name} must be a bayeslaw Fit (from bayeslaw.fit or bayeslaw.load), "
+        raise TypeError(f"{name} must be a bayeslaw Fit (from bayeslaw.fit or bayeslaw.load_fit), "
                         f"got {type(value).__name__}")
 
 

@@ -388,7 +388,7 @@ def test_cli_grid_takes_the_inputs_of_every_law():
     (lambda: bl.calibrate_extrapolation(5), "fit must be a bayeslaw Fit"),
 ])
 def test_what_is_not_a_fit_is_named(call, message):
-    with pytest.raises(TypeError, match="^" + re.escape(message + " (from bayeslaw.fit or bayeslaw.load), got int") + "$"):
+    with pytest.raises(TypeError, match="^" + re.escape(message + " (from bayeslaw.fit or bayeslaw.load_fit), got int") + "$"):
         call()
 
 
