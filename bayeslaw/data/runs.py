@@ -76,8 +76,10 @@ def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.D
     try:
         frame = pd.read_csv(path)
         header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-            ValueError, OSError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataError(f"cannot read runs table '{path}': it is not UTF-8 text (byte "
+                        f"0x{exc.object[exc.start]:02x} cannot be decoded); save it as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
         raise DataError(f"cannot read runs table '{path}': {str(exc).strip()}") from None
     names = [str(v) for v in header.iloc[0]] if len(header) else []
     twice = [n for i, n in enumerate(names) if n.strip() and n in names[:i]]
@@ -214,6 +216,7 @@ def encode_rows(
     table = validate_runs(frame, inputs, None, None, what=what)
     out = table.frame
     if group is None or tuple(families) == (_ALL,):
+        _warn_unused_families(out, noun)
         index = np.zeros(len(out), dtype=np.int32)
     elif group not in out.columns:
         index = np.full(len(out), -1, dtype=np.int32)
@@ -238,6 +241,23 @@ def encode_rows(
                             "new family)")
     return RunsTable(frame=out, inputs=table.inputs, target=None, family_index=index,
                      families=tuple(families), target_name=None, group=group)
+
+
+def _warn_unused_families(frame: pd.DataFrame, noun: str) -> None:
+    """Say so when rows name families a fit without families cannot tell apart.
+
+    Such a fit predicts every row for its one population and labels it ``"all"`` in the output's
+    ``family`` column, which would otherwise replace the rows' own ``family`` values unsaid.
+    """
+    if "family" not in frame.columns:
+        return
+    labels = frame["family"]
+    named = labels[~is_missing(labels).to_numpy()].astype(str)
+    named = named[named != _ALL]
+    if len(named):
+        warnings.warn(f"the fit has no families (it was fitted without a group column): column 'family' "
+                      f"of {noun} is not used, and row {named.index[0]} ('{named.iloc[0]}'), like every "
+                      "row, is predicted for the fit's one population", DataWarning, stacklevel=5)
 
 
 def _noun(what: str) -> str:

@@ -104,6 +104,12 @@ def parse_candidates(candidates, k: float) -> pd.DataFrame:
         raise PredictionError(str(exc)) from None
     if len(frame) == 0:
         raise PredictionError("candidates is empty: give at least one run (N, D) that could be trained")
+    twice = frame.index[frame.index.duplicated()]
+    if len(twice):  # the result's 'candidate' column names each pick by its label
+        rows = np.flatnonzero(frame.index == twice[0])
+        raise PredictionError(f"candidates has the index label {twice[0]} on {len(rows)} rows "
+                              f"(positions {', '.join(map(str, rows[:5]))}): each candidate needs its own "
+                              "label to be named in the result (e.g. candidates.reset_index(drop=True))")
     _require_columns(frame, "candidates")
     return frame
 

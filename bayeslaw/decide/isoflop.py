@@ -77,7 +77,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     Raises
     ------
     DataError
-        For a missing or non-numeric column, non-positive N, D or C, or fewer than 2 budgets
+        For a missing or non-numeric column, non-positive N, D, C or target, or fewer than 2 budgets
         with at least 3 distinct N (budgets with fewer are skipped with a ``DataWarning``).
     """
     ci_prob, seed, k = check_ci_prob(ci_prob), check_seed(seed), flops_constant(flops)
@@ -98,7 +98,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
                         f"{', '.join(map(str, frame.columns))})")
     check_columns(frame, ["N", by if has_by else "D", target], noun)
     n = numeric_column(frame, "N", True, noun)
-    y = numeric_column(frame, target, False, noun)
+    y = numeric_column(frame, target, True, noun)
     if has_by:
         budget = numeric_column(frame, by, True, noun)
     else:
@@ -131,9 +131,20 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
                       f"window {window:g} of their lowest-loss run; skipped", DataWarning, stacklevel=2)
     if len(kept) < 2:
         found = ", ".join(f"{by}={c:.4g}" for c in kept) or "none"
-        raise DataError(f"isoflop needs at least 2 budgets to fit exponents; found {len(kept)} ({found})")
+        why = "; ".join(part for part in (
+            f"{len(sparse)} with fewer than 3 distinct N ({_listed(sparse)})" if sparse else "",
+            f"{len(skipped)} with fewer than 3 within the window ({_listed(skipped)})" if skipped else "")
+            if part)
+        raise DataError(f"isoflop needs at least 2 budgets with 3 or more distinct N to fit exponents; "
+                        f"found {len(kept)} ({found}) of {len(values)} budgets" + (f": {why}" if why else ""))
     return IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept),
                       np.stack(coefs), np.array(centres), np.array(ranges), ci_prob)
+
+
+def _listed(budgets: list[str], most: int = 4) -> str:
+    """The first few budget labels of an error message, and how many more there are."""
+    more = f", and {len(budgets) - most} more" if len(budgets) > most else ""
+    return ", ".join(budgets[:most]) + more
 
 
 class IsoflopFit:

@@ -29,11 +29,16 @@ def check_ci_prob(ci_prob: float) -> float:
 
 
 def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[str, np.ndarray]:
-    """Mean, sd, median and equal-tailed interval bounds of draws along ``axis``."""
+    """Mean, sd, median and equal-tailed interval bounds of draws along ``axis``.
+
+    Draws near float64's limit (an allocation for a budget of 1e300 FLOPs) give an infinite mean
+    or sd, as they should, without numpy's overflow warning on the way.
+    """
     tail = (1 - ci_prob) / 2
     lower, median, upper = np.quantile(draws, [tail, 0.5, 1 - tail], axis=axis)
-    return {"mean": draws.mean(axis=axis), "sd": draws.std(axis=axis, ddof=1), "median": median,
-            "lower": lower, "upper": upper}
+    with np.errstate(over="ignore"):
+        mean, sd = draws.mean(axis=axis), draws.std(axis=axis, ddof=1)
+    return {"mean": mean, "sd": sd, "median": median, "lower": lower, "upper": upper}
 
 
 def check_seed(seed) -> int:

@@ -50,6 +50,16 @@ def test_read_runs_missing_file(tmp_path):
         read_runs(path)
 
 
+def test_read_runs_in_another_encoding_says_so(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("N,D,loss,family\n1e8,2e9,3.1,caf\u00e9\n".encode("latin-1"))
+    with raises(f"cannot read runs table '{path}': it is not UTF-8 text (byte 0xe9 cannot be decoded); "
+                "save it as UTF-8"):
+        read_runs(path)
+    path.write_bytes("\ufeffN,D,loss\n1e8,2e9,3.1\n".encode())  # UTF-8 with a byte-order mark reads
+    assert list(read_runs(path).columns) == ["N", "D", "loss"]
+
+
 def test_read_runs_unparsable_csv(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("N,loss\n1,2\n3,4,5,6\n")
@@ -268,9 +278,22 @@ def test_encode_without_group_column_is_new_family():
 
 
 def test_encode_for_a_fit_without_groups():
-    rows = {"N": [1e9, 2e9], "D": [1e10, 1e10], "family": ["q", None]}
-    table = encode_rows(rows, INPUTS, None, ("all",))
+    rows = {"N": [1e9, 2e9], "D": [1e10, 1e10], "family": [None, "all"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing named that the fit cannot tell apart: no warning
+        table = encode_rows(rows, INPUTS, None, ("all",))
     np.testing.assert_array_equal(table.family_index, [0, 0])
+
+
+def test_families_named_to_a_fit_without_groups_are_warned_about():
+    """The output's family column says 'all' for every row: the rows' own names are not used."""
+    rows = pd.DataFrame({"N": [1e9, 2e9], "D": [1e10, 1e10], "family": [None, "q"]}, index=[3, 7])
+    with pytest.warns(DataWarning) as record:
+        table = encode_rows(rows, INPUTS, None, ("all",))
+    np.testing.assert_array_equal(table.family_index, [0, 0])
+    assert str(record[0].message) == (
+        "the fit has no families (it was fitted without a group column): column 'family' of prediction "
+        "rows is not used, and row 7 ('q'), like every row, is predicted for the fit's one population")
 
 
 def test_encode_unknown_family():

@@ -406,3 +406,12 @@ def test_rows_of_candidates_and_target_are_named_by_their_own_labels(tiny_family
     with pytest.warns(bl.DesignWarning, match="^" + re.escape(message) + "$"):
         none = bl.suggest_runs(tiny_family_fit, TARGET, cands.drop(index="b"), cost=[1.0, 2.0], budget=0.5, outer=4)
     assert len(none) == 0
+
+
+def test_candidates_that_share_an_index_label_are_refused(tiny_family_fit):
+    """The result names each pick by its label: two candidates under one label could not be told apart."""
+    cands = pd.DataFrame({"N": [1e8, 2e8, 3e8], "D": [2e9] * 3}, index=[4, 9, 4])
+    message = ("candidates has the index label 4 on 2 rows (positions 0, 2): each candidate needs its own "
+               "label to be named in the result (e.g. candidates.reset_index(drop=True))")
+    with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
+        bl.suggest_runs(tiny_family_fit, TARGET, cands)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import warnings
 
 import numpy as np
@@ -151,7 +150,10 @@ def _runs(**columns) -> pd.DataFrame:
                         "and the budget C or the tokens D (present: N, loss)")),
     (_runs(), {"by": "flops"}, ("column 'flops' is missing from the runs table; needed: N, flops, "
                                "loss (present: C, N, loss)")),
-    (_runs(C=[1e18] * 6), {}, "isoflop needs at least 2 budgets to fit exponents; found 1 (C=1e+18)"),
+    (_runs(C=[1e18] * 6), {}, ("isoflop needs at least 2 budgets with 3 or more distinct N to fit "
+                               "exponents; found 1 (C=1e+18) of 1 budgets")),
+    (_runs(loss=[3.1, 3.0, 3.05, 2.8, -2.7, 2.75]), {},
+     "column 'loss' in the runs table must be positive: row 4 (-2.7)"),
     (_runs(N=[1e7, 2e7, -4e7, 3e7, 6e7, 1.2e8]), {},
      "column 'N' in the runs table must be positive: row 2 (-4e+07)"),
     (_runs(loss=[3.1, "x", 3.05, 2.8, 2.7, 2.75]), {},
@@ -171,9 +173,21 @@ def test_budgets_with_fewer_than_three_sizes_are_skipped_with_a_warning():
     assert list(fit.budgets["C"]) == [1e18, 1e19]
     assert str(record[0].message) == ("isoflop: budgets C=1e+20, C=1e+21 have fewer than 3 distinct N "
                                       "(a parabola needs 3); skipped")
-    with pytest.raises(bl.DataError, match=re.escape("isoflop needs at least 2 budgets to fit exponents; "
-                                                     "found 1 (C=1e+18)")), pytest.warns(bl.DataWarning):
+    with pytest.raises(bl.DataError) as err, pytest.warns(bl.DataWarning):
         bl.isoflop(_runs(N=[1e7, 2e7, 4e7, 3e7, 3e7, 1.2e8]), draws=100)
+    assert str(err.value) == ("isoflop needs at least 2 budgets with 3 or more distinct N to fit exponents; "
+                              "found 1 (C=1e+18) of 2 budgets: 1 with fewer than 3 distinct N (C=1e+19)")
+
+
+def test_runs_that_share_no_budget_say_why_none_was_fitted():
+    """One-off runs (each its own budget) name the budgets that fell short, the first four of them."""
+    runs = pd.DataFrame({"N": [1e7, 2e7, 4e7, 8e7, 1.6e8], "D": [1e9, 3e9, 5e9, 7e9, 9e9],
+                         "loss": [3.0, 2.9, 2.8, 2.7, 2.6]})
+    with pytest.raises(bl.DataError) as err, pytest.warns(bl.DataWarning):
+        bl.isoflop(runs, draws=100)
+    assert str(err.value) == (
+        "isoflop needs at least 2 budgets with 3 or more distinct N to fit exponents; found 0 (none) of 5 "
+        "budgets: 5 with fewer than 3 distinct N (C=6e+16, C=3.6e+17, C=1.2e+18, C=3.36e+18, and 1 more)")
 
 
 def test_no_minimum_is_warned_naming_the_budget():
@@ -224,8 +238,8 @@ def test_cli_error_is_one_line(tmp_path, capsys):
         cli.main(["isoflop", str(path)])
     captured = capsys.readouterr()
     assert exc.value.code == 2 and captured.out == ""
-    assert captured.err == ("bayeslaw: error: isoflop needs at least 2 budgets to fit exponents; "
-                            "found 1 (C=1e+18)\n")
+    assert captured.err == ("bayeslaw: error: isoflop needs at least 2 budgets with 3 or more distinct N "
+                            "to fit exponents; found 1 (C=1e+18) of 1 budgets\n")
 
 
 def test_porian_tuned_sweep_exponent():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from bayeslaw.cli.output import format_predictions
-from bayeslaw.results.draws import predictive_columns
+from bayeslaw.results.draws import interval_columns, predictive_columns
 from bayeslaw.results.tails import tail_k
 
 
@@ -70,3 +72,13 @@ def test_predict_refuses_other_row_forms(family_fit, rows):
 
     with pytest.raises(bl.DataError):
         family_fit.predict(rows)
+
+
+def test_draws_near_float64s_limit_give_an_infinite_sd_without_a_warning():
+    """An allocation for 1e300 FLOPs has sizes near 1e160: their sd overflows, numpy stays quiet."""
+    draws = np.geomspace(1e150, 1e165, 200)[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stats = interval_columns(draws, 0.9)
+    assert np.isinf(stats["sd"][0]) and np.isfinite(stats["median"][0])
+    assert stats["lower"][0] < stats["median"][0] < stats["upper"][0]
