@@ -200,6 +200,6 @@ def _read_data(spec: str):
 
 def _rows_frame(points: list[dict]):
     """Row dicts (possibly with different keys) -> one DataFrame; absent family = new family."""
-    from bayeslaw.data.runs import as_frame
+    from bayeslaw.data.frames import as_frame
 
     return as_frame(points, "prediction rows")

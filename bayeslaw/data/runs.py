@@ -19,8 +19,9 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
 from bayeslaw.data.columns import check_columns, is_missing, listed_rows, numeric_column
+from bayeslaw.data.frames import as_frame, no_rows, noun_of
 
-__all__ = ["RunsTable", "as_frame", "encode_rows", "read_runs", "validate_runs"]
+__all__ = ["RunsTable", "encode_rows", "read_runs", "validate_runs"]
 
 _ALL = "all"  # the single implicit family of a table without a group column
 
@@ -135,7 +136,7 @@ def validate_runs(
         On a missing column, an empty table, non-numeric, missing, infinite or
         non-positive values, or missing family values.
     """
-    noun = _noun(what)
+    noun = noun_of(what)
     roles = column_roles(inputs, target, group)
     for i, (role, name) in enumerate(roles):
         earlier = next((r for r, n in roles[:i] if n == name), None)
@@ -144,7 +145,7 @@ def validate_runs(
     needed = [name for _, name in roles]
     check_columns(frame, needed, noun)
     if len(frame) == 0:
-        raise DataError(_no_rows(noun))
+        raise DataError(no_rows(noun))
     out = frame.copy()
     arrays = {name: numeric_column(out, name, positive, noun) for name, positive in inputs.items()}
     target_values = None
@@ -212,7 +213,7 @@ def encode_rows(
         As :func:`validate_runs`, or for a family value the fit does not know.
     """
     frame = as_frame(frame, what)
-    noun = _noun(what)
+    noun = noun_of(what)
     table = validate_runs(frame, inputs, None, None, what=what)
     out = table.frame
     if group is None or tuple(families) == (_ALL,):
@@ -258,69 +259,6 @@ def _warn_unused_families(frame: pd.DataFrame, noun: str) -> None:
         warnings.warn(f"the fit has no families (it was fitted without a group column): column 'family' "
                       f"of {noun} is not used, and row {named.index[0]} ('{named.iloc[0]}'), like every "
                       "row, is predicted for the fit's one population", DataWarning, stacklevel=5)
-
-
-def _noun(what: str) -> str:
-    """'runs table' -> 'the runs table'; plural or already-determined phrases stay as given."""
-    if what.startswith("the ") or what.endswith("s"):
-        return what
-    return f"the {what}"
-
-
-def _no_rows(noun: str) -> str:
-    if noun.startswith("the "):
-        return f"{noun} has no rows"
-    return f"no {noun} were given"
-
-
-def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
-             what: str = "runs table") -> pd.DataFrame:
-    """Rows in any of the accepted forms as a DataFrame: the one converter behind ``bl.fit``,
-    ``Fit.predict`` and the decision functions.
-
-    Parameters
-    ----------
-    rows : DataFrame, Series, dict or list of dicts
-        A DataFrame (returned as it is); a Series (one row); a dict of scalars (one row) or of
-        columns (lists or arrays of one length; scalars among them are repeated); a list or
-        tuple of dicts, one per row (keys missing from a row are missing values).
-    what : str
-        How the rows are named in error messages.
-
-    Raises
-    ------
-    DataError
-        For any other type, columns of different lengths, an empty list, or a column name that
-        appears more than once.
-    """
-    noun = _noun(what)
-    if isinstance(rows, pd.DataFrame):
-        frame = rows
-    elif isinstance(rows, pd.Series):
-        frame = rows.to_frame().T
-    elif isinstance(rows, Mapping):
-        try:
-            if all(np.ndim(v) == 0 for v in rows.values()):
-                frame = pd.DataFrame({k: [v] for k, v in rows.items()})
-            else:
-                frame = pd.DataFrame(dict(rows))
-        except ValueError as exc:
-            raise DataError(f"cannot make a table of {noun}: {exc}") from None
-    elif isinstance(rows, list | tuple) and rows and all(isinstance(r, Mapping) for r in rows):
-        frame = pd.DataFrame([dict(r) for r in rows])
-    elif isinstance(rows, list | tuple) and not rows:
-        raise DataError(_no_rows(noun))
-    else:
-        raise DataError(f"{noun} must be a DataFrame, a dict of columns, a dict of one row or a "
-                        f"list of dicts, got {type(rows).__name__}")
-    if isinstance(frame.columns, pd.MultiIndex):
-        raise DataError(f"{noun} has column names on {frame.columns.nlevels} levels; give one name per "
-                        "column (e.g. join the levels with '_')")
-    names = [str(c) for c in frame.columns]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise DataError(f"column '{twice[0]}' appears more than once in {noun}")
-    return frame
 
 
 def _family_name(value, lookup: Mapping[str, int]) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import BayeslawError, DataError, LawSpecError, PredictionError
 from bayeslaw.data.columns import numeric_column
-from bayeslaw.data.runs import as_frame
+from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, flops_constant
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.results.draws import check_seed

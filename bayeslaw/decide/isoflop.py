@@ -16,7 +16,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning, PredictionError
 from bayeslaw.data.columns import check_columns, numeric_column
-from bayeslaw.data.runs import as_frame
+from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, allocation_draws, flops_constant
 from bayeslaw.decide.isoflop_design import BUDGET_TOLERANCE, group_budgets
 from bayeslaw.decide.isoflop_regression import line_draws, parabola_draws
@@ -33,7 +33,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
 
     Parameters
     ----------
-    runs : DataFrame or what :func:`bayeslaw.data.runs.as_frame` accepts
+    runs : DataFrame or what :func:`bayeslaw.data.frames.as_frame` accepts
         One row per run with ``N`` (parameters), the ``target`` and either ``D`` (tokens) or the
         budget column ``by``.
     by : str

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.data.runs import as_frame
+from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, _family_index
 from bayeslaw.results.draws import check_ci_prob, interval_columns
 from bayeslaw.results.fit import NEW_FAMILY, require_fit

@@ -19,7 +19,7 @@ import pandas as pd
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.runs import as_frame
+from bayeslaw.data.frames import as_frame
 from bayeslaw.infer.nuts import dim_of, mass_matrix, sample_nuts
 from bayeslaw.infer.settings import check_settings
 from bayeslaw.infer.start import map_start

@@ -82,7 +82,7 @@ def fit(
         Catalogue name (``"chinchilla"``), path to a TOML law file, or a loaded :class:`Law`.
     runs : DataFrame, dict of columns, list of dicts, or path to a CSV file
         One row per training run, with a column per law input, the target and the group (any
-        form :func:`bayeslaw.data.runs.as_frame` accepts, as ``Fit.predict`` does).
+        form :func:`bayeslaw.data.frames.as_frame` accepts, as ``Fit.predict`` does).
     target : str
         Column with the observed loss (or other target). Default ``"loss"``.
     group : str, optional

@@ -238,7 +238,7 @@ class Fit(DrawsMixin):
         Parameters
         ----------
         rows : DataFrame, dict or list of dicts
-            Inputs of the planned runs (any form :func:`bayeslaw.data.runs.as_frame` accepts), e.g. ``{"N": 70e9, "D": 1.4e12, "family": "dense"}``. Leave
+            Inputs of the planned runs (any form :func:`bayeslaw.data.frames.as_frame` accepts), e.g. ``{"N": 70e9, "D": 1.4e12, "family": "dense"}``. Leave
             the family out (or empty) to predict for a family not in the fit, drawn from the
             population.
         kind : {"observed", "law"}

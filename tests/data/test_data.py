@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from bayeslaw.core.errors import DataError, DataWarning
-from bayeslaw.data.runs import RunsTable, as_frame, encode_rows, read_runs, validate_runs
+from bayeslaw.data.frames import as_frame
+from bayeslaw.data.runs import RunsTable, encode_rows, read_runs, validate_runs
 
 INPUTS = {"N": True, "D": True}
 
