@@ -54,7 +54,8 @@ def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.D
     Parameters
     ----------
     source : str, path-like, DataFrame, dict or list of dicts
-        The path of a CSV file, or rows in any form :func:`as_frame` accepts (copied).
+        The path of a CSV file (UTF-8), or rows in any form
+        :func:`bayeslaw.data.frames.as_frame` accepts (copied).
 
     Returns
     -------
@@ -183,14 +184,16 @@ def encode_rows(
     families: tuple[str, ...],
     *,
     what: str = "prediction rows",
+    warn_families: bool = False,
 ) -> RunsTable:
     """Validate rows to predict for and encode their families with a fit's encoding.
 
     Parameters
     ----------
     frame : DataFrame, dict, list of dicts or Series
-        The rows, in any form :func:`as_frame` accepts: a dict maps column names to scalars
-        (one row) or lists (many rows); a list holds one dict per row; a Series is one row.
+        The rows, in any form :func:`bayeslaw.data.frames.as_frame` accepts: a dict maps column
+        names to scalars (one row) or lists (many rows); a list holds one dict per row; a Series
+        is one row.
     inputs : mapping of str to bool
         Input column names, each mapped to whether its values must be positive.
     group : str or None
@@ -199,6 +202,10 @@ def encode_rows(
         The fit's family encoding (``RunsTable.families``).
     what : str, default "prediction rows"
         How the rows are named in error messages.
+    warn_families : bool, default False
+        Warn when a fit without a group gets rows whose ``family`` column names families:
+        True where the rows are the user's (``Fit.predict``), False where the library passes
+        its own tables or rows it has already checked.
 
     Returns
     -------
@@ -211,13 +218,20 @@ def encode_rows(
     ------
     DataError
         As :func:`validate_runs`, or for a family value the fit does not know.
+
+    Warns
+    -----
+    DataWarning
+        With ``warn_families``, for a fit without a group and a ``family`` column that names a
+        family other than ``"all"``: every row is predicted for the fit's one population.
     """
     frame = as_frame(frame, what)
     noun = noun_of(what)
     table = validate_runs(frame, inputs, None, None, what=what)
     out = table.frame
     if group is None or tuple(families) == (_ALL,):
-        _warn_unused_families(out, noun)
+        if warn_families:
+            _warn_unused_families(out, noun)
         index = np.zeros(len(out), dtype=np.int32)
     elif group not in out.columns:
         index = np.full(len(out), -1, dtype=np.int32)

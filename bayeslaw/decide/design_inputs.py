@@ -104,10 +104,14 @@ def parse_candidates(candidates, k: float) -> pd.DataFrame:
         raise PredictionError(str(exc)) from None
     if len(frame) == 0:
         raise PredictionError("candidates is empty: give at least one run (N, D) that could be trained")
-    twice = frame.index[frame.index.duplicated()]
-    if len(twice):  # the result's 'candidate' column names each pick by its label
-        rows = np.flatnonzero(frame.index == twice[0])
-        raise PredictionError(f"candidates has the index label {twice[0]} on {len(rows)} rows "
+    twice = frame.index.duplicated()
+    if twice.any():  # the result's 'candidate' column names each pick by its label
+        codes = frame.index.factorize(use_na_sentinel=False)[0]  # NaN labels equal each other here
+        first = int(np.flatnonzero(twice)[0])
+        rows = np.flatnonzero(codes == codes[first])
+        label = frame.index[first]
+        shown = "(" + ", ".join(map(str, label)) + ")" if isinstance(label, tuple) else str(label)
+        raise PredictionError(f"candidates has the index label {shown} on {len(rows)} rows "
                               f"(positions {', '.join(map(str, rows[:5]))}): each candidate needs its own "
                               "label to be named in the result (e.g. candidates.reset_index(drop=True))")
     _require_columns(frame, "candidates")

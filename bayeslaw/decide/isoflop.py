@@ -42,7 +42,8 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         agree within ``tolerance`` decades (from the smallest of the group) form one budget,
         labelled by their geometric-mean C.
     target : str
-        The loss column (default ``"loss"``).
+        The loss column (default ``"loss"``): any finite numbers (the parabola is fitted on the
+        target's own scale, so a negated metric or an excess loss works too).
     flops : str or float
         FLOP formula ``k*N*D`` (default ``"6*N*D"``), used for C when absent and D* = C / (k N*).
     window : float, optional
@@ -77,7 +78,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     Raises
     ------
     DataError
-        For a missing or non-numeric column, non-positive N, D, C or target, or fewer than 2 budgets
+        For a missing or non-numeric column, non-positive N, D or C, or fewer than 2 budgets
         with at least 3 distinct N (budgets with fewer are skipped with a ``DataWarning``).
     """
     ci_prob, seed, k = check_ci_prob(ci_prob), check_seed(seed), flops_constant(flops)
@@ -98,7 +99,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
                         f"{', '.join(map(str, frame.columns))})")
     check_columns(frame, ["N", by if has_by else "D", target], noun)
     n = numeric_column(frame, "N", True, noun)
-    y = numeric_column(frame, target, True, noun)
+    y = numeric_column(frame, target, False, noun)
     if has_by:
         budget = numeric_column(frame, by, True, noun)
     else:
@@ -133,10 +134,12 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         found = ", ".join(f"{by}={c:.4g}" for c in kept) or "none"
         why = "; ".join(part for part in (
             f"{len(sparse)} with fewer than 3 distinct N ({_listed(sparse)})" if sparse else "",
-            f"{len(skipped)} with fewer than 3 within the window ({_listed(skipped)})" if skipped else "")
+            f"{len(skipped)} with fewer than 3 distinct N within window {window:g} ({_listed(skipped)})"
+            if skipped else "")
             if part)
         raise DataError(f"isoflop needs at least 2 budgets with 3 or more distinct N to fit exponents; "
-                        f"found {len(kept)} ({found}) of {len(values)} budgets" + (f": {why}" if why else ""))
+                        f"found {len(kept)} ({found}) of {len(values)} budget{'s' * (len(values) != 1)}"
+                        + (f": {why}" if why else ""))
     return IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept),
                       np.stack(coefs), np.array(centres), np.array(ranges), ci_prob)
 

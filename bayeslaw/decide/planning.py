@@ -48,7 +48,7 @@ def prob_below(fit, rows, target: float, *, kind: str = "observed", seed: int = 
     """
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not np.isfinite(target):
         raise PredictionError(f"target must be a finite number, got {target!r}")
-    table = fit._rows(_frame(rows, "rows"))
+    table = fit._rows(_frame(rows, "rows"), warn_families=True)
     draws = fit.predictive_draws(table, kind=kind, seed=seed)
     out = pd.DataFrame(dict(table.inputs), index=table.frame.index)
     out["family"] = [fit.families[i] if i >= 0 else NEW_FAMILY for i in table.family_index]
@@ -82,8 +82,10 @@ def prob_better(fit, plan_a, plan_b, kind: str = "observed", *, seed: int = 0):
     if len(a) != len(b):
         raise PredictionError(f"plan_a has {len(a)} rows and plan_b {len(b)}; give the same number of rows")
     n = len(a)
-    ab = fit.predictive_draws(pd.concat([a, b], ignore_index=True), kind=kind, seed=seed)
-    ba = fit.predictive_draws(pd.concat([b, a], ignore_index=True), kind=kind, seed=seed)
+    for plan, name in ((a, "plan_a"), (b, "plan_b")):  # errors and warnings name the plan
+        fit._rows(plan, what=name, warn_families=True)
+    ab = fit.predictive_draws(fit._rows(pd.concat([a, b], ignore_index=True)), kind=kind, seed=seed)
+    ba = fit.predictive_draws(fit._rows(pd.concat([b, a], ignore_index=True)), kind=kind, seed=seed)
     # Averaging over both orders gives each plan each row's noise draw once, so that
     # prob_better(A, B) + prob_better(B, A) = 1 exactly (without ties), not just in expectation.
     prob = 0.5 * ((ab[:, :n] < ab[:, n:]).mean(axis=0) + (ba[:, n:] < ba[:, :n]).mean(axis=0))

@@ -64,7 +64,8 @@ def heldout_draws(train: Fit, runs: pd.DataFrame, seed: int = 0) -> tuple[np.nda
     if group is not None:
         runs[group] = [v if str(v) in train.families else None for v in runs[group]]
         runs[group] = runs[group].astype(object)
-    rows = encode_rows(runs, {i.name: i.positive for i in train.law.inputs}, group, train.families)
+    columns = list(train.law.input_names) + ([group] if group is not None else [])
+    rows = encode_rows(runs[columns], {i.name: i.positive for i in train.law.inputs}, group, train.families)
     key = jax.random.PRNGKey(int(seed))
     params = family_draws(train.plan, train._flat_samples, jnp.asarray(rows.family_index),
                           train._logref_jnp, key)

@@ -32,11 +32,11 @@ def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[s
     """Mean, sd, median and equal-tailed interval bounds of draws along ``axis``.
 
     Draws near float64's limit (an allocation for a budget of 1e300 FLOPs) give an infinite mean
-    or sd, as they should, without numpy's overflow warning on the way.
+    or sd, as they should, without numpy's overflow warnings on the way.
     """
     tail = (1 - ci_prob) / 2
     lower, median, upper = np.quantile(draws, [tail, 0.5, 1 - tail], axis=axis)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         mean, sd = draws.mean(axis=axis), draws.std(axis=axis, ddof=1)
     return {"mean": mean, "sd": sd, "median": median, "lower": lower, "upper": upper}
 
@@ -51,8 +51,7 @@ def check_seed(seed) -> int:
 def predictive_columns(draws: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
     """:func:`interval_columns` of predictive draws (S, R) plus ``tail_k``, with the mean and sd
     set to NaN where the tail is too heavy to support them (see :mod:`bayeslaw.results.tails`)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # the sd of draws too heavy for one
-        out = interval_columns(draws, ci_prob)
+    out = interval_columns(draws, ci_prob)
     k = tail_k(draws)
     out["mean"] = np.where(k >= MEAN_K_LIMIT, np.nan, out["mean"])
     out["sd"] = np.where(k >= SD_K_LIMIT, np.nan, out["sd"])

@@ -194,9 +194,9 @@ class Fit(DrawsMixin):
 
     # -- prediction ---------------------------------------------------------------------------
 
-    def _rows(self, rows, what: str = "prediction rows") -> RunsTable:
+    def _rows(self, rows, what: str = "prediction rows", warn_families: bool = False) -> RunsTable:
         return encode_rows(rows, {i.name: i.positive for i in self.law.inputs}, self.table.group,
-                           self.families, what=what)
+                           self.families, what=what, warn_families=warn_families)
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Posterior draws of the law (``kind="law"``) or of a new run (``"observed"``).
@@ -208,7 +208,7 @@ class Fit(DrawsMixin):
         if kind not in KINDS:
             raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
         check_seed(seed)
-        table = rows if isinstance(rows, RunsTable) else self._rows(rows)
+        table = rows if isinstance(rows, RunsTable) else self._rows(rows, warn_families=True)
         k_fam, k_obs = jax.random.split(jax.random.PRNGKey(int(seed)))
         params = family_draws(self.plan, self._flat_samples, jnp.asarray(table.family_index),
                               self._logref_jnp, k_fam)
@@ -262,7 +262,7 @@ class Fit(DrawsMixin):
         the row lies beyond the largest fitted value (0 inside the data).
         """
         ci_prob = check_ci_prob(ci_prob)
-        table = self._rows(rows)
+        table = self._rows(rows, warn_families=True)
         draws = self.predictive_draws(table, kind=kind, seed=seed)
         out = pd.DataFrame({k: v for k, v in table.inputs.items()}, index=table.frame.index)
         out["family"] = [self.families[i] if i >= 0 else NEW_FAMILY for i in table.family_index]

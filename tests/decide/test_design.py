@@ -415,3 +415,6 @@ def test_candidates_that_share_an_index_label_are_refused(tiny_family_fit):
                "label to be named in the result (e.g. candidates.reset_index(drop=True))")
     with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
         bl.suggest_runs(tiny_family_fit, TARGET, cands)
+    message = message.replace("label 4", "label nan")  # missing labels are one label too
+    with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
+        bl.suggest_runs(tiny_family_fit, TARGET, cands.set_axis([np.nan, 9, np.nan]))

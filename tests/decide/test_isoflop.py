@@ -151,9 +151,9 @@ def _runs(**columns) -> pd.DataFrame:
     (_runs(), {"by": "flops"}, ("column 'flops' is missing from the runs table; needed: N, flops, "
                                "loss (present: C, N, loss)")),
     (_runs(C=[1e18] * 6), {}, ("isoflop needs at least 2 budgets with 3 or more distinct N to fit "
-                               "exponents; found 1 (C=1e+18) of 1 budgets")),
-    (_runs(loss=[3.1, 3.0, 3.05, 2.8, -2.7, 2.75]), {},
-     "column 'loss' in the runs table must be positive: row 4 (-2.7)"),
+                               "exponents; found 1 (C=1e+18) of 1 budget")),
+    (_runs(loss=[3.1, 3.0, 3.05, 2.8, np.inf, 2.75]), {},
+     "column 'loss' in the runs table has missing or infinite values: row 4"),
     (_runs(N=[1e7, 2e7, -4e7, 3e7, 6e7, 1.2e8]), {},
      "column 'N' in the runs table must be positive: row 2 (-4e+07)"),
     (_runs(loss=[3.1, "x", 3.05, 2.8, 2.7, 2.75]), {},
@@ -239,7 +239,7 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert exc.value.code == 2 and captured.out == ""
     assert captured.err == ("bayeslaw: error: isoflop needs at least 2 budgets with 3 or more distinct N "
-                            "to fit exponents; found 1 (C=1e+18) of 1 budgets\n")
+                            "to fit exponents; found 1 (C=1e+18) of 1 budget\n")
 
 
 def test_porian_tuned_sweep_exponent():
@@ -252,3 +252,14 @@ def test_porian_tuned_sweep_exponent():
     assert len(fit.compute) == runs["flops"].nunique()
     exponent = fit.summary().loc["N_opt exponent"]
     assert 0.3 < exponent["lower"] and exponent["upper"] < 0.7
+
+
+def test_a_target_below_zero_is_fitted_on_its_own_scale():
+    """Only N, N* and C are logged: an excess loss (loss - 3) has the same optima as the loss."""
+    runs = _runs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DataWarning)
+        plain = bl.isoflop(runs, draws=400, seed=1)
+        shifted = bl.isoflop(runs.assign(loss=runs["loss"] - 3.0), draws=400, seed=1)
+    for column in ("N_opt_median", "N_opt_lower", "N_opt_upper"):
+        np.testing.assert_allclose(shifted.budgets[column], plain.budgets[column], rtol=1e-6)
