@@ -19,7 +19,7 @@ from bayeslaw.data.columns import check_columns, numeric_column
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, allocation_draws, flops_constant
 from bayeslaw.decide.isoflop_design import BUDGET_TOLERANCE, group_budgets
-from bayeslaw.decide.isoflop_regression import line_draws, parabola_draws
+from bayeslaw.decide.isoflop_regression import line_draws, parabola_draws, pooled_noise
 from bayeslaw.results.draws import check_ci_prob, check_seed, interval_columns
 
 #: a budget is warned about when more than this share of its draws has no minimum inside its runs
@@ -67,9 +67,11 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     Notes
     -----
     Per budget, ``loss = c0 + c1 x + c2 x^2`` with x = ln N centred on the budget's runs is fitted
-    by conjugate Bayesian linear regression (normal-inverse-gamma posterior under a weak prior;
-    draws of (c, sigma) are exact). Each draw with c2 > 0 gives ln N* = the vertex; draws with
-    c2 <= 0, or a vertex more than the sampled ln N range beyond it, have no optimum (NaN) and a
+    by conjugate Bayesian linear regression (normal-inverse-gamma posterior, draws of (c, sigma)
+    exact), under a weak prior on the noise variance; budgets of 3 or 4 runs, too few to learn
+    their own noise, borrow the variance pooled over all budgets' residuals (relative to each
+    budget's mean loss) as a prior worth 2 residuals. Each draw with c2 > 0 gives ln N* =
+    the vertex; draws with c2 <= 0, or a vertex more than the sampled ln N range beyond it, have no optimum (NaN) and a
     vertex outside the sampled sizes is warned about (:class:`bayeslaw.DataWarning`) naming the
     budget (``budgets["p_no_optimum"]`` gives the share). The exponents come from a
     least-squares line ln N* = a + e ln C per joint draw (draw s of every budget): a propagation of the per-budget uncertainty, not a full hierarchical model,
@@ -106,7 +108,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         budget = group_budgets(k * n * numeric_column(frame, "D", True, noun), tolerance)
     rng = np.random.default_rng(seed)
     values, used, skipped, sparse = np.unique(budget), np.zeros(len(frame), dtype=bool), [], []
-    coefs, centres, ranges, kept = [], [], [], []
+    selected, kept = [], []
     for c in values:
         rows = budget == c
         if len(np.unique(n[rows])) < 3:  # e.g. a table that mixes a sweep with one-off runs
@@ -118,10 +120,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
             if len(np.unique(n[rows])) < 3:
                 skipped.append(f"{by}={c:.4g}")
                 continue
-        log_n = np.log(n[rows])
-        coefs.append(parabola_draws(log_n, y[rows], draws, rng))
-        centres.append(log_n.mean())
-        ranges.append((log_n.min(), log_n.max()))
+        selected.append((np.log(n[rows]), y[rows]))
         kept.append(c)
         used |= rows
     if sparse:
@@ -140,8 +139,18 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         raise DataError(f"isoflop needs at least 2 budgets with 3 or more distinct N to fit exponents; "
                         f"found {len(kept)} ({found}) of {len(values)} budget{'s' * (len(values) != 1)}"
                         + (f": {why}" if why else ""))
-    return IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept),
-                      np.stack(coefs), np.array(centres), np.array(ranges), ci_prob)
+    noise = pooled_noise(selected)
+    if noise is None:
+        warnings.warn("isoflop: every budget has exactly 3 runs, which a parabola fits without a residual: "
+                      "the run-to-run noise cannot be learnt and the intervals are the weak prior's, "
+                      "far too wide (add runs, or replicates of a size, to some budget)", DataWarning,
+                      stacklevel=2)
+        noise = [None] * len(selected)
+    coefs = np.stack([parabola_draws(log_n, y_b, draws, rng, v) for (log_n, y_b), v in zip(selected, noise, strict=True)])
+    centres = np.array([log_n.mean() for log_n, _ in selected])
+    ranges = np.array([(log_n.min(), log_n.max()) for log_n, _ in selected])
+    return IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept), coefs,
+                      centres, ranges, ci_prob)
 
 
 def _listed(budgets: list[str], most: int = 4) -> str:

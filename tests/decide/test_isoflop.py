@@ -193,7 +193,8 @@ def test_runs_that_share_no_budget_say_why_none_was_fitted():
 def test_no_minimum_is_warned_naming_the_budget():
     """A budget whose runs all slope one way has no minimum among them."""
     runs = _runs(loss=[3.3, 3.2, 3.1, 2.8, 2.7, 2.75])
-    with pytest.warns(bl.DataWarning, match=r"budgets C=1e\+18 \(\d+%"):
+    with pytest.warns(bl.DataWarning, match="every budget has exactly 3 runs"), \
+            pytest.warns(bl.DataWarning, match=r"budgets C=1e\+18 \(\d+%"):
         fit = bl.isoflop(runs, draws=500)
     assert fit.budgets.loc[0, "p_no_optimum"] > 0.5
 
@@ -263,3 +264,68 @@ def test_a_target_below_zero_is_fitted_on_its_own_scale():
         shifted = bl.isoflop(runs.assign(loss=runs["loss"] - 3.0), draws=400, seed=1)
     for column in ("N_opt_median", "N_opt_lower", "N_opt_upper"):
         np.testing.assert_allclose(shifted.budgets[column], plain.budgets[column], rtol=1e-6)
+
+
+def test_budgets_of_three_runs_borrow_the_noise_of_the_others(sweep, monkeypatch):
+    """Three runs fit a parabola exactly: their noise comes from the budgets with residuals, so
+    their intervals hold the truth without reaching astronomically far, as with their own prior."""
+    from bayeslaw.decide import isoflop as isoflop_module
+
+    thin = sweep[sweep["C"].isin([1e18, 1e21]) | sweep.groupby("C").cumcount().isin([2, 4, 6])]
+
+    def fitted():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bl.DataWarning)
+            return bl.isoflop(thin, ci_prob=0.95, draws=4000).budgets
+
+    table = fitted()
+    assert list(table["n_runs"]) == [9, 3, 3, 9]
+    truth = true_n_opt(BUDGETS)
+    assert np.all((table["N_opt_lower"] < truth) & (truth < table["N_opt_upper"]))
+    assert np.all(np.log10(table["N_opt_upper"] / table["N_opt_lower"]) < 1.0)
+    assert np.all(table["loss_upper"] - table["loss_lower"] < 0.2 * table["loss_median"])
+    monkeypatch.setattr(isoflop_module, "pooled_noise", lambda budgets: None)  # each budget alone
+    alone = fitted()
+    assert np.all((alone["loss_upper"] - alone["loss_lower"])[1:3] > 1e6)
+
+
+def test_pooled_noise_is_relative_to_each_budgets_loss():
+    from bayeslaw.decide.isoflop_regression import pooled_noise
+
+    log_n = np.log([1e7, 2e7, 4e7, 8e7, 1.6e8])
+    wiggle = np.array([0.01, -0.02, 0.0, 0.02, -0.01])
+    shape = (log_n - log_n.mean()) ** 2
+    high, low = 3.0 * (1 + 0.01 * shape + wiggle), 1.5 * (1 + 0.01 * shape + wiggle)
+    big, high4, low4 = pooled_noise([(log_n, high), (log_n[:4], high[:4]), (log_n[:4], low[:4])])
+    assert big is None  # 5 runs: its own noise
+    assert high4 == pytest.approx(4 * low4)  # the same relative noise at twice the loss
+    assert pooled_noise([(log_n[:3], high[:3]), (log_n[:3], low[:3])]) is None  # no residual anywhere
+    shifted = pooled_noise([(log_n, high - 2.0), (log_n[:4], high[:4] - 2.0), (log_n[:4], low[:4] - 2.0)])
+    assert shifted[1] == pytest.approx(shifted[2])  # a target below zero: pooled in its own units
+
+
+def test_intervals_cover_near_nominal_on_small_simulated_sweeps():
+    """60 sweeps of 4-5 runs per budget, 2% noise: 90% intervals of N* hold the truth near 90%."""
+    rng = np.random.default_rng(7)
+    hits = []
+    for seed in range(60):
+        parts = [bl.isoflop_grid([c], points=9).iloc[[0, 3, 5, 8] if k == 4 else [0, 2, 4, 6, 8]]
+                 for c, k in zip(BUDGETS, (5, 4, 4, 5), strict=True)]
+        runs = pd.concat(parts, ignore_index=True)
+        law = E + A * runs["N"] ** -ALPHA + B * runs["D"] ** -BETA
+        runs["loss"] = law * np.exp(rng.normal(0.0, 0.02, len(runs)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bl.DataWarning)
+            table = bl.isoflop(runs, draws=1000, seed=seed).budgets
+        truth = true_n_opt(BUDGETS)
+        hits.extend((table["N_opt_lower"] < truth) & (truth < table["N_opt_upper"]))
+    assert 0.82 <= np.mean(hits) <= 0.97
+
+
+def test_budgets_of_three_runs_only_are_warned_about():
+    with pytest.warns(bl.DataWarning) as record:
+        bl.isoflop(_runs(), draws=100)
+    assert str(record[0].message) == (
+        "isoflop: every budget has exactly 3 runs, which a parabola fits without a residual: the "
+        "run-to-run noise cannot be learnt and the intervals are the weak prior's, far too wide "
+        "(add runs, or replicates of a size, to some budget)")
