@@ -71,11 +71,12 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     exact), under a weak prior on the noise variance; budgets of 3 or 4 runs, too few to learn
     their own noise, borrow the variance pooled over all budgets' residuals (relative to each
     budget's mean loss) as a prior worth 2 residuals. Each draw with c2 > 0 gives ln N* =
-    the vertex; draws with c2 <= 0, or a vertex more than the sampled ln N range beyond it, have no optimum (NaN) and a
-    vertex outside the sampled sizes is warned about (:class:`bayeslaw.DataWarning`) naming the
-    budget (``budgets["p_no_optimum"]`` gives the share). The exponents come from a
-    least-squares line ln N* = a + e ln C per joint draw (draw s of every budget): a propagation of the per-budget uncertainty, not a full hierarchical model,
-    so the intervals do not include the budgets' scatter around the power law.
+    the vertex; draws with c2 <= 0, or a vertex more than the sampled ln N range beyond it,
+    have no optimum (NaN), and a vertex outside the sampled sizes is warned about
+    (:class:`bayeslaw.DataWarning`) naming the budget (``budgets["p_no_optimum"]`` gives the
+    share). The exponents come from the line ln N* = a + e ln C through the budgets' optima, each
+    known up to its posterior, which also learns how far the budgets scatter around the power law
+    (a sweep tunes each budget apart): see :func:`bayeslaw.decide.isoflop_regression.line_draws`.
 
     Raises
     ------
@@ -150,7 +151,7 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     centres = np.array([log_n.mean() for log_n, _ in selected])
     ranges = np.array([(log_n.min(), log_n.max()) for log_n, _ in selected])
     return IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept), coefs,
-                      centres, ranges, ci_prob)
+                      centres, ranges, ci_prob, rng)
 
 
 def _listed(budgets: list[str], most: int = 4) -> str:
@@ -169,7 +170,7 @@ class IsoflopFit:
         or one outside the sampled N), and median/lower/upper of ``N_opt``, ``D_opt``, ``loss``.
     """
 
-    def __init__(self, runs, by, target, k, compute, coefs, centres, ranges, ci_prob):
+    def __init__(self, runs, by, target, k, compute, coefs, centres, ranges, ci_prob, rng):
         self.runs, self.by, self.target, self.k = runs, by, target, k
         self.compute, self.coefs, self.centres, self.ranges = compute, coefs, centres, ranges
         self.ci_prob = ci_prob
@@ -192,7 +193,7 @@ class IsoflopFit:
             warnings.warn(f"isoflop: draws with no minimum inside the sampled N range at budgets "
                           f"{'; '.join(flagged)}: these optima are extrapolated or undefined",
                           DataWarning, stacklevel=3)
-        self.intercept, self.exponent = line_draws(np.log(compute), self.log_n_opt)
+        self.intercept, self.exponent, self.scatter = line_draws(np.log(compute), self.log_n_opt, rng)
         if not np.isfinite(self.exponent).any():
             raise DataError("isoflop: no posterior draw has a minimum at 2 or more budgets; the "
                             "runs do not bracket the optimum (see the budgets' p_no_optimum)")
@@ -224,9 +225,12 @@ class IsoflopFit:
 
     def summary(self, ci_prob: float | None = None) -> pd.DataFrame:
         """The power laws ``N* = G C^e`` and ``D* = C / (k N*) = (1 / (k G)) C^(1-e)``: median,
-        lower and upper of each exponent and coefficient (rows), over the joint draws."""
+        lower and upper of each exponent and coefficient (rows), over the joint draws; and
+        ``N_opt scatter``, the sd of the budgets' ln N* around the power law (a sd of 0.1 puts a
+        typical budget's optimum 10% off it; 0 with 2 budgets, where it cannot be learnt)."""
         ci_prob = self.ci_prob if ci_prob is None else check_ci_prob(ci_prob)
-        rows = {name: interval_columns(x, ci_prob) for name, x in self._exponent_draws().items()}
+        draws = {**self._exponent_draws(), "N_opt scatter": self.scatter[np.isfinite(self.exponent)]}
+        rows = {name: interval_columns(x, ci_prob) for name, x in draws.items()}
         out = pd.DataFrame(rows).T[["median", "lower", "upper", "mean", "sd"]].astype(float)
         out.index.name = "quantity"
         out.attrs["ci_prob"] = ci_prob

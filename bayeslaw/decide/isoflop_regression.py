@@ -1,7 +1,9 @@
 """The regressions behind :func:`bayeslaw.isoflop`: exact conjugate draws of a parabola per
-budget, and a least-squares line through the budgets' optima per draw."""
+budget, and of the power law through the budgets' optima with their scatter around it."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -84,18 +86,54 @@ def parabola_draws(log_n: np.ndarray, y: np.ndarray, draws: int, rng,
     return np.stack([y0 + sy * coef[:, 0], sy * coef[:, 1] / su, sy * coef[:, 2] / su**2], axis=1)
 
 
-def line_draws(log_c: np.ndarray, log_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per draw, the least-squares line ``log_y = a + e log_c`` over the budgets with a finite
-    optimum in that draw: (a, e), each (S,); NaN where fewer than 2 budgets are finite."""
-    w = np.isfinite(log_y).astype(float)
-    ly = np.where(w > 0, log_y, 0.0)
-    n = w.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx = (w * log_c).sum(axis=1) / n
-        my = (w * ly).sum(axis=1) / n
-        dx = log_c[None, :] - mx[:, None]
-        slope = (w * dx * (ly - my[:, None])).sum(axis=1) / (w * dx * dx).sum(axis=1)
-        intercept = my - slope * mx
-    bad = n < 2
-    slope[bad], intercept[bad] = np.nan, np.nan
-    return intercept, slope
+#: a budget whose draws have an optimum less often than this tells the line nothing and is left out
+MIN_FINITE = 0.1
+
+#: points of the grid over the budgets' scatter sd tau around the power law
+TAU_POINTS = 200
+
+
+def line_draws(log_c: np.ndarray, log_y: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior draws (a, e, tau), each (S,), of the line ``log y_b = a + e log c_b + scatter_b``
+    through the budgets' optima, from their draws ``log_y`` (S, B; NaN where a draw has none).
+
+    Each budget's optimum is known up to its posterior (summarised by the median and a robust
+    variance v_b from the interquartile range of its finite draws), and the budgets scatter
+    around the power law with an sd tau: real sweeps tune each budget apart, so their optima do
+    not lie on one line. Given tau, the line is a weighted regression with weights
+    1 / (v_b + tau^2) under a flat prior (conjugate, exact); tau has a half-Cauchy prior (Gelman
+    2006, for a group-level sd learnt from few groups) whose scale is the larger of the
+    unweighted residual sd and the typical sqrt(v_b), on a grid up to ten times that scale, and
+    is drawn from its marginal posterior. With 2 budgets tau cannot be learnt and is 0: the
+    interval then only carries the budgets' own uncertainty. NaN where fewer than 2 budgets have
+    an optimum in at least :data:`MIN_FINITE` of their draws.
+    """
+    draws = log_y.shape[0]
+    finite = np.isfinite(log_y)
+    keep = finite.mean(axis=0) >= MIN_FINITE
+    if keep.sum() < 2:
+        return np.full(draws, np.nan), np.full(draws, np.nan), np.full(draws, np.nan)
+    y = log_y[:, keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q25, m, q75 = np.nanquantile(y, [0.25, 0.5, 0.75], axis=0)
+    v = np.maximum(((q75 - q25) / 1.349) ** 2, 1e-12)
+    x = log_c[keep] - log_c[keep].mean()
+    X = np.stack([np.ones_like(x), x], axis=1)
+    taus, scale = np.zeros(1), 1.0
+    if keep.sum() > 2:
+        beta = np.linalg.lstsq(X, m, rcond=None)[0]
+        scale = max(float(np.sqrt(np.mean((m - X @ beta) ** 2))), float(np.sqrt(np.median(v))), 1e-6)
+        taus = np.linspace(0.0, 10.0 * scale, TAU_POINTS)
+    w = 1.0 / (v[None, :] + taus[:, None] ** 2)  # (T, K)
+    xtwx = np.einsum("tk,ki,kj->tij", w, X, X)
+    cov = np.linalg.inv(xtwx)
+    mean = np.einsum("tij,tj->ti", cov, np.einsum("tk,ki,k->ti", w, X, m))
+    resid = m[None, :] - mean @ X.T
+    log_ml = 0.5 * np.log(w).sum(axis=1) - 0.5 * np.linalg.slogdet(xtwx)[1] - 0.5 * (w * resid**2).sum(axis=1)
+    log_ml = log_ml - np.log1p((taus / scale) ** 2)  # half-Cauchy prior on tau
+    prob = np.exp(log_ml - log_ml.max())
+    pick = rng.choice(len(taus), size=draws, p=prob / prob.sum())
+    coef = mean[pick] + np.einsum("sij,sj->si", np.linalg.cholesky(cov[pick]), rng.standard_normal((draws, 2)))
+    slope = coef[:, 1]
+    return coef[:, 0] - slope * log_c[keep].mean(), slope, taus[pick]
