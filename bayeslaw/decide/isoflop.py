@@ -19,7 +19,7 @@ from bayeslaw.data.columns import check_columns, numeric_column
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, allocation_draws, flops_constant
 from bayeslaw.decide.isoflop_design import BUDGET_TOLERANCE, group_budgets
-from bayeslaw.decide.isoflop_regression import line_draws, parabola_draws, pooled_noise
+from bayeslaw.decide.isoflop_regression import MIN_FINITE, line_draws, parabola_draws, pooled_noise
 from bayeslaw.results.draws import check_ci_prob, check_seed, interval_columns
 
 #: a budget is warned about when more than this share of its draws has no minimum inside its runs
@@ -195,8 +195,9 @@ class IsoflopFit:
                           DataWarning, stacklevel=3)
         self.intercept, self.exponent, self.scatter = line_draws(np.log(compute), self.log_n_opt, rng)
         if not np.isfinite(self.exponent).any():
-            raise DataError("isoflop: no posterior draw has a minimum at 2 or more budgets; the "
-                            "runs do not bracket the optimum (see the budgets' p_no_optimum)")
+            raise DataError(f"isoflop: fewer than 2 budgets have a minimum in at least {MIN_FINITE:.0%} of "
+                            "their posterior draws; the runs do not bracket the optimum (see the "
+                            "budgets' p_no_optimum)")
         self.budgets = self._budget_table(ci_prob)
 
     def _q(self, x: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:

@@ -68,8 +68,8 @@ def parabola_draws(log_n: np.ndarray, y: np.ndarray, draws: int, rng,
     :func:`pooled_noise`) the prior is worth :data:`POOLED_DOF` residuals of that variance, so a
     budget of 3 or 4 runs, which can hardly estimate its own noise, borrows the others' instead
     of getting intervals orders of magnitude too wide (a budget of 3 runs has no residual at
-    all); otherwise it is the weak prior above. y and
-    u are standardised per budget; the draws are mapped back to y and u. Returns (draws, 3).
+    all); otherwise it is the weak prior above. y and u are standardised per budget; the draws
+    are mapped back to y and u. Returns (draws, 3).
     """
     cov, mean, resid, y0, su, sy = _design(log_n, y)
     if noise is None:

@@ -352,3 +352,15 @@ def test_exponent_interval_covers_budgets_that_scatter_around_the_power_law():
         scatter.append(summary.loc["N_opt scatter", "median"])
     assert 0.78 <= np.mean(hits) <= 0.99
     assert 0.07 < np.median(scatter) < 0.25  # the sd of ln N* around the power law: 0.15
+
+
+def test_profiles_without_a_minimum_are_refused():
+    """Both budgets' losses fall ever faster with N (concave): no draw has an optimum to fit a line to."""
+    n = [1e7, 2e7, 4e7, 8e7, 1.6e8]
+    runs = pd.DataFrame({"C": [1e18] * 5 + [1e19] * 5, "N": n + [x * 3 for x in n],
+                         "loss": [3.30, 3.29, 3.26, 3.20, 3.10, 3.00, 2.99, 2.96, 2.90, 2.80]})
+    with pytest.raises(bl.DataError) as err, pytest.warns(bl.DataWarning):
+        bl.isoflop(runs, draws=500)
+    assert str(err.value) == ("isoflop: fewer than 2 budgets have a minimum in at least 10% of their "
+                              "posterior draws; the runs do not bracket the optimum (see the budgets' "
+                              "p_no_optimum)")
