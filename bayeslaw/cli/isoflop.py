@@ -100,7 +100,7 @@ def run_isoflop(args: argparse.Namespace) -> int:
              _table(result.budgets.rename(columns={"C": args.by}),
                     [args.by, "n_runs", "p_no_optimum", "N_opt_median", "N_opt_lower",
                      "N_opt_upper", "D_opt_median", "loss_median"]),
-             "", "Power laws N* = G C^e, D* = C / (k N*):",
+             "", "Power laws N* = G C^e, D* = C / (k N*) (N_opt scatter: sd of the budgets' ln N* around it):",
              _table(result.summary().reset_index(), ["quantity", "median", "lower", "upper"])]
     if budgets is not None:
         pred = result.predict(budgets).reset_index()

@@ -231,6 +231,8 @@ def test_cli_prints_budgets_and_exponents(sweep, tmp_path, capsys):
     assert code == 0 and plot.is_file()
     assert "isoFLOP profiles: 4 budgets (90% intervals, C = 6*N*D):" in out
     assert "N_opt exponent" in out and "Predicted allocation (power laws):" in out
+    assert "(N_opt scatter: sd of the budgets' ln N* around it):" in out and "N_opt scatter" in out.split(
+        "around it):")[1]
 
 
 def test_cli_error_is_one_line(tmp_path, capsys):
