@@ -147,7 +147,8 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
                       "far too wide (add runs, or replicates of a size, to some budget)", DataWarning,
                       stacklevel=2)
         noise = [None] * len(selected)
-    coefs = np.stack([parabola_draws(log_n, y_b, draws, rng, v) for (log_n, y_b), v in zip(selected, noise, strict=True)])
+    coefs = np.stack([parabola_draws(log_n, y_b, draws, rng, v)
+                      for (log_n, y_b), v in zip(selected, noise, strict=True)])
     centres = np.array([log_n.mean() for log_n, _ in selected])
     ranges = np.array([(log_n.min(), log_n.max()) for log_n, _ in selected])
     return IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept), coefs,
@@ -219,8 +220,7 @@ class IsoflopFit:
         return out
 
     def _exponent_draws(self) -> dict[str, np.ndarray]:
-        ok = np.isfinite(self.exponent)
-        e, a = self.exponent[ok], self.intercept[ok]
+        e, a = self.exponent, self.intercept  # all finite: the constructor refused the rest
         return {"N_opt exponent": e, "N_opt coefficient": np.exp(a),
                 "D_opt exponent": 1.0 - e, "D_opt coefficient": np.exp(-a) / self.k}
 
@@ -230,7 +230,7 @@ class IsoflopFit:
         ``N_opt scatter``, the sd of the budgets' ln N* around the power law (a sd of 0.1 puts a
         typical budget's optimum 10% off it; 0 with 2 budgets, where it cannot be learnt)."""
         ci_prob = self.ci_prob if ci_prob is None else check_ci_prob(ci_prob)
-        draws = {**self._exponent_draws(), "N_opt scatter": self.scatter[np.isfinite(self.exponent)]}
+        draws = {**self._exponent_draws(), "N_opt scatter": self.scatter}
         rows = {name: interval_columns(x, ci_prob) for name, x in draws.items()}
         out = pd.DataFrame(rows).T[["median", "lower", "upper", "mean", "sd"]].astype(float)
         out.index.name = "quantity"

@@ -93,7 +93,8 @@ MIN_FINITE = 0.1
 TAU_POINTS = 200
 
 
-def line_draws(log_c: np.ndarray, log_y: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def line_draws(log_c: np.ndarray, log_y: np.ndarray,
+               rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior draws (a, e, tau), each (S,), of the line ``log y_b = a + e log c_b + scatter_b``
     through the budgets' optima, from their draws ``log_y`` (S, B; NaN where a draw has none).
 
@@ -123,17 +124,20 @@ def line_draws(log_c: np.ndarray, log_y: np.ndarray, rng) -> tuple[np.ndarray, n
     taus, scale = np.zeros(1), 1.0
     if keep.sum() > 2:
         beta = np.linalg.lstsq(X, m, rcond=None)[0]
-        scale = max(float(np.sqrt(np.mean((m - X @ beta) ** 2))), float(np.sqrt(np.median(v))), 1e-6)
+        resid_sd = float(np.sqrt(np.mean((m - X @ beta) ** 2)))
+        scale = max(resid_sd, float(np.sqrt(np.median(v))), 1e-6)
         taus = np.linspace(0.0, 10.0 * scale, TAU_POINTS)
     w = 1.0 / (v[None, :] + taus[:, None] ** 2)  # (T, K)
     xtwx = np.einsum("tk,ki,kj->tij", w, X, X)
     cov = np.linalg.inv(xtwx)
     mean = np.einsum("tij,tj->ti", cov, np.einsum("tk,ki,k->ti", w, X, m))
     resid = m[None, :] - mean @ X.T
-    log_ml = 0.5 * np.log(w).sum(axis=1) - 0.5 * np.linalg.slogdet(xtwx)[1] - 0.5 * (w * resid**2).sum(axis=1)
+    log_ml = (0.5 * np.log(w).sum(axis=1) - 0.5 * np.linalg.slogdet(xtwx)[1]
+              - 0.5 * (w * resid**2).sum(axis=1))
     log_ml = log_ml - np.log1p((taus / scale) ** 2)  # half-Cauchy prior on tau
     prob = np.exp(log_ml - log_ml.max())
     pick = rng.choice(len(taus), size=draws, p=prob / prob.sum())
-    coef = mean[pick] + np.einsum("sij,sj->si", np.linalg.cholesky(cov[pick]), rng.standard_normal((draws, 2)))
+    normal = rng.standard_normal((draws, 2))
+    coef = mean[pick] + np.einsum("sij,sj->si", np.linalg.cholesky(cov[pick]), normal)
     slope = coef[:, 1]
     return coef[:, 0] - slope * log_c[keep].mean(), slope, taus[pick]
