@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import bayeslaw as bl
-import bayeslaw.decide.isoflop as isoflop_module
+import bayeslaw.decide.isoflop_fit as isoflop_module
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
 EXPONENT = BETA / (ALPHA + BETA)

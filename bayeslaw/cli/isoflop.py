@@ -104,7 +104,7 @@ def run_isoflop(args: argparse.Namespace) -> int:
              _table(result.summary().reset_index(), ["quantity", "median", "lower", "upper"])]
     if budgets is not None:
         pred = result.predict(budgets).reset_index()
-        parts += ["", "Predicted allocation (power laws):",
+        parts += ["", "Predicted allocation (a budget's optimum: the power laws plus the budgets' scatter):",
                   _table(pred, ["compute", "quantity", "median", "lower", "upper"])]
     if args.approach3:
         parts += ["", _approach3(result, runs, budgets, args)]

@@ -18,14 +18,13 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core import runtime
-from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.core.errors import DataError
 from bayeslaw.data.frames import as_frame
 from bayeslaw.infer.nuts import dim_of, mass_matrix, sample_nuts
 from bayeslaw.infer.settings import check_settings
 from bayeslaw.infer.start import map_start
 from bayeslaw.results.diagnostics import diagnose, warn_if_unreliable
-from bayeslaw.results.draws import DrawsMixin, check_ci_prob, interval_columns
-from bayeslaw.results.fit import KINDS
+from bayeslaw.results.draws import DrawsMixin, check_ci_prob, check_kind, interval_columns
 
 #: dense mass matrix up to this many unconstrained dimensions for the downstream models, diagonal
 #: above; their latent blocks (factors, benchmark matrices) are far larger than a law fit's, and
@@ -177,8 +176,7 @@ class ModelFit(DrawsMixin):
         Returns the rows' own columns followed by mean, sd, median, lower, upper.
         """
         ci_prob = check_ci_prob(ci_prob)
-        if kind not in KINDS:
-            raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+        check_kind(kind)
         frame = self._row_frame(rows)
         draws = self.predictive_draws(frame, kind=kind, seed=seed)
         out = frame.copy()

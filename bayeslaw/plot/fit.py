@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.results.draws import check_ci_prob
-from bayeslaw.results.fit import KINDS
+from bayeslaw.results.draws import check_ci_prob, check_kind
 
 #: the curve extends this many decades beyond the largest observed x (the extrapolation region)
 EXTEND_DECADES = 0.5
@@ -107,8 +106,7 @@ def plot_fit(
         raise PredictionError(
             f"x {x!r} is not an input of law {fit.law.name!r}; inputs: {', '.join(inputs)}"
         )
-    if kind not in KINDS:
-        raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+    check_kind(kind)
     ci_prob = check_ci_prob(ci_prob)
     fixed = _check_fixed(fit, x, fixed)
     chosen = _check_families(fit, families)

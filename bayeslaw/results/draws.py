@@ -4,8 +4,9 @@ Every result that holds posterior draws (the law's :class:`~bayeslaw.results.fit
 downstream models' fits) and every function that summarises draws (predictions, decisions,
 figures, reports) needs the same few pieces, kept here so none of them has to import the Fit:
 
-* :func:`check_ci_prob` and :func:`check_seed` validate the interval probability and the seed
-  users pass, with one error message for the whole package;
+* :func:`check_ci_prob`, :func:`check_seed` and :func:`check_kind` validate the interval
+  probability, the seed and the kind of prediction users pass, with one error message for the
+  whole package;
 * :func:`interval_columns` gives mean, sd, median and equal-tailed interval of draws, and
   :func:`predictive_columns` adds the tail shape of a predictive and drops the mean or sd where
   the tail is too heavy for them (:mod:`bayeslaw.results.tails`);
@@ -19,6 +20,17 @@ import numpy as np
 
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.results.tails import MEAN_K_LIMIT, SD_K_LIMIT, tail_k
+
+#: what a prediction is of: the law's curve itself, or a new measurement of it (a new run's
+#: target, a new budget's optimum), which adds the scatter the fitted ones show around the curve
+KINDS = ("law", "observed")
+
+
+def check_kind(kind: str) -> str:
+    """Validate a prediction's ``kind`` (one of :data:`KINDS`)."""
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+    return kind
 
 
 def check_ci_prob(ci_prob: float) -> float:

@@ -22,12 +22,12 @@ from bayeslaw.results.diagnostics import diagnose
 from bayeslaw.results.draws import (
     DrawsMixin,
     check_ci_prob,
+    check_kind,
     check_seed,
     interval_columns,
     predictive_columns,
 )
 
-KINDS = ("law", "observed")
 NEW_FAMILY = "(new)"
 POPULATION, SHARED = "(population)", "(shared)"
 
@@ -205,8 +205,7 @@ class Fit(DrawsMixin):
         -------
         ndarray (S, R): one column per row, one line per posterior draw (paired across rows).
         """
-        if kind not in KINDS:
-            raise PredictionError(f"kind must be one of: {', '.join(KINDS)}; got {kind!r}")
+        check_kind(kind)
         check_seed(seed)
         table = rows if isinstance(rows, RunsTable) else self._rows(rows, warn_families=True)
         k_fam, k_obs = jax.random.split(jax.random.PRNGKey(int(seed)))
