@@ -8,7 +8,10 @@ FLOPs, 7 sizes each (``bl.isoflop_grid``), 0.5% log-normal noise; each budget's 
 along log N by a draw of Normal(0, scatter), as when each budget is tuned apart, so its optimum
 leaves the power law by that much. 150 sweeps per setting, both lines on the same profiles.
 Coverage and median width of the exponent's 90% interval, and its mean interval score
-(width + 20 x miss, lower is better).
+(width + 20 x miss, lower is better). ``new_budget``: the same for ln N* at a budget 2x beyond
+the largest, whose optimum leaves the power law by its own draw of the scatter, predicted by
+``IsoflopFit.predict`` as the law alone (``kind="law"``) and with the learnt scatter added
+(``"observed"``, the default); the earlier line has no scatter, so its two kinds agree.
 
     python benchmarks/isoflop_scatter.py [--sweeps 150] [--out isoflop_scatter]
 """
@@ -40,8 +43,36 @@ def per_draw_line(log_c, log_y, rng=None):
         my = (w * ly).sum(axis=1) / n
         dx = log_c[None, :] - mx[:, None]
         slope = (w * dx * (ly - my[:, None])).sum(axis=1) / (w * dx * dx).sum(axis=1)
-    slope[n < 2] = np.nan
-    return my - slope * mx, slope, np.zeros_like(slope)
+    intercept = my - slope * mx
+    # draws with fewer than 2 optima have no line: it summarised the rest, as drawing them again does
+    finite = np.flatnonzero(n >= 2)
+    redraw = np.flatnonzero(n < 2)
+    if len(finite) and len(redraw):
+        pick = np.random.default_rng(0).choice(finite, size=len(redraw))
+        slope[redraw], intercept[redraw] = slope[pick], intercept[pick]
+    return intercept, slope, np.zeros_like(slope)
+
+
+#: the new budget predicted: 2x beyond the sweeps' largest
+NEW_BUDGET = 2e21
+
+
+def true_log_n_opt(compute: float) -> float:
+    """ln of the Chinchilla law's compute-optimal N at C = 6 N D."""
+    g = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+    return float(np.log(g * (compute / 6) ** EXPONENT))
+
+
+def interval_score(lower: float, upper: float, truth: float) -> tuple[bool, float, float]:
+    """Hit, width and interval score (width + 20 x miss) of a 90% interval."""
+    miss = max(lower - truth, 0.0) + max(truth - upper, 0.0)
+    return miss == 0, upper - lower, upper - lower + 20 * miss
+
+
+def summarise(records: list[tuple[bool, float, float]]) -> dict:
+    hits, widths, scores = zip(*records, strict=True)
+    return {"coverage": round(float(np.mean(hits)), 3), "width": round(float(np.median(widths)), 4),
+            "interval_score": round(float(np.mean(scores)), 4)}
 
 
 def sweep(budgets, scatter: float, seed: int):
@@ -55,21 +86,21 @@ def sweep(budgets, scatter: float, seed: int):
 def score(budgets, scatter: float, sweeps: int, line) -> dict:
     real = isoflop_module.line_draws
     isoflop_module.line_draws = line
-    hits, widths, scores = [], [], []
+    exponent, new = [], {"law": [], "observed": []}
     try:
         for seed in range(sweeps):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", bl.DataWarning)
                 fit = bl.isoflop(sweep(budgets, scatter, seed), draws=2000, seed=seed, ci_prob=0.9)
             e = fit.summary().loc["N_opt exponent"]
-            miss = max(e["lower"] - EXPONENT, 0.0) + max(EXPONENT - e["upper"], 0.0)
-            hits.append(miss == 0)
-            widths.append(e["upper"] - e["lower"])
-            scores.append(e["upper"] - e["lower"] + 20 * miss)
+            exponent.append(interval_score(e["lower"], e["upper"], EXPONENT))
+            truth = true_log_n_opt(NEW_BUDGET) + np.random.default_rng([seed, 1]).normal(0.0, scatter)
+            for kind, records in new.items():
+                row = fit.predict([NEW_BUDGET], kind=kind, seed=seed).loc[(NEW_BUDGET, "N_opt")]
+                records.append(interval_score(np.log(row["lower"]), np.log(row["upper"]), truth))
     finally:
         isoflop_module.line_draws = real
-    return {"coverage": round(float(np.mean(hits)), 3), "width": round(float(np.median(widths)), 4),
-            "interval_score": round(float(np.mean(scores)), 4)}
+    return {**summarise(exponent), "new_budget": {kind: summarise(r) for kind, r in new.items()}}
 
 
 def main() -> None:

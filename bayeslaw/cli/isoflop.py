@@ -20,6 +20,7 @@ from bayeslaw.cli.options import add_shared
 _EXAMPLE = """examples:
   bayeslaw isoflop runs.csv
   bayeslaw isoflop runs.csv --by flops --window 4 --compute 1e21,1e22 --plot profiles.png
+  bayeslaw isoflop runs.csv --compute 1e22 --kind observed
   bayeslaw isoflop runs.csv --approach3
 """
 
@@ -42,6 +43,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--where", metavar="FILTER", help="use only the rows satisfying FILTER, "
                    'e.g. "decay == const" (see bayeslaw fit --help)')
     add_shared(p, "--compute", help="also predict N*, D* at these FLOP budgets")
+    p.add_argument("--kind", choices=("law", "observed"), default="law",
+                   help="with --compute: the power laws (default), or where a new budget's own "
+                        "optimum lies (the power laws plus the budgets' scatter around them)")
     p.add_argument("--plot", metavar="OUT.png", help="draw the profiles to this image file")
     p.add_argument("--approach3", action="store_true",
                    help="also fit the chinchilla law (small NUTS run) and compare its allocation")
@@ -103,8 +107,9 @@ def run_isoflop(args: argparse.Namespace) -> int:
              "", "Power laws N* = G C^e, D* = C / (k N*) (N_opt scatter: sd of the budgets' ln N* around it):",
              _table(result.summary().reset_index(), ["quantity", "median", "lower", "upper"])]
     if budgets is not None:
-        pred = result.predict(budgets).reset_index()
-        parts += ["", "Predicted allocation (a budget's optimum: the power laws plus the budgets' scatter):",
+        pred = result.predict(budgets, kind=args.kind, seed=args.seed).reset_index()
+        what = "power laws" if args.kind == "law" else "a new budget's optimum: power laws plus the scatter"
+        parts += ["", f"Predicted allocation ({what}):",
                   _table(pred, ["compute", "quantity", "median", "lower", "upper"])]
     if args.approach3:
         parts += ["", _approach3(result, runs, budgets, args)]

@@ -230,9 +230,12 @@ def test_cli_prints_budgets_and_exponents(sweep, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and plot.is_file()
     assert "isoFLOP profiles: 4 budgets (90% intervals, C = 6*N*D):" in out
-    assert "N_opt exponent" in out and "Predicted allocation (a budget's optimum: the power laws plus the budgets' scatter):" in out
+    assert "N_opt exponent" in out and "Predicted allocation (power laws):" in out
     assert "(N_opt scatter: sd of the budgets' ln N* around it):" in out and "N_opt scatter" in out.split(
         "around it):")[1]
+    assert cli.main(["isoflop", str(path), "--compute", "1e22", "--kind", "observed"]) == 0
+    out = capsys.readouterr().out
+    assert "Predicted allocation (a new budget's optimum: power laws plus the scatter):" in out
 
 
 def test_cli_error_is_one_line(tmp_path, capsys):
@@ -358,9 +361,9 @@ def test_exponent_interval_covers_budgets_that_scatter_around_the_power_law():
 
 def test_a_new_budgets_optimum_carries_the_scatter_of_the_fitted_ones():
     """Budgets whose optima sit ~20% off the power law: the optimum of a new budget (2x beyond the
-    largest) lies where the law puts it, up to that same scatter. ``kind="observed"`` (the
-    default) adds it: its 90% interval holds the new budget's optimum near nominally (0.87 over
-    these 100 sweeps), the law's alone in 0.68 of them."""
+    largest) lies where the law puts it, up to that same scatter. ``kind="observed"`` adds it:
+    its 90% interval holds the new budget's optimum near nominally (0.87 over these 100
+    sweeps), the law's (the default) in 0.68 of them."""
     rng = np.random.default_rng(5)
     budgets = list(np.geomspace(1e18, 1e21, 8))
     hits = {"observed": [], "law": []}
@@ -379,9 +382,10 @@ def test_a_new_budgets_optimum_carries_the_scatter_of_the_fitted_ones():
     assert 0.8 <= np.mean(hits["observed"]) <= 0.97
     assert np.mean(hits["observed"]) - np.mean(hits["law"]) >= 0.1
     default = result.predict([2e21])
-    assert default.attrs["kind"] == "observed"
-    assert default.equals(result.predict([2e21], kind="observed", seed=0))
-    assert not default.equals(result.predict([2e21], kind="observed", seed=1))
+    assert default.attrs["kind"] == "law" and default.equals(result.predict([2e21], kind="law", seed=1))
+    observed = result.predict([2e21], kind="observed")
+    assert observed.equals(result.predict([2e21], kind="observed", seed=0))
+    assert not observed.equals(result.predict([2e21], kind="observed", seed=1))
     with pytest.raises(bl.PredictionError, match="^kind must be one of: law, observed; got 'new'$"):
         result.predict([2e21], kind="new")
 
