@@ -49,7 +49,6 @@ from bayeslaw.downstream.ladder import fit_ladder
 from bayeslaw.downstream.observational import (
     BIAS_GRID,
     FLOPS_CUTOFF,
-    capability_pca,
     fit_observational,
     load_obsscaling,
 )
@@ -59,6 +58,7 @@ from bayeslaw.downstream.olmo_ladder import (
     OLMO_TASKS,
     load_olmo_ladder,
 )
+from bayeslaw.downstream.pca import capability_pca
 from bayeslaw.downstream.performance_law import (
     design,
     fit_performance_law,

@@ -10,7 +10,8 @@ Their figures are :func:`bayeslaw.plot.plot_accuracy` and :func:`bayeslaw.plot.p
 """
 
 from bayeslaw.downstream.ladder import LadderFit, fit_ladder
-from bayeslaw.downstream.observational import ObservationalFit, capability_pca, fit_observational
+from bayeslaw.downstream.observational import ObservationalFit, fit_observational
+from bayeslaw.downstream.pca import capability_pca
 from bayeslaw.downstream.performance_law import PerformanceLawFit, fit_performance_law
 from bayeslaw.downstream.quantization import QuantizationFit, fit_quantization
 

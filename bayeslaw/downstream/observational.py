@@ -1,7 +1,7 @@
 """Observational scaling laws (Ruan, Maddison, Hashimoto 2024) from a table of public models.
 
-* :func:`capability_pca`: the paper's principal capability measures from a benchmark matrix with
-  missing values (iterative low-rank imputation, then PCA on the completed, centred matrix).
+* :func:`~bayeslaw.downstream.pca.capability_pca` (in :mod:`bayeslaw.downstream.pca`): the
+  paper's principal capability measures, the plain baseline and the source of the loadings' order.
 * :func:`fit_observational`: a Bayesian version in one NumPyro model:
 
   - low-rank factors ``Y[m, j] ~ Normal(mu_j + Lambda_j . S_m, sigma_j)`` on the observed entries
@@ -42,6 +42,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
+from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
 from bayeslaw.results.extrapolation_error import GRID
 
@@ -54,49 +55,6 @@ NESTED_QUANTILES = (0.6, 0.8)
 NOISE_FLOOR = 0.01
 #: grid of the link's extrapolation bias (accuracy units), uniform prior
 BIAS_GRID = np.linspace(-0.1, 0.1, 41)
-
-
-def capability_pca(matrix, k: int = 3, *, iterations: int = 200, tol: float = 1e-8):
-    """Principal capability measures of a (models x benchmarks) matrix with NaNs.
-
-    Missing entries are filled by iterating a rank-``k`` reconstruction (column means to start).
-
-    Returns
-    -------
-    scores (M, k), loadings (J, k), column means (J,), explained variance ratio (k,)
-    """
-    y = np.asarray(matrix, dtype=float)
-    if y.ndim != 2 or k < 1 or k > min(y.shape):
-        raise DataError(f"capability_pca needs a 2-d matrix and 1 <= k <= {min(y.shape) if y.ndim == 2 else '?'}")
-    observed = np.isfinite(y)
-    if (~observed).all(axis=0).any():
-        raise DataError("every benchmark column needs at least one observed value")
-    filled = np.where(observed, y, np.nanmean(y, axis=0))
-    for _ in range(iterations):
-        mean = filled.mean(axis=0)
-        u, s, vt = np.linalg.svd(filled - mean, full_matrices=False)
-        recon = mean + (u[:, :k] * s[:k]) @ vt[:k]
-        change = np.sum((recon[~observed] - filled[~observed]) ** 2)
-        filled[~observed] = recon[~observed]
-        if change < tol:
-            break
-    mean = filled.mean(axis=0)
-    u, s, vt = np.linalg.svd(filled - mean, full_matrices=False)
-    return u[:, :k] * s[:k], vt[:k].T, mean, (s[:k] ** 2) / np.sum(s ** 2)
-
-
-def _leaders(y: np.ndarray, k: int) -> np.ndarray:
-    """Benchmark order for the lower-triangular loadings: factor j's leader (its positive diagonal
-    entry) is the unused benchmark that PCA loads most heavily on factor j.
-
-    A leader that barely loads on its factor leaves the factor's sign unidentified, and the chains
-    split between mirror modes."""
-    _, loadings, _, _ = capability_pca(y, k=k)
-    order: list[int] = []
-    for j in range(k):
-        free = [i for i in np.argsort(-np.abs(loadings[:, j])) if i not in order]
-        order.append(int(free[0]))
-    return np.array(order + [i for i in range(y.shape[1]) if i not in order])
 
 
 def _make_model(k: int, n_bench: int, n_fam: int, ceiling: float | None, order: np.ndarray):
@@ -264,7 +222,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
             "logc": np.where(has_c, logc - c_ref, 0.0), "has_c": has_c, "target": np.nan_to_num(t),
             "has_t": has_t, "chance": float(chance)}
     ceiling = None if ceiling is None else float(ceiling)
-    model = _make_model(k, len(benchmarks), len(fams), ceiling, _leaders(y, k))
+    model = _make_model(k, len(benchmarks), len(fams), ceiling, leaders(y, k))
     sites = ["loading_raw", "alpha", "beta", "w", "b"] + (["top"] if ceiling is None else [])
     out = sample(model, data, sites=sites, chains=chains, draws=draws, warmup=warmup, seed=seed,
                  target_accept=target_accept)

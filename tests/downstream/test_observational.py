@@ -9,13 +9,8 @@ import pandas as pd
 import pytest
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.downstream.observational import (
-    BIAS_GRID,
-    ObservationalFit,
-    _leaders,
-    capability_pca,
-    fit_observational,
-)
+from bayeslaw.downstream.observational import BIAS_GRID, ObservationalFit, fit_observational
+from bayeslaw.downstream.pca import capability_pca, leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
 from bayeslaw.results.extrapolation_error import GRID
 
@@ -109,7 +104,7 @@ def test_each_factor_is_led_by_the_benchmark_that_loads_most_on_it():
     s = rng.normal(size=(200, 2))
     lam = np.array([[0.10, 0.00], [0.02, 0.01], [0.05, 0.12], [0.20, 0.02], [0.08, -0.03]])
     y = 0.5 + s @ lam.T + rng.normal(0, 0.003, (200, 5))
-    order = _leaders(y, 2)
+    order = leaders(y, 2)
     assert list(order[:2]) == [3, 2] and sorted(order) == list(range(5))
 
 
