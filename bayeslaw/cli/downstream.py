@@ -11,7 +11,7 @@ import sys
 import warnings
 
 from bayeslaw.cli.options import add_sampler_options, add_shared, whole
-from bayeslaw.core.errors import BayeslawError
+from bayeslaw.core.errors import BayeslawError, BayeslawWarning
 
 #: benchmark columns of obsscaling's base_llm_benchmark_eval.csv; the target is one, the rest are inputs
 OBS_BENCHMARKS = ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval")
@@ -53,8 +53,9 @@ def run_downstream(args: argparse.Namespace) -> int:
             plot = check_plot_path(args.plot, "--plot", (args.data,))
             if args.model == "observational":
                 check_plot_path(str(_loadings_path(plot)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        caption = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BayeslawWarning)
             if args.model == "ladder":
                 from bayeslaw.downstream.ladder import fit_ladder
                 from bayeslaw.downstream.olmo_ladder import OLMO_CHANCE, load_olmo_ladder
@@ -65,7 +66,7 @@ def run_downstream(args: argparse.Namespace) -> int:
                 table = fit.predict(targets[["N", "D"]], ci_prob=args.ci_prob).assign(actual=targets["accuracy"].values)
                 drawn = {"rows": runs, "heldout": targets, "group": "size_label"}
             elif args.model == "observational":
-                fit, table, drawn = _observational(args, task)
+                fit, table, drawn, caption = _observational(args, task)
             else:
                 from bayeslaw.downstream.quantization import fit_quantization, load_openllm
 
@@ -75,7 +76,15 @@ def run_downstream(args: argparse.Namespace) -> int:
                 table = fit.prob_quantized_wins([4.0, 16.0, 48.0, 140.0])
         print(fit.summary(ci_prob=args.ci_prob).to_string(float_format=lambda v: f"{v:.4g}"))
         print()
+        if caption:
+            print(caption)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        # the sampler's and the data's warnings, as `bayeslaw fit` reports them
+        notes = [f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, BayeslawWarning)]
+        print("Diagnostics: " + ("no problems found (R-hat, ESS, divergences)" if not notes
+                                 else f"{len(notes)} warning(s)"))
+        for note in notes:
+            print(f"  warning: {note}")
         if plot is not None:
             print("wrote " + " and ".join(map(str, _save_plots(fit, plot, drawn, args.ci_prob, args.seed))))
     except (BayeslawError, CliError, OSError, KeyError) as exc:
@@ -105,7 +114,9 @@ def _load(loader, args: argparse.Namespace, *rest):
 
 
 def _observational(args: argparse.Namespace, task: str):
-    """Fit obsscaling below the paper's FLOPs cutoff; predict the target of the models above it."""
+    """Fit obsscaling below the paper's FLOPs cutoff; predict the target of the models at or above
+    it. Models without a FLOPs figure lend their base benchmarks to the capability factors, but
+    their target is neither fitted (they may lie beyond the cutoff) nor scored (they may not)."""
     import numpy as np
 
     from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational, load_obsscaling
@@ -115,10 +126,17 @@ def _observational(args: argparse.Namespace, task: str):
                             + ", ".join(OBS_BENCHMARKS))
     models = _load(load_obsscaling, args)
     bench = [b for b in OBS_BENCHMARKS if b != task]
-    train = (models["flops"] < FLOPS_CUTOFF).to_numpy()
+    flops = models["flops"].to_numpy(float)
+    train, above = flops < FLOPS_CUTOFF, flops >= FLOPS_CUTOFF  # NaN is neither
     fit = fit_observational(models, bench, task, k=args.factors, train=train, chains=args.chains,
                             draws=args.draws, warmup=args.warmup, seed=args.seed)
-    test = np.flatnonzero(~train & models[task].notna().to_numpy())
+    test = np.flatnonzero(above & models[task].notna().to_numpy())
+    unknown = int((~train & ~above).sum())
+    caption = (f"{task} of the {len(test)} models at or above {FLOPS_CUTOFF:.3g} FLOPs (the paper's "
+               f"holdout), fitted on the {int((train & models[task].notna().to_numpy()).sum())} below it"
+               + (f"; {unknown} model{'s' * (unknown != 1)} without a FLOPs figure "
+                  f"{'are' if unknown != 1 else 'is'} neither fitted nor scored" if unknown else "")
+               + f" ({args.ci_prob:.0%} intervals):")
     table = fit.predict({"row": test}, ci_prob=args.ci_prob)[["median", "lower", "upper"]]
     table.insert(0, "model", models["model"].to_numpy()[test])
     table.insert(1, "flops", models["flops"].to_numpy()[test])
@@ -126,8 +144,8 @@ def _observational(args: argparse.Namespace, task: str):
     with_c = models[np.isfinite(models["flops"].to_numpy())]
     counts = with_c["family"].astype(str).value_counts()
     families = sorted(counts.index, key=lambda f: (-counts[f], f))[:PLOT_FAMILIES]
-    drawn = {"rows": models[train], "heldout": models[~train], "x": "flops", "families": families}
-    return fit, table, drawn
+    drawn = {"rows": models[train], "heldout": models[above], "x": "flops", "families": families}
+    return fit, table, drawn, caption
 
 
 def _loadings_path(target):

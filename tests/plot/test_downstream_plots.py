@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from bayeslaw.core.errors import PredictionError
+from bayeslaw.core.errors import ConvergenceWarning, PredictionError
 from bayeslaw.downstream.ladder import fit_ladder
 from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational
 from bayeslaw.downstream.olmo_ladder import OLMO_TARGET_TOKENS
@@ -221,9 +221,11 @@ def _olmo_folder(path):
     return path
 
 
-def _obsscaling_folder(path):
-    """A tiny folder in the obsscaling layout holding the `obs` fixture's models."""
+def _obsscaling_folder(path, no_flops=()):
+    """A tiny folder in the obsscaling layout holding the `obs` fixture's models (those named in
+    ``no_flops`` without a FLOPs figure)."""
     m = _obs_models()
+    m.loc[m["model"].isin(no_flops), "flops"] = np.nan
     pd.DataFrame({"Model": m["model"], "Model Family": m["family"], "Model Size (B)": 1.0,
                   "Pretraining Data Size (T)": m["flops"] / 6e21, "FLOPs (1E21)": m["flops"] / 1e21,
                   **{b: m[b] for b in OBS_BENCH}}).to_csv(path / "base_llm_benchmark_eval.csv", index=False)
@@ -259,7 +261,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_cli_ladder_writes_accuracy_plot(ladder, tmp_path, capsys, monkeypatch):
     import bayeslaw.downstream.ladder
 
-    calls = _reuse(monkeypatch, bayeslaw.downstream.ladder, "fit_ladder", ladder[0])
+    calls = []
+
+    def fake(*args, **kwargs):  # the fixture's fit, with the warning a short chain would give
+        calls.append((args, kwargs))
+        warnings.warn("R-hat 2.27 > 1.01 for b", ConvergenceWarning, stacklevel=2)
+        return ladder[0]
+
+    monkeypatch.setattr(bayeslaw.downstream.ladder, "fit_ladder", fake)
     out = tmp_path / "acc.png"
     argv = ["downstream", "ladder", str(_olmo_folder(tmp_path)), "--task", "hellaswag", "--plot", str(out)]
     assert _run(argv + CLI_TINY) == 0
@@ -267,6 +276,7 @@ def test_cli_ladder_writes_accuracy_plot(ladder, tmp_path, capsys, monkeypatch):
     assert out.read_bytes()[:8] == PNG and out.stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert f"wrote {out}\n" in printed and "actual" in printed  # the targets' predictions
+    assert "Diagnostics: 1 warning(s)\n  warning: ConvergenceWarning: R-hat 2.27 > 1.01 for b\n" in printed
     assert not (tmp_path / "acc_loadings.png").exists()
 
 
@@ -276,7 +286,10 @@ def test_cli_observational_writes_accuracy_and_loadings(obs, tmp_path, capsys, m
 
     calls = _reuse(monkeypatch, bayeslaw.downstream.observational, "fit_observational", obs[0])
     out = tmp_path / "obs.png"
-    argv = ["downstream", "observational", str(_obsscaling_folder(tmp_path)), "--factors", "2", "--plot", str(out)]
+    held = [f"fa-{i}" for i in np.flatnonzero(~obs[2][:12])]
+    unknown = held[0]  # above the cutoff, but the folder does not say so: neither fitted nor scored
+    folder = _obsscaling_folder(tmp_path, no_flops=[unknown])
+    argv = ["downstream", "observational", str(folder), "--factors", "2", "--plot", str(out)]
     assert _run(argv + CLI_TINY) == 0
     (models, bench, target), kwargs = calls[0]
     assert len(models) == len(obs[1]) and bench == BENCH and target == "MMLU" and kwargs["k"] == 2
@@ -286,8 +299,12 @@ def test_cli_observational_writes_accuracy_and_loadings(obs, tmp_path, capsys, m
         assert path.read_bytes()[:8] == PNG and path.stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert f"wrote {out} and {loadings}" in printed
-    held = {f"fa-{i}" for i in np.flatnonzero(~obs[2][:12])}
-    assert held and held == set(re.findall(r"\bfa-\d+\b", printed.split("actual")[-1]))  # held out: predicted
+    assert len(held) > 1 and set(held[1:]) == set(re.findall(r"\bfa-\d+\b", printed.split("actual")[-1]))
+    n_held, n_fit = int((~obs[2]).sum()) - 1, int(obs[2].sum())
+    assert (f"MMLU of the {n_held} models at or above 8.4e+22 FLOPs (the paper's holdout), fitted on the "
+            f"{n_fit} below it; 1 model without a FLOPs figure is neither fitted nor scored (90% intervals):"
+            in printed)
+    assert "Diagnostics: no problems found (R-hat, ESS, divergences)" in printed
 
 
 @pytest.mark.slow
