@@ -64,21 +64,32 @@ def _fail(exc: Exception) -> int:
 
 
 def _load_fits(args) -> dict:
+    """The fits to compare: .nc files loaded, laws fitted to --data. Every name, file and law
+    is checked (each law against the data) before the first fit, so a law the table cannot
+    take fails at once, not after minutes of the others' sampling."""
     import bayeslaw as bl
+    from bayeslaw.data.runs import read_runs
+    from bayeslaw.infer.settings import checked_table
+    from bayeslaw.laws.law import load_law
 
-    fits, settings = {}, {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": args.seed}
+    items, runs = {}, None
     for item in args.fits:
         name, path = named_fit(item)
-        if name in fits:
+        if name in items:
             raise BayeslawError(f"fit name {name!r} is given twice; use NAME=FILE.nc")
         if path.endswith(".nc"):
-            fits[name] = bl.load_fit(path)
+            items[name] = bl.load_fit(path)
         elif args.data is None:
             raise BayeslawError(f"{item!r} is not a .nc fit file; give --data to fit law {path!r}")
         else:
-            fits[name] = bl.fit(path, args.data, target=args.target, group=args.group,
-                                progress=getattr(args, "progress", None), **settings)
-    return fits
+            runs = read_runs(args.data) if runs is None else runs
+            items[name] = load_law(path)
+            checked_table(items[name], runs, args.target, args.group)
+    settings = {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": args.seed}
+    return {name: item if isinstance(item, bl.Fit) else
+            bl.fit(item, runs, target=args.target, group=args.group,
+                   progress=getattr(args, "progress", None), **settings)
+            for name, item in items.items()}
 
 
 def cli_compare(args: argparse.Namespace) -> int:

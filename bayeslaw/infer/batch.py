@@ -34,14 +34,13 @@ from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import FitError
 from bayeslaw.data.checkpoints import encode_runs, resolve_run
-from bayeslaw.data.runs import RunsTable, read_runs, validate_runs
+from bayeslaw.data.runs import RunsTable, read_runs
 from bayeslaw.infer import batch_program
 from bayeslaw.infer.fit import default_centered, wall_timings
-from bayeslaw.infer.settings import check_names, check_sampler, check_settings
+from bayeslaw.infer.settings import check_names, check_sampler, check_settings, checked_table
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import make_plan
-from bayeslaw.modeling.likelihood import check_enough_runs, check_target
 from bayeslaw.results.batch import diagnose_many, summarize_many, warn_if_unreliable
 from bayeslaw.results.fit import Fit
 
@@ -193,13 +192,8 @@ def fit_many(
     runtime.configure()
     law = load_law(law)
     labels, frames = _split(tables, split_by)
-    positive = {i.name: i.positive for i in law.inputs}
-    validated = [validate_runs(read_runs(f), positive, target, group, what=f"runs table {label!r}",
-                               positive_target=law.likelihood.space == "log")
+    validated = [checked_table(law, read_runs(f), target, group, label)
                  for label, f in zip(labels, frames, strict=True)]
-    for label, t in zip(labels, validated, strict=True):
-        check_target(law, t.target, t.frame, target, t.inputs)
-        check_enough_runs(law, t.inputs, t.target, f"runs table {label!r}")
     runs = batch_runs(labels, validated, run)
     counts = sorted({t.n_families for t in validated})
     if len(counts) > 1:

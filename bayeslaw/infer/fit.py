@@ -15,17 +15,16 @@ from bayeslaw.core import progress as progress_bars
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import DataError, FitError
 from bayeslaw.data.checkpoints import encode_runs, resolve_run
-from bayeslaw.data.runs import read_runs, validate_runs
+from bayeslaw.data.runs import read_runs
 from bayeslaw.data.where import filter_runs
 from bayeslaw.infer import extrapolation as extrap
 from bayeslaw.infer.nuts import dim_of, mass_matrix
 from bayeslaw.infer.pooling_choice import choose_pooling
 from bayeslaw.infer.sampler import sample_law
-from bayeslaw.infer.settings import check_names, check_sampler, check_settings
+from bayeslaw.infer.settings import check_names, check_sampler, check_settings, checked_table
 from bayeslaw.infer.start import log_reference, map_start_and_point, model_args
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
 from bayeslaw.modeling.build import build_model, make_plan
-from bayeslaw.modeling.likelihood import check_enough_runs, check_target
 from bayeslaw.results.diagnostics import (
     quantity_labels,
     warn_if_unreliable,
@@ -181,15 +180,7 @@ def fit(
     frame = read_runs(runs)
     if where is not None:
         frame = filter_runs(frame, where)
-    table = validate_runs(
-        frame,
-        {i.name: i.positive for i in law.inputs},
-        target,
-        group,
-        positive_target=law.likelihood.space == "log",
-    )
-    check_target(law, table.target, table.frame, target, table.inputs)
-    check_enough_runs(law, table.inputs, table.target)
+    table = checked_table(law, frame, target, group)
     run = resolve_run(table.frame, run, table.roles())
     run_index, n_runs = encode_runs(table.frame, run, taken=table.roles())
     if centered is None:

@@ -1,4 +1,5 @@
-"""Checks of the sampler settings and column options every fitting entry point shares."""
+"""Checks every fitting entry point shares: sampler settings, column options, and the runs
+table against the law (:func:`checked_table`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayeslaw.core.errors import FitError
+from bayeslaw.data.runs import RunsTable, validate_runs
+from bayeslaw.laws.law import Law
+from bayeslaw.modeling.likelihood import check_enough_runs, check_target
 
 #: seeds are 32-bit unsigned integers, as JAX's PRNGKey takes them on every platform
 SEED_MAX = 2**32 - 1
@@ -49,3 +53,21 @@ def check_names(target, group, run, pooling, centered) -> None:
         raise FitError(f"pooling must be 'auto', None or a dict of parameter -> mode, got {type(pooling).__name__}")
     if centered is not None and not isinstance(centered, bool | np.bool_):
         raise FitError(f"centered must be True, False or None, got {centered!r}")
+
+
+def checked_table(law: Law, frame, target: str, group: str | None, label: str | None = None) -> RunsTable:
+    """``frame`` checked against ``law`` and encoded: every check a fit makes on its data
+    before sampling (the law's inputs present, numeric, positive where it needs; a target its
+    likelihood takes; more distinct rows than it has parameters).
+
+    ``label`` names the table in the messages (a batch's tables); the command line's ``compare``
+    runs this for each law before fitting the first, so a table one law cannot take fails at
+    once, not after the others' fits.
+    """
+    table = validate_runs(frame, {i.name: i.positive for i in law.inputs}, target, group,
+                          positive_target=law.likelihood.space == "log",
+                          what="runs table" if label is None else f"runs table {label!r}")
+    check_target(law, table.target, table.frame, target, table.inputs)
+    check_enough_runs(law, table.inputs, table.target,
+                      "the runs table" if label is None else f"runs table {label!r}")
+    return table

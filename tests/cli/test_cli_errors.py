@@ -360,3 +360,20 @@ def test_downstream_data_folder_errors(tmp_path, monkeypatch, capsys):
     ]
     for folder, message in cases:
         check_refused(["downstream", "ladder", folder], message, tmp_path, capsys)
+
+
+def test_compare_checks_every_law_before_the_first_fit(tmp_path, monkeypatch, capsys):
+    """The second law's input C is negative: the error comes before the first law is fitted
+    (it came after the kaplan fit, minutes on a real table)."""
+    import bayeslaw as bl
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs.csv").write_text("N,D,loss,C,M\n1e7,1e9,4.0,-1,100\n3e7,1e9,3.6,1,33\n"
+                                       "1e8,1e9,3.3,1,10\n3e8,1e9,3.1,1,3\n1e9,1e9,2.95,1,1\n")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a law was fitted before every law was checked")
+
+    monkeypatch.setattr(bl, "fit", no_fit)
+    check_refused(["compare", "kaplan", "overtraining", "--data", "runs.csv"],
+                  "column 'C' in the runs table must be positive: row 0 (-1)", tmp_path, capsys)
