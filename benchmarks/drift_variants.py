@@ -162,16 +162,17 @@ def error_model(case: dict, variant: str, trend_length: float) -> ExtrapolationE
     if variant == "trend":
         weights, mean, cov = trend_posterior(*args, np.log(args[4] / keys.max()), trend_length * span)
     elif variant == "drift":
-        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family)
+        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family, onset=0.0)
     elif variant == "drift3":
-        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family, drift_sd=lambda sd: 3.0 * sd)
+        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family, onset=0.0,
+                                                         drift_sd=lambda sd: 3.0 * sd)
     elif variant == "ramp":
         weights, mean, cov = ramp_posterior(*args, per_family["families"], per_family["n_families"], trend_length)
     elif variant == "fixed":
-        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family,
+        weights, mean, cov = post.shared_error_posterior(*args, drift=True, **per_family, onset=0.0,
                                                          drift_sd=lambda sd: FIXED_DRIFT_SD)
     else:
-        weights, mean, cov = post.shared_error_posterior(*args, **per_family), None, None
+        weights, mean, cov = post.shared_error_posterior(*args, **per_family, onset=0.0), None, None
     return ExtrapolationErrorModel("C", float(np.log(keys.max())), weights, len(pts),
                                    tuple(float(c) for c in pts["cutoff"].unique()),
                                    float(np.median(tilts)), mean, cov)

@@ -5,7 +5,10 @@ a run beyond its largest fitted one with an extra log-space error ``kappa z1 + t
 z3`` (plus the drift ``m`` the nested fits share), ``d`` the log distance beyond the largest fitted
 key. Given the scales its variance at a target row is
 
-    V(kappa, tau, eta) = kappa^2 1(d > 0) + tau^2 d^2 + eta^2 u^2 1(d > 0)  (+ c' Cov(m) c)
+    V(kappa, tau, eta) = kappa^2 g^2 + tau^2 d^2 + eta^2 u^2 g^2  (+ c' Cov(m) c)
+
+``g`` the offset's and tilt's growth over the first log unit beyond the data
+(:func:`~bayeslaw.results.extrapolation_error.edge_weight`)
 
 and the fit knows the scales only through a posterior over a grid, measured on a handful of nested
 fits' held-out runs. New runs shrink this part of the target's uncertainty in two ways:
@@ -40,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.decide import design_inputs as inputs
-from bayeslaw.results.extrapolation_error import key_values
+from bayeslaw.results.extrapolation_error import edge_weight, key_values
 
 #: draws of the scales' posterior that stand for it in the simulated worlds
 CELLS = 256
@@ -62,6 +65,7 @@ class _Part:
     cand_u: np.ndarray  # (C,) tilt position of the candidates
     cutoffs: np.ndarray  # (J,) log key of the nested cutoffs
     frontier: float  # log key of the largest run fitted or chosen so far
+    onset: float  # the error's onset (ExtrapolationErrorModel.onset)
     truth: np.ndarray | None = None  # (M,) each world's true draw of the scales
     logw: np.ndarray | None = None  # (M, G) each world's log weights over the draws
     resid_var: np.ndarray | None = None  # (C, J, G) candidates' residual variances, see start
@@ -84,14 +88,14 @@ def _position(error, rows) -> np.ndarray:
 
 
 def _features(part: _Part, frontier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each frontier in ``frontier`` (F,): the target rows' mean of ``(1(d > 0), d^2,
-    u^2 1(d > 0))`` (F, 3), whose product with the squared scales is ``V``, and the drift's
-    variance c' Cov(m) c (F,)."""
+    """For each frontier in ``frontier`` (F,): the target rows' mean of ``(g^2, d^2, u^2 g^2)``
+    (F, 3), whose product with the squared scales is ``V``, and the drift's variance c' Cov(m) c
+    (F,)."""
     d = np.maximum(part.target_key[None, :] - frontier[:, None], 0.0)
-    beyond = (d > 0).astype(float)
-    u = part.target_u[None, :] * beyond
-    feats = np.stack([beyond, d**2, u**2], axis=-1).mean(axis=1)
-    c = np.stack([beyond, d, u], axis=-1)
+    g = edge_weight(d, part.onset)
+    u = part.target_u[None, :] * g
+    feats = np.stack([g**2, d**2, u**2], axis=-1).mean(axis=1)
+    c = np.stack([g, d, u], axis=-1)
     drift = np.einsum("...i,ij,...j->...", c, part.drift_cov, c).mean(axis=1)
     return feats, drift
 
@@ -101,7 +105,8 @@ def _residual_variance(part: _Part, noise2: np.ndarray) -> np.ndarray:
     not beyond the nested cutoff): ``V`` at its distance beyond the cutoff plus its noise."""
     d = part.cand_key[:, None] - part.cutoffs[None, :]
     beyond = (d > 0).astype(float)
-    feats = np.stack([beyond, np.maximum(d, 0.0) ** 2, (part.cand_u[:, None] * beyond) ** 2], axis=-1)
+    g = edge_weight(np.maximum(d, 0.0), part.onset)
+    feats = np.stack([g**2, np.maximum(d, 0.0) ** 2, (part.cand_u[:, None] * g) ** 2], axis=-1)
     return (feats @ (part.scales**2).T + noise2[:, None, None]) * beyond[..., None]
 
 
@@ -143,7 +148,8 @@ class ExtrapolationTerm:
             parts.append(_Part(law_w[name], error.scale_draws(rng, CELLS), _drift_cov(error, encoded.family_index),
                                np.log(key_values(rows, error.by)), _position(error, rows),
                                np.log(key_values(options, error.by)), _position(error, options),
-                               np.log(np.asarray(error.cutoffs, dtype=float)), float(error.reference)))
+                               np.log(np.asarray(error.cutoffs, dtype=float)), float(error.reference),
+                               float(error.onset)))
         return cls(parts)
 
     def __bool__(self) -> bool:

@@ -62,6 +62,7 @@ from bayeslaw.infer.nested_refits import (
     refit_unconverged,
 )
 from bayeslaw.results.extrapolation_error import (
+    ONSET,
     ExtrapolationErrorModel,
     check_key,
     key_values,
@@ -232,7 +233,7 @@ def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None 
     posterior, log_evidence = shared_error_posterior(
         points["residual"].to_numpy(), points["scale"].to_numpy(), effective_distances(points, span(keys)),
         None if tilts is None else points["tilt"].to_numpy(dtype=float), points["cutoff"].to_numpy(),
-        drift=drift, families=families, n_families=n_families, evidence=True)
+        drift=drift, families=families, n_families=n_families, evidence=True, onset=ONSET)
     weights, mean, cov = posterior if drift else (posterior, None, None)
     if not (np.all(np.isfinite(weights)) and (mean is None or np.all(np.isfinite(mean)))):
         raise FitError("cannot calibrate the extrapolation error: its posterior over the nested "
@@ -242,7 +243,7 @@ def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None 
     error = ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
                                     tuple(float(c) for c in points["cutoff"].unique()),
                                     None if tilts is None else float(np.median(tilts)), mean, cov,
-                                    nested_r_hat=worst)
+                                    nested_r_hat=worst, onset=ONSET)
     if worst is not None and worst > NESTED_R_HAT_LIMIT:
         n_fit = int(points.loc[points["cutoff"] == r_hat.idxmax(), "n_fit"].iloc[0])
         warnings.warn(f"the extrapolation error's nested fit on the {n_fit} runs below {by} = "

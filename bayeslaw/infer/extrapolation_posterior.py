@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from bayeslaw.results.extrapolation_error import GRID, TILT_GRID
+from bayeslaw.results.extrapolation_error import GRID, ONSET, TILT_GRID, edge_weight
 
 
 def effective_distances(points: pd.DataFrame, full_span: float) -> np.ndarray:
@@ -76,13 +76,15 @@ def error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.nda
 def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances: np.ndarray,
                            tilts: np.ndarray | None, groups: np.ndarray, drift: bool = False,
                            families: np.ndarray | None = None, n_families: int | None = None,
-                           evidence: bool = False, drift_sd: Callable | None = None):
+                           evidence: bool = False, drift_sd: Callable | None = None, onset: float = ONSET):
     """Grid posterior of (kappa, tau[, eta]) when the rows of one group share ``z1, z2, z3``.
 
     The error model gives every row a prediction makes the same ``z`` (see the module
     docstring), so the held-out rows of one nested fit are one draw of the error, not many: within
     a group ``r ~ MultivariateNormal(V m, diag(s^2) + V diag(kappa^2, tau^2, eta^2) V')`` with the
-    columns of ``V`` ones, ``d`` and ``u``. :func:`error_posterior` treats every row as its own
+    columns of ``V`` ``g(d)``, ``d`` and ``u g(d)``, ``g`` the offset's and tilt's growth beyond the
+    data over ``onset`` (:func:`~bayeslaw.results.extrapolation_error.edge_weight`; 0: ones, the
+    step). :func:`error_posterior` treats every row as its own
     draw, which reads one nested fit's shared offset as many independent ones and is too sure.
     Same priors, grids and returned shapes as :func:`error_posterior`.
 
@@ -114,7 +116,8 @@ def shared_error_posterior(residuals: np.ndarray, scales: np.ndarray, distances:
     groups = np.asarray(groups)
     family = np.zeros(len(residuals), dtype=int) if families is None else np.asarray(families, dtype=int)
     count = 1 if families is None else int(n_families if n_families is not None else family.max() + 1)
-    cols = [np.ones_like(residuals), distances] + ([] if tilts is None else [np.asarray(tilts, dtype=float)])
+    grow = edge_weight(distances, onset)  # every nested residual lies beyond its cutoff: d > 0
+    cols = [grow, distances] + ([] if tilts is None else [np.asarray(tilts, dtype=float) * grow])
     sd = scale_grid(tilts is not None)
     k = sd.shape[-1]
     out = np.zeros(sd.shape[:-1])

@@ -14,9 +14,32 @@ import bayeslaw as bl
 from bayeslaw.core.errors import FitError
 from bayeslaw.infer import extrapolation as ex
 from bayeslaw.infer import extrapolation_posterior as post
-from bayeslaw.results.extrapolation_error import GRID, TILT_GRID
+from bayeslaw.results.extrapolation_error import GRID, ONSET, TILT_GRID, edge_weight
 
 SETTINGS = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
+
+
+def test_the_offset_grows_in_from_the_data_edge():
+    """A row 0.1% beyond the largest fitted run is predicted as that run is: the offset and its
+    scatter grow in over one e-fold of C (a user's review found a data_constrained prediction
+    13% higher, its interval 10x wider, for 0.1% more tokens: the step 1(d > 0)). From one e-fold
+    on, the same draws as the step; a fit saved without an onset keeps its step."""
+    weights = np.zeros((GRID.size, GRID.size))
+    weights[60, 0] = 1.0  # kappa 0.1, tau 1e-4
+    step = ex.ExtrapolationErrorModel("C", 0.0, weights, 10, (1.0,), None, np.array([0.1, 0.0]),
+                                      np.eye(2) * 1e-12)
+    ramp = replace(step, onset=1.0)
+    d = np.array([0.0, 1e-3, 0.5, 1.0, 2.0])
+    rows = {"N": np.ones_like(d), "D": np.exp(d) / 6.0}  # C = 6 N D = e^d, d e-folds beyond
+    a, b = step.log_offsets(rows, 2000, seed=0), ramp.log_offsets(rows, 2000, seed=0)
+    assert np.all(a[:, 0] == 0) and np.all(b[:, 0] == 0)  # inside the data
+    assert np.median(a[:, 1]) == pytest.approx(0.1, abs=0.01)  # the step: the whole offset at once
+    assert np.abs(b[:, 1]).max() < 1e-3
+    np.testing.assert_allclose(b[:, 2], 0.5 * a[:, 2], atol=2e-4)  # halfway in: half the offset
+    np.testing.assert_array_equal(b[:, 3:], a[:, 3:])
+    assert ex.ExtrapolationErrorModel.from_dict(ramp.to_dict()).onset == 1.0
+    old = {k: v for k, v in step.to_dict().items() if k != "onset"}
+    assert ex.ExtrapolationErrorModel.from_dict(old).onset == 0.0
 
 
 def test_error_posterior_recovers_the_simulated_offset_and_slope_change():
@@ -80,14 +103,19 @@ def test_woodbury_terms_match_the_dense_gaussian():
 
 
 def _shared_miss(rng, scatter: float):
-    """Five nested fits of 12 rows (scale 0.004) that all miss by offset -0.01 and slope change
-    -0.012, each with its own ``scatter`` around them: groups, scales, distances, the shared
-    miss and the residuals."""
+    """Five nested fits of 12 rows (scale 0.004) that all miss by offset -0.01 (growing in over
+    the error's onset) and slope change -0.012, each with its own ``scatter`` around them: groups,
+    scales, distances, the shared miss and the residuals."""
     groups = np.repeat(np.arange(5), 12)
-    s, d = np.full(60, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 5)
+    s, d = np.full(60, 0.004), np.tile(np.linspace(0.2, 3.0, 12), 5)
     shared = np.array([-0.01, -0.012])
     b = shared + rng.normal(size=(5, 2)) * [scatter, scatter]
-    return groups, s, d, shared, b[groups, 0] + b[groups, 1] * d + rng.normal(0, 0.004, 60)
+    return groups, s, d, shared, b[groups, 0] * _grow(d) + b[groups, 1] * d + rng.normal(0, 0.004, 60)
+
+
+def _grow(d: np.ndarray) -> np.ndarray:
+    """The offset's weight at distance ``d`` under the library's onset."""
+    return edge_weight(d, ONSET)
 
 
 def test_drift_shared_by_the_nested_fits_is_recovered_and_shrunk_when_they_disagree():
@@ -102,7 +130,7 @@ def test_drift_shared_by_the_nested_fits_is_recovered_and_shrunk_when_they_disag
     assert np.all(np.abs(mean - shared) < 2.5 * sd) and np.all(mean < 0), (mean, sd)
     assert np.all(sd < 0.5 * np.abs(shared)), sd
     flips = np.where(np.arange(5) % 2, 1.0, -1.0)[:, None] * shared  # same size, alternate sign
-    r = flips[groups, 0] + flips[groups, 1] * d + rng.normal(0, 0.004, 60)
+    r = flips[groups, 0] * _grow(d) + flips[groups, 1] * d + rng.normal(0, 0.004, 60)
     _, mean, cov = post.shared_error_posterior(r, s, d, None, groups, drift=True)
     assert np.all(np.abs(mean) < 0.4 * np.abs(shared)), mean
 
@@ -130,11 +158,11 @@ def test_each_family_gets_its_own_drift():
     fit_of = np.repeat(np.arange(5), 12)
     groups = np.concatenate([fit_of, fit_of])
     families = np.repeat([0, 1], 60)
-    s, d = np.full(120, 0.004), np.tile(np.linspace(0.2, 1.5, 12), 10)
+    s, d = np.full(120, 0.004), np.tile(np.linspace(0.2, 3.0, 12), 10)
     drift = np.array([[0.01, 0.012], [-0.01, -0.012]])
     b = drift[families] + rng.normal(size=(120, 2)) * [0.002, 0.002]
     b = b.reshape(10, 12, 2)[:, :1, :].repeat(12, axis=1).reshape(120, 2)  # one draw per nested fit and family
-    r = b[:, 0] + b[:, 1] * d + rng.normal(0, 0.004, 120)
+    r = b[:, 0] * _grow(d) + b[:, 1] * d + rng.normal(0, 0.004, 120)
     weights, mean, cov = post.shared_error_posterior(r, s, d, None, groups, drift=True, families=families,
                                                      n_families=3)
     assert mean.shape == (3, 2) and cov.shape == (3, 2, 2)
@@ -173,13 +201,13 @@ def test_the_log_evidence_is_the_grid_mean_of_the_residuals_density(drift):
     rng = np.random.default_rng(5)
     groups = np.repeat([0, 1], 4)
     s, d = rng.uniform(0.005, 0.02, 8), np.tile([0.2, 0.5, 0.9, 1.4], 2)
-    r = 0.01 + 0.02 * d + rng.normal(0, 0.01, 8)
+    r = 0.01 * _grow(d) + 0.02 * d + rng.normal(0, 0.01, 8)
     result, log_evidence = post.shared_error_posterior(r, s, d, None, groups, drift=drift, evidence=True)
     weights = result[0] if drift else result
     np.testing.assert_allclose(weights, post.shared_error_posterior(r, s, d, None, groups, drift=drift)[0]
                                if drift else post.shared_error_posterior(r, s, d, None, groups))
     sd = post.scale_grid(False).reshape(-1, 2)
-    v = np.stack([np.ones(8), d], axis=1)
+    v = np.stack([_grow(d), d], axis=1)
     same = (groups[:, None] == groups[None, :]).astype(float)
     scatter = np.einsum("ik,ck,jk->cij", v, sd**2, v)  # V S^2 V' of each cell
     cov = np.diag(s**2) + scatter * same + (scatter if drift else 0.0)
