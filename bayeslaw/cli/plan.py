@@ -58,8 +58,15 @@ def _allocation(fit, budgets: list[float], args) -> str:
     for col in ("median", "lower", "upper"):
         text[col] = [_num(v) for v in table[col]]
     family = table.attrs.get("family", args.family) or "(new)"
+    notes = []
+    for i, budget in enumerate(budgets):  # attrs["beyond"] follows the budgets as given
+        far = {name[len("beyond_"):]: float(v[i]) for name, v in table.attrs["beyond"].items() if v[i] > 0}
+        if far:
+            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in far.items())
+            notes.append(f"note: the optimum at {budget:.3g} FLOPs lies beyond the largest fitted run in "
+                         f"{parts}; its loss interval includes the extrapolation error where one was measured")
     return (f"Compute-optimal allocation ({args.ci_prob:.0%} intervals, C = {args.flops}, family "
-            f"{family}):\n" + text.to_string(index=False))
+            f"{family}):\n" + text.to_string(index=False) + "".join(f"\n{n}" for n in notes))
 
 
 def _better(fit, texts: list[str], args) -> str:

@@ -21,6 +21,7 @@ import pandas as pd
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.modeling.build import family_draws
+from bayeslaw.results import extrapolation_error as extrap
 from bayeslaw.results.draws import check_ci_prob, interval_columns
 from bayeslaw.results.fit import NEW_FAMILY, require_fit
 
@@ -178,7 +179,9 @@ def allocation_draws(fit, compute, *, family: str | None = None, flops: str | fl
     """Posterior draws of the compute-optimal allocation: quantity -> (S, B).
 
     Quantities: ``N_opt``, ``D_opt``, ``tokens_per_param`` (D*/N*) and ``loss`` (the law at the
-    optimum, without run noise). Arguments as in :func:`optimal_allocation`.
+    optimum, without run noise, times the fit's extrapolation error beyond its runs as
+    ``Fit.predict(kind="law")`` has it: :func:`optimum_rows`). Arguments as in
+    :func:`optimal_allocation`.
     """
     require_fit(fit)
     if method not in METHODS:
@@ -198,7 +201,22 @@ def allocation_draws(fit, compute, *, family: str | None = None, flops: str | fl
     env = {k: jnp.asarray(v) for k, v in fixed.items()}
     env.update({k: v[:, None] for k, v in params.items() if k in law.params}, N=n_opt, D=d_opt)
     out = {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss": law.formula(env)}
-    return {k: np.asarray(v) for k, v in out.items()}
+    out = {k: np.asarray(v) for k, v in out.items()}
+    if fit.extrapolation is not None:
+        # each budget's error at its median optimum (its distance and tilt beyond the data): the
+        # error is a smooth function of both, and the optimum's spread over draws is narrow beside it
+        families = np.full(len(budgets), _family_index(fit, family))
+        out["loss"] = extrap.apply(fit.extrapolation, out["loss"], optimum_rows(out, fixed), seed, families)
+    return out
+
+
+def optimum_rows(draws: Mapping[str, np.ndarray], fixed: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Each budget's median optimum (N*, D*) as a row of the law's inputs (other inputs at their
+    ``fixed`` values): where the extrapolation error and ``beyond`` measure a budget's distance
+    from the fitted runs."""
+    with np.errstate(all="ignore"):
+        rows = {"N": np.nanmedian(draws["N_opt"], axis=0), "D": np.nanmedian(draws["D_opt"], axis=0)}
+    return {**rows, **{k: np.full(len(rows["N"]), float(v)) for k, v in fixed.items()}}
 
 
 def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | float = "6*N*D",
@@ -229,7 +247,11 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
     Returns
     -------
     DataFrame indexed by (compute, quantity) with mean, sd, median, lower, upper; quantities
-    ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss`` (the law's value at the optimum).
+    ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss`` (the law's value at the optimum,
+    with the extrapolation error beyond the fitted runs where the fit has one). ``attrs``:
+    ``ci_prob``, ``family`` and ``beyond``, per input the decades each budget's median optimum
+    lies beyond the largest fitted value (0 inside the data), as ``Fit.predict``'s
+    ``beyond_<input>`` columns.
     """
     ci_prob = check_ci_prob(ci_prob)
     budgets = _budgets(compute)
@@ -242,5 +264,7 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
         frame.insert(0, "compute", budgets)
         frames.append(frame)
     out = pd.concat(frames).set_index(["compute", "quantity"]).sort_index(level=0, sort_remaining=False)
-    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family))
+    rows = optimum_rows(draws, _check_law(fit.law, dict(inputs or {})))
+    far = {k: np.asarray(v, dtype=float) for k, v in extrap.beyond(fit.table.inputs, rows).items()}
+    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), beyond=far)
     return out

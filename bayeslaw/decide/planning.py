@@ -64,8 +64,9 @@ def prob_better(fit, plan_a, plan_b, kind: str = "observed", *, seed: int = 0):
     Both plans are predicted on the same posterior draws (and, for a new family, the same new
     family), so the uncertainty they share cancels in the comparison. Run noise is drawn
     independently per run (``kind="observed"``); the plans swap noise draws in a second pass so
-    that ``prob_better(A, B) + prob_better(B, A) == 1`` exactly when neither has ties and both
-    share the noise parameters (sigma, df).
+    that ``prob_better(A, B) + prob_better(B, A) == 1`` exactly when both share the noise
+    parameters (sigma, df). A draw in which the two tie (the same plan, or ``kind="law"`` where
+    the law cannot tell them apart) counts one half: identical plans are 0.5, not 0.
 
     Parameters
     ----------
@@ -87,8 +88,11 @@ def prob_better(fit, plan_a, plan_b, kind: str = "observed", *, seed: int = 0):
     ab = fit.predictive_draws(fit._rows(pd.concat([a, b], ignore_index=True)), kind=kind, seed=seed)
     ba = fit.predictive_draws(fit._rows(pd.concat([b, a], ignore_index=True)), kind=kind, seed=seed)
     # Averaging over both orders gives each plan each row's noise draw once, so that
-    # prob_better(A, B) + prob_better(B, A) = 1 exactly (without ties), not just in expectation.
-    prob = 0.5 * ((ab[:, :n] < ab[:, n:]).mean(axis=0) + (ba[:, n:] < ba[:, :n]).mean(axis=0))
+    # prob_better(A, B) + prob_better(B, A) = 1 exactly, not just in expectation; ties count half.
+    def lower(x, y):
+        return (x < y).mean(axis=0) + 0.5 * (x == y).mean(axis=0)
+
+    prob = 0.5 * (lower(ab[:, :n], ab[:, n:]) + lower(ba[:, n:], ba[:, :n]))
     return float(prob[0]) if len(a) == 1 else prob
 
 

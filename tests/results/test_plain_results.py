@@ -90,9 +90,15 @@ def test_cli_plan_allocation_and_better(tiny_family_fit, tmp_path, capsys):
     assert main(["plan", str(path), "--compute", "1e21,1e22"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Compute-optimal allocation (90% intervals, C = 6*N*D, family (new)):")
-    rows = [line.split() for line in out.splitlines()[2:]]
+    lines = out.splitlines()[2:]
+    rows = [line.split() for line in lines if not line.startswith("note: ")]
     assert [r[:2] for r in rows] == [[c, q] for c in ("1e+21", "1e+22")
                                      for q in ("N_opt", "D_opt", "tokens_per_param", "loss")]
+    beyond = bl.optimal_allocation(tiny_family_fit, [1e21, 1e22]).attrs["beyond"]["beyond_C"]
+    notes = [line for line in lines if line.startswith("note: ")]
+    assert len(notes) == int((beyond > 0).sum()) == 2  # the demo's runs reach 8.9e18 FLOPs
+    assert notes[1].startswith("note: the optimum at 1e+22 FLOPs lies beyond the largest fitted run in ")
+    assert f"C by {beyond[1]:.2g} decades; its loss interval includes the extrapolation error" in notes[1]
     expected = bl.optimal_allocation(tiny_family_fit, [1e21]).loc[(1e21, "N_opt"), "median"]
     assert float(rows[0][2]) == pytest.approx(expected, rel=1e-3)
     plans = ["N=7e8,D=1.4e10,family=dense", "N=3.5e8,D=2.8e10,family=dense"]
