@@ -48,7 +48,9 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         Fit each budget's parabola only to the runs whose N is within this factor of the
         budget's lowest-loss run (e.g. 4: from N/4 to 4N); budgets left with fewer than 3
         distinct N are skipped with a warning. None (default) uses every run. Sweeps that reach
-        far from the optimum bend away from a parabola in log N, which biases the vertex.
+        far from the optimum bend away from a parabola in log N, which biases the vertex: with
+        None, a budget whose runs within 4x of its best put the vertex outside the 90% interval
+        from every run is warned about.
     tolerance : float
         Grouping tolerance in decades of C when C is computed (default 0.05).
     ci_prob : float
@@ -149,8 +151,52 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
                       for (log_n, y_b), v in zip(selected, noise, strict=True)])
     centres = np.array([log_n.mean() for log_n, _ in selected])
     ranges = np.array([(log_n.min(), log_n.max()) for log_n, _ in selected])
-    return IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept), coefs,
-                      centres, ranges, ci_prob, rng)
+    result = IsoflopFit(frame.assign(_budget=budget)[used], by, target, k, np.array(kept), coefs,
+                        centres, ranges, ci_prob, rng)
+    if window is None:
+        _check_shape(selected, kept, result, by, rng)
+    return result
+
+
+#: the window the shape check refits each budget in (a factor of N either side of its best run)
+CHECK_WINDOW = 4.0
+
+
+def _check_shape(selected: list, kept: list, result: IsoflopFit, by: str, rng) -> None:
+    """Warn where a budget's sweep is not a parabola in log N as far as it reaches: the parabola
+    through its runs within :data:`CHECK_WINDOW` of the lowest-loss one (at least 5 of them, its
+    own posterior) and the one through every run disagree about the optimum N* or the loss at it
+    (the 95% interval of their difference, the two posteriors' draws paired independently,
+    excludes 0). A sweep that reaches far off the optimum bends away from a parabola, which
+    moves both; real sweeps do."""
+    flagged = []
+    for b, ((log_n, y), c) in enumerate(zip(selected, kept, strict=True)):
+        near = np.abs(log_n - log_n[np.argmin(y)]) <= np.log(CHECK_WINDOW)
+        if near.all() or near.sum() < 5 or len(np.unique(log_n[near])) < 3:
+            continue
+        c0, c1, c2 = parabola_draws(log_n[near], y[near], len(result.log_n_opt), rng).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(c2 > 0, -c1 / (2 * c2), np.nan)
+        pairs = {"N*": (log_n[near].mean() + u, result.log_n_opt[:, b]),
+                 "loss": (c0 + c1 * u + c2 * u * u, result.loss_opt[:, b])}
+        differ = []
+        for name, (near_draws, all_draws) in pairs.items():
+            diff = near_draws - all_draws
+            if np.isfinite(diff).mean() < 0.5:
+                break
+            lo, hi = np.nanquantile(diff, [0.025, 0.975])
+            if lo > 0 or hi < 0:
+                differ.append(name)
+        if differ:
+            n_all, n_near = (np.exp(np.nanmedian(x)) for x in pairs["N*"][::-1])
+            l_all, l_near = (np.nanmedian(x) for x in pairs["loss"][::-1])
+            flagged.append(f"{by}={c:.4g} (N* {n_all:.3g} and loss {l_all:.4g} from every run, {n_near:.3g} "
+                           f"and {l_near:.4g} from those within {CHECK_WINDOW:g}x)")
+    if flagged:
+        shown = "; ".join(flagged[:3]) + (f"; and {len(flagged) - 3} more" if len(flagged) > 3 else "")
+        warnings.warn(f"isoflop: the profiles at budgets {shown} are not parabolas in log N "
+                      f"over the whole sweep, which moves their optima and the loss at them; "
+                      f"window={CHECK_WINDOW:g} fits each budget near its optimum", DataWarning, stacklevel=3)
 
 
 def _listed(budgets: list[str], most: int = 4) -> str:
