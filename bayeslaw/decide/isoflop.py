@@ -137,9 +137,14 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
             f"{len(skipped)} with fewer than 3 distinct N within window {window:g} ({_listed(skipped)})"
             if skipped else "")
             if part)
+        # a budget column of exact FLOP counts (one per run) makes no profiles; k N D grouped can
+        hint = ""
+        if has_by and "D" in frame.columns and len(values) > len(frame) / 2:
+            hint = (f"; the '{by}' column gives most runs a budget of their own: without it (by='C' "
+                    f"and no C column) isoflop groups runs whose {k:g}*N*D agree within {tolerance:g} decades")
         raise DataError(f"isoflop needs at least 2 budgets with 3 or more distinct N to fit exponents; "
                         f"found {len(kept)} ({found}) of {len(values)} budget{'s' * (len(values) != 1)}"
-                        + (f": {why}" if why else ""))
+                        + (f": {why}" if why else "") + hint)
     noise = pooled_noise(selected)
     if noise is None:
         warnings.warn("isoflop: every budget has exactly 3 runs, which a parabola fits without a residual: "

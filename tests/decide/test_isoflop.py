@@ -433,3 +433,15 @@ def test_a_sweep_that_is_no_parabola_far_off_its_optimum_is_warned_about():
             warnings.simplefilter("always", bl.DataWarning)
             bl.isoflop(grid.assign(loss=law * np.exp(rng.normal(0.0, 0.005, len(grid)))), draws=1000, seed=seed)
         assert not [w for w in record if "not parabolas" in str(w.message)], seed
+
+
+def test_a_budget_column_of_exact_flop_counts_gets_a_hint():
+    """Epoch's Chinchilla table has a C column of each run's own FLOPs: 240 budgets of one run.
+    The error says so and how isoflop groups 6ND instead."""
+    n = np.geomspace(1e7, 1e9, 12)
+    runs = pd.DataFrame({"N": n, "D": 20 * n, "C": 120 * n * n * (1 + 0.01 * np.arange(12)), "loss": 3.0})
+    with pytest.raises(bl.DataError) as err, pytest.warns(bl.DataWarning):
+        bl.isoflop(runs)
+    assert str(err.value).endswith(
+        "; the 'C' column gives most runs a budget of their own: without it (by='C' and no C column) "
+        "isoflop groups runs whose 6*N*D agree within 0.05 decades")
