@@ -26,10 +26,24 @@ class CliError(Exception):
     """Bad command-line input found by the command line itself (bad token, unwritable path)."""
 
 
+def one_line(message) -> str:
+    """The first line of an error ``message``, the command line's one-line error; where the
+    message goes on to show a formula with a caret under the offending part (a law file's
+    formula or prior), the line says where: ``... at column 31: '*'``."""
+    lines = str(message).strip().splitlines()
+    if not lines:
+        return "failed"
+    first = lines[0]
+    if len(lines) >= 3 and lines[1].startswith("  ") and set(lines[2].strip()) == {"^"}:
+        column = lines[2].index("^") - 2
+        shown = lines[1][2 + column:2 + column + lines[2].count("^")].strip()
+        first += f" at column {column + 1}" + (f": '{shown}'" if shown else " (the end)")
+    return first
+
+
 def _fail(message: str):
-    """Print the first line of ``message`` as the tool's one-line error and exit with status 2."""
-    first = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
-    print(f"bayeslaw: error: {first}", file=sys.stderr)
+    """Print :func:`one_line` of ``message`` as the tool's error and exit with status 2."""
+    print(f"bayeslaw: error: {one_line(message)}", file=sys.stderr)
     sys.exit(EXIT_ERROR)
 
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 
+from bayeslaw.cli.args import one_line
 from bayeslaw.cli.options import add_law_options, add_sampler_options, extrapolation_choice, finite
 from bayeslaw.cli.output import format_extrapolation
 from bayeslaw.core.errors import BayeslawError
@@ -54,7 +55,7 @@ def run_backtest(args: argparse.Namespace) -> int:
                               run=args.run, noise_trend=args.noise_trend,
                               where=args.where, progress=getattr(args, "progress", None))
     except BayeslawError as exc:
-        print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
+        print(f"bayeslaw: error: {one_line(exc)}", file=sys.stderr)
         return 2
     if args.json:
         row = result.summary().iloc[0]

@@ -12,7 +12,7 @@ import argparse
 import sys
 import warnings
 
-from bayeslaw.cli.args import check_plot_path, named_fit
+from bayeslaw.cli.args import check_plot_path, named_fit, one_line
 from bayeslaw.cli.options import add_sampler_options, add_shared, finite
 from bayeslaw.cli.output import atomic_write
 from bayeslaw.core.errors import BayeslawError
@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
 
 
 def _fail(exc: Exception) -> int:
-    print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
+    print(f"bayeslaw: error: {one_line(exc)}", file=sys.stderr)
     return 2
 
 

@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_downstream(args: argparse.Namespace) -> int:
     """Handler: fit, print the summary and the predictions, save the plots; 2 on bad input."""
-    from bayeslaw.cli.args import CliError, check_plot_path
+    from bayeslaw.cli.args import CliError, check_plot_path, one_line
 
     task = args.task or DEFAULT_TASK[args.model]
     try:
@@ -88,7 +88,7 @@ def run_downstream(args: argparse.Namespace) -> int:
         if plot is not None:
             print("wrote " + " and ".join(map(str, _save_plots(fit, plot, drawn, args.ci_prob, args.seed))))
     except (BayeslawError, CliError, OSError, KeyError) as exc:
-        print(f"bayeslaw: error: {exc}".splitlines()[0], file=sys.stderr)
+        print(f"bayeslaw: error: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -377,3 +377,27 @@ def test_compare_checks_every_law_before_the_first_fit(tmp_path, monkeypatch, ca
     monkeypatch.setattr(bl, "fit", no_fit)
     check_refused(["compare", "kaplan", "overtraining", "--data", "runs.csv"],
                   "column 'C' in the runs table must be positive: row 0 (-1)", tmp_path, capsys)
+
+
+@pytest.mark.parametrize("formula, where", [
+    ("E + exp(a - alpha * log(N)) + * exp(b - beta * log(D))",
+     "syntax error in formula of law 'mylaw' (law file 'mylaw.toml') at column 31: '*'"),
+    ("E + exp(a - alpha * log(N)) + exp(b - beta * log(D)).real",
+     ("attribute access is not allowed in formula of law 'mylaw' (law file 'mylaw.toml') at column 53: "
+      "'.real'")),
+    ("E + exp(a - alpha * log(N)) +",
+     "syntax error in formula of law 'mylaw' (law file 'mylaw.toml') at column 30 (the end)"),
+])
+def test_a_law_files_formula_error_says_where_in_one_line(formula, where, tmp_path, monkeypatch, capsys):
+    """The Python error shows the formula with a caret under the fault; the command line keeps
+    one line, so it says the column and the text there (it said only 'syntax error')."""
+    from pathlib import Path
+
+    import bayeslaw
+
+    monkeypatch.chdir(tmp_path)
+    law = (Path(bayeslaw.__file__).resolve().parents[1] / "models" / "chinchilla.toml").read_text()
+    lines = [f'formula = "{formula}"' if line.startswith("formula = ") else
+             'name = "mylaw"' if line.startswith("name = ") else line for line in law.splitlines()]
+    (tmp_path / "mylaw.toml").write_text("\n".join(lines) + "\n")
+    check_refused(["fit", "mylaw.toml", DATA], where, tmp_path, capsys)
