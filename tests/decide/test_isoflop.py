@@ -338,6 +338,15 @@ def test_budgets_of_three_runs_only_are_warned_about():
         "(add runs, or replicates of a size, to some budget)")
 
 
+def _scattered_sweep(budgets: list, scatter: float, rng) -> pd.DataFrame:
+    """A 7-size sweep of the Chinchilla law at ``budgets`` with 0.5% noise, each budget's profile
+    moved along log N by a draw of Normal(0, ``scatter``) (its optimum leaves the power law)."""
+    grid = bl.isoflop_grid(budgets, points=7)
+    shift = np.exp(grid["C"].map(dict(zip(budgets, rng.normal(0.0, scatter, len(budgets)), strict=True))))
+    law = E + A * (grid["N"] / shift) ** -ALPHA + B * (grid["D"] * shift) ** -BETA
+    return grid.assign(loss=law * np.exp(rng.normal(0.0, 0.005, len(grid))))
+
+
 def test_exponent_interval_covers_budgets_that_scatter_around_the_power_law():
     """Sweeps whose budgets' optima sit off the power law by ~15% (each budget tuned apart): the
     exponent's 90% interval learns that scatter; drawn through the budgets' posteriors alone it
@@ -346,10 +355,7 @@ def test_exponent_interval_covers_budgets_that_scatter_around_the_power_law():
     budgets = list(np.geomspace(1e18, 1e21, 5))
     hits, scatter = [], []
     for seed in range(60):
-        grid = bl.isoflop_grid(budgets, points=7)
-        shift = np.exp(grid["C"].map(dict(zip(budgets, rng.normal(0.0, 0.15, 5), strict=True))))
-        law = E + A * (grid["N"] / shift) ** -ALPHA + B * (grid["D"] * shift) ** -BETA
-        runs = grid.assign(loss=law * np.exp(rng.normal(0.0, 0.005, len(grid))))
+        runs = _scattered_sweep(budgets, 0.15, rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bl.DataWarning)
             summary = bl.isoflop(runs, draws=1000, seed=seed).summary()
@@ -369,10 +375,7 @@ def test_a_new_budgets_optimum_carries_the_scatter_of_the_fitted_ones():
     budgets = list(np.geomspace(1e18, 1e21, 8))
     hits = {"observed": [], "law": []}
     for seed in range(100):
-        grid = bl.isoflop_grid(budgets, points=7)
-        shift = np.exp(grid["C"].map(dict(zip(budgets, rng.normal(0.0, 0.2, 8), strict=True))))
-        law = E + A * (grid["N"] / shift) ** -ALPHA + B * (grid["D"] * shift) ** -BETA
-        runs = grid.assign(loss=law * np.exp(rng.normal(0.0, 0.005, len(grid))))
+        runs = _scattered_sweep(budgets, 0.2, rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bl.DataWarning)
             result = bl.isoflop(runs, draws=1000, seed=seed)
@@ -426,12 +429,10 @@ def test_a_sweep_that_is_no_parabola_far_off_its_optimum_is_warned_about():
     rng = np.random.default_rng(0)
     budgets = list(np.geomspace(1e18, 1e21, 5))
     for seed in range(20):
-        grid = bl.isoflop_grid(budgets, points=7)
-        shift = np.exp(grid["C"].map(dict(zip(budgets, rng.normal(0.0, 0.4, 5), strict=True))))
-        law = E + A * (grid["N"] / shift) ** -ALPHA + B * (grid["D"] * shift) ** -BETA
+        runs = _scattered_sweep(budgets, 0.4, rng)
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always", bl.DataWarning)
-            bl.isoflop(grid.assign(loss=law * np.exp(rng.normal(0.0, 0.005, len(grid)))), draws=1000, seed=seed)
+            bl.isoflop(runs, draws=1000, seed=seed)
         assert not [w for w in record if "not parabolas" in str(w.message)], seed
 
 
