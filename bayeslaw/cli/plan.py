@@ -19,6 +19,7 @@ from bayeslaw.cli.options import add_shared
 
 _EXAMPLE = """examples:
   bayeslaw plan fit.nc --compute 1e22,1e23,1e24
+  bayeslaw plan constrained.nc --compute 1e22 --inputs U=2.5e10
   bayeslaw plan fit.nc --better "N=7e10,D=1.4e12" "N=3.5e10,D=2.8e12" --family dense
 """
 
@@ -33,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "another (--better). Intervals carry the posterior's uncertainty.")
     add_shared(p, "fit")
     add_shared(p, "--compute", help="FLOP budgets, comma-separated, e.g. 1e23,1e24")
+    p.add_argument("--inputs", metavar="NAME=VALUE,...",
+                   help="with --compute, for a law with inputs besides N and D: their values, e.g. "
+                        "U=2.5e10 (data_constrained's unique tokens) or P=16 (precision's bits)")
     p.add_argument("--better", nargs=2, metavar=("PLAN_A", "PLAN_B"),
                    help='two planned runs, e.g. "N=7e10,D=1.4e12" "N=3.5e10,D=2.8e12": prints '
                         "P(A ends with a lower loss than B)")
@@ -51,8 +55,17 @@ def _allocation(fit, budgets: list[float], args) -> str:
     from bayeslaw.cli.output import _num
     from bayeslaw.decide.allocation import optimal_allocation
 
-    table = optimal_allocation(fit, budgets, family=args.family, flops=args.flops,
-                                   ci_prob=args.ci_prob, seed=args.seed).reset_index()
+    extra = {i.name: i.positive for i in fit.law.inputs if i.name not in ("N", "D")}
+    if extra and args.inputs is None:
+        example = ",".join(f"{name}=..." for name in extra)
+        raise CliError(f"law {fit.law.name!r} has inputs besides N and D ({', '.join(extra)}): the "
+                       f"optimum depends on their values; give them with --inputs {example}")
+    if args.inputs is not None and not extra:
+        raise CliError(f"bad --inputs value {args.inputs!r}: law {fit.law.name!r} has no inputs "
+                       "besides N and D")
+    fixed = parse_point(args.inputs, "--inputs", extra, None, None) if extra else None
+    table = optimal_allocation(fit, budgets, family=args.family, flops=args.flops, inputs=fixed,
+                               ci_prob=args.ci_prob, seed=args.seed).reset_index()
     text = table[["compute", "quantity"]].astype(object).copy()
     text["compute"] = [f"{v:.3g}" for v in table["compute"]]
     for col in ("median", "lower", "upper"):

@@ -144,6 +144,26 @@ def test_new_family_allocation_is_wider_than_a_fitted_family(fit3):
 
 
 @pytest.mark.heavy
+def test_cli_plan_takes_the_other_inputs_of_a_law(precision_fit, tmp_path, capsys):
+    """The precision law's optimum depends on the training precision P: 'bayeslaw plan' asks for
+    it (it pointed to Python's inputs={...}, which the command line had no way to give) and
+    takes it with --inputs."""
+    from bayeslaw.cli.main import main
+
+    path = tmp_path / "precision.nc"
+    precision_fit.save(path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plan", str(path), "--compute", "1e21"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == ("bayeslaw: error: law 'precision' has inputs besides N and D (P): the "
+                                       "optimum depends on their values; give them with --inputs P=...\n")
+    assert main(["plan", str(path), "--compute", "1e21", "--inputs", "P=16"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:] if not line.startswith("note:")]
+    expected = allocation.optimal_allocation(precision_fit, 1e21, inputs={"P": 16}).loc[(1e21, "N_opt"), "median"]
+    assert rows[0][:2] == ["1e+21", "N_opt"] and float(rows[0][2]) == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.heavy
 def test_numerical_optimum_for_the_precision_law(precision_fit):
     # At P bits the precision law is the Chinchilla law with a -> a - alpha * log(1 - exp(-P/gamma)).
     P = 4.0

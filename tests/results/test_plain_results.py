@@ -116,6 +116,8 @@ def test_cli_plan_allocation_and_better(tiny_family_fit, tmp_path, capsys):
     (["--compute", "1e21", "--family", "gpt"], "bad --family value 'gpt': not a family of the fit; known: "
                                                "deep, dense, long_ctx, moe, wide (leave --family out for a new family)"),
     (["--better", "N=1e9", "N=1e9,D=1e10"], "bad --better value 'N=1e9': missing D (needed: N, D)"),
+    (["--compute", "1e21", "--inputs", "U=2e10"],
+     "bad --inputs value 'U=2e10': law 'chinchilla' has no inputs besides N and D"),
 ])
 def test_cli_plan_errors(tiny_family_fit, tmp_path, capsys, args, message):
     path = tmp_path / "fit.nc"
