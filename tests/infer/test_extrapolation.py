@@ -60,11 +60,13 @@ def test_error_posterior_recovers_the_simulated_offset_and_slope_change():
 def test_shared_error_posterior_counts_one_nested_fit_as_one_draw():
     rng = np.random.default_rng(0)
     r, s, d, u = rng.normal(0, 0.01, 30), np.full(30, 0.01), rng.uniform(0.1, 1, 30), rng.normal(0, 1, 30)
-    singletons = np.arange(30)  # every row its own draw: the independent posterior exactly
-    np.testing.assert_allclose(post.shared_error_posterior(r, s, d, u, singletons), post.error_posterior(r, s, d, u),
-                               atol=1e-12)
-    np.testing.assert_allclose(post.shared_error_posterior(r, s, d, None, singletons), post.error_posterior(r, s, d),
-                               atol=1e-12)
+    # every row its own draw: the independent posterior exactly (both with the offset in full
+    # beyond the data, onset 0, as error_posterior has it)
+    singletons = np.arange(30)
+    np.testing.assert_allclose(post.shared_error_posterior(r, s, d, u, singletons, onset=0.0),
+                               post.error_posterior(r, s, d, u), atol=1e-12)
+    np.testing.assert_allclose(post.shared_error_posterior(r, s, d, None, singletons, onset=0.0),
+                               post.error_posterior(r, s, d), atol=1e-12)
     # three nested fits of 20 rows, each with its own draw of the offset and slope change: the
     # 90% interval of kappa covers the true 0.02 at about the nominal rate only when the rows of
     # a fit share their draw; read as 60 independent draws, it is far too sure
@@ -75,7 +77,7 @@ def test_shared_error_posterior_counts_one_nested_fit_as_one_draw():
     for _ in range(reps):
         z1, z2 = rng.normal(size=(2, 3))
         r = 0.02 * z1[groups] + 0.01 * d * z2[groups] + rng.normal(0, 0.005, 60)
-        for name, w in (("shared", post.shared_error_posterior(r, s, d, None, groups)),
+        for name, w in (("shared", post.shared_error_posterior(r, s, d, None, groups, onset=0.0)),
                         ("independent", post.error_posterior(r, s, d))):
             cdf = np.cumsum(w.sum(axis=1))
             covered[name] += GRID[np.searchsorted(cdf, 0.05)] <= 0.02 <= GRID[np.searchsorted(cdf, 0.95)]
