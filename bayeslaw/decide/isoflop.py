@@ -49,8 +49,8 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         budget's lowest-loss run (e.g. 4: from N/4 to 4N); budgets left with fewer than 3
         distinct N are skipped with a warning. None (default) uses every run. Sweeps that reach
         far from the optimum bend away from a parabola in log N, which biases the vertex: with
-        None, a budget whose runs within 4x of its best put the vertex outside the 90% interval
-        from every run is warned about.
+        None, a budget whose runs within 4x of its best (5 or more) give an optimum or a loss at
+        it that differs from every run's is warned about (see :func:`_check_shape`).
     tolerance : float
         Grouping tolerance in decades of C when C is computed (default 0.05).
     ci_prob : float
