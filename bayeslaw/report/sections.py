@@ -112,8 +112,8 @@ def parameters_section(fit, ci_prob: float, forest: str | None) -> str:
 def diagnostics_section(fit) -> str:
     ok, found, n = diagnostics_words(fit)
     head = (f"<p>{n['chains']} chains of {n['draws']} draws ({e(n['sampler'])}). Largest R-hat "
-            f"{n['max_r_hat']:.3f} (limit {n['rhat_limit']}), smallest bulk ESS {n['min_ess_bulk']:.0f} "
-            f"(want at least {n['ess_wanted']}), {n['divergences']} divergent transitions.</p>")
+            f"{n['max_r_hat']:.3f} (limit {n['rhat_limit']}), smallest bulk / tail ESS "
+            f"{n['min_ess_bulk']:.0f} / {n['min_ess_tail']:.0f} (want at least {n['ess_wanted']}), {n['divergences']} divergent transitions.</p>")
     if np.isnan(n["max_r_hat"]):
         verdict = '<p class="warn"><b>Not judged</b>: one chain (or very few draws) cannot show convergence; ' \
                   "fit with 4 chains.</p>"

@@ -124,7 +124,7 @@ def diagnostics_words(fit) -> tuple[bool, list[str], dict]:
 
     Returns
     -------
-    (ok, problems, numbers): ``numbers`` has max_r_hat, min_ess_bulk, divergences, chains,
+    (ok, problems, numbers): ``numbers`` has max_r_hat, min_ess_bulk, min_ess_tail, divergences, chains,
     draws (per chain) and the sampler used.
     """
     diag = fit.diagnostics()
@@ -132,6 +132,7 @@ def diagnostics_words(fit) -> tuple[bool, list[str], dict]:
     readable = diag.rename(index=lambda q: reader_quantity(fit, q))
     found = problems(readable, fit.divergences, chains, float(fit.config.get("target_accept", 0.8)))
     numbers = {"max_r_hat": float(diag["r_hat"].max()), "min_ess_bulk": float(diag["ess_bulk"].min()),
+               "min_ess_tail": float(diag["ess_tail"].min()),
                "divergences": fit.divergences, "chains": chains, "draws": fit.num_draws // max(chains, 1),
                "sampler": fit.config.get("sampler_used", "?"), "rhat_limit": RHAT_LIMIT,
                "ess_wanted": ESS_PER_CHAIN * chains}

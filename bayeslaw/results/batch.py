@@ -74,7 +74,7 @@ def warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> No
     """One :class:`ConvergenceWarning` for the whole batch, listing the fits with problems.
 
     The batch form of :func:`bayeslaw.results.diagnostics.warn_if_unreliable`: the same checks
-    and limits (R-hat above :data:`RHAT_LIMIT`, bulk ESS below :data:`ESS_PER_CHAIN` per chain,
+    and limits (R-hat above :data:`RHAT_LIMIT`, bulk or tail ESS below :data:`ESS_PER_CHAIN` per chain,
     divergences, one chain), judged on each fit's worst quantity (:func:`diagnose_many`) and
     reported as one message naming the fits, not one warning per problem of each fit.
     """
@@ -86,9 +86,10 @@ def warn_if_unreliable(fits: list[Fit], chains: int, target_accept: float) -> No
         bad = np.flatnonzero(diag["max_r_hat"].to_numpy() > RHAT_LIMIT)
         if bad.size:
             found.append(f"R-hat above {RHAT_LIMIT} in {bad.size} fit(s) {_labels(fits, bad)}")
-    low = np.flatnonzero(diag["min_ess_bulk"].to_numpy() < ESS_PER_CHAIN * chains)
-    if low.size:
-        found.append(f"bulk ESS below {ESS_PER_CHAIN} per chain in {low.size} fit(s) {_labels(fits, low)}")
+    for kind in ("bulk", "tail"):
+        low = np.flatnonzero(diag[f"min_ess_{kind}"].to_numpy() < ESS_PER_CHAIN * chains)
+        if low.size:
+            found.append(f"{kind} ESS below {ESS_PER_CHAIN} per chain in {low.size} fit(s) {_labels(fits, low)}")
     div = np.flatnonzero(diag["divergences"].to_numpy())
     if div.size:
         found.append(f"divergent transitions in {div.size} fit(s) {_labels(fits, div)}; "

@@ -106,6 +106,13 @@ def problems(diag: pd.DataFrame, divergences: int, chains: int, target_accept: f
                 f"bulk ESS is only {diag.loc[low, 'ess_bulk']:.0f} for {low} (want >= {ESS_PER_CHAIN} per chain): "
                 "intervals are noisy; increase draws"
             )
+    if diag["ess_tail"].notna().any():
+        low = diag["ess_tail"].idxmin()
+        if diag.loc[low, "ess_tail"] < ESS_PER_CHAIN * chains:
+            found.append(
+                f"tail ESS is only {diag.loc[low, 'ess_tail']:.0f} for {low} (want >= {ESS_PER_CHAIN} per chain): "
+                "the interval ends (5% and 95% quantiles) are noisy; increase draws"
+            )
     if divergences:
         found.append(
             f"{divergences} divergent transitions after warmup: the sampler could not explore part of the "

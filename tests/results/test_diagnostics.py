@@ -7,6 +7,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayeslaw as bl
@@ -112,3 +113,13 @@ def test_largest_r_hat_is_not_hidden_by_a_quantity_without_one():
     assert np.isnan(diag.loc["constant", "r_hat"])
     assert largest_r_hat(diag) == diag.loc["apart", "r_hat"] > 1.5
     assert np.isnan(largest_r_hat(diagnose({"constant": np.ones((2, 100))})))
+
+
+def test_noisy_interval_ends_are_named_even_when_the_bulk_is_fine():
+    # ESS of the 5% and 95% quantiles below 100 per chain: the intervals' ends are noise
+    diag = pd.DataFrame({"r_hat": [1.001, 1.002], "ess_bulk": [2000.0, 1500.0],
+                         "ess_tail": [900.0, 150.0]}, index=pd.Index(["alpha", "E"], name="quantity"))
+    assert problems(diag, 0, 4, 0.8) == [
+        "tail ESS is only 150 for E (want >= 100 per chain): the interval ends (5% and 95% "
+        "quantiles) are noisy; increase draws"]
+    assert problems(diag.assign(ess_tail=400.0), 0, 4, 0.8) == []
