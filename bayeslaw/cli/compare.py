@@ -108,8 +108,21 @@ def cli_compare(args: argparse.Namespace) -> int:
     for w in caught:
         if issubclass(w.category, ParetoKWarning):
             print(f"warning: {w.message}")
-    print(f"best: {table.index[0]}")
+    print(_best_line(table))
     return 0
+
+
+def _best_line(table) -> str:
+    """``best: NAME``, with a caveat where the runner-up's ELPD is within two standard errors of
+    the difference (the ranking is then not a finding: Sivula et al. 2022)."""
+    best = f"best: {table.index[0]}"
+    if len(table) < 2 or "dse" not in table.columns:
+        return best
+    diff, dse = float(table["elpd_diff"].iloc[1]), float(table["dse"].iloc[1])
+    if dse == dse and diff < 2 * dse:  # dse NaN (one scored unit): nothing to weigh
+        best += (f" (not clearly: {table.index[1]} is {diff:.1f} behind, within two standard errors "
+                 f"of the difference, {dse:.1f})")
+    return best
 
 
 def cli_family_test(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from bayeslaw.cli.options import add_sampler_options, add_shared, whole
+from bayeslaw.cli.output import format_diagnostics
 from bayeslaw.core.errors import BayeslawError, BayeslawWarning
 
 #: benchmark columns of obsscaling's base_llm_benchmark_eval.csv; the target is one, the rest are inputs
@@ -81,10 +82,7 @@ def run_downstream(args: argparse.Namespace) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         # the sampler's and the data's warnings, as `bayeslaw fit` reports them
         notes = [f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, BayeslawWarning)]
-        print("Diagnostics: " + ("no problems found (R-hat, ESS, divergences)" if not notes
-                                 else f"{len(notes)} warning(s)"))
-        for note in notes:
-            print(f"  warning: {note}")
+        print(format_diagnostics(notes))
         if plot is not None:
             print("wrote " + " and ".join(map(str, _save_plots(fit, plot, drawn, args.ci_prob, args.seed))))
     except (BayeslawError, CliError, OSError, KeyError) as exc:

@@ -33,6 +33,7 @@ from bayeslaw.cli.options import (
 from bayeslaw.cli.output import (
     atomic_write,
     describe_beyond,
+    format_diagnostics,
     format_extrapolation,
     format_predictions,
     format_summary,
@@ -148,9 +149,11 @@ def run_fit(args: argparse.Namespace) -> int:
                      where=args.where,
                      chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                      progress=args.progress, sampler=args.sampler, extrapolation=extrapolation)
-    n_fam = len(fit.families)
+    n_fam, n_rows = len(fit.families), len(fit.table.frame)
+    # with --run the rows are checkpoints of fewer runs: say both, not rows as runs
+    rows = f"{n_rows} rows of {fit.plan.n_runs} runs" if fit.plan.n_runs else f"{n_rows} runs"
     print(
-        f"{law.name}: {len(fit.table.frame)} runs, {n_fam} {'family' if n_fam == 1 else 'families'}"
+        f"{law.name}: {rows}, {n_fam} {'family' if n_fam == 1 else 'families'}"
         f", target {args.target!r}; {args.chains} chain{'' if args.chains == 1 else 's'} x {args.draws} draws "
         f"(warmup {args.warmup}, {fit.config['sampler_used']}, {fit.config['chain_method']}), seed {args.seed}"
     )
@@ -170,10 +173,7 @@ def run_fit(args: argparse.Namespace) -> int:
         if w not in ours:  # not ours to interpret: show as Python would have
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     notes = [f"{w.category.__name__}: {w.message}" for w in ours]
-    print("Diagnostics: " + ("no problems found (R-hat, ESS, divergences)" if not notes
-                             else f"{len(notes)} warning(s)"))
-    for note in notes:
-        print(f"  warning: {note}")
+    print(format_diagnostics(notes))
     if points:
         print(f"\nPredictions ({ci_prob:.0%} intervals; law = the curve, observed = a new run):")
         frames = []

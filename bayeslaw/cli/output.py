@@ -113,6 +113,14 @@ def format_predictions(frame, inputs: list[str]) -> str:
     return out
 
 
+def format_diagnostics(notes: list[str]) -> str:
+    """The Diagnostics line that ends ``bayeslaw fit`` and ``bayeslaw downstream``, one indented
+    line per warning after it, so that silence is never mistaken for a check that was not made."""
+    head = "Diagnostics: " + ("no problems found (R-hat, ESS, divergences)" if not notes
+                              else f"{len(notes)} warning(s)")
+    return "\n".join([head] + [f"  warning: {note}" for note in notes])
+
+
 def describe_beyond(frame) -> list[str]:
     """One sentence per predicted row that lies beyond the fitted runs, in decades per input."""
     cols = [c for c in frame.columns if c.startswith("beyond_")]

@@ -413,6 +413,23 @@ def test_compare_passes_by_as_the_size_key(monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines()[0] == "method: largest, by N"
 
 
+@pytest.mark.parametrize(("diff", "dse", "line"), [
+    (9.0, 2.0, "best: a"),
+    (3.0, 2.0, "best: a (not clearly: b is 3.0 behind, within two standard errors of the difference, 2.0)"),
+    (3.0, float("nan"), "best: a"),
+])
+def test_compare_says_when_the_best_is_not_clearly_best(monkeypatch, capsys, diff, dse, line):
+    from bayeslaw.cli import compare as cli_compare
+    from bayeslaw.evaluate import compare as compare_module
+
+    table = pd.DataFrame({"elpd": [0.0, -diff], "elpd_diff": [0.0, diff], "dse": [0.0, dse]}, index=["a", "b"])
+    table.attrs.update(method="loo")
+    monkeypatch.setattr(cli_compare, "_load_fits", lambda args: {"a": None, "b": None})
+    monkeypatch.setattr(compare_module, "compare", lambda fits, **kwargs: table)
+    assert cli.main(["compare", "a.nc", "b.nc"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == line
+
+
 @pytest.mark.parametrize(("flags", "run"), [([], None), (["--run", "curve"], "curve"), (["--no-run"], False)])
 def test_run_options_parse_to_the_run_argument_of_fit(flags, run):
     """None lets bl.fit take a repeating 'run' column; False refuses the run effect."""

@@ -182,6 +182,18 @@ def test_many_centred_families_start_outside_the_funnel():
 
 
 @pytest.mark.heavy
+def test_cli_header_counts_checkpoints_as_rows_of_runs(curves, tmp_path, capsys):
+    from bayeslaw.cli.main import main
+
+    path = tmp_path / "curves.csv"
+    curves.to_csv(path, index=False)
+    code = main(["fit", "chinchilla", str(path), "--chains", "1", "--warmup", "20", "--draws", "20",
+                 "--no-extrapolation", "--no-progress"])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("chinchilla: 120 rows of 6 runs, 1 family, target 'loss'")
+
+
+@pytest.mark.heavy
 def test_one_row_per_run_has_no_run_effect(curves):
     """Final checkpoints only: a run's offset is its row's noise, so the fit drops the run effect
     (with it, offsets equal to the residuals let sigma -> 0, where the density is unbounded)."""
