@@ -211,7 +211,8 @@ def encode_rows(
     -------
     RunsTable
         With ``target`` None. ``family_index`` is -1 for a new family: an empty family
-        value (NaN, None or ""), or no group column at all. If the fit had no group
+        value (NaN, None or ""), or no family column at all. The family column is the fit's
+        group column or, where the rows lack it, ``family`` (the name predictions give it). If the fit had no group
         (``families == ("all",)``) every row gets index 0.
 
     Raises
@@ -233,11 +234,12 @@ def encode_rows(
         if warn_families:
             _warn_unused_families(out, noun)
         index = np.zeros(len(out), dtype=np.int32)
-    elif group not in out.columns:
+    elif group not in out.columns and "family" not in out.columns:
         index = np.full(len(out), -1, dtype=np.int32)
     else:
         lookup = {name: i for i, name in enumerate(families)}
-        labels = out[group]
+        # the predictions name the family "family", so rows may too (as the CLI's --predict)
+        labels = out[group if group in out.columns else "family"]
         missing = is_missing(labels).to_numpy()
         index = np.full(len(out), -1, dtype=np.int32)
         unknown: dict[str, list] = {}

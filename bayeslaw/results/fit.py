@@ -237,9 +237,10 @@ class Fit(DrawsMixin):
         Parameters
         ----------
         rows : DataFrame, dict or list of dicts
-            Inputs of the planned runs (any form :func:`bayeslaw.data.frames.as_frame` accepts), e.g. ``{"N": 70e9, "D": 1.4e12, "family": "dense"}``. Leave
-            the family out (or empty) to predict for a family not in the fit, drawn from the
-            population.
+            Inputs of the planned runs (any form :func:`bayeslaw.data.frames.as_frame`
+            accepts), e.g. ``{"N": 70e9, "D": 1.4e12, "family": "dense"}``; the family under the
+            fit's group column or ``family``. Leave it out (or empty) to predict for a family
+            not in the fit, drawn from the population.
         kind : {"observed", "law"}
             ``"law"``: the curve itself (credible interval); ``"observed"``: a new run's target,
             including run-to-run noise (posterior-predictive interval). Both include the

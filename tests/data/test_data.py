@@ -278,6 +278,18 @@ def test_encode_without_group_column_is_new_family():
     np.testing.assert_array_equal(table.family_index, [-1, -1])
 
 
+def test_encode_reads_family_where_the_group_column_is_absent():
+    """Predictions name the group column ``family``: rows named the same way are not silently
+    predicted as a new family; the fit's own group column wins where both are given."""
+    rows = {"N": [1e9, 2e9], "D": [1e10, 1e10], "family": ["b", ""]}
+    np.testing.assert_array_equal(encode_rows(rows, INPUTS, "model", FAMILIES).family_index, [1, -1])
+    both = dict(rows, model=["c", "a"])
+    np.testing.assert_array_equal(encode_rows(both, INPUTS, "model", FAMILIES).family_index, [2, 0])
+    with raises("unknown family 'q' in prediction rows: row 0; known families: a, b, c (leave the "
+                "family empty to predict for a new family)"):
+        encode_rows({"N": [1e9], "D": [1e10], "family": ["q"]}, INPUTS, "model", FAMILIES)
+
+
 def test_encode_for_a_fit_without_groups():
     rows = {"N": [1e9, 2e9], "D": [1e10, 1e10], "family": [None, "all"]}
     with warnings.catch_warnings():
