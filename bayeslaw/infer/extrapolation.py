@@ -14,7 +14,7 @@ into predictions.
   at least three distinct key values below it (a floor plus a power of the key has three
   parameters along it; sizes often come in a few discrete values). The nested fits are short HMC
   chains batched in one program (:mod:`bayeslaw.infer.nested_fits`); one whose chains do not mix
-  (R-hat above :data:`NESTED_R_HAT_LIMIT`) is redone by a full refit where a refit function is
+  (R-hat above :data:`~bayeslaw.infer.nested_refits.NESTED_R_HAT_LIMIT`) is redone by a full refit where a refit function is
   given (``bl.fit`` gives itself), and otherwise flagged by a warning.
 * **Nested fits see less than the full fit.** They span a shorter log range of the key, and a
   slope is pinned down in proportion to the range it is fitted on, so their extrapolation
@@ -46,17 +46,16 @@ Only laws whose likelihood is in log space (losses) are supported: the error is 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import ConvergenceWarning, FitError
+from bayeslaw.core.errors import FitError
+from bayeslaw.infer.extrapolation_checks import warn_if_drifting, warn_if_unmixed
 from bayeslaw.infer.extrapolation_posterior import effective_distances, shared_error_posterior
 from bayeslaw.infer.nested_refits import (
-    NESTED_R_HAT_LIMIT,
     make_nested_fits,
     nested_r_hat,
     refit_unconverged,
@@ -238,18 +237,11 @@ def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None 
     if not (np.all(np.isfinite(weights)) and (mean is None or np.all(np.isfinite(mean)))):
         raise FitError("cannot calibrate the extrapolation error: its posterior over the nested "
                        "residuals is not finite (residuals or scales out of floating-point range)")
-    r_hat = points.groupby("cutoff")["r_hat"].first()
-    worst = float(r_hat.max()) if r_hat.notna().any() else None
+    worst = warn_if_unmixed(points, by, stacklevel=3)
     error = ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
                                     tuple(float(c) for c in points["cutoff"].unique()),
                                     None if tilts is None else float(np.median(tilts)), mean, cov,
                                     nested_r_hat=worst, onset=ONSET)
-    if worst is not None and worst > NESTED_R_HAT_LIMIT:
-        n_fit = int(points.loc[points["cutoff"] == r_hat.idxmax(), "n_fit"].iloc[0])
-        warnings.warn(f"the extrapolation error's nested fit on the {n_fit} runs below {by} = "
-                      f"{r_hat.idxmax():.3g} did not converge (R-hat {worst:.2f}): intervals beyond "
-                      "the fitted runs rest on it; extrapolation=False leaves the error out",
-                      ConvergenceWarning, stacklevel=3)
     return error, log_evidence
 
 
@@ -290,6 +282,7 @@ def calibrate_extrapolation(fit, by: str = "C", folds: int = DEFAULT_FOLDS, *,
     require_fit(fit)
     started = time.perf_counter()
     error = calibrate(fit, by=by, folds=folds, progress=progress, **fit_kwargs)
+    warn_if_drifting(error, fit.families)
     timings = dict(fit.timings)
     elapsed = time.perf_counter() - started
     if "total_s" in timings:  # a new measurement replaces the one the fit carried

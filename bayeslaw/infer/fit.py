@@ -18,6 +18,7 @@ from bayeslaw.data.checkpoints import encode_runs, resolve_run
 from bayeslaw.data.runs import read_runs
 from bayeslaw.data.where import filter_runs
 from bayeslaw.infer import extrapolation as extrap
+from bayeslaw.infer.extrapolation_checks import warn_if_drifting
 from bayeslaw.infer.nuts import dim_of, mass_matrix
 from bayeslaw.infer.pooling_choice import choose_pooling
 from bayeslaw.infer.sampler import sample_law
@@ -25,10 +26,7 @@ from bayeslaw.infer.settings import check_names, check_sampler, check_settings, 
 from bayeslaw.infer.start import log_reference, map_start_and_point, model_args
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
 from bayeslaw.modeling.build import build_model, make_plan
-from bayeslaw.results.diagnostics import (
-    quantity_labels,
-    warn_if_unreliable,
-)
+from bayeslaw.results.diagnostics import quantity_labels, warn_if_unreliable
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel
 from bayeslaw.results.fit import Fit
 
@@ -283,6 +281,7 @@ def with_extrapolation(result: Fit, extrapolation: str | bool,
                     raise
                 raise FitError(f"cannot calibrate the extrapolation error: {exc}") from exc
             return replace(result, config={**result.config, "extrapolation_skipped": str(exc)})
+    warn_if_drifting(error, result.families)
     seconds = clock["total"] + (0.0 if measured is None else measured[1])
     timings = {**result.timings, "extrapolation_s": seconds, "total_s": result.timings["total_s"] + seconds}
     return replace(result, timings=timings,

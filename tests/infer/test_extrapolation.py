@@ -14,6 +14,7 @@ import bayeslaw as bl
 from bayeslaw.core.errors import FitError
 from bayeslaw.infer import extrapolation as ex
 from bayeslaw.infer import extrapolation_posterior as post
+from bayeslaw.infer.nested_refits import NESTED_R_HAT_LIMIT
 from bayeslaw.results.extrapolation_error import GRID, ONSET, TILT_GRID, edge_weight
 
 SETTINGS = {"chains": 1, "warmup": 150, "draws": 150, "seed": 0}
@@ -250,6 +251,32 @@ def test_a_drift_per_family_moves_each_family_and_a_new_one_by_the_prior():
     np.testing.assert_allclose(table.to_numpy(), drift)
 
 
+@pytest.mark.parametrize(("drift", "sd", "expected"), [
+    # offset + slope change one e-fold beyond: +0.10 in log, sure: warned, naming the family
+    ([[0.02, 0.0], [0.06, 0.04]], 0.01, ("code", "11% above")),
+    ([[-0.08, -0.02], [0.0, 0.0]], 0.01, ("web", "10% below")),
+    ([[0.02, 0.0], [0.03, 0.01]], 0.01, None),  # 4%: a law that holds, slightly bent
+    ([[0.02, 0.0], [0.06, 0.04]], 0.06, None),  # large but unsure (sd 0.085 > half of 0.10)
+])
+def test_a_large_sure_drift_is_warned_about(drift, sd, expected):
+    from bayeslaw.infer.extrapolation_checks import warn_if_drifting
+
+    weights = np.zeros((GRID.size, GRID.size))
+    weights[40, 40] = 1.0
+    cov = np.stack([np.diag([sd**2, sd**2])] * 2)
+    error = ex.ExtrapolationErrorModel("C", np.log(1e18), weights, 10, (1e17,), None, np.array(drift), cov)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_if_drifting(error, ("web", "code"))
+    messages = [] if expected is None else [(
+        f"the law misses its own larger runs of family '{expected[0]}': they came out {expected[1]} "
+        "what fits on the smaller runs predicted (the drift 1 e-fold of C beyond the data, sd 0.01 in "
+        "log); predictions beyond the data move by it, but the law may not hold at these sizes: "
+        "compare other laws on the largest runs (bl.compare(fits, method='largest'))")]
+    assert [str(w.message) for w in caught] == messages
+    assert all(w.category is bl.DataWarning for w in caught)
+
+
 def test_a_fit_of_several_families_predicts_each_with_its_own_drift(family_fit):
     error = family_fit.extrapolation
     assert error is not None and error.drift.shape[0] == len(family_fit.families) >= 2
@@ -275,7 +302,7 @@ def test_nested_fits_of_a_hierarchy_hardly_move_with_their_seed(family_fit):
     first, second = (ex.nested_residuals(family_fit, seed=seed) for seed in (0, 1))
     np.testing.assert_array_equal(first["row"], second["row"])
     # converged, the smallest nested fit too (at 16 leapfrog steps it reached R-hat 1.3-1.45)
-    assert first["r_hat"].max() < ex.NESTED_R_HAT_LIMIT, first.groupby("n_fit")["r_hat"].first()
+    assert first["r_hat"].max() < NESTED_R_HAT_LIMIT, first.groupby("n_fit")["r_hat"].first()
     moved = np.abs(first["residual"] - second["residual"]) / first["scale"]
     assert np.median(moved) < 0.25 and moved.max() < 2.0, (np.median(moved), moved.max())
     assert 0.9 < np.median(first["scale"] / second["scale"]) < 1.1
@@ -288,7 +315,9 @@ def test_nested_fits_of_a_hierarchy_hardly_move_with_their_seed(family_fit):
 
 
 def test_an_unconverged_nested_fit_is_recorded_and_warned_about(family_fit, monkeypatch):
-    monkeypatch.setattr(ex, "NESTED_R_HAT_LIMIT", 1.0)  # every nested fit now counts as unconverged
+    from bayeslaw.infer import extrapolation_checks
+
+    monkeypatch.setattr(extrapolation_checks, "NESTED_R_HAT_LIMIT", 1.0)  # every nested fit now counts as unconverged
     with pytest.warns(bl.ConvergenceWarning, match=r"^the extrapolation error's nested fit on the \d+ "
                       r"runs below C = \S+ did not converge \(R-hat 1\.\d\d\): intervals beyond the "
                       r"fitted runs rest on it; extrapolation=False leaves the error out$"):
