@@ -26,7 +26,9 @@ How the expected sd is computed (importance reweighting, no refit):
 5. With a ``budget``, gain per cost alone can leave most of the budget unspent on cheap runs that
    barely inform the target, so a second sequence ranked by gain alone (among the affordable
    runs) is made from the same worlds and the one with the lower final expected sd is
-   returned (the usual rule for greedy selection under a budget).
+   returned (the usual rule for greedy selection under a budget). Without one, the second
+   sequence is made too, and where it would cut the sd more than twice as much a warning gives
+   both (cheap replicates of the smallest run are otherwise all a user sees).
 
 The weights degenerate as the simulated runs become informative; the effective sample size of
 the weights is reported per step, and a mean below 5% of the draws triggers a warning (refit on
@@ -120,6 +122,20 @@ def _law_arrays(fit, kind: str, target, cands: pd.DataFrame) -> dict[str, np.nda
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
+def _warn_if_cheap_only(runs, informative) -> None:
+    """Without a budget, gain per cost favours cheap runs that may barely inform the target; where
+    as many runs ranked by gain alone would cut the sd more than twice as much, say so with both
+    figures and costs, so the user can weigh them (``budget=``)."""
+    cut, better = runs.sd_now - runs.sd, informative.sd_now - informative.sd
+    if better <= 2 * cut:
+        return
+    warnings.warn(f"ranked by gain per cost without a budget, the {len(runs.steps)} runs cut the expected "
+                  f"sd from {runs.sd_now:.3g} to {runs.sd:.3g} (cost {runs.steps[-1][1]:.3g}); the "
+                  f"{len(informative.steps)} most informative runs would cut it to {informative.sd:.3g} "
+                  f"(cost {informative.steps[-1][1]:.3g}): give a budget to weigh the cost",
+                  DesignWarning, stacklevel=3)
+
+
 def _pool(fits: Mapping, law_w: Mapping[str, float], kind, target, cands) -> dict[str, np.ndarray]:
     """The mixture posterior: every fit's draws with log prior mass log(w_l / S_l)."""
     parts = []
@@ -208,6 +224,8 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
         alternative = select(rng=rng, per_cost=False)
         if alternative.sd < runs.sd * (1 - 1e-9):
             runs, criterion = alternative, "gain"
+    elif runs.steps:
+        _warn_if_cheap_only(runs, select(rng=rng, per_cost=False))
     chosen = []
     group = first.table.group
     for step, (best, spent, sd, ex_sd, ess) in enumerate(runs.steps, start=1):

@@ -97,6 +97,23 @@ def test_real_runs_without_replicates_within_a_budget(small_fit):
 
 
 @pytest.mark.heavy
+def test_without_a_budget_cheap_runs_that_barely_help_are_called_out(small_fit):
+    # the far run costs 1/1000 of the near one but tells little about the target: per cost it wins
+    cands = pd.DataFrame([FAR, NEAR], index=["far", "near"])
+    pattern = (r"^ranked by gain per cost without a budget, the 2 runs cut the expected sd from "
+               r"(\S+) to (\S+) \(cost 0\.002\); the 2 most informative runs would cut it to (\S+) \(cost "
+               r"2\): give a budget to weigh the cost$")
+    with pytest.warns(bl.DesignWarning, match=pattern) as record:
+        out = bl.suggest_runs(small_fit, TARGET, cands, n=2, cost=[0.001, 1.0], outer=32)
+    assert list(out["candidate"]) == ["far", "far"]
+    now, cheap, informative = map(float, re.match(pattern, str(record[0].message)).groups())
+    assert now - informative > 2 * (now - cheap)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bl.DesignWarning)  # the same runs at equal cost: no trade-off
+        assert list(bl.suggest_runs(small_fit, TARGET, cands, n=1, cost=[1.0, 1.0], outer=32)["candidate"]) == ["near"]
+
+
+@pytest.mark.heavy
 def test_compute_target_and_iso_cost_candidates(small_fit):
     out = _quiet(bl.suggest_runs, small_fit, {"compute": [1e21]}, {"compute": [1e17, 1e18], "points": 5},
                  n=3, outer=32)
