@@ -167,11 +167,19 @@ def run_suggest(args: argparse.Namespace) -> int:
             points = [{group: args.family, **p} for p in points]
         target = _rows_frame(points)
     candidates = _candidates(fit, args, inputs)
+    from bayeslaw.core.errors import DesignWarning
     from bayeslaw.decide.design import suggest_runs
 
-    table = suggest_runs(fit, target, candidates, n=args.n, cost=args.cost, budget=args.budget,
-                         replicates=not args.no_replicates, outer=args.outer, seed=args.seed,
-                         fits=fits, weights=weights)
+    with warnings.catch_warnings(record=True) as caught:  # the design's own warnings, as lines below
+        warnings.simplefilter("always", DesignWarning)
+        table = suggest_runs(fit, target, candidates, n=args.n, cost=args.cost, budget=args.budget,
+                             replicates=not args.no_replicates, outer=args.outer, seed=args.seed,
+                             fits=fits, weights=weights)
+    for w in caught:
+        if issubclass(w.category, DesignWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     what = "log N*" if args.compute is not None else "log law value"
     text = table.astype(object).copy()
     for col in ("N", "D", "cost", "cumulative_cost"):

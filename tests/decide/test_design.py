@@ -374,13 +374,15 @@ def test_cli_suggest(small_fit, tmp_path, capsys):
     path = tmp_path / "fit.nc"
     small_fit.save(path)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bl.DesignWarning)
+        warnings.simplefilter("error", bl.DesignWarning)  # the CLI prints its design warnings as lines
         code = cli.main(["suggest", str(path), "--target", "N=1e10,D=2e11", "--grid", "N=1e7:1e9:3,D=2e8:2e10:3",
                          "--n", "2", "--outer", "16"])
     assert code == 0
-    out = capsys.readouterr().out
-    assert out.startswith("Next runs (target: log law value; expected sd now ")
-    assert len(out.strip().splitlines()) == 4  # title, header, two runs
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[0].startswith("Next runs (target: log law value; expected sd now ")
+    assert len([line for line in lines if not line.startswith("warning: ")]) == 4  # title, header, two runs
+    assert "DesignWarning" not in captured.err
     with pytest.raises(SystemExit) as info:
         cli.main(["suggest", str(path), "--target", "N=1e10,D=2e11", "--grid", "N=1e7:1e9"])
     assert info.value.code == 2
@@ -404,8 +406,8 @@ def test_cli_suggest_designs_over_several_laws(small_fit, kaplan_fit, tmp_path, 
         library = bl.suggest_runs(None, TARGET, grid, n=2, outer=16, seed=0, fits=fits, weights=weights)
     out = capsys.readouterr().out.strip().splitlines()
     lines = [line for line in out if not line.startswith("warning: ")]
-    assert len(lines) == 5  # title, header, two runs, the laws' line; then compare's warnings
-    assert all(line.startswith("warning: fit '") for line in out[5:])
+    assert len(lines) == 5  # title, header, two runs, the laws' line; then compare's and the design's warnings
+    assert all(line.startswith(("warning: fit '", "warning: ranked by gain per cost")) for line in out[5:])
     # the same runs as the library's law-averaged design with compare's stacking weights
     for line, (n, d) in zip(lines[2:4], library[["N", "D"]].itertuples(index=False)):
         assert line.split()[2:4] == [f"{n:.3g}", f"{d:.3g}"]
