@@ -9,6 +9,7 @@ input). :func:`main` runs them alone.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 
@@ -119,7 +120,7 @@ def _best_line(table) -> str:
     if len(table) < 2 or "dse" not in table.columns:
         return best
     diff, dse = float(table["elpd_diff"].iloc[1]), float(table["dse"].iloc[1])
-    if dse == dse and diff < 2 * dse:  # dse NaN (one scored unit): nothing to weigh
+    if not math.isnan(dse) and diff < 2 * dse:  # dse NaN (one scored unit): nothing to weigh
         best += (f" (not clearly: {table.index[1]} is {diff:.1f} behind, within two standard errors "
                  f"of the difference, {dse:.1f})")
     return best

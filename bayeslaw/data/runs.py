@@ -212,8 +212,8 @@ def encode_rows(
     RunsTable
         With ``target`` None. ``family_index`` is -1 for a new family: an empty family
         value (NaN, None or ""), or no family column at all. The family column is the fit's
-        group column or, where the rows lack it, ``family`` (the name predictions give it). If the fit had no group
-        (``families == ("all",)``) every row gets index 0.
+        group column or, where the rows lack it, ``family`` (the name predictions give it).
+        If the fit had no group (``families == ("all",)``) every row gets index 0.
 
     Raises
     ------

@@ -14,8 +14,9 @@ into predictions.
   at least three distinct key values below it (a floor plus a power of the key has three
   parameters along it; sizes often come in a few discrete values). The nested fits are short HMC
   chains batched in one program (:mod:`bayeslaw.infer.nested_fits`); one whose chains do not mix
-  (R-hat above :data:`~bayeslaw.infer.nested_refits.NESTED_R_HAT_LIMIT`) is redone by a full refit where a refit function is
-  given (``bl.fit`` gives itself), and otherwise flagged by a warning.
+  (R-hat above :data:`~bayeslaw.infer.nested_refits.NESTED_R_HAT_LIMIT`) is redone by a full
+  refit where a refit function is given (``bl.fit`` gives itself), and otherwise flagged by a
+  warning (:mod:`bayeslaw.infer.extrapolation_checks`, with a drift large enough to doubt the law).
 * **Nested fits see less than the full fit.** They span a shorter log range of the key, and a
   slope is pinned down in proportion to the range it is fitted on, so their extrapolation
   overstates the full fit's. Each nested distance is stretched by ``full span / nested span``

@@ -63,6 +63,6 @@ def warn_if_drifting(error: ExtrapolationErrorModel, families: tuple[str, ...], 
     warnings.warn(
         f"the law misses its own larger runs{who}: they came out {abs(np.expm1(shift[j])):.0%} "
         f"{'above' if shift[j] > 0 else 'below'} what fits on the smaller runs predicted (the drift "
-        f"{ONSET:g} e-fold of {error.by} beyond the data, sd {sd[j]:.2f} in log); predictions beyond the data move by it, but the "
-        "law may not hold at these sizes: compare other laws on the largest runs "
-        "(bl.compare(fits, method='largest'))", DataWarning, stacklevel=stacklevel + 1)
+        f"{ONSET:g} e-fold of {error.by} beyond the data, sd {sd[j]:.2f} in log); predictions beyond "
+        "the data move by it, but the law may not hold at these sizes: compare other laws on the "
+        "largest runs (bl.compare(fits, method='largest'))", DataWarning, stacklevel=stacklevel + 1)

@@ -155,9 +155,9 @@ def nuts_chain(potential_gen: Callable, unravel: Callable, dense, warmup: int, d
 
 
 def converged(plan: ModelPlan, samples: dict, chains: int) -> bool:
-    """Whether NUTS's draws meet the default's targets: R-hat at most 1.01 and a bulk ESS of at
-    least :data:`ESS_TARGET` (bulk and tail) on every sampled quantity (1 chain: nothing to
-    extend for)."""
+    """Whether NUTS's draws meet the default's targets: R-hat at most 1.01 and a bulk and a tail
+    ESS of at least :data:`ESS_TARGET` on every sampled quantity (1 chain: nothing to extend
+    for)."""
     if chains < 2:
         return True
     diag = diagnose({k: samples[k] for k in sampled_sites(plan, samples)})
