@@ -99,20 +99,12 @@ def problems(diag: pd.DataFrame, divergences: int, chains: int, target_accept: f
                 f"R-hat reaches {diag.loc[worst, 'r_hat']:.3f} for {worst} (limit {RHAT_LIMIT}): the chains "
                 "disagree; draw more (e.g. warmup=2000, draws=2000) or tighten the priors/pooling"
             )
-    if diag["ess_bulk"].notna().any():
-        low = diag["ess_bulk"].idxmin()
-        if diag.loc[low, "ess_bulk"] < ESS_PER_CHAIN * chains:
-            found.append(
-                f"bulk ESS is only {diag.loc[low, 'ess_bulk']:.0f} for {low} (want >= {ESS_PER_CHAIN} per chain): "
-                "intervals are noisy; increase draws"
-            )
-    if diag["ess_tail"].notna().any():
-        low = diag["ess_tail"].idxmin()
-        if diag.loc[low, "ess_tail"] < ESS_PER_CHAIN * chains:
-            found.append(
-                f"tail ESS is only {diag.loc[low, 'ess_tail']:.0f} for {low} (want >= {ESS_PER_CHAIN} per chain): "
-                "the interval ends (5% and 95% quantiles) are noisy; increase draws"
-            )
+    for kind, noisy in (("bulk", "intervals are noisy"),
+                        ("tail", "the interval ends (5% and 95% quantiles) are noisy")):
+        ess = diag[f"ess_{kind}"]
+        if ess.notna().any() and ess.min() < ESS_PER_CHAIN * chains:
+            found.append(f"{kind} ESS is only {ess.min():.0f} for {ess.idxmin()} (want >= {ESS_PER_CHAIN} "
+                         f"per chain): {noisy}; increase draws")
     if divergences:
         found.append(
             f"{divergences} divergent transitions after warmup: the sampler could not explore part of the "
