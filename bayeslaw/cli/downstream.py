@@ -7,6 +7,7 @@ Hooked into the main CLI with ``add_parser(subparsers)`` (``"downstream"`` in
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 
@@ -66,6 +67,10 @@ def run_downstream(args: argparse.Namespace) -> int:
                                  warmup=args.warmup, seed=args.seed)
                 table = fit.predict(targets[["N", "D"]], ci_prob=args.ci_prob).assign(actual=targets["accuracy"].values)
                 drawn = {"rows": runs, "heldout": targets, "group": "size_label"}
+                beyond = math.log10((targets["N"] * targets["D"]).max() / (runs["N"] * runs["D"]).max())
+                caption = (f"{task} accuracy of the targets ({args.ci_prob:.0%} intervals from the ladder's "
+                           "posterior alone: no extrapolation error is measured for downstream models, and "
+                           f"the targets lie up to {beyond:.1f} decades of compute beyond the largest ladder run):")
             elif args.model == "observational":
                 fit, table, drawn, caption = _observational(args, task)
             else:
