@@ -202,7 +202,7 @@ def check_plot_path(path: str, option: str = "--plot", inputs: tuple = ()) -> Pa
 # -- data and options -------------------------------------------------------------------------
 
 
-def _read_data(spec: str):
+def read_data(spec: str):
     """The runs of ``DATA``: ``dataset:NAME`` for a registered data set, else a CSV path."""
     import bayeslaw as bl
     from bayeslaw.data.runs import read_runs

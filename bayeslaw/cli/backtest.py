@@ -10,7 +10,7 @@ import argparse
 import sys
 import warnings
 
-from bayeslaw.cli.args import one_line
+from bayeslaw.cli.args import one_line, read_data
 from bayeslaw.cli.options import add_law_options, add_sampler_options, extrapolation_choice, finite
 from bayeslaw.cli.output import format_extrapolation
 from bayeslaw.core.errors import BayeslawError
@@ -25,7 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Fit LAW on the runs of DATA below --cutoff, predict the held-out runs at or above "
                     "it, and print the absolute relative error (ARE) and interval coverage.")
     p.add_argument("law", help="catalogue name (see `bayeslaw laws`) or path to a .toml law file")
-    p.add_argument("data", help="runs table (CSV)")
+    p.add_argument("data", help="runs table (CSV), or dataset:NAME for a registered data set")
     p.add_argument("--cutoff", type=finite, required=True, help="runs with BY < CUTOFF are fitted")
     p.add_argument("--by", default="C", help="column the cutoff applies to (default C; 6ND if no C column)")
     p.add_argument("--target", default="loss", help="target column (default loss)")
@@ -49,7 +49,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = backtest(args.law, args.data, args.cutoff, by=args.by, target=args.target,
+            result = backtest(args.law, read_data(args.data), args.cutoff, by=args.by, target=args.target,
                               group=args.group, chains=args.chains, draws=args.draws,
                               warmup=args.warmup, seed=args.seed, extrapolation=extrapolation,
                               run=args.run, noise_trend=args.noise_trend,

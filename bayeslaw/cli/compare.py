@@ -13,7 +13,7 @@ import math
 import sys
 import warnings
 
-from bayeslaw.cli.args import check_plot_path, named_fit, one_line
+from bayeslaw.cli.args import check_plot_path, named_fit, one_line, read_data
 from bayeslaw.cli.options import add_sampler_options, add_shared, finite
 from bayeslaw.cli.output import atomic_write
 from bayeslaw.core.errors import BayeslawError
@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
         description="Compare fits of the same runs. Each FIT is a saved fit (NAME=FILE.nc or "
                     "FILE.nc) or a law name fitted to --data. Prints the table, best first.")
     p.add_argument("fits", nargs="+", metavar="FIT", help="FILE.nc, NAME=FILE.nc, or a law (needs --data)")
-    p.add_argument("--data", help="runs (CSV) to fit the named laws to")
+    p.add_argument("--data", help="runs (CSV, or dataset:NAME) to fit the named laws to")
     p.add_argument("--target", default="loss", help="target column (default: loss)")
     p.add_argument("--group", help="family column")
     p.add_argument("--method", choices=("loo", "largest", "family"), default="loo",
@@ -47,7 +47,8 @@ def add_parser(subparsers) -> None:
         description="Fit LAW with PARAMS shared and per family, compare by LOO, print the table, "
                     "a verdict (differ when the ELPD difference exceeds 2 SE) and pairwise contrasts.")
     p.add_argument("law", metavar="LAW", help="law name, .toml path, or a saved fit FILE.nc")
-    p.add_argument("data", nargs="?", metavar="DATA", help="runs (CSV); not needed with a saved fit")
+    p.add_argument("data", nargs="?", metavar="DATA", help="runs (CSV, or dataset:NAME); not needed "
+                   "with a saved fit")
     p.add_argument("--params", default="alpha", help="comma-separated parameters (default: alpha)")
     p.add_argument("--group", help="family column (needed with a law)")
     p.add_argument("--target", default="loss", help="target column (default: loss)")
@@ -66,10 +67,9 @@ def _fail(exc: Exception) -> int:
 
 def _load_fits(args) -> dict:
     """The fits to compare: .nc files loaded, laws fitted to --data. Every name, file and law
-    is checked (each law against the data) before the first fit, so a law the table cannot
-    take fails at once, not after minutes of the others' sampling."""
+    is checked (each law against the data, and the held-out method's settings) before the first
+    fit, so a law the table cannot take fails at once, not after minutes of the others' sampling."""
     import bayeslaw as bl
-    from bayeslaw.data.runs import read_runs
     from bayeslaw.infer.settings import checked_table
     from bayeslaw.laws.law import load_law
 
@@ -83,14 +83,25 @@ def _load_fits(args) -> dict:
         elif args.data is None:
             raise BayeslawError(f"{item!r} is not a .nc fit file; give --data to fit law {path!r}")
         else:
-            runs = read_runs(args.data) if runs is None else runs
+            runs = read_data(args.data) if runs is None else runs
             items[name] = load_law(path)
-            checked_table(items[name], runs, args.target, args.group)
+            _check_method(args, checked_table(items[name], runs, args.target, args.group))
     settings = {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": args.seed}
     return {name: item if isinstance(item, bl.Fit) else
             bl.fit(item, runs, target=args.target, group=args.group,
                    progress=getattr(args, "progress", None), **settings)
             for name, item in items.items()}
+
+
+def _check_method(args, table) -> None:
+    """Refuse the held-out method's settings (``--by``, ``--cutoff``, a table without families)
+    on a law's checked runs table, as :func:`bayeslaw.compare` would after every law's fit."""
+    from bayeslaw.evaluate.heldout import check_families, holdout_split
+
+    if args.method == "largest":
+        holdout_split(table, args.by, args.cutoff)
+    elif args.method == "family":
+        check_families(table)
 
 
 def cli_compare(args: argparse.Namespace) -> int:
@@ -138,11 +149,12 @@ def cli_family_test(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if args.law.endswith(".nc"):
-                subject, runs = bl.load_fit(args.law), args.data
+                subject = bl.load_fit(args.law)
+                runs = None if args.data is None else read_data(args.data)
             else:
                 if args.data is None:
                     raise BayeslawError("family-test with a law needs DATA (a CSV of runs)")
-                subject, runs = args.law, args.data
+                subject, runs = args.law, read_data(args.data)
             result = family_test(subject, runs, params, alternative=args.alternative, target=args.target,
                                  group=args.group, leave_family_out=args.leave_family_out,
                                  ci_prob=args.ci_prob, progress=getattr(args, "progress", None),

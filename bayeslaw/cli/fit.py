@@ -13,12 +13,12 @@ import warnings
 
 from bayeslaw.cli.args import (
     CliError,
-    _read_data,
     _rows_frame,
     check_output,
     check_plot_path,
     parse_point,
     parse_pooling,
+    read_data,
 )
 from bayeslaw.cli.options import (
     MAX_CHAINS,
@@ -132,7 +132,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.x is not None and args.x not in keys:
         raise CliError(f"bad --x value {args.x!r}: not a size key of law {law.name!r}; "
                        f"use one of: {', '.join(keys)}")
-    runs = _read_data(args.data)
+    runs = read_data(args.data)
     if args.where:
         from bayeslaw.data.where import filter_runs
 

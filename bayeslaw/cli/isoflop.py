@@ -14,7 +14,7 @@ import argparse
 import math
 import warnings
 
-from bayeslaw.cli.args import CliError, _read_data, check_plot_path, parse_budgets
+from bayeslaw.cli.args import CliError, check_plot_path, parse_budgets, read_data
 from bayeslaw.cli.options import add_shared
 
 _EXAMPLE = """examples:
@@ -91,7 +91,7 @@ def run_isoflop(args: argparse.Namespace) -> int:
     target = check_plot_path(args.plot, "--plot", (args.data,)) if args.plot is not None else None
     if args.window is not None and not (math.isfinite(args.window) and args.window > 1):
         raise CliError(f"bad --window value {args.window:g}: a factor greater than 1 is needed")
-    runs = _read_data(args.data)
+    runs = read_data(args.data)
     if args.where:
         runs = bl.filter_runs(runs, args.where)
     with warnings.catch_warnings(record=True) as caught:

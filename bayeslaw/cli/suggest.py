@@ -38,7 +38,8 @@ MAX_CANDIDATES = 20000
 
 
 def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
-    """``"N=1e7:1e9:7,D=1e8:1e10:7"`` -> {"N": 7 log-spaced values, "D": ...}."""
+    """``"N=1e7:1e9:7,D=1e8:1e10:7"`` -> {"N": 7 log-spaced values, "D": ...}: one axis per
+    input in ``inputs``, each given once."""
     bad = f"bad --grid value {text!r}"
     axes: dict[str, np.ndarray] = {}
     for part in text.split(","):
@@ -48,6 +49,8 @@ def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
             raise CliError(f"{bad}: {part.strip()!r} is not KEY=FROM:TO:COUNT")
         if key not in inputs:
             raise CliError(f"{bad}: unknown key {key!r}; valid: {', '.join(inputs)}")
+        if key in axes:
+            raise CliError(f"{bad}: {key!r} is given twice")
         pieces = spec.split(":")
         if len(pieces) != 3:
             raise CliError(f"{bad}: {part.strip()!r} is not KEY=FROM:TO:COUNT")
@@ -58,6 +61,9 @@ def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
         if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high) or not 1 <= count <= MAX_GRID:
             raise CliError(f"{bad}: {key} needs 0 < FROM <= TO and 1 <= COUNT <= {MAX_GRID}")
         axes[key] = np.geomspace(low, high, count)
+    missing = [name for name in inputs if name not in axes]
+    if missing:
+        raise CliError(f"{bad}: missing {', '.join(missing)} (needed: {', '.join(inputs)})")
     return axes
 
 
@@ -153,7 +159,9 @@ def run_suggest(args: argparse.Namespace) -> int:
     import bayeslaw as bl
     from bayeslaw.cli.output import _num
 
-    if (args.target is None) == (args.compute is None):
+    if args.target is not None and args.compute is not None:
+        raise CliError("suggest takes one target: --target K=V,... or --compute C,C,..., not both")
+    if args.target is None and args.compute is None:
         raise CliError("suggest needs a target: --target K=V,... (repeatable) or --compute C,C,...")
     fit = bl.load_fit(args.fit)
     fits, weights, notes = _law_mixture(fit, args)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError
 
-__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column"]
+__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers"]
 
 _MAX_LISTED = 5
 
@@ -49,18 +49,7 @@ def numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) ->
     rows and values. So does a column of true/false, dates, durations or complex numbers, which
     pandas would read as 0/1, nanoseconds or a real part.
     """
-    raw = frame[name]
-    kind = _non_number_kind(raw)
-    if kind:
-        raise DataError(f"column '{name}' in {noun} holds {kind} ({raw.dtype}), not numbers")
-    missing = is_missing(raw)
-    parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
-    failed = (parsed.isna() & ~missing).to_numpy()
-    if failed.any():
-        values = _listed([repr(v) for v in raw[failed].tolist()])
-        raise DataError(f"column '{name}' in {noun} is not numeric: "
-                        f"{listed_rows(frame.index[failed])} ({', '.join(values)})")
-    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = parse_numbers(frame, name, noun)
     bad = ~np.isfinite(values)
     if bad.any():
         raise DataError(f"column '{name}' in {noun} has missing or infinite values: "
@@ -73,6 +62,24 @@ def numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) ->
             raise DataError(f"column '{name}' in {noun} must be positive: {_rows_phrase(pairs)}")
     frame[name] = values
     return values
+
+
+def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
+    """Column ``name`` as float64 values, missing values NaN; text that is not a number, or a
+    column of true/false, dates, durations or complex numbers, raises
+    :class:`~bayeslaw.core.errors.DataError` naming the column, the rows and their values."""
+    raw = frame[name]
+    kind = _non_number_kind(raw)
+    if kind:
+        raise DataError(f"column '{name}' in {noun} holds {kind} ({raw.dtype}), not numbers")
+    missing = is_missing(raw)
+    parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
+    failed = (parsed.isna() & ~missing).to_numpy()
+    if failed.any():
+        values = _listed([repr(v) for v in raw[failed].tolist()])
+        raise DataError(f"column '{name}' in {noun} is not numeric: "
+                        f"{listed_rows(frame.index[failed])} ({', '.join(values)})")
+    return parsed.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _non_number_kind(values: pd.Series) -> str | None:

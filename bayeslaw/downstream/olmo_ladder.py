@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
+from bayeslaw.data.columns import parse_numbers
 
 #: OLMo ladder tasks: name -> (bpb column stems, accuracy column stems), averaged over the stems
 OLMO_TASKS = {
@@ -39,18 +40,29 @@ OLMO_CHANCE = {"mmlu": 0.25, "hellaswag": 0.25, "arc_challenge": 0.25, "arc_easy
 OLMO_TARGET_TOKENS = {"peteish7_eval_anneal": 4.0e12, "peteish13_eval_final": 5.0e12}
 
 
-def _task_columns(frame: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray]:
+def _task_columns(frame: pd.DataFrame, task: str, noun: str) -> tuple[np.ndarray, np.ndarray]:
     if task not in OLMO_TASKS:
         raise DataError(f"unknown OLMo ladder task {task!r}; tasks: {', '.join(OLMO_TASKS)}")
     stems = OLMO_TASKS[task][0]
     weights = np.asarray(OLMO_STEM_WEIGHTS.get(task, (1.0,) * len(stems)))
     weights = weights / weights.sum()
-    bpb = frame[[f"eval/downstream_bpb/{s}_bpb" for s in stems]].to_numpy(float) @ weights
-    acc_cols = []
+    bpb_cols, acc_cols = [f"eval/downstream_bpb/{s}_bpb" for s in stems], []
     for s in stems:
         cands = [f"eval/downstream/{s}_len_norm", f"eval/downstream/{s}_acc"]
-        acc_cols.append(next(c for c in cands if c in frame.columns))
-    return bpb, frame[acc_cols].to_numpy(float) @ weights
+        found = [c for c in cands if c in frame.columns]
+        if not found:
+            raise DataError(f"{noun} has no accuracy column for task {task!r}: expected '{cands[0]}' or '{cands[1]}'")
+        acc_cols.append(found[0])
+    bpb, acc = (np.column_stack([_numbers(frame, c, noun) for c in cols]) @ weights for cols in (bpb_cols, acc_cols))
+    return bpb, acc
+
+
+def _numbers(frame: pd.DataFrame, column: str, noun: str) -> np.ndarray:
+    """A column as floats (missing values NaN); a cell that is not a number is a DataError naming
+    the column and the row. A missing column is a KeyError naming it (the folder is not this layout)."""
+    if column not in frame.columns:
+        raise KeyError(column)
+    return parse_numbers(frame, column, noun)
 
 
 def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"),
@@ -66,9 +78,13 @@ def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"
 
     data_dir = Path(data_dir)
     raw = pd.read_csv(data_dir / "ladder_runs.csv")
+    noun = f"ladder_runs.csv of '{data_dir}'"
     raw = raw[raw["size_label"].isin(sizes)].copy()
-    raw["task_loss"], raw["accuracy"] = _task_columns(raw, task)
-    raw["N"], raw["D"] = raw["N_non_embedding"].astype(float), raw["throughput/total_tokens"].astype(float)
+    if raw.empty:
+        raise DataError(f"{noun} has no runs of the ladder sizes {', '.join(sizes)} (column 'size_label')")
+    raw["task_loss"], raw["accuracy"] = _task_columns(raw, task, noun)
+    raw["N"], raw["D"] = _numbers(raw, "N_non_embedding", noun), _numbers(raw, "throughput/total_tokens", noun)
+    raw["_step"] = _numbers(raw, "_step", noun)
     keep = []
     for _, g in raw.groupby("run"):
         g = g.sort_values("_step")
@@ -77,8 +93,12 @@ def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"
         keep.append(g)
     runs = pd.concat(keep, ignore_index=True)[["run", "size_label", "N", "D", "task_loss", "accuracy", "final"]]
     tgt = pd.read_csv(data_dir / "olmo2_targets.csv")
+    noun = f"olmo2_targets.csv of '{data_dir}'"
     tgt = tgt[tgt["run"].isin(list(OLMO_TARGET_TOKENS))].copy()
-    tgt["task_loss"], tgt["accuracy"] = _task_columns(tgt, task)
+    if tgt.empty:
+        raise DataError(f"{noun} has no rows of the targets {', '.join(OLMO_TARGET_TOKENS)} (column 'run')")
+    tgt["task_loss"], tgt["accuracy"] = _task_columns(tgt, task, noun)
+    tgt["N_non_embedding"], tgt["_step"] = _numbers(tgt, "N_non_embedding", noun), _numbers(tgt, "_step", noun)
     rows = []
     for run, g in tgt.groupby("run"):
         last = g[g["_step"] == g["_step"].max()] if g["_step"].notna().any() else g

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import BayeslawError
-from bayeslaw.data.runs import encode_rows
+from bayeslaw.data.runs import RunsTable, encode_rows
 from bayeslaw.modeling.build import family_draws, pointwise_log_likelihood
 from bayeslaw.results.fit import Fit
 
@@ -83,10 +83,15 @@ def log_mean_exp(x: np.ndarray, axis: int = 0) -> np.ndarray:
 
 def scale_of(fit: Fit, by: str | None) -> tuple[str, np.ndarray]:
     """The scale that orders runs for leave-largest-out: an input column or compute ``C``."""
-    frame = fit.table.frame
+    return table_scale(fit.table, by)
+
+
+def table_scale(table: RunsTable, by: str | None) -> tuple[str, np.ndarray]:
+    """:func:`scale_of` for a validated runs table (checked before any fit is made)."""
+    frame = table.frame
     if by is None:
         by = "C" if {"N", "D"} <= set(frame.columns) and "C" not in frame.columns else None
-        by = by or ("C" if "C" in frame.columns else next(iter(fit.table.inputs)))
+        by = by or ("C" if "C" in frame.columns else next(iter(table.inputs)))
     if by in frame.columns:
         return by, frame[by].to_numpy(dtype=float)
     if by == "C" and {"N", "D"} <= set(frame.columns):
@@ -96,19 +101,38 @@ def scale_of(fit: Fit, by: str | None) -> tuple[str, np.ndarray]:
                         "'C' is computed as 6*N*D when N and D are present)")
 
 
-def largest_scores(fits: Mapping[str, Fit], by: str | None, cutoff: float | None, seed: int,
-                   meter) -> tuple[dict, dict, dict]:
-    """Leave-largest-out: refit each fit on the runs below ``cutoff`` on ``by`` and score the
-    others, one unit per held-out run; returns the units' log predictive densities and the mean
-    absolute relative error per fit, and the settings used. ``meter`` counts the refits."""
-    first = next(iter(fits.values()))
-    by, scale = scale_of(first, by)
+def holdout_split(table: RunsTable, by: str | None, cutoff: float | None) -> tuple[str, float, np.ndarray]:
+    """``(by, cutoff, held_out)`` of leave-largest-out on a validated runs table: the size key,
+    the cutoff (default: the largest :data:`HOLDOUT_SHARE` of runs) and a mask of the runs it
+    holds out.
+
+    Raises
+    ------
+    BayeslawError
+        For an unknown size key, or a cutoff that leaves no run to score or fewer than 3 to fit.
+    """
+    by, scale = table_scale(table, by)
     if cutoff is None:  # the largest HOLDOUT_SHARE of runs (rounded up)
         cutoff = float(np.sort(scale)[len(scale) - int(np.ceil(HOLDOUT_SHARE * len(scale)))])
     test = scale >= cutoff
     if test.sum() == 0 or (~test).sum() < 3:
         raise BayeslawError(f"cutoff {cutoff:g} on {by!r} leaves {int((~test).sum())} runs to fit and "
                             f"{int(test.sum())} to score; choose a cutoff between {scale.min():g} and {scale.max():g}")
+    return by, cutoff, test
+
+
+def check_families(table: RunsTable) -> None:
+    """Refuse leave-one-family-out on a table without a group column or with one family."""
+    if table.group is None or len(table.families) < 2:
+        raise BayeslawError("method='family' needs fits with a group column and at least two families")
+
+
+def largest_scores(fits: Mapping[str, Fit], by: str | None, cutoff: float | None, seed: int,
+                   meter) -> tuple[dict, dict, dict]:
+    """Leave-largest-out: refit each fit on the runs below ``cutoff`` on ``by`` and score the
+    others, one unit per held-out run; returns the units' log predictive densities and the mean
+    absolute relative error per fit, and the settings used. ``meter`` counts the refits."""
+    by, cutoff, test = holdout_split(next(iter(fits.values())).table, by, cutoff)
     lpd, stats = {}, {}
     for name, f in fits.items():
         frame = f.table.frame
@@ -125,8 +149,7 @@ def family_scores(fits: Mapping[str, Fit], seed: int, meter) -> tuple[dict, dict
     """Leave-one-family-out: refit each fit without each family and score the family as a new
     one, one unit per family (the joint density of its runs); returns as :func:`largest_scores`."""
     first = next(iter(fits.values()))
-    if first.table.group is None or len(first.families) < 2:
-        raise BayeslawError("method='family' needs fits with a group column and at least two families")
+    check_families(first.table)
     lpd = {n: [] for n in fits}
     err = {n: [] for n in fits}
     for name, f in fits.items():

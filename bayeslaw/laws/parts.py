@@ -101,6 +101,18 @@ def trend_input(spec: Any, where: str, inputs: dict[str, InputSpec], fields: Fie
     return name
 
 
+def _positive(spec: ParamSpec, path: str, where: str, fields: Fields) -> ParamSpec:
+    """``spec`` (the likelihood's sigma, df or concentration), refused where its prior reaches
+    below 0: the likelihood is undefined there, and a sampler that finds no finite start would
+    blame the data."""
+    lowest = spec.prior.lowest
+    if lowest < 0:
+        raise fields.error(f"{path}.prior", f"prior {spec.prior.describe()} of likelihood {spec.name} of {where} "
+                           f"reaches below 0 (down to {lowest:g}); {spec.name} must be positive: give a prior on "
+                           "positive values (HalfNormal, LogNormal, Gamma or Exponential with shift >= 0)")
+    return spec
+
+
 def parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec], fields: Fields) -> Likelihood:
     """``[likelihood]``: the observation model and its own parameters (defaults when absent)."""
     spec = {} if spec is None else spec
@@ -119,7 +131,8 @@ def parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec], fields
         raise fields.error(f"likelihood.{extra[0]}", f"likelihood key {extra[0]!r} of {where} does not apply to {name}")
     out: dict[str, Any] = {}
     if name in ("StudentT", "Normal"):
-        out["sigma"] = parse_param("sigma", spec.get("sigma", DEFAULT_SIGMA), "likelihood.sigma", where, {}, fields)
+        out["sigma"] = _positive(parse_param("sigma", spec.get("sigma", DEFAULT_SIGMA), "likelihood.sigma", where,
+                                             {}, fields), "likelihood.sigma", where, fields)
         if "sigma_trend" in spec:
             raw = spec["sigma_trend"]
             out["trend_input"] = trend_input(raw, where, inputs, fields)
@@ -129,12 +142,14 @@ def parse_likelihood(spec: Any, where: str, inputs: dict[str, InputSpec], fields
     if name == "StudentT":
         raw = spec.get("df", DEFAULT_DF)
         if isinstance(raw, dict):
-            out["df"] = parse_param("df", raw, "likelihood.df", where, {}, fields)
+            out["df"] = _positive(parse_param("df", raw, "likelihood.df", where, {}, fields), "likelihood.df",
+                                  where, fields)
         else:
             out["df"] = fields.number(raw, "likelihood.df", f"likelihood df of {where}", positive=True)
     if name == "Beta":
-        out["concentration"] = parse_param("concentration", spec.get("concentration", DEFAULT_CONCENTRATION),
-                                           "likelihood.concentration", where, {}, fields)
+        out["concentration"] = _positive(parse_param("concentration", spec.get("concentration", DEFAULT_CONCENTRATION),
+                                                     "likelihood.concentration", where, {}, fields),
+                                         "likelihood.concentration", where, fields)
     if name == "Binomial":
         trials = spec.get("trials")
         if not isinstance(trials, str) or trials not in inputs:

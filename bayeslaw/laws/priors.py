@@ -59,6 +59,17 @@ class Prior:
         """The support of the distribution (decides the pooling space)."""
         return self.build().support
 
+    @property
+    def lowest(self) -> float:
+        """The lower end of the support: -inf for Normal and StudentT, ``low`` for Uniform and
+        TruncatedNormal, ``shift`` (default 0) for the distributions on positive values."""
+        args = dict(self.args)
+        if self.dist in ("Normal", "StudentT"):
+            return -math.inf
+        if self.dist in ("Uniform", "TruncatedNormal"):
+            return args.get("low", -math.inf)
+        return args.get("shift", 0.0)
+
     def describe(self) -> str:
         """Short human-readable text, e.g. ``LogNormal(loc=0.5, scale=0.6)``."""
         inner = ", ".join(f"{k}={v:g}" for k, v in self.args)

@@ -115,6 +115,8 @@ OPTIONS = [
      "--extrapolation Q and --no-extrapolation contradict each other; give one"),
     (["isoflop", DATA, "--window", "inf"], "bad --window value inf: a factor greater than 1 is needed"),
     (["fit", "chinchilla", DATA, "--out", ""], "cannot write --out '': not a file name"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--compute", "1e21", "--iso", "1e18"],
+     "suggest takes one target: --target K=V,... or --compute C,C,..., not both"),
 ]
 
 
@@ -334,8 +336,12 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:1000,D=1e8:1e10:1000"],
      "bad --grid value 'N=1e7:1e9:1000,D=1e8:1e10:1000': 1000000 candidates, more than 20000; use fewer values per axis"),
     (["compare", "=fit.nc", "b=fit.nc"], "bad fit '=fit.nc': give NAME=FILE.nc with a name and a file, or FILE.nc alone"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3,N=1e8:1e10:3"],
+     "bad --grid value 'N=1e7:1e9:3,N=1e8:1e10:3': 'N' is given twice"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3"],
+     "bad --grid value 'N=1e7:1e9:3': missing D (needed: N, D)"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
-        "grid-count", "grid-size", "empty-name"])
+        "grid-count", "grid-size", "empty-name", "grid-twice", "grid-missing"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
@@ -377,6 +383,43 @@ def test_compare_checks_every_law_before_the_first_fit(tmp_path, monkeypatch, ca
     monkeypatch.setattr(bl, "fit", no_fit)
     check_refused(["compare", "kaplan", "overtraining", "--data", "runs.csv"],
                   "column 'C' in the runs table must be positive: row 0 (-1)", tmp_path, capsys)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--method", "largest", "--by", "Q"],
+     ("cannot hold out the largest runs by 'Q': no such column (columns: family, N, D, loss; 'C' is computed as "
+      "6*N*D when N and D are present)")),
+    (["--method", "largest", "--cutoff", "1e30"],
+     "cutoff 1e+30 on 'C' leaves 150 runs to fit and 0 to score; choose a cutoff between 2.99711e+16 and 3.02124e+20"),
+    (["--method", "family"], "method='family' needs fits with a group column and at least two families"),
+], ids=["by", "cutoff", "family"])
+def test_compare_checks_the_held_out_settings_before_the_first_fit(options, message, tmp_path, monkeypatch, capsys):
+    """A bad --by, --cutoff or a table without families was refused only after every law was
+    fitted (minutes); --data also takes a registered data set (it was read as a file name)."""
+    import bayeslaw as bl
+
+    monkeypatch.chdir(tmp_path)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a law was fitted before the held-out settings were checked")
+
+    monkeypatch.setattr(bl, "fit", no_fit)
+    check_refused(["compare", "chinchilla", "kaplan", "--data", "dataset:synthetic_families", *options],
+                  message, tmp_path, capsys)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["backtest", "chinchilla", "dataset:synthetic_families", "--cutoff", "1e30"],
+     "no runs at or above the cutoff 1e+30 on 'C' (range 2.99711e+16 to 3.02124e+20)"),
+    (["family-test", "chinchilla", "dataset:synthetic_families", "--group", "nosuch"],
+     "column 'nosuch' is missing from the runs table; needed: N, D, loss, nosuch (present: family, N, D, loss)"),
+    (["backtest", "chinchilla", "dataset:nosuch", "--cutoff", "1e20"],
+     "unknown dataset 'nosuch'; known datasets: synthetic_families, chinchilla_epoch"),
+], ids=["backtest", "family-test", "unknown"])
+def test_backtest_and_family_test_read_registered_data_sets(args, message, tmp_path, monkeypatch, capsys):
+    """DATA may be dataset:NAME, as for fit and isoflop (it was read as a file name: 'no such file')."""
+    monkeypatch.chdir(tmp_path)
+    check_refused(args, message, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("formula, where", [

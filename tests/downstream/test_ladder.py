@@ -176,3 +176,47 @@ def test_prediction_errors(beta_fit):
         beta_fit.predict({"N": [1e9]})
     with pytest.raises(PredictionError, match=re.escape("kind must be one of: law, observed; got 'x'")):
         beta_fit.predict({"N": [1e9], "D": [1e10]}, kind="x")
+
+
+_LADDER_COLUMNS = ["run", "size_label", "_step", "N_non_embedding", "throughput/total_tokens",
+                   "eval/downstream_bpb/piqa_val_rc_5shot_bpb", "eval/downstream/piqa_val_rc_5shot_acc"]
+
+
+def _ladder_folder(folder, edit=None, columns=_LADDER_COLUMNS):
+    """A tiny folder in the olmo_ladder layout (task piqa); ``edit(rows)`` changes the runs' cells."""
+    rows = [[f"{size}-1xC", size, step, n, 20 * n * step / 3, 1.0 - 0.05 * step, 0.6 + 0.02 * step]
+            for size, n in (("190M", 1.9e8), ("370M", 3.7e8)) for step in (1, 2, 3)]
+    if edit is not None:
+        edit(rows)
+    folder.mkdir()
+    pd.DataFrame(rows, columns=columns).to_csv(folder / "ladder_runs.csv", index=False)
+    targets = [["peteish7_eval_anneal", "7B", 10, 7e9, 4e12, 0.7, 0.75]]
+    pd.DataFrame(targets, columns=_LADDER_COLUMNS).to_csv(folder / "olmo2_targets.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(("edit", "columns", "message"), [
+    (None, _LADDER_COLUMNS[:-1] + ["other"],
+     ("ladder_runs.csv of '{f}' has no accuracy column for task 'piqa': expected "
+      "'eval/downstream/piqa_val_rc_5shot_len_norm' or 'eval/downstream/piqa_val_rc_5shot_acc'")),
+    (lambda rows: rows[4].__setitem__(5, "abc"), _LADDER_COLUMNS,
+     "column 'eval/downstream_bpb/piqa_val_rc_5shot_bpb' in ladder_runs.csv of '{f}' is not numeric: row 4 ('abc')"),
+    (lambda rows: rows[2].__setitem__(2, "last"), _LADDER_COLUMNS,
+     "column '_step' in ladder_runs.csv of '{f}' is not numeric: row 2 ('last')"),
+    (lambda rows: [row.__setitem__(1, "9B") for row in rows], _LADDER_COLUMNS,
+     "ladder_runs.csv of '{f}' has no runs of the ladder sizes 190M, 370M, 760M, 1B (column 'size_label')"),
+], ids=["no-accuracy", "text-cell", "text-step", "no-sizes"])
+def test_a_bad_ladder_folder_is_an_exact_error(edit, columns, message, tmp_path):
+    """A missing accuracy column was a bare StopIteration, a text step a TypeError, a text cell
+    'could not convert string to float' without its column or row, no ladder sizes 'No objects to
+    concatenate'."""
+    folder = _ladder_folder(tmp_path / "ladder", edit, columns)
+    with pytest.raises(DataError) as info:
+        load_olmo_ladder(folder, "piqa")
+    assert str(info.value) == message.format(f=folder)
+
+
+def test_a_good_ladder_folder_loads(tmp_path):
+    runs, targets = load_olmo_ladder(_ladder_folder(tmp_path / "ladder"), "piqa")
+    assert len(runs) == 6 and runs["final"].sum() == 2
+    assert targets[["N", "D", "accuracy"]].to_numpy().tolist() == [[7e9, 4e12, 0.75]]

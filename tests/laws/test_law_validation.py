@@ -168,6 +168,20 @@ PROPER = [
      f"(loc=0, scale=1) {at('params.a.prior')}"),
     ('{ dist = "Normal", loc = 0, scale = 1 }', '{ dist = "Normal", loc = 0 }',
      f"Normal prior in law 'toy', parameter 'a' needs scale {at('params.a.prior')}"),
+    # the likelihood's scales: a prior reaching below 0 left the sampler without a finite start,
+    # and the error blamed the runs table
+    ("rate = 0.1 }", "rate = 0.1, shift = -100 }",
+     ("prior Gamma(concentration=2, rate=0.1, shift=-100) of likelihood df of law 'toy' reaches below 0 (down to "
+      "-100); df must be positive: give a prior on positive values (HalfNormal, LogNormal, Gamma or Exponential "
+      f"with shift >= 0) {at('likelihood.df.prior')}")),
+    ('dist = "StudentT"\n', 'dist = "StudentT"\nsigma = { prior = { dist = "Normal", loc = 0, scale = 0.05 } }\n',
+     ("prior Normal(loc=0, scale=0.05) of likelihood sigma of law 'toy' reaches below 0 (down to -inf); sigma "
+      "must be positive: give a prior on positive values (HalfNormal, LogNormal, Gamma or Exponential with shift "
+      f">= 0) {at('likelihood.sigma.prior')}")),
+    ('dist = "StudentT"\n', 'dist = "StudentT"\nsigma = { prior = { dist = "Uniform", low = -1, high = 1 } }\n',
+     ("prior Uniform(low=-1, high=1) of likelihood sigma of law 'toy' reaches below 0 (down to -1); sigma must "
+      "be positive: give a prior on positive values (HalfNormal, LogNormal, Gamma or Exponential with shift >= 0) "
+      f"{at('likelihood.sigma.prior')}")),
 ]
 
 UNKNOWN_KEYS = [
