@@ -48,7 +48,8 @@ from peers.metrics import score
 import bayeslaw as bl
 from bayeslaw.infer import extrapolation as ex
 from bayeslaw.infer import extrapolation_posterior as post
-from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, key_values, tilt_values
+from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel
+from bayeslaw.results.sizes import key_values, tilt_values
 
 LEVELS = (0.5, 0.8, 0.95)
 VARIANTS = ("none", "drift", "trend", "drift3", "fixed", "ramp")

@@ -33,7 +33,7 @@ import bayeslaw as bl
 from bayeslaw.infer import nested_fits as nf
 from bayeslaw.infer.extrapolation import nested_cutoffs, snap_keys
 from bayeslaw.results.diagnostics import diagnose
-from bayeslaw.results.extrapolation_error import key_values
+from bayeslaw.results.sizes import key_values
 
 
 def nested_table(fit, steps: int, seed: int) -> dict:

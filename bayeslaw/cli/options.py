@@ -155,7 +155,7 @@ def add_law_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extrapolation", metavar="KEY", help="measure the extrapolation error on "
                    "size key KEY (C = 6ND, or a law input) by nested leave-largest-out refits "
                    "(default: C for laws in N and D, else the law's input); predictions beyond "
-                   "the largest run widen accordingly")
+                   "the fitted runs in KEY, N or D widen accordingly")
     p.add_argument("--no-extrapolation", action="store_true",
                    help="leave the extrapolation error out of the predictions")
 

@@ -24,6 +24,7 @@ from bayeslaw.modeling.build import family_draws
 from bayeslaw.results import extrapolation_error as extrap
 from bayeslaw.results.draws import check_ci_prob, interval_columns
 from bayeslaw.results.fit import NEW_FAMILY, require_fit
+from bayeslaw.results.sizes import beyond
 
 QUANTITIES = ("N_opt", "D_opt", "tokens_per_param", "loss")
 METHODS = ("auto", "closed", "numerical")
@@ -265,6 +266,6 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
         frames.append(frame)
     out = pd.concat(frames).set_index(["compute", "quantity"]).sort_index(level=0, sort_remaining=False)
     rows = optimum_rows(draws, _check_law(fit.law, dict(inputs or {})))
-    far = {k: np.asarray(v, dtype=float) for k, v in extrap.beyond(fit.table.inputs, rows).items()}
+    far = {k: np.asarray(v, dtype=float) for k, v in beyond(fit.table.inputs, rows).items()}
     out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), beyond=far)
     return out

@@ -2,13 +2,15 @@
 
 A fit with a calibrated extrapolation error (:mod:`bayeslaw.results.extrapolation_error`) predicts
 a run beyond its largest fitted one with an extra log-space error ``kappa z1 + tau d z2 + eta u
-z3`` (plus the drift ``m`` the nested fits share), ``d`` the log distance beyond the largest fitted
-key. Given the scales its variance at a target row is
+z3`` (plus the drift ``m`` the nested fits share), ``d`` the log distance beyond the fitted runs
+(the farthest of the size axes N, D and C, :func:`~bayeslaw.results.sizes.size_axes`). Given the
+scales its variance at a target row is
 
     V(kappa, tau, eta) = kappa^2 g^2 + tau^2 d^2 + eta^2 u^2 g^2  (+ c' Cov(m) c)
 
 ``g`` the offset's and tilt's growth over the first log unit beyond the data
-(:func:`~bayeslaw.results.extrapolation_error.edge_weight`)
+(:func:`~bayeslaw.results.extrapolation_error.edge_weight`), ``c`` the drift's terms at the
+distance along the key alone (the drift moves predictions along the key)
 
 and the fit knows the scales only through a posterior over a grid, measured on a handful of nested
 fits' held-out runs. New runs shrink this part of the target's uncertainty in two ways:
@@ -43,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.decide import design_inputs as inputs
-from bayeslaw.results.extrapolation_error import edge_weight, key_values
+from bayeslaw.results.extrapolation_error import edge_weight
+from bayeslaw.results.sizes import distance_beyond, key_values, log_sizes
 
 #: draws of the scales' posterior that stand for it in the simulated worlds
 CELLS = 256
@@ -53,18 +56,19 @@ CHUNK = 64
 
 @dataclass
 class _Part:
-    """One fit's share: its mixture weight, the scales' draws, the drift's covariance, keys,
-    tilt positions, nested cutoffs, frontier, and the worlds' log weights over the draws."""
+    """One fit's share: its mixture weight, the scales' draws, the drift's covariance, log sizes
+    on the error's axes (the key first), tilt positions, nested cutoffs, the frontier, and the
+    worlds' log weights over the draws."""
 
     weight: float
     scales: np.ndarray  # (G, 3) draws of (kappa, tau, eta); eta 0 without a tilt term
     drift_cov: np.ndarray  # (3, 3) covariance of the drift (zeros without one)
-    target_key: np.ndarray  # (T,) log key of the target rows
+    target_size: np.ndarray  # (T, A) log size of the target rows on the error's axes
     target_u: np.ndarray  # (T,) tilt position, 0 without a tilt term
-    cand_key: np.ndarray  # (C,) log key of the candidates
+    cand_size: np.ndarray  # (C, A) log size of the candidates
     cand_u: np.ndarray  # (C,) tilt position of the candidates
     cutoffs: np.ndarray  # (J,) log key of the nested cutoffs
-    frontier: float  # log key of the largest run fitted or chosen so far
+    frontier: np.ndarray  # (A,) largest log size of the runs fitted or chosen so far
     onset: float  # the error's onset (ExtrapolationErrorModel.onset)
     truth: np.ndarray | None = None  # (M,) each world's true draw of the scales
     logw: np.ndarray | None = None  # (M, G) each world's log weights over the draws
@@ -88,22 +92,25 @@ def _position(error, rows) -> np.ndarray:
 
 
 def _features(part: _Part, frontier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each frontier in ``frontier`` (F,): the target rows' mean of ``(g^2, d^2, u^2 g^2)``
+    """For each frontier in ``frontier`` (F, A): the target rows' mean of ``(g^2, d^2, u^2 g^2)``
     (F, 3), whose product with the squared scales is ``V``, and the drift's variance c' Cov(m) c
-    (F,)."""
-    d = np.maximum(part.target_key[None, :] - frontier[:, None], 0.0)
+    (F,) (its distance along the key, the first axis)."""
+    d = distance_beyond(part.target_size[None, :, :], frontier[:, None, :])
     g = edge_weight(d, part.onset)
     u = part.target_u[None, :] * g
     feats = np.stack([g**2, d**2, u**2], axis=-1).mean(axis=1)
-    c = np.stack([g, d, u], axis=-1)
+    k = np.maximum(part.target_size[None, :, 0] - frontier[:, None, 0], 0.0)
+    gk = edge_weight(k, part.onset)
+    c = np.stack([gk, k, part.target_u[None, :] * gk], axis=-1)
     drift = np.einsum("...i,ij,...j->...", c, part.drift_cov, c).mean(axis=1)
     return feats, drift
 
 
 def _residual_variance(part: _Part, noise2: np.ndarray) -> np.ndarray:
     """(C, J, G) variance of a candidate's residual in each nested fit (0 where the candidate is
-    not beyond the nested cutoff): ``V`` at its distance beyond the cutoff plus its noise."""
-    d = part.cand_key[:, None] - part.cutoffs[None, :]
+    not beyond the nested cutoff): ``V`` at its distance beyond the cutoff along the key (as the
+    nested fits measure it) plus its noise."""
+    d = part.cand_size[:, None, 0] - part.cutoffs[None, :]
     beyond = (d > 0).astype(float)
     g = edge_weight(np.maximum(d, 0.0), part.onset)
     feats = np.stack([g**2, np.maximum(d, 0.0) ** 2, (part.cand_u[:, None] * g) ** 2], axis=-1)
@@ -145,11 +152,12 @@ class ExtrapolationTerm:
             encoded = fit._rows(inputs.family_column(fit, target))
             rows = encoded.inputs
             options = fit._rows(inputs.family_column(fit, cands)).inputs
+            axes = tuple(error.frontier) if error.frontier is not None else (error.by,)
             parts.append(_Part(law_w[name], error.scale_draws(rng, CELLS), _drift_cov(error, encoded.family_index),
-                               np.log(key_values(rows, error.by)), _position(error, rows),
-                               np.log(key_values(options, error.by)), _position(error, options),
-                               np.log(np.asarray(error.cutoffs, dtype=float)), float(error.reference),
-                               float(error.onset)))
+                               log_sizes(rows, axes), _position(error, rows),
+                               log_sizes(options, axes), _position(error, options),
+                               np.log(np.asarray(error.cutoffs, dtype=float)),
+                               log_sizes(fit.table.inputs, axes).max(axis=0), float(error.onset)))
         return cls(parts)
 
     def __bool__(self) -> bool:
@@ -171,7 +179,7 @@ class ExtrapolationTerm:
     @staticmethod
     def _world_variance(part: _Part, logw: np.ndarray, frontier: np.ndarray) -> np.ndarray:
         """(F, M) error variance per world under log weights ``logw`` (F, M, G), row f at the
-        frontier ``frontier[f]``."""
+        frontier ``frontier[f]`` (F, A)."""
         feats, drift = _features(part, frontier)
         v = feats @ (part.scales**2).T  # (F, G)
         w = np.exp(logw - logw.max(axis=-1, keepdims=True))
@@ -180,7 +188,7 @@ class ExtrapolationTerm:
 
     def now(self) -> np.ndarray:
         """(M,) the error variance of each world with the runs chosen so far."""
-        return sum(p.weight * self._world_variance(p, p.logw[None], np.array([p.frontier]))[0] for p in self.parts)
+        return sum(p.weight * self._world_variance(p, p.logw[None], p.frontier[None, :])[0] for p in self.parts)
 
     def after(self, rng: np.random.Generator) -> tuple[np.ndarray, list]:
         """(C, M) each world's error variance once each candidate is added (its key may move the
@@ -191,7 +199,7 @@ class ExtrapolationTerm:
         for p in self.parts:
             var = p.resid_var  # (C, J, G)
             r = np.sqrt(var[:, :, p.truth]) * rng.standard_normal(var.shape[:2] + (len(p.truth),))  # (C, J, M)
-            frontiers = np.maximum(p.frontier, p.cand_key)
+            frontiers = np.maximum(p.frontier[None, :], p.cand_size)
             out = np.empty((len(var), len(p.truth)))
             for lo in range(0, len(var), CHUNK):
                 part = slice(lo, lo + CHUNK)
@@ -203,5 +211,5 @@ class ExtrapolationTerm:
     def choose(self, c: int, residuals: list) -> None:
         """Add candidate ``c`` (its simulated residuals from :meth:`after`) to the chosen runs."""
         for p, r in zip(self.parts, residuals):
-            p.frontier = max(p.frontier, float(p.cand_key[c]))
+            p.frontier = np.maximum(p.frontier, p.cand_size[c])
             p.logw = p.logw + _loglik(p.resid_var[c:c + 1], r[c:c + 1])[0]

@@ -61,14 +61,9 @@ from bayeslaw.infer.nested_refits import (
     nested_r_hat,
     refit_unconverged,
 )
-from bayeslaw.results.extrapolation_error import (
-    ONSET,
-    ExtrapolationErrorModel,
-    check_key,
-    key_values,
-    tilt_values,
-)
+from bayeslaw.results.extrapolation_error import ONSET, ExtrapolationErrorModel, check_key
 from bayeslaw.results.fit import require_fit
+from bayeslaw.results.sizes import key_values, log_sizes, size_axes, tilt_values
 
 DEFAULT_FOLDS = 5
 #: the nested cutoffs' range of quantiles of log key
@@ -239,10 +234,12 @@ def measure(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: int | None 
         raise FitError("cannot calibrate the extrapolation error: its posterior over the nested "
                        "residuals is not finite (residuals or scales out of floating-point range)")
     worst = warn_if_unmixed(points, by, stacklevel=3)
+    axes = size_axes(fit.law.input_names, by)
+    frontier = dict(zip(axes, (float(v) for v in log_sizes(fit.table.inputs, axes).max(axis=0))))
     error = ExtrapolationErrorModel(by, float(np.log(keys.max())), weights, len(points),
                                     tuple(float(c) for c in points["cutoff"].unique()),
                                     None if tilts is None else float(np.median(tilts)), mean, cov,
-                                    nested_r_hat=worst, onset=ONSET)
+                                    nested_r_hat=worst, onset=ONSET, frontier=frontier)
     return error, log_evidence
 
 

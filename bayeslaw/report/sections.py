@@ -205,7 +205,7 @@ def allocation_section(fit, frames, budgets, ci_prob: float, figures: list[str])
 def _drift_clause(error) -> str:
     if error.drift is None:
         return ""
-    return ("centre moves by the drift the nested fits share"
+    return (f"centre moves by the drift the nested fits share along {error.by}"
             + (" (one per family)" if error.drift.ndim == 2 else "") + " and ")
 
 
@@ -219,7 +219,9 @@ def calibration_section(fit, backtest, coverage, figure: str | None) -> str:
         parts.append(f"<p><b>Extrapolation error</b>: measured by {len(error.cutoffs)} nested leave-largest-out "
                      f"refits on {e(error.by)} (cutoffs {e(cutoffs)}) from {error.n_points} held-out predictions: "
                      f"{e(error.describe(fit.families))}. Predictions beyond the largest fitted run include it: their "
-                     + _drift_clause(error) + "their intervals widen with the distance.</p>")
+                     + _drift_clause(error) + "their intervals widen with the distance"
+                     + (" on the farthest of " + e(", ".join(error.frontier)) if error.frontier and len(error.frontier) > 1 else "")
+                     + ".</p>")
     if backtest is not None:
         rows = []
         for r in coverage.itertuples():

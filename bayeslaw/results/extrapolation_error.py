@@ -1,16 +1,24 @@
 """The extrapolation error a fit's predictions carry beyond its largest fitted run.
 
 Beyond the largest fitted run the law is off by
-``delta = g(d) (m1 + kappa * z1) + (m2 + tau * z2) * d + g(d) (m3 + eta * z3) * u`` in log
-target, ``z_i ~ Normal(0, 1)``: an offset, a change of log-log slope growing with the log distance
-``d`` beyond the data on a size key, and a tilt across the key (``u``, a run's position
-perpendicular to it relative to the fitted runs' median: ``log(D/N)`` for the key C = 6ND, ``log
-D`` for N, ``log N`` for D). ``m`` is the drift: the part of the nested fits' misses they share (a
-law that bends beyond its data the same way at every cutoff), carried into the prediction's
-centre, one per family where a fit has several; the ``z`` terms are the scatter around it. Inside
-the data ``delta = 0``, and the offset and tilt grow in over the first :data:`ONSET` of log key
-beyond it (``g``, :func:`edge_weight`) rather than jumping in: a run 0.1% beyond the largest
-fitted one is predicted as that run is, not moved by the whole offset. Within a posterior draw
+``delta = g(d) kappa z1 + tau z2 d + g(d) eta z3 u + g(k) m1 + m2 k + g(k) m3 u`` in log target,
+``z_i ~ Normal(0, 1)``: an offset, a change of log-log slope growing with the log distance beyond
+the data, and a tilt across the size key (``u``, a run's position perpendicular to it relative to
+the fitted runs' median: ``log(D/N)`` for the key C = 6ND, ``log D`` for N, ``log N`` for D).
+``m`` is the drift: the part of the nested fits' misses they share (a law that bends beyond its
+data the same way at every cutoff), carried into the prediction's centre, one per family where a
+fit has several; the ``z`` terms are the scatter around it.
+
+Two distances. ``k`` is the log key beyond the largest fitted key: the nested fits are cut along
+the key and measure the error there, so the drift, a direction they learn, moves predictions along
+it only. ``d`` is the farthest of the row's log distances beyond the fitted runs on every size axis
+the law has (the key, N, D and C = 6 N D; :func:`~bayeslaw.results.sizes.size_axes`; ``d >= k``):
+a planned run on a model larger than every fitted one but with fewer tokens lies inside the data
+in compute and beyond it in N, and its interval widens as far as its N says, by the scales the
+nested fits measured per log unit. Inside the data ``delta = 0``, and the offset and tilt grow in
+over the first :data:`ONSET` log unit beyond it (``g``, :func:`edge_weight`) rather than jumping
+in: a run 0.1% beyond the largest fitted one is predicted as that run is, not moved by the whole
+offset. Within a posterior draw
 every predicted row shares ``z1, z2, z3`` and the rows of one family share ``m``, so paired
 comparisons of two plans stay coherent.
 
@@ -27,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import FitError
+from bayeslaw.results.sizes import distance_beyond, key_values, log_sizes, tilt_values
 
 GRID = np.logspace(-4, 0, 81)
 #: log key beyond the data (an e-fold of C for the key C) over which the error's offset and tilt
@@ -44,40 +53,6 @@ def edge_weight(d: np.ndarray, onset: float) -> np.ndarray:
     if onset <= 0:
         return (d > 0).astype(float)
     return np.clip(d / onset, 0.0, 1.0)
-
-
-def key_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray:
-    """The size key of rows: ``6 N D`` for ``by="C"`` when C is not an input, else input ``by``."""
-    if by in inputs:
-        return np.asarray(inputs[by], dtype=float)
-    return 6.0 * np.asarray(inputs["N"], dtype=float) * np.asarray(inputs["D"], dtype=float)
-
-
-def tilt_values(inputs: Mapping[str, np.ndarray], by: str) -> np.ndarray | None:
-    """A row's log position perpendicular to the key (see the module docstring), or None when
-    the law's inputs do not define one."""
-    if not {"N", "D"} <= set(inputs) or by not in ("C", "N", "D") or (by == "C" and "C" in inputs):
-        return None
-    log_n, log_d = (np.log(np.asarray(inputs[k], dtype=float)) for k in ("N", "D"))
-    return {"C": log_d - log_n, "N": log_d, "D": log_n}[by]
-
-
-def beyond(fitted: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """How far rows lie beyond the fitted runs: ``log10(x / largest fitted x)``, 0 inside.
-
-    One column ``beyond_<input>`` per positive law input, and ``beyond_C`` (compute 6 N D) when
-    the law has N and D but no C input. A planned run can lie beyond the data in one input
-    while inside it in the others (many tokens on a small model), which one size key hides.
-    """
-    out = {}
-    names = [k for k in fitted if np.all(np.asarray(fitted[k], dtype=float) > 0)]
-    if {"N", "D"} <= set(names) and "C" not in fitted:
-        names.append("C")
-    for name in names:
-        largest = np.max(key_values(fitted, name))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"beyond_{name}"] = np.maximum(np.log10(key_values(rows, name) / largest), 0.0)
-    return out
 
 
 def check_key(law, by: str) -> None:
@@ -124,6 +99,11 @@ class ExtrapolationErrorModel:
     onset : float
         Log key over which the offset and tilt grow in beyond the data (:func:`edge_weight`);
         0, a step at the data's edge, for fits saved before the ramp.
+    frontier : dict, optional
+        Natural log of the largest fitted value on each of
+        :func:`~bayeslaw.results.sizes.size_axes`, by axis (the key's equals ``reference``); None
+        for fits saved before the scatter's distance was measured on every axis: their distance
+        is along the key alone.
     """
 
     by: str
@@ -136,6 +116,7 @@ class ExtrapolationErrorModel:
     drift_cov: np.ndarray | None = None
     nested_r_hat: float | None = None
     onset: float = 0.0
+    frontier: Mapping[str, float] | None = None
 
     def _marginal(self, axis: int) -> np.ndarray:
         others = tuple(i for i in range(self.weights.ndim) if i != axis)
@@ -222,9 +203,18 @@ class ExtrapolationErrorModel:
         u = tilt_values(inputs, self.by)
         return None if u is None or self.tilt_center is None else u - self.tilt_center
 
-    def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Log distance of rows beyond the largest fitted key (0 inside the data)."""
+    def key_distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Log key of rows beyond the largest fitted key (0 inside the data): the drift's
+        distance."""
         return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
+
+    def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Log distance of rows beyond the fitted runs, the largest over the axes of
+        :attr:`frontier` (the key alone for fits saved without it; 0 inside the data): the
+        scatter's distance."""
+        if self.frontier is None:
+            return self.key_distance(inputs)
+        return distance_beyond(log_sizes(inputs, tuple(self.frontier)), np.array(list(self.frontier.values())))
 
     def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int,
                     family: np.ndarray | None = None) -> np.ndarray:
@@ -247,9 +237,11 @@ class ExtrapolationErrorModel:
         if self.drift is not None:
             # drawn last, so the scatter terms are the same draws with or without a drift
             m = self._drift_draws(rng, n_draws, d.shape[1], family)  # (n_draws, rows, k)
-            delta = delta + m[..., 0] * g + m[..., 1] * d
+            k = self.key_distance(inputs)[None, :]
+            gk = edge_weight(k, self.onset)
+            delta = delta + m[..., 0] * gk + m[..., 1] * k
             if m.shape[-1] == 3:
-                delta = delta + m[..., 2] * u[None, :] * g
+                delta = delta + m[..., 2] * u[None, :] * gk
         return delta
 
     def _drift_draws(self, rng, n_draws: int, n_rows: int, family) -> np.ndarray:
@@ -274,7 +266,8 @@ class ExtrapolationErrorModel:
                 "n_points": self.n_points, "cutoffs": list(self.cutoffs),
                 "drift": None if self.drift is None else np.asarray(self.drift, dtype=float).tolist(),
                 "drift_cov": None if self.drift_cov is None else np.asarray(self.drift_cov).tolist(),
-                "nested_r_hat": self.nested_r_hat, "onset": self.onset}
+                "nested_r_hat": self.nested_r_hat, "onset": self.onset,
+                "frontier": None if self.frontier is None else {k: float(v) for k, v in self.frontier.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ExtrapolationErrorModel:
@@ -287,7 +280,8 @@ class ExtrapolationErrorModel:
                    None if center is None else float(center),
                    None if drift is None else np.asarray(drift, dtype=float),
                    None if drift is None else np.asarray(data["drift_cov"], dtype=float),
-                   data.get("nested_r_hat"), float(data.get("onset", 0.0)))
+                   data.get("nested_r_hat"), float(data.get("onset", 0.0)),
+                   None if data.get("frontier") is None else {str(k): float(v) for k, v in data["frontier"].items()})
 
 
 def _median(marginal: np.ndarray, grid: np.ndarray) -> float:

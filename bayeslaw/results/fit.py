@@ -27,6 +27,7 @@ from bayeslaw.results.draws import (
     interval_columns,
     predictive_columns,
 )
+from bayeslaw.results.sizes import beyond
 
 NEW_FAMILY = "(new)"
 POPULATION, SHARED = "(population)", "(shared)"
@@ -268,7 +269,7 @@ class Fit(DrawsMixin):
         out["family"] = [self.families[i] if i >= 0 else NEW_FAMILY for i in table.family_index]
         for col, values in predictive_columns(draws, ci_prob).items():
             out[col] = values
-        for col, values in extrap.beyond(self.table.inputs, table.inputs).items():
+        for col, values in beyond(self.table.inputs, table.inputs).items():
             out[col] = values
         out.attrs.update(ci_prob=ci_prob, kind=kind)
         return out

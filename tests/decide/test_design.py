@@ -167,6 +167,31 @@ def test_the_extrapolation_error_shrinks_as_runs_come_closer(small_fit, small_ru
 
 
 @pytest.mark.heavy
+def test_a_target_beyond_the_data_in_n_alone_is_brought_closer_along_n(small_fit, small_runs):
+    """A 1e10-parameter target on few tokens lies inside the data in compute and a decade beyond
+    it in N: its error is the one of that decade, and a run as large in N (cheap, few tokens)
+    removes it, as the error's distance (the farthest size axis) says."""
+    from bayeslaw.results.extrapolation_error import GRID, ExtrapolationErrorModel
+    from bayeslaw.results.sizes import log_sizes
+
+    weights = np.zeros((GRID.size, GRID.size))
+    ik = it = np.searchsorted(GRID, 0.02)
+    weights[ik, it] = 1.0
+    fitted = {k: small_runs[k].to_numpy(float) for k in ("N", "D")}
+    frontier = dict(zip(("C", "N", "D"), log_sizes(fitted, ("C", "N", "D")).max(axis=0)))
+    error = ExtrapolationErrorModel("C", frontier["C"], weights, 30, (1.0,), frontier=frontier)
+    fit = replace(small_fit, config={**small_fit.config, "extrapolation": error.to_dict()})
+    target = {"N": 10 * small_runs["N"].max(), "D": small_runs["D"].min() / 4}
+    assert 6 * target["N"] * target["D"] < (6 * small_runs["N"] * small_runs["D"]).max()
+    d = np.log(10.0)
+    cands = pd.DataFrame([FAR, {"N": target["N"], "D": target["D"] / 2}], index=["far", "wide"])
+    far = _quiet(bl.suggest_runs, fit, target, cands.loc[["far"]], n=1, outer=32)
+    assert far["extrapolation_sd"].iloc[0] == pytest.approx(math.hypot(GRID[ik], GRID[it] * d))
+    wide = _quiet(bl.suggest_runs, fit, target, cands, n=1, cost=[1.0, 1.0], outer=32)
+    assert list(wide["candidate"]) == ["wide"] and wide["extrapolation_sd"].iloc[0] == 0.0
+
+
+@pytest.mark.heavy
 def test_runs_beyond_the_nested_cutoffs_teach_the_error_scale(small_fit, small_runs):
     """The scales' posterior split between a small and a large error: a candidate beyond the
     nested cutoff adds a held-out residual that tells them apart, one below it adds none. The

@@ -401,6 +401,37 @@ def test_offsets_are_zero_inside_the_data_and_grow_with_distance():
     assert ex.ExtrapolationErrorModel.from_dict(error.to_dict()).tau_median == error.tau_median
 
 
+def test_a_row_beyond_the_data_in_one_size_axis_alone_is_extrapolated():
+    # fitted runs up to N 1e9, D 2e10, C 1.2e20: a 1e10-parameter model on 1e9 tokens (C 6e19)
+    # lies inside the data in compute and a decade beyond it in N, 1e12 tokens on a 1e8 model a
+    # decade and a half beyond in D: each is as far out as its farthest axis, and its interval
+    # widens by that distance; the drift, learnt along the key, moves it by its distance in C
+    weights = np.zeros((GRID.size, GRID.size))
+    weights[40, 40] = 1.0  # kappa 0.01, tau 0.01
+    fitted = {"N": np.array([1e8, 1e9]), "D": np.array([2e10, 2e10])}
+    axes = ex.size_axes(("N", "D"), "C")
+    assert axes == ("C", "N", "D") and ex.size_axes(("N", "D", "U"), "N") == ("N", "D", "C")
+    assert ex.size_axes(("C",), "C") == ("C",)
+    frontier = dict(zip(axes, ex.log_sizes(fitted, axes).max(axis=0)))
+    error = ex.ExtrapolationErrorModel("C", frontier["C"], weights, 10, (1e17,), frontier=frontier)
+    rows = {"N": np.array([5e8, 1e10, 1e8, 2e9]), "D": np.array([1e10, 1e9, 1e12, 2e10])}
+    np.testing.assert_allclose(error.distance(rows), [0.0, np.log(10.0), np.log(50.0), np.log(2.0)])
+    offsets = error.log_offsets(rows, 400, seed=0)
+    assert np.all(offsets[:, 0] == 0) and offsets[:, 1].std() > 0.01
+    # a fit saved before the frontier measures along the key alone: the big model on few tokens
+    # lies inside the data and gets no error
+    along_key = ex.ExtrapolationErrorModel("C", frontier["C"], weights, 10, (1e17,))
+    np.testing.assert_allclose(along_key.distance(rows)[:2], [0.0, 0.0])
+    again = ex.ExtrapolationErrorModel.from_dict(error.to_dict())
+    assert again.frontier == pytest.approx(frontier) and list(again.frontier) == list(axes)
+    drifting = replace(error, drift=np.array([0.0, 0.05]), drift_cov=np.diag([1e-12, 1e-12]))
+    # C 3e19, 6e19, 6e20, 2.4e20: the key distances are 0, 0, log 5 and log 2
+    np.testing.assert_allclose(drifting.key_distance(rows), [0.0, 0.0, np.log(5.0), np.log(2.0)])
+    shift = drifting.log_offsets(rows, 400, seed=0) - offsets  # the same scatter draws
+    np.testing.assert_allclose(shift, np.broadcast_to(0.05 * drifting.key_distance(rows), shift.shape), atol=1e-4)
+    assert ex.ExtrapolationErrorModel.from_dict(along_key.to_dict()).frontier is None
+
+
 def test_error_posterior_takes_a_tilt_or_a_bias_not_both():
     r = np.zeros(3)
     with pytest.raises(ValueError, match=r"^error_posterior takes tilts or biases, not both$"):
