@@ -38,8 +38,9 @@ MAX_CANDIDATES = 20000
 
 
 def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
-    """``"N=1e7:1e9:7,D=1e8:1e10:7"`` -> {"N": 7 log-spaced values, "D": ...}: one axis per
-    input in ``inputs``, each given once."""
+    """``"N=1e7:1e9:7,D=1e8:1e10:7"`` -> {"N": 7 log-spaced values, "D": ...}: axes among
+    ``inputs`` (the inputs of every law in the design: the grid may span N, D or C, M), each
+    given once."""
     bad = f"bad --grid value {text!r}"
     axes: dict[str, np.ndarray] = {}
     for part in text.split(","):
@@ -61,9 +62,6 @@ def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
         if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high) or not 1 <= count <= MAX_GRID:
             raise CliError(f"{bad}: {key} needs 0 < FROM <= TO and 1 <= COUNT <= {MAX_GRID}")
         axes[key] = np.geomspace(low, high, count)
-    missing = [name for name in inputs if name not in axes]
-    if missing:
-        raise CliError(f"{bad}: missing {', '.join(missing)} (needed: {', '.join(inputs)})")
     return axes
 
 

@@ -338,10 +338,8 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["compare", "=fit.nc", "b=fit.nc"], "bad fit '=fit.nc': give NAME=FILE.nc with a name and a file, or FILE.nc alone"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3,N=1e8:1e10:3"],
      "bad --grid value 'N=1e7:1e9:3,N=1e8:1e10:3': 'N' is given twice"),
-    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3"],
-     "bad --grid value 'N=1e7:1e9:3': missing D (needed: N, D)"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
-        "grid-count", "grid-size", "empty-name", "grid-twice", "grid-missing"])
+        "grid-count", "grid-size", "empty-name", "grid-twice"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
