@@ -31,6 +31,17 @@ def test_load_fit_refuses_a_non_path():
         bl.load_fit(3)
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_fit_path_or_law_name_says_it_is_empty(name):
+    """'' was read as the current folder: "cannot load fit '.': it is a folder", "law file '' is a folder"."""
+    with pytest.raises(bl.BayeslawError) as info:
+        bl.load_fit(name)
+    assert str(info.value) == "cannot load fit: the fit path is empty"
+    with pytest.raises(bl.LawSpecError) as info:
+        bl.load_law(name)
+    assert str(info.value) == "law name is empty; give a catalogue name (e.g. chinchilla) or a path to a .toml file"
+
+
 @pytest.mark.parametrize("seed", [2**70, -1, 1.5, True])
 def test_predict_refuses_a_bad_seed(family_fit, seed):
     with pytest.raises(bl.PredictionError, match=re.escape(

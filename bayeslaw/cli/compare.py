@@ -74,6 +74,9 @@ def _load_fits(args) -> dict:
     from bayeslaw.laws.law import load_law
 
     items, runs = {}, None
+    if args.data is not None and all(named_fit(item)[1].endswith(".nc") for item in args.fits):
+        raise BayeslawError(f"--data '{args.data}' is for laws to fit, but every FIT is a saved fit (.nc), "
+                            "which compares on its own runs; leave --data out")
     for item in args.fits:
         name, path = named_fit(item)
         if name in items:

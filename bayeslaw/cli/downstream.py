@@ -122,15 +122,23 @@ def _observational(args: argparse.Namespace, task: str):
     their target is neither fitted (they may lie beyond the cutoff) nor scored (they may not)."""
     import numpy as np
 
+    from bayeslaw.cli.args import CliError
     from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational, load_obsscaling
 
     if task not in OBS_BENCHMARKS:
         raise BayeslawError(f"unknown --task {task!r} for the observational model; benchmarks: "
                             + ", ".join(OBS_BENCHMARKS))
     models = _load(load_obsscaling, args)
+    missing = [b for b in OBS_BENCHMARKS if b not in models.columns]
+    if missing:
+        raise CliError(f"data folder '{args.data}' is not in the observational layout: column '{missing[0]}' is "
+                       "missing")
     bench = [b for b in OBS_BENCHMARKS if b != task]
     flops = models["flops"].to_numpy(float)
     train, above = flops < FLOPS_CUTOFF, flops >= FLOPS_CUTOFF  # NaN is neither
+    if not (train & models[task].notna().to_numpy()).any():
+        raise CliError(f"data folder '{args.data}' has no model below the holdout cutoff of {FLOPS_CUTOFF:.3g} "
+                       f"FLOPs with a {task} score: nothing to fit")
     fit = fit_observational(models, bench, task, k=args.factors, train=train, chains=args.chains,
                             draws=args.draws, warmup=args.warmup, seed=args.seed)
     test = np.flatnonzero(above & models[task].notna().to_numpy())

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError
 
-__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers"]
+__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing"]
 
 _MAX_LISTED = 5
 
@@ -80,6 +80,17 @@ def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
         raise DataError(f"column '{name}' in {noun} is not numeric: "
                         f"{listed_rows(frame.index[failed])} ({', '.join(values)})")
     return parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def positive_or_missing(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
+    """Column ``name`` as float64 values (missing values NaN, as :func:`parse_numbers`); a value
+    <= 0 or infinite raises :class:`~bayeslaw.core.errors.DataError` naming the rows and values."""
+    values = parse_numbers(frame, name, noun)
+    bad = (values <= 0) | np.isinf(values)
+    if bad.any():
+        pairs = [f"{label} ({v:g})" for label, v in zip(frame.index[bad], values[bad], strict=True)]
+        raise DataError(f"column '{name}' in {noun} must be positive where given: {_rows_phrase(pairs)}")
+    return values
 
 
 def _non_number_kind(values: pd.Series) -> str | None:

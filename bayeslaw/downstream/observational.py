@@ -41,6 +41,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.data.columns import is_missing, listed_rows, parse_numbers, positive_or_missing
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
@@ -205,15 +206,23 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     if missing:
         raise DataError(f"models table has no column {missing[0]!r}")
     frame = models.reset_index(drop=True)
-    y = frame[benchmarks].to_numpy(float)
+    noun = "the models table"
+    if not 1 <= k <= min(len(benchmarks), len(frame)):
+        raise DataError(f"k must be between 1 and the number of benchmarks ({len(benchmarks)}) and of models "
+                        f"({len(frame)}), got {k!r}")
+    no_group = is_missing(frame[group]).to_numpy()
+    if no_group.any():
+        raise DataError(f"column '{group}' in {noun} has missing values: {listed_rows(frame.index[no_group])}")
+    y = np.column_stack([parse_numbers(frame, name, noun) for name in benchmarks])
     for j, name in enumerate(benchmarks):
         check_accuracy(y[:, j], name, frame.index)
-    t = frame[target].to_numpy(float)
+    t = parse_numbers(frame, target, noun)
     check_accuracy(t, target, frame.index)
-    if not 1 <= k <= len(benchmarks):
-        raise DataError(f"k must be between 1 and the number of benchmarks ({len(benchmarks)}), got {k!r}")
     has_t = np.isfinite(t) if train is None else np.asarray(train, bool) & np.isfinite(t)
-    c = frame[flops].to_numpy(float)
+    if not has_t.any():
+        raise DataError(f"no model{' of the training rows' if train is not None else ''} has a '{target}' "
+                        "score: nothing to fit the link to")
+    c = parse_numbers(frame, flops, noun)
     has_c = np.isfinite(c) & (c > 0)
     logc = np.where(has_c, np.log(np.where(has_c, c, 1.0)), 0.0)
     c_ref = float(np.mean(logc[has_c])) if has_c.any() else 0.0
@@ -271,10 +280,23 @@ def load_obsscaling(data_dir) -> pd.DataFrame:
     """``base_llm_benchmark_eval.csv`` with the BTLM-3B token error fixed (627 B, not 627 T tokens).
 
     Columns: model, family, params_B, tokens_T, flops (FLOPs, not 1e21) and the 8 benchmarks.
+    A missing layout column is a KeyError; text in a number column, a size or FLOPs figure <= 0 or
+    a missing family is a DataError naming the column and row (0 = first below the header).
     """
     from pathlib import Path
 
     t = pd.read_csv(Path(data_dir) / "base_llm_benchmark_eval.csv")
+    noun = f"base_llm_benchmark_eval.csv of '{data_dir}'"
+    sizes = ["Model Size (B)", "Pretraining Data Size (T)", "FLOPs (1E21)"]
+    missing = [c for c in ["Model", "Model Family", *sizes] if c not in t.columns]
+    if missing:
+        raise KeyError(missing[0])  # the folder is not in this layout
+    if t.empty:
+        raise DataError(f"{noun} has no rows")
+    if (no_family := is_missing(t["Model Family"]).to_numpy()).any():
+        raise DataError(f"column 'Model Family' in {noun} has missing values: {listed_rows(t.index[no_family])}")
+    for column in t.columns.drop(["Model", "Model Family"]):  # sizes and benchmark scores
+        t[column] = positive_or_missing(t, column, noun) if column in sizes else parse_numbers(t, column, noun)
     btlm = t["Model"] == "cerebras/btlm-3b-8k-base"
     t.loc[btlm, "Pretraining Data Size (T)"] = 0.627
     t.loc[btlm, "FLOPs (1E21)"] = 6 * t.loc[btlm, "Model Size (B)"] * 0.627

@@ -44,6 +44,7 @@ import pandas as pd
 from jax.scipy.stats import norm
 
 from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.data.columns import parse_numbers
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 
 COLUMNS = ("layers", "hidden", "ffn", "tokens_T", "params_B")
@@ -215,10 +216,20 @@ def load_not_just_scaling(data_dir, target: str = "mmlu_hendrycksTest_5shot_mean
     it is estimated as total parameters / per-layer parameters (4 h^2 attention + 3 h d gated or
     2 h d plain FFN), ignoring embeddings and grouped KV heads, and rounded: too many layers for
     small models whose parameters are mostly embeddings, too few for grouped-query attention.
-    Instruction-tuned models and rows with missing fields are dropped.
+    Instruction-tuned models and rows with missing fields are dropped. A missing layout column is
+    a KeyError naming it; an unknown ``target`` column, a cell that is not a number or a table left
+    without models is a DataError naming the file (and the column and row).
     """
     t = pd.read_csv(Path(data_dir) / "model_table.csv")
+    noun = f"model_table.csv of '{data_dir}'"
+    numbers = ["dimension", "ffn_dim", "total_params", "pretraining_summary_total_tokens_billions"]
+    for column in ["id", "is_instruction_tuned", "activation", *numbers]:
+        if column not in t.columns:
+            raise KeyError(column)  # the folder is not in this layout
+    if target not in t.columns:
+        raise DataError(f"unknown target: {noun} has no column {target!r}")
     t = t[~t["is_instruction_tuned"].astype(str).str.lower().eq("true")]
+    t = t.assign(**{c: parse_numbers(t, c, noun) for c in [*numbers, target]})
     gated = t["activation"].astype(str).str.lower().isin(["silu", "swiglu", "geglu", "swish"])
     per_layer = 4 * t["dimension"] ** 2 + np.where(gated, 3, 2) * t["dimension"] * t["ffn_dim"]
     out = pd.DataFrame({"model": t["id"], "layers": np.round(t["total_params"] / per_layer),
@@ -226,4 +237,7 @@ def load_not_just_scaling(data_dir, target: str = "mmlu_hendrycksTest_5shot_mean
                         "tokens_T": t["pretraining_summary_total_tokens_billions"] / 1000.0,
                         "params_B": t["total_params"] / 1e9, "mmlu": t[target]})
     out = out.replace([np.inf, -np.inf], np.nan).dropna()
-    return out[(out[list(COLUMNS)] > 0).all(axis=1)].reset_index(drop=True)
+    out = out[(out[list(COLUMNS)] > 0).all(axis=1)].reset_index(drop=True)
+    if out.empty:
+        raise DataError(f"{noun} has no base model with every field given and positive")
+    return out

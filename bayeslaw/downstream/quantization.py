@@ -26,6 +26,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.data.columns import listed_rows, parse_numbers
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 
 BITS = (4, 8)
@@ -145,18 +146,49 @@ def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float 
 def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(curve, pairs) from ``quantization_openllm``: 16-bit pretrained models and 4/8-bit pairs.
 
-    Scores are converted from percent to fractions; entries with an unknown size (0 B) are dropped.
+    Scores are converted from percent to fractions; entries with an unknown size (0 B) or a
+    missing value are dropped. A missing layout column is a KeyError naming it; an unknown
+    ``benchmark``, a cell of a used row that is not a number or is infinite, or a file left with no
+    rows is a DataError naming the file, the column and the row (0 = the first row below the header).
     """
     data_dir = Path(data_dir)
     snap = pd.read_csv(data_dir / "open_llm_leaderboard_v1_snapshot.csv")
+    noun = f"open_llm_leaderboard_v1_snapshot.csv of '{data_dir}'"
+    _check_layout(snap, ["Model", "Type", "Precision", "#Params (B)"], benchmark, benchmark, noun)
     pre = snap[snap["Type"].astype(str).str.contains("pretrained") & snap["Precision"].isin(["float16", "bfloat16"])]
+    pre = pre.assign(**{c: _finite(pre, c, noun) for c in ("#Params (B)", benchmark)})
     pre = pre[pre["#Params (B)"] > 0].groupby("Model", as_index=False).agg(params_B=("#Params (B)", "first"),
                                                                             score=(benchmark, "mean"))
     curve = pd.DataFrame({"model": pre["Model"], "params_B": pre["params_B"].astype(float),
                           "accuracy": pre["score"] / 100.0}).dropna().reset_index(drop=True)
+    if curve.empty:
+        raise DataError(f"{noun} has no 16-bit pretrained models with a size and a {benchmark} score")
     raw = pd.read_csv(data_dir / "precision_pairs.csv")
-    raw = raw[raw["bits"].isin(BITS) & (raw["params_B_16bit_row"] > 0)]
-    pairs = pd.DataFrame({"model": raw["Model"], "params_B": raw["params_B_16bit_row"].astype(float),
-                          "bits": raw["bits"].astype(int),
-                          "delta": raw[f"delta_{benchmark}_vs_16bit_mean"] / 100.0}).dropna().reset_index(drop=True)
+    noun, delta = f"precision_pairs.csv of '{data_dir}'", f"delta_{benchmark}_vs_16bit_mean"
+    _check_layout(raw, ["Model", "bits", "params_B_16bit_row"], delta, benchmark, noun)
+    raw = raw[np.isin(_finite(raw, "bits", noun), BITS)]
+    raw = raw.assign(**{c: _finite(raw, c, noun) for c in ("params_B_16bit_row", delta)})
+    raw = raw[raw["params_B_16bit_row"] > 0]
+    pairs = pd.DataFrame({"model": raw["Model"], "params_B": raw["params_B_16bit_row"],
+                          "bits": raw["bits"].astype(int), "delta": raw[delta] / 100.0}).dropna().reset_index(drop=True)
+    if pairs.empty:
+        raise DataError(f"{noun} has no 4- or 8-bit rows with a size and a '{delta}' value")
     return curve, pairs
+
+
+def _check_layout(frame: pd.DataFrame, layout: list[str], score: str, benchmark: str, noun: str) -> None:
+    """A missing layout column is a KeyError (the folder is not this layout); a missing score
+    column, an unknown benchmark."""
+    for column in layout:
+        if column not in frame.columns:
+            raise KeyError(column)
+    if score not in frame.columns:
+        raise DataError(f"unknown benchmark {benchmark!r}: {noun} has no column '{score}'")
+
+
+def _finite(frame: pd.DataFrame, column: str, noun: str) -> np.ndarray:
+    """A column as floats, missing values NaN; text or an infinite value is a DataError naming the row."""
+    values = parse_numbers(frame, column, noun)
+    if np.isinf(values).any():
+        raise DataError(f"column '{column}' in {noun} has infinite values: {listed_rows(frame.index[np.isinf(values)])}")
+    return values

@@ -206,6 +206,8 @@ def load_law(name_or_path: str | os.PathLike | Law) -> Law:
     text_name = os.fspath(name_or_path)
     if not isinstance(text_name, str):
         text_name = os.fsdecode(text_name)
+    if not text_name.strip():
+        raise LawSpecError("law name is empty; give a catalogue name (e.g. chinchilla) or a path to a .toml file")
     if "\0" in text_name:
         raise LawSpecError(f"law name or path {text_name!r} contains a null character")
     path = Path(text_name)

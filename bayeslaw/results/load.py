@@ -31,6 +31,8 @@ def load_fit(path: str | os.PathLike) -> Fit:
     """
     if not isinstance(path, str | os.PathLike):
         raise BayeslawError(f"load_fit takes the path of a fit file, got {type(path).__name__}")
+    if not os.fspath(path).strip():
+        raise BayeslawError("cannot load fit: the fit path is empty")
     runtime.configure()  # predictions run at the same precision as the fit, with the cache
     path = Path(path)
     if not path.is_file():

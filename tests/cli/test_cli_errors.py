@@ -115,6 +115,15 @@ OPTIONS = [
      "--extrapolation Q and --no-extrapolation contradict each other; give one"),
     (["isoflop", DATA, "--window", "inf"], "bad --window value inf: a factor greater than 1 is needed"),
     (["fit", "chinchilla", DATA, "--out", ""], "cannot write --out '': not a file name"),
+    (["fit", "", DATA], "law name is empty; give a catalogue name (e.g. chinchilla) or a path to a .toml file"),
+    (["predict", "", "--at", "N=1e9,D=1e10"], "cannot load fit: the fit path is empty"),
+    # a report is HTML: it went into a .png without a word (checked before the fit is loaded)
+    (["report", "fit.nc", "--out", "x.png"],
+     "cannot write --out 'x.png': the report is an HTML page; give a .html or .htm file"),
+    # --data was silently ignored when every FIT is a saved fit (checked before any fit is loaded)
+    (["compare", "a.nc", "b=b.nc", "--data", DATA],
+     (f"--data '{DATA}' is for laws to fit, but every FIT is a saved fit (.nc), which compares on its own "
+      "runs; leave --data out")),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--compute", "1e21", "--iso", "1e18"],
      "suggest takes one target: --target K=V,... or --compute C,C,..., not both"),
 ]
@@ -364,6 +373,43 @@ def test_downstream_data_folder_errors(tmp_path, monkeypatch, capsys):
     ]
     for folder, message in cases:
         check_refused(["downstream", "ladder", folder], message, tmp_path, capsys)
+
+
+def _obsscaling(folder: Path, flops: str = "6", drop: str | None = None) -> None:
+    """A tiny base_llm_benchmark_eval.csv: three models, every benchmark 0.5 (``drop``: a column left out)."""
+    bench = ["MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval"]
+    head = ["Model", "Model Family", "Model Size (B)", "Pretraining Data Size (T)", "FLOPs (1E21)", *bench]
+    keep = [i for i, name in enumerate(head) if name != drop]
+    rows = [[f"m{i}", "f", "1", "1", flops, *["0.5"] * len(bench)] for i in range(3)]
+    folder.mkdir()
+    (folder / "base_llm_benchmark_eval.csv").write_text(
+        "\n".join(",".join(row[i] for i in keep) for row in [head, *rows]) + "\n")
+
+
+def test_downstream_observational_and_quantization_folder_errors(tmp_path, monkeypatch, capsys):
+    """A missing benchmark column said 'models table has no column 'GSM8K'' (no folder); a folder
+    with every model at or above the holdout cutoff, or none with a FLOPs figure, was sampled with
+    nothing to fit; an unknown quantization --task said 'column "Label(s) ['NOPE'] do not exist"
+    is missing'."""
+    monkeypatch.chdir(tmp_path)
+    _obsscaling(tmp_path / "nogsm", drop="GSM8K")
+    _obsscaling(tmp_path / "large", flops="1e9")
+    _obsscaling(tmp_path / "textflops", flops="big")
+    (tmp_path / "quant").mkdir()
+    (tmp_path / "quant" / "open_llm_leaderboard_v1_snapshot.csv").write_text(
+        "Model,Type,Precision,#Params (B),MMLU\nm,pretrained,float16,1,30\n")
+    cases = [
+        (["observational", "nogsm"], "data folder 'nogsm' is not in the observational layout: column 'GSM8K' is missing"),
+        (["observational", "large"],
+         "data folder 'large' has no model below the holdout cutoff of 8.4e+22 FLOPs with a MMLU score: nothing to fit"),
+        (["observational", "textflops"],
+         ("column 'FLOPs (1E21)' in base_llm_benchmark_eval.csv of 'textflops' is not numeric: rows 0, 1, 2 "
+          "('big', 'big', 'big')")),
+        (["quantization", "quant", "--task", "NOPE"],
+         "unknown benchmark 'NOPE': open_llm_leaderboard_v1_snapshot.csv of 'quant' has no column 'NOPE'"),
+    ]
+    for args, message in cases:
+        check_refused(["downstream", *args], message, tmp_path, capsys)
 
 
 def test_compare_checks_every_law_before_the_first_fit(tmp_path, monkeypatch, capsys):

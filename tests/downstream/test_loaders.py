@@ -1,0 +1,148 @@
+"""Data-folder loaders of the observational, quantization and Performance-Law models: a bad cell,
+a missing column or a file left without rows is one exact error naming the file, column and row."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bayeslaw.core.errors import DataError
+from bayeslaw.downstream.observational import fit_observational, load_obsscaling
+from bayeslaw.downstream.performance_law import load_not_just_scaling
+from bayeslaw.downstream.quantization import load_openllm
+
+BENCH = ["MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval"]
+
+
+def _cell(column, row, value):
+    def edit(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+        return frame
+    return edit
+
+
+def _obs_folder(folder, edit=None):
+    rows = [{"Model": f"m{i}", "Model Family": f"f{i % 2}", "Model Size (B)": 1.0 + i,
+             "Pretraining Data Size (T)": 1.0, "FLOPs (1E21)": 6.0 * (1 + i),
+             **{b: 0.3 + 0.05 * i for b in BENCH}} for i in range(6)]
+    frame = pd.DataFrame(rows)
+    folder.mkdir()
+    (edit(frame) if edit else frame).to_csv(folder / "base_llm_benchmark_eval.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_cell("FLOPs (1E21)", 3, "big"),
+     "column 'FLOPs (1E21)' in base_llm_benchmark_eval.csv of '{f}' is not numeric: row 3 ('big')"),
+    (_cell("MMLU", 2, "abc"), "column 'MMLU' in base_llm_benchmark_eval.csv of '{f}' is not numeric: row 2 ('abc')"),
+    (_cell("FLOPs (1E21)", 4, -3.0),
+     "column 'FLOPs (1E21)' in base_llm_benchmark_eval.csv of '{f}' must be positive where given: row 4 (-3)"),
+    (_cell("Model Size (B)", 1, float("inf")),
+     "column 'Model Size (B)' in base_llm_benchmark_eval.csv of '{f}' must be positive where given: row 1 (inf)"),
+    (_cell("Model Family", 5, None), "column 'Model Family' in base_llm_benchmark_eval.csv of '{f}' has missing values: row 5"),
+    (lambda frame: frame.iloc[:0], "base_llm_benchmark_eval.csv of '{f}' has no rows"),
+], ids=["text-flops", "text-score", "negative-flops", "inf-size", "no-family", "header-only"])
+def test_a_bad_obsscaling_folder_is_an_exact_error(edit, message, tmp_path):
+    """Text in FLOPs was a TypeError, text in a score 'could not convert string to float', a
+    negative or infinite FLOPs figure and a header-only file went on to the fit."""
+    folder = _obs_folder(tmp_path / "obs", edit)
+    with pytest.raises(DataError) as info:
+        load_obsscaling(folder)
+    assert str(info.value) == message.format(f=folder)
+
+
+def test_a_missing_obsscaling_column_is_a_key_error(tmp_path):
+    """As the ladder's loader: the command line says the folder is not in the layout."""
+    folder = _obs_folder(tmp_path / "obs", lambda frame: frame.drop(columns=["FLOPs (1E21)"]))
+    with pytest.raises(KeyError, match="FLOPs"):
+        load_obsscaling(folder)  # the column was created empty by the BTLM fix: every FLOPs NaN
+
+
+def test_observational_refuses_a_table_with_nothing_to_fit_before_sampling(tmp_path):
+    models = load_obsscaling(_obs_folder(tmp_path / "obs"))
+    with pytest.raises(DataError) as info:
+        fit_observational(models, BENCH[1:], "MMLU", k=2, train=[False] * len(models))
+    assert str(info.value) == "no model of the training rows has a 'MMLU' score: nothing to fit the link to"
+    models.loc[2, "family"] = None
+    with pytest.raises(DataError) as info:
+        fit_observational(models, BENCH[1:], "MMLU", k=2)
+    assert str(info.value) == "column 'family' in the models table has missing values: row 2"  # was a TypeError
+
+
+def test_a_good_obsscaling_folder_loads(tmp_path):
+    models = load_obsscaling(_obs_folder(tmp_path / "obs"))
+    assert models["flops"].tolist() == [6e21 * (1 + i) for i in range(6)]
+
+
+def _quant_folder(folder, snap_edit=None, pairs_edit=None):
+    snap = pd.DataFrame({"Model": [f"m{i}" for i in range(4)], "Type": ["pretrained"] * 4,
+                         "Precision": ["float16"] * 4, "#Params (B)": [1.0, 2.0, 3.0, 4.0],
+                         "MMLU": [30.0, 35.0, 40.0, 45.0]})
+    pairs = pd.DataFrame({"Model": [f"q{i}" for i in range(4)], "bits": [4, 8, 4, 8],
+                          "params_B_16bit_row": [1.0, 2.0, 3.0, 4.0], "delta_MMLU_vs_16bit_mean": [-1.0] * 4})
+    folder.mkdir()
+    (snap_edit(snap) if snap_edit else snap).to_csv(folder / "open_llm_leaderboard_v1_snapshot.csv", index=False)
+    (pairs_edit(pairs) if pairs_edit else pairs).to_csv(folder / "precision_pairs.csv", index=False)
+    return folder
+
+
+SNAP, PAIRS = "open_llm_leaderboard_v1_snapshot.csv of '{f}'", "precision_pairs.csv of '{f}'"
+
+
+@pytest.mark.parametrize(("snap_edit", "pairs_edit", "benchmark", "message"), [
+    (_cell("#Params (B)", 2, "big"), None, "MMLU", f"column '#Params (B)' in {SNAP} is not numeric: row 2 ('big')"),
+    (_cell("MMLU", 1, "abc"), None, "MMLU", f"column 'MMLU' in {SNAP} is not numeric: row 1 ('abc')"),
+    (None, _cell("bits", 3, "four"), "MMLU", f"column 'bits' in {PAIRS} is not numeric: row 3 ('four')"),
+    (None, _cell("delta_MMLU_vs_16bit_mean", 0, float("inf")), "MMLU",
+     f"column 'delta_MMLU_vs_16bit_mean' in {PAIRS} has infinite values: row 0"),
+    (None, None, "NOPE", f"unknown benchmark 'NOPE': {SNAP} has no column 'NOPE'"),
+    (lambda s: s.assign(Precision="int8"), None, "MMLU",
+     f"{SNAP} has no 16-bit pretrained models with a size and a MMLU score"),
+    (None, lambda p: p.iloc[:0], "MMLU",
+     f"{PAIRS} has no 4- or 8-bit rows with a size and a 'delta_MMLU_vs_16bit_mean' value"),
+], ids=["text-params", "text-score", "text-bits", "inf-delta", "unknown-benchmark", "no-16-bit", "no-pairs"])
+def test_a_bad_quantization_folder_is_an_exact_error(snap_edit, pairs_edit, benchmark, message, tmp_path):
+    """Text cells were TypeErrors, an unknown benchmark 'column "Label(s) ['NOPE'] do not exist" is
+    missing', and a folder without 16-bit models or pairs went on to sample empty tables."""
+    folder = _quant_folder(tmp_path / "q", snap_edit, pairs_edit)
+    with pytest.raises(DataError) as info:
+        load_openllm(folder, benchmark)
+    assert str(info.value) == message.format(f=folder)
+
+
+def test_a_good_quantization_folder_loads(tmp_path):
+    curve, pairs = load_openllm(_quant_folder(tmp_path / "q"))
+    assert curve["accuracy"].tolist() == [0.30, 0.35, 0.40, 0.45]
+    assert pairs["bits"].tolist() == [4, 8, 4, 8] and pairs["delta"].tolist() == [-0.01] * 4
+
+
+def _njs_folder(folder, edit=None):
+    table = pd.DataFrame({"id": ["a", "b", "c"], "is_instruction_tuned": [False, False, True],
+                          "activation": ["silu", "gelu", "silu"], "dimension": [1024, 2048, 4096],
+                          "ffn_dim": [4096, 8192, 11008], "total_params": [3e8, 1.2e9, 7e9],
+                          "pretraining_summary_total_tokens_billions": [300, 1000, 2000],
+                          "mmlu_hendrycksTest_5shot_mean57": [0.26, 0.3, 0.45]})
+    folder.mkdir()
+    (edit(table) if edit else table).to_csv(folder / "model_table.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(("edit", "target", "message"), [
+    (_cell("dimension", 1, "big"), "mmlu_hendrycksTest_5shot_mean57",
+     "column 'dimension' in model_table.csv of '{f}' is not numeric: row 1 ('big')"),
+    (None, "nope", "unknown target: model_table.csv of '{f}' has no column 'nope'"),
+    (lambda t: t.iloc[:0], "mmlu_hendrycksTest_5shot_mean57",
+     "model_table.csv of '{f}' has no base model with every field given and positive"),
+], ids=["text-cell", "unknown-target", "header-only"])
+def test_a_bad_performance_law_folder_is_an_exact_error(edit, target, message, tmp_path):
+    """A text cell was a TypeError in the layer estimate; an unknown target a bare KeyError."""
+    folder = _njs_folder(tmp_path / "njs", edit)
+    with pytest.raises(DataError) as info:
+        load_not_just_scaling(folder, target)
+    assert str(info.value) == message.format(f=folder)
+
+
+def test_a_good_performance_law_folder_loads(tmp_path):
+    models = load_not_just_scaling(_njs_folder(tmp_path / "njs"))
+    assert models["model"].tolist() == ["a", "b"]
