@@ -10,7 +10,10 @@ posterior-predictive intervals, and the point-fit baseline's MAE (scipy curve_fi
   procedure as its code runs it (Huber on log loss from its start point, mean of the last 5
   checkpoints, sigmoid bounded to a ceiling <= 1 with the ideal point; ``paper_baseline_*``). Also
   the steps apart: predicted vs observed task loss (``loss_coverage_80``), and step 2 alone at the
-  targets' observed loss (``step2_mae_points``, ``step2_coverage_80``).
+  targets' observed loss (``step2_mae_points``, ``step2_coverage_80``). With ``--ladder-folds
+  2`` the ladder carries the task loss's extrapolation error (an opt-in of ``fit_ladder``); the
+  same fit without it is scored beside (``posterior_alone_*``), with Winkler interval scores
+  (``is80``, ``is95``, accuracy points).
 * ``observational``: obsscaling base models (BTLM-3B token error fixed), holdout FLOPs >= 8.4e22,
   target predicted from the other benchmarks; with the link's extrapolation error and, in the
   same run, without it (``without_link_error``). Baseline: PCA (missing values imputed) +
@@ -31,6 +34,7 @@ Usage::
 
     python benchmarks/bench_downstream.py --quick    # a few minutes; JSON to benchmarks/results/downstream.json
     python benchmarks/bench_downstream.py --quick --only performance_law   # JSON to results/downstream_performance_law.json
+    python benchmarks/bench_downstream.py --only ladder --ladder-folds 2 --out benchmarks/results/downstream_ladder_error.json
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import argparse
 import json
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -108,13 +113,30 @@ def _paper_point_fit(runs, targets, chance):
     return sig(loss, *p2), sig(targets["task_loss"].to_numpy(), *p2), loss
 
 
-def ladder(tasks, settings) -> dict:
+def _winkler(observed, draws, level) -> float:
+    """Mean Winkler interval score of the central ``level`` interval, in accuracy points (x100)."""
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    miss = np.maximum(lo - observed, 0) + np.maximum(observed - hi, 0)
+    return float(np.mean(hi - lo + 2 / (1 - level) * miss) * 100)
+
+
+def ladder(tasks, settings, folds: int = 0) -> dict:
+    """Each task's ladder fit (``folds`` nested fits for the task loss's extrapolation error, 0: the
+    library's default, none) against the point fits; ``posterior_alone_*``: the same fit without
+    the error."""
     out = {}
     for task in tasks:
         runs, targets = load_olmo_ladder(DATA / "olmo_ladder", task)
-        fit = fit_ladder(runs, chance=OLMO_CHANCE[task], **settings)
+        fit = fit_ladder(runs, chance=OLMO_CHANCE[task], extrapolation_folds=folds, **settings)
         draws = fit.predictive_draws(targets[["N", "D"]], kind="observed")
-        res = interval_scores(targets["accuracy"].to_numpy(), draws)
+        observed = targets["accuracy"].to_numpy()
+        res = interval_scores(observed, draws)
+        # the same posterior without the task loss's extrapolation error
+        alone = replace(fit, info={**fit.info, "loss_error": None}).predictive_draws(targets[["N", "D"]], kind="observed")
+        res.update({f"is{p}": _winkler(observed, draws, p / 100) for p in (80, 95)},
+                   **{f"posterior_alone_{k}": v for k, v in interval_scores(observed, alone).items()},
+                   **{f"posterior_alone_is{p}": _winkler(observed, alone, p / 100) for p in (80, 95)},
+                   loss_error=None if fit.loss_error is None else fit.loss_error.describe())
         # point baseline: the paper's chained two-step fit
         f1 = runs[runs["final"]]
         law = lambda x, E, A, alpha, B, beta: E + A / x[0] ** alpha + B / x[1] ** beta
@@ -150,8 +172,13 @@ def ladder(tasks, settings) -> dict:
         print("ladder", task, {k: v for k, v in res.items() if not isinstance(v, list)}, flush=True)
     pred = [t for t in out if t in OLMO_PREDICTABLE]
     out["_predictable_mae_points"] = float(np.mean([out[t]["mae_points"] for t in pred])) if pred else None
-    for key in ("baseline_mae_points", "paper_baseline_mae_points", "coverage_80", "coverage_95"):
+    for key in ("baseline_mae_points", "paper_baseline_mae_points", "coverage_80", "coverage_95", "is80", "is95",
+                "posterior_alone_mae_points", "posterior_alone_coverage_80", "posterior_alone_coverage_95",
+                "posterior_alone_is80", "posterior_alone_is95"):
         out[f"_predictable_{key}"] = float(np.mean([out[t][key] for t in pred])) if pred else None
+    tasks_run = [t for t in out if not t.startswith("_")]
+    for key in ("mae_points", "is80", "is95", "posterior_alone_mae_points", "posterior_alone_is80", "posterior_alone_is95"):
+        out[f"_all_{key}"] = float(np.mean([out[t][key] for t in tasks_run]))
     return out
 
 
@@ -270,6 +297,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 ladder tasks, few draws (a few minutes)")
     parser.add_argument("--only", choices=SECTIONS, help="run one section; JSON to results/downstream_<section>.json")
+    parser.add_argument("--ladder-folds", type=int, default=0, choices=(0, 1, 2),
+                        help="ladder: nested fits of the task loss's extrapolation error (default 0, as fit_ladder)")
     parser.add_argument("--out", default=None, help=f"JSON path (default {OUT.relative_to(OUT.parents[1])})")
     args = parser.parse_args()
     args.out = args.out or (OUT if args.only is None else OUT.with_name(f"downstream_{args.only}.json"))
@@ -282,7 +311,7 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if run("ladder"):
-            results["ladder"] = ladder(tasks, settings)
+            results["ladder"] = ladder(tasks, settings, args.ladder_folds)
         if run("performance_law"):
             results["performance_law"] = performance_law(settings)
         if run("quantization"):

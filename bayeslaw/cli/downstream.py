@@ -34,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                                 "(MMLU; the other benchmarks are the inputs) or quantization "
                                                 "benchmark (MMLU)")
     p.add_argument("--factors", type=whole(1, len(OBS_BENCHMARKS) - 1), default=2, help="observational: capability factors (default 2)")
+    p.add_argument("--extrapolation-folds", type=whole(0, 2), default=0,
+                   help="ladder: nested fits measuring the task loss's extrapolation error beyond the ladder "
+                        "(0 to 2; default 0, the posterior alone)")
     add_sampler_options(p, chains_default=2, iterations_default=500)
     add_shared(p, "--ci-prob", help=None)
     p.add_argument("--plot", metavar="FILE.png", help="save the accuracy-vs-compute plot (ladder, observational); "
@@ -63,14 +66,17 @@ def run_downstream(args: argparse.Namespace) -> int:
                 from bayeslaw.downstream.olmo_ladder import OLMO_CHANCE, load_olmo_ladder
 
                 runs, targets = _load(load_olmo_ladder, args, task)
-                fit = fit_ladder(runs, chance=OLMO_CHANCE[task], chains=args.chains, draws=args.draws,
-                                 warmup=args.warmup, seed=args.seed)
+                fit = fit_ladder(runs, chance=OLMO_CHANCE[task], extrapolation_folds=args.extrapolation_folds,
+                                 chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed)
                 table = fit.predict(targets[["N", "D"]], ci_prob=args.ci_prob).assign(actual=targets["accuracy"].values)
                 drawn = {"rows": runs, "heldout": targets, "group": "size_label"}
                 beyond = math.log10((targets["N"] * targets["D"]).max() / (runs["N"] * runs["D"]).max())
-                caption = (f"{task} accuracy of the targets ({args.ci_prob:.0%} intervals from the ladder's "
-                           "posterior alone: no extrapolation error is measured for downstream models, and "
-                           f"the targets lie up to {beyond:.1f} decades of compute beyond the largest ladder run):")
+                error = fit.loss_error
+                measured = (f"with the task loss's extrapolation error from {len(error.cutoffs)} nested fits of the "
+                            "ladder" if error is not None else "from the ladder's posterior alone, no extrapolation "
+                            "error (--extrapolation-folds 2 measures one)")
+                caption = (f"{task} accuracy of the targets ({args.ci_prob:.0%} intervals {measured}; the targets "
+                           f"lie up to {beyond:.1f} decades of compute beyond the largest ladder run):")
             elif args.model == "observational":
                 fit, table, drawn, caption = _observational(args, task)
             else:

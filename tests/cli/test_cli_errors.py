@@ -91,6 +91,8 @@ OPTIONS = [
      usage("backtest", "--draws", f"'0' {WHOLE} 1 to 10000000")),
     (["downstream", "ladder", "x", "--factors", "0"], usage("downstream", "--factors", f"'0' {WHOLE} 1 to 7")),
     (["downstream", "ladder", "x", "--warmup", "0"], usage("downstream", "--warmup", f"'0' {WHOLE} 1 to 10000000")),
+    (["downstream", "ladder", "x", "--extrapolation-folds", "3"],
+     usage("downstream", "--extrapolation-folds", f"'3' {WHOLE} 0 to 2")),
     (["downstream", "ladder", "x", "--ci-prob", "1"],
      usage("downstream", "--ci-prob", "'1' must be between 0 and 1 (e.g. 0.9)")),
     (["plan", "fit.nc", "--compute", "1e22", "--seed", "-1"], usage("plan", "--seed", f"'-1' {WHOLE} 0 to 4294967295")),

@@ -178,6 +178,42 @@ def test_prediction_errors(beta_fit):
         beta_fit.predict({"N": [1e9], "D": [1e10]}, kind="x")
 
 
+def _bending(seed=0, slope=0.04, bend=2e20):
+    """A ladder whose task loss falls below the law by ``slope`` per e-fold of compute beyond
+    ``bend`` (above the nested fits' lower cutoff): the larger runs beat the small ones' trend, as
+    ARC's did on the OLMo ladder."""
+    runs = _synthetic(seed)
+    c = 6 * runs["N"] * runs["D"]
+    runs["task_loss"] *= np.exp(-slope * np.maximum(np.log(c / bend), 0.0))
+    runs["accuracy"] = _acc(runs["task_loss"])
+    return runs
+
+
+@pytest.mark.heavy
+def test_the_task_loss_carries_the_error_the_nested_fits_measure():
+    from dataclasses import replace
+
+    runs = _bending()
+    fit = fit_ladder(runs, chains=2, warmup=300, draws=300, seed=0, max_step2_rows=120, extrapolation_folds=2)
+    error = fit.loss_error
+    assert error is not None and len(error.cutoffs) == 2 and error.drift[1] < 0
+    alone = replace(fit, info={**fit.info, "loss_error": None})
+    target = {"N": [7e9], "D": [4e12]}  # 1.7e23 FLOPs, 1.9 decades beyond the ladder
+    truth = _law(7e9, 4e12) * np.exp(-0.04 * np.log(1.68e23 / 2e20))
+    with_error, without = (np.quantile(f.predictive_draws(target, quantity="loss", seed=1), [0.05, 0.5, 0.95])
+                           for f in (fit, alone))
+    # the target's loss lies below the posterior's median: the drift moves the median towards it,
+    # the scatter widens the interval, which holds it
+    assert without[1] > truth and with_error[0] < truth < with_error[2]
+    assert abs(np.log(with_error[1] / truth)) < abs(np.log(without[1] / truth))
+    assert with_error[2] - with_error[0] > 1.2 * (without[2] - without[0])
+    assert fit_ladder.__kwdefaults__["extrapolation_folds"] == 0  # opt-in: see the module docstring
+    inside = runs.loc[runs["final"], ["N", "D"]].iloc[:3]
+    np.testing.assert_array_equal(fit.predictive_draws(inside, seed=2), alone.predictive_draws(inside, seed=2))
+    with pytest.raises(DataError, match=re.escape("extrapolation_folds must be an integer from 0 to 2, got 3")):
+        fit_ladder(runs, extrapolation_folds=3)
+
+
 _LADDER_COLUMNS = ["run", "size_label", "_step", "N_non_embedding", "throughput/total_tokens",
                    "eval/downstream_bpb/piqa_val_rc_5shot_bpb", "eval/downstream/piqa_val_rc_5shot_acc"]
 

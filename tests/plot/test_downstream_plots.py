@@ -276,9 +276,10 @@ def test_cli_ladder_writes_accuracy_plot(ladder, tmp_path, capsys, monkeypatch):
     assert out.read_bytes()[:8] == PNG and out.stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert f"wrote {out}\n" in printed and "actual" in printed  # the targets' predictions
-    assert re.search(r"hellaswag accuracy of the targets \(90% intervals from the ladder's posterior alone: no "
-                     r"extrapolation error is measured for downstream models, and the targets lie up to "
+    assert re.search(r"hellaswag accuracy of the targets \(90% intervals from the ladder's posterior alone, no "
+                     r"extrapolation error \(--extrapolation-folds 2 measures one\); the targets lie up to "
                      r"\d+\.\d decades of compute beyond the largest ladder run\):", printed)
+    assert calls[0][1]["extrapolation_folds"] == 0
     assert "Diagnostics: 1 warning(s)\n  warning: ConvergenceWarning: R-hat 2.27 > 1.01 for b\n" in printed
     assert not (tmp_path / "acc_loadings.png").exists()
 
