@@ -41,7 +41,13 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import is_missing, listed_rows, parse_numbers, positive_or_missing
+from bayeslaw.data.columns import (
+    is_missing,
+    listed_rows,
+    parse_numbers,
+    positive_or_missing,
+    require_layout,
+)
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
@@ -288,9 +294,7 @@ def load_obsscaling(data_dir) -> pd.DataFrame:
     t = pd.read_csv(Path(data_dir) / "base_llm_benchmark_eval.csv")
     noun = f"base_llm_benchmark_eval.csv of '{data_dir}'"
     sizes = ["Model Size (B)", "Pretraining Data Size (T)", "FLOPs (1E21)"]
-    missing = [c for c in ["Model", "Model Family", *sizes] if c not in t.columns]
-    if missing:
-        raise KeyError(missing[0])  # the folder is not in this layout
+    require_layout(t, ["Model", "Model Family", *sizes])
     if t.empty:
         raise DataError(f"{noun} has no rows")
     if (no_family := is_missing(t["Model Family"]).to_numpy()).any():

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
-from bayeslaw.data.columns import parse_numbers
+from bayeslaw.data.columns import parse_numbers, require_layout
 
 #: OLMo ladder tasks: name -> (bpb column stems, accuracy column stems), averaged over the stems
 OLMO_TASKS = {
@@ -60,8 +60,7 @@ def _task_columns(frame: pd.DataFrame, task: str, noun: str) -> tuple[np.ndarray
 def _numbers(frame: pd.DataFrame, column: str, noun: str) -> np.ndarray:
     """A column as floats (missing values NaN); a cell that is not a number is a DataError naming
     the column and the row. A missing column is a KeyError naming it (the folder is not this layout)."""
-    if column not in frame.columns:
-        raise KeyError(column)
+    require_layout(frame, [column])
     return parse_numbers(frame, column, noun)
 
 

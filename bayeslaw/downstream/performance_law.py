@@ -44,7 +44,7 @@ import pandas as pd
 from jax.scipy.stats import norm
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import parse_numbers
+from bayeslaw.data.columns import parse_numbers, require_layout
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 
 COLUMNS = ("layers", "hidden", "ffn", "tokens_T", "params_B")
@@ -223,9 +223,7 @@ def load_not_just_scaling(data_dir, target: str = "mmlu_hendrycksTest_5shot_mean
     t = pd.read_csv(Path(data_dir) / "model_table.csv")
     noun = f"model_table.csv of '{data_dir}'"
     numbers = ["dimension", "ffn_dim", "total_params", "pretraining_summary_total_tokens_billions"]
-    for column in ["id", "is_instruction_tuned", "activation", *numbers]:
-        if column not in t.columns:
-            raise KeyError(column)  # the folder is not in this layout
+    require_layout(t, ["id", "is_instruction_tuned", "activation", *numbers])
     if target not in t.columns:
         raise DataError(f"unknown target: {noun} has no column {target!r}")
     t = t[~t["is_instruction_tuned"].astype(str).str.lower().eq("true")]

@@ -26,7 +26,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import listed_rows, parse_numbers
+from bayeslaw.data.columns import listed_rows, parse_numbers, require_layout
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 
 BITS = (4, 8)
@@ -179,9 +179,7 @@ def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.Da
 def _check_layout(frame: pd.DataFrame, layout: list[str], score: str, benchmark: str, noun: str) -> None:
     """A missing layout column is a KeyError (the folder is not this layout); a missing score
     column, an unknown benchmark."""
-    for column in layout:
-        if column not in frame.columns:
-            raise KeyError(column)
+    require_layout(frame, layout)
     if score not in frame.columns:
         raise DataError(f"unknown benchmark {benchmark!r}: {noun} has no column '{score}'")
 
