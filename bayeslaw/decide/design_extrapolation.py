@@ -152,12 +152,13 @@ class ExtrapolationTerm:
             encoded = fit._rows(inputs.family_column(fit, target))
             rows = encoded.inputs
             options = fit._rows(inputs.family_column(fit, cands)).inputs
-            axes = tuple(error.frontier) if error.frontier is not None else (error.by,)
+            front = error.axis_frontier
+            axes = tuple(front)
             parts.append(_Part(law_w[name], error.scale_draws(rng, CELLS), _drift_cov(error, encoded.family_index),
                                log_sizes(rows, axes), _position(error, rows),
                                log_sizes(options, axes), _position(error, options),
                                np.log(np.asarray(error.cutoffs, dtype=float)),
-                               log_sizes(fit.table.inputs, axes).max(axis=0), float(error.onset)))
+                               np.array(list(front.values())), float(error.onset)))
         return cls(parts)
 
     def __bool__(self) -> bool:

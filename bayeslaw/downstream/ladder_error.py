@@ -32,14 +32,14 @@ import pandas as pd
 from bayeslaw.core.errors import ConvergenceWarning
 from bayeslaw.infer.extrapolation_posterior import effective_distances, shared_error_posterior
 from bayeslaw.results.extrapolation_error import ONSET, ExtrapolationErrorModel
-from bayeslaw.results.sizes import log_sizes
+from bayeslaw.results.sizes import log_sizes, size_axes
 
 #: quantiles of the final checkpoints' log compute at which the nested fits are cut
 NESTED_QUANTILES = (0.6, 0.8)
 #: final checkpoints (step-1 rows) a nested fit needs below its cutoff
 MIN_NESTED_RUNS = 6
 #: the error's size axes (C first: its key)
-AXES = ("C", "N", "D")
+AXES = size_axes(("N", "D"), "C")
 
 
 def nested_settings(chains: int, draws: int, warmup: int, seed: int) -> dict:

@@ -208,13 +208,17 @@ class ExtrapolationErrorModel:
         distance."""
         return np.maximum(np.log(key_values(inputs, self.by)) - self.reference, 0.0)
 
+    @property
+    def axis_frontier(self) -> dict[str, float]:
+        """Largest fitted log size by axis, the axes the scatter's distance is measured on:
+        :attr:`frontier`, or the key alone (``reference``) for fits saved without it."""
+        return {self.by: self.reference} if self.frontier is None else dict(self.frontier)
+
     def distance(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log distance of rows beyond the fitted runs, the largest over the axes of
-        :attr:`frontier` (the key alone for fits saved without it; 0 inside the data): the
-        scatter's distance."""
-        if self.frontier is None:
-            return self.key_distance(inputs)
-        return distance_beyond(log_sizes(inputs, tuple(self.frontier)), np.array(list(self.frontier.values())))
+        :attr:`axis_frontier` (0 inside the data): the scatter's distance."""
+        front = self.axis_frontier
+        return distance_beyond(log_sizes(inputs, tuple(front)), np.array(list(front.values())))
 
     def log_offsets(self, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int,
                     family: np.ndarray | None = None) -> np.ndarray:
