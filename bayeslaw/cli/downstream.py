@@ -65,7 +65,7 @@ def run_downstream(args: argparse.Namespace) -> int:
                 from bayeslaw.downstream.ladder import fit_ladder
                 from bayeslaw.downstream.olmo_ladder import OLMO_CHANCE, load_olmo_ladder
 
-                runs, targets = _load(load_olmo_ladder, args, task)
+                runs, targets = load_olmo_ladder(args.data, task)
                 fit = fit_ladder(runs, chance=OLMO_CHANCE[task], extrapolation_folds=args.extrapolation_folds,
                                  chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed)
                 table = fit.predict(targets[["N", "D"]], ci_prob=args.ci_prob).assign(actual=targets["accuracy"].values)
@@ -82,7 +82,7 @@ def run_downstream(args: argparse.Namespace) -> int:
             else:
                 from bayeslaw.downstream.quantization import fit_quantization, load_openllm
 
-                curve, pairs = _load(load_openllm, args, task)
+                curve, pairs = load_openllm(args.data, task)
                 fit = fit_quantization(curve, pairs, chains=args.chains, draws=args.draws, warmup=args.warmup,
                                        seed=args.seed)
                 table = fit.prob_quantized_wins([4.0, 16.0, 48.0, 140.0])
@@ -96,30 +96,10 @@ def run_downstream(args: argparse.Namespace) -> int:
         print(format_diagnostics(notes))
         if plot is not None:
             print("wrote " + " and ".join(map(str, _save_plots(fit, plot, drawn, args.ci_prob, args.seed))))
-    except (BayeslawError, CliError, OSError, KeyError) as exc:
+    except (BayeslawError, CliError, OSError) as exc:
         print(f"bayeslaw: error: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0
-
-
-def _load(loader, args: argparse.Namespace, *rest):
-    """Run a data-folder loader; a missing, unreadable or foreign folder is one CliError."""
-    from bayeslaw.cli.args import CliError
-
-    folder = args.data
-    try:
-        return loader(folder, *rest)
-    except BayeslawError:
-        raise
-    except OSError as exc:
-        raise CliError(f"cannot read data folder '{folder}': {exc.strerror or exc}"
-                       + (f" ('{exc.filename}')" if exc.filename else "")) from None
-    except KeyError as exc:
-        raise CliError(f"data folder '{folder}' is not in the {args.model} layout: column {exc} is "
-                       "missing") from None
-    except ValueError as exc:  # pandas' parser errors and undecodable bytes
-        raise CliError(f"cannot read data folder '{folder}': "
-                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
 
 
 def _observational(args: argparse.Namespace, task: str):
@@ -129,16 +109,14 @@ def _observational(args: argparse.Namespace, task: str):
     import numpy as np
 
     from bayeslaw.cli.args import CliError
+    from bayeslaw.data.files import require_layout
     from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational, load_obsscaling
 
     if task not in OBS_BENCHMARKS:
         raise BayeslawError(f"unknown --task {task!r} for the observational model; benchmarks: "
                             + ", ".join(OBS_BENCHMARKS))
-    models = _load(load_obsscaling, args)
-    missing = [b for b in OBS_BENCHMARKS if b not in models.columns]
-    if missing:
-        raise CliError(f"data folder '{args.data}' is not in the observational layout: column '{missing[0]}' is "
-                       "missing")
+    models = load_obsscaling(args.data)
+    require_layout(models, OBS_BENCHMARKS, args.data, "observational")
     bench = [b for b in OBS_BENCHMARKS if b != task]
     flops = models["flops"].to_numpy(float)
     train, above = flops < FLOPS_CUTOFF, flops >= FLOPS_CUTOFF  # NaN is neither

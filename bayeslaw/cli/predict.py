@@ -66,7 +66,7 @@ def run_predict(args: argparse.Namespace) -> int:
     ci_prob = args.ci_prob
     out = check_output(args.out, "--out", (args.fit, args.rows)) if args.out is not None else None
     fit = bl.load_fit(args.fit)
-    rows = _points(fit, args.at) if args.at else read_runs(args.rows)
+    rows = _points(fit, args.at) if args.at else read_runs(args.rows, "prediction rows file")
     frame = fit.predict(rows, kind=args.kind, ci_prob=ci_prob, seed=args.seed)
     print(f"{fit.law.name}: {args.kind} predictions, {ci_prob:.0%} intervals")
     print(format_predictions(frame, list(fit.law.input_names)))

@@ -104,7 +104,7 @@ def _candidates(fit, args, inputs):
         raise CliError("suggest needs exactly one of --candidates CSV, --grid SPEC or --iso C,C,...")
     group = fit.table.group
     if args.candidates is not None:
-        return read_runs(args.candidates)
+        return read_runs(args.candidates, "candidates file")
     if args.iso is not None:
         budgets = parse_budgets(args.iso, "--iso")
         return {"compute": budgets, "points": args.points, **({"family": args.family} if args.family else {})}

@@ -12,8 +12,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError
 
-__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing",
-           "require_layout"]
+__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing"]
 
 _MAX_LISTED = 5
 
@@ -81,14 +80,6 @@ def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
         raise DataError(f"column '{name}' in {noun} is not numeric: "
                         f"{listed_rows(frame.index[failed])} ({', '.join(values)})")
     return parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def require_layout(frame: pd.DataFrame, columns) -> None:
-    """Raise ``KeyError(column)`` for the first of ``columns`` the frame lacks: a data folder's
-    file that is not in the expected layout (the command line names the folder and the column)."""
-    for column in columns:
-        if column not in frame.columns:
-            raise KeyError(column)
 
 
 def positive_or_missing(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:

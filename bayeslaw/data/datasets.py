@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
+from bayeslaw.data.files import read_csv_file
 
 __all__ = ["list_datasets", "load_dataset"]
 
@@ -222,11 +223,7 @@ def _download(name: str, url: str, target: Path, sha256: str) -> None:
 
 def _prepare(name: str, entry: dict, path: Path) -> pd.DataFrame:
     """Rename, derive and filter the raw file as the registry entry says."""
-    try:
-        raw = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-            ValueError) as exc:
-        raise DataError(f"cannot read dataset '{name}' file '{path}': {exc}") from None
+    raw = read_csv_file(path, f"dataset '{name}' file")
     columns: dict[str, str] = entry["columns"]
     absent = [c for c in columns if c not in raw.columns]
     if absent:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
 from bayeslaw.data.columns import check_columns, is_missing, listed_rows, numeric_column
+from bayeslaw.data.files import read_csv_file
 from bayeslaw.data.frames import as_frame, no_rows, noun_of
 
 __all__ = ["RunsTable", "encode_rows", "read_runs", "validate_runs"]
@@ -48,7 +49,7 @@ class RunsTable:
         return len(self.families)
 
 
-def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.DataFrame:
+def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike, what: str = "runs table") -> pd.DataFrame:
     """Read a runs table from a CSV path, or copy rows given in memory.
 
     Parameters
@@ -56,6 +57,8 @@ def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.D
     source : str, path-like, DataFrame, dict or list of dicts
         The path of a CSV file (UTF-8), or rows in any form
         :func:`bayeslaw.data.frames.as_frame` accepts (copied).
+    what : str
+        How a file is called in messages (``"prediction rows"``, ``"candidates table"``).
 
     Returns
     -------
@@ -65,29 +68,12 @@ def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike) -> pd.D
     Raises
     ------
     DataError
-        If the file does not exist, pandas cannot parse it, or a column name appears more than
-        once in its header (pandas would rename the second 'loss' to 'loss.1').
+        If the file cannot be read as a table with rows (see
+        :func:`bayeslaw.data.files.read_csv_file`).
     """
     if not isinstance(source, str | os.PathLike):
         return as_frame(source).copy()
-    path = os.fspath(source)
-    if not os.path.exists(path):
-        raise DataError(f"cannot read runs table '{path}': no such file")
-    if os.path.isdir(path):
-        raise DataError(f"cannot read runs table '{path}': it is a folder")
-    try:
-        frame = pd.read_csv(path)
-        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"cannot read runs table '{path}': it is not UTF-8 text (byte "
-                        f"0x{exc.object[exc.start]:02x} cannot be decoded); save it as UTF-8") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
-        raise DataError(f"cannot read runs table '{path}': {str(exc).strip()}") from None
-    names = [str(v) for v in header.iloc[0]] if len(header) else []
-    twice = [n for i, n in enumerate(names) if n.strip() and n in names[:i]]
-    if twice:
-        raise DataError(f"column '{twice[0]}' appears more than once in runs table '{path}'")
-    return frame
+    return read_csv_file(source, what)
 
 
 def column_roles(inputs, target: str | None, group: str | None) -> list[tuple[str, str]]:

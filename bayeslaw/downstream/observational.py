@@ -46,8 +46,8 @@ from bayeslaw.data.columns import (
     listed_rows,
     parse_numbers,
     positive_or_missing,
-    require_layout,
 )
+from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
@@ -286,15 +286,13 @@ def load_obsscaling(data_dir) -> pd.DataFrame:
     """``base_llm_benchmark_eval.csv`` with the BTLM-3B token error fixed (627 B, not 627 T tokens).
 
     Columns: model, family, params_B, tokens_T, flops (FLOPs, not 1e21) and the 8 benchmarks.
-    A missing layout column is a KeyError; text in a number column, a size or FLOPs figure <= 0 or
+    A missing folder, file or layout column is a DataError naming it; text in a number column, a size or FLOPs figure <= 0 or
     a missing family is a DataError naming the column and row (0 = first below the header).
     """
-    from pathlib import Path
-
-    t = pd.read_csv(Path(data_dir) / "base_llm_benchmark_eval.csv")
+    t = read_folder_file(data_dir, "base_llm_benchmark_eval.csv", "observational")
     noun = f"base_llm_benchmark_eval.csv of '{data_dir}'"
     sizes = ["Model Size (B)", "Pretraining Data Size (T)", "FLOPs (1E21)"]
-    require_layout(t, ["Model", "Model Family", *sizes])
+    require_layout(t, ["Model", "Model Family", *sizes], data_dir, "observational")
     if t.empty:
         raise DataError(f"{noun} has no rows")
     if (no_family := is_missing(t["Model Family"]).to_numpy()).any():

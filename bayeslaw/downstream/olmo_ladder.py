@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
-from bayeslaw.data.columns import parse_numbers, require_layout
+from bayeslaw.data.columns import parse_numbers
+from bayeslaw.data.files import read_folder_file, require_layout
 
 #: OLMo ladder tasks: name -> (bpb column stems, accuracy column stems), averaged over the stems
 OLMO_TASKS = {
@@ -40,28 +41,22 @@ OLMO_CHANCE = {"mmlu": 0.25, "hellaswag": 0.25, "arc_challenge": 0.25, "arc_easy
 OLMO_TARGET_TOKENS = {"peteish7_eval_anneal": 4.0e12, "peteish13_eval_final": 5.0e12}
 
 
-def _task_columns(frame: pd.DataFrame, task: str, noun: str) -> tuple[np.ndarray, np.ndarray]:
+def _task_columns(frame: pd.DataFrame, task: str, noun: str, folder) -> tuple[np.ndarray, np.ndarray]:
     if task not in OLMO_TASKS:
         raise DataError(f"unknown OLMo ladder task {task!r}; tasks: {', '.join(OLMO_TASKS)}")
     stems = OLMO_TASKS[task][0]
     weights = np.asarray(OLMO_STEM_WEIGHTS.get(task, (1.0,) * len(stems)))
     weights = weights / weights.sum()
     bpb_cols, acc_cols = [f"eval/downstream_bpb/{s}_bpb" for s in stems], []
+    require_layout(frame, bpb_cols, folder, "ladder")
     for s in stems:
         cands = [f"eval/downstream/{s}_len_norm", f"eval/downstream/{s}_acc"]
         found = [c for c in cands if c in frame.columns]
         if not found:
             raise DataError(f"{noun} has no accuracy column for task {task!r}: expected '{cands[0]}' or '{cands[1]}'")
         acc_cols.append(found[0])
-    bpb, acc = (np.column_stack([_numbers(frame, c, noun) for c in cols]) @ weights for cols in (bpb_cols, acc_cols))
+    bpb, acc = (np.column_stack([parse_numbers(frame, c, noun) for c in cols]) @ weights for cols in (bpb_cols, acc_cols))
     return bpb, acc
-
-
-def _numbers(frame: pd.DataFrame, column: str, noun: str) -> np.ndarray:
-    """A column as floats (missing values NaN); a cell that is not a number is a DataError naming
-    the column and the row. A missing column is a KeyError naming it (the folder is not this layout)."""
-    require_layout(frame, [column])
-    return parse_numbers(frame, column, noun)
 
 
 def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"),
@@ -76,14 +71,15 @@ def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"
     from pathlib import Path
 
     data_dir = Path(data_dir)
-    raw = pd.read_csv(data_dir / "ladder_runs.csv")
+    raw = read_folder_file(data_dir, "ladder_runs.csv", "ladder")
     noun = f"ladder_runs.csv of '{data_dir}'"
+    require_layout(raw, ["run", "size_label", "N_non_embedding", "throughput/total_tokens", "_step"], data_dir, "ladder")
     raw = raw[raw["size_label"].isin(sizes)].copy()
     if raw.empty:
         raise DataError(f"{noun} has no runs of the ladder sizes {', '.join(sizes)} (column 'size_label')")
-    raw["task_loss"], raw["accuracy"] = _task_columns(raw, task, noun)
-    raw["N"], raw["D"] = _numbers(raw, "N_non_embedding", noun), _numbers(raw, "throughput/total_tokens", noun)
-    raw["_step"] = _numbers(raw, "_step", noun)
+    raw["task_loss"], raw["accuracy"] = _task_columns(raw, task, noun, data_dir)
+    raw["N"], raw["D"] = parse_numbers(raw, "N_non_embedding", noun), parse_numbers(raw, "throughput/total_tokens", noun)
+    raw["_step"] = parse_numbers(raw, "_step", noun)
     keep = []
     for _, g in raw.groupby("run"):
         g = g.sort_values("_step")
@@ -91,13 +87,14 @@ def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"
         g["final"] = g["_step"] == g["_step"].max()
         keep.append(g)
     runs = pd.concat(keep, ignore_index=True)[["run", "size_label", "N", "D", "task_loss", "accuracy", "final"]]
-    tgt = pd.read_csv(data_dir / "olmo2_targets.csv")
+    tgt = read_folder_file(data_dir, "olmo2_targets.csv", "ladder")
     noun = f"olmo2_targets.csv of '{data_dir}'"
+    require_layout(tgt, ["run", "size_label", "N_non_embedding", "_step"], data_dir, "ladder")
     tgt = tgt[tgt["run"].isin(list(OLMO_TARGET_TOKENS))].copy()
     if tgt.empty:
         raise DataError(f"{noun} has no rows of the targets {', '.join(OLMO_TARGET_TOKENS)} (column 'run')")
-    tgt["task_loss"], tgt["accuracy"] = _task_columns(tgt, task, noun)
-    tgt["N_non_embedding"], tgt["_step"] = _numbers(tgt, "N_non_embedding", noun), _numbers(tgt, "_step", noun)
+    tgt["task_loss"], tgt["accuracy"] = _task_columns(tgt, task, noun, data_dir)
+    tgt["N_non_embedding"], tgt["_step"] = parse_numbers(tgt, "N_non_embedding", noun), parse_numbers(tgt, "_step", noun)
     rows = []
     for run, g in tgt.groupby("run"):
         last = g[g["_step"] == g["_step"].max()] if g["_step"].notna().any() else g

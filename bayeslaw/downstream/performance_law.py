@@ -33,7 +33,6 @@ about the law as a Student t (``sigma``, :data:`DF` degrees of freedom).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +43,8 @@ import pandas as pd
 from jax.scipy.stats import norm
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import parse_numbers, require_layout
+from bayeslaw.data.columns import parse_numbers
+from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 
 COLUMNS = ("layers", "hidden", "ffn", "tokens_T", "params_B")
@@ -216,14 +216,14 @@ def load_not_just_scaling(data_dir, target: str = "mmlu_hendrycksTest_5shot_mean
     it is estimated as total parameters / per-layer parameters (4 h^2 attention + 3 h d gated or
     2 h d plain FFN), ignoring embeddings and grouped KV heads, and rounded: too many layers for
     small models whose parameters are mostly embeddings, too few for grouped-query attention.
-    Instruction-tuned models and rows with missing fields are dropped. A missing layout column is
-    a KeyError naming it; an unknown ``target`` column, a cell that is not a number or a table left
+    Instruction-tuned models and rows with missing fields are dropped. A missing folder, file or
+    layout column is a DataError naming it; an unknown ``target`` column, a cell that is not a number or a table left
     without models is a DataError naming the file (and the column and row).
     """
-    t = pd.read_csv(Path(data_dir) / "model_table.csv")
+    t = read_folder_file(data_dir, "model_table.csv", "performance-law")
     noun = f"model_table.csv of '{data_dir}'"
     numbers = ["dimension", "ffn_dim", "total_params", "pretraining_summary_total_tokens_billions"]
-    require_layout(t, ["id", "is_instruction_tuned", "activation", *numbers])
+    require_layout(t, ["id", "is_instruction_tuned", "activation", *numbers], data_dir, "performance-law")
     if target not in t.columns:
         raise DataError(f"unknown target: {noun} has no column {target!r}")
     t = t[~t["is_instruction_tuned"].astype(str).str.lower().eq("true")]

@@ -26,7 +26,8 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import listed_rows, parse_numbers, require_layout
+from bayeslaw.data.columns import listed_rows, parse_numbers
+from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 
 BITS = (4, 8)
@@ -147,14 +148,14 @@ def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.Da
     """(curve, pairs) from ``quantization_openllm``: 16-bit pretrained models and 4/8-bit pairs.
 
     Scores are converted from percent to fractions; entries with an unknown size (0 B) or a
-    missing value are dropped. A missing layout column is a KeyError naming it; an unknown
+    missing value are dropped. A missing folder, file or layout column is a DataError naming it; an unknown
     ``benchmark``, a cell of a used row that is not a number or is infinite, or a file left with no
     rows is a DataError naming the file, the column and the row (0 = the first row below the header).
     """
     data_dir = Path(data_dir)
-    snap = pd.read_csv(data_dir / "open_llm_leaderboard_v1_snapshot.csv")
+    snap = read_folder_file(data_dir, "open_llm_leaderboard_v1_snapshot.csv", "quantization")
     noun = f"open_llm_leaderboard_v1_snapshot.csv of '{data_dir}'"
-    _check_layout(snap, ["Model", "Type", "Precision", "#Params (B)"], benchmark, benchmark, noun)
+    _check_layout(snap, ["Model", "Type", "Precision", "#Params (B)"], benchmark, benchmark, noun, data_dir)
     pre = snap[snap["Type"].astype(str).str.contains("pretrained") & snap["Precision"].isin(["float16", "bfloat16"])]
     pre = pre.assign(**{c: _finite(pre, c, noun) for c in ("#Params (B)", benchmark)})
     pre = pre[pre["#Params (B)"] > 0].groupby("Model", as_index=False).agg(params_B=("#Params (B)", "first"),
@@ -163,9 +164,9 @@ def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.Da
                           "accuracy": pre["score"] / 100.0}).dropna().reset_index(drop=True)
     if curve.empty:
         raise DataError(f"{noun} has no 16-bit pretrained models with a size and a {benchmark} score")
-    raw = pd.read_csv(data_dir / "precision_pairs.csv")
+    raw = read_folder_file(data_dir, "precision_pairs.csv", "quantization")
     noun, delta = f"precision_pairs.csv of '{data_dir}'", f"delta_{benchmark}_vs_16bit_mean"
-    _check_layout(raw, ["Model", "bits", "params_B_16bit_row"], delta, benchmark, noun)
+    _check_layout(raw, ["Model", "bits", "params_B_16bit_row"], delta, benchmark, noun, data_dir)
     raw = raw[np.isin(_finite(raw, "bits", noun), BITS)]
     raw = raw.assign(**{c: _finite(raw, c, noun) for c in ("params_B_16bit_row", delta)})
     raw = raw[raw["params_B_16bit_row"] > 0]
@@ -176,10 +177,10 @@ def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.Da
     return curve, pairs
 
 
-def _check_layout(frame: pd.DataFrame, layout: list[str], score: str, benchmark: str, noun: str) -> None:
-    """A missing layout column is a KeyError (the folder is not this layout); a missing score
-    column, an unknown benchmark."""
-    require_layout(frame, layout)
+def _check_layout(frame: pd.DataFrame, layout: list[str], score: str, benchmark: str, noun: str, folder) -> None:
+    """A missing layout column: the folder is not this layout; a missing score column: an unknown
+    benchmark."""
+    require_layout(frame, layout, folder, "quantization")
     if score not in frame.columns:
         raise DataError(f"unknown benchmark {benchmark!r}: {noun} has no column '{score}'")
 

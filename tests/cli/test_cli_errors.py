@@ -205,6 +205,18 @@ def test_duplicated_column_in_a_runs_table(tmp_path, monkeypatch, capsys):
                   tmp_path, capsys)
 
 
+def test_empty_and_header_only_files_are_named(tmp_path, monkeypatch, capsys):
+    """A 0-byte runs table said pandas' 'No columns to parse from file'; a header-only one 'the
+    runs table has no rows', naming no file (three files may be read by one command)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("N,D,loss\n")
+    check_refused(["fit", "chinchilla", "empty.csv"],
+                  "cannot read runs table 'empty.csv': the file is empty (no header row)", tmp_path, capsys)
+    check_refused(["fit", "chinchilla", "header.csv"], "runs table 'header.csv' has no rows (only a header)",
+                  tmp_path, capsys)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["fit", "nolaw", DATA, "--out", "x.nc"], "unknown law 'nolaw'; catalogue: "),
     (["fit", "chinchilla", DATA, "--group", "nosuch", "--out", "x.nc"],
@@ -338,7 +350,7 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
      "cannot write --out 'nodir/p.csv': folder 'nodir' does not exist"),
     (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", "fit.nc"],
      "cannot write --out 'fit.nc': it is an input of this command"),
-    (["predict", "fit.nc", "--rows", "dup.csv"], "column 'N' appears more than once in runs table 'dup.csv'"),
+    (["predict", "fit.nc", "--rows", "dup.csv"], "column 'N' appears more than once in prediction rows file 'dup.csv'"),
     (["plot", "fit.nc", "--out", "p.png", "--x", "P"], "x 'P' is not a size key of law 'chinchilla'; use one of: C, N, D"),
     (["report", "fit.nc", "--out", "fit.nc"], "cannot write --out 'fit.nc': it is an input of this command"),
     (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", ""], "cannot write --out '': not a file name"),
@@ -349,12 +361,18 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["compare", "=fit.nc", "b=fit.nc"], "bad fit '=fit.nc': give NAME=FILE.nc with a name and a file, or FILE.nc alone"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3,N=1e8:1e10:3"],
      "bad --grid value 'N=1e7:1e9:3,N=1e8:1e10:3': 'N' is given twice"),
+    (["predict", "fit.nc", "--rows", "empty.csv"],
+     "cannot read prediction rows file 'empty.csv': the file is empty (no header row)"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--candidates", "header.csv"],
+     "candidates file 'header.csv' has no rows (only a header)"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
-        "grid-count", "grid-size", "empty-name", "grid-twice"])
+        "grid-count", "grid-size", "empty-name", "grid-twice", "empty-rows", "header-candidates"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
     (tmp_path / "dup.csv").write_text("N,N,D\n1,2,3\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("N,D\n")
     check_refused(args, message, tmp_path, capsys)
 
 
@@ -368,10 +386,10 @@ def test_downstream_data_folder_errors(tmp_path, monkeypatch, capsys):
     (tmp_path / "binary").mkdir()
     (tmp_path / "binary" / "ladder_runs.csv").write_bytes(b"\x88\x00\xff" * 100)
     cases = [
-        ("nodir", "cannot read data folder 'nodir': No such file or directory ('nodir/ladder_runs.csv')"),
-        ("foreign", "data folder 'foreign' is not in the ladder layout: column 'size_label' is missing"),
-        ("binary", "cannot read data folder 'binary': 'utf-8' codec can't decode byte 0x88 in position 0: "
-                   "invalid start byte"),
+        ("nodir", "cannot read data folder 'nodir' (ladder layout): no such folder"),
+        ("foreign", "data folder 'foreign' is not in the ladder layout: column 'run' is missing"),
+        ("binary", "cannot read ladder data file 'binary/ladder_runs.csv': it is not UTF-8 text (byte 0x88 "
+                   "cannot be decoded); save it as UTF-8"),
     ]
     for folder, message in cases:
         check_refused(["downstream", "ladder", folder], message, tmp_path, capsys)

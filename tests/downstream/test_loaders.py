@@ -8,6 +8,7 @@ import pytest
 
 from bayeslaw.core.errors import DataError
 from bayeslaw.downstream.observational import fit_observational, load_obsscaling
+from bayeslaw.downstream.olmo_ladder import load_olmo_ladder
 from bayeslaw.downstream.performance_law import load_not_just_scaling
 from bayeslaw.downstream.quantization import load_openllm
 
@@ -52,11 +53,42 @@ def test_a_bad_obsscaling_folder_is_an_exact_error(edit, message, tmp_path):
     assert str(info.value) == message.format(f=folder)
 
 
-def test_a_missing_obsscaling_column_is_a_key_error(tmp_path):
-    """As the ladder's loader: the command line says the folder is not in the layout."""
+def test_a_missing_obsscaling_column_says_the_folder_is_not_in_the_layout(tmp_path):
+    """Was a bare KeyError('FLOPs (1E21)') in Python (the command line alone named the folder)."""
     folder = _obs_folder(tmp_path / "obs", lambda frame: frame.drop(columns=["FLOPs (1E21)"]))
-    with pytest.raises(KeyError, match="FLOPs"):
-        load_obsscaling(folder)  # the column was created empty by the BTLM fix: every FLOPs NaN
+    with pytest.raises(DataError) as info:
+        load_obsscaling(folder)
+    assert str(info.value) == f"data folder '{folder}' is not in the observational layout: column 'FLOPs (1E21)' is missing"
+
+
+@pytest.mark.parametrize(("loader", "layout", "name"), [
+    (load_obsscaling, "observational", "base_llm_benchmark_eval.csv"),
+    (load_not_just_scaling, "performance-law", "model_table.csv"),
+    (load_openllm, "quantization", "open_llm_leaderboard_v1_snapshot.csv"),
+    (lambda folder: load_olmo_ladder(folder, "piqa"), "ladder", "ladder_runs.csv"),
+], ids=["observational", "performance-law", "quantization", "ladder"])
+def test_an_unreadable_data_folder_is_one_error_naming_folder_and_file(loader, layout, name, tmp_path):
+    """A missing folder or file was a raw FileNotFoundError, an empty file pandas' 'No columns to
+    parse from file', undecodable bytes a UnicodeDecodeError: none named what to fix."""
+    with pytest.raises(DataError) as info:
+        loader(tmp_path / "nodir")
+    assert str(info.value) == f"cannot read data folder '{tmp_path / 'nodir'}' ({layout} layout): no such folder"
+    with pytest.raises(DataError) as info:
+        loader(tmp_path)
+    assert str(info.value) == f"cannot read {layout} data file '{tmp_path / name}': no such file"
+    (tmp_path / name).write_text("")
+    with pytest.raises(DataError) as info:
+        loader(tmp_path)
+    assert str(info.value) == f"cannot read {layout} data file '{tmp_path / name}': the file is empty (no header row)"
+    (tmp_path / name).write_bytes(b"Model,\xe9\n")
+    with pytest.raises(DataError) as info:
+        loader(tmp_path)
+    assert str(info.value) == (f"cannot read {layout} data file '{tmp_path / name}': it is not UTF-8 text "
+                               "(byte 0xe9 cannot be decoded); save it as UTF-8")
+    (tmp_path / name).write_text("zzz,yyy\n1,2\n")
+    with pytest.raises(DataError) as info:
+        loader(tmp_path)
+    assert str(info.value).startswith(f"data folder '{tmp_path}' is not in the {layout} layout: column '")
 
 
 def test_observational_refuses_a_table_with_nothing_to_fit_before_sampling(tmp_path):

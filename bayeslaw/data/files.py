@@ -1,0 +1,86 @@
+"""CSV files read as tables, with one message per way a file can be unreadable.
+
+:func:`read_csv_file` is the one reader behind runs tables (``bl.fit("runs.csv")``, the command
+line's ``DATA``, prediction rows, design candidates), the data-set registry and the downstream
+laws' data folders (:func:`read_folder_file`). Each failure is a
+:class:`~bayeslaw.core.errors.DataError` naming the file, so the Python API and the command line
+say the same thing and no pandas or OS exception reaches the user.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from bayeslaw.core.errors import DataError
+
+__all__ = ["read_csv_file", "read_folder_file", "require_layout"]
+
+
+def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_empty: bool = False) -> pd.DataFrame:
+    """The CSV file at ``path`` as a DataFrame.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        How the file is called in messages, e.g. ``"runs table"`` -> ``cannot read runs table
+        'runs.csv': no such file``.
+    allow_empty
+        Whether a header without rows is a table (the caller says what an empty table means);
+        otherwise it is refused here, naming the file.
+
+    Raises
+    ------
+    DataError
+        If the file does not exist, is a folder, is empty, is not UTF-8 text, cannot be parsed,
+        has no rows (unless ``allow_empty``) or names a column twice (pandas would silently rename
+        the second 'loss' to 'loss.1').
+    """
+    path = os.fspath(path)
+    bad = f"cannot read {what} '{path}'"
+    if not os.path.exists(path):
+        raise DataError(f"{bad}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{bad}: it is a folder")
+    try:
+        frame = pd.read_csv(path)
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{bad}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be "
+                        "decoded); save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{bad}: the file is empty (no header row)") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        detail = str(exc).strip().splitlines()
+        raise DataError(f"{bad}: {detail[0] if detail else type(exc).__name__}") from None
+    names = [str(v) for v in header.iloc[0]] if len(header) else []
+    twice = [n for i, n in enumerate(names) if n.strip() and n in names[:i]]
+    if twice:
+        raise DataError(f"column '{twice[0]}' appears more than once in {what} '{path}'")
+    if frame.empty and not allow_empty:
+        raise DataError(f"{what} '{path}' has no rows (only a header)")
+    return frame
+
+
+def read_folder_file(folder: str | os.PathLike, name: str, layout: str) -> pd.DataFrame:
+    """File ``name`` of a downstream law's data folder (the ``layout``, e.g. ``"ladder"``).
+
+    A missing folder, a missing or unreadable file is a :class:`DataError` naming the folder and
+    the file; a header without rows is returned (the loader names what it needed).
+    """
+    if not Path(folder).is_dir():
+        kind = "not a folder" if Path(folder).exists() else "no such folder"
+        raise DataError(f"cannot read data folder '{folder}' ({layout} layout): {kind}")
+    return read_csv_file(Path(folder) / name, f"{layout} data file", allow_empty=True)
+
+
+def require_layout(frame: pd.DataFrame, columns, folder, layout: str) -> None:
+    """Refuse a data folder's file that lacks one of ``columns``: the folder is not in the
+    ``layout`` a loader reads (a misplaced folder, another data set)."""
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(f"data folder '{folder}' is not in the {layout} layout: column '{column}' is missing")
