@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from bayeslaw.cli.args import CliError, _rows_frame, check_output, parse_point
+from bayeslaw.cli.args import _rows_frame, check_output, parse_point
 from bayeslaw.cli.options import add_shared
 
 
@@ -40,11 +40,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run_report(args: argparse.Namespace) -> int:
     """Handler: load the fit, check the planned runs and write the report."""
     import bayeslaw as bl
-    from bayeslaw.report import write_report
+    from bayeslaw.report import check_html_name, write_report
 
     out = check_output(args.out, "--out", (args.fit,))
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise CliError(f"cannot write --out '{args.out}': the report is an HTML page; give a .html or .htm file")
+    check_html_name(args.out, "--out")
     fit = bl.load_fit(args.fit)
     inputs = {i.name: i.positive for i in fit.law.inputs}
     points = [parse_point(t, "--at", inputs, fit.table.group, list(fit.families)) for t in args.at]

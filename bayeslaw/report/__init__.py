@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from bayeslaw.core.atomic import check_folder, write_atomically
+from bayeslaw.core.errors import BayeslawError
 from bayeslaw.decide.allocation import optimal_allocation
 from bayeslaw.plot._common import has_nd, key_values, planned_frame
 from bayeslaw.report import sections as s
 from bayeslaw.report.style import CSS
 from bayeslaw.results.draws import check_ci_prob
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["check_html_name", "render_report", "write_report"]
 
 _DPI = 100
 
@@ -116,7 +117,7 @@ def _page(fit, parts: list[str], title: str | None) -> str:
     except metadata.PackageNotFoundError:
         version = "unknown"
     title = title or f"{fit.law.name} fit of {len(fit.table.frame)} runs"
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     toc = " · ".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in s.SECTIONS.items())
     body = "\n".join(parts)
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -124,6 +125,13 @@ def _page(fit, parts: list[str], title: str | None) -> str:
             f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
             f"<h1>{escape(title)}</h1>\n<p class=\"muted\">bayeslaw {escape(version)} report, {when}</p>\n"
             f"<nav>{toc}</nav>\n{body}\n</main>\n</body>\n</html>\n")
+
+
+def check_html_name(path: str | os.PathLike, what: str) -> None:
+    """Refuse a report file not named .html or .htm: an HTML page saved as report.png or
+    report.pdf opens as a broken file (``what`` names the path in the message, e.g. ``"--out"``)."""
+    if Path(path).suffix.lower() not in (".html", ".htm"):
+        raise BayeslawError(f"cannot write {what} '{path}': the report is an HTML page; give a .html or .htm file")
 
 
 def write_report(fit, path: str | os.PathLike, at=None, *, backtest=None, ci_prob: float = 0.9,
@@ -157,9 +165,11 @@ def write_report(fit, path: str | os.PathLike, at=None, *, backtest=None, ci_pro
     Raises
     ------
     BayeslawError
-        When the folder does not exist or the file cannot be written; PredictionError for a bad
-        planned run.
+        When the file is not named .html or .htm (an HTML page saved as report.png or report.pdf
+        opens as a broken file), the folder does not exist or the file cannot be written;
+        PredictionError for a bad planned run.
     """
+    check_html_name(path, "report")
     check_folder(path, what="write report")  # before rendering, which takes seconds
     text = render_report(fit, at, backtest=backtest, ci_prob=ci_prob, seed=seed, title=title)
     return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"),

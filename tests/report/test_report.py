@@ -177,6 +177,16 @@ def test_missing_folder(family_fit, tmp_path):
         write_report(family_fit, tmp_path / "no" / "r.html")
 
 
+@pytest.mark.parametrize("name", ["r.png", "r.pdf", "report"])
+def test_a_report_not_named_html_is_refused_before_rendering(family_fit, tmp_path, name):
+    """Python wrote the HTML page into report.png (the command line alone refused it)."""
+    with pytest.raises(bl.BayeslawError) as info:
+        write_report(family_fit, tmp_path / name)
+    assert str(info.value) == (f"cannot write report '{tmp_path / name}': the report is an HTML page; "
+                               "give a .html or .htm file")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.heavy
 def test_cli_report(family_fit, tmp_path, capsys):
     from bayeslaw.cli.main import main
