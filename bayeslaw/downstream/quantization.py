@@ -26,8 +26,9 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import listed_rows, parse_numbers
+from bayeslaw.data.columns import check_columns, listed_rows, numeric_column, parse_numbers
 from bayeslaw.data.files import read_folder_file, require_layout
+from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
 
 BITS = (4, 8)
@@ -123,16 +124,13 @@ def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float 
     chance : float
         Chance accuracy of the benchmark (the curve's floor).
     """
-    for name, frame, cols in (("curve", curve, ("params_B", "accuracy")), ("pairs", pairs, ("params_B", "bits", "delta"))):
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise DataError(f"{name} table has no column {missing[0]!r}; needs: {', '.join(cols)}")
+    curve, pairs = _checked(curve, "curve", {"params_B": True, "accuracy": False}), \
+        _checked(pairs, "pairs", {"params_B": True, "bits": False, "delta": False})
     check_accuracy(curve["accuracy"].to_numpy(), "accuracy", curve.index)
-    if not (np.all(curve["params_B"] > 0) and np.all(pairs["params_B"] > 0)):
-        raise DataError("column 'params_B' must be positive (drop rows with unknown size)")
-    bad = sorted(set(pairs["bits"].astype(int)) - set(BITS))
-    if bad:
-        raise DataError(f"column 'bits' of pairs must be 4 or 8; got {bad[0]}")
+    bad = ~np.isin(pairs["bits"].to_numpy(), BITS)
+    if bad.any():
+        raise DataError(f"column 'bits' in the pairs table must be 4 or 8: "
+                        f"{listed_rows(pairs.index[bad])} ({', '.join(f'{v:g}' for v in pairs['bits'][bad][:5])})")
     lnN16 = np.log(curve["params_B"].to_numpy(float) * 1e9)
     lnNq = np.log(pairs["params_B"].to_numpy(float) * 1e9)
     lnN_ref = float(np.mean(lnNq))
@@ -142,6 +140,17 @@ def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float 
     out = sample(_model, data, sites=["top", "k", "m", "drop", "drop_slope"], chains=chains, draws=draws,
                  warmup=warmup, seed=seed, target_accept=target_accept)
     return QuantizationFit(**out, info={"chance": float(chance), "lnN_ref": lnN_ref})
+
+
+def _checked(rows, name: str, columns: dict[str, bool]) -> pd.DataFrame:
+    """A copy of the ``name`` table with ``columns`` (name -> must be positive) as finite floats;
+    a missing column, text, a missing or infinite value, or a size <= 0 is a DataError naming the
+    table, the column and the rows."""
+    frame, noun = as_frame(rows, f"{name} table").copy(), f"the {name} table"
+    check_columns(frame, list(columns), noun)
+    for column, positive in columns.items():
+        numeric_column(frame, column, positive, noun)
+    return frame
 
 
 def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.DataFrame]:

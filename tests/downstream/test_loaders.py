@@ -10,7 +10,7 @@ from bayeslaw.core.errors import DataError
 from bayeslaw.downstream.observational import fit_observational, load_obsscaling
 from bayeslaw.downstream.olmo_ladder import load_olmo_ladder
 from bayeslaw.downstream.performance_law import load_not_just_scaling
-from bayeslaw.downstream.quantization import load_openllm
+from bayeslaw.downstream.quantization import fit_quantization, load_openllm
 
 BENCH = ["MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval"]
 
@@ -178,3 +178,27 @@ def test_a_bad_performance_law_folder_is_an_exact_error(edit, target, message, t
 def test_a_good_performance_law_folder_loads(tmp_path):
     models = load_not_just_scaling(_njs_folder(tmp_path / "njs"))
     assert models["model"].tolist() == ["a", "b"]
+
+
+def test_fit_quantization_names_the_table_column_and_row_before_sampling():
+    """Text in params_B was a TypeError comparing str and int; bits 3 said 'got 3' without the row."""
+    curve = pd.DataFrame({"params_B": [1.0, 7.0, 13.0, 70.0], "accuracy": [0.3, 0.45, 0.55, 0.7]})
+    pairs = pd.DataFrame({"params_B": [7.0, 13.0], "bits": [4, 3], "delta": [-0.02, -0.004]})
+    with pytest.raises(DataError) as info:
+        fit_quantization(curve, pairs)
+    assert str(info.value) == "column 'bits' in the pairs table must be 4 or 8: row 1 (3)"
+    pairs.loc[1, "bits"] = 8
+    text = curve.astype({"params_B": object})
+    text.loc[2, "params_B"] = "13B"
+    with pytest.raises(DataError) as info:
+        fit_quantization(text, pairs)
+    assert str(info.value) == "column 'params_B' in the curve table is not numeric: row 2 ('13B')"
+    with pytest.raises(DataError) as info:
+        fit_quantization(curve, pairs.drop(columns=["delta"]))
+    assert str(info.value) == ("column 'delta' is missing from the pairs table; needed: params_B, bits, delta "
+                               "(present: params_B, bits)")
+    sizes = curve.assign(params_B=[1.0, 0.0, 13.0, 70.0])
+    with pytest.raises(DataError) as info:
+        fit_quantization(sizes, pairs)
+    assert str(info.value) == "column 'params_B' in the curve table must be positive: row 1 (0)"
+    assert text.loc[2, "params_B"] == "13B" and pairs["bits"].dtype.kind == "i"  # the caller's tables untouched
