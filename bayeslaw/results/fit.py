@@ -24,13 +24,11 @@ from bayeslaw.results.draws import (
     check_ci_prob,
     check_kind,
     check_seed,
-    interval_columns,
     predictive_columns,
 )
 from bayeslaw.results.sizes import beyond
 
 NEW_FAMILY = "(new)"
-POPULATION, SHARED = "(population)", "(shared)"
 
 
 def sampled_sites(plan: ModelPlan, samples: Mapping[str, np.ndarray]) -> list[str]:
@@ -146,31 +144,9 @@ class Fit(DrawsMixin):
         ``(shared)`` for a quantity common to all families, ``(population)`` for the population
         value of a partially pooled one. ``attrs["legend"]`` maps each name to its meaning.
         """
-        from bayeslaw.modeling.quantities import quantities
+        from bayeslaw.results.summary import summarize
 
-        ci_prob = check_ci_prob(ci_prob)
-        chains = np.asarray(next(iter(self.samples.values()))).shape[0]
-        rows, arrays, legend = [], {}, {}
-        for q in quantities(self):
-            if q.internal and not internal:
-                continue
-            legend[q.name] = q.meaning
-            if q.population is not None:
-                rows.append((q.name, SHARED if q.shared else POPULATION))
-                arrays[rows[-1]] = q.population
-            if q.family is not None:
-                for j, family in enumerate(self.families):
-                    rows.append((q.name, family))
-                    arrays[rows[-1]] = q.family[:, j]
-        stats = interval_columns(np.stack([arrays[r] for r in rows], axis=1), ci_prob)
-        diag = diagnose({str(i): arrays[r].reshape(chains, -1) for i, r in enumerate(rows)})
-        frame = pd.DataFrame(stats, index=pd.MultiIndex.from_tuples(rows, names=["parameter", "family"]))
-        for col in ("r_hat", "ess_bulk", "ess_tail"):
-            frame[col] = diag[col].to_numpy()
-        frame["meaning"] = [legend[name] for name, _ in rows]
-        frame.attrs["ci_prob"] = ci_prob
-        frame.attrs["legend"] = legend
-        return frame
+        return summarize(self, ci_prob, internal)
 
     def to_inference_data(self):
         """This fit as ArviZ InferenceData, by the law's names (see :mod:`bayeslaw.results.idata`).
