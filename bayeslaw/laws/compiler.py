@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeslaw.core.errors import LawSpecError
+from bayeslaw.laws.fields import FLOAT32_RANGE, as_float, float32_problem
 from bayeslaw.laws.grammar import (
     BINOPS,
     CONSTRUCTS,
@@ -36,6 +37,8 @@ __all__ = ["Compiler", "Evaluator", "Source"]
 
 #: a compiled node: the values of the formula's names -> the node's value
 Evaluator = Callable[[Mapping[str, jax.Array]], Any]
+#: operators whose left-associated runs compile as one loop (:meth:`Compiler._chain`), by group
+_CHAINED = {ast.Add: "sum", ast.Sub: "sum", ast.Mult: "product", ast.Div: "product"}
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_INT_EXPONENT = 2**31 - 1
@@ -179,12 +182,10 @@ class Compiler:
         elif isinstance(value, str | bytes | complex):
             construct = {str: "string", bytes: "bytes", complex: "complex number"}[type(value)]
         else:
-            try:
-                number = float(value)
-            except OverflowError:
-                number = math.inf
-            if not math.isfinite(number):
-                raise self._fail(f"number out of range in {self.what}", self._at(node))
+            number = as_float(value)
+            if not math.isfinite(number) or float32_problem(number) is not None:
+                raise self._fail(f"number out of range in {self.what} (a 32-bit float holds magnitudes "
+                                 f"{FLOAT32_RANGE[0]:.1e} to {FLOAT32_RANGE[1]:.1e}, or 0)", self._at(node))
             return lambda env: number
         raise self._fail(f"'{construct}' is not allowed in {self.what}", self._at(node))
 
@@ -206,6 +207,8 @@ class Compiler:
             hint = " (use ** for powers)" if symbol == "^" else ""
             first = f"'{symbol}' is not allowed in {self.what}{hint}"
             raise self._fail(first, self._at_operator(node, symbol))
+        if type(node.op) in _CHAINED:
+            return self._chain(node, depth)
         left = self.compile(node.left, depth + 1)
         right = self.compile(node.right, depth + 1)
         exponent = _small_int(node.right) if isinstance(node.op, ast.Pow) else None
@@ -214,6 +217,25 @@ class Compiler:
             power = self.power
             return lambda env: power(left(env), exponent)
         return lambda env: op(left(env), right(env))
+
+    def _chain(self, node: ast.BinOp, depth: int) -> Evaluator:
+        """A left-associated run of ``+``/``-`` (or ``*``/``/``), e.g. a law's sum of terms, as one
+        level evaluated by a loop: a sum of 60 terms is as deep as one of two (the tree Python
+        parses it into is 60 levels deep, which would count against :data:`MAX_DEPTH` and recurse
+        once per term)."""
+        group, links = _CHAINED[type(node.op)], []
+        while isinstance(node, ast.BinOp) and _CHAINED.get(type(node.op)) == group:
+            links.append((type(node.op), node.right))
+            node = node.left
+        first = self.compile(node, depth + 1)  # in reading order: names are listed as they appear
+        steps = [(self.binops[op], self.compile(right, depth + 1)) for op, right in reversed(links)]
+
+        def run(env):
+            value = first(env)
+            for op, term in steps:
+                value = op(value, term(env))
+            return value
+        return run
 
     def _unaryop(self, node: ast.UnaryOp, depth: int) -> Evaluator:
         if not isinstance(node.op, ast.USub | ast.UAdd):

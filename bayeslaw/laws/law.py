@@ -12,8 +12,10 @@ that names the law file and the key path, e.g. ``(params.E.prior.scale in law fi
 
 from __future__ import annotations
 
+import keyword
 import os
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from bayeslaw.laws.fields import Fields, shown
 from bayeslaw.laws.parts import TREND_PRIOR, parse_inputs, parse_likelihood, parse_param
 from bayeslaw.laws.types import (
     DEFAULT_POOL_SCALE,
+    INTERNAL_NAMES,
+    INTERNAL_SUFFIXES,
     LIKELIHOODS,
     POOLINGS,
     RESERVED,
@@ -43,7 +47,24 @@ TOP_KEYS = ("name", "description", "reference", "formula", "inputs", "params", "
 
 
 def _is_name(text: Any) -> bool:
-    return isinstance(text, str) and text.isidentifier() and not text.startswith("_")
+    return (isinstance(text, str) and text.isidentifier() and not text.startswith("_")
+            and not keyword.iskeyword(text) and unicodedata.normalize("NFKC", text) == text)
+
+
+def _taken(ident: str) -> str | None:
+    """Why a law may not name its own input, parameter or derived quantity ``ident``, or None:
+    the likelihood's, the functions' and the model builder's names would be overwritten (a
+    duplicate site in the sampler, or a summary row that shows another quantity)."""
+    if ident in RESERVED:
+        return "a likelihood parameter's name"
+    if ident in FUNCTIONS:
+        return "a function's name"
+    if ident in INTERNAL_NAMES:
+        return "the name of one of the sampler's own quantities"
+    suffix = next((s for s in INTERNAL_SUFFIXES if ident.endswith(s)), None)
+    if suffix is not None:
+        return f"it ends in '{suffix}', which the sampler appends to a parameter's own quantities"
+    return None
 
 
 def with_noise_trend(law: Law, input_name: str) -> Law:
@@ -116,9 +137,8 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
             if not _is_name(ident):
                 raise fields.error(f"{kind}.{ident}", f"{ident!r} in {where} is not a valid name "
                                    "(letters, digits, '_', not leading '_')")
-            if ident in RESERVED or ident in FUNCTIONS:
-                raise fields.error(f"{kind}.{ident}", f"{ident!r} in {where} is reserved (likelihood or function "
-                                   "name); rename it")
+            if (why := _taken(ident)) is not None:
+                raise fields.error(f"{kind}.{ident}", f"{ident!r} in {where} is reserved ({why}); rename it")
     clash = sorted(set(inputs) & set(params))
     if clash:
         raise fields.error(f"params.{clash[0]}", f"{clash[0]!r} in {where} is declared both as an input and a parameter")
@@ -141,6 +161,8 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
     for key, expr in raw_derived.items():
         if not _is_name(key) or key in params or key in inputs:
             raise fields.error(f"derived.{key}", f"derived quantity {key!r} of {where} needs a new valid name")
+        if (why := _taken(key)) is not None:
+            raise fields.error(f"derived.{key}", f"derived quantity {key!r} of {where} is reserved ({why}); rename it")
         noun = f"derived quantity {key!r} of {where}"
         if isinstance(expr, dict):  # { formula = "...", description = "..." }
             fields.keys(expr, f"derived.{key}", noun, ("formula", "description"))
@@ -166,6 +188,10 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
         source=text,
         derived_descriptions=derived_descriptions,
     )
+    idle = [i for i in inputs if i not in formula.names and i not in (law.likelihood.trend_input, law.likelihood.trials)
+            and not any(spec.center is not None and spec.center.input == i for spec in params.values())]
+    if idle:  # a fit would demand a column of it and never read it
+        raise fields.error(f"inputs.{idle[0]}", f"input {idle[0]!r} of {where} is declared but not used in the formula")
     check_values(law, fields)
     return law
 
@@ -210,19 +236,17 @@ def load_law(name_or_path: str | os.PathLike | Law) -> Law:
         raise LawSpecError("law name is empty; give a catalogue name (e.g. chinchilla) or a path to a .toml file")
     if "\0" in text_name:
         raise LawSpecError(f"law name or path {text_name!r} contains a null character")
-    path = Path(text_name)
-    try:
-        exists = path.exists()
-    except OSError:  # e.g. a law's TOML text given as its name: too long for a file name
-        exists = False
-    if path.suffix == ".toml" or exists:
-        if path.is_dir():
+    path, candidate = Path(text_name), catalogue_dir() / f"{text_name}.toml"
+    # a catalogue name is the catalogue's law even where a folder or file of that name is in the
+    # working directory (results kept in ./kaplan); a path is one with .toml or no catalogue law
+    in_catalogue = _is_name(text_name.replace("-", "_")) and _probe(candidate, Path.is_file)
+    if path.suffix == ".toml" or (not in_catalogue and _probe(path, Path.exists)):
+        if _probe(path, Path.is_dir):
             raise LawSpecError(f"law file {text_name!r} is a folder; give a .toml file in it")
-        if not path.is_file():
-            raise LawSpecError(f"law file {text_name!r} does not exist")
+        if not _probe(path, Path.is_file):
+            raise LawSpecError(f"law file {_cut(text_name)!r} does not exist")
         return parse_law(_read(path, repr(text_name)), source=repr(text_name))
-    candidate = catalogue_dir() / f"{text_name}.toml"
-    if not _is_name(text_name.replace("-", "_")) or not candidate.is_file():
+    if not in_catalogue:
         first = next((line.strip() for line in text_name.splitlines() if line.strip()), "")
         shown = text_name if len(text_name) <= 60 and "\n" not in text_name else first[:57] + "..."
         hint = ("; to give a law's TOML text, use bayeslaw.parse_law" if "\n" in text_name or "=" in text_name
@@ -230,6 +254,20 @@ def load_law(name_or_path: str | os.PathLike | Law) -> Law:
         raise LawSpecError(f"unknown law {shown!r}; catalogue: {', '.join(list_laws())} (or give a path to a "
                            f".toml file){hint}")
     return parse_law(_read(candidate, repr(candidate.name)), source=repr(candidate.name))
+
+
+def _probe(path: Path, test) -> bool:
+    """``test(path)`` (exists, is_file, is_dir), False where the system refuses to look (a name
+    longer than a file name may be, e.g. a law's TOML text given as its name)."""
+    try:
+        return test(path)
+    except OSError:
+        return False
+
+
+def _cut(text: str) -> str:
+    """A path as messages show it: whole up to 200 characters (a deep folder), else its start."""
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _read(path: Path, source: str) -> str:

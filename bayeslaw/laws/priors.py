@@ -19,7 +19,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform
 
 from bayeslaw.core.errors import LawSpecError
-from bayeslaw.laws.fields import Fields, shown
+from bayeslaw.laws.fields import Fields, as_float, float32_problem, shown
 
 #: name -> (NumPyro class, required keywords, optional keywords with defaults)
 DISTRIBUTIONS: dict[str, tuple[type, tuple[str, ...], dict[str, float]]] = {
@@ -124,10 +124,12 @@ def parse_prior(spec: Any, where: str, *, fields: Fields | None = None, path: st
         value = given[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise fail(key, f"argument {key!r} of {name} prior in {where} must be a number, got {shown(value)}")
-        number = float(value)
+        number = as_float(value)
         open_end = (key, number) in (("low", -math.inf), ("high", math.inf)) and name == "TruncatedNormal"
         if not math.isfinite(number) and not open_end:
-            raise fail(key, f"argument {key!r} of {name} prior in {where} must be a finite number, got {number:g}")
+            raise fail(key, f"argument {key!r} of {name} prior in {where} must be a finite number, got {shown(value)}")
+        if math.isfinite(number) and (why := float32_problem(number)) is not None:
+            raise fail(key, f"argument {key!r} of {name} prior in {where}, {shown(value)}, {why}")
         if key in _POSITIVE and number <= 0:
             raise fail(key, f"argument {key!r} of {name} prior in {where} must be positive, got {number:g}")
         args.append((key, number))

@@ -12,6 +12,12 @@ LIKELIHOODS = ("StudentT", "Normal", "Beta", "Binomial")
 SPACES = ("log", "linear")
 #: names the likelihood owns; a law may not use them for its own parameters or inputs
 RESERVED = ("sigma", "sigma_trend", "df", "concentration")
+#: site names the model builder owns (run effects, checkpoints, correlated pooling, the target)
+INTERNAL_NAMES = ("obs", "run_sd", "run_z", "corr", "corr_chol", "corr_z", "ckpt_excess", "ckpt_power")
+#: suffixes the model builder appends to a parameter's name for its own sites (``E_sd`` and
+#: ``E_family`` of a pooled E, ``b_ref`` of a centred b, ``E_population`` in a saved fit): any
+#: parameter may be pooled or centred by a per-fit override, so no law name may end so
+INTERNAL_SUFFIXES = ("_ref", "_sd", "_u", "_z", "_family", "_population")
 
 DEFAULT_POOL_SCALE = 0.5
 

@@ -68,7 +68,7 @@ def test_unused_and_reserved_names():
     with pytest.raises(LawSpecError, match=re.escape("parameter 'k' of law 'toy' is declared but not used in the formula")):
         bl.parse_law(text)
     text = GOOD.replace("[params.E]", '[params.sigma]\nprior = { dist = "Normal", loc = 0, scale = 1 }\n[params.E]')
-    with pytest.raises(LawSpecError, match=re.escape("'sigma' in law 'toy' is reserved (likelihood or function name); rename it")):
+    with pytest.raises(LawSpecError, match=re.escape("'sigma' in law 'toy' is reserved (a likelihood parameter's name); rename it")):
         bl.parse_law(text)
 
 
@@ -119,3 +119,78 @@ def test_shifted_gamma_prior_keeps_student_t_df_above_one():
     assert abs(float(built.log_prob(3.5)) - float(dist.Gamma(2.0, 0.1).log_prob(2.5))) < 1e-6
     with pytest.raises(bl.LawSpecError, match=re.escape("unknown argument 'shift' for Normal prior in a")):
         parse_prior({"dist": "Normal", "loc": 0, "scale": 1, "shift": 1}, "a")
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("obs", "the name of one of the sampler's own quantities"),
+    ("run_sd", "the name of one of the sampler's own quantities"),
+    ("corr_z", "the name of one of the sampler's own quantities"),
+    ("a_ref", "it ends in '_ref', which the sampler appends to a parameter's own quantities"),
+    ("E_sd", "it ends in '_sd', which the sampler appends to a parameter's own quantities"),
+    ("E_family", "it ends in '_family', which the sampler appends to a parameter's own quantities"),
+    ("E_population", "it ends in '_population', which the sampler appends to a parameter's own quantities"),
+])
+def test_a_parameter_may_not_take_a_name_the_sampler_owns(name, why):
+    """'obs', 'a_ref' (a is centred), 'E_sd' and 'E_family' (E partially pooled, in the file or
+    by a per-fit override) loaded and then crashed the fit with NumPyro's 'all sites must have
+    unique names'; 'E_population' silently overwrote E's population draws in the saved fit."""
+    text = GOOD.replace('[params.E]', f'[params.{name}]\nprior = {{ dist = "Normal", loc = 0, scale = 1 }}\n[params.E]')
+    text = text.replace('formula = "E + ', f'formula = "{name} + E + ')
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(text)
+    assert str(info.value) == f"{name!r} in law 'toy' is reserved ({why}); rename it (params.{name} in law file <string>)"
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("sigma", "a likelihood parameter's name"),
+    ("exp", "a function's name"),
+    ("E_sd", "it ends in '_sd', which the sampler appends to a parameter's own quantities"),
+])
+def test_a_derived_quantity_may_not_replace_another_quantity(name, why):
+    """A derived 'sigma = exp(a)' replaced the noise sigma in the summary and the saved fit."""
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(GOOD + f'[derived]\n{name} = "exp(a)"\n')
+    assert str(info.value) == (f"derived quantity {name!r} of law 'toy' is reserved ({why}); rename it "
+                               f"(derived.{name} in law file <string>)")
+    with pytest.raises(LawSpecError, match=re.escape("derived quantity 'lambda' of law 'toy' needs a new valid name")):
+        bl.parse_law(GOOD + '[derived]\nlambda = "exp(a)"\n')
+
+
+def test_numbers_a_fit_cannot_hold_are_refused_at_load():
+    """A 400-digit integer was an OverflowError traceback; a prior scale of 1e-320 loaded and then
+    failed 50 s into the fit with 'no starting point ... check the table', blaming the data."""
+    huge = GOOD.replace("loc = 0.5, scale = 0.5", "loc = " + "9" * 400 + ", scale = 0.5")
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(huge)
+    assert str(info.value) == ("argument 'loc' of LogNormal prior in law 'toy', parameter 'E' must be a finite number, "
+                               "got an integer of 400 digits (params.E.prior.loc in law file <string>)")
+    tiny = GOOD.replace("loc = 0.5, scale = 0.5", "loc = 0.5, scale = 1e-320")
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(tiny)
+    assert "is outside the range of a 32-bit float" in str(info.value) and "params.E.prior.scale" in str(info.value)
+    pooled = GOOD.replace('pooling = "partial"', 'pooling = "partial"\npool_scale = ' + "9" * 400)
+    with pytest.raises(LawSpecError, match=re.escape("must be a finite number, got ")):
+        bl.parse_law(pooled)
+
+
+def test_law_names_that_are_no_file_are_one_error(tmp_path, monkeypatch):
+    """A 300-character name was 'OSError: File name too long'; a folder ./kaplan hid the
+    catalogue's kaplan ('law file 'kaplan' is a folder')."""
+    with pytest.raises(LawSpecError, match=re.escape("unknown law 'xxxxxxxx")):
+        bl.load_law("x" * 300)
+    with pytest.raises(LawSpecError, match=re.escape("does not exist")):
+        bl.load_law("x" * 300 + ".toml")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kaplan").mkdir()
+    assert bl.load_law("kaplan").name == "kaplan"
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(GOOD.replace("[params.E]", "[params.\"ℰ\"]").replace("E + exp", "ℰ + exp"))
+    assert str(info.value).startswith("'ℰ' in law 'toy' is not a valid name")
+    assert str(info.value).endswith("(params.ℰ in law file <string>)")
+
+
+def test_an_input_the_law_never_reads_is_refused():
+    """It loaded, and every fit then demanded a column of it ('column 'U' is missing')."""
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(GOOD.replace('N = { unit = "parameters" }', 'N = { unit = "parameters" }\nU = { unit = "tokens" }'))
+    assert str(info.value) == "input 'U' of law 'toy' is declared but not used in the formula (inputs.U in law file <string>)"

@@ -138,7 +138,7 @@ ALLOWED = [
     ('slope = "alpha"', 'slope = "beta"',
      f"center slope 'beta' of parameter 'a' in law 'toy' is not another parameter {at('params.a.center.slope')}"),
     ('[params.E]', '[params.sigma]\nprior = { dist = "Normal", loc = 0, scale = 1 }\n[params.E]',
-     f"'sigma' in law 'toy' is reserved (likelihood or function name); rename it {at('params.sigma')}"),
+     f"'sigma' in law 'toy' is reserved (a likelihood parameter's name); rename it {at('params.sigma')}"),
     ('N = { unit = "parameters" }', 'N = { unit = "parameters" }\nE = {}',
      f"'E' in law 'toy' is declared both as an input and a parameter {at('params.E')}"),
     ('A = "exp(a)"', 'N = "exp(a)"', f"derived quantity 'N' of law 'toy' needs a new valid name {at('derived.N')}"),

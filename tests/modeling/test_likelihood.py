@@ -61,7 +61,8 @@ def test_accuracy_and_item_count_errors(runs):
     bad.loc[5, "items"] = 10.5
     with pytest.raises(bl.DataError, match=re.escape("column 'items' must hold whole item counts: rows 5")):
         bl.fit(bl.parse_law(LAW), bad, target="acc")
-    beta = bl.parse_law(LAW.replace('dist = "Binomial"\ntrials = "items"', 'dist = "Beta"'))
+    beta = bl.parse_law(LAW.replace('dist = "Binomial"\ntrials = "items"', 'dist = "Beta"')
+                        .replace('items = { unit = "items" }\n', ''))
     edge = runs.copy()
     edge.loc[0, "acc"] = 0.0
     with pytest.raises(bl.DataError, match=re.escape("column 'acc' holds accuracies and must lie in (0, 1): rows 0 (0)")):
