@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import bayeslaw as bl
@@ -47,3 +49,115 @@ def test_predict_refuses_a_bad_seed(family_fit, seed):
     with pytest.raises(bl.PredictionError, match=re.escape(
             f"seed must be a whole number from 0 to 4294967295, got {seed!r}")):
         family_fit.predict({"N": 1e9, "D": 1e10}, seed=seed)
+
+
+# -- from a probe of the API with bad input (helper, 2026-12-07) -------------------------------
+
+
+def test_a_true_or_a_date_among_numbers_is_not_read_as_a_number(tiny_family_fit):
+    """A True cell in an object column was read as N = 1 (loss 278 predicted), a date as a count."""
+    with pytest.raises(bl.DataError) as info:
+        tiny_family_fit.predict([{"N": True, "D": 1e12}, {"N": 1e9, "D": 1e12}])
+    assert str(info.value) == "column 'N' in prediction rows is not numeric: row 0 (True)"
+    runs = pd.DataFrame({**RUNS, "N": pd.Series([1e8, pd.Timestamp("2020-01-01"), 4e8], dtype=object)})
+    with pytest.raises(bl.DataError, match=re.escape("column 'N' in the runs table is not numeric: row 1 (Timestamp(")):
+        bl.fit("chinchilla", runs)
+
+
+@pytest.mark.parametrize("column", ["famly", "Family", "FAMILY"])
+def test_a_misspelt_family_column_is_refused_not_read_as_a_new_family(tiny_family_fit, column):
+    """The row was predicted for a family not in the fit, with intervals about 10x as wide."""
+    with pytest.raises(bl.DataError) as info:
+        tiny_family_fit.predict({"N": 7e10, "D": 1.4e12, column: "dense"})
+    assert str(info.value) == (f"column '{column}' of prediction rows looks like the family column 'family' misspelt: "
+                               "name it 'family' to predict for a fitted family, or drop it to predict for a new family")
+    assert len(tiny_family_fit.predict({"N": 7e10, "D": 1.4e12, "loss": 2.0})) == 1  # other columns are ignored
+
+
+@pytest.mark.parametrize("value", [1e308, 1e-320, -1e39])
+def test_numbers_a_32_bit_fit_cannot_hold_are_refused_naming_the_row(tiny_family_fit, value):
+    """N = 1e308 fitted with chains that never moved (exit 0); loss = 1e-320 failed 40 s into the
+    fit with 'check the table'; --at N=1e308 printed NumPy warnings and rows the user never gave."""
+    with pytest.raises(bl.DataError) as info:
+        bl.fit("chinchilla", {**RUNS, "N": [1e8, value, 4e8]})
+    assert str(info.value).startswith("column 'N' in the runs table holds values outside the range of a 32-bit float")
+    assert str(info.value).endswith(f"row 1 ({value:g})")
+    with pytest.raises(bl.DataError, match=re.escape(f"row 0 ({value:g})")):
+        tiny_family_fit.predict({"N": value, "D": 1e12})
+    with pytest.raises(bl.PredictionError, match=re.escape("is outside the range of a 32-bit float")):
+        bl.optimal_allocation(tiny_family_fit, [1e22, 1e-320])
+
+
+def test_an_input_with_one_value_in_every_run_is_said_to_teach_nothing():
+    from bayeslaw.infer.settings import checked_table
+
+    runs = pd.DataFrame({"N": [1e8] * 8, "D": np.geomspace(1e9, 1e11, 8), "loss": np.linspace(3.2, 2.6, 8)})
+    with pytest.warns(bl.DataWarning, match=re.escape("column 'N' of the runs table holds one value (1e+08) in every "
+                                                      "run: how the law changes with N is not learnt")):
+        checked_table(bl.load_law("chinchilla"), runs, "loss", None)
+
+
+def test_pooling_without_families_is_refused():
+    """It was ignored: the fit had no families to pool across."""
+    with pytest.raises(bl.FitError) as info:
+        bl.fit("chinchilla", RUNS, pooling={"alpha": "partial"})
+    assert str(info.value) == "pooling {'alpha': 'partial'} applies across families: give group (the family column)"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"bins": 1}, "bins must be a whole number from 2 to 8 (the rank values of chains * draws // thin = 7 draws), got 1"),
+    ({"bins": 2.5}, ("bins must be a whole number from 2 to 8 (the rank values of chains * draws // thin = 7 "
+                     "draws), got 2.5")),
+    ({"chains": 0}, "chains must be a positive integer, got 0"),
+    ({"seed": -1}, "seed must be a whole number from 0 to 4294967295 (32 bits), got -1"),
+])
+def test_sbc_refuses_its_settings_before_any_draw(kwargs, message):
+    """bins=1 ran 40 s and gave NaN p-values; chains=0 blamed thin; seed=-1 failed 11 s in."""
+    design = pd.DataFrame({"N": np.geomspace(1e7, 1e9, 8), "D": np.geomspace(1e9, 1e11, 8)})
+    settings = {"n": 10, "chains": 1, "draws": 30, "warmup": 30, **kwargs}
+    with pytest.raises(bl.FitError) as info:
+        bl.sbc("chinchilla", design, **settings)
+    assert str(info.value) == message
+
+
+def test_family_test_counts_the_families_before_fitting(demo_runs):
+    """One family was found after the first fit, a minute later."""
+    one = demo_runs[demo_runs["family"] == demo_runs["family"].iloc[0]]
+    with pytest.raises(bl.FitError) as info:
+        bl.family_test("chinchilla", one, group="family")
+    assert str(info.value) == "family_test needs at least two families; the runs have 1 (group column: 'family')"
+
+
+def test_decisions_and_figures_refuse_what_they_cannot_use(tiny_family_fit, tmp_path):
+    with pytest.raises(bl.PredictionError, match=re.escape("seed must be a whole number from 0 to 4294967295, got 1.5")):
+        bl.optimal_allocation(tiny_family_fit, 1e22, seed=1.5)  # was truncated to seed 1
+    with pytest.raises(bl.PredictionError, match=re.escape("compute must be one or more positive FLOP budgets, got True")):
+        bl.optimal_allocation(tiny_family_fit, True)  # was a budget of 1 FLOP
+    fits = {"a": tiny_family_fit, "b": tiny_family_fit}
+    with pytest.raises(bl.BayeslawError, match=re.escape("by and cutoff choose the held-out runs of method='largest'")):
+        bl.compare(fits, cutoff=1e21)  # was ignored under method='loo'
+    with pytest.raises(bl.BayeslawError, match=re.escape("cutoff must be a finite number, got '1e21'")):
+        bl.compare(fits, method="largest", cutoff="1e21")
+    with pytest.raises(TypeError, match=re.escape("fit must be a bayeslaw Fit")):
+        bl.plot.plot_fit(None)
+    with pytest.raises(TypeError, match=re.escape("plot_isoflop draws the isoFLOP profiles of bayeslaw.isoflop(runs)")):
+        bl.plot.plot_isoflop(tiny_family_fit)
+    with pytest.raises(bl.PredictionError, match=re.escape("ratios must be one or more positive D/N ratios, got [-1]")):
+        bl.plot.plot_decision(tiny_family_fit, ratios=[-1])
+    with pytest.raises(TypeError, match=re.escape("title must be a str, got int")):
+        bl.write_report(tiny_family_fit, tmp_path / "r.html", title=3)
+    with pytest.raises(TypeError, match=re.escape("backtest must be a result of bayeslaw.backtest, got int")):
+        bl.write_report(tiny_family_fit, tmp_path / "r.html", backtest=3)
+    with pytest.raises(bl.PredictionError, match=re.escape("no sampled site 'bogus'; sites: ")):
+        tiny_family_fit.flat("bogus")
+    with pytest.raises(TypeError, match=re.escape("the path to save fit to must be a str or path-like, got int")):
+        tiny_family_fit.save(3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_many_takes_tables_by_name():
+    """A dict's keys were read as CSV paths ("cannot read runs table 'a': no such file")."""
+    good = pd.DataFrame({"N": np.geomspace(1e7, 1e9, 8), "D": np.geomspace(1e9, 1e11, 8), "loss": np.linspace(3, 2.5, 8)})
+    with pytest.raises(bl.DataError) as info:
+        bl.fit_many("chinchilla", {"web": good, "code": good.assign(loss=-1.0)})
+    assert str(info.value).startswith("column 'loss' in the runs table 'code' must be positive: rows 0 (-1)")

@@ -77,6 +77,8 @@ def parse_pooling(texts: list[str], params: list[str]) -> dict[str, str]:
                                f"parameters: {', '.join(params)}")
             if value not in _POOLINGS:
                 raise CliError(f"{bad}: {value!r} is not one of: {', '.join(_POOLINGS)}")
+            if key in out and out[key] != value:
+                raise CliError(f"{bad}: {key!r} is given twice ({out[key]}, {value})")
             out[key] = value
     return out
 

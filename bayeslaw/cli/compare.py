@@ -74,6 +74,8 @@ def _load_fits(args) -> dict:
     from bayeslaw.laws.law import load_law
 
     items, runs = {}, None
+    if len(args.fits) < 2:  # found after fitting the one law, minutes later
+        raise BayeslawError(f"compare ranks two or more FITs (laws or .nc files), got one: {args.fits[0]!r}")
     if args.data is not None and all(named_fit(item)[1].endswith(".nc") for item in args.fits):
         raise BayeslawError(f"--data '{args.data}' is for laws to fit, but every FIT is a saved fit (.nc), "
                             "which compares on its own runs; leave --data out")
@@ -101,9 +103,13 @@ def _check_method(args, table) -> None:
     on a law's checked runs table, as :func:`bayeslaw.compare` would after every law's fit."""
     from bayeslaw.evaluate.heldout import check_families, holdout_split
 
+    if args.method != "largest" and (args.by is not None or args.cutoff is not None):
+        raise BayeslawError(f"--by and --cutoff choose the held-out runs of --method largest, not --method {args.method}")
     if args.method == "largest":
         holdout_split(table, args.by, args.cutoff)
     elif args.method == "family":
+        if args.group is None:
+            raise BayeslawError("--method family needs --group (the column naming each run's family)")
         check_families(table)
 
 
@@ -157,6 +163,8 @@ def cli_family_test(args: argparse.Namespace) -> int:
             else:
                 if args.data is None:
                     raise BayeslawError("family-test with a law needs DATA (a CSV of runs)")
+                if args.group is None:
+                    raise BayeslawError("family-test with a law needs --group (the column naming each run's family)")
                 subject, runs = args.law, read_data(args.data)
             result = family_test(subject, runs, params, alternative=args.alternative, target=args.target,
                                  group=args.group, leave_family_out=args.leave_family_out,

@@ -126,7 +126,10 @@ def run_fit(args: argparse.Namespace) -> int:
         raise CliError(f"--out and --plot name the same file '{args.out}'")
     law = bl.load_law(args.law)
     if args.noise_trend:
-        law = bl.with_noise_trend(law, args.noise_trend)
+        try:
+            law = bl.with_noise_trend(law, args.noise_trend)
+        except bl.LawSpecError as exc:  # it spoke of the law file's sigma_trend key, not the option
+            raise CliError(f"bad --noise-trend value {args.noise_trend!r}: {exc}") from None
     pooling = parse_pooling(args.pooling, list(law.all_params()))
     keys = (["C"] if {"N", "D"} <= set(law.input_names) else []) + list(law.input_names)
     if args.x is not None and args.x not in keys:

@@ -186,6 +186,9 @@ def run_suggest(args: argparse.Namespace) -> int:
             notes.append(str(w.message))
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if table.empty:  # the design's note says why (a budget below every candidate's cost)
+        raise CliError("--" + next((n for n in notes if "below the cheapest" in n), "budget: no run fits it")
+                       .replace(", the table is empty", ""))
     what = "log N*" if args.compute is not None else "log law value"
     text = table.astype(object).copy()
     for col in ("N", "D", "cost", "cumulative_cost"):

@@ -28,6 +28,8 @@ def check_folder(target: str | os.PathLike, *, what: str = "write",
                  error: type[Exception] = BayeslawError) -> Path:
     """``target`` as a Path once its folder exists; call it before costly work whose result is
     to be written there, so a wrong path fails at once (message as in :func:`write_atomically`)."""
+    if not isinstance(target, str | os.PathLike):
+        raise TypeError(f"the path to {what} must be a str or path-like, got {type(target).__name__}")
     target = Path(target)
     if not target.parent.is_dir():
         raise error(f"cannot {what} '{target}': folder '{target.parent}' does not exist")

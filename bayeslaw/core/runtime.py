@@ -45,6 +45,20 @@ _COMPILE_EVENTS = ("/jax/core/compile/backend_compile_duration", "/jax/core/comp
                    "/jax/core/compile/jaxpr_to_mlir_module_duration")
 
 
+#: the magnitudes a 32-bit float holds (normal numbers): fits on a GPU run in float32, where a
+#: number outside them is inf or 0, so law files and tables are held to it on every device
+FLOAT32_RANGE = (1.1754943508222875e-38, 3.4028234663852886e38)
+
+
+def float32_problem(number: float) -> str | None:
+    """Why a finite number cannot be used in a 32-bit fit, or None (0 is fine)."""
+    low, high = FLOAT32_RANGE
+    if number != 0 and not low <= abs(number) <= high:
+        return (f"is outside the range of a 32-bit float ({low:.1e} to {high:.1e} in magnitude, or 0), "
+                "in which fits on a GPU run")
+    return None
+
+
 def cache_enabled() -> bool:
     """Whether bayeslaw's on-disk caches are used (``BAYESLAW_NO_CACHE`` unset, empty or 0)."""
     return os.environ.get("BAYESLAW_NO_CACHE", "") in ("", "0")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
+from bayeslaw.core.runtime import FLOAT32_RANGE
 
 __all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing"]
 
@@ -54,6 +55,12 @@ def numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) ->
     if bad.any():
         raise DataError(f"column '{name}' in {noun} has missing or infinite values: "
                         f"{listed_rows(frame.index[bad])}")
+    low_f32, high_f32 = FLOAT32_RANGE
+    wide = (values != 0) & ~((np.abs(values) >= low_f32) & (np.abs(values) <= high_f32))
+    if wide.any():  # 1e308 or 1e-320: inf or 0 in a 32-bit fit, and overflowing 6 N D in any
+        pairs = [f"{label} ({v:g})" for label, v in zip(frame.index[wide], values[wide], strict=True)]
+        raise DataError(f"column '{name}' in {noun} holds values outside the range of a 32-bit float ({low_f32:.1e} "
+                        f"to {high_f32:.1e} in magnitude), in which fits on a GPU run: {_rows_phrase(pairs)}")
     if positive:
         low = values <= 0
         if low.any():
@@ -74,7 +81,10 @@ def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
         raise DataError(f"column '{name}' in {noun} holds {kind} ({raw.dtype}), not numbers")
     missing = is_missing(raw)
     parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
-    failed = (parsed.isna() & ~missing).to_numpy()
+    failed = (parsed.isna() & ~missing).to_numpy().copy()
+    if raw.dtype == object:  # a True among numbers would be read as 1, a date or complex number as a count
+        failed |= raw.map(lambda v: isinstance(v, bool | np.bool_ | complex | np.complexfloating)
+                          or hasattr(v, "isoformat")).to_numpy(dtype=bool)
     if failed.any():
         values = _listed([repr(v) for v in raw[failed].tolist()])
         raise DataError(f"column '{name}' in {noun} is not numeric: "

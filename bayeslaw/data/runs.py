@@ -9,6 +9,7 @@ their values (those checks of single columns are :mod:`bayeslaw.data.columns`').
 
 from __future__ import annotations
 
+import difflib
 import os
 import warnings
 from collections.abc import Mapping
@@ -221,6 +222,7 @@ def encode_rows(
             _warn_unused_families(out, noun)
         index = np.zeros(len(out), dtype=np.int32)
     elif group not in out.columns and "family" not in out.columns:
+        _refuse_misspelt_family(out, group, inputs, noun)
         index = np.full(len(out), -1, dtype=np.int32)
     else:
         lookup = {name: i for i, name in enumerate(families)}
@@ -244,6 +246,18 @@ def encode_rows(
                             "new family)")
     return RunsTable(frame=out, inputs=table.inputs, target=None, family_index=index,
                      families=tuple(families), target_name=None, group=group)
+
+
+def _refuse_misspelt_family(frame: pd.DataFrame, group: str, inputs, noun: str) -> None:
+    """Rows without a family column are for a new family (wide intervals); a column spelt like
+    the family column ('famly', 'Family') means the user named one and would silently get those."""
+    wanted = {group.lower(), "family"}
+    for column in map(str, frame.columns):
+        if column in inputs:
+            continue
+        if column.lower() in wanted or difflib.get_close_matches(column.lower(), wanted, n=1, cutoff=0.8):
+            raise DataError(f"column '{column}' of {noun} looks like the family column '{group}' misspelt: name it "
+                            f"'{group}' to predict for a fitted family, or drop it to predict for a new family")
 
 
 def _warn_unused_families(frame: pd.DataFrame, noun: str) -> None:

@@ -18,11 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from bayeslaw.core import runtime
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.modeling.build import family_draws
 from bayeslaw.results import extrapolation_error as extrap
-from bayeslaw.results.draws import check_ci_prob, interval_columns
+from bayeslaw.results.draws import check_ci_prob, check_seed, interval_columns
 from bayeslaw.results.fit import NEW_FAMILY, require_fit
 from bayeslaw.results.sizes import beyond
 
@@ -92,11 +93,17 @@ def _budgets(compute, name: str = "compute", what: str = "FLOP budgets") -> np.n
     """``compute`` as a 1-D array of positive finite numbers; else a PredictionError naming the
     argument ``name``."""
     try:
-        values = np.atleast_1d(np.asarray(compute, dtype=float))
+        raw = np.atleast_1d(np.asarray(compute))
+        if raw.dtype == bool or raw.dtype == object and any(isinstance(v, bool) for v in raw.ravel()):
+            raise TypeError  # True is not a budget of 1 FLOP
+        values = raw.astype(float)
     except (TypeError, ValueError):
         values = np.array([np.nan])
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise PredictionError(f"{name} must be one or more positive {what}, got {compute!r}")
+    wide = next((v for v in values if runtime.float32_problem(float(v))), None)
+    if wide is not None:  # 1e-320 FLOPs gave N* = 0 and NaN rows
+        raise PredictionError(f"{name} {wide:g} {runtime.float32_problem(float(wide))}")
     return values
 
 
@@ -185,6 +192,7 @@ def allocation_draws(fit, compute, *, family: str | None = None, flops: str | fl
     :func:`optimal_allocation`.
     """
     require_fit(fit)
+    seed = check_seed(seed)
     if method not in METHODS:
         raise PredictionError(f"method must be one of: {', '.join(METHODS)}; got {method!r}")
     law = fit.law

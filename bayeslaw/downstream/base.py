@@ -32,6 +32,27 @@ from bayeslaw.results.draws import DrawsMixin, check_ci_prob, check_kind, interv
 DENSE_MAX_DIM = 150
 
 
+def check_share(value, name: str, *, low_open: bool = False, high_open: bool = True) -> float:
+    """A share such as chance accuracy (in [0, 1)) or a ceiling (in (0, 1]) as a float; anything
+    else is a DataError naming the argument, raised before sampling (chance 1 put the floor above
+    every score, chance -1 or NaN sampled nonsense)."""
+    ok = not isinstance(value, bool) and isinstance(value, int | float | np.number) and np.isfinite(value)
+    if ok:
+        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise DataError(f"{name} must be a number in {interval}, got {value!r}")
+    return float(value)
+
+
+def require_rows(frame: pd.DataFrame, need: int, noun: str) -> None:
+    """Refuse a table with fewer than ``need`` rows before sampling (an empty one ended in 'no
+    starting point ... check the table' after seconds of compiling)."""
+    if len(frame) < need:
+        raise DataError(f"{noun} has {len(frame)} {'row' if len(frame) == 1 else 'rows'}; the fit needs at "
+                        f"least {need}")
+
+
 def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False) -> None:
     """Raise a DataError naming the rows whose accuracy is outside [0, 1] (or (0, 1)).
 

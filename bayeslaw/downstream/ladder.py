@@ -48,7 +48,8 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.downstream.base import ModelFit, check_accuracy, check_items, sample
+from bayeslaw.data.frames import as_frame
+from bayeslaw.downstream.base import ModelFit, check_accuracy, check_items, check_share, sample
 from bayeslaw.downstream.ladder_error import NESTED_QUANTILES, loss_error, nested_settings
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, apply
 
@@ -239,6 +240,9 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
         likelihood = "Binomial" if items is not None else "Beta"
     if likelihood == "Binomial" and items is None:
         raise DataError("the Binomial likelihood needs items='<column with item counts>'")
+    runs = as_frame(runs, "runs table")
+    if chance is not None:  # before anchor's check, which compares with it
+        chance = check_share(chance, "chance", low_open=True)
     need = ["N", "D", loss, accuracy] + ([step1] if step1 else []) + ([items] if items else [])
     missing = [c for c in need if c not in runs.columns]
     if missing:

@@ -48,7 +48,8 @@ from bayeslaw.data.columns import (
     positive_or_missing,
 )
 from bayeslaw.data.files import read_folder_file, require_layout
-from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
+from bayeslaw.data.frames import as_frame
+from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, sample
 from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
 from bayeslaw.results.extrapolation_error import GRID
@@ -207,13 +208,17 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
             or not 0 <= extrapolation_folds <= len(NESTED_QUANTILES):
         raise DataError(f"extrapolation_folds must be an integer from 0 to {len(NESTED_QUANTILES)}, "
                         f"got {extrapolation_folds!r}")
+    models, chance = as_frame(models, "models table"), check_share(chance, "chance")
+    ceiling = None if ceiling is None else check_share(ceiling, "ceiling", low_open=True, high_open=False)
+    if target in benchmarks or len(set(benchmarks)) < len(benchmarks):
+        raise DataError(f"benchmarks must be distinct and leave out the target {target!r}, got {list(benchmarks)}")
     need = [group, flops, target, *benchmarks]
     missing = [c for c in need if c not in models.columns]
     if missing:
         raise DataError(f"models table has no column {missing[0]!r}")
     frame = models.reset_index(drop=True)
     noun = "the models table"
-    if not 1 <= k <= min(len(benchmarks), len(frame)):
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= min(len(benchmarks), len(frame)):
         raise DataError(f"k must be between 1 and the number of benchmarks ({len(benchmarks)}) and of models "
                         f"({len(frame)}), got {k!r}")
     no_group = is_missing(frame[group]).to_numpy()
@@ -224,11 +229,16 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
         check_accuracy(y[:, j], name, frame.index)
     t = parse_numbers(frame, target, noun)
     check_accuracy(t, target, frame.index)
-    has_t = np.isfinite(t) if train is None else np.asarray(train, bool) & np.isfinite(t)
+    if train is not None:
+        train = np.asarray(train)
+        if train.dtype != bool or train.shape != (len(frame),):
+            raise DataError(f"train must be a true/false mask with one entry per model ({len(frame)}), got "
+                            f"{train.dtype} values of shape {train.shape}")
+    has_t = np.isfinite(t) if train is None else train & np.isfinite(t)
     if not has_t.any():
         raise DataError(f"no model{' of the training rows' if train is not None else ''} has a '{target}' "
                         "score: nothing to fit the link to")
-    c = parse_numbers(frame, flops, noun)
+    c = positive_or_missing(frame, flops, noun)
     has_c = np.isfinite(c) & (c > 0)
     logc = np.where(has_c, np.log(np.where(has_c, c, 1.0)), 0.0)
     c_ref = float(np.mean(logc[has_c])) if has_c.any() else 0.0
@@ -236,7 +246,6 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     data = {"y": np.nan_to_num(y), "observed": np.isfinite(y), "family": fam_idx,
             "logc": np.where(has_c, logc - c_ref, 0.0), "has_c": has_c, "target": np.nan_to_num(t),
             "has_t": has_t, "chance": float(chance)}
-    ceiling = None if ceiling is None else float(ceiling)
     model = _make_model(k, len(benchmarks), len(fams), ceiling, leaders(y, k))
     sites = ["loading_raw", "alpha", "beta", "w", "b"] + (["top"] if ceiling is None else [])
     out = sample(model, data, sites=sites, chains=chains, draws=draws, warmup=warmup, seed=seed,

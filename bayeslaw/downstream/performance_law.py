@@ -43,9 +43,10 @@ import pandas as pd
 from jax.scipy.stats import norm
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import parse_numbers
+from bayeslaw.data.columns import listed_rows, parse_numbers
 from bayeslaw.data.files import read_folder_file, require_layout
-from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
+from bayeslaw.data.frames import as_frame
+from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, require_rows, sample
 
 COLUMNS = ("layers", "hidden", "ffn", "tokens_T", "params_B")
 FEATURES = ("log_layers", "log_hidden", "log_ffn", "log_tokens_sat")
@@ -169,6 +170,16 @@ class PerformanceLawFit(ModelFit):
         return np.asarray(jnp.clip(scores, 0.0, 1.0))
 
 
+def _flags(models: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of true/false flags (bool, or 0/1); anything else is a DataError naming the rows
+    ('yes' or 3.0 was read as true)."""
+    values = models[column]
+    ok = values.map(lambda v: isinstance(v, bool | np.bool_) or (isinstance(v, int | float | np.number) and v in (0, 1)))
+    if not ok.all():
+        raise DataError(f"column '{column}' must hold true/false flags: {listed_rows(models.index[~ok.to_numpy()])}")
+    return values.astype(bool).to_numpy()
+
+
 def fit_performance_law(models: pd.DataFrame, target: str = "mmlu", *, chance: float = 0.25,
                         unstable: str | None = None, chains: int = 4, draws: int = 1000, warmup: int = 1000,
                         seed: int = 0, target_accept: float = 0.9) -> PerformanceLawFit:
@@ -193,15 +204,19 @@ def fit_performance_law(models: pd.DataFrame, target: str = "mmlu", *, chance: f
     -------
     PerformanceLawFit
     """
+    models, chance = as_frame(models, "models table"), check_share(chance, "chance")
     if target not in models.columns:
         raise DataError(f"table has no column {target!r} (the target score)")
+    if unstable is not None and unstable not in models.columns:
+        raise DataError(f"table has no column {unstable!r} (the unstable flag)")
     x, k = design(models), instability(models)
+    require_rows(models, x.shape[1] + 3, "the models table")  # the weights, w0, the noise and the floor
     y = models[target].to_numpy(float)
     check_accuracy(y, target, models.index)
     if not np.all(np.isfinite(y)):
         raise DataError(f"column '{target}' has missing values: rows "
                         + ", ".join(str(v) for v in models.index[~np.isfinite(y)][:5]))
-    flag = np.asarray(models[unstable], bool) if unstable else np.zeros(len(models), bool)
+    flag = _flags(models, unstable) if unstable else np.zeros(len(models), bool)
     mean, scale = x.mean(0), x.std(0) + 1e-12
     data = {"z": (x - mean) / scale, "k": k, "scale": scale, "y": y, "unstable": flag, "chance": float(chance)}
     out = sample(_model, data, sites=["w0", "w", "gamma_excess", "sigma", "tau", "floor"], chains=chains, draws=draws,

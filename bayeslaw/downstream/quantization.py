@@ -29,7 +29,7 @@ from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.data.columns import check_columns, listed_rows, numeric_column, parse_numbers
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
-from bayeslaw.downstream.base import ModelFit, check_accuracy, sample
+from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, require_rows, sample
 
 BITS = (4, 8)
 _DF = 3.0
@@ -127,6 +127,13 @@ def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float 
     curve, pairs = _checked(curve, "curve", {"params_B": True, "accuracy": False}), \
         _checked(pairs, "pairs", {"params_B": True, "bits": False, "delta": False})
     check_accuracy(curve["accuracy"].to_numpy(), "accuracy", curve.index)
+    chance = check_share(chance, "chance")
+    require_rows(curve, 4, "the curve table")  # top, k, m and the noise
+    require_rows(pairs, 2, "the pairs table")
+    off = np.abs(pairs["delta"].to_numpy()) > 1
+    if off.any():  # a drop of 2.0 is 200 points: percent given where fractions are meant
+        raise DataError(f"column 'delta' in the pairs table is an accuracy difference in [-1, 1] (a fraction, not "
+                        f"percent): {listed_rows(pairs.index[off])}")
     bad = ~np.isin(pairs["bits"].to_numpy(), BITS)
     if bad.any():
         raise DataError(f"column 'bits' in the pairs table must be 4 or 8: "

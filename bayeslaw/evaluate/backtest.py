@@ -17,7 +17,7 @@ from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.data.runs import read_runs
 from bayeslaw.data.where import filter_runs
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
-from bayeslaw.results.fit import NEW_FAMILY, Fit
+from bayeslaw.results.fit import NEW_FAMILY, Fit, require_fit
 
 DEFAULT_LEVELS = (0.5, 0.8, 0.95)
 
@@ -121,6 +121,7 @@ def _noise(law: Law) -> str:
 
 
 def _check_fitted(fitted: Fit, law: Law, train: pd.DataFrame, target: str, cutoff: float, by: str) -> None:
+    require_fit(fitted, "fitted")
     """Refuse a fit that is not the fit of these runs below the cutoff."""
     if fitted.law.name != law.name:
         raise DataError(f"fitted is a fit of law {fitted.law.name!r}, not of {law.name!r}")

@@ -29,7 +29,7 @@ from bayeslaw.core import progress as progress_bars
 from bayeslaw.core._arviz import az
 from bayeslaw.core.errors import BayeslawError, ParetoKWarning
 from bayeslaw.evaluate.heldout import family_scores, largest_scores
-from bayeslaw.results.draws import check_ci_prob, interval_columns
+from bayeslaw.results.draws import check_ci_prob, check_seed, interval_columns
 from bayeslaw.results.fit import Fit
 
 METHODS = ("loo", "largest", "family")
@@ -168,6 +168,12 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", by: str | None = No
     """
     if method not in METHODS:
         raise BayeslawError(f"method must be one of: {', '.join(METHODS)}; got {method!r}")
+    seed = check_seed(seed)
+    if method != "largest" and (by is not None or cutoff is not None):
+        raise BayeslawError(f"by and cutoff choose the held-out runs of method='largest', not method={method!r}")
+    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, int | float | np.number)
+                               or not np.isfinite(cutoff)):
+        raise BayeslawError(f"cutoff must be a finite number, got {cutoff!r}")
     check_comparable(fits)
     if method == "loo":
         table = _loo(fits)

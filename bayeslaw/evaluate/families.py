@@ -157,6 +157,20 @@ class FamilyTestResult:
         return f"<FamilyTestResult {self.verdict}>"
 
 
+def _require_families(runs, group: str | None) -> None:
+    """Refuse runs of fewer than two families before the first fit (it was found after fitting,
+    a minute later)."""
+    from bayeslaw.data.runs import read_runs
+
+    frame = read_runs(runs)
+    if group is not None and group not in frame.columns:
+        return  # the fit names the missing column
+    count = 0 if group is None else frame[group].dropna().nunique()
+    if count < 2:
+        raise FitError(f"family_test needs at least two families; the runs have {max(count, 1)} "
+                       f"(group column: {group!r})")
+
+
 def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Sequence[str] = ("alpha",), *,
                 alternative: str = "partial", target: str = "loss", group: str | None = None,
                 leave_family_out: bool = False, ci_prob: float = 0.9, progress: bool | None = None,
@@ -204,6 +218,10 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
             raise FitError(f"family_test: unknown parameter {p!r} of law {law.name!r}; parameters: {', '.join(valid)}")
     if not params:
         raise FitError("family_test: give at least one parameter to test")
+    if isinstance(fit_or_law, Fit):
+        _require_families(fit_or_law.table.frame if runs is None else runs, fit_or_law.table.group)
+    elif runs is not None and group is not None:
+        _require_families(runs, group)
     steps = 3 + bool(leave_family_out)
     with progress_bars.bar(steps, f"family test ({_names(params)})", progress, unit="step") as meter:
         if isinstance(fit_or_law, Fit):

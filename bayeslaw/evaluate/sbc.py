@@ -22,12 +22,15 @@ from numpyro.infer import Predictive
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import ConvergenceWarning, FitError
+from bayeslaw.data.frames import as_frame
 from bayeslaw.data.runs import validate_runs
 from bayeslaw.infer.batch import diagnose_many, fit_many
 from bayeslaw.infer.fit import CENTRED_MIN_RUNS
+from bayeslaw.infer.settings import check_settings
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import build_model, make_plan
+from bayeslaw.modeling.likelihood import check_enough_runs
 
 __all__ = ["SBCResult", "chi2_sf", "rank_uniformity", "sbc"]
 
@@ -179,13 +182,22 @@ def sbc(
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise FitError(f"n must be an integer >= 2, got {n!r}")
+    check_settings(chains, draws, warmup, seed, 0.8)  # before the prior draws, not in fit_many after them
     if isinstance(thin, bool) or not isinstance(thin, int) or thin < 1 or thin > chains * draws:
         raise FitError(f"thin must be an integer in [1, chains * draws], got {thin!r}")
-    bins = bins or max(2, min(10, n // 5))
+    ranks = chains * draws // thin
+    if bins is None:
+        bins = max(2, min(10, n // 5, ranks + 1))
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= ranks + 1:
+        # a rank takes ranks + 1 values: one bin has no test, more bins than values empty ones
+        raise FitError(f"bins must be a whole number from 2 to {ranks + 1} (the rank values of "
+                       f"chains * draws // thin = {ranks} draws), got {bins!r}")
     runtime.configure()
     law = load_law(law)
-    frame = design.drop(columns=[_TARGET], errors="ignore").reset_index(drop=True)
+    frame = as_frame(design, "design").drop(columns=[_TARGET], errors="ignore").reset_index(drop=True)
     table = validate_runs(frame, {i.name: i.positive for i in law.inputs}, None, group, what="design")
+    # simulated targets differ row by row, so the design's distinct input rows are what counts
+    check_enough_runs(law, table.inputs, np.zeros(len(table.frame)), "the design")
     if centered is None:
         centered = bool(np.bincount(table.family_index).min() >= CENTRED_MIN_RUNS)
     plan = make_plan(law, table.n_families, dict(pooling or {}), centered=bool(centered))

@@ -62,10 +62,14 @@ def _split(tables, split_by: str | None) -> tuple[list, list[pd.DataFrame]]:
     if isinstance(tables, (pd.DataFrame, str, os.PathLike)):
         raise FitError("tables must be a list of runs tables; to fit one table per group, pass "
                        "split_by='<column>'")
-    frames = list(tables)
+    if isinstance(tables, Mapping):  # named tables: the fits are labelled by their names
+        labels, frames = list(tables), list(tables.values())
+    else:
+        frames = list(tables)
+        labels = list(range(len(frames)))
     if not frames:
         raise FitError("tables is empty: nothing to fit")
-    return list(range(len(frames))), frames
+    return labels, frames
 
 
 def batch_runs(labels: list, tables: list[RunsTable], run: str | bool | None) -> list[tuple]:
@@ -133,7 +137,7 @@ def fit_many(
     ----------
     law : str, path or Law
         As in :func:`bayeslaw.fit`.
-    tables : list of DataFrames (or CSV paths), or one DataFrame with ``split_by``
+    tables : list of DataFrames (or CSV paths), a dict of them by name, or one DataFrame with ``split_by``
         The runs tables. Every table must have the same number of families (the batch shares
         one model); tables may have different numbers of runs.
     target, group, pooling, chains, draws, warmup, target_accept

@@ -3,11 +3,12 @@ table against the law (:func:`checked_table`)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
-from bayeslaw.core.errors import FitError
+from bayeslaw.core.errors import DataWarning, FitError
 from bayeslaw.data.runs import RunsTable, validate_runs
 from bayeslaw.laws.law import Law
 from bayeslaw.modeling.likelihood import check_enough_runs, check_target
@@ -51,6 +52,8 @@ def check_names(target, group, run, pooling, centered) -> None:
         raise FitError(f"pooling must be 'auto', None or a dict of parameter -> mode, got {pooling!r}")
     if pooling is not None and not isinstance(pooling, str | Mapping):
         raise FitError(f"pooling must be 'auto', None or a dict of parameter -> mode, got {type(pooling).__name__}")
+    if group is None and pooling and pooling != "auto":  # pooling across families, with no families
+        raise FitError(f"pooling {dict(pooling)} applies across families: give group (the family column)")
     if centered is not None and not isinstance(centered, bool | np.bool_):
         raise FitError(f"centered must be True, False or None, got {centered!r}")
 
@@ -70,4 +73,16 @@ def checked_table(law: Law, frame, target: str, group: str | None, label: str | 
     check_target(law, table.target, table.frame, target, table.inputs)
     check_enough_runs(law, table.inputs, table.target,
                       "the runs table" if label is None else f"runs table {label!r}")
+    _warn_constant_inputs(law, table, "the runs table" if label is None else f"runs table {label!r}")
     return table
+
+
+def _warn_constant_inputs(law: Law, table: RunsTable, noun: str) -> None:
+    """A law input with one value in every run (all at N = 1e8) leaves the terms that scale with
+    it to the prior: say so, since the summary would show their exponents as if measured."""
+    for name in law.formula.names:
+        values = table.inputs.get(name)
+        if values is not None and len(values) > 1 and np.ptp(values) == 0:
+            warnings.warn(f"column '{name}' of {noun} holds one value ({values[0]:g}) in every run: how the law "
+                          f"changes with {name} is not learnt from these runs (the parameters of its {name} terms "
+                          "keep their prior)", DataWarning, stacklevel=3)

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeslaw.core.errors import LawSpecError
-from bayeslaw.laws.fields import FLOAT32_RANGE, as_float, float32_problem
+from bayeslaw.core.runtime import FLOAT32_RANGE, float32_problem
+from bayeslaw.laws.fields import as_float
 from bayeslaw.laws.grammar import (
     BINOPS,
     CONSTRUCTS,

@@ -17,13 +17,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from bayeslaw.core import runtime
 from bayeslaw.core.errors import LawSpecError
 
 _SHOWN_CHARS = 40
 _MAX_PATH = 120
-#: the magnitudes a 32-bit float holds (normal numbers): a fit on a GPU runs in float32, where a
-#: number outside them is inf or 0 and the sampler would find no finite density, blaming the data
-FLOAT32_RANGE = (1.1754943508222875e-38, 3.4028234663852886e38)
 
 
 def as_float(value: float) -> float:
@@ -33,15 +31,6 @@ def as_float(value: float) -> float:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
-
-
-def float32_problem(number: float) -> str | None:
-    """Why a finite law-file number cannot be used in a 32-bit fit, or None (0 is fine)."""
-    low, high = FLOAT32_RANGE
-    if number != 0 and not low <= abs(number) <= high:
-        return (f"is outside the range of a 32-bit float ({low:.1e} to {high:.1e} in magnitude, or 0), "
-                "in which fits on a GPU run")
-    return None
 
 
 def shown(value: Any) -> str:
@@ -131,7 +120,7 @@ class Fields:
         number = as_float(value)
         if not math.isfinite(number):
             raise self.error(path, f"{noun} must be a finite number, got {shown(value)}")
-        if (why := float32_problem(number)) is not None:
+        if (why := runtime.float32_problem(number)) is not None:
             raise self.error(path, f"{noun} {shown(value)} {why}")
         if positive and number <= 0:
             raise self.error(path, f"{noun} must be positive, got {shown(value)}")

@@ -19,7 +19,8 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform
 
 from bayeslaw.core.errors import LawSpecError
-from bayeslaw.laws.fields import Fields, as_float, float32_problem, shown
+from bayeslaw.core.runtime import float32_problem
+from bayeslaw.laws.fields import Fields, as_float, shown
 
 #: name -> (NumPyro class, required keywords, optional keywords with defaults)
 DISTRIBUTIONS: dict[str, tuple[type, tuple[str, ...], dict[str, float]]] = {

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.results.fit import NEW_FAMILY
+from bayeslaw.results.fit import NEW_FAMILY, require_fit
 
 #: FLOPs per parameter per token of a training run (C = 6 N D)
 FLOPS_PER_PARAM_TOKEN = 6.0
@@ -84,8 +84,10 @@ def planned_frame(fit, at) -> pd.DataFrame:
     """Planned runs as a DataFrame (inputs, maybe the group column), validated like predict's rows.
 
     ``at`` is None, a dict (one run), a list of dicts or a DataFrame. Raises PredictionError for
-    a missing input or an unknown family (through :meth:`Fit.predict`'s own checks).
+    a missing input or an unknown family (through :meth:`Fit.predict`'s own checks), and a
+    TypeError for anything but a Fit (every figure of a fit and the report start here).
     """
+    require_fit(fit)
     if at is None or (isinstance(at, pd.DataFrame) and at.empty):
         return pd.DataFrame(columns=list(fit.law.input_names))
     if isinstance(at, pd.DataFrame):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayeslaw.core.errors import PredictionError
 from bayeslaw.plot._common import (
     CMAP,
     CURVE_MARGIN,
@@ -54,6 +55,17 @@ def iso_rows(fit, x: str, grid: np.ndarray, ratio: float | None, held: dict) -> 
     else:  # x == "D"
         n = grid / ratio
     return {"N": n, "D": ratio * n, **{k: np.full(grid.size, v) for k, v in held.items()}}
+
+
+def _checked_ratios(ratios) -> list[float]:
+    """The D/N ratios to draw, sorted; anything but positive finite numbers is a PredictionError."""
+    try:
+        values = np.atleast_1d(np.asarray(ratios, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
+        raise PredictionError(f"ratios must be one or more positive D/N ratios, got {ratios!r}")
+    return sorted(values.tolist())
 
 
 def _cmap():
@@ -143,7 +155,7 @@ def plot_decision(fit, at=None, *, x: str | None = None, ci_prob: float = 0.9, r
     ratio_name = "tokens per parameter D/N"
     if by_ratio:
         run_ratio = inputs["D"] / inputs["N"]
-        ratios = sorted(float(r) for r in np.atleast_1d(ratios)) if ratios is not None else default_ratios(fit)
+        ratios = _checked_ratios(ratios) if ratios is not None else default_ratios(fit)
         held = {k: float(np.exp(np.log(v).mean())) for k, v in inputs.items() if k not in ("N", "D")}
         plan_ratio = planned["D"].to_numpy(float) / planned["N"].to_numpy(float) if len(planned) else []
         from matplotlib.colors import LogNorm

@@ -8,6 +8,7 @@ import numpy as np
 
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.results.draws import check_ci_prob, check_kind
+from bayeslaw.results.fit import require_fit
 
 #: the curve extends this many decades beyond the largest observed x (the extrapolation region)
 EXTEND_DECADES = 0.5
@@ -101,6 +102,7 @@ def plot_fit(
         For an ``x`` or ``fixed`` name that is not a law input, an unknown family, or a bad
         ``kind`` / ``ci_prob``.
     """
+    require_fit(fit)
     inputs = fit.law.input_names
     if x not in inputs:
         raise PredictionError(

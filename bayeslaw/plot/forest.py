@@ -14,6 +14,7 @@ import numpy as np
 from bayeslaw.core.errors import FitError
 from bayeslaw.plot._common import reader_name
 from bayeslaw.results.draws import check_ci_prob
+from bayeslaw.results.fit import require_fit
 
 
 def _plain_ticks(axis) -> None:
@@ -56,6 +57,7 @@ def plot_family_forest(fit, params: Sequence[str] | None = None, *, ci_prob: flo
     FitError
         For a name that is not a parameter of the law.
     """
+    require_fit(fit)
     ci_prob = check_ci_prob(ci_prob)
     known = list(fit.law.all_params())
     if params is None:

@@ -11,6 +11,11 @@ def plot_isoflop(fit, ax=None):
 
     Returns the matplotlib Axes.
     """
+    from bayeslaw.decide.isoflop_fit import IsoflopFit
+
+    if not isinstance(fit, IsoflopFit):
+        raise TypeError(f"plot_isoflop draws the isoFLOP profiles of bayeslaw.isoflop(runs), got "
+                        f"{type(fit).__name__}; a law's fit is drawn by plot_fit or plot_decision")
     if ax is None:
         import matplotlib.pyplot as plt
 

@@ -23,6 +23,7 @@ import numpy as np
 from bayeslaw.core.atomic import check_folder, write_atomically
 from bayeslaw.core.errors import BayeslawError
 from bayeslaw.decide.allocation import optimal_allocation
+from bayeslaw.evaluate.backtest import Backtest
 from bayeslaw.plot._common import has_nd, key_values, planned_frame
 from bayeslaw.report import sections as s
 from bayeslaw.report.style import CSS
@@ -70,6 +71,10 @@ def render_report(fit, at=None, *, backtest=None, ci_prob: float = 0.9, seed: in
 
     ci_prob = check_ci_prob(ci_prob)
     planned = planned_frame(fit, at)
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str, got {type(title).__name__}")
+    if backtest is not None and not isinstance(backtest, Backtest):
+        raise TypeError(f"backtest must be a result of bayeslaw.backtest, got {type(backtest).__name__}")
     parts = [s.law_section(fit), s.data_section(fit)]
     two = has_nd(fit.law)
     fig = plot_decision(fit, planned, ci_prob=ci_prob, seed=seed, x="C" if two else fit.law.input_names[0],

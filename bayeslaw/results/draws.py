@@ -91,5 +91,7 @@ class DrawsMixin:
 
     def flat(self, name: str) -> np.ndarray:
         """Draws of one site with chains and draws merged: shape (S, ...)."""
+        if name not in self.samples:
+            raise PredictionError(f"no sampled site {name!r}; sites: {', '.join(sorted(self.samples))}")
         value = np.asarray(self.samples[name])
         return value.reshape((-1,) + value.shape[2:])

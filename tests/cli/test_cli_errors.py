@@ -228,10 +228,19 @@ def test_empty_and_header_only_files_are_named(tmp_path, monkeypatch, capsys):
     (["fit", "chinchilla", DATA, "--sampler", "metropolis", "--out", "x.nc"],
      "argument --sampler: invalid choice: 'metropolis'"),  # the choices' quoting varies by Python
     (["fit", "chinchilla", DATA, "--noise-trend", "C", "--out", "x.nc"],
-     "sigma_trend of law 'chinchilla' names 'C', not a positive input of the law"),
+     "bad --noise-trend value 'C': sigma_trend of law 'chinchilla' names 'C', not a positive input of the law"),
     (["fit", "chinchilla", "missing.csv"], "cannot read runs table 'missing.csv': no such file"),
     (["fit", "chinchilla", "."], "cannot read runs table '.': it is a folder"),
-], ids=["law", "column", "predict", "pooling", "sampler", "noise-trend", "no-data", "data-folder"])
+    (["fit", "chinchilla", DATA, "--group", "family", "--pooling", "alpha=partial", "--pooling", "alpha=none"],
+     "bad --pooling value 'alpha=none': 'alpha' is given twice (partial, none)"),
+    (["fit", "chinchilla", DATA, "--pooling", "alpha=partial"],
+     "pooling {'alpha': 'partial'} applies across families: give group (the family column)"),
+    (["compare", "chinchilla", "--data", DATA, "--group", "family"],
+     "compare ranks two or more FITs (laws or .nc files), got one: 'chinchilla'"),
+    (["compare", "chinchilla", "kaplan", "--data", DATA, "--by", "C"],
+     "--by and --cutoff choose the held-out runs of --method largest, not --method loo"),
+], ids=["law", "column", "predict", "pooling", "sampler", "noise-trend", "no-data", "data-folder", "pooling-twice",
+        "pooling-no-group", "compare-one", "compare-by-loo"])
 def test_bad_fit_input(args, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, out, err = run_main(args, capsys)
@@ -361,12 +370,18 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["compare", "=fit.nc", "b=fit.nc"], "bad fit '=fit.nc': give NAME=FILE.nc with a name and a file, or FILE.nc alone"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3,N=1e8:1e10:3"],
      "bad --grid value 'N=1e7:1e9:3,N=1e8:1e10:3': 'N' is given twice"),
+    (["suggest", "fit.nc", "--target", "N=7e10,D=1.4e12", "--grid", "N=1e7:1e9:3,D=1e8:1e10:3", "--outer", "4",
+      "--budget", "1"], "--budget 1 is below the cheapest candidate's cost 6e+15: no run fits it"),
+    (["plan", "fit.nc", "--compute", "1e-320"],
+     "compute 9.99989e-321 is outside the range of a 32-bit float (1.2e-38 to 3.4e+38 in magnitude, or 0), in which "
+     "fits on a GPU run"),
     (["predict", "fit.nc", "--rows", "empty.csv"],
      "cannot read prediction rows file 'empty.csv': the file is empty (no header row)"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--candidates", "header.csv"],
      "candidates file 'header.csv' has no rows (only a header)"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
-        "grid-count", "grid-size", "empty-name", "grid-twice", "empty-rows", "header-candidates"])
+        "grid-count", "grid-size", "empty-name", "grid-twice", "budget", "tiny-compute", "empty-rows",
+        "header-candidates"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
@@ -455,7 +470,7 @@ def test_compare_checks_every_law_before_the_first_fit(tmp_path, monkeypatch, ca
       "6*N*D when N and D are present)")),
     (["--method", "largest", "--cutoff", "1e30"],
      "cutoff 1e+30 on 'C' leaves 150 runs to fit and 0 to score; choose a cutoff between 2.99711e+16 and 3.02124e+20"),
-    (["--method", "family"], "method='family' needs fits with a group column and at least two families"),
+    (["--method", "family"], "--method family needs --group (the column naming each run's family)"),
 ], ids=["by", "cutoff", "family"])
 def test_compare_checks_the_held_out_settings_before_the_first_fit(options, message, tmp_path, monkeypatch, capsys):
     """A bad --by, --cutoff or a table without families was refused only after every law was

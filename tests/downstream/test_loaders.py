@@ -3,6 +3,7 @@ a missing column or a file left without rows is one exact error naming the file,
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -202,3 +203,35 @@ def test_fit_quantization_names_the_table_column_and_row_before_sampling():
         fit_quantization(sizes, pairs)
     assert str(info.value) == "column 'params_B' in the curve table must be positive: row 1 (0)"
     assert text.loc[2, "params_B"] == "13B" and pairs["bits"].dtype.kind == "i"  # the caller's tables untouched
+
+
+def test_downstream_fits_refuse_impossible_settings_before_sampling():
+    """chance 1 put the floor above every score, -1 or NaN sampled nonsense, an empty table ended
+    in 'no starting point ... check the table', an int train array was read as a mask."""
+    from bayeslaw.downstream.performance_law import fit_performance_law
+
+    curve = pd.DataFrame({"params_B": [1.0, 7.0, 13.0, 70.0], "accuracy": [0.3, 0.45, 0.55, 0.7]})
+    pairs = pd.DataFrame({"params_B": [7.0, 13.0], "bits": [4, 8], "delta": [-0.02, -0.004]})
+    cases = [
+        (lambda: fit_quantization(curve, pairs, chance=1.5), "chance must be a number in [0, 1), got 1.5"),
+        (lambda: fit_quantization(curve.iloc[:1], pairs), "the curve table has 1 row; the fit needs at least 4"),
+        (lambda: fit_quantization(curve, pairs.assign(delta=[-2.0, -0.4])),
+         "column 'delta' in the pairs table is an accuracy difference in [-1, 1] (a fraction, not percent): row 0"),
+        (lambda: fit_performance_law(pd.DataFrame(columns=["layers", "hidden", "ffn", "tokens_T", "params_B", "mmlu"])),
+         "the models table has 0 rows; the fit needs at least 7"),
+    ]
+    obs = pd.DataFrame({"family": ["a", "b"] * 5, "flops": np.geomspace(1e20, 1e23, 10),
+                        **{b: np.linspace(0.3, 0.7, 10) for b in ("b1", "b2", "b3", "t")}})
+    cases += [
+        (lambda: fit_observational(obs, ["b1", "b2", "b3"], "t", ceiling=2.0), "ceiling must be a number in (0, 1], got 2.0"),
+        (lambda: fit_observational(obs, ["b1", "b2", "t"], "t"),
+         "benchmarks must be distinct and leave out the target 't', got ['b1', 'b2', 't']"),
+        (lambda: fit_observational(obs, ["b1", "b2", "b3"], "t", train=np.arange(10)),
+         "train must be a true/false mask with one entry per model (10), got int64 values of shape (10,)"),
+        (lambda: fit_observational(obs.assign(flops=-1.0), ["b1", "b2", "b3"], "t"),
+         "column 'flops' in the models table must be positive where given: rows 0 (-1), 1 (-1), 2 (-1), 3 (-1), 4 (-1), ..."),
+    ]
+    for call, message in cases:
+        with pytest.raises(DataError) as info:
+            call()
+        assert str(info.value).startswith(message), (str(info.value), message)
