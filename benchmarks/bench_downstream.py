@@ -55,8 +55,8 @@ from bayeslaw.downstream.observational import (
     BIAS_GRID,
     FLOPS_CUTOFF,
     fit_observational,
-    load_obsscaling,
 )
+from bayeslaw.downstream.obsscaling import load_obsscaling
 from bayeslaw.downstream.olmo_ladder import (
     OLMO_CHANCE,
     OLMO_PREDICTABLE,

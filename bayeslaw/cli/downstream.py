@@ -110,7 +110,8 @@ def _observational(args: argparse.Namespace, task: str):
 
     from bayeslaw.cli.args import CliError
     from bayeslaw.data.files import require_layout
-    from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational, load_obsscaling
+    from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational
+    from bayeslaw.downstream.obsscaling import load_obsscaling
 
     if task not in OBS_BENCHMARKS:
         raise BayeslawError(f"unknown --task {task!r} for the observational model; benchmarks: "

@@ -47,7 +47,6 @@ from bayeslaw.data.columns import (
     parse_numbers,
     positive_or_missing,
 )
-from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, sample
 from bayeslaw.downstream.pca import leaders
@@ -289,29 +288,3 @@ def _link_error(fit: ObservationalFit, frame: pd.DataFrame, benchmarks, target: 
     r, sc, d = (np.concatenate(v) for v in (residuals, scales, distances))
     reference = float(np.median(fit.linear_predictor(np.flatnonzero(has_t)), axis=0).max())
     return {"reference": reference, "weights": error_posterior(r, sc, d, biases=BIAS_GRID), "n_points": int(r.size)}
-
-
-def load_obsscaling(data_dir) -> pd.DataFrame:
-    """``base_llm_benchmark_eval.csv`` with the BTLM-3B token error fixed (627 B, not 627 T tokens).
-
-    Columns: model, family, params_B, tokens_T, flops (FLOPs, not 1e21) and the 8 benchmarks.
-    A missing folder, file or layout column is a DataError naming it; text in a number column, a size or FLOPs figure <= 0 or
-    a missing family is a DataError naming the column and row (0 = first below the header).
-    """
-    t = read_folder_file(data_dir, "base_llm_benchmark_eval.csv", "observational")
-    noun = f"base_llm_benchmark_eval.csv of '{data_dir}'"
-    sizes = ["Model Size (B)", "Pretraining Data Size (T)", "FLOPs (1E21)"]
-    require_layout(t, ["Model", "Model Family", *sizes], data_dir, "observational")
-    if t.empty:
-        raise DataError(f"{noun} has no rows")
-    if (no_family := is_missing(t["Model Family"]).to_numpy()).any():
-        raise DataError(f"column 'Model Family' in {noun} has missing values: {listed_rows(t.index[no_family])}")
-    for column in t.columns.drop(["Model", "Model Family"]):  # sizes and benchmark scores
-        t[column] = positive_or_missing(t, column, noun) if column in sizes else parse_numbers(t, column, noun)
-    btlm = t["Model"] == "cerebras/btlm-3b-8k-base"
-    t.loc[btlm, "Pretraining Data Size (T)"] = 0.627
-    t.loc[btlm, "FLOPs (1E21)"] = 6 * t.loc[btlm, "Model Size (B)"] * 0.627
-    out = t.rename(columns={"Model": "model", "Model Family": "family", "Model Size (B)": "params_B",
-                            "Pretraining Data Size (T)": "tokens_T"})
-    out["flops"] = t["FLOPs (1E21)"] * 1e21
-    return out.drop(columns=["FLOPs (1E21)"])

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from bayeslaw.core.errors import DataError
-from bayeslaw.downstream.observational import fit_observational, load_obsscaling
+from bayeslaw.downstream.observational import fit_observational
+from bayeslaw.downstream.obsscaling import load_obsscaling
 from bayeslaw.downstream.olmo_ladder import load_olmo_ladder
 from bayeslaw.downstream.performance_law import load_not_just_scaling
 from bayeslaw.downstream.quantization import fit_quantization, load_openllm
