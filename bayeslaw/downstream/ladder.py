@@ -274,9 +274,7 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
             "loss": loss, "accuracy": accuracy, "anchor": None if anchor is None else float(anchor),
             "ideal": None if anchor is None else ideal}
     floor_a, floor_b = (2.0, 6.0)
-    if chance is not None:
-        if not 0 < chance < 1:
-            raise DataError(f"chance must be in (0, 1), got {chance!r}")
+    if chance is not None:  # checked in (0, 1) above
         conc = chance * (1 - chance) / 0.01 ** 2 - 1
         floor_a, floor_b = chance * conc, (1 - chance) * conc
     data = {"lnN1": np.log(N[in1]) - lnN_ref, "lnD1": np.log(D[in1]) - lnD_ref, "loss1": L[in1],
