@@ -59,7 +59,7 @@ def read_runs(source: pd.DataFrame | Mapping | list | str | os.PathLike, what: s
         The path of a CSV file (UTF-8), or rows in any form
         :func:`bayeslaw.data.frames.as_frame` accepts (copied).
     what : str
-        How a file is called in messages (``"prediction rows"``, ``"candidates table"``).
+        How a file is called in messages (``"prediction rows file"``, ``"candidates file"``).
 
     Returns
     -------
