@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import jax
+import numpy as np
 
 from bayeslaw.core.errors import FitError
 
@@ -50,10 +51,16 @@ _COMPILE_EVENTS = ("/jax/core/compile/backend_compile_duration", "/jax/core/comp
 FLOAT32_RANGE = (1.1754943508222875e-38, 3.4028234663852886e38)
 
 
+def outside_float32(values) -> np.ndarray:
+    """Where finite ``values`` lie outside :data:`FLOAT32_RANGE` (0 lies inside)."""
+    magnitude = np.abs(np.asarray(values, dtype=float))
+    return (magnitude != 0) & ((magnitude < FLOAT32_RANGE[0]) | (magnitude > FLOAT32_RANGE[1]))
+
+
 def float32_problem(number: float) -> str | None:
     """Why a finite number cannot be used in a 32-bit fit, or None (0 is fine)."""
-    low, high = FLOAT32_RANGE
-    if number != 0 and not low <= abs(number) <= high:
+    if outside_float32(number):
+        low, high = FLOAT32_RANGE
         return (f"is outside the range of a 32-bit float ({low:.1e} to {high:.1e} in magnitude, or 0), "
                 "in which fits on a GPU run")
     return None

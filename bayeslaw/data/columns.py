@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
-from bayeslaw.core.runtime import FLOAT32_RANGE
+from bayeslaw.core.runtime import FLOAT32_RANGE, outside_float32
 
 __all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing"]
 
@@ -55,12 +55,12 @@ def numeric_column(frame: pd.DataFrame, name: str, positive: bool, noun: str) ->
     if bad.any():
         raise DataError(f"column '{name}' in {noun} has missing or infinite values: "
                         f"{listed_rows(frame.index[bad])}")
-    low_f32, high_f32 = FLOAT32_RANGE
-    wide = (values != 0) & ~((np.abs(values) >= low_f32) & (np.abs(values) <= high_f32))
+    wide = outside_float32(values)
     if wide.any():  # 1e308 or 1e-320: inf or 0 in a 32-bit fit, and overflowing 6 N D in any
         pairs = [f"{label} ({v:g})" for label, v in zip(frame.index[wide], values[wide], strict=True)]
-        raise DataError(f"column '{name}' in {noun} holds values outside the range of a 32-bit float ({low_f32:.1e} "
-                        f"to {high_f32:.1e} in magnitude), in which fits on a GPU run: {_rows_phrase(pairs)}")
+        low, high = FLOAT32_RANGE
+        raise DataError(f"column '{name}' in {noun} holds values outside the range of a 32-bit float ({low:.1e} "
+                        f"to {high:.1e} in magnitude), in which fits on a GPU run: {_rows_phrase(pairs)}")
     if positive:
         low = values <= 0
         if low.any():

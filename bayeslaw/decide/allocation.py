@@ -101,9 +101,10 @@ def _budgets(compute, name: str = "compute", what: str = "FLOP budgets") -> np.n
         values = np.array([np.nan])
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise PredictionError(f"{name} must be one or more positive {what}, got {compute!r}")
-    wide = next((v for v in values if runtime.float32_problem(float(v))), None)
-    if wide is not None:  # 1e-320 FLOPs gave N* = 0 and NaN rows
-        raise PredictionError(f"{name} {wide:g} {runtime.float32_problem(float(wide))}")
+    wide = runtime.outside_float32(values)
+    if wide.any():  # 1e-320 FLOPs gave N* = 0 and NaN rows
+        first = float(values[wide][0])
+        raise PredictionError(f"{name} {first:g} {runtime.float32_problem(first)}")
     return values
 
 

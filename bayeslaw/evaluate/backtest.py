@@ -16,6 +16,7 @@ import pandas as pd
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.data.runs import read_runs
 from bayeslaw.data.where import filter_runs
+from bayeslaw.evaluate.heldout import check_cutoff
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
 from bayeslaw.results.fit import NEW_FAMILY, Fit, require_fit
 
@@ -181,8 +182,7 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     from bayeslaw.infer.fit import fit as run_fit
 
     levels = _levels(ci_probs)
-    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not np.isfinite(cutoff):
-        raise DataError(f"cutoff must be a finite number, got {cutoff!r}")
+    cutoff = check_cutoff(cutoff)
     law = load_law(law)
     trend = fit_kwargs.pop("noise_trend", None)
     if trend is not None:  # in the law itself, so `fitted` is checked against it and refits keep it

@@ -171,9 +171,6 @@ def compare(fits: Mapping[str, Fit], *, method: str = "loo", by: str | None = No
     seed = check_seed(seed)
     if method != "largest" and (by is not None or cutoff is not None):
         raise BayeslawError(f"by and cutoff choose the held-out runs of method='largest', not method={method!r}")
-    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, int | float | np.number)
-                               or not np.isfinite(cutoff)):
-        raise BayeslawError(f"cutoff must be a finite number, got {cutoff!r}")
     check_comparable(fits)
     if method == "loo":
         table = _loo(fits)

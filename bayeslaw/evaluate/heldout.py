@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import BayeslawError
+from bayeslaw.core.errors import BayeslawError, DataError
 from bayeslaw.data.runs import RunsTable, encode_rows
 from bayeslaw.modeling.build import family_draws, pointwise_log_likelihood
 from bayeslaw.results.fit import Fit
@@ -101,6 +101,14 @@ def table_scale(table: RunsTable, by: str | None) -> tuple[str, np.ndarray]:
                         "'C' is computed as 6*N*D when N and D are present)")
 
 
+def check_cutoff(cutoff) -> float:
+    """A held-out cutoff as a float; anything but a finite number (the string '1e21', a bool) is
+    a DataError, shared by :func:`holdout_split` and :func:`bayeslaw.backtest`."""
+    if isinstance(cutoff, bool) or not isinstance(cutoff, int | float | np.number) or not np.isfinite(cutoff):
+        raise DataError(f"cutoff must be a finite number, got {cutoff!r}")
+    return float(cutoff)
+
+
 def holdout_split(table: RunsTable, by: str | None, cutoff: float | None) -> tuple[str, float, np.ndarray]:
     """``(by, cutoff, held_out)`` of leave-largest-out on a validated runs table: the size key,
     the cutoff (default: the largest :data:`HOLDOUT_SHARE` of runs) and a mask of the runs it
@@ -112,6 +120,8 @@ def holdout_split(table: RunsTable, by: str | None, cutoff: float | None) -> tup
         For an unknown size key, or a cutoff that leaves no run to score or fewer than 3 to fit.
     """
     by, scale = table_scale(table, by)
+    if cutoff is not None:
+        cutoff = check_cutoff(cutoff)
     if cutoff is None:  # the largest HOLDOUT_SHARE of runs (rounded up)
         cutoff = float(np.sort(scale)[len(scale) - int(np.ceil(HOLDOUT_SHARE * len(scale)))])
     test = scale >= cutoff
