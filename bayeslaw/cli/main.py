@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
 
@@ -32,7 +33,16 @@ _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
 
 
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors are one line, like every other error of the tool."""
+    """ArgumentParser whose usage errors are one line, like every other error of the tool.
+
+    A value that starts with a minus and a digit (``--compute -1e23``, ``-1e23,1e24``) is a value,
+    not an option, so the option's own check words the error; argparse before Python 3.13 takes
+    only plain ``-12`` and ``-1.5`` so and would say "expected one argument".
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d|^-(inf|infinity|nan)$", re.IGNORECASE)
 
     def error(self, message: str):
         _fail(f"{message} (see '{self.prog} --help')")

@@ -122,8 +122,10 @@ def format_diagnostics(notes: list[str]) -> str:
 
 
 def describe_beyond(frame) -> list[str]:
-    """One sentence per predicted row that lies beyond the fitted runs, in decades per input."""
+    """One sentence per predicted row that lies beyond the fitted runs, in decades per input, and
+    one per row below the smallest fitted run (``attrs["below"]`` of ``Fit.predict``'s frame)."""
     cols = [c for c in frame.columns if c.startswith("beyond_")]
+    below = frame.attrs.get("below", {})
     lines = []
     for i, row in enumerate(frame.reset_index(drop=True).itertuples(index=False)):
         far = {c[len("beyond_"):]: getattr(row, c) for c in cols if getattr(row, c) > 0}
@@ -131,4 +133,9 @@ def describe_beyond(frame) -> list[str]:
             parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in far.items())
             lines.append(f"note: planned run {i + 1} lies beyond the largest fitted run in {parts}; "
                          "its interval includes the extrapolation error where one was measured")
+        small = {name: float(values[i]) for name, values in below.items() if values[i] > 0}
+        if small:
+            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in small.items())
+            lines.append(f"note: planned run {i + 1} lies below the smallest fitted run in {parts}; "
+                         "the law was not checked there and its interval carries no extrapolation error")
     return lines

@@ -236,7 +236,8 @@ class Fit(DrawsMixin):
         (the draws do not pin it down); median and interval are always given. See
         :mod:`bayeslaw.results.tails`.
         For each positive input (and compute C = 6 N D), ``beyond_<input>``: how many decades
-        the row lies beyond the largest fitted value (0 inside the data).
+        the row lies beyond the largest fitted value (0 inside the data); ``attrs["below"]``
+        holds the decades below the smallest, as arrays by input.
         """
         ci_prob = check_ci_prob(ci_prob)
         table = self._rows(rows, warn_families=True)
@@ -247,7 +248,8 @@ class Fit(DrawsMixin):
             out[col] = values
         for col, values in beyond(self.table.inputs, table.inputs).items():
             out[col] = values
-        out.attrs.update(ci_prob=ci_prob, kind=kind)
+        out.attrs.update(ci_prob=ci_prob, kind=kind, below={
+            k[len("below_"):]: v for k, v in beyond(self.table.inputs, table.inputs, "below").items()})
         return out
 
     def fitted_means(self) -> tuple[dict, dict, jnp.ndarray]:

@@ -57,19 +57,23 @@ def distance_beyond(sizes: np.ndarray, frontier: np.ndarray) -> np.ndarray:
     return np.maximum(np.max(sizes - frontier, axis=-1), 0.0)
 
 
-def beyond(fitted: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def beyond(fitted: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray],
+           side: str = "beyond") -> dict[str, np.ndarray]:
     """How far rows lie beyond the fitted runs: ``log10(x / largest fitted x)``, 0 inside.
 
     One column ``beyond_<input>`` per positive law input, and ``beyond_C`` (compute 6 N D) when
     the law has N and D but no C input. A planned run can lie beyond the data in one input
     while inside it in the others (many tokens on a small model), which one size key hides.
+    ``side="below"``: ``below_<input>``, the decades below the smallest fitted value, where the
+    law is extrapolated downwards and no nested fit measured its error.
     """
     out = {}
     names = [k for k in fitted if np.all(np.asarray(fitted[k], dtype=float) > 0)]
     if {"N", "D"} <= set(names) and "C" not in fitted:
         names.append("C")
+    edge, sign = (np.max, 1.0) if side == "beyond" else (np.min, -1.0)
     for name in names:
-        largest = np.max(key_values(fitted, name))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"beyond_{name}"] = np.maximum(np.log10(key_values(rows, name) / largest), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratio = key_values(rows, name) / edge(key_values(fitted, name))
+            out[f"{side}_{name}"] = np.maximum(sign * np.log10(ratio), 0.0)
     return out

@@ -372,6 +372,13 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
      "bad --grid value 'N=1e7:1e9:3,N=1e8:1e10:3': 'N' is given twice"),
     (["suggest", "fit.nc", "--target", "N=7e10,D=1.4e12", "--grid", "N=1e7:1e9:3,D=1e8:1e10:3", "--outer", "4",
       "--budget", "1"], "--budget 1 is below the cheapest candidate's cost 6e+15: no run fits it"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3"],
+     "bad --grid value 'N=1e7:1e9:3': no axis for D; every candidate needs N and D, e.g. --grid "
+     "\"N=1e7:1e9:7,D=1e8:1e10:7\""),
+    (["plan", "fit.nc", "--compute", "-1e23"],  # a value, not an option argparse does not know
+     "bad --compute value '-1e23': '-1e23' is not a positive FLOP budget"),
+    (["plan", "fit.nc", "--compute", "-1e23,1e24"],
+     "bad --compute value '-1e23,1e24': '-1e23' is not a positive FLOP budget"),
     (["plan", "fit.nc", "--compute", "1e-320"],
      "compute 9.99989e-321 is outside the range of a 32-bit float (1.2e-38 to 3.4e+38 in magnitude, or 0), in which "
      "fits on a GPU run"),
@@ -380,7 +387,8 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--candidates", "header.csv"],
      "candidates file 'header.csv' has no rows (only a header)"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
-        "grid-count", "grid-size", "empty-name", "grid-twice", "budget", "tiny-compute", "empty-rows",
+        "grid-count", "grid-size", "empty-name", "grid-twice", "budget", "grid-axis", "negative-compute",
+        "negative-list", "tiny-compute", "empty-rows",
         "header-candidates"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -109,6 +109,24 @@ def test_cli_plan_allocation_and_better(tiny_family_fit, tmp_path, capsys):
     assert prob == pytest.approx(bl.prob_better(tiny_family_fit, a, b), abs=1e-3)
 
 
+def test_cli_predict_notes_rows_below_the_data(tiny_family_fit, tmp_path, capsys):
+    """A planned run smaller than every fitted one is an extrapolation too, downwards, where no
+    nested fit measured the law's error: the CLI says so per row, by how far on each axis."""
+    path = tmp_path / "fit.nc"
+    tiny_family_fit.save(path)
+    runs = tiny_family_fit.table.frame
+    small_n, small_d = runs["N"].min(), runs["D"].min()
+    assert main(["predict", str(path), "--at", f"N={small_n / 100:g},D={small_d * 2:g}",
+                 "--at", f"N={small_n * 2:g},D={small_d * 2:g}"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    c = -np.log10(small_n / 100 * small_d * 2 / (runs["N"] * runs["D"]).min())  # decades below in 6ND
+    assert notes == ["note: planned run 1 lies below the smallest fitted run in N by 2 decades"
+                     + (f", C by {c:.2g} decades" if c > 0 else "")
+                     + "; the law was not checked there and its interval carries no extrapolation error"]
+    below = tiny_family_fit.predict({"N": [small_n / 100, small_n * 2], "D": [small_d * 2] * 2}).attrs["below"]
+    assert below["N"] == pytest.approx([2.0, 0.0]) and list(below["D"]) == [0.0, 0.0]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--compute", "1e21,lots"], "bad --compute value '1e21,lots': 'lots' is not a number"),
     (["--compute=1e21,-1e21"], "bad --compute value '1e21,-1e21': '-1e21' is not a positive FLOP budget"),
