@@ -1,7 +1,5 @@
 """``python -m bayeslaw``: the same as the ``bayeslaw`` command."""
 
-import sys
+from bayeslaw.cli.main import run
 
-from bayeslaw.cli.main import main
-
-sys.exit(main())
+run()

@@ -20,6 +20,8 @@ RUNS = {"N": [1e8, 2e8, 4e8], "D": [1e9, 2e9, 4e9], "loss": [3.0, 2.9, 2.8]}
     ({"pooling": ["alpha"]}, "pooling must be 'auto', None or a dict of parameter -> mode, got list"),
     ({"pooling": "none"}, "pooling must be 'auto', None or a dict of parameter -> mode, got 'none'"),
     ({"centered": "yes"}, "centered must be True, False or None, got 'yes'"),
+    ({"group": ""}, "group must be a column name (str) or None, got ''"),  # was "column '' is missing"
+    ({"target": " "}, "target must be a column name (str), got ' '"),
     ({"seed": 2**70}, f"seed must be a whole number from 0 to 4294967295 (32 bits), got {2**70}"),
     ({"chains": 0}, "chains must be a positive integer, got 0"),
 ])
@@ -95,6 +97,63 @@ def test_an_input_with_one_value_in_every_run_is_said_to_teach_nothing():
     with pytest.warns(bl.DataWarning, match=re.escape("column 'N' of the runs table holds one value (1e+08) in every "
                                                       "run: how the law changes with N is not learnt")):
         checked_table(bl.load_law("chinchilla"), runs, "loss", None)
+
+
+def test_a_target_with_one_value_in_every_run_is_said_to_teach_nothing():
+    """A loss column filled with one value fitted to a confident posterior without a word."""
+    from bayeslaw.infer.settings import checked_table
+
+    runs = pd.DataFrame({"N": np.geomspace(1e8, 1e9, 8), "D": np.geomspace(1e9, 1e11, 8), "loss": [3.0] * 8})
+    with pytest.warns(bl.DataWarning, match=re.escape("column 'loss' of the runs table holds one value (3) in every "
+                                                      "run: there is no change with size to fit")):
+        checked_table(bl.load_law("chinchilla"), runs, "loss", None)
+
+
+def test_an_extrapolation_error_asked_for_by_name_is_refused_before_sampling(monkeypatch):
+    """On a table too small for nested fits, extrapolation="C" was refused after the whole fit."""
+    import bayeslaw.infer.fit as fit_module
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled before the table was checked")
+
+    monkeypatch.setattr(fit_module, "build_model", no_sampling)
+    runs = {"N": np.geomspace(1e8, 1e9, 6), "D": np.geomspace(1e9, 1e11, 6), "loss": np.linspace(3.2, 2.6, 6)}
+    with pytest.raises(bl.FitError, match=re.escape("cannot calibrate the extrapolation error: fewer than 8 runs or 3 "
+                                                     "distinct 'C' values below every nested cutoff (6 runs")):
+        bl.fit("chinchilla", runs, extrapolation="C")
+
+
+def test_save_refuses_what_a_rename_would_destroy(tiny_family_fit, tmp_path):
+    """fit.save replaced a FIFO, a read-only file (even for root) and said 'Device or resource
+    busy' for an empty name; the command line refused each, now by the same check."""
+    import os
+    import stat
+
+    fifo, frozen = tmp_path / "fifo.nc", tmp_path / "frozen.nc"
+    os.mkfifo(fifo)
+    frozen.write_text("old")
+    frozen.chmod(0o444)
+    for path, reason in [(fifo, "it exists and is not a regular file"), (frozen, "the file is read-only"),
+                         ("", "not a file name"), (tmp_path, "it is a folder")]:
+        with pytest.raises(bl.BayeslawError) as info:
+            tiny_family_fit.save(path)
+        assert str(info.value) == f"cannot save fit to '{path}': {reason}"
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and frozen.read_text() == "old"
+
+
+def test_a_target_named_with_a_slash_saves_and_loads(tiny_family_fit, tmp_path):
+    """netCDF refuses '/' in names: a target column 'val/loss' fitted, then save raised xarray's
+    ValueError (a traceback on the command line after the whole fit)."""
+    from dataclasses import replace
+
+    table = replace(tiny_family_fit.table, target_name="val/loss",
+                    frame=tiny_family_fit.table.frame.rename(columns={"loss": "val/loss"}))
+    fit = replace(tiny_family_fit, table=table)
+    fit.save(tmp_path / "slash.nc")
+    again = bl.load_fit(tmp_path / "slash.nc")
+    assert again.table.target_name == "val/loss"
+    np.testing.assert_array_equal(again.table.target, tiny_family_fit.table.target)
+    assert list(again.idata.observed_data.data_vars) == ["val_loss"]
 
 
 def test_pooling_without_families_is_refused():

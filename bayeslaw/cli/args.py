@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -157,23 +156,12 @@ def check_output(path: str, option: str, inputs: tuple = ()) -> Path:
     even for a user (root) who could override them. A temporary file is created in the folder
     and removed again, which catches a read-only file system.
     """
-    target = Path(path)
+    from bayeslaw.core.atomic import check_folder
+
+    target = check_folder(path, what=f"write {option}", error=CliError)
     folder = target.parent
     bad = f"cannot write {option} '{path}'"
-    if not path.strip() or target.name in ("", ".", ".."):
-        raise CliError(f"{bad}: not a file name")
-    if not folder.is_dir():
-        if folder.exists():
-            raise CliError(f"{bad}: '{folder}' is not a folder")
-        raise CliError(f"{bad}: folder '{folder}' does not exist")
-    if target.is_dir():
-        raise CliError(f"{bad}: it is a folder")
     if target.exists():
-        info = target.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise CliError(f"{bad}: it exists and is not a regular file")
-        if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
-            raise CliError(f"{bad}: the file is read-only")
         for source in inputs:
             if source is not None and Path(source).exists() and target.samefile(source):
                 raise CliError(f"{bad}: it is an input of this command")

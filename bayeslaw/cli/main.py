@@ -140,5 +140,28 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_ERROR  # not reached: _fail and end exit
 
 
+def run() -> None:
+    """The ``bayeslaw`` command's entry point: :func:`main`, then the process ends at once.
+
+    Ending by :func:`os._exit` once the output is flushed skips the interpreter's teardown of
+    JAX (most of a second), in which Python has already restored the default SIGINT action: a
+    Ctrl-C then killed the process without its one line. A reader that closes the pipe early
+    (``bayeslaw predict ... | head``) ends the command quietly with 141, as SIGPIPE would.
+    """
+    try:
+        try:
+            code = main()
+        except SystemExit as exc:  # usage errors, --help, --version
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = 128 + signal.SIGPIPE
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -109,11 +109,10 @@ def _candidates(fit, args, inputs):
         budgets = parse_budgets(args.iso, "--iso")
         return {"compute": budgets, "points": args.points, **({"family": args.family} if args.family else {})}
     axes = parse_grid(args.grid, list(inputs))
-    want = [k for k in dict.fromkeys(["N", "D", *inputs]) if k != "C"]  # a run's cost needs N and D
-    if any(k not in axes for k in want):
+    if any(k not in axes for k in ("N", "D")):  # a candidate is a run: its size and cost need both
         raise CliError(f"bad --grid value {args.grid!r}: no axis for "
-                       f"{', '.join(k for k in want if k not in axes)}; every candidate needs "
-                       f"{' and '.join(want)}, e.g. --grid \"N=1e7:1e9:7,D=1e8:1e10:7\"")
+                       f"{' and '.join(k for k in ('N', 'D') if k not in axes)}; every candidate needs "
+                       "N and D, e.g. --grid \"N=1e7:1e9:7,D=1e8:1e10:7\"")
     size = math.prod(len(v) for v in axes.values())
     if size > MAX_CANDIDATES:
         raise CliError(f"bad --grid value {args.grid!r}: {size} candidates, more than {MAX_CANDIDATES}; "

@@ -9,6 +9,7 @@ the temporary file is removed and the previous target is left as it was.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,14 +27,34 @@ def _umask() -> int:
 
 def check_folder(target: str | os.PathLike, *, what: str = "write",
                  error: type[Exception] = BayeslawError) -> Path:
-    """``target`` as a Path once its folder exists; call it before costly work whose result is
-    to be written there, so a wrong path fails at once (message as in :func:`write_atomically`)."""
+    """``target`` as a Path once it can be written; call it before costly work whose result is
+    to be written there, so a wrong path fails at once.
+
+    Refused, with ``error("cannot {what} '{target}': {reason}")``: an empty name, a folder that
+    is missing or is a file, a target that is a folder, and an existing target that is not a
+    regular file (a FIFO, a device: the rename would replace it) or is read-only (judged by its
+    permission bits too, so root does not overwrite it either).
+    """
     if not isinstance(target, str | os.PathLike):
         raise TypeError(f"the path to {what} must be a str or path-like, got {type(target).__name__}")
-    target = Path(target)
-    if not target.parent.is_dir():
-        raise error(f"cannot {what} '{target}': folder '{target.parent}' does not exist")
-    return target
+    text = os.fspath(target)
+    path = Path(text)
+    bad = f"cannot {what} '{text}'"
+    if not str(text).strip() or path.name in ("", ".", ".."):
+        raise error(f"{bad}: not a file name")
+    if not path.parent.is_dir():
+        if path.parent.exists():
+            raise error(f"{bad}: '{path.parent}' is not a folder")
+        raise error(f"{bad}: folder '{path.parent}' does not exist")
+    if path.is_dir():
+        raise error(f"{bad}: it is a folder")
+    if path.exists():
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{bad}: it exists and is not a regular file")
+        if not info.st_mode & 0o222 or not os.access(path, os.W_OK):
+            raise error(f"{bad}: the file is read-only")
+    return path
 
 
 def write_atomically(target: str | os.PathLike, write: Callable[[str], object], *,

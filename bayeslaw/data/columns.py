@@ -80,7 +80,9 @@ def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
     if kind:
         raise DataError(f"column '{name}' in {noun} holds {kind} ({raw.dtype}), not numbers")
     missing = is_missing(raw)
-    parsed = pd.to_numeric(raw.mask(missing), errors="coerce")
+    # a cell holding an array or a list is no number (pandas' parser raised TypeError on some)
+    nested = raw.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray)).to_numpy(dtype=bool)
+    parsed = pd.to_numeric(raw.mask(missing | nested), errors="coerce")
     failed = (parsed.isna() & ~missing).to_numpy().copy()
     if raw.dtype == object:  # a True among numbers would be read as 1, a date or complex number as a count
         failed |= raw.map(lambda v: isinstance(v, bool | np.bool_ | complex | np.complexfloating)

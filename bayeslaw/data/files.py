@@ -10,6 +10,7 @@ say the same thing and no pandas or OS exception reaches the user.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -37,8 +38,10 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
     ------
     DataError
         If the file does not exist, is a folder, is empty, is not UTF-8 text, cannot be parsed,
-        has no rows (unless ``allow_empty``) or names a column twice (pandas would silently rename
-        the second 'loss' to 'loss.1').
+        has rows with more fields than its header names, has a one-column header holding ``;``,
+        a tab or ``|`` (another separator), has no rows (unless ``allow_empty``) or names a
+        column twice (pandas would silently rename the second 'loss' to 'loss.1'). Column names
+        lose surrounding spaces (``family, N`` names ``N``).
     """
     path = os.fspath(path)
     bad = f"cannot read {what} '{path}'"
@@ -47,7 +50,11 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
     if os.path.isdir(path):
         raise DataError(f"{bad}: it is a folder")
     try:
-        frame = pd.read_csv(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            # index_col=False: rows with one field more than the header would otherwise make the
+            # first column the index and shift every other one left (N read from D's field)
+            frame = pd.read_csv(path, index_col=False)
         header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
     except UnicodeDecodeError as exc:
         raise DataError(f"{bad}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be "
@@ -57,10 +64,17 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         detail = str(exc).strip().splitlines()
         raise DataError(f"{bad}: {detail[0] if detail else type(exc).__name__}") from None
-    names = [str(v) for v in header.iloc[0]] if len(header) else []
-    twice = [n for i, n in enumerate(names) if n.strip() and n in names[:i]]
+    names = [str(v).strip() for v in header.iloc[0]] if len(header) else []
+    if len(names) == 1 and (sep := next((c for c in ";\t|" if c in names[0]), None)):
+        raise DataError(f"{bad}: its header is one column {names[0]!r}; bayeslaw reads comma-separated "
+                        f"files and this one looks separated by {sep!r}")
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        raise DataError(f"{bad}: its rows have more fields than the {len(names)} column names of its "
+                        "header; name every column in the header (or drop the extra fields)")
+    twice = [n for i, n in enumerate(names) if n and n in names[:i]]
     if twice:
         raise DataError(f"column '{twice[0]}' appears more than once in {what} '{path}'")
+    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]  # 'family, N' names N
     if frame.empty and not allow_empty:
         raise DataError(f"{what} '{path}' has no rows (only a header)")
     return frame

@@ -116,7 +116,8 @@ def validate_runs(
     Returns
     -------
     RunsTable
-        Families are ``str(value)`` of the group column, sorted by name.
+        Families are ``str(value)`` of the group column without surrounding spaces, sorted
+        by name.
 
     Raises
     ------
@@ -148,20 +149,39 @@ def validate_runs(
         if missing.any():
             raise DataError(f"column '{group}' in {noun} has missing values: "
                             f"{listed_rows(out.index[missing.to_numpy()])}")
-        names = [str(v) for v in labels]
+        names = [str(v).strip() for v in labels]  # 'dense ' is the family 'dense'
         families = tuple(sorted(set(names)))
         lookup = {name: i for i, name in enumerate(families)}
         index = np.array([lookup[n] for n in names], dtype=np.int32)
         counts = np.bincount(index, minlength=len(families))
-        for name, count in zip(families, counts, strict=True):
-            if count < min_runs_per_family:
-                runs = "run" if count == 1 else "runs"
-                warnings.warn(
-                    f"family '{name}' has {count} {runs} (fewer than {min_runs_per_family}); "
-                    "its parameters will rest mostly on the population",
-                    DataWarning, stacklevel=2)
+        _warn_small_families(dict(zip(families, counts.tolist(), strict=True)), min_runs_per_family, group, noun)
     return RunsTable(frame=out, inputs=arrays, target=target_values, family_index=index,
                      families=families, target_name=target, group=group)
+
+
+#: small families named one warning each up to this many; more are named in one warning
+_SMALL_NAMED = 3
+
+
+def _warn_small_families(counts: dict[str, int], least: int, group: str, noun: str) -> None:
+    """A DataWarning for families with fewer than ``least`` runs: one each for a few, one for
+    many (200 families of 2 runs are one fact, not 200 lines), and a pointed one when every
+    family has a single run (the column names runs, not families)."""
+    small = {name: count for name, count in counts.items() if count < least}
+    if len(counts) > 1 and all(count == 1 for count in counts.values()):
+        warnings.warn(f"column '{group}' in {noun} names a different family for every run ({len(counts)} "
+                      "families of one run each): it names runs, not families of runs; the families' "
+                      "parameters rest on the population alone", DataWarning, stacklevel=3)
+    elif len(small) > _SMALL_NAMED:
+        listed = ", ".join(f"'{name}' ({count})" for name, count in list(small.items())[:5])
+        warnings.warn(f"{len(small)} of {len(counts)} families have fewer than {least} runs ({listed}"
+                      f"{', ...' if len(small) > 5 else ''}); their parameters will rest mostly on the "
+                      "population", DataWarning, stacklevel=3)
+    else:
+        for name, count in small.items():
+            warnings.warn(f"family '{name}' has {count} {'run' if count == 1 else 'runs'} (fewer than "
+                          f"{least}); its parameters will rest mostly on the population",
+                          DataWarning, stacklevel=3)
 
 
 def encode_rows(
@@ -278,7 +298,7 @@ def _warn_unused_families(frame: pd.DataFrame, noun: str) -> None:
 
 
 def _family_name(value, lookup: Mapping[str, int]) -> str:
-    name = str(value)
+    name = str(value).strip()
     # A float column (ints mixed with NaN) turns family 3 into 3.0; match the fit's "3".
     if name not in lookup and isinstance(value, float) and value.is_integer():
         as_int = str(int(value))

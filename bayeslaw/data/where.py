@@ -3,7 +3,8 @@
 A filter is one or more conditions ``COLUMN OP VALUE`` joined by ``and`` or commas; every
 condition must hold. ``OP`` is one of ``<``, ``<=``, ``>``, ``>=``, ``==`` (or ``=``) and ``!=``.
 ``VALUE`` is a number (``1e9``, ``3.5e11``); ``==`` and ``!=`` also take a text value, compared
-with the column as text (``family == dense``). Used by :func:`bayeslaw.fit` and
+with the column as text without surrounding spaces (``family == dense``, or quoted:
+``family == 'dense'``, ``family == "001"``). Used by :func:`bayeslaw.fit` and
 :func:`bayeslaw.backtest` (``where=``) and by the command line's ``--where``.
 """
 
@@ -21,7 +22,7 @@ from bayeslaw.core.errors import DataError
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
         "<": operator.lt, ">": operator.gt, "=": operator.eq}
-_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>|=)\s*([^\s<>=!]+)\s*$")
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>|=)\s*('[^']*'|\"[^\"]*\"|[^\s<>=!'\"]+)\s*$")
 _SPLIT = re.compile(r",|\s+and\s+", re.IGNORECASE)
 _HELP = "expected COLUMN OP VALUE, OP one of <, <=, >, >=, ==, !=, joined by 'and' or ','"
 
@@ -53,12 +54,14 @@ def parse_where(text: str) -> list[Condition]:
             raise DataError(f"where: cannot read condition {token.strip()!r} in {text!r}; {_HELP}")
         column, op, raw = match.groups()
         try:
+            if raw[0] in "'\"":  # quoted: text, whatever it looks like (family == '001')
+                raise ValueError
             value: float | str = float(raw)
         except ValueError:
             if op not in ("==", "=", "!="):
                 raise DataError(f"where: {raw!r} in condition {token.strip()!r} is not a number "
                                 f"(only == and != compare text)") from None
-            value = raw
+            value = raw.strip("'\"") if raw[0] in "'\"" else raw
         if isinstance(value, float) and not math.isfinite(value):
             raise DataError(f"where: {raw!r} in condition {token.strip()!r} is not a finite number")
         out.append(Condition(column, "==" if op == "=" else op, value, token.strip()))
@@ -83,7 +86,7 @@ def filter_runs(runs: pd.DataFrame, where: str) -> pd.DataFrame:
                             f"the runs table; columns: {', '.join(map(str, runs.columns))}")
         column = runs[cond.column]
         if isinstance(cond.value, str):
-            values, target = column.astype(str).to_numpy(), cond.value
+            values, target = column.astype(str).str.strip().to_numpy(), cond.value.strip()
         else:
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
             bad = np.isnan(values) & column.notna().to_numpy()

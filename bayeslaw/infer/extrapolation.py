@@ -114,6 +114,18 @@ def nested_cutoffs(keys: np.ndarray, folds: int) -> list[float]:
     return out
 
 
+def checked_cutoffs(table, by: str, folds: int = DEFAULT_FOLDS) -> tuple[np.ndarray, list[float]]:
+    """The runs' snapped keys and the nested cutoffs, or a FitError when the table is too small
+    for any; :func:`bayeslaw.fit` calls it before sampling when the error is asked for by name."""
+    keys = snap_keys(key_values(table.inputs, by))
+    cutoffs = nested_cutoffs(keys, folds)
+    if not cutoffs:
+        raise FitError(f"cannot calibrate the extrapolation error: fewer than {MIN_TRAIN_RUNS} runs "
+                       f"or {MIN_DISTINCT_KEYS} distinct {by!r} values below every nested cutoff "
+                       f"({len(keys)} runs, {len(np.unique(keys))} distinct values in the fit)")
+    return keys, cutoffs
+
+
 def span(keys: np.ndarray) -> float:
     """Log range of keys (natural log of largest over smallest)."""
     return float(np.log(np.max(keys) / np.min(keys)))
@@ -138,13 +150,8 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
         raise FitError(f"folds must be a positive integer, got {folds!r}")
     table = fit.table
-    keys = snap_keys(key_values(table.inputs, by))
+    keys, cutoffs = checked_cutoffs(table, by, folds)
     tilts = tilt_values(table.inputs, by)
-    cutoffs = nested_cutoffs(keys, folds)
-    if not cutoffs:
-        raise FitError(f"cannot calibrate the extrapolation error: fewer than {MIN_TRAIN_RUNS} runs "
-                       f"or {MIN_DISTINCT_KEYS} distinct {by!r} values below every nested cutoff "
-                       f"({len(keys)} runs, {len(np.unique(keys))} distinct values in the fit)")
     frame = table.frame.reset_index(drop=True)
     families = np.asarray(table.family_index)
     observed = np.log(np.asarray(table.target, dtype=float))

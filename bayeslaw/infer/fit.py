@@ -179,6 +179,8 @@ def fit(
     if where is not None:
         frame = filter_runs(frame, where)
     table = checked_table(law, frame, target, group)
+    if extrapolation not in (False, None, "auto"):  # asked for by name: refuse a table too small now
+        extrap.checked_cutoffs(table, extrapolation)
     run = resolve_run(table.frame, run, table.roles())
     run_index, n_runs = encode_runs(table.frame, run, taken=table.roles())
     if centered is None:

@@ -42,11 +42,11 @@ def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accep
 
 def check_names(target, group, run, pooling, centered) -> None:
     """Validate the column names and the pooling/centring options of :func:`fit`."""
-    if not isinstance(target, str):
+    if not isinstance(target, str) or not target.strip():
         raise FitError(f"target must be a column name (str), got {target!r}")
-    if group is not None and not isinstance(group, str):
+    if group is not None and (not isinstance(group, str) or not group.strip()):
         raise FitError(f"group must be a column name (str) or None, got {group!r}")
-    if run is not None and run is not False and not isinstance(run, str):
+    if run is not None and run is not False and (not isinstance(run, str) or not run.strip()):
         raise FitError(f"run must be a column name (str), False or None, got {run!r}")
     if isinstance(pooling, str) and pooling != "auto":
         raise FitError(f"pooling must be 'auto', None or a dict of parameter -> mode, got {pooling!r}")
@@ -79,10 +79,16 @@ def checked_table(law: Law, frame, target: str, group: str | None, label: str | 
 
 def _warn_constant_inputs(law: Law, table: RunsTable, noun: str) -> None:
     """A law input with one value in every run (all at N = 1e8) leaves the terms that scale with
-    it to the prior: say so, since the summary would show their exponents as if measured."""
+    it to the prior: say so, since the summary would show their exponents as if measured; and a
+    target with one value (a column filled by mistake) leaves nothing to measure at all."""
     for name in law.formula.names:
         values = table.inputs.get(name)
         if values is not None and len(values) > 1 and np.ptp(values) == 0:
             warnings.warn(f"column '{name}' of {noun} holds one value ({values[0]:g}) in every run: how the law "
                           f"changes with {name} is not learnt from these runs (the parameters of its {name} terms "
                           "keep their prior)", DataWarning, stacklevel=3)
+    target = table.target
+    if target is not None and len(target) > 1 and np.ptp(target) == 0:
+        warnings.warn(f"column '{table.target_name}' of {noun} holds one value ({target[0]:g}) in every run: "
+                      "there is no change with size to fit, so the law's parameters are not learnt from these "
+                      "runs (their narrow intervals come from the model, not from the data)", DataWarning, stacklevel=3)

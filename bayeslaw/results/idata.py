@@ -8,7 +8,7 @@ Groups and names:
   coordinate holding the family names, and its population value is ``<name>_population``.
   Correlations are ``corr_<p>_<q>``.
 * ``posterior_predictive``, ``observed_data``, ``log_likelihood``: the target, named by its
-  column (``loss``), over a ``run`` dimension whose coordinate holds the rows' labels; one
+  column (``loss``; :func:`target_variable`), over a ``run`` dimension whose coordinate holds the rows' labels; one
   simulated replicate of every fitted row per draw (with the fitted run offsets of a checkpoint
   fit), and the pointwise log density in the likelihood's space (log target for a log-space
   law: fits compared by ``az.compare`` must share the target and the space).
@@ -67,6 +67,13 @@ def in_sample_draws(fit, seed: int = 0) -> np.ndarray:
     return draws.reshape(chains, -1, draws.shape[-1])
 
 
+def target_variable(target_name: str | None) -> str:
+    """The target's variable name in the groups: its column name, ``y`` without one, and ``/``
+    (which netCDF refuses in names: a column ``val/loss`` fitted, then failed to save) as ``_``;
+    the column's own name is kept in the saved fit's attributes."""
+    return (target_name or "y").replace("/", "_")
+
+
 def run_labels(table) -> list[str]:
     """The rows' labels as text, or their positions when labels repeat."""
     labels = [str(v) for v in table.frame.index]
@@ -77,7 +84,7 @@ def to_inference_data(fit, meta: dict | None = None) -> az.InferenceData:
     """Build the InferenceData of ``fit`` (see the module docstring); ``meta`` goes into the
     posterior's attributes."""
     table = fit.table
-    name = table.target_name or "y"
+    name = target_variable(table.target_name)
     posterior, dims = posterior_quantities(fit)
     dims = {**dims, name: ["run"]}
     constant = {k: np.asarray(v) for k, v in table.inputs.items()}

@@ -16,7 +16,7 @@ from bayeslaw.data.runs import RunsTable
 from bayeslaw.laws.law import parse_law
 from bayeslaw.modeling.build import ModelPlan
 from bayeslaw.results.fit import Fit
-from bayeslaw.results.idata import SITES_GROUP
+from bayeslaw.results.idata import SITES_GROUP, target_variable
 from bayeslaw.results.persist import read_netcdf
 
 
@@ -57,7 +57,7 @@ def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
     run_index = np.asarray(idata.constant_data["run_index"]) if "run_index" in idata.constant_data else None
     inputs = {i.name: np.asarray(idata.constant_data[i.name]) for i in law.inputs}
     target_name, group = json.loads(attrs["target"]), json.loads(attrs["group"])
-    target = np.asarray(idata.observed_data[target_name or "y"])
+    target = np.asarray(idata.observed_data[target_variable(target_name)])
     family_index = np.asarray(idata.constant_data["family_index"]).astype(np.int32)
     index = pd.Index(json.loads(attrs["row_labels"]))
     frame = pd.DataFrame({**inputs, target_name: target}, index=index)

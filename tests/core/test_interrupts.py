@@ -82,3 +82,34 @@ def test_a_temporary_file_is_removed_when_a_signal_ends_the_process(tmp_path):
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
     assert (result.returncode, result.stderr) == EXPECTED[signal.SIGTERM]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_ends_quietly_when_its_reader_closes_the_pipe(tmp_path):
+    """`bayeslaw ... | head` raised BrokenPipeError with a traceback; now the command ends with
+    128 + SIGPIPE and nothing on stderr, as a command killed by the signal would."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    reader, writer = os.pipe()
+    os.close(reader)
+    proc = subprocess.run([sys.executable, "-m", "bayeslaw", "laws"], cwd=tmp_path, env=env, stdout=writer,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(writer)
+    assert (proc.returncode, proc.stderr) == (128 + signal.SIGPIPE, "")
+
+
+@pytest.mark.parametrize(("outcome", "code"), [(0, 0), (SystemExit(2), 2), (SystemExit(None), 0),
+                                               (SystemExit("text"), 2)])
+def test_run_exits_with_main_s_status_without_teardown(monkeypatch, outcome, code):
+    """run() ends by os._exit (the interpreter's teardown, in which Ctrl-C lost its line, is
+    skipped) with the status main returned or exited with."""
+    from bayeslaw.cli import main as cli
+
+    def fake_main():
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    ended = []
+    monkeypatch.setattr(cli, "main", fake_main)
+    monkeypatch.setattr(cli.os, "_exit", ended.append)
+    cli.run()
+    assert ended == [code]

@@ -258,6 +258,57 @@ def test_small_family_warns():
         validate_runs(frame, INPUTS, "loss", "family")
 
 
+def test_family_labels_lose_surrounding_spaces_here_and_in_predictions():
+    """'dense' and 'dense ' were two families of half the runs each, without a word."""
+    frame = runs(3, ("a", "a ", " b"))
+    table = validate_runs(frame, INPUTS, "loss", "family")
+    assert table.families == ("a", "b")
+    np.testing.assert_array_equal(np.bincount(table.family_index), [6, 3])
+    rows = {"N": [1e9, 1e9], "D": [1e10, 1e10], "family": ["b ", "a"]}
+    np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", table.families).family_index, [1, 0])
+
+
+def test_many_small_families_are_one_warning_and_one_run_each_is_named():
+    """200 families of 2 runs printed 200 warnings; a column unique per row (a run name given as
+    the group) gave one warning per row and no hint."""
+    frame = runs(2, tuple(f"f{i}" for i in range(6)))
+    with pytest.warns(DataWarning) as record:
+        validate_runs(frame, INPUTS, "loss", "family")
+    assert [str(w.message) for w in record] == [
+        "6 of 6 families have fewer than 3 runs ('f0' (2), 'f1' (2), 'f2' (2), 'f3' (2), 'f4' (2), ...); "
+        "their parameters will rest mostly on the population"]
+    with pytest.warns(DataWarning) as record:
+        validate_runs(runs(1, ("p", "q", "r", "s")), INPUTS, "loss", "family")
+    assert [str(w.message) for w in record] == [
+        "column 'family' in the runs table names a different family for every run (4 families of one run each): "
+        "it names runs, not families of runs; the families' parameters rest on the population alone"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("family,N,D,loss\na,1e8,1e9,3.1,0.5\na,2e8,2e9,3.0,0.5\n",  # pandas shifted every column left
+     "its rows have more fields than the 4 column names of its header; name every column in the header "
+     "(or drop the extra fields)"),
+    ("family;N;D;loss\na;1e8;1e9;3,1\n", "its header is one column 'family;N;D;loss'; bayeslaw reads "
+                                           "comma-separated files and this one looks separated by ';'"),
+    ("family\tN\tD\tloss\na\t1e8\t1e9\t3.1\n", "its header is one column 'family\\tN\\tD\\tloss'; bayeslaw "
+                                               "reads comma-separated files and this one looks separated by '\\t'"),
+], ids=["extra-field", "semicolon", "tab"])
+def test_a_file_whose_fields_do_not_line_up_with_its_header_is_refused(tmp_path, text, message):
+    path = tmp_path / "runs.csv"
+    path.write_text(text)
+    with pytest.raises(DataError) as info:
+        read_runs(path)
+    assert str(info.value) == f"cannot read runs table '{path}': {message}"
+
+
+def test_header_spaces_and_a_trailing_comma_on_every_row_are_read(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("family, N, D, loss\na,1e8,1e9,3.1,\nb,2e8,2e9,3.0,\n")
+    frame = read_runs(path)
+    assert list(frame.columns) == ["family", "N", "D", "loss"]
+    assert frame["N"].tolist() == [1e8, 2e8] and frame["loss"].tolist() == [3.1, 3.0]
+
+
 # --- encode_rows --------------------------------------------------------------------------
 
 FAMILIES = ("a", "b", "c")
@@ -399,3 +450,13 @@ def test_read_runs_refuses_a_duplicated_column_name(tmp_path):
         read_runs(path)
     with raises(f"cannot read runs table '{tmp_path}': it is a folder"):
         read_runs(tmp_path)
+
+
+def test_a_cell_holding_an_array_is_not_a_number():
+    """pandas' parser raised a raw TypeError ('len() of unsized object') on such a column."""
+    frame = runs(3, ("a",))
+    frame["loss"] = frame["loss"].astype(object)
+    frame.loc[1, "loss"] = np.array([3.1])
+    frame.loc[2, "loss"] = "2.9"
+    with raises("column 'loss' in the runs table is not numeric: row 1 (array(3.1))"):
+        validate_runs(frame, INPUTS, "loss", None)

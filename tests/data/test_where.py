@@ -22,6 +22,8 @@ RUNS = pd.DataFrame({"N": [1e8, 5e8, 2e9, 8e9], "D": [2e9, 1e10, 4e10, 1.6e11],
     ("family == a", [0, 2]),
     ("family!=a AND loss<2.8", [3]),
     ("N=2e9", [2]),
+    ("family == 'a'", [0, 2]),  # quoted text was compared with its quotes: no run satisfied it
+    ('family != "a"', [1, 3]),
 ])
 def test_filter_keeps_rows_satisfying_every_condition(text, labels):
     assert list(bl.filter_runs(RUNS, text).index) == labels

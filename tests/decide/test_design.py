@@ -452,13 +452,19 @@ def test_cli_grid_takes_the_inputs_of_every_law():
     # with --with an over-training fit beside a Chinchilla one, the grid may span C and M
     from types import SimpleNamespace
 
+    from bayeslaw.cli.args import CliError
     from bayeslaw.cli.suggest import _candidates
 
-    args = SimpleNamespace(candidates=None, iso=None, family=None, grid="C=1e18:1e20:2,M=10:100:2")
+    args = SimpleNamespace(candidates=None, iso=None, family=None, grid="N=1e7:1e9:2,D=1e8:1e10:2,M=10:100:2")
     inputs = {"N": True, "D": True, "C": True, "M": True}
-    grid = _candidates(SimpleNamespace(table=SimpleNamespace(group=None)), args, inputs)
-    assert list(grid.columns) == ["C", "M"] and len(grid) == 4
+    fit = SimpleNamespace(table=SimpleNamespace(group=None))
+    grid = _candidates(fit, args, inputs)
+    assert list(grid.columns) == ["N", "D", "M"] and len(grid) == 8
     assert sorted(set(grid["M"])) == pytest.approx([10.0, 100.0])
+    # a candidate is a run of N parameters on D tokens (its cost): a grid without them is refused
+    with pytest.raises(CliError, match=re.escape("bad --grid value 'C=1e18:1e20:2,M=10:100:2': no axis for N and D; "
+                                                 "every candidate needs N and D")):
+        _candidates(fit, SimpleNamespace(**{**vars(args), "grid": "C=1e18:1e20:2,M=10:100:2"}), inputs)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -38,6 +38,7 @@ def apart_fit():
         return bl.fit("chinchilla", _runs(APART_TRUTH, 40, seed=3), group="family", pooling="auto", **SETTINGS)
 
 
+@pytest.mark.heavy  # the choice fits the law twice with its nested fits: 80 s of the default suite
 def test_families_that_scale_differently_are_fitted_apart(apart_fit):
     choice = apart_fit.config["pooling_choice"]
     assert choice["chosen"] == "apart", choice
@@ -72,6 +73,7 @@ def test_auto_without_an_extrapolation_error_makes_no_choice(monkeypatch):
     assert "pooling_choice" not in fit.config and fit.plan.pooling_map["alpha"] == "shared"
 
 
+@pytest.mark.heavy
 def test_the_report_of_families_apart_shows_each_family(apart_fit):
     # no population to draw a new family from: parameters and the allocation come per family
     html = bl.report.render_report(apart_fit, at=[{"N": 1e10, "D": 2e11, "family": "web"}])
