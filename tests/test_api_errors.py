@@ -156,6 +156,40 @@ def test_a_target_named_with_a_slash_saves_and_loads(tiny_family_fit, tmp_path):
     assert list(again.idata.observed_data.data_vars) == ["val_loss"]
 
 
+def test_runs_listed_twice_are_warned_about():
+    from bayeslaw.infer.settings import checked_table
+
+    runs = pd.DataFrame({"N": np.geomspace(1e8, 1e9, 8), "D": np.geomspace(1e9, 1e11, 8), "loss": np.linspace(3.2, 2.6, 8)})
+    twice = pd.concat([runs, runs.iloc[[3]]], ignore_index=True)
+    with pytest.warns(bl.DataWarning, match=re.escape("row 8 of the runs table repeats an earlier row in N, D, loss: each "
+                                                      "copy counts as one more of the runs")):
+        checked_table(bl.load_law("chinchilla"), twice, "loss", None)
+
+
+def test_held_out_runs_are_not_chosen_by_their_outcome(demo_runs):
+    """backtest(by='loss') fitted the low-loss runs and 'predicted' the others, scored as an
+    extrapolation test; compare(method='largest', by='loss') ranked laws on it."""
+    with pytest.raises(bl.DataError) as info:
+        bl.backtest("chinchilla", demo_runs, cutoff=3.0, by="loss", group="family")
+    assert str(info.value) == ("cannot hold out runs by the target 'loss': a held-out test splits on a size key "
+                               "(C, N or D), not on the runs' outcome or family")
+    from bayeslaw.evaluate.heldout import holdout_split
+    from bayeslaw.infer.settings import checked_table
+
+    table = checked_table(bl.load_law("chinchilla"), demo_runs, "loss", "family")
+    with pytest.raises(bl.DataError, match=re.escape("cannot hold out runs by the family column 'family'")):
+        holdout_split(table, "family", None)
+
+
+def test_a_column_of_fitted_family_names_under_another_name_is_refused(tiny_family_fit):
+    """{'arch': 'dense'} was predicted as a new family, with an interval ten times wider."""
+    with pytest.raises(bl.DataError) as info:
+        tiny_family_fit.predict({"N": 7e10, "D": 1.4e12, "arch": "dense"})
+    assert str(info.value) == ("column 'arch' of prediction rows holds family names of the fit ('dense'): name it "
+                               "'family' to predict for those families, or drop it to predict for a new family")
+    tiny_family_fit.predict({"N": 7e10, "D": 1.4e12, "note": "big"})  # other columns stay unused
+
+
 def test_pooling_without_families_is_refused():
     """It was ignored: the fit had no families to pool across."""
     with pytest.raises(bl.FitError) as info:

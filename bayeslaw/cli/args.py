@@ -202,6 +202,13 @@ def read_data(spec: str):
     return read_runs(spec)
 
 
+def check_family(fit, family: str | None) -> None:
+    """Refuse a ``--family`` the fit does not know (None: a new family), before any work."""
+    if family is not None and family not in fit.families:
+        raise CliError(f"bad --family value {family!r}: not a family of the fit; known: "
+                       f"{', '.join(fit.families)} (leave --family out for a new family)")
+
+
 def _rows_frame(points: list[dict]):
     """Row dicts (possibly with different keys) -> one DataFrame; absent family = new family."""
     from bayeslaw.data.frames import as_frame

@@ -105,7 +105,9 @@ def run_downstream(args: argparse.Namespace) -> int:
 def _observational(args: argparse.Namespace, task: str):
     """Fit obsscaling below the paper's FLOPs cutoff; predict the target of the models at or above
     it. Models without a FLOPs figure lend their base benchmarks to the capability factors, but
-    their target is neither fitted (they may lie beyond the cutoff) nor scored (they may not)."""
+    their target is neither fitted (they may lie beyond the cutoff) nor scored (they may not).
+    A folder with nothing to fit or nothing to predict, or fewer models than ``--factors``, is
+    refused before sampling."""
     import numpy as np
 
     from bayeslaw.cli.args import CliError
@@ -119,14 +121,19 @@ def _observational(args: argparse.Namespace, task: str):
     models = load_obsscaling(args.data)
     require_layout(models, OBS_BENCHMARKS, args.data, "observational")
     bench = [b for b in OBS_BENCHMARKS if b != task]
+    if args.factors > len(models):  # fit_observational's message names its k
+        raise CliError(f"--factors {args.factors} needs at least {args.factors} models; data folder "
+                       f"'{args.data}' has {len(models)}")
     flops = models["flops"].to_numpy(float)
     train, above = flops < FLOPS_CUTOFF, flops >= FLOPS_CUTOFF  # NaN is neither
-    if not (train & models[task].notna().to_numpy()).any():
-        raise CliError(f"data folder '{args.data}' has no model below the holdout cutoff of {FLOPS_CUTOFF:.3g} "
-                       f"FLOPs with a {task} score: nothing to fit")
+    test = np.flatnonzero(above & models[task].notna().to_numpy())
+    for side, rows, verb in (("below", np.flatnonzero(train & models[task].notna().to_numpy()), "fit"),
+                             ("at or above", test, "predict")):
+        if not rows.size:  # nothing above: the fit ran, then printed pandas' 'Empty DataFrame'
+            raise CliError(f"data folder '{args.data}' has no model {side} the holdout cutoff of {FLOPS_CUTOFF:.3g} "
+                           f"FLOPs with a {task} score: nothing to {verb}")
     fit = fit_observational(models, bench, task, k=args.factors, train=train, chains=args.chains,
                             draws=args.draws, warmup=args.warmup, seed=args.seed)
-    test = np.flatnonzero(above & models[task].notna().to_numpy())
     unknown = int((~train & ~above).sum())
     caption = (f"{task} of the {len(test)} models at or above {FLOPS_CUTOFF:.3g} FLOPs (the paper's "
                f"holdout), fitted on the {int((train & models[task].notna().to_numpy()).sum())} below it"

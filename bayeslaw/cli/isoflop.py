@@ -43,7 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--where", metavar="FILTER", help="use only the rows satisfying FILTER, "
                    'e.g. "decay == const" (see bayeslaw fit --help)')
     add_shared(p, "--compute", help="also predict N*, D* at these FLOP budgets")
-    p.add_argument("--kind", choices=("law", "observed"), default="law",
+    p.add_argument("--kind", choices=("law", "observed"), default=None,
                    help="with --compute: the power laws (default), or where a new budget's own "
                         "optimum lies (the power laws plus the budgets' scatter around them)")
     p.add_argument("--plot", metavar="OUT.png", help="draw the profiles to this image file")
@@ -83,11 +83,30 @@ def _approach3(result, runs, budgets, args) -> str:
     return "\n".join(lines)
 
 
+def _budget_notes(result, budgets: list[float], kind: str) -> list[str]:
+    """Notes on predicted budgets outside the fitted ones (the power laws extrapolated, in
+    decades of compute) and on a scatter that two budgets cannot measure."""
+    fitted = [float(c) for c in result.compute]
+    notes = []
+    for budget in budgets:
+        if budget > max(fitted) or budget < min(fitted):
+            side, edge = ("beyond the largest", max(fitted)) if budget > max(fitted) else ("below the smallest", min(fitted))
+            notes.append(f"note: budget {budget:.3g} lies {abs(math.log10(budget / edge)):.2g} decades {side} "
+                         f"fitted budget ({edge:.3g}): the power laws are extrapolated there")
+    if kind == "observed" and len(fitted) < 3:
+        notes.append(f"note: {len(fitted)} budgets cannot measure how a budget's optimum scatters around the "
+                     "power laws (the scatter is 0 here): the intervals leave it out")
+    return notes
+
+
 def run_isoflop(args: argparse.Namespace) -> int:
     """Handler of ``bayeslaw isoflop``."""
     import bayeslaw as bl
 
     budgets = parse_budgets(args.compute) if args.compute is not None else None
+    if args.kind is not None and budgets is None:
+        raise CliError("--kind applies to the budgets of --compute; give --compute C,C,...")
+    args.kind = args.kind or "law"
     target = check_plot_path(args.plot, "--plot", (args.data,)) if args.plot is not None else None
     if args.window is not None and not (math.isfinite(args.window) and args.window > 1):
         raise CliError(f"bad --window value {args.window:g}: a factor greater than 1 is needed")
@@ -110,7 +129,7 @@ def run_isoflop(args: argparse.Namespace) -> int:
         pred = result.predict(budgets, kind=args.kind, seed=args.seed).reset_index()
         what = "power laws" if args.kind == "law" else "a new budget's optimum: power laws plus the scatter"
         parts += ["", f"Predicted allocation ({what}):",
-                  _table(pred, ["compute", "quantity", "median", "lower", "upper"])]
+                  _table(pred, ["compute", "quantity", "median", "lower", "upper"]), *_budget_notes(result, budgets, args.kind)]
     if args.approach3:
         parts += ["", _approach3(result, runs, budgets, args)]
     print("\n".join(parts))

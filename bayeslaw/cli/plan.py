@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from bayeslaw.cli.args import CliError, _rows_frame, parse_budgets, parse_point
+from bayeslaw.cli.args import CliError, _rows_frame, check_family, parse_budgets, parse_point
 from bayeslaw.cli.options import add_shared
 
 _EXAMPLE = """examples:
@@ -42,8 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "P(A ends with a lower loss than B)")
     p.add_argument("--family", default=None,
                    help="a fitted family (default: a new family drawn from the population)")
-    add_shared(p, "--flops")
-    p.add_argument("--kind", choices=("observed", "law"), default="observed",
+    add_shared(p, "--flops", default=None, help="for --compute: FLOP formula k*N*D (default: 6*N*D)")
+    p.add_argument("--kind", choices=("observed", "law"), default=None,
                    help="for --better: observed (a new run, with run-to-run noise; default) or law")
     add_shared(p, "--ci-prob")
     add_shared(p, "--seed", help="seed of the new-family and noise draws")
@@ -78,6 +78,11 @@ def _allocation(fit, budgets: list[float], args) -> str:
             parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in far.items())
             notes.append(f"note: the optimum at {budget:.3g} FLOPs lies beyond the largest fitted run in "
                          f"{parts}; its loss interval includes the extrapolation error where one was measured")
+        small = {name: float(v[i]) for name, v in table.attrs["below"].items() if v[i] > 0}
+        if small:
+            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in small.items())
+            notes.append(f"note: the optimum at {budget:.3g} FLOPs lies below the smallest fitted run in "
+                         f"{parts}; the law was not checked there and its interval carries no extrapolation error")
     return (f"Compute-optimal allocation ({args.ci_prob:.0%} intervals, C = {args.flops}, family "
             f"{family}):\n" + text.to_string(index=False) + "".join(f"\n{n}" for n in notes))
 
@@ -108,10 +113,13 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.compute is None and args.better is None:
         raise CliError("plan needs --compute C,C,... and/or --better PLAN_A PLAN_B")
     budgets = parse_budgets(args.compute) if args.compute is not None else None
+    if args.kind is not None and args.better is None:  # an option that changes nothing is a mistake
+        raise CliError("--kind applies to --better (the two plans' predictions), not to --compute")
+    if args.flops is not None and args.compute is None:
+        raise CliError("--flops applies to --compute (the budgets' allocation), not to --better")
+    args.kind, args.flops = args.kind or "observed", args.flops or "6*N*D"
     fit = bl.load_fit(args.fit)
-    if args.family is not None and args.family not in fit.families:
-        raise CliError(f"bad --family value {args.family!r}: not a family of the fit; known: "
-                       f"{', '.join(fit.families)} (leave --family out for a new family)")
+    check_family(fit, args.family)
     parts = []
     if budgets is not None:
         parts.append(_allocation(fit, budgets, args))

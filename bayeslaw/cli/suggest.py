@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bayeslaw.cli.args import CliError, _rows_frame, named_fit, parse_budgets, parse_point
+from bayeslaw.cli.args import (
+    CliError,
+    _rows_frame,
+    check_family,
+    named_fit,
+    parse_budgets,
+    parse_point,
+)
 from bayeslaw.cli.options import add_shared, design_runs, positive, worlds
 
 _EXAMPLE = """examples:
@@ -166,6 +173,7 @@ def run_suggest(args: argparse.Namespace) -> int:
     if args.target is None and args.compute is None:
         raise CliError("suggest needs a target: --target K=V,... (repeatable) or --compute C,C,...")
     fit = bl.load_fit(args.fit)
+    check_family(fit, args.family)
     fits, weights, notes = _law_mixture(fit, args)
     inputs = _inputs(fits.values() if fits else [fit])
     if args.compute is not None:

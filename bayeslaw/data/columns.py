@@ -7,13 +7,16 @@ tables of runs, e.g. :func:`bayeslaw.decide.isoflop.isoflop`.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import DataError
+from bayeslaw.core.errors import DataError, DataWarning
 from bayeslaw.core.runtime import FLOAT32_RANGE, outside_float32
 
-__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing"]
+__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing",
+           "warn_repeated_rows"]
 
 _MAX_LISTED = 5
 
@@ -132,3 +135,14 @@ def _listed(items: list[str]) -> list[str]:
 def _rows_phrase(items: list[str]) -> str:
     word = "row" if len(items) == 1 else "rows"
     return f"{word} {', '.join(_listed(items))}"
+
+
+def warn_repeated_rows(frame: pd.DataFrame, columns: list[str], noun: str, what: str = "runs") -> None:
+    """A DataWarning naming rows that repeat an earlier row in every one of ``columns``: a run
+    listed twice (a concatenated export) counts twice and narrows every interval, unsaid."""
+    repeated = frame.duplicated(subset=[c for c in columns if c in frame.columns], keep="first").to_numpy()
+    if repeated.any():
+        verb = "repeats an earlier row" if repeated.sum() == 1 else "repeat earlier rows"
+        warnings.warn(f"{listed_rows(frame.index[repeated])} of {noun} {verb} in {', '.join(columns)}: "
+                      f"each copy counts as one more of the {what}, which narrows the intervals; drop the "
+                      "copies unless they are real replicates", DataWarning, stacklevel=3)

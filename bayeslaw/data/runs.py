@@ -9,23 +9,27 @@ their values (those checks of single columns are :mod:`bayeslaw.data.columns`').
 
 from __future__ import annotations
 
-import difflib
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import DataError, DataWarning
+from bayeslaw.core.errors import DataError
 from bayeslaw.data.columns import check_columns, is_missing, listed_rows, numeric_column
+from bayeslaw.data.family_labels import (
+    ALL,
+    family_name,
+    refuse_misspelt_family,
+    warn_small_families,
+    warn_unused_families,
+)
 from bayeslaw.data.files import read_csv_file
 from bayeslaw.data.frames import as_frame, no_rows, noun_of
 
 __all__ = ["RunsTable", "encode_rows", "read_runs", "validate_runs"]
 
-_ALL = "all"  # the single implicit family of a table without a group column
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def validate_runs(
     if target is not None:
         target_values = numeric_column(out, target, positive_target, noun)
     if group is None:
-        families: tuple[str, ...] = (_ALL,)
+        families: tuple[str, ...] = (ALL,)
         index = np.zeros(len(out), dtype=np.int32)
     else:
         labels = out[group]
@@ -154,34 +158,9 @@ def validate_runs(
         lookup = {name: i for i, name in enumerate(families)}
         index = np.array([lookup[n] for n in names], dtype=np.int32)
         counts = np.bincount(index, minlength=len(families))
-        _warn_small_families(dict(zip(families, counts.tolist(), strict=True)), min_runs_per_family, group, noun)
+        warn_small_families(dict(zip(families, counts.tolist(), strict=True)), min_runs_per_family, group, noun)
     return RunsTable(frame=out, inputs=arrays, target=target_values, family_index=index,
                      families=families, target_name=target, group=group)
-
-
-#: small families named one warning each up to this many; more are named in one warning
-_SMALL_NAMED = 3
-
-
-def _warn_small_families(counts: dict[str, int], least: int, group: str, noun: str) -> None:
-    """A DataWarning for families with fewer than ``least`` runs: one each for a few, one for
-    many (200 families of 2 runs are one fact, not 200 lines), and a pointed one when every
-    family has a single run (the column names runs, not families)."""
-    small = {name: count for name, count in counts.items() if count < least}
-    if len(counts) > 1 and all(count == 1 for count in counts.values()):
-        warnings.warn(f"column '{group}' in {noun} names a different family for every run ({len(counts)} "
-                      "families of one run each): it names runs, not families of runs; the families' "
-                      "parameters rest on the population alone", DataWarning, stacklevel=3)
-    elif len(small) > _SMALL_NAMED:
-        listed = ", ".join(f"'{name}' ({count})" for name, count in list(small.items())[:5])
-        warnings.warn(f"{len(small)} of {len(counts)} families have fewer than {least} runs ({listed}"
-                      f"{', ...' if len(small) > 5 else ''}); their parameters will rest mostly on the "
-                      "population", DataWarning, stacklevel=3)
-    else:
-        for name, count in small.items():
-            warnings.warn(f"family '{name}' has {count} {'run' if count == 1 else 'runs'} (fewer than "
-                          f"{least}); its parameters will rest mostly on the population",
-                          DataWarning, stacklevel=3)
 
 
 def encode_rows(
@@ -237,12 +216,12 @@ def encode_rows(
     noun = noun_of(what)
     table = validate_runs(frame, inputs, None, None, what=what)
     out = table.frame
-    if group is None or tuple(families) == (_ALL,):
+    if group is None or tuple(families) == (ALL,):
         if warn_families:
-            _warn_unused_families(out, noun)
+            warn_unused_families(out, noun)
         index = np.zeros(len(out), dtype=np.int32)
     elif group not in out.columns and "family" not in out.columns:
-        _refuse_misspelt_family(out, group, inputs, noun)
+        refuse_misspelt_family(out, group, inputs, noun, families)
         index = np.full(len(out), -1, dtype=np.int32)
     else:
         lookup = {name: i for i, name in enumerate(families)}
@@ -254,7 +233,7 @@ def encode_rows(
         for pos, (label, value) in enumerate(zip(out.index, labels, strict=True)):
             if missing[pos]:
                 continue
-            name = _family_name(value, lookup)
+            name = family_name(value, lookup)
             if name in lookup:
                 index[pos] = lookup[name]
             else:
@@ -266,42 +245,3 @@ def encode_rows(
                             "new family)")
     return RunsTable(frame=out, inputs=table.inputs, target=None, family_index=index,
                      families=tuple(families), target_name=None, group=group)
-
-
-def _refuse_misspelt_family(frame: pd.DataFrame, group: str, inputs, noun: str) -> None:
-    """Rows without a family column are for a new family (wide intervals); a column spelt like
-    the family column ('famly', 'Family') means the user named one and would silently get those."""
-    wanted = {group.lower(), "family"}
-    for column in map(str, frame.columns):
-        if column in inputs:
-            continue
-        if column.lower() in wanted or difflib.get_close_matches(column.lower(), wanted, n=1, cutoff=0.8):
-            raise DataError(f"column '{column}' of {noun} looks like the family column '{group}' misspelt: name it "
-                            f"'{group}' to predict for a fitted family, or drop it to predict for a new family")
-
-
-def _warn_unused_families(frame: pd.DataFrame, noun: str) -> None:
-    """Say so when rows name families a fit without families cannot tell apart.
-
-    Such a fit predicts every row for its one population and labels it ``"all"`` in the output's
-    ``family`` column, which would otherwise replace the rows' own ``family`` values unsaid.
-    """
-    if "family" not in frame.columns:
-        return
-    labels = frame["family"]
-    named = labels[~is_missing(labels).to_numpy()].astype(str)
-    named = named[named != _ALL]
-    if len(named):
-        warnings.warn(f"the fit has no families (it was fitted without a group column): column 'family' "
-                      f"of {noun} is not used, and row {named.index[0]} ('{named.iloc[0]}'), like every "
-                      "row, is predicted for the fit's one population", DataWarning, stacklevel=5)
-
-
-def _family_name(value, lookup: Mapping[str, int]) -> str:
-    name = str(value).strip()
-    # A float column (ints mixed with NaN) turns family 3 into 3.0; match the fit's "3".
-    if name not in lookup and isinstance(value, float) and value.is_integer():
-        as_int = str(int(value))
-        if as_int in lookup:
-            return as_int
-    return name

@@ -261,7 +261,7 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
     with the extrapolation error beyond the fitted runs where the fit has one). ``attrs``:
     ``ci_prob``, ``family`` and ``beyond``, per input the decades each budget's median optimum
     lies beyond the largest fitted value (0 inside the data), as ``Fit.predict``'s
-    ``beyond_<input>`` columns.
+    ``beyond_<input>`` columns, and ``below`` by input name, the decades below the smallest.
     """
     ci_prob = check_ci_prob(ci_prob)
     budgets = _budgets(compute)
@@ -276,5 +276,6 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
     out = pd.concat(frames).set_index(["compute", "quantity"]).sort_index(level=0, sort_remaining=False)
     rows = optimum_rows(draws, _check_law(fit.law, dict(inputs or {})))
     far = {k: np.asarray(v, dtype=float) for k, v in beyond(fit.table.inputs, rows).items()}
-    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), beyond=far)
+    near = {k[len("below_"):]: np.asarray(v, dtype=float) for k, v in beyond(fit.table.inputs, rows, "below").items()}
+    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), beyond=far, below=near)
     return out

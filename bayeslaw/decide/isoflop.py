@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from bayeslaw.core.errors import DataError, DataWarning, PredictionError
-from bayeslaw.data.columns import check_columns, numeric_column
+from bayeslaw.data.columns import check_columns, numeric_column, warn_repeated_rows
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import flops_constant
 from bayeslaw.decide.isoflop_design import BUDGET_TOLERANCE, group_budgets
@@ -103,8 +103,11 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     check_columns(frame, ["N", by if has_by else "D", target], noun)
     n = numeric_column(frame, "N", True, noun)
     y = numeric_column(frame, target, False, noun)
+    warn_repeated_rows(frame, ["N", by if has_by else "D", target], noun)
     if has_by:
         budget = numeric_column(frame, by, True, noun)
+        if "D" in frame.columns:
+            _check_flops(budget / (n * numeric_column(frame.copy(), "D", True, noun)), k, by)
     else:
         budget = group_budgets(k * n * numeric_column(frame, "D", True, noun), tolerance)
     rng = np.random.default_rng(seed)
@@ -161,6 +164,16 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
     if window is None:
         _check_shape(selected, kept, result, by, rng)
     return result
+
+
+def _check_flops(ratio: np.ndarray, k: float, by: str) -> None:
+    """Warn when the runs' own budget column is not ``k N D``: D* = C / (k N*) would then not be
+    the tokens these runs were trained on (a flops='2*N*D' on a table of 6 N D budgets triples it)."""
+    seen = float(np.median(ratio))
+    if abs(np.log(seen / k)) > np.log(1.25):
+        warnings.warn(f"isoflop: column '{by}' of the runs is {seen:.3g}*N*D (median over the runs), but "
+                      f"flops is {k:g}*N*D: D* = {by} / ({k:g} N*) is not the tokens of these runs; give "
+                      f"flops='{seen:.3g}*N*D'", DataWarning, stacklevel=3)
 
 
 #: the window the shape check refits each budget in (a factor of N either side of its best run)

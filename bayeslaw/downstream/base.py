@@ -53,10 +53,13 @@ def require_rows(frame: pd.DataFrame, need: int, noun: str) -> None:
                         f"least {need}")
 
 
-def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False) -> None:
+def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False,
+                   noun: str | None = None) -> None:
     """Raise a DataError naming the rows whose accuracy is outside [0, 1] (or (0, 1)).
 
-    NaN entries are allowed (missing values); the caller decides what they mean.
+    NaN entries are allowed (missing values); the caller decides what they mean. ``noun`` names
+    the table or file in the message (a data folder's loader gives it, so the message names the
+    file the column is in).
     """
     values = np.asarray(values, dtype=float)
     finite = np.isfinite(values)
@@ -66,7 +69,8 @@ def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bo
         interval = "(0, 1)" if open_interval else "[0, 1]"
         labels = np.asarray(list(labels))
         rows = ", ".join(f"{label} ({value:g})" for label, value in zip(labels[bad][:5], values[bad][:5]))
-        raise DataError(f"column '{column}' holds accuracies and must lie in {interval}: rows {rows}"
+        where = f" in {noun}" if noun else ""
+        raise DataError(f"column '{column}'{where} holds accuracies and must lie in {interval}: rows {rows}"
                         + (", ..." if bad.sum() > 5 else ""))
 
 

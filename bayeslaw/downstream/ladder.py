@@ -48,9 +48,11 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.data.columns import numeric_column, parse_numbers, positive_or_missing
 from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, check_accuracy, check_items, check_share, sample
 from bayeslaw.downstream.ladder_error import NESTED_QUANTILES, loss_error, nested_settings
+from bayeslaw.results.draws import check_kind
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, apply
 
 LIKELIHOODS = ("auto", "Beta", "Binomial")
@@ -151,7 +153,7 @@ class LadderFit(ModelFit):
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0,
                          quantity: str = "accuracy") -> np.ndarray:
         """Draws (S, R) of the accuracy (or ``quantity="loss"``, the task loss) of each row."""
-        frame = self._row_frame(rows)
+        kind, frame = check_kind(kind), self._row_frame(rows)
         missing = [c for c in ("N", "D") if c not in frame.columns]
         if missing:
             raise PredictionError(f"rows need columns N and D; missing: {', '.join(missing)}")
@@ -247,13 +249,9 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
     missing = [c for c in need if c not in runs.columns]
     if missing:
         raise DataError(f"runs table has no column {missing[0]!r}; columns: {', '.join(map(str, runs.columns))}")
-    frame = runs.reset_index(drop=True)
-    N, D = np.asarray(frame["N"], float), np.asarray(frame["D"], float)
-    if not (np.all(N > 0) and np.all(D > 0)):
-        raise DataError("columns 'N' and 'D' must be positive")
-    L, acc = np.asarray(frame[loss], float), np.asarray(frame[accuracy], float)
-    if np.any(np.isfinite(L) & (L <= 0)):
-        raise DataError(f"column '{loss}' must be positive (a loss)")
+    frame, noun = runs.reset_index(drop=True), "the runs table"
+    N, D = numeric_column(frame, "N", True, noun), numeric_column(frame, "D", True, noun)
+    L, acc = positive_or_missing(frame, loss, noun), parse_numbers(frame, accuracy, noun)
     check_accuracy(acc, accuracy, frame.index, open_interval=likelihood == "Beta")
     if ideal not in IDEAL:
         raise DataError(f"ideal must be one of: {', '.join(IDEAL)}; got {ideal!r}")

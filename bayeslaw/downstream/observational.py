@@ -51,6 +51,7 @@ from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, sample
 from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
+from bayeslaw.results.draws import check_kind
 from bayeslaw.results.extrapolation_error import GRID
 
 #: the paper's default holdout cutoff: Llama-2-7B's training compute, 8.4e22 FLOPs
@@ -127,7 +128,7 @@ class ObservationalFit(ModelFit):
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Draws (S, R) of the target for rows of the fitted table given by position (``row``)."""
-        frame = self._row_frame(rows)
+        kind, frame = check_kind(kind), self._row_frame(rows)
         if "row" not in frame.columns:
             raise PredictionError("rows need a 'row' column: positions of models in the fitted table")
         idx = np.asarray(frame["row"], int)

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
-from bayeslaw.data.columns import parse_numbers
+from bayeslaw.data.columns import numeric_column, parse_numbers, positive_or_missing
 from bayeslaw.data.files import read_folder_file, require_layout
+from bayeslaw.downstream.base import check_accuracy
 
 #: OLMo ladder tasks: name -> (bpb column stems, accuracy column stems), averaged over the stems
 OLMO_TASKS = {
@@ -41,7 +42,15 @@ OLMO_CHANCE = {"mmlu": 0.25, "hellaswag": 0.25, "arc_challenge": 0.25, "arc_easy
 OLMO_TARGET_TOKENS = {"peteish7_eval_anneal": 4.0e12, "peteish13_eval_final": 5.0e12}
 
 
-def _task_columns(frame: pd.DataFrame, task: str, noun: str, folder) -> tuple[np.ndarray, np.ndarray]:
+def _task_columns(frame: pd.DataFrame, task: str, noun: str, folder, *,
+                  fitted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The task's loss and accuracy per row, averaged over its column stems.
+
+    Each column is checked where the file holds it, so a message names the file's own column and
+    row (0 = the first row below the header), not the averaged ``task_loss`` or ``accuracy`` the
+    fit sees after regrouping: a loss must be positive, an accuracy in [0, 1] (``fitted``: in
+    (0, 1), as the fit's Beta likelihood needs, and not missing, since a missing cell silently
+    dropped its checkpoint from the fit)."""
     if task not in OLMO_TASKS:
         raise DataError(f"unknown OLMo ladder task {task!r}; tasks: {', '.join(OLMO_TASKS)}")
     stems = OLMO_TASKS[task][0]
@@ -55,8 +64,11 @@ def _task_columns(frame: pd.DataFrame, task: str, noun: str, folder) -> tuple[np
         if not found:
             raise DataError(f"{noun} has no accuracy column for task {task!r}: expected '{cands[0]}' or '{cands[1]}'")
         acc_cols.append(found[0])
-    bpb, acc = (np.column_stack([parse_numbers(frame, c, noun) for c in cols]) @ weights for cols in (bpb_cols, acc_cols))
-    return bpb, acc
+    bpb = [numeric_column(frame, c, True, noun) if fitted else positive_or_missing(frame, c, noun) for c in bpb_cols]
+    acc = [numeric_column(frame, c, False, noun) if fitted else parse_numbers(frame, c, noun) for c in acc_cols]
+    for column, values in zip(acc_cols, acc, strict=True):
+        check_accuracy(values, column, frame.index, open_interval=fitted, noun=noun)
+    return np.column_stack(bpb) @ weights, np.column_stack(acc) @ weights
 
 
 def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"),
@@ -67,6 +79,11 @@ def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"
     byte), accuracy and ``final`` (last checkpoint of each run), dropping the first
     ``skip_fraction`` of each run's checkpoints as the paper does; targets with one row per target
     model (the mean of the evaluations at its last step).
+
+    Bad cells are a DataError naming the file, the column and the row (0 = the first row below
+    the header), checked before the rows are regrouped: in the ladder runs, a missing, non-numeric
+    or out-of-range task loss or accuracy, N_non_embedding, throughput/total_tokens or _step; in
+    the targets, a bad N_non_embedding or an out-of-range task cell.
     """
     from pathlib import Path
 
@@ -77,9 +94,10 @@ def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"
     raw = raw[raw["size_label"].isin(sizes)].copy()
     if raw.empty:
         raise DataError(f"{noun} has no runs of the ladder sizes {', '.join(sizes)} (column 'size_label')")
-    raw["task_loss"], raw["accuracy"] = _task_columns(raw, task, noun, data_dir)
-    raw["N"], raw["D"] = parse_numbers(raw, "N_non_embedding", noun), parse_numbers(raw, "throughput/total_tokens", noun)
-    raw["_step"] = parse_numbers(raw, "_step", noun)
+    # a missing cell of a used column is an error naming it: it dropped its checkpoint unseen
+    raw["task_loss"], raw["accuracy"] = _task_columns(raw, task, noun, data_dir, fitted=True)
+    raw["N"], raw["D"] = (numeric_column(raw, c, True, noun) for c in ("N_non_embedding", "throughput/total_tokens"))
+    raw["_step"] = numeric_column(raw, "_step", False, noun)
     keep = []
     for _, g in raw.groupby("run"):
         g = g.sort_values("_step")
@@ -93,8 +111,9 @@ def load_olmo_ladder(data_dir, task: str, *, sizes=("190M", "370M", "760M", "1B"
     tgt = tgt[tgt["run"].isin(list(OLMO_TARGET_TOKENS))].copy()
     if tgt.empty:
         raise DataError(f"{noun} has no rows of the targets {', '.join(OLMO_TARGET_TOKENS)} (column 'run')")
-    tgt["task_loss"], tgt["accuracy"] = _task_columns(tgt, task, noun, data_dir)
-    tgt["N_non_embedding"], tgt["_step"] = parse_numbers(tgt, "N_non_embedding", noun), parse_numbers(tgt, "_step", noun)
+    tgt["task_loss"], tgt["accuracy"] = _task_columns(tgt, task, noun, data_dir, fitted=False)
+    tgt["N_non_embedding"] = numeric_column(tgt, "N_non_embedding", True, noun)
+    tgt["_step"] = parse_numbers(tgt, "_step", noun)
     rows = []
     for run, g in tgt.groupby("run"):
         last = g[g["_step"] == g["_step"].max()] if g["_step"].notna().any() else g

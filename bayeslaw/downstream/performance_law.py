@@ -47,6 +47,7 @@ from bayeslaw.data.columns import listed_rows, parse_numbers
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, require_rows, sample
+from bayeslaw.results.draws import check_kind
 
 COLUMNS = ("layers", "hidden", "ffn", "tokens_T", "params_B")
 FEATURES = ("log_layers", "log_hidden", "log_ffn", "log_tokens_sat")
@@ -61,24 +62,31 @@ CAP = 0.9  # above this the law is bent towards 1 (the paper's soft cap at 90 po
 DF = 4.0
 
 
-def design(frame: pd.DataFrame) -> np.ndarray:
-    """Feature matrix (R, 4): logs of layers, hidden, FFN size and T' = min(T, S)."""
+def _inputs(frame: pd.DataFrame, noun: str) -> np.ndarray:
+    """The columns in :data:`COLUMNS` as a float matrix (R, 5); a missing column, or a text,
+    missing or non-positive cell, is a DataError naming ``noun``, the column and the rows (text
+    was a raw 'could not convert string to float')."""
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"table has no column {missing[0]!r}; the Performance Law needs: {', '.join(COLUMNS)}")
-    values = frame[list(COLUMNS)].to_numpy(float)
+    values = np.column_stack([parse_numbers(frame, c, noun) for c in COLUMNS])
     bad = ~np.all(np.isfinite(values) & (values > 0), axis=1)
     if bad.any():
         raise DataError(f"columns {', '.join(COLUMNS)} must be positive numbers: rows "
                         + ", ".join(str(v) for v in frame.index[bad][:5]))
-    layers, hidden, ffn, tokens, size = values.T
+    return values
+
+
+def design(frame: pd.DataFrame, noun: str = "the table") -> np.ndarray:
+    """Feature matrix (R, 4): logs of layers, hidden, FFN size and T' = min(T, S)."""
+    layers, hidden, ffn, tokens, size = _inputs(frame, noun).T
     return np.column_stack([np.log(layers), np.log(hidden), np.log(ffn), np.log(np.minimum(tokens, size))])
 
 
-def instability(frame: pd.DataFrame) -> np.ndarray:
+def instability(frame: pd.DataFrame, noun: str = "the table") -> np.ndarray:
     """``k = (10/d + 20/h) N`` per row; the discount is ``log delta = -(gamma k)^2``."""
-    design(frame)  # validates the columns
-    return ((10.0 / frame["ffn"] + 20.0 / frame["hidden"]) * frame["layers"]).to_numpy(float)
+    layers, hidden, ffn, _, _ = _inputs(frame, noun).T
+    return (10.0 / ffn + 20.0 / hidden) * layers
 
 
 def _cap(u, xp=jnp):
@@ -148,9 +156,10 @@ class PerformanceLawFit(ModelFit):
                 ("sigma", "sigma", None), ("tau", "tau", None), ("floor", "floor", None)]
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
-        frame = self._row_frame(rows)
+        """Draws (S, R) of the score of each row (``kind="law"``: the law floored, no noise)."""
+        kind, frame = check_kind(kind), self._row_frame(rows)
         try:
-            x, k = design(frame), instability(frame)
+            x, k = design(frame, "the prediction rows"), instability(frame, "the prediction rows")
         except DataError as exc:
             raise PredictionError(str(exc)) from None
         unstable = np.asarray(frame["unstable"], bool) if "unstable" in frame else np.zeros(len(frame), bool)
@@ -209,9 +218,9 @@ def fit_performance_law(models: pd.DataFrame, target: str = "mmlu", *, chance: f
         raise DataError(f"table has no column {target!r} (the target score)")
     if unstable is not None and unstable not in models.columns:
         raise DataError(f"table has no column {unstable!r} (the unstable flag)")
-    x, k = design(models), instability(models)
+    x, k = design(models, "the models table"), instability(models, "the models table")
     require_rows(models, x.shape[1] + 3, "the models table")  # the weights, w0, the noise and the floor
-    y = models[target].to_numpy(float)
+    y = parse_numbers(models, target, "the models table")
     check_accuracy(y, target, models.index)
     if not np.all(np.isfinite(y)):
         raise DataError(f"column '{target}' has missing values: rows "

@@ -30,6 +30,7 @@ from bayeslaw.data.columns import check_columns, listed_rows, numeric_column, pa
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, require_rows, sample
+from bayeslaw.results.draws import check_kind
 
 BITS = (4, 8)
 _DF = 3.0
@@ -73,7 +74,7 @@ class QuantizationFit(ModelFit):
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Accuracy draws (S, R) of a model of ``params_B`` billion parameters at ``bits``."""
-        frame = self._row_frame(rows)
+        kind, frame = check_kind(kind), self._row_frame(rows)
         missing = [c for c in ("params_B", "bits") if c not in frame.columns]
         if missing:
             raise PredictionError(f"rows need columns params_B and bits; missing: {', '.join(missing)}")
@@ -164,7 +165,9 @@ def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.Da
     """(curve, pairs) from ``quantization_openllm``: 16-bit pretrained models and 4/8-bit pairs.
 
     Scores are converted from percent to fractions; entries with an unknown size (0 B) or a
-    missing value are dropped. A missing folder, file or layout column is a DataError naming it; an unknown
+    missing value are dropped. A score outside [0, 100], a difference outside [-100, 100], or a
+    score column whose values all lie in [0, 1] (fractions, not percent) is a DataError naming the
+    file, the column and the rows. A missing folder, file or layout column is a DataError naming it; an unknown
     ``benchmark``, a cell of a used row that is not a number or is infinite, or a file left with no
     rows is a DataError naming the file, the column and the row (0 = the first row below the header).
     """
@@ -174,8 +177,9 @@ def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.Da
     _check_layout(snap, ["Model", "Type", "Precision", "#Params (B)"], benchmark, benchmark, noun, data_dir)
     pre = snap[snap["Type"].astype(str).str.contains("pretrained") & snap["Precision"].isin(["float16", "bfloat16"])]
     pre = pre.assign(**{c: _finite(pre, c, noun) for c in ("#Params (B)", benchmark)})
-    pre = pre[pre["#Params (B)"] > 0].groupby("Model", as_index=False).agg(params_B=("#Params (B)", "first"),
-                                                                            score=(benchmark, "mean"))
+    pre = pre[pre["#Params (B)"] > 0]
+    _check_percent(pre, benchmark, noun)
+    pre = pre.groupby("Model", as_index=False).agg(params_B=("#Params (B)", "first"), score=(benchmark, "mean"))
     curve = pd.DataFrame({"model": pre["Model"], "params_B": pre["params_B"].astype(float),
                           "accuracy": pre["score"] / 100.0}).dropna().reset_index(drop=True)
     if curve.empty:
@@ -186,11 +190,30 @@ def load_openllm(data_dir, benchmark: str = "MMLU") -> tuple[pd.DataFrame, pd.Da
     raw = raw[np.isin(_finite(raw, "bits", noun), BITS)]
     raw = raw.assign(**{c: _finite(raw, c, noun) for c in ("params_B_16bit_row", delta)})
     raw = raw[raw["params_B_16bit_row"] > 0]
+    _check_percent(raw, delta, noun, difference=True)
     pairs = pd.DataFrame({"model": raw["Model"], "params_B": raw["params_B_16bit_row"],
                           "bits": raw["bits"].astype(int), "delta": raw[delta] / 100.0}).dropna().reset_index(drop=True)
     if pairs.empty:
         raise DataError(f"{noun} has no 4- or 8-bit rows with a size and a '{delta}' value")
     return curve, pairs
+
+
+def _check_percent(frame: pd.DataFrame, column: str, noun: str, *, difference: bool = False) -> None:
+    """Refuse a column of scores in percent outside [0, 100] (``difference``: of differences in
+    points outside [-100, 100]), naming the file's column, rows and values before the rows are
+    regrouped by model; and a column of scores that all lie in [0, 1]: fractions, which the
+    division by 100 made accuracies far below chance, fitted without a word."""
+    values = frame[column].to_numpy(float)
+    given, low = np.isfinite(values), -100 if difference else 0
+    off = given & ((values < low) | (values > 100))
+    what = "differences in percentage points" if difference else "scores in percent"
+    if off.any():
+        raise DataError(f"column '{column}' in {noun} holds {what} and must lie in [{low}, 100]: "
+                        + listed_rows(f"{label} ({v:g})" for label, v in zip(frame.index[off], values[off])))
+    if not difference and given.any() and np.all(values[given] <= 1):
+        raise DataError(f"column '{column}' in {noun} holds {what}, but every value lies in [0, 1]: they look like "
+                        "fractions (write 30 for 30%): " + listed_rows(
+                            f"{label} ({v:g})" for label, v in zip(frame.index[given], values[given])))
 
 
 def _check_layout(frame: pd.DataFrame, layout: list[str], score: str, benchmark: str, noun: str, folder) -> None:

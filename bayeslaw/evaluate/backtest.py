@@ -16,7 +16,7 @@ import pandas as pd
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.data.runs import read_runs
 from bayeslaw.data.where import filter_runs
-from bayeslaw.evaluate.heldout import check_cutoff
+from bayeslaw.evaluate.heldout import check_cutoff, refuse_outcome_key
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
 from bayeslaw.results.fit import NEW_FAMILY, Fit, require_fit
 
@@ -190,6 +190,7 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     frame = read_runs(runs)
     if where is not None:
         frame = filter_runs(frame, where)
+    refuse_outcome_key(by, target, group)
     key = split_key(frame, by)
     train, held = frame[key < cutoff], frame[key >= cutoff]
     if len(train) == 0 or len(held) == 0:

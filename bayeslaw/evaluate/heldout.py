@@ -86,9 +86,20 @@ def scale_of(fit: Fit, by: str | None) -> tuple[str, np.ndarray]:
     return table_scale(fit.table, by)
 
 
+def refuse_outcome_key(by, target: str | None, group: str | None) -> None:
+    """Refuse the target (or the family column) as the size key: runs held out by their own
+    outcome (the lowest losses) make ARE, coverage and a ranking meaningless as a test of
+    extrapolation, and families are not sizes."""
+    if by is not None and by in (target, group):
+        role = "target" if by == target else "family column"
+        raise DataError(f"cannot hold out runs by the {role} {by!r}: a held-out test splits on a size "
+                        "key (C, N or D), not on the runs' outcome or family")
+
+
 def table_scale(table: RunsTable, by: str | None) -> tuple[str, np.ndarray]:
     """:func:`scale_of` for a validated runs table (checked before any fit is made)."""
     frame = table.frame
+    refuse_outcome_key(by, table.target_name, table.group)
     if by is None:
         by = "C" if {"N", "D"} <= set(frame.columns) and "C" not in frame.columns else None
         by = by or ("C" if "C" in frame.columns else next(iter(table.inputs)))

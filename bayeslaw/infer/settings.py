@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayeslaw.core.errors import DataWarning, FitError
+from bayeslaw.data.columns import warn_repeated_rows
 from bayeslaw.data.runs import RunsTable, validate_runs
 from bayeslaw.laws.law import Law
 from bayeslaw.modeling.likelihood import check_enough_runs, check_target
@@ -73,7 +74,9 @@ def checked_table(law: Law, frame, target: str, group: str | None, label: str | 
     check_target(law, table.target, table.frame, target, table.inputs)
     check_enough_runs(law, table.inputs, table.target,
                       "the runs table" if label is None else f"runs table {label!r}")
-    _warn_constant_inputs(law, table, "the runs table" if label is None else f"runs table {label!r}")
+    noun = "the runs table" if label is None else f"runs table {label!r}"
+    _warn_constant_inputs(law, table, noun)
+    warn_repeated_rows(table.frame, list(table.roles()), noun)
     return table
 
 

@@ -375,6 +375,8 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3"],
      "bad --grid value 'N=1e7:1e9:3': no axis for D; every candidate needs N and D, e.g. --grid "
      "\"N=1e7:1e9:7,D=1e8:1e10:7\""),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3,D=1e8:1e10:3", "--family", "nosuch"],
+     f"bad --family value 'nosuch': not a family of the fit; known: {FAMILIES} (leave --family out for a new family)"),
     (["plan", "fit.nc", "--compute", "-1e23"],  # a value, not an option argparse does not know
      "bad --compute value '-1e23': '-1e23' is not a positive FLOP budget"),
     (["plan", "fit.nc", "--compute", "-1e23,1e24"],
@@ -387,7 +389,7 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--candidates", "header.csv"],
      "candidates file 'header.csv' has no rows (only a header)"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
-        "grid-count", "grid-size", "empty-name", "grid-twice", "budget", "grid-axis", "negative-compute",
+        "grid-count", "grid-size", "empty-name", "grid-twice", "budget", "grid-axis", "suggest-family", "negative-compute",
         "negative-list", "tiny-compute", "empty-rows",
         "header-candidates"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):

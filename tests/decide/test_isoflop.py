@@ -446,3 +446,43 @@ def test_a_budget_column_of_exact_flop_counts_gets_a_hint():
     assert str(err.value).endswith(
         "; the 'C' column gives most runs a budget of their own: without it (by='C' and no C column) "
         "isoflop groups runs whose 6*N*D agree within 0.05 decades")
+
+
+def test_cli_notes_budgets_outside_the_sweep_and_an_unmeasured_scatter(sweep, tmp_path, capsys):
+    """Budgets 28 decades below or 9 above the sweep were predicted without a word, and two
+    budgets' scatter (0: it cannot be learnt) left the observed intervals too narrow unsaid."""
+    path = tmp_path / "sweep.csv"
+    sweep.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bl.DataWarning)
+        assert cli.main(["isoflop", str(path), "--compute", "1e-10,1e20,1e30"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: budget 1e-10 lies 28 decades below the smallest fitted budget (1e+18): the power "
+                     "laws are extrapolated there",
+                     "note: budget 1e+30 lies 9 decades beyond the largest fitted budget (1e+21): the power laws "
+                     "are extrapolated there"]
+    two = tmp_path / "two.csv"
+    sweep[sweep["C"] <= 1e19].to_csv(two, index=False)
+    assert cli.main(["isoflop", str(two), "--compute", "1e19", "--kind", "observed"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "note: 2 budgets cannot measure how a budget's optimum scatters around the power laws (the scatter "
+        "is 0 here): the intervals leave it out")
+    with pytest.raises(SystemExit):  # --kind changes nothing without --compute: a mistake, said
+        cli.main(["isoflop", str(path), "--kind", "observed"])
+    assert capsys.readouterr().err == "bayeslaw: error: --kind applies to the budgets of --compute; give --compute C,C,...\n"
+
+
+def test_a_flops_formula_the_runs_do_not_follow_and_repeated_rows_are_warned(sweep):
+    """--flops 2*N*D on a table of 6ND budgets tripled D* unsaid; a sweep listed twice counted
+    every run twice, narrowing the intervals."""
+    with pytest.warns(bl.DataWarning, match=re.escape(
+            "isoflop: column 'C' of the runs is 6*N*D (median over the runs), but flops is 2*N*D: D* = C / (2 N*) "
+            "is not the tokens of these runs; give flops='6*N*D'")):
+        bl.isoflop(sweep, flops="2*N*D", draws=200)
+    twice = pd.concat([sweep, sweep.iloc[:2]], ignore_index=True)
+    with pytest.warns(bl.DataWarning, match=re.escape(
+            "rows 36, 37 of the runs table repeat earlier rows in N, C, loss: each copy counts as one more of the "
+            "runs, which narrows the intervals")):
+        bl.isoflop(twice, draws=200)
+    with pytest.raises(bl.PredictionError, match=re.escape("budgets repeat 1e+19: give each budget once")):
+        bl.isoflop_grid([1e20, 1e19, 1e19])

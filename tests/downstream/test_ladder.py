@@ -218,8 +218,9 @@ _LADDER_COLUMNS = ["run", "size_label", "_step", "N_non_embedding", "throughput/
                    "eval/downstream_bpb/piqa_val_rc_5shot_bpb", "eval/downstream/piqa_val_rc_5shot_acc"]
 
 
-def _ladder_folder(folder, edit=None, columns=_LADDER_COLUMNS):
-    """A tiny folder in the olmo_ladder layout (task piqa); ``edit(rows)`` changes the runs' cells."""
+def _ladder_folder(folder, edit=None, columns=_LADDER_COLUMNS, target_edit=None):
+    """A tiny folder in the olmo_ladder layout (task piqa); ``edit(rows)`` changes the runs' cells,
+    ``target_edit(rows)`` the targets'."""
     rows = [[f"{size}-1xC", size, step, n, 20 * n * step / 3, 1.0 - 0.05 * step, 0.6 + 0.02 * step]
             for size, n in (("190M", 1.9e8), ("370M", 3.7e8)) for step in (1, 2, 3)]
     if edit is not None:
@@ -227,8 +228,62 @@ def _ladder_folder(folder, edit=None, columns=_LADDER_COLUMNS):
     folder.mkdir()
     pd.DataFrame(rows, columns=columns).to_csv(folder / "ladder_runs.csv", index=False)
     targets = [["peteish7_eval_anneal", "7B", 10, 7e9, 4e12, 0.7, 0.75]]
+    if target_edit is not None:
+        target_edit(targets)
     pd.DataFrame(targets, columns=_LADDER_COLUMNS).to_csv(folder / "olmo2_targets.csv", index=False)
     return folder
+
+
+def _set(row, column, value):
+    """An edit of ``_ladder_folder``'s rows: cell (``row``, ``column``) to ``value``."""
+    return lambda rows: rows[row].__setitem__(_LADDER_COLUMNS.index(column), value)
+
+
+_BPB, _ACC = _LADDER_COLUMNS[5], _LADDER_COLUMNS[6]
+
+
+@pytest.mark.parametrize(("edit", "target_edit", "message"), [
+    (_set(4, _BPB, None), None, f"column '{_BPB}' in ladder_runs.csv of '{{f}}' has missing or infinite values: row 4"),
+    (_set(2, "_step", None), None, "column '_step' in ladder_runs.csv of '{f}' has missing or infinite values: row 2"),
+    (_set(1, _ACC, None), None, f"column '{_ACC}' in ladder_runs.csv of '{{f}}' has missing or infinite values: row 1"),
+    (_set(4, _ACC, 2.0), None, f"column '{_ACC}' in ladder_runs.csv of '{{f}}' holds accuracies and must lie in "
+                               "(0, 1): rows 4 (2)"),
+    (_set(5, _BPB, -0.5), None, f"column '{_BPB}' in ladder_runs.csv of '{{f}}' must be positive: row 5 (-0.5)"),
+    (_set(3, "N_non_embedding", None), None,
+     "column 'N_non_embedding' in ladder_runs.csv of '{f}' has missing or infinite values: row 3"),
+    (_set(0, "throughput/total_tokens", 0.0), None,
+     "column 'throughput/total_tokens' in ladder_runs.csv of '{f}' must be positive: row 0 (0)"),
+    (None, _set(0, "N_non_embedding", None),
+     "column 'N_non_embedding' in olmo2_targets.csv of '{f}' has missing or infinite values: row 0"),
+    (None, _set(0, _ACC, 75.0),
+     f"column '{_ACC}' in olmo2_targets.csv of '{{f}}' holds accuracies and must lie in [0, 1]: rows 0 (75)"),
+], ids=["nan-bpb", "nan-step", "nan-acc", "acc-2", "negative-bpb", "nan-N", "zero-D", "target-nan-N", "target-acc"])
+def test_a_bad_ladder_cell_names_the_files_column_and_row(edit, target_edit, message, tmp_path):
+    """A missing task loss, accuracy or step dropped its checkpoint from the fit without a word;
+    an accuracy of 2 was 'column 'accuracy' ... rows 17 (2)' (the fit's own column, the row after
+    regrouping by run); a negative loss, a missing N or a zero D named neither file nor row, and
+    called a missing N 'not positive'; a missing target N blamed 'predicted rows'."""
+    folder = _ladder_folder(tmp_path / "ladder", edit, target_edit=target_edit)
+    with pytest.raises(DataError) as info:
+        load_olmo_ladder(folder, "piqa")
+    assert str(info.value) == message.format(f=folder)
+
+
+def test_fit_ladder_names_the_runs_tables_column_and_row_before_sampling():
+    """A missing N and a zero D were 'columns 'N' and 'D' must be positive', a negative loss
+    'column 'task_loss' must be positive (a loss)', none with its row."""
+    runs = pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9], "D": [2e9] * 6,
+                         "task_loss": [1.2, 1.1, 1.0, 0.9, 0.8, 0.7], "accuracy": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55],
+                         "final": [True] * 6})
+    cases = [(runs.assign(N=[1e8, 2e8, np.nan, 8e8, 1.6e9, 3.2e9]),
+              "column 'N' in the runs table has missing or infinite values: row 2"),
+             (runs.assign(D=[2e9, 0.0, 2e9, 2e9, 2e9, 2e9]), "column 'D' in the runs table must be positive: row 1 (0)"),
+             (runs.assign(task_loss=[1.2, 1.1, 1.0, -0.9, 0.8, 0.7]),
+              "column 'task_loss' in the runs table must be positive where given: row 3 (-0.9)")]
+    for table, message in cases:
+        with pytest.raises(DataError) as info:
+            fit_ladder(table)
+        assert str(info.value) == message
 
 
 @pytest.mark.parametrize(("edit", "columns", "message"), [

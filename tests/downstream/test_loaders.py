@@ -3,6 +3,8 @@ a missing column or a file left without rows is one exact error naming the file,
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,10 +137,22 @@ SNAP, PAIRS = "open_llm_leaderboard_v1_snapshot.csv of '{f}'", "precision_pairs.
      f"{SNAP} has no 16-bit pretrained models with a size and a MMLU score"),
     (None, lambda p: p.iloc[:0], "MMLU",
      f"{PAIRS} has no 4- or 8-bit rows with a size and a 'delta_MMLU_vs_16bit_mean' value"),
-], ids=["text-params", "text-score", "text-bits", "inf-delta", "unknown-benchmark", "no-16-bit", "no-pairs"])
+    (lambda s: s.assign(MMLU=[0.30, 0.35, 0.40, 0.45]), None, "MMLU",
+     f"column 'MMLU' in {SNAP} holds scores in percent, but every value lies in [0, 1]: they look like fractions "
+     "(write 30 for 30%): rows 0 (0.3), 1 (0.35), 2 (0.4), 3 (0.45)"),
+    (lambda s: s.assign(Precision=["int8", "float16", "float16", "float16"], MMLU=[30.0, 35.0, 40.0, 200.0]), None,
+     "MMLU", f"column 'MMLU' in {SNAP} holds scores in percent and must lie in [0, 100]: row 3 (200)"),
+    (None, _cell("delta_MMLU_vs_16bit_mean", 1, -150.0), "MMLU",
+     f"column 'delta_MMLU_vs_16bit_mean' in {PAIRS} holds differences in percentage points and must lie in "
+     "[-100, 100]: row 1 (-150)"),
+], ids=["text-params", "text-score", "text-bits", "inf-delta", "unknown-benchmark", "no-16-bit", "no-pairs",
+        "fractions", "score-200", "delta-150"])
 def test_a_bad_quantization_folder_is_an_exact_error(snap_edit, pairs_edit, benchmark, message, tmp_path):
     """Text cells were TypeErrors, an unknown benchmark 'column "Label(s) ['NOPE'] do not exist" is
-    missing', and a folder without 16-bit models or pairs went on to sample empty tables."""
+    missing', and a folder without 16-bit models or pairs went on to sample empty tables. Scores
+    given as fractions (0.30 for 30%) were divided by 100 again and fitted far below chance with
+    no word; a score of 200 was "column 'accuracy' ... rows 2 (2)", the fit's own column and value
+    and the row after dropping the 8-bit row and regrouping by model."""
     folder = _quant_folder(tmp_path / "q", snap_edit, pairs_edit)
     with pytest.raises(DataError) as info:
         load_openllm(folder, benchmark)
@@ -236,3 +250,51 @@ def test_downstream_fits_refuse_impossible_settings_before_sampling():
         with pytest.raises(DataError) as info:
             call()
         assert str(info.value).startswith(message), (str(info.value), message)
+
+
+@pytest.mark.parametrize("name", ["ladder", "observational", "performance_law", "quantization"])
+def test_predictive_draws_refuse_an_unknown_kind(name):
+    """``kind="foo"`` was taken as 'observed' (or as the law without noise), as ``Fit.predict`` refuses it."""
+    from bayeslaw.core.errors import PredictionError
+    from bayeslaw.downstream.ladder import LadderFit
+    from bayeslaw.downstream.observational import ObservationalFit
+    from bayeslaw.downstream.performance_law import PerformanceLawFit
+    from bayeslaw.downstream.quantization import QuantizationFit
+
+    fit = {"ladder": LadderFit, "observational": ObservationalFit, "performance_law": PerformanceLawFit,
+           "quantization": QuantizationFit}[name]({}, {}, {}, {})
+    with pytest.raises(PredictionError) as info:
+        fit.predictive_draws({"row": [0]}, kind="foo")
+    assert str(info.value) == "kind must be one of: law, observed; got 'foo'"
+
+
+@pytest.fixture
+def _cli(monkeypatch, capsys):
+    """Run ``bayeslaw downstream ...`` in-process: (exit status, stdout, stderr); XLA_FLAGS kept."""
+    from bayeslaw.cli import main as cli
+
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # cli.main sets it; undone after the test
+    if not os.environ["XLA_FLAGS"]:
+        monkeypatch.delenv("XLA_FLAGS")
+
+    def run(*args):
+        try:
+            code = cli.main(["downstream", *args, "--chains", "1", "--draws", "30", "--warmup", "30", "--no-progress"])
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (None, "data folder '{f}' has no model at or above the holdout cutoff of 8.4e+22 FLOPs with a MMLU score: "
+           "nothing to predict"),
+    (lambda frame: frame.iloc[:1], "--factors 2 needs at least 2 models; data folder '{f}' has 1"),
+], ids=["nothing-above", "one-model"])
+def test_observational_cli_refuses_before_sampling(edit, message, tmp_path, _cli):
+    """Every model below the cutoff: a fit of about 50 s, then pandas' 'Empty DataFrame' and exit 0;
+    one model: 'k must be between 1 and the number of benchmarks (7) and of models (1), got 2',
+    the API's name for --factors."""
+    folder = _obs_folder(tmp_path / "obs", edit)  # FLOPs 6e21 to 3.6e22: all below 8.4e22
+    assert _cli("observational", str(folder)) == (2, "", f"bayeslaw: error: {message.format(f=folder)}\n")

@@ -127,6 +127,19 @@ def test_cli_predict_notes_rows_below_the_data(tiny_family_fit, tmp_path, capsys
     assert below["N"] == pytest.approx([2.0, 0.0]) and list(below["D"]) == [0.0, 0.0]
 
 
+def test_cli_plan_notes_an_optimum_below_the_data(tiny_family_fit, tmp_path, capsys):
+    """plan --compute 1 printed N_opt 0.15 parameters and a loss of 935 without a word."""
+    path = tmp_path / "fit.nc"
+    tiny_family_fit.save(path)
+    assert main(["plan", str(path), "--compute", "1"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    below = bl.optimal_allocation(tiny_family_fit, [1.0]).attrs["below"]
+    assert below["C"][0] > 15 and below["N"][0] > 5
+    assert notes == [f"note: the optimum at 1 FLOPs lies below the smallest fitted run in N by {below['N'][0]:.2g} "
+                     f"decades, D by {below['D'][0]:.2g} decades, C by {below['C'][0]:.2g} decades; the law was "
+                     "not checked there and its interval carries no extrapolation error"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--compute", "1e21,lots"], "bad --compute value '1e21,lots': 'lots' is not a number"),
     (["--compute=1e21,-1e21"], "bad --compute value '1e21,-1e21': '-1e21' is not a positive FLOP budget"),
@@ -134,6 +147,9 @@ def test_cli_predict_notes_rows_below_the_data(tiny_family_fit, tmp_path, capsys
     (["--compute", "1e21", "--family", "gpt"], "bad --family value 'gpt': not a family of the fit; known: "
                                                "deep, dense, long_ctx, moe, wide (leave --family out for a new family)"),
     (["--better", "N=1e9", "N=1e9,D=1e10"], "bad --better value 'N=1e9': missing D (needed: N, D)"),
+    (["--compute", "1e21", "--kind", "law"], "--kind applies to --better (the two plans' predictions), not to --compute"),
+    (["--better", "N=1e9,D=1e10", "N=2e9,D=1e10", "--flops", "2*N*D"],
+     "--flops applies to --compute (the budgets' allocation), not to --better"),
     (["--compute", "1e21", "--inputs", "U=2e10"],
      "bad --inputs value 'U=2e10': law 'chinchilla' has no inputs besides N and D"),
 ])
