@@ -84,10 +84,17 @@ def warn_unused_families(frame: pd.DataFrame, noun: str) -> None:
 
 
 def family_name(value, lookup: Mapping[str, int]) -> str:
+    """The fit's name for a family label of a row to predict: the label as text without spaces,
+    or the fitted name of the same number. A CSV reader turns the family codes '001' or '3' into
+    the numbers 1 and 3 (and 3.0 where a cell is empty), so the fit knows '1' and '3' while the
+    user writes 001 or 3.0."""
     name = str(value).strip()
-    # A float column (ints mixed with NaN) turns family 3 into 3.0; match the fit's "3".
-    if name not in lookup and isinstance(value, float) and value.is_integer():
-        as_int = str(int(value))
-        if as_int in lookup:
-            return as_int
+    if name in lookup:
+        return name
+    try:
+        number = float(name)
+    except ValueError:
+        return name
+    if number.is_integer() and str(int(number)) in lookup:
+        return str(int(number))
     return name

@@ -49,7 +49,7 @@ def load_fit(path: str | os.PathLike) -> Fit:
 def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
     """The :class:`Fit` stored in ``idata`` (checked by :func:`read_netcdf`)."""
     attrs = dict(idata.posterior.attrs)
-    law = parse_law(attrs["law_text"], source=f"fit file '{path}'")
+    law = parse_law(attrs["law_text"], source=f"<the law saved in fit file '{path}'>")
     families = tuple(json.loads(attrs["families"]))
     pooling = tuple(json.loads(attrs["pooling"]).items())
     config = json.loads(attrs["config"])

@@ -1,5 +1,6 @@
 """Tests for bayeslaw.data.runs: reading, validating and encoding runs tables."""
 
+import io
 import re
 import warnings
 
@@ -460,3 +461,14 @@ def test_a_cell_holding_an_array_is_not_a_number():
     frame.loc[2, "loss"] = "2.9"
     with raises("column 'loss' in the runs table is not numeric: row 1 (array(3.1))"):
         validate_runs(frame, INPUTS, "loss", None)
+
+
+def test_numeric_family_codes_match_however_they_are_written():
+    """A CSV's family codes 001 and 3 are read as the numbers 1 and 3: the fit knows '1' and
+    '3', and a row naming family 001 (or 3.0) was an unknown family."""
+    table = validate_runs(pd.read_csv(io.StringIO("family,N,D,loss\n" + "".join(
+        f"{code},{1e7 * (i + 1)},{1e9},{3.0 - 0.1 * i}\n" for code in ("001", "003") for i in range(3)))),
+        INPUTS, "loss", "family")
+    assert table.families == ("1", "3")
+    rows = {"N": [1e9] * 3, "D": [1e10] * 3, "family": ["001", "3.0", 1]}
+    np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", table.families).family_index, [0, 1, 0])
