@@ -60,6 +60,8 @@ def refuse_misspelt_family(frame: pd.DataFrame, group: str, inputs, noun: str, f
         if name.lower() in wanted or difflib.get_close_matches(name.lower(), wanted, n=1, cutoff=0.8):
             raise DataError(f"column '{name}' of {noun} looks like the family column '{group}' misspelt: name it "
                             f"'{group}' to predict for a fitted family, or drop it to predict for a new family")
+        if pd.api.types.is_numeric_dtype(frame[column]):  # a seed column of 1s is not family '1'
+            continue
         values = frame[column][~is_missing(frame[column]).to_numpy()]
         if len(values) and values.astype(str).str.strip().isin(known).all():
             raise DataError(f"column '{name}' of {noun} holds family names of the fit ('{str(values.iloc[0]).strip()}'): "

@@ -31,7 +31,6 @@ from bayeslaw.data.frames import as_frame, no_rows, noun_of
 __all__ = ["RunsTable", "encode_rows", "read_runs", "validate_runs"]
 
 
-
 @dataclass(frozen=True)
 class RunsTable:
     """A validated runs table: float64 inputs/target and an int32 family encoding."""

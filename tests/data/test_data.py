@@ -472,3 +472,6 @@ def test_numeric_family_codes_match_however_they_are_written():
     assert table.families == ("1", "3")
     rows = {"N": [1e9] * 3, "D": [1e10] * 3, "family": ["001", "3.0", 1]}
     np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", table.families).family_index, [0, 1, 0])
+    # a numeric column is no family column, even where its values spell family codes
+    seeds = {"N": [1e9], "D": [1e10], "seed": [1]}
+    np.testing.assert_array_equal(encode_rows(seeds, INPUTS, "family", table.families).family_index, [-1])
