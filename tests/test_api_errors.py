@@ -254,3 +254,29 @@ def test_fit_many_takes_tables_by_name():
     with pytest.raises(bl.DataError) as info:
         bl.fit_many("chinchilla", {"web": good, "code": good.assign(loss=-1.0)})
     assert str(info.value).startswith("column 'loss' in the runs table 'code' must be positive: rows 0 (-1)")
+
+
+def test_pooling_auto_is_refused_where_there_is_no_one_fit_to_choose_for(demo_runs):
+    """fit_many and sbc passed 'auto' on to dict('auto'): a raw ValueError."""
+    for call, caller in [(lambda: bl.fit_many("chinchilla", [demo_runs, demo_runs], group="family", pooling="auto"),
+                          "fit_many"),
+                         (lambda: bl.sbc("kaplan", demo_runs, n=4, group="family", pooling="auto"), "sbc")]:
+        with pytest.raises(bl.FitError) as info:
+            call()
+        assert str(info.value) == (f"pooling='auto' is bayeslaw.fit's choice per fit; {caller} takes None or a dict "
+                                   "of parameter -> mode")
+
+
+def test_compare_by_family_checks_every_fit_before_refitting(tiny_family_fit):
+    """A second fit grouped otherwise failed after the first fit's refits ('no prediction rows
+    were given'); an ungrouped second fit raised a bare KeyError: None."""
+    from dataclasses import replace
+
+    table = tiny_family_fit.table
+    other = replace(tiny_family_fit, table=replace(table, group="arch", frame=table.frame.rename(columns={"family": "arch"})))
+    with pytest.raises(bl.BayeslawError) as info:
+        bl.compare({"a": tiny_family_fit, "b": other}, method="family")
+    assert str(info.value).startswith("method='family' needs fits grouped alike: 'a' groups by 'family' (deep, dense, ")
+    alone = replace(tiny_family_fit, table=replace(table, group=None))
+    with pytest.raises(bl.BayeslawError, match=re.escape("method='family' needs fits with a group column")):
+        bl.compare({"a": tiny_family_fit, "b": alone}, method="family")

@@ -94,6 +94,20 @@ def _use_cpu_cores() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
+def start_platforms() -> list[str]:
+    """The JAX platforms this process can use, started now so that a platform JAX cannot start
+    (``JAX_PLATFORMS=cuda`` without a GPU, a misspelt name) is one line, not a traceback from
+    deep inside the first computation."""
+    from jax.extend import backend
+
+    try:
+        return list(backend.backends())
+    except Exception as exc:  # noqa: BLE001  JAX raises RuntimeError, ValueError or AssertionError here
+        detail = (str(exc).strip().splitlines() or ["a platform it names is not available on this machine"])[0]
+        raise CliError(f"JAX could not start its platforms (JAX_PLATFORMS="
+                       f"{os.environ.get('JAX_PLATFORMS', '')!r}): {detail}") from None
+
+
 def select_device(name: str) -> None:
     """Make ``name`` (cpu, gpu or tpu) JAX's only platform, with ``numpyro.set_platform``.
 
@@ -109,7 +123,7 @@ def select_device(name: str) -> None:
     from jax.extend import backend
 
     present: dict[str, str] = {}
-    for platform in backend.backends():
+    for platform in start_platforms():
         present.setdefault(_PLATFORM_KIND.get(platform, platform), platform)
     if name not in present:
         raise CliError(f"--device {name}: JAX has no {name} platform on this machine; "
@@ -132,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if getattr(args, "device", None):
                 select_device(args.device)
+            else:
+                start_platforms()
             return args.handler(args)
         except (BayeslawError, CliError) as exc:
             _fail(str(exc))

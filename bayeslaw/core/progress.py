@@ -14,9 +14,10 @@ test) shows no bar of its own unless asked with ``progress=True``: the outer bar
 from __future__ import annotations
 
 import contextvars
-import os
 import sys
 from contextlib import contextmanager
+
+from bayeslaw.core.env import env_flag
 
 _inside = contextvars.ContextVar("bayeslaw_progress_inside", default=False)
 
@@ -35,9 +36,9 @@ def enabled(progress: bool | None) -> bool:
         return bool(progress)
     if _inside.get():
         return False
-    forced = os.environ.get("BAYESLAW_PROGRESS", "").strip()
-    if forced in ("0", "1"):
-        return forced == "1"
+    forced = env_flag("BAYESLAW_PROGRESS")
+    if forced is not None:
+        return forced
     try:
         tty = sys.stderr.isatty()
     except (AttributeError, ValueError):  # replaced or closed stderr

@@ -35,6 +35,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from bayeslaw.core.env import env_flag
 from bayeslaw.core.errors import FitError
 
 #: bound on the on-disk caches of compiled and traced programs, in megabytes
@@ -67,14 +68,14 @@ def float32_problem(number: float) -> str | None:
 
 
 def cache_enabled() -> bool:
-    """Whether bayeslaw's on-disk caches are used (``BAYESLAW_NO_CACHE`` unset, empty or 0)."""
-    return os.environ.get("BAYESLAW_NO_CACHE", "") in ("", "0")
+    """Whether bayeslaw's on-disk caches are used (``BAYESLAW_NO_CACHE`` unset, empty or off)."""
+    return not env_flag("BAYESLAW_NO_CACHE")
 
 
 def cache_dir() -> Path:
     """Directory of bayeslaw's caches (datasets, compiled programs)."""
-    root = os.environ.get("BAYESLAW_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "bayeslaw"
+    root = os.environ.get("BAYESLAW_CACHE_DIR", "").strip()
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "bayeslaw"
 
 
 def cache_limit_bytes() -> int:
@@ -126,9 +127,9 @@ def _on_duration(event: str, duration: float, **_kwargs) -> None:
 
 def wants_x64(platform: str | None = None) -> bool:
     """Whether fits run in float64: on CPU unless ``BAYESLAW_X64`` says otherwise."""
-    forced = os.environ.get("BAYESLAW_X64")
+    forced = env_flag("BAYESLAW_X64")
     if forced is not None:
-        return forced not in ("0", "false", "False", "")
+        return forced
     platform = platform or jax.default_backend()
     return platform == "cpu"
 

@@ -21,13 +21,13 @@ from typing import Any
 
 import pandas as pd
 
+from bayeslaw.core import runtime
 from bayeslaw.core.errors import DataError
 from bayeslaw.data.files import read_csv_file
 
 __all__ = ["list_datasets", "load_dataset"]
 
 ENV_DATA_DIR = "BAYESLAW_DATA_DIR"
-ENV_CACHE_DIR = "BAYESLAW_CACHE_DIR"
 _REQUIRED = ("description", "file", "sha256", "license", "citation", "columns")
 _OPTIONAL = ("url", "source", "query", "tokens_from_compute")
 _QUERY = {"exclude": ("column", "equals"), "drop_highest": ("column", "n")}
@@ -44,8 +44,8 @@ def _data_dir() -> Path:
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get(ENV_CACHE_DIR) or "~/.cache/bayeslaw"
-    return Path(root).expanduser() / "datasets"
+    """Downloaded data sets: ``datasets`` in the one cache folder of :func:`runtime.cache_dir`."""
+    return runtime.cache_dir() / "datasets"
 
 
 def list_datasets(*, _registry: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -170,7 +170,12 @@ def family_scores(fits: Mapping[str, Fit], seed: int, meter) -> tuple[dict, dict
     """Leave-one-family-out: refit each fit without each family and score the family as a new
     one, one unit per family (the joint density of its runs); returns as :func:`largest_scores`."""
     first = next(iter(fits.values()))
-    check_families(first.table)
+    for name, f in fits.items():  # every fit, before the first refit: a later one failed minutes in
+        check_families(f.table)
+        if (f.table.group, tuple(f.families)) != (first.table.group, tuple(first.families)):
+            raise BayeslawError(f"method='family' needs fits grouped alike: {next(iter(fits))!r} groups by "
+                                f"{first.table.group!r} ({', '.join(first.families)}), {name!r} by "
+                                f"{f.table.group!r} ({', '.join(f.families)})")
     lpd = {n: [] for n in fits}
     err = {n: [] for n in fits}
     for name, f in fits.items():

@@ -26,7 +26,7 @@ from bayeslaw.data.frames import as_frame
 from bayeslaw.data.runs import validate_runs
 from bayeslaw.infer.batch import diagnose_many, fit_many
 from bayeslaw.infer.fit import CENTRED_MIN_RUNS
-from bayeslaw.infer.settings import check_settings
+from bayeslaw.infer.settings import check_fixed_pooling, check_settings
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import build_model, make_plan
@@ -183,6 +183,7 @@ def sbc(
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise FitError(f"n must be an integer >= 2, got {n!r}")
     check_settings(chains, draws, warmup, seed, 0.8)  # before the prior draws, not in fit_many after them
+    check_fixed_pooling(pooling, "sbc")
     if isinstance(thin, bool) or not isinstance(thin, int) or thin < 1 or thin > chains * draws:
         raise FitError(f"thin must be an integer in [1, chains * draws], got {thin!r}")
     ranks = chains * draws // thin

@@ -37,7 +37,13 @@ from bayeslaw.data.checkpoints import encode_runs, resolve_run
 from bayeslaw.data.runs import RunsTable, read_runs
 from bayeslaw.infer import batch_program
 from bayeslaw.infer.fit import default_centered, wall_timings
-from bayeslaw.infer.settings import check_names, check_sampler, check_settings, checked_table
+from bayeslaw.infer.settings import (
+    check_fixed_pooling,
+    check_names,
+    check_sampler,
+    check_settings,
+    checked_table,
+)
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import make_plan
@@ -193,6 +199,7 @@ def fit_many(
     check_settings(chains, draws, warmup, seed, target_accept)
     check_sampler(sampler, steps, ("auto", "hmc", "nuts"))
     check_names(target, group, run, pooling, centered)
+    check_fixed_pooling(pooling, "fit_many")
     runtime.configure()
     law = load_law(law)
     labels, frames = _split(tables, split_by)

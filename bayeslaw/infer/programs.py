@@ -24,6 +24,7 @@ that compilation itself found in JAX's persistent cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
@@ -128,7 +129,8 @@ def _write(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError:  # a read-only cache: the program still runs, the next process traces it again
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a cache 'folder' that is a file: NotADirectoryError
+            tmp.unlink(missing_ok=True)
 
 
 def _disk_path(ident: tuple) -> Path | None:

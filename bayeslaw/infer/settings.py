@@ -59,6 +59,14 @@ def check_names(target, group, run, pooling, centered) -> None:
         raise FitError(f"centered must be True, False or None, got {centered!r}")
 
 
+def check_fixed_pooling(pooling, caller: str) -> None:
+    """Refuse ``pooling="auto"`` where there is no one fit to choose it for (``fit_many``,
+    ``sbc``): it reached ``dict("auto")``, a raw ValueError."""
+    if isinstance(pooling, str):
+        raise FitError(f"pooling={pooling!r} is bayeslaw.fit's choice per fit; {caller} takes None or a dict "
+                       "of parameter -> mode")
+
+
 def checked_table(law: Law, frame, target: str, group: str | None, label: str | None = None) -> RunsTable:
     """``frame`` checked against ``law`` and encoded: every check a fit makes on its data
     before sampling (the law's inputs present, numeric, positive where it needs; a target its

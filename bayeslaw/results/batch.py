@@ -53,11 +53,13 @@ def diagnose_many(fits: Sequence[Fit]) -> pd.DataFrame:
             parts.append(block[col].to_numpy().reshape(n, -1))
     stacked = {col: np.concatenate(parts, axis=1) for col, parts in columns.items()}
     labels = [f.config.get("batch_label", i) for i, f in enumerate(fits)]
-    return pd.DataFrame({"max_r_hat": np.nanmax(stacked["r_hat"], axis=1),
-                         "min_ess_bulk": np.nanmin(stacked["ess_bulk"], axis=1),
-                         "min_ess_tail": np.nanmin(stacked["ess_tail"], axis=1),
-                         "divergences": [f.divergences for f in fits]},
-                        index=pd.Index(labels, name="fit"))
+    with warnings.catch_warnings():  # one chain: every R-hat is NaN, and so is their max (said by the caller)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return pd.DataFrame({"max_r_hat": np.nanmax(stacked["r_hat"], axis=1),
+                             "min_ess_bulk": np.nanmin(stacked["ess_bulk"], axis=1),
+                             "min_ess_tail": np.nanmin(stacked["ess_tail"], axis=1),
+                             "divergences": [f.divergences for f in fits]},
+                            index=pd.Index(labels, name="fit"))
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:

@@ -56,3 +56,55 @@ def test_a_new_process_prunes_its_caches_to_the_bound(tmp_path):
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     subprocess.run([sys.executable, "-c", "from bayeslaw.core import runtime; runtime.configure()"], env=env, check=True)
     assert not old.exists() and new.exists() and datasets.exists()
+
+
+@pytest.mark.parametrize(("raw", "x64", "cache", "bars"), [
+    ("1", True, False, True), ("yes", True, False, True), ("ON", True, False, True),
+    ("0", False, True, False), ("no", False, True, False), ("off", False, True, False),
+    ("", None, True, None),  # empty is unset: it once meant float32 for BAYESLAW_X64
+])
+def test_on_off_variables_read_alike(monkeypatch, raw, x64, cache, bars):
+    """BAYESLAW_X64=no meant float64 and BAYESLAW_NO_CACHE=false turned the cache off: the three
+    on/off variables now read one way (core.env.env_flag)."""
+    from bayeslaw.core import progress
+
+    for name in ("BAYESLAW_X64", "BAYESLAW_NO_CACHE", "BAYESLAW_PROGRESS"):
+        monkeypatch.setenv(name, raw)
+    assert runtime.wants_x64("gpu") is (x64 if x64 is not None else False)
+    assert runtime.cache_enabled() is cache
+    assert progress.enabled(None) is (bars if bars is not None else False)  # pytest's stderr is no terminal
+
+
+@pytest.mark.parametrize("name", ["BAYESLAW_X64", "BAYESLAW_NO_CACHE", "BAYESLAW_PROGRESS"])
+def test_an_on_off_variable_with_another_value_is_refused_by_name(monkeypatch, name):
+    from bayeslaw.core import progress
+
+    monkeypatch.setenv(name, "maybe")
+    read = {"BAYESLAW_X64": runtime.wants_x64, "BAYESLAW_NO_CACHE": runtime.cache_enabled,
+            "BAYESLAW_PROGRESS": lambda: progress.enabled(None)}[name]
+    with pytest.raises(FitError) as caught:
+        read()
+    assert str(caught.value) == f"{name} must be 1 or 0 (true/false, yes/no, on/off), got 'maybe'"
+
+
+def test_the_cache_folder_expands_home_and_a_file_there_skips_caching(monkeypatch, tmp_path):
+    """'~' made a folder named '~' in the working directory; a cache 'folder' that is a file
+    ended every fit with NotADirectoryError from the cache's clean-up."""
+    from bayeslaw.infer import programs
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("BAYESLAW_CACHE_DIR", "~/cache")
+    assert runtime.cache_dir() == tmp_path / "cache"
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    programs._write(blocker / "programs" / "x.jaxexport", b"data")  # skipped, not raised
+    assert blocker.read_text() == ""
+
+
+def test_a_platform_jax_cannot_start_is_one_line(tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="bogus")
+    proc = subprocess.run([sys.executable, "-m", "bayeslaw", "laws"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("bayeslaw: error: JAX could not start its platforms (JAX_PLATFORMS='bogus'): ")
+    assert proc.stderr.count("\n") == 1
