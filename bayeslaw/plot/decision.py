@@ -167,9 +167,10 @@ def plot_decision(fit, at=None, *, x: str | None = None, ci_prob: float = 0.9, r
         run_ratio, ratios = None, [None]
         held = {k: float(np.exp(np.log(v).mean())) for k, v in inputs.items() if k != x}
         colour = lambda r: "C0"  # noqa: E731
-    x_lo = keys.min() / 1.6
+    low = min(keys.min(), plan_keys.min() if plan_keys.size else np.inf)  # a planned run below the data is drawn too
+    x_lo = low / 1.6
     x_hi = max(keys.max(), plan_keys.max() if plan_keys.size else 0.0) * CURVE_MARGIN
-    grid = np.geomspace(keys.min() / 1.3, x_hi / 1.15, _GRID_POINTS)
+    grid = np.geomspace(low / 1.3, x_hi / 1.15, _GRID_POINTS)
     ys = [target]
 
     # -- runs: filled for the family whose curves are drawn, open for the others ----------------
@@ -241,7 +242,7 @@ def plot_decision(fit, at=None, *, x: str | None = None, ci_prob: float = 0.9, r
                                 [(colour(r), r) for r in ratios]),
                 fontsize=7.5, loc="best", framealpha=0.9)
     if resid is not None:
-        draw_residuals(resid, fit, x, batch, point_colour, x_hi)
+        draw_residuals(resid, fit, x, batch, point_colour, x_hi, x_lo)
     else:
         main.set_xlabel(key_label(fit, x))
     if by_ratio:

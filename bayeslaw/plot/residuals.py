@@ -51,8 +51,9 @@ def run_rows(fit) -> dict:
     return rows
 
 
-def draw_residuals(ax, fit, x: str, batch: Batch, colours, x_hi: float) -> None:
-    """Draw observed / fitted of the runs (block ``"runs"`` of ``batch``) on ``ax``."""
+def draw_residuals(ax, fit, x: str, batch: Batch, colours, x_hi: float, x_lo: float | None = None) -> None:
+    """Draw observed / fitted of the runs (block ``"runs"`` of ``batch``) on ``ax``, over
+    ``x_lo`` (default: just below the smallest run) to ``x_hi``."""
     ci_prob = batch.ci_prob
     keys = key_values(fit.table.inputs, x)
     law = batch.stats("runs", "law")["median"]
@@ -68,7 +69,7 @@ def draw_residuals(ax, fit, x: str, batch: Batch, colours, x_hi: float) -> None:
     ax.set_ylim(np.exp(-spread), np.exp(spread))
     ax.set_xscale("log")
     shade_extrapolation(ax, keys.max(), x_hi * 10, text=None)
-    ax.set_xlim(keys.min() / 1.6, x_hi)
+    ax.set_xlim(keys.min() / 1.6 if x_lo is None else x_lo, x_hi)
     ax.set_xlabel(key_label(fit, x))
     ax.set_ylabel("observed / fitted")
     ax.text(0.01, 0.04, f"band: {ci_prob:.0%} of new runs around the law; each run against its own "

@@ -120,6 +120,15 @@ def test_planned_runs_drawn_with_intervals_inside_the_limits(drawn, family_fit):
     assert any(t.startswith("N=70B, D=1.4T (new family)\n") for t in texts)
 
 
+def test_a_planned_run_below_the_data_is_inside_the_limits(family_fit):
+    """A run far below the fitted ones was listed in the legend but drawn off the x axis."""
+    fig = plot_decision(family_fit, [{"N": 1e3, "D": 1e3}], fig=_fig())
+    main = _axes(fig, "decision")
+    (bar,) = main.containers
+    x, _ = bar.lines[0].get_data()
+    assert x[0] == pytest.approx(6e6, rel=0.15) and main.get_xlim()[0] < x[0]
+
+
 def test_extrapolation_region_starts_at_the_largest_fitted_run(drawn, family_fit):
     main = _axes(drawn, "decision")
     c_max = 6 * (family_fit.table.inputs["N"] * family_fit.table.inputs["D"]).max()
