@@ -132,17 +132,12 @@ def test_errors():
         fit_performance_law(g)
 
 
-def test_a_text_cell_names_the_column_and_row():
+@pytest.mark.parametrize(("column", "row", "text"), [("hidden", 2, "abc"), ("mmlu", 4, "n/a")])
+def test_a_text_cell_names_the_column_and_row(column, row, text):
     """Text in an input or the target was a raw 'could not convert string to float: 'abc''."""
     f = _synthetic(n=10)
-    f["hidden"] = f["hidden"].astype(object)
-    f.loc[2, "hidden"] = "abc"
+    f[column] = f[column].astype(object)
+    f.loc[row, column] = text
     with pytest.raises(DataError) as info:
         fit_performance_law(f)
-    assert str(info.value) == "column 'hidden' in the models table is not numeric: row 2 ('abc')"
-    g = _synthetic(n=10)
-    g["mmlu"] = g["mmlu"].astype(object)
-    g.loc[4, "mmlu"] = "n/a"
-    with pytest.raises(DataError) as info:
-        fit_performance_law(g)
-    assert str(info.value) == "column 'mmlu' in the models table is not numeric: row 4 ('n/a')"
+    assert str(info.value) == f"column '{column}' in the models table is not numeric: row {row} ('{text}')"
