@@ -121,6 +121,22 @@ def format_diagnostics(notes: list[str]) -> str:
     return "\n".join([head] + [f"  warning: {note}" for note in notes])
 
 
+def position_notes(subject: str, beyond: dict[str, float], below: dict[str, float], interval: str) -> list[str]:
+    """The notes on where ``subject`` (a planned run, a budget's optimum) lies: beyond the largest
+    fitted run and below the smallest, each in decades per input (only those above 0).
+    ``interval`` names what carries the extrapolation error (``"its interval"``)."""
+    notes = []
+    for side, decades, tail in (
+            ("beyond the largest", beyond, f"{interval} includes the extrapolation error where one was measured"),
+            ("below the smallest", below, f"the law was not checked there and {interval} carries no extrapolation "
+                                          "error")):
+        far = {name: value for name, value in decades.items() if value > 0}
+        if far:
+            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in far.items())
+            notes.append(f"note: {subject} lies {side} fitted run in {parts}; {tail}")
+    return notes
+
+
 def describe_beyond(frame) -> list[str]:
     """One sentence per predicted row that lies beyond the fitted runs, in decades per input, and
     one per row below the smallest fitted run (``attrs["below"]`` of ``Fit.predict``'s frame)."""
@@ -128,14 +144,6 @@ def describe_beyond(frame) -> list[str]:
     below = frame.attrs.get("below", {})
     lines = []
     for i, row in enumerate(frame.reset_index(drop=True).itertuples(index=False)):
-        far = {c[len("beyond_"):]: getattr(row, c) for c in cols if getattr(row, c) > 0}
-        if far:
-            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in far.items())
-            lines.append(f"note: planned run {i + 1} lies beyond the largest fitted run in {parts}; "
-                         "its interval includes the extrapolation error where one was measured")
-        small = {name: float(values[i]) for name, values in below.items() if values[i] > 0}
-        if small:
-            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in small.items())
-            lines.append(f"note: planned run {i + 1} lies below the smallest fitted run in {parts}; "
-                         "the law was not checked there and its interval carries no extrapolation error")
+        lines += position_notes(f"planned run {i + 1}", {c[len("beyond_"):]: getattr(row, c) for c in cols},
+                                {name: float(values[i]) for name, values in below.items()}, "its interval")
     return lines

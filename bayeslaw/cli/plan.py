@@ -52,7 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _allocation(fit, budgets: list[float], args) -> str:
-    from bayeslaw.cli.output import _num
+    from bayeslaw.cli.output import _num, position_notes
     from bayeslaw.decide.allocation import optimal_allocation
 
     extra = {i.name: i.positive for i in fit.law.inputs if i.name not in ("N", "D")}
@@ -72,17 +72,10 @@ def _allocation(fit, budgets: list[float], args) -> str:
         text[col] = [_num(v) for v in table[col]]
     family = table.attrs.get("family", args.family) or "(new)"
     notes = []
-    for i, budget in enumerate(budgets):  # attrs["beyond"] follows the budgets as given
-        far = {name[len("beyond_"):]: float(v[i]) for name, v in table.attrs["beyond"].items() if v[i] > 0}
-        if far:
-            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in far.items())
-            notes.append(f"note: the optimum at {budget:.3g} FLOPs lies beyond the largest fitted run in "
-                         f"{parts}; its loss interval includes the extrapolation error where one was measured")
-        small = {name: float(v[i]) for name, v in table.attrs["below"].items() if v[i] > 0}
-        if small:
-            parts = ", ".join(f"{name} by {value:.2g} decades" for name, value in small.items())
-            notes.append(f"note: the optimum at {budget:.3g} FLOPs lies below the smallest fitted run in "
-                         f"{parts}; the law was not checked there and its interval carries no extrapolation error")
+    for i, budget in enumerate(budgets):  # attrs["beyond"] and ["below"] follow the budgets as given
+        notes += position_notes(f"the optimum at {budget:.3g} FLOPs",
+                                {name[len("beyond_"):]: float(v[i]) for name, v in table.attrs["beyond"].items()},
+                                {name: float(v[i]) for name, v in table.attrs["below"].items()}, "its loss interval")
     return (f"Compute-optimal allocation ({args.ci_prob:.0%} intervals, C = {args.flops}, family "
             f"{family}):\n" + text.to_string(index=False) + "".join(f"\n{n}" for n in notes))
 

@@ -137,7 +137,7 @@ def test_cli_plan_notes_an_optimum_below_the_data(tiny_family_fit, tmp_path, cap
     assert below["C"][0] > 15 and below["N"][0] > 5
     assert notes == [f"note: the optimum at 1 FLOPs lies below the smallest fitted run in N by {below['N'][0]:.2g} "
                      f"decades, D by {below['D'][0]:.2g} decades, C by {below['C'][0]:.2g} decades; the law was "
-                     "not checked there and its interval carries no extrapolation error"]
+                     "not checked there and its loss interval carries no extrapolation error"]
 
 
 @pytest.mark.parametrize("args, message", [
