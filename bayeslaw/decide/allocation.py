@@ -25,7 +25,7 @@ from bayeslaw.modeling.build import family_draws
 from bayeslaw.results import extrapolation_error as extrap
 from bayeslaw.results.draws import check_ci_prob, check_seed, interval_columns
 from bayeslaw.results.fit import NEW_FAMILY, require_fit
-from bayeslaw.results.sizes import beyond
+from bayeslaw.results.sizes import below, beyond
 
 QUANTITIES = ("N_opt", "D_opt", "tokens_per_param", "loss")
 METHODS = ("auto", "closed", "numerical")
@@ -276,6 +276,6 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
     out = pd.concat(frames).set_index(["compute", "quantity"]).sort_index(level=0, sort_remaining=False)
     rows = optimum_rows(draws, _check_law(fit.law, dict(inputs or {})))
     far = {k: np.asarray(v, dtype=float) for k, v in beyond(fit.table.inputs, rows).items()}
-    near = {k[len("below_"):]: np.asarray(v, dtype=float) for k, v in beyond(fit.table.inputs, rows, "below").items()}
-    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), beyond=far, below=near)
+    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), beyond=far,
+                     below=below(fit.table.inputs, rows))
     return out

@@ -26,7 +26,7 @@ from bayeslaw.results.draws import (
     check_seed,
     predictive_columns,
 )
-from bayeslaw.results.sizes import beyond
+from bayeslaw.results.sizes import below, beyond
 
 NEW_FAMILY = "(new)"
 
@@ -248,8 +248,7 @@ class Fit(DrawsMixin):
             out[col] = values
         for col, values in beyond(self.table.inputs, table.inputs).items():
             out[col] = values
-        out.attrs.update(ci_prob=ci_prob, kind=kind, below={
-            k[len("below_"):]: v for k, v in beyond(self.table.inputs, table.inputs, "below").items()})
+        out.attrs.update(ci_prob=ci_prob, kind=kind, below=below(self.table.inputs, table.inputs))
         return out
 
     def fitted_means(self) -> tuple[dict, dict, jnp.ndarray]:

@@ -77,3 +77,9 @@ def beyond(fitted: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray],
             ratio = key_values(rows, name) / edge(key_values(fitted, name))
             out[f"{side}_{name}"] = np.maximum(sign * np.log10(ratio), 0.0)
     return out
+
+
+def below(fitted: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Decades each row lies below the smallest fitted value, by input name (C as in
+    :func:`beyond`), 0 inside the data: the ``attrs["below"]`` of predictions and allocations."""
+    return {k[len("below_"):]: np.asarray(v, dtype=float) for k, v in beyond(fitted, rows, "below").items()}
