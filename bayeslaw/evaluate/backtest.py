@@ -178,8 +178,9 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     -------
     Backtest
     """
-    from bayeslaw.infer.fit import check_extrapolation, with_extrapolation
     from bayeslaw.infer.fit import fit as run_fit
+    from bayeslaw.infer.fit import with_extrapolation
+    from bayeslaw.infer.settings import check_extrapolation
 
     levels = _levels(ci_probs)
     cutoff = check_cutoff(cutoff)

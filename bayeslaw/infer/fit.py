@@ -22,7 +22,14 @@ from bayeslaw.infer.extrapolation_checks import warn_if_drifting
 from bayeslaw.infer.nuts import dim_of, mass_matrix
 from bayeslaw.infer.pooling_choice import choose_pooling
 from bayeslaw.infer.sampler import sample_law
-from bayeslaw.infer.settings import check_names, check_sampler, check_settings, checked_table
+from bayeslaw.infer.settings import (
+    check_extrapolation,
+    check_names,
+    check_sampler,
+    check_settings,
+    checked_table,
+    extrapolation_key,
+)
 from bayeslaw.infer.start import log_reference, map_start_and_point, model_args
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
 from bayeslaw.modeling.build import build_model, make_plan
@@ -66,7 +73,7 @@ def fit(
     centered: bool | None = None,
     progress: bool | None = None,
     sampler: str = "auto",
-    steps: int = 16,
+    steps: int | None = None,
     noise_trend: str | None = None,
     extrapolation: str | bool = "auto",
     where: str | None = None,
@@ -132,8 +139,9 @@ def fit(
         :func:`hmc_first`); NUTS draws with a divergent transition are redrawn at
         ``target_accept=0.95``, then 0.99. ``fit.config["sampler_used"]`` says which draws you got and
         ``fit.config["hmc_fallback"]`` why HMC's were set aside.
-    steps : int
-        Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16).
+    steps : int, optional
+        Mean leapfrog steps per HMC iteration (``sampler="hmc"``, and ``"auto"``'s HMC attempt;
+        default 16). Refused with ``sampler="nuts"``, which chooses its own path length.
     noise_trend : str, optional
         An input (e.g. ``"N"``) whose power the noise scale follows: row i scatters with
         ``sigma * (x_i / x_ref) ** sigma_trend``, ``x_ref`` the input's geometric mean, with
@@ -168,7 +176,7 @@ def fit(
     """
     started = time.perf_counter()
     check_settings(chains, draws, warmup, seed, target_accept)
-    check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
+    steps = check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
     check_names(target, group, run, pooling, centered)
     runtime.configure()
     law = load_law(law)
@@ -237,28 +245,6 @@ def fit(
              "sampling_s": t_mcmc["run"]}
     result.timings.update(wall_timings(parts, time.perf_counter() - started - t_choice))
     return with_extrapolation(result, extrapolation, None if choice is None else (choice.error, t_choice))
-
-
-def check_extrapolation(law: Law, extrapolation) -> None:
-    """Refuse an ``extrapolation`` setting before any work (see :func:`fit`)."""
-    if extrapolation is False or extrapolation is None or extrapolation == "auto":
-        return
-    if not isinstance(extrapolation, str):
-        raise FitError(f"extrapolation must be 'auto', an input name or False, got {extrapolation!r}")
-    extrap.check_key(law, extrapolation)
-
-
-def extrapolation_key(law: Law, extrapolation: str | bool | None) -> str | None:
-    """The size key the extrapolation error is measured on, or None when it is off or (under
-    ``"auto"``) the law's likelihood is not in log space."""
-    if extrapolation is False or extrapolation is None:
-        return None
-    if extrapolation != "auto":
-        return extrapolation
-    if law.likelihood.space != "log":
-        return None
-    names = law.input_names
-    return "C" if {"N", "D"} <= set(names) and "C" not in names else names[0]
 
 
 def with_extrapolation(result: Fit, extrapolation: str | bool,

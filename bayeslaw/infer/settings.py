@@ -13,18 +13,33 @@ from bayeslaw.data.columns import warn_repeated_rows
 from bayeslaw.data.runs import RunsTable, validate_runs
 from bayeslaw.laws.law import Law
 from bayeslaw.modeling.likelihood import check_enough_runs, check_target
+from bayeslaw.results.extrapolation_error import check_key
 
 #: seeds are 32-bit unsigned integers, as JAX's PRNGKey takes them on every platform
 SEED_MAX = 2**32 - 1
 
 
-def check_sampler(sampler: str, steps: int, allowed: tuple[str, ...]) -> None:
-    """Validate the ``sampler`` and ``steps`` settings."""
+#: mean leapfrog steps per HMC iteration when ``steps`` is not given
+DEFAULT_STEPS = 16
+
+
+def check_sampler(sampler: str, steps: int | None, allowed: tuple[str, ...]) -> int:
+    """Validate the ``sampler`` and ``steps`` settings; return the steps HMC takes.
+
+    ``steps`` sets fixed-length HMC's path; NUTS chooses its own, so a ``steps`` given with
+    ``sampler="nuts"`` would be ignored without a word: it is refused instead.
+    """
     if sampler not in allowed:
         names = [repr(a) for a in allowed]
         raise FitError(f"sampler must be {', '.join(names[:-1])} or {names[-1]}, got {sampler!r}")
+    if steps is None:
+        return DEFAULT_STEPS
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise FitError(f"steps must be a positive integer, got {steps!r}")
+    if sampler == "nuts":
+        raise FitError(f"steps={steps} sets HMC's path length, which sampler='nuts' chooses itself; "
+                       "drop steps or use sampler='hmc' or 'auto'")
+    return steps
 
 
 def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accept: float) -> None:
@@ -103,3 +118,25 @@ def _warn_constant_inputs(law: Law, table: RunsTable, noun: str) -> None:
         warnings.warn(f"column '{table.target_name}' of {noun} holds one value ({target[0]:g}) in every run: "
                       "there is no change with size to fit, so the law's parameters are not learnt from these "
                       "runs (their narrow intervals come from the model, not from the data)", DataWarning, stacklevel=3)
+
+
+def check_extrapolation(law: Law, extrapolation) -> None:
+    """Refuse an ``extrapolation`` setting before any work (see :func:`bayeslaw.infer.fit.fit`)."""
+    if extrapolation is False or extrapolation is None or extrapolation == "auto":
+        return
+    if not isinstance(extrapolation, str):
+        raise FitError(f"extrapolation must be 'auto', an input name or False, got {extrapolation!r}")
+    check_key(law, extrapolation)
+
+
+def extrapolation_key(law: Law, extrapolation: str | bool | None) -> str | None:
+    """The size key the extrapolation error is measured on, or None when it is off or (under
+    ``"auto"``) the law's likelihood is not in log space."""
+    if extrapolation is False or extrapolation is None:
+        return None
+    if extrapolation != "auto":
+        return extrapolation
+    if law.likelihood.space != "log":
+        return None
+    names = law.input_names
+    return "C" if {"N", "D"} <= set(names) and "C" not in names else names[0]

@@ -126,3 +126,9 @@ def test_sampler_settings_are_checked(demo_runs):
         bl.fit("chinchilla", demo_runs, sampler="metropolis")
     with pytest.raises(FitError, match=r"^steps must be a positive integer, got 0$"):
         bl.fit("chinchilla", demo_runs, sampler="hmc", steps=0)
+    nuts = (r"^steps=3 sets HMC's path length, which sampler='nuts' chooses itself; "
+            r"drop steps or use sampler='hmc' or 'auto'$")
+    with pytest.raises(FitError, match=nuts):
+        bl.fit("chinchilla", demo_runs, sampler="nuts", steps=3)
+    with pytest.raises(FitError, match=nuts):
+        bl.fit_many("chinchilla", [demo_runs], sampler="nuts", steps=3)
