@@ -61,7 +61,8 @@ from bayeslaw.infer.nested_refits import (
     nested_r_hat,
     refit_unconverged,
 )
-from bayeslaw.results.extrapolation_error import ONSET, ExtrapolationErrorModel, check_key
+from bayeslaw.infer.settings import check_key
+from bayeslaw.results.extrapolation_error import ONSET, ExtrapolationErrorModel
 from bayeslaw.results.fit import require_fit
 from bayeslaw.results.sizes import key_values, log_sizes, size_axes, tilt_values
 

@@ -13,7 +13,6 @@ from bayeslaw.data.columns import warn_repeated_rows
 from bayeslaw.data.runs import RunsTable, validate_runs
 from bayeslaw.laws.law import Law
 from bayeslaw.modeling.likelihood import check_enough_runs, check_target
-from bayeslaw.results.extrapolation_error import check_key
 
 #: seeds are 32-bit unsigned integers, as JAX's PRNGKey takes them on every platform
 SEED_MAX = 2**32 - 1
@@ -118,6 +117,18 @@ def _warn_constant_inputs(law: Law, table: RunsTable, noun: str) -> None:
         warnings.warn(f"column '{table.target_name}' of {noun} holds one value ({target[0]:g}) in every run: "
                       "there is no change with size to fit, so the law's parameters are not learnt from these "
                       "runs (their narrow intervals come from the model, not from the data)", DataWarning, stacklevel=3)
+
+
+def check_key(law, by: str) -> None:
+    """Reject a key the law's inputs cannot compute, and laws outside log space."""
+    names = law.input_names
+    if by not in names and not (by == "C" and {"N", "D"} <= set(names)):
+        extra = " or 'C' (6 N D)" if {"N", "D"} <= set(names) else ""
+        raise FitError(f"extrapolation key {by!r} is not an input of law {law.name!r}; "
+                       f"use one of: {', '.join(names)}{extra}")
+    if law.likelihood.space != "log":
+        raise FitError(f"extrapolation error needs a law with a log-space likelihood (a loss); "
+                       f"law {law.name!r} has a {law.likelihood.space}-space likelihood")
 
 
 def check_extrapolation(law: Law, extrapolation) -> None:

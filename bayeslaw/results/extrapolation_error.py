@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import FitError
 from bayeslaw.results.sizes import distance_beyond, key_values, log_sizes, tilt_values
 
 GRID = np.logspace(-4, 0, 81)
@@ -53,18 +52,6 @@ def edge_weight(d: np.ndarray, onset: float) -> np.ndarray:
     if onset <= 0:
         return (d > 0).astype(float)
     return np.clip(d / onset, 0.0, 1.0)
-
-
-def check_key(law, by: str) -> None:
-    """Reject a key the law's inputs cannot compute, and laws outside log space."""
-    names = law.input_names
-    if by not in names and not (by == "C" and {"N", "D"} <= set(names)):
-        extra = " or 'C' (6 N D)" if {"N", "D"} <= set(names) else ""
-        raise FitError(f"extrapolation key {by!r} is not an input of law {law.name!r}; "
-                       f"use one of: {', '.join(names)}{extra}")
-    if law.likelihood.space != "log":
-        raise FitError(f"extrapolation error needs a law with a log-space likelihood (a loss); "
-                       f"law {law.name!r} has a {law.likelihood.space}-space likelihood")
 
 
 @dataclass(frozen=True)
