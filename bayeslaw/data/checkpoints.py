@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
-from bayeslaw.data.columns import numeric_column
+from bayeslaw.data.columns import is_missing, listed_rows, numeric_column
 
 #: column names taken as the run label when ``run`` is not given (see :func:`resolve_run`)
 RUN_COLUMNS = ("run", "run_id")
@@ -49,9 +49,9 @@ def resolve_run(frame: pd.DataFrame, run: str | bool | None, taken: Mapping[str,
     column = _named_run_column(frame)
     if column is not None and column in (taken or {}):
         return None
-    if column is not None and frame[column].notna().all():
+    if column is not None and not is_missing(frame[column]).any():
         # a label on several rows: checkpoints of one run; else one row per run, nothing to share
-        return column if frame[column].astype(str).duplicated().any() else None
+        return column if frame[column].astype(str).str.strip().duplicated().any() else None
     hint = column if column is not None else next(
         (c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
     if hint is not None:
@@ -68,13 +68,17 @@ def _named_run_column(frame: pd.DataFrame):
 
 
 def encode_runs(frame: pd.DataFrame, run: str | None, what: str = "runs table",
-                taken: Mapping[str, str] | None = None) -> tuple[np.ndarray | None, int]:
+                taken: Mapping[str, str] | None = None,
+                family_index: np.ndarray | None = None) -> tuple[np.ndarray | None, int]:
     """Integer run index per row (and the number of runs), or (None, 0) without a run effect.
 
     ``run`` is a column name or None (see :func:`resolve_run`); ``what`` names the table in
     errors; ``taken`` maps the columns that already have a role (``RunsTable.roles``) to it, which
-    the run column may not share. Warns when it gives every row a run of its own (then there is
-    no run effect: see below).
+    the run column may not share. Labels are read as text without surrounding spaces, as family
+    labels are (``'r1 '`` is run ``'r1'``); an empty label is missing. Warns when every row is a
+    run of its own or all rows are one run (then there is no run effect: see below), and when a
+    label names runs of several families (``family_index``: each family's ``seed0`` is a run of
+    its own, but one label makes them one run).
     """
     if run is None:
         return None, 0
@@ -85,21 +89,31 @@ def encode_runs(frame: pd.DataFrame, run: str | None, what: str = "runs table",
     if run not in frame.columns:
         raise DataError(f"run column {run!r} is missing from the {what} (present: {', '.join(map(str, frame.columns))})")
     labels = frame[run]
-    missing = labels.isna()
+    missing = is_missing(labels).to_numpy()
     if missing.any():
-        rows = ", ".join(str(i) for i in frame.index[missing][:5])
-        raise DataError(f"column {run!r} in the {what} has missing values: rows {rows}")
-    codes, uniques = pd.factorize(labels.astype(str), sort=True)
-    if len(uniques) == len(codes):
+        raise DataError(f"column {run!r} in the {what} has missing values: {listed_rows(frame.index[missing])}")
+    codes, uniques = pd.factorize(labels.astype(str).str.strip(), sort=True)
+    if len(uniques) == len(codes) or len(uniques) == 1:
         # one row per run: each run's offset and its row's noise are the same quantity. The
         # run effect is then not identified, and worse, offsets equal to the residuals let the
         # noise scale go to 0, where the density has no upper bound (chains and the MAP search
-        # head for that spike from some starts and not others)
-        warnings.warn(
-            f"every run in column {run!r} has one row: a run effect cannot be told apart from the "
-            f"noise, so the fit has none (it is for tables with several checkpoints per run)",
-            DataWarning, stacklevel=3)
+        # head for that spike from some starts and not others). One run for every row: its
+        # offset is the law's own level E, again not identified.
+        said = (f"every run in column {run!r} has one row: a run effect cannot be told apart from the "
+                f"noise" if len(uniques) == len(codes) else
+                f"column {run!r} names one run ({uniques[0]!r}) for every row: its offset cannot be told "
+                f"apart from the law's level")
+        warnings.warn(f"{said}, so the fit has none (it is for tables with several checkpoints per run)",
+                      DataWarning, stacklevel=3)
         return None, 0
+    if family_index is not None:
+        spans = pd.Series(np.asarray(family_index)).groupby(codes).nunique().to_numpy()
+        if (spans > 1).any():
+            shared = ", ".join(repr(str(uniques[i])) for i in np.flatnonzero(spans > 1)[:5])
+            warnings.warn(f"run labels in column {run!r} name rows of several families ({shared}): each "
+                          f"label is one training run, so those rows share one run offset; label runs "
+                          f"uniquely across families (e.g. family and seed) if they are different runs",
+                          DataWarning, stacklevel=3)
     return codes.astype(np.int32), len(uniques)
 
 

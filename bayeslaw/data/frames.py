@@ -55,6 +55,9 @@ def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
     elif isinstance(rows, pd.Series):
         frame = rows.to_frame().T
     elif isinstance(rows, Mapping):
+        # a 0-d array is its one value; Series of different indexes would be paired by label
+        rows = {k: v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v for k, v in rows.items()}
+        _refuse_misaligned(rows, noun)
         try:
             if all(np.ndim(v) == 0 for v in rows.values()):
                 frame = pd.DataFrame({k: [v] for k, v in rows.items()})
@@ -76,4 +79,18 @@ def as_frame(rows: pd.DataFrame | pd.Series | Mapping | list | tuple,
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise DataError(f"column '{twice[0]}' appears more than once in {noun}")
+    sparse = [c for c in frame.columns if isinstance(frame[c].dtype, pd.SparseDtype)]
+    if sparse:  # pandas cannot mask a sparse column's cells; its values are the same dense
+        frame = frame.assign(**{str(c): frame[c].sparse.to_dense() for c in sparse})
     return frame
+
+
+def _refuse_misaligned(columns: Mapping, noun: str) -> None:
+    """Refuse a dict of Series whose indexes differ: pandas would pair their values by label,
+    re-ordering some and leaving missing cells the user never wrote."""
+    indexes = [(k, v.index) for k, v in columns.items() if isinstance(v, pd.Series)]
+    for name, index in indexes[1:]:
+        if not index.equals(indexes[0][1]):
+            raise DataError(f"columns '{indexes[0][0]}' and '{name}' of {noun} are Series with different "
+                            "indexes (pandas would pair their values by label); give lists or arrays, or "
+                            "Series with one index")

@@ -51,7 +51,7 @@ def flops_constant(flops: str | float) -> float:
     PredictionError
         If the formula is not of the form ``k * N * D`` with ``k > 0``.
     """
-    if isinstance(flops, (int, float)) and not isinstance(flops, bool):
+    if isinstance(flops, int | float | np.number) and not isinstance(flops, bool):
         k = float(flops)
     elif isinstance(flops, str):
         f = compile_formula(flops, ["N", "D"], what="flops formula")

@@ -89,9 +89,10 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         raise PredictionError(f"draws must be a whole number of at least 10, got {draws!r}")
     frame = as_frame(runs).copy()
     noun = "the runs table"
-    if not (isinstance(tolerance, int | float) and tolerance > 0):
+    if isinstance(tolerance, bool) or not (isinstance(tolerance, int | float | np.number) and 0 < tolerance < np.inf):
         raise PredictionError(f"tolerance must be a positive number of decades, got {tolerance!r}")
-    if window is not None and not (isinstance(window, int | float) and window > 1):
+    if window is not None and (isinstance(window, bool) or not (isinstance(window, int | float | np.number)
+                                                                 and 1 < window < np.inf)):
         raise PredictionError(f"window must be a factor greater than 1, got {window!r}")
     has_by = by in frame.columns
     if not has_by and by != "C":

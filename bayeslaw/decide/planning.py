@@ -46,7 +46,7 @@ def prob_below(fit, rows, target: float, *, kind: str = "observed", seed: int = 
     -------
     DataFrame with the inputs, the family, ``median`` and ``prob`` = P(loss < target).
     """
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not np.isfinite(target):
+    if isinstance(target, bool) or not isinstance(target, int | float | np.number) or not np.isfinite(target):
         raise PredictionError(f"target must be a finite number, got {target!r}")
     table = fit._rows(_frame(rows, "rows"), warn_families=True)
     draws = fit.predictive_draws(table, kind=kind, seed=seed)

@@ -205,7 +205,10 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
     **fit_kwargs
         Sampler settings for :func:`bayeslaw.fit` (chains, draws, warmup, seed, ...).
     """
-    params = (params,) if isinstance(params, str) else tuple(params)
+    try:  # a name twice is one parameter to test
+        params = tuple(dict.fromkeys((params,) if isinstance(params, str) else params))
+    except TypeError:
+        raise FitError(f"family_test: params must be a parameter name or a list of names, got {params!r}") from None
     ci_prob = check_ci_prob(ci_prob)
     if alternative not in ALTERNATIVES:
         raise FitError(f"alternative must be one of: {', '.join(ALTERNATIVES)}; got {alternative!r}")
@@ -227,11 +230,9 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
         if isinstance(fit_or_law, Fit):
             base = fit_or_law
             frame = base.table.frame if runs is None else runs
-            if fit_kwargs:
-                from bayeslaw.infer.fit import fit as fit_law
-
-                base = fit_law(law, frame, base.table.target_name, base.table.group,
-                               pooling={**base.plan.pooling_map, **{p: "shared" for p in params}}, **fit_kwargs)
+            if fit_kwargs:  # the fit's own run column and settings, these sampler settings
+                base = refit(base, frame, pooling={**base.plan.pooling_map, **{p: "shared" for p in params}},
+                             **{"extrapolation": False, **fit_kwargs})
             shared_pooling = {**base.plan.pooling_map, **{p: "shared" for p in params}}
             reuse = runs is None and all(base.plan.pooling_map[p] == "shared" for p in params)
             shared = base if reuse else refit(base, frame, pooling=shared_pooling, extrapolation=False)

@@ -84,7 +84,8 @@ def batch_runs(labels: list, tables: list[RunsTable], run: str | bool | None) ->
     runs = []
     for label, table in zip(labels, tables, strict=True):
         column = resolve_run(table.frame, run, table.roles())
-        runs.append((column, *encode_runs(table.frame, column, what=f"runs table {label!r}", taken=table.roles())))
+        runs.append((column, *encode_runs(table.frame, column, what=f"runs table {label!r}",
+                                          taken=table.roles(), family_index=table.family_index)))
     having = [label for label, (_, index, _) in zip(labels, runs, strict=True) if index is not None]
     if having and len(having) < len(runs):
         lacking = [label for label, (_, index, _) in zip(labels, runs, strict=True) if index is None]
@@ -170,11 +171,10 @@ def fit_many(
         each trajectory's length but makes every lane wait for the deepest tree (several times
         slower per draw on CPU; use it for posteriors whose scales differ widely by direction).
     steps : int, optional
-        Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16; refused with
-        ``sampler="nuts"``, which chooses its own path length; raise it if the
-        bulk ESS is low with few divergences). On 300 Chinchilla fits, 22 gave 8-12% more bulk
-        ESS per second and half to a third as many fits with R-hat > 1.01 for 17-34% more
-        sampling time (two runs of ``benchmarks/bench_hmc_steps.py``).
+        Mean leapfrog steps per iteration for ``sampler="hmc"`` (default 16). Refused with
+        ``sampler="nuts"``, which chooses its own path length. Raise it if the bulk ESS is low
+        with few divergences: 22 trades some sampling time for fewer fits with R-hat > 1.01
+        (``benchmarks/bench_hmc_steps.py``).
     progress : bool, optional
         A bar counting the fits (see :mod:`bayeslaw.core.progress`); the batch runs as one compiled
         program, so it advances once, when every fit is done.

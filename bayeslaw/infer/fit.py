@@ -190,7 +190,7 @@ def fit(
     if extrapolation not in (False, None, "auto"):  # asked for by name: refuse a table too small now
         extrap.checked_cutoffs(table, extrapolation)
     run = resolve_run(table.frame, run, table.roles())
-    run_index, n_runs = encode_runs(table.frame, run, taken=table.roles())
+    run_index, n_runs = encode_runs(table.frame, run, taken=table.roles(), family_index=table.family_index)
     if centered is None:
         centered = default_centered(table.family_index)
     auto = isinstance(pooling, str)

@@ -50,7 +50,7 @@ def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accep
         raise FitError(f"seed must be an int, got {seed!r}")
     if not 0 <= seed <= SEED_MAX:
         raise FitError(f"seed must be a whole number from 0 to {SEED_MAX} (32 bits), got {seed!r}")
-    if (isinstance(target_accept, bool) or not isinstance(target_accept, (int, float))
+    if (isinstance(target_accept, bool) or not isinstance(target_accept, int | float | np.number)
             or not 0.5 <= target_accept < 1):
         raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
 

@@ -14,7 +14,6 @@ from bayeslaw.core.errors import PredictionError
 from bayeslaw.results.fit import NEW_FAMILY, require_fit
 
 #: FLOPs per parameter per token of a training run (C = 6 N D)
-FLOPS_PER_PARAM_TOKEN = 6.0
 #: the curves run this factor beyond the largest fitted (or planned) size key
 CURVE_MARGIN = 3.0
 #: colour of planned runs, the fitted-region boundary and the extrapolation region
@@ -63,13 +62,6 @@ def target_label(fit) -> str:
     return "loss (nats)" if name == "loss" else name
 
 
-def key_values(inputs: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    """Values of a size key for rows given as input columns: C = 6ND, or an input itself."""
-    if name == "C":
-        return FLOPS_PER_PARAM_TOKEN * np.asarray(inputs["N"], float) * np.asarray(inputs["D"], float)
-    return np.asarray(inputs[name], float)
-
-
 def check_key(fit, x: str) -> str:
     """Validate the x-axis key: ``"C"`` (laws in N and D) or a law input."""
     inputs = fit.law.input_names
@@ -83,7 +75,7 @@ def check_key(fit, x: str) -> str:
 def planned_frame(fit, at) -> pd.DataFrame:
     """Planned runs as a DataFrame (inputs, maybe the group column), validated like predict's rows.
 
-    ``at`` is None, a dict (one run), a list of dicts or a DataFrame. Raises PredictionError for
+    ``at`` is None, a dict or Series (one run), a list of them or a DataFrame. Raises PredictionError for
     a missing input or an unknown family (through :meth:`Fit.predict`'s own checks), and a
     TypeError for anything but a Fit (every figure of a fit and the report start here).
     """
@@ -92,14 +84,15 @@ def planned_frame(fit, at) -> pd.DataFrame:
         return pd.DataFrame(columns=list(fit.law.input_names))
     if isinstance(at, pd.DataFrame):
         frame = at.reset_index(drop=True)
-    elif isinstance(at, Mapping):
+    elif isinstance(at, Mapping | pd.Series):
         frame = pd.DataFrame([dict(at)])
-    elif isinstance(at, Sequence) and not isinstance(at, str) and all(isinstance(r, Mapping) for r in at):
+    elif isinstance(at, Sequence) and not isinstance(at, str) and all(isinstance(r, Mapping | pd.Series) for r in at):
         frame = pd.DataFrame([dict(r) for r in at])
     else:
         raise PredictionError(f"at must be a dict, a list of dicts or a DataFrame, got {type(at).__name__}")
-    fit._rows(frame)  # the same checks and messages as Fit.predict
-    return frame
+    table = fit._rows(frame)  # the same checks and messages as Fit.predict
+    # the inputs as predict reads them ('7e10' and Decimal are numbers), for the figures' arithmetic
+    return frame.assign(**{name: np.asarray(values, float) for name, values in table.inputs.items()})
 
 
 def plan_families(fit, frame: pd.DataFrame) -> list[str]:

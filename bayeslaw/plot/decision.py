@@ -22,7 +22,6 @@ from bayeslaw.plot._common import (
     family_rows,
     has_nd,
     key_label,
-    key_values,
     plan_families,
     plan_label,
     planned_frame,
@@ -33,6 +32,7 @@ from bayeslaw.plot.fit import plain_log_ticks
 from bayeslaw.plot.residuals import Batch, draw_residuals, run_rows
 from bayeslaw.results.draws import check_ci_prob
 from bayeslaw.results.fit import NEW_FAMILY
+from bayeslaw.results.sizes import key_values
 
 _GRID_POINTS = 150
 

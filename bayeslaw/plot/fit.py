@@ -59,7 +59,7 @@ def _check_families(fit, families: Sequence[str] | None) -> list[str]:
 
 def plot_fit(
     fit,
-    x: str = "N",
+    x: str | None = None,
     *,
     ci_prob: float = 0.9,
     kind: str = "law",
@@ -73,8 +73,9 @@ def plot_fit(
     ----------
     fit : Fit
         A fit from :func:`bayeslaw.fit` or :func:`bayeslaw.load_fit`.
-    x : str
-        The law input on the horizontal axis (default ``"N"``).
+    x : str, optional
+        The law input on the horizontal axis (default ``"N"``, or the law's first input for a law
+        without N).
     ci_prob : float
         Probability of the interval band (default 0.9).
     kind : {"law", "observed"}
@@ -104,6 +105,8 @@ def plot_fit(
     """
     require_fit(fit)
     inputs = fit.law.input_names
+    if x is None:
+        x = "N" if "N" in inputs else inputs[0]
     if x not in inputs:
         raise PredictionError(
             f"x {x!r} is not an input of law {fit.law.name!r}; inputs: {', '.join(inputs)}"

@@ -16,13 +16,13 @@ from bayeslaw.core.errors import PredictionError
 from bayeslaw.plot._common import (
     PLAN_COLOR,
     human,
-    key_values,
     plan_label,
     planned_frame,
     shade_extrapolation,
 )
 from bayeslaw.results.draws import check_ci_prob
 from bayeslaw.results.fit import NEW_FAMILY
+from bayeslaw.results.sizes import key_values
 
 _Y_LABELS = {
     "N_opt": "compute-optimal model size N* (parameters)",

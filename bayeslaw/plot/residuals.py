@@ -15,10 +15,10 @@ from bayeslaw.plot._common import (
     check_key,
     has_nd,
     key_label,
-    key_values,
     shade_extrapolation,
 )
 from bayeslaw.results.draws import check_ci_prob, interval_columns
+from bayeslaw.results.sizes import key_values
 
 
 class Batch:

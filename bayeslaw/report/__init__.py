@@ -24,10 +24,11 @@ from bayeslaw.core.atomic import check_folder, write_atomically
 from bayeslaw.core.errors import BayeslawError
 from bayeslaw.decide.allocation import optimal_allocation
 from bayeslaw.evaluate.backtest import Backtest
-from bayeslaw.plot._common import has_nd, key_values, planned_frame
+from bayeslaw.plot._common import has_nd, planned_frame
 from bayeslaw.report import sections as s
 from bayeslaw.report.style import CSS
 from bayeslaw.results.draws import check_ci_prob
+from bayeslaw.results.sizes import key_values
 
 __all__ = ["check_html_name", "render_report", "write_report"]
 

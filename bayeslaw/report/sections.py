@@ -12,8 +12,9 @@ from html import escape
 
 import numpy as np
 
-from bayeslaw.plot._common import has_nd, human, key_values, plan_families, plan_label
+from bayeslaw.plot._common import has_nd, human, plan_families, plan_label
 from bayeslaw.report.words import diagnostics_words, parameter_rows, reader_quantity
+from bayeslaw.results.sizes import key_values
 
 SECTIONS = {"law": "The law", "data": "The data", "fit": "The fit", "parameters": "Parameters",
             "diagnostics": "Sampler diagnostics", "predictions": "Planned runs",

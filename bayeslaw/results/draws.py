@@ -35,7 +35,7 @@ def check_kind(kind: str) -> str:
 
 def check_ci_prob(ci_prob: float) -> float:
     """Validate an interval probability."""
-    if isinstance(ci_prob, bool) or not isinstance(ci_prob, (int, float)) or not 0 < ci_prob < 1:
+    if isinstance(ci_prob, bool) or not isinstance(ci_prob, int | float | np.number) or not 0 < ci_prob < 1:
         raise PredictionError(f"ci_prob must be a number in (0, 1), got {ci_prob!r}")
     return float(ci_prob)
 

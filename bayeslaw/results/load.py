@@ -63,6 +63,8 @@ def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
     frame = pd.DataFrame({**inputs, target_name: target}, index=index)
     if group is not None:
         frame[group] = [families[i] for i in family_index]
+    if run_index is not None and config.get("run"):  # refits (compare, family_test) group rows by it
+        frame[config["run"]] = [f"run {i}" for i in run_index]
     table = RunsTable(frame=frame, inputs=inputs, target=target, family_index=family_index,
                       families=families, target_name=target_name, group=group)
     sites = idata[SITES_GROUP]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import bayeslaw as bl
-from bayeslaw.data.checkpoints import resolve_run
+from bayeslaw.data.checkpoints import encode_runs, resolve_run
 
 CURVES = pd.DataFrame({"run": ["a", "a", "b", "b"], "N": [1e8, 1e8, 2e8, 2e8],
                        "D": [1e9, 2e9, 1e9, 2e9], "loss": [3.0, 2.9, 2.8, 2.7]})
@@ -62,3 +63,35 @@ def test_the_run_column_cannot_have_another_role(run, group, message):
 
 def test_a_run_column_that_groups_families_is_not_taken_as_the_run():
     assert resolve_run(CURVES, None, {"run": "family column 'run'"}) is None
+
+
+# -- run labels read as family labels are --------------------------------------------------------
+
+
+def _labelled(labels, families=None):
+    frame = pd.DataFrame({"run": labels, "N": 1e9, "D": 1e10})
+    index = None if families is None else np.asarray(families)
+    return encode_runs(frame, "run", family_index=index)
+
+
+def test_run_labels_lose_surrounding_spaces_and_blank_ones_are_missing():
+    codes, n_runs = _labelled(["a", "a ", " b", "b"])
+    assert n_runs == 2 and codes.tolist() == [0, 0, 1, 1]
+    with pytest.raises(bl.DataError, match=r"^column 'run' in the runs table has missing values: rows 1, 2$"):
+        _labelled(["a", "", "  ", "a"])
+
+
+def test_one_run_for_every_row_is_no_run_effect():
+    with pytest.warns(bl.DataWarning, match=re.escape("column 'run' names one run ('a') for every row: its offset "
+                                                      "cannot be told apart from the law's level, so the fit has none")):
+        assert _labelled(["a", "a ", "a"]) == (None, 0)
+
+
+def test_a_run_label_in_several_families_is_said():
+    with pytest.warns(bl.DataWarning, match=re.escape("run labels in column 'run' name rows of several families "
+                                                      "('seed0'): each label is one training run")):
+        codes, n_runs = _labelled(["seed0", "seed0", "seed1", "seed0"], families=[0, 0, 0, 1])
+    assert n_runs == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _labelled(["x0", "x0", "y0", "y0"], families=[0, 0, 1, 1])

@@ -425,6 +425,7 @@ def test_as_frame_accepts_every_form(rows):
 
 def test_as_frame_one_row_forms():
     assert as_frame({"N": 1.0, "D": 2.0}).to_dict("list") == {"N": [1.0], "D": [2.0]}
+    assert as_frame({"N": np.array(1.0), "D": 2.0}).to_dict("list") == {"N": [1.0], "D": [2.0]}  # a 0-d array
     assert as_frame(pd.Series({"N": 1.0, "D": 2.0})).to_dict("list") == {"N": [1.0], "D": [2.0]}
     # keys missing from a row are missing values there
     assert as_frame([{"N": 1.0, "family": "a"}, {"N": 2.0}])["family"].isna().tolist() == [False, True]
@@ -438,10 +439,20 @@ def test_as_frame_one_row_forms():
             "got str"),
     ({"N": [1.0, 2.0], "D": [1.0]}, "cannot make a table of the runs table: All arrays must be of the same length"),
     (pd.DataFrame([[1.0, 2.0]], columns=["N", "N"]), "column 'N' appears more than once in the runs table"),
+    ({"N": pd.Series([1.0, 2.0]), "D": pd.Series([3.0, 4.0], index=[1, 0])},
+     "columns 'N' and 'D' of the runs table are Series with different indexes (pandas would pair their values "
+     "by label); give lists or arrays, or Series with one index"),
 ])
 def test_as_frame_refuses(rows, message):
     with raises(message):
         as_frame(rows)
+
+
+def test_a_sparse_column_is_read_as_its_dense_values():
+    rows = pd.DataFrame({"N": pd.arrays.SparseArray([1e9, 2e9, 1e9]), "D": [1e10, 1e10, 2e10]})
+    frame = as_frame(rows)
+    assert frame["N"].tolist() == [1e9, 2e9, 1e9] and not isinstance(frame["N"].dtype, pd.SparseDtype)
+    assert isinstance(rows["N"].dtype, pd.SparseDtype)  # the caller's table is left as it was
 
 
 def test_read_runs_refuses_a_duplicated_column_name(tmp_path):

@@ -167,6 +167,25 @@ def test_bad_runs(runs, kwargs, message):
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"tolerance": float("inf")}, "tolerance must be a positive number of decades, got inf"),
+    ({"tolerance": True}, "tolerance must be a positive number of decades, got True"),
+    ({"window": float("inf")}, "window must be a factor greater than 1, got inf"),
+    ({"window": np.float32(0.5)}, "window must be a factor greater than 1, got np.float32(0.5)"),
+])
+def test_bad_settings(kwargs, message):
+    with pytest.raises(bl.PredictionError) as err:
+        bl.isoflop(_runs(), draws=100, **kwargs)
+    assert str(err.value) == message
+
+
+def test_numpy_numbers_are_numbers():
+    """window and tolerance from a numpy computation are accepted as Python numbers are."""
+    with pytest.warns(bl.DataWarning):  # two small budgets
+        fit = bl.isoflop(_runs(), draws=100, window=np.int64(4), tolerance=np.float32(0.05))
+    assert fit.predict([1e20], ci_prob=np.float32(0.8)).shape[0] > 0
+
+
 def test_budgets_with_fewer_than_three_sizes_are_skipped_with_a_warning():
     runs = pd.concat([_runs(), pd.DataFrame({"C": [1e20, 1e20, 1e21], "N": [1e8, 2e8, 5e8],
                                              "loss": [2.5, 2.45, 2.3]})], ignore_index=True)

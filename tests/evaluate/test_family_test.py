@@ -132,3 +132,29 @@ def test_refuses_bad_requests(differ):
         family_test(differ.fits["shared"], alternative="none", leave_family_out=True)
     with pytest.raises(bl.PredictionError, match=re.escape("ci_prob must be a number in (0, 1), got 2")):
         contrasts(differ.fits["per_family"], ["alpha"], ci_prob=2)
+
+
+def test_params_must_be_names(tiny_family_fit):
+    with pytest.raises(bl.FitError, match=re.escape("family_test: params must be a parameter name or a list of "
+                                                    "names, got None")):
+        family_test(tiny_family_fit, params=None)
+
+
+@pytest.mark.heavy
+def test_a_run_effect_is_kept_with_sampler_settings_and_after_loading(tmp_path):
+    """The refits are of the fit's own run column: with sampler settings given (they refit the
+    base) and for a loaded fit, whose table is rebuilt from the file."""
+    runs = simulate((0.3, 0.3, 0.3), runs_per_family=12)
+    runs["curve"] = [f"{f}-{i // 3}" for f, i in zip(runs["family"], range(len(runs)), strict=True)]
+    tiny = {"chains": 1, "warmup": 100, "draws": 100, "extrapolation": False, "progress": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = bl.fit("chinchilla", runs, group="family", run="curve", **tiny)
+        result = family_test(base, params=["alpha", "alpha"], **tiny)
+        assert result.params == ("alpha",)
+        assert {f.config["run"] for f in result.fits.values()} == {"curve"}
+        assert {f.config["n_runs"] for f in result.fits.values()} == {12}
+        base.save(tmp_path / "fit.nc")
+        loaded = bl.load_fit(tmp_path / "fit.nc")
+        again = family_test(loaded, params=["alpha"], **tiny)
+    assert {f.config["n_runs"] for f in again.fits.values()} == {12}

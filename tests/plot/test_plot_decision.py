@@ -173,12 +173,32 @@ def test_x_as_model_size_and_chosen_ratios(family_fit):
     ({"at": [{"N": 1e9}]}, bl.DataError, "column 'D' is missing from prediction rows; needed: N, D (present: N)"),
     ({"at": "N=1e9"}, bl.PredictionError, "at must be a dict, a list of dicts or a DataFrame, got str"),
     ({"ci_prob": 1.5}, bl.PredictionError, "ci_prob must be a number in (0, 1), got 1.5"),
+    ({"ci_prob": np.float32(1.5)}, bl.PredictionError, "ci_prob must be a number in (0, 1), got np.float32(1.5)"),
 ])
 def test_bad_arguments_raise_before_drawing(family_fit, kwargs, error, message):
     fig = _fig()
     with pytest.raises(error, match=re.escape(message)):
         plot_decision(family_fit, fig=fig, **kwargs)
     assert not fig.axes
+
+
+def test_a_law_in_compute_draws_and_reports_on_its_own_c(demo_runs, tmp_path):
+    """A law whose input is C itself: its key is that column, not 6 N D of inputs it lacks."""
+    from bayeslaw.plot import plot_fit, plot_residuals
+    from bayeslaw.report import write_report
+
+    runs = demo_runs.assign(C=6.0 * demo_runs["N"] * demo_runs["D"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bl.fit("compute", runs, chains=1, warmup=100, draws=100, extrapolation=False, progress=False)
+    fig = plot_decision(fit, {"C": 1e23}, fig=_fig())
+    (bar,) = _axes(fig, "decision").containers
+    assert bar.lines[0].get_data()[0][0] == pytest.approx(1e23)
+    keys = plot_residuals(fit, ax=_fig().add_subplot()).collections[0].get_offsets()[:, 0]
+    np.testing.assert_allclose(np.sort(keys), np.sort(runs["C"]))
+    assert "C" in plot_fit(fit, ax=_fig().add_subplot()).get_xlabel()  # the law's own input by default
+    write_report(fit, tmp_path / "report.html")
+    assert (tmp_path / "report.html").stat().st_size > 0
 
 
 def test_one_input_law_draws_one_curve(demo_runs):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.figure import Figure
@@ -57,6 +59,17 @@ def test_default_range_covers_runs_and_planned_runs(family_fit):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[:4] == ["posterior median", "90% credible band", "fitted runs (as trained)", "planned runs"]
     assert re.fullmatch(r"at C = 5\.9e\+24: [\d.]+ \[[\d.]+, [\d.]+\]", legend[4])
+
+
+@pytest.mark.parametrize("at", [
+    [{"N": "7e10", "D": Decimal("1.4e12"), "family": "dense"}],  # as predict reads them
+    pd.Series({"N": 7e10, "D": 1.4e12, "family": "dense"}),
+], ids=["text-and-decimal", "series"])
+def test_planned_runs_are_read_as_predict_reads_them(family_fit, at):
+    ax = plot_frontier(family_fit, quantity="tokens_per_param", family="dense", at=at, ax=_ax())
+    (planned,) = [a for a in ax.get_lines() if a.get_label().startswith("_planned")]
+    assert planned.get_label() == "_planned N=70B, D=1.4T (dense)"
+    assert planned.get_data()[1][0] == pytest.approx(20.0)
 
 
 def test_bad_quantity(family_fit):
