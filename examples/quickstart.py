@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
 
     runs = bl.load_dataset("synthetic_families")  # DataFrame: family, N, D, loss
     fit = bl.fit("chinchilla", runs, target="loss", group="family", seed=0, **settings)
-    print(fit.timings)  # compile / init / sampling seconds
+    print(fit.timings)  # compile / init / sampling / extrapolation / other / total seconds
     print(fit.summary(ci_prob=0.9).round(3).to_string())  # population, per family, derived
 
     plan = {"N": 70e9, "D": 1.4e12, "family": "dense"}
