@@ -7,6 +7,7 @@ tables of runs, e.g. :func:`bayeslaw.decide.isoflop.isoflop`.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -85,7 +86,11 @@ def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
     missing = is_missing(raw)
     # a cell holding an array or a list is no number (pandas' parser raised TypeError on some)
     nested = raw.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray)).to_numpy(dtype=bool)
-    parsed = pd.to_numeric(raw.mask(missing | nested), errors="coerce")
+    masked = raw.mask(missing | nested)
+    try:
+        parsed = pd.to_numeric(masked, errors="coerce")
+    except OverflowError:  # a Python int beyond float64 (a CSV column of integers): infinite as a float
+        parsed = masked.map(_as_float).astype(float)
     failed = (parsed.isna() & ~missing).to_numpy().copy()
     if raw.dtype == object:  # a True among numbers would be read as 1, a date or complex number as a count
         failed |= raw.map(lambda v: isinstance(v, bool | np.bool_ | complex | np.complexfloating)
@@ -106,6 +111,16 @@ def positive_or_missing(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray
         pairs = [f"{label} ({v:g})" for label, v in zip(frame.index[bad], values[bad], strict=True)]
         raise DataError(f"column '{name}' in {noun} must be positive where given: {_rows_phrase(pairs)}")
     return values
+
+
+def _as_float(value) -> float:
+    """A cell as a float: NaN for what is no number, +-inf for an integer beyond float64."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _non_number_kind(values: pd.Series) -> str | None:

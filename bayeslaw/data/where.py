@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
+from bayeslaw.data.columns import parse_numbers
+from bayeslaw.data.frames import as_frame
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
         "<": operator.lt, ">": operator.gt, "=": operator.eq}
@@ -79,6 +81,7 @@ def filter_runs(runs: pd.DataFrame, where: str) -> pd.DataFrame:
     """
     if not isinstance(runs, pd.DataFrame):
         raise DataError(f"filter_runs needs the runs as a DataFrame, got {type(runs).__name__}")
+    runs = as_frame(runs)  # one name per column: runs[column] is then a column, never a table
     keep = np.ones(len(runs), dtype=bool)
     for cond in parse_where(where):
         if cond.column not in runs.columns:
@@ -88,12 +91,10 @@ def filter_runs(runs: pd.DataFrame, where: str) -> pd.DataFrame:
         if isinstance(cond.value, str):
             values, target = column.astype(str).str.strip().to_numpy(), cond.value.strip()
         else:
-            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-            bad = np.isnan(values) & column.notna().to_numpy()
-            if bad.any():
-                label = runs.index[np.flatnonzero(bad)[0]]
-                raise DataError(f"where: column {cond.column!r} in condition {cond.text!r} has a "
-                                f"non-numeric value in row {label!r}")
+            try:  # numbers as the fit reads them: text, true/false and dates are refused
+                values = parse_numbers(runs, cond.column, "the runs table")
+            except DataError as exc:
+                raise DataError(f"where: condition {cond.text!r}: {exc}") from None
             if np.isnan(values).any():  # a comparison with a missing value would drop its row unsaid
                 label = runs.index[np.flatnonzero(np.isnan(values))[0]]
                 raise DataError(f"where: column {cond.column!r} in condition {cond.text!r} has a "

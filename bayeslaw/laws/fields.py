@@ -33,6 +33,14 @@ def as_float(value: float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+def _digits(value: int) -> str:
+    """Decimal digits of an int as a message gives them: counted, or estimated from its bit
+    length where ``str()`` refuses the int (Python's limit of 4300 digits)."""
+    if abs(value).bit_length() < 14000:
+        return str(len(str(abs(value))))
+    return f"about {int(abs(value).bit_length() * math.log10(2)) + 1}"
+
+
 def shown(value: Any) -> str:
     """A TOML value as an error message shows it: strings quoted (cut at 40 characters),
     ``true``/``false``, numbers as written, and the kind of anything bigger."""
@@ -44,7 +52,7 @@ def shown(value: Any) -> str:
     if isinstance(value, int):
         if abs(value) < 10**15:
             return str(value)
-        return f"{value:.6g}" if abs(value) < 10**308 else f"an integer of {len(str(abs(value)))} digits"
+        return f"{value:.6g}" if abs(value) < 10**308 else f"an integer of {_digits(value)} digits"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keyword
 import os
+import sys
 import tomllib
 import unicodedata
 from pathlib import Path
@@ -85,8 +86,14 @@ def with_noise_trend(law: Law, input_name: str) -> Law:
         raise LawSpecError(f"noise trend input {shown(input_name)} is not a valid name")
     if not any(spec.name == input_name and spec.positive for spec in law.inputs):
         raise LawSpecError(f"sigma_trend of law {law.name!r} names {input_name!r}, not a positive input of the law")
-    text = law.source.rstrip("\n") + f'\n\n[likelihood.sigma_trend]\ninput = "{input_name}"\n'
-    return parse_law(text, source=f"<law {law.name!r} with a noise trend on {input_name!r}>")
+    table = f'[likelihood.sigma_trend]\ninput = "{input_name}"'
+    try:
+        return parse_law(law.source.rstrip("\n") + f"\n\n{table}\n",
+                         source=f"<law {law.name!r} with a noise trend on {input_name!r}>")
+    except LawSpecError:  # TOML cannot add a table to a likelihood written inline or by dotted keys
+        raise LawSpecError(f"law {law.name!r} writes its likelihood on one line, to which a noise trend cannot be "
+                           f"added; write it as a [likelihood] table, or give it a [likelihood.sigma_trend] table with "
+                           f"input = \"{input_name}\" in the law file") from None
 
 
 def parse_law(text: str, *, source: str = "<string>") -> Law:
@@ -117,6 +124,9 @@ def parse_law(text: str, *, source: str = "<string>") -> Law:
         raise LawSpecError(f"law file {source} is not valid TOML: {exc}") from None
     except RecursionError:
         raise LawSpecError(f"law file {source} is not valid TOML: nested too deeply") from None
+    except ValueError:  # int() of a decimal integer beyond Python's limit on digits read from text
+        raise LawSpecError(f"law file {source} holds an integer of more than {sys.get_int_max_str_digits()} "
+                           "digits; no law needs one") from None
     fields.keys(doc, "", "the law file", TOP_KEYS)
     for key in ("name", "formula", "inputs", "params"):
         if key not in doc:

@@ -464,6 +464,21 @@ def test_read_runs_refuses_a_duplicated_column_name(tmp_path):
         read_runs(tmp_path)
 
 
+def test_an_integer_beyond_float_range_is_infinite_not_a_traceback(tmp_path):
+    """A CSV column of integers holds Python ints; one of 401 digits made pandas raise OverflowError."""
+    path = tmp_path / "runs.csv"
+    path.write_text("N,D,loss\n1" + "0" * 400 + ",1000000000,3\n100000000,10000000000,2.9\n")
+    with raises("column 'N' in the runs table has missing or infinite values: row 0"):
+        validate_runs(read_runs(path), INPUTS, "loss", None)
+
+
+def test_a_family_label_that_is_a_list_is_refused():
+    frame = runs(3, ("a", "b")).astype({"family": object})
+    frame.at[2, "family"] = ["a"]
+    with raises("column 'family' in the runs table holds a list in row 2; family labels are text or numbers"):
+        validate_runs(frame, INPUTS, "loss", "family")
+
+
 def test_a_cell_holding_an_array_is_not_a_number():
     """pandas' parser raised a raw TypeError ('len() of unsized object') on such a column."""
     frame = runs(3, ("a",))

@@ -46,9 +46,14 @@ def test_filter_errors_name_column_row_and_empty_result():
     with pytest.raises(bl.DataError, match=re.escape("where: column 'P' in condition 'P>1' is not in the runs "
                                                       "table; columns: N, D, family, loss")):
         bl.filter_runs(RUNS, "N<1e9 and P>1")
-    with pytest.raises(bl.DataError, match=re.escape("where: column 'family' in condition 'family<1' has a "
-                                                      "non-numeric value in row 0")):
+    with pytest.raises(bl.DataError, match=re.escape("where: condition 'family<1': column 'family' in the runs "
+                                                      "table is not numeric: rows 0, 1, 2, 3 ('a', 'b', 'a', 'b')")):
         bl.filter_runs(RUNS, "family<1")
+    with pytest.raises(bl.DataError, match=re.escape("where: condition 'N>1': column 'N' in the runs table holds "
+                                                      "dates (datetime64")):
+        bl.filter_runs(RUNS.assign(N=pd.Timestamp("2026-01-01")), "N>1")
+    with pytest.raises(bl.DataError, match=re.escape("column 'N' appears more than once in the runs table")):
+        bl.filter_runs(pd.DataFrame([[1.0, 2.0]], columns=["N", "N"]), "N > 1")
     with pytest.raises(bl.DataError, match=re.escape("where: no run satisfies 'N>1e12' (4 runs in the table)")):
         bl.filter_runs(RUNS, "N>1e12")
     gap = RUNS.assign(N=[1e8, 5e8, float("nan"), 8e9])  # a comparison would drop row 2 unsaid

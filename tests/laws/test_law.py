@@ -173,6 +173,18 @@ def test_numbers_a_fit_cannot_hold_are_refused_at_load():
         bl.parse_law(pooled)
 
 
+def test_integers_beyond_pythons_digit_limit_are_refused():
+    """tomllib reads a decimal integer of 4301 digits with a plain ValueError, and str() of a hex
+    one that large (in a message) raised the same: both were tracebacks."""
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(GOOD.replace('name = "toy"', 'name = "toy"\nnote = ' + "9" * 4301))
+    assert str(info.value) == "law file <string> holds an integer of more than 4300 digits; no law needs one"
+    with pytest.raises(LawSpecError) as info:
+        bl.parse_law(GOOD.replace("loc = 0.5, scale = 0.5", "loc = 0.5, scale = 0x" + "f" * 3600))
+    assert str(info.value) == ("argument 'scale' of LogNormal prior in law 'toy', parameter 'E' must be a finite "
+                               "number, got an integer of about 4335 digits (params.E.prior.scale in law file <string>)")
+
+
 def test_law_names_that_are_no_file_are_one_error(tmp_path, monkeypatch):
     """A 300-character name was 'OSError: File name too long'; a folder ./kaplan hid the
     catalogue's kaplan ('law file 'kaplan' is a folder')."""

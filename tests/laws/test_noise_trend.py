@@ -95,5 +95,14 @@ def test_trend_in_the_law_file_and_its_errors():
     with pytest.raises(bl.LawSpecError, match=re.escape(
             "law 'accuracy_sigmoid' has a Beta likelihood, which has no sigma to trend")):
         bl.with_noise_trend(bl.load_law("accuracy_sigmoid"), "C")
+    inline = bl.parse_law('name = "toy"\nformula = "E + exp(a - alpha * log(N))"\nlikelihood = { dist = "Normal", space '
+                          '= "log", sigma = { prior = { dist = "HalfNormal", scale = 0.05 } } }\n[inputs]\nN = {}\n'
+                          '[params.E]\nprior = { dist = "LogNormal", loc = 0.5, scale = 0.5 }\n[params.alpha]\nprior = '
+                          '{ dist = "LogNormal", loc = -1.2, scale = 0.5 }\n[params.a]\nprior = { dist = "Normal", '
+                          'loc = 0, scale = 1 }\n')
+    with pytest.raises(bl.LawSpecError, match="^" + re.escape(
+            "law 'toy' writes its likelihood on one line, to which a noise trend cannot be added; write it as a "
+            '[likelihood] table, or give it a [likelihood.sigma_trend] table with input = "N" in the law file') + "$"):
+        bl.with_noise_trend(inline, "N")
     with pytest.raises(bl.LawSpecError, match=re.escape('sigma_trend of law \'chinchilla\' must be a table like { input = "N" }')):
         bl.parse_law(base.replace('dist = "StudentT"', 'dist = "StudentT"\nsigma_trend = 0.5'))
