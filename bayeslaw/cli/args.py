@@ -202,6 +202,18 @@ def read_data(spec: str):
     return read_runs(spec)
 
 
+def refuse_unused(args, options: dict[str, str], why: str) -> None:
+    """Refuse an option the command's mode does not read (it would change nothing, unsaid).
+
+    ``options`` maps each such option's destination to its flag (``{"chains": "--chains"}``);
+    ``args.given`` holds the destinations the user typed (``main._StoreOnce``); ``why`` says
+    what the options are for, e.g. ``"set how laws are fitted to --data"``.
+    """
+    typed = [flag for dest, flag in options.items() if dest in getattr(args, "given", ())]
+    if typed:
+        raise CliError(f"{' and '.join(typed)} {why}; leave {'it' if len(typed) == 1 else 'them'} out")
+
+
 def check_family(fit, family: str | None) -> None:
     """Refuse a ``--family`` the fit does not know (None: a new family), before any work."""
     if family is not None and family not in fit.families:

@@ -13,7 +13,7 @@ import math
 import sys
 import warnings
 
-from bayeslaw.cli.args import check_plot_path, named_fit, one_line, read_data
+from bayeslaw.cli.args import check_plot_path, named_fit, one_line, read_data, refuse_unused
 from bayeslaw.cli.options import add_sampler_options, add_shared, finite
 from bayeslaw.cli.output import atomic_write
 from bayeslaw.core.errors import BayeslawError
@@ -76,9 +76,15 @@ def _load_fits(args) -> dict:
     items, runs = {}, None
     if len(args.fits) < 2:  # found after fitting the one law, minutes later
         raise BayeslawError(f"compare ranks two or more FITs (laws or .nc files), got one: {args.fits[0]!r}")
-    if args.data is not None and all(named_fit(item)[1].endswith(".nc") for item in args.fits):
-        raise BayeslawError(f"--data '{args.data}' is for laws to fit, but every FIT is a saved fit (.nc), "
-                            "which compares on its own runs; leave --data out")
+    if args.method != "largest" and (args.by is not None or args.cutoff is not None):
+        raise BayeslawError(f"--by and --cutoff choose the held-out runs of --method largest, not --method {args.method}")
+    if all(named_fit(item)[1].endswith(".nc") for item in args.fits):
+        if args.data is not None:
+            raise BayeslawError(f"--data '{args.data}' is for laws to fit, but every FIT is a saved fit (.nc), "
+                                "which compares on its own runs; leave --data out")
+        refuse_unused(args, {"target": "--target", "group": "--group", "chains": "--chains", "draws": "--draws",
+                             "warmup": "--warmup"}, "would set how laws are fitted to --data, but every FIT is a "
+                      "saved fit (.nc), refitted as it was made")
     for item in args.fits:
         name, path = named_fit(item)
         if name in items:
@@ -100,11 +106,10 @@ def _load_fits(args) -> dict:
 
 def _check_method(args, table) -> None:
     """Refuse the held-out method's settings (``--by``, ``--cutoff``, a table without families)
-    on a law's checked runs table, as :func:`bayeslaw.compare` would after every law's fit."""
+    on a law's checked runs table, as :func:`bayeslaw.compare` would after every law's fit
+    (``--by`` and ``--cutoff`` without ``--method largest`` are refused by :func:`_load_fits`)."""
     from bayeslaw.evaluate.heldout import check_families, holdout_split
 
-    if args.method != "largest" and (args.by is not None or args.cutoff is not None):
-        raise BayeslawError(f"--by and --cutoff choose the held-out runs of --method largest, not --method {args.method}")
     if args.method == "largest":
         holdout_split(table, args.by, args.cutoff)
     elif args.method == "family":
@@ -158,6 +163,8 @@ def cli_family_test(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if args.law.endswith(".nc"):
+                refuse_unused(args, {"group": "--group", "target": "--target"}, "would name the columns of "
+                              "a law's fit, but a saved fit (.nc) has its own")
                 subject = bl.load_fit(args.law)
                 runs = None if args.data is None else read_data(args.data)
             else:

@@ -47,9 +47,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_downstream(args: argparse.Namespace) -> int:
     """Handler: fit, print the summary and the predictions, save the plots; 2 on bad input."""
-    from bayeslaw.cli.args import CliError, check_plot_path, one_line
+    from bayeslaw.cli.args import CliError, check_plot_path, one_line, refuse_unused
 
     task = args.task or DEFAULT_TASK[args.model]
+    unused = {"ladder": {"factors": "--factors"}, "observational": {"extrapolation_folds": "--extrapolation-folds"},
+              "quantization": {"factors": "--factors", "extrapolation_folds": "--extrapolation-folds"}}[args.model]
+    for dest, flag in unused.items():
+        refuse_unused(args, {dest: flag}, f"does not apply to the {args.model} model")
     try:
         plot = None
         if args.plot is not None:

@@ -19,6 +19,7 @@ from bayeslaw.cli.args import (
     parse_point,
     parse_pooling,
     read_data,
+    refuse_unused,
 )
 from bayeslaw.cli.options import (
     MAX_CHAINS,
@@ -122,6 +123,8 @@ def run_fit(args: argparse.Namespace) -> int:
     ci_prob = args.ci_prob
     out = check_output(args.out, "--out", (args.data, args.law)) if args.out is not None else None
     plot = check_plot_path(args.plot, "--plot", (args.data, args.law)) if args.plot is not None else None
+    if plot is None:
+        refuse_unused(args, {"x": "--x"}, "sets the x axis of --plot, which is not given")
     if out is not None and plot is not None and out.resolve() == plot.resolve():
         raise CliError(f"--out and --plot name the same file '{args.out}'")
     law = bl.load_law(args.law)

@@ -32,17 +32,38 @@ _DEVICES = ("cpu", "gpu", "tpu")
 _PLATFORM_KIND = {"cuda": "gpu", "rocm": "gpu"}
 
 
+class _StoreOnce(argparse._StoreAction):
+    """argparse's ``store``, refusing what it would take silently: an empty value (handlers read
+    ``args.x or default`` and took ``--flops ''`` for the default) and an option given twice
+    (argparse keeps the last: ``--where A --where B`` filtered by B alone). Records the
+    destinations given in ``args.given``, for handlers that refuse options their mode ignores."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        name = option_string or self.metavar or self.dest.upper()
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, str) and not value.strip():
+                parser.error(f"bad {name} value {value!r}: it is empty")
+        given = namespace.__dict__.setdefault("given", set())
+        if option_string is not None and self.dest in given:
+            parser.error(f"{option_string} is given twice; give it once")
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors are one line, like every other error of the tool.
 
     A value that starts with a minus and a digit (``--compute -1e23``, ``-1e23,1e24``) is a value,
     not an option, so the option's own check words the error; argparse before Python 3.13 takes
-    only plain ``-12`` and ``-1.5`` so and would say "expected one argument".
+    only plain ``-12`` and ``-1.5`` so and would say "expected one argument". Single values are
+    stored by :class:`_StoreOnce`.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-\.?\d|^-(inf|infinity|nan)$", re.IGNORECASE)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message: str):
         _fail(f"{message} (see '{self.prog} --help')")
@@ -141,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     with interrupts.guard():
         _use_cpu_cores()
         args = build_parser().parse_args(argv)
+        args.given = getattr(args, "given", set())  # what the user typed, beside the defaults
         from bayeslaw.core.errors import BayeslawError
 
         try:

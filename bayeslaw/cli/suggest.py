@@ -28,6 +28,7 @@ from bayeslaw.cli.args import (
     named_fit,
     parse_budgets,
     parse_point,
+    refuse_unused,
 )
 from bayeslaw.cli.options import add_shared, design_runs, positive, worlds
 
@@ -112,6 +113,8 @@ def _candidates(fit, args, inputs):
     group = fit.table.group
     if args.candidates is not None:
         return read_runs(args.candidates, "candidates file")
+    if args.iso is None:
+        refuse_unused(args, {"points": "--points"}, "sets the runs per iso-cost curve of --iso")
     if args.iso is not None:
         budgets = parse_budgets(args.iso, "--iso")
         return {"compute": budgets, "points": args.points, **({"family": args.family} if args.family else {})}

@@ -116,9 +116,9 @@ OPTIONS = [
     (["fit", "chinchilla", DATA, "--extrapolation", "Q", "--no-extrapolation"],
      "--extrapolation Q and --no-extrapolation contradict each other; give one"),
     (["isoflop", DATA, "--window", "inf"], "bad --window value inf: a factor greater than 1 is needed"),
-    (["fit", "chinchilla", DATA, "--out", ""], "cannot write --out '': not a file name"),
-    (["fit", "", DATA], "law name is empty; give a catalogue name (e.g. chinchilla) or a path to a .toml file"),
-    (["predict", "", "--at", "N=1e9,D=1e10"], "cannot load fit: the fit path is empty"),
+    (["fit", "chinchilla", DATA, "--out", ""], "bad --out value '': it is empty (see 'bayeslaw fit --help')"),
+    (["fit", "", DATA], "bad LAW value '': it is empty (see 'bayeslaw fit --help')"),
+    (["predict", "", "--at", "N=1e9,D=1e10"], "bad FIT.nc value '': it is empty (see 'bayeslaw predict --help')"),
     # a report is HTML: it went into a .png without a word (checked before the fit is loaded)
     (["report", "fit.nc", "--out", "x.png"],
      "cannot write --out 'x.png': the report is an HTML page; give a .html or .htm file"),
@@ -128,6 +128,31 @@ OPTIONS = [
       "runs; leave --data out")),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--compute", "1e21", "--iso", "1e18"],
      "suggest takes one target: --target K=V,... or --compute C,C,..., not both"),
+    # an empty value was the default to handlers reading `args.x or default`: 6*N*D, every row, auto
+    (["plan", "fit.nc", "--compute", "1e22", "--flops", ""], "bad --flops value '': it is empty (see 'bayeslaw plan --help')"),
+    (["isoflop", DATA, "--where", " "], "bad --where value ' ': it is empty (see 'bayeslaw isoflop --help')"),
+    (["fit", "chinchilla", DATA, "--extrapolation", ""],
+     "bad --extrapolation value '': it is empty (see 'bayeslaw fit --help')"),
+    (["downstream", "quantization", ""], "bad DATA value '': it is empty (see 'bayeslaw downstream --help')"),
+    # argparse kept the last of a repeated option: --where A --where B filtered by B alone
+    (["fit", "chinchilla", DATA, "--where", "N<1e9", "--where", "N>1e8"],
+     "--where is given twice; give it once (see 'bayeslaw fit --help')"),
+    (["plan", "fit.nc", "--compute", "1e22", "--compute", "1e23"],
+     "--compute is given twice; give it once (see 'bayeslaw plan --help')"),
+    # options the command's mode does not read changed nothing, unsaid
+    (["compare", "a.nc", "b.nc", "--chains", "7", "--group", "family"],
+     "--group and --chains would set how laws are fitted to --data, but every FIT is a saved fit (.nc), "
+     "refitted as it was made; leave them out"),
+    (["compare", "a.nc", "b.nc", "--by", "C"], "--by and --cutoff choose the held-out runs of --method largest, "
+                                               "not --method loo"),
+    (["family-test", "fit.nc", "--group", "family"],
+     "--group would name the columns of a law's fit, but a saved fit (.nc) has its own; leave it out"),
+    (["downstream", "quantization", ".", "--factors", "3"],
+     "--factors does not apply to the quantization model; leave it out"),
+    (["fit", "chinchilla", DATA, "--x", "N"], "--x sets the x axis of --plot, which is not given; leave it out"),
+    # a law input as isoflop's target fitted N against log N and printed losses of -1e9
+    (["isoflop", DATA, "--target", "N"],
+     "column 'N' of the runs table is given two roles: model size 'N' and target 'N'"),
 ]
 
 
@@ -362,7 +387,8 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["predict", "fit.nc", "--rows", "dup.csv"], "column 'N' appears more than once in prediction rows file 'dup.csv'"),
     (["plot", "fit.nc", "--out", "p.png", "--x", "P"], "x 'P' is not a size key of law 'chinchilla'; use one of: C, N, D"),
     (["report", "fit.nc", "--out", "fit.nc"], "cannot write --out 'fit.nc': it is an input of this command"),
-    (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", ""], "cannot write --out '': not a file name"),
+    (["predict", "fit.nc", "--at", "N=1e9,D=1e10", "--out", ""],
+     "bad --out value '': it is empty (see 'bayeslaw predict --help')"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:100000000,D=1e8:1e10:3"],
      "bad --grid value 'N=1e7:1e9:100000000,D=1e8:1e10:3': N needs 0 < FROM <= TO and 1 <= COUNT <= 1000"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:1000,D=1e8:1e10:1000"],
@@ -388,10 +414,12 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
      "cannot read prediction rows file 'empty.csv': the file is empty (no header row)"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--candidates", "header.csv"],
      "candidates file 'header.csv' has no rows (only a header)"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3,D=1e8:1e10:3", "--points", "5"],
+     "--points sets the runs per iso-cost curve of --iso; leave it out"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
         "grid-count", "grid-size", "empty-name", "grid-twice", "budget", "grid-axis", "suggest-family", "negative-compute",
         "negative-list", "tiny-compute", "empty-rows",
-        "header-candidates"])
+        "header-candidates", "points-without-iso"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fit.nc").write_bytes(saved.read_bytes())
