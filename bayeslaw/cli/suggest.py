@@ -69,6 +69,9 @@ def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
             raise CliError(f"{bad}: {part.strip()!r} needs two numbers and a whole count") from None
         if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high) or not 1 <= count <= MAX_GRID:
             raise CliError(f"{bad}: {key} needs 0 < FROM <= TO and 1 <= COUNT <= {MAX_GRID}")
+        if count == 1 and low != high:  # np.geomspace would keep FROM and drop TO unsaid
+            raise CliError(f"{bad}: {key} has one value (COUNT 1) but FROM {low:g} and TO {high:g} differ; "
+                           f"give {key}={low:g}:{low:g}:1 or a COUNT of 2 or more")
         axes[key] = np.geomspace(low, high, count)
     return axes
 

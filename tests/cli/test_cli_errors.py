@@ -391,6 +391,9 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
      "bad --out value '': it is empty (see 'bayeslaw predict --help')"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:100000000,D=1e8:1e10:3"],
      "bad --grid value 'N=1e7:1e9:100000000,D=1e8:1e10:3': N needs 0 < FROM <= TO and 1 <= COUNT <= 1000"),
+    (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:1,D=1e8:1e10:3"],
+     "bad --grid value 'N=1e7:1e9:1,D=1e8:1e10:3': N has one value (COUNT 1) but FROM 1e+07 and TO 1e+09 differ; "
+     "give N=1e+07:1e+07:1 or a COUNT of 2 or more"),
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:1000,D=1e8:1e10:1000"],
      "bad --grid value 'N=1e7:1e9:1000,D=1e8:1e10:1000': 1000000 candidates, more than 20000; use fewer values per axis"),
     (["compare", "=fit.nc", "b=fit.nc"], "bad fit '=fit.nc': give NAME=FILE.nc with a name and a file, or FILE.nc alone"),
@@ -417,7 +420,7 @@ def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, c
     (["suggest", "fit.nc", "--target", "N=1e10,D=1e11", "--grid", "N=1e7:1e9:3,D=1e8:1e10:3", "--points", "5"],
      "--points sets the runs per iso-cost curve of --iso; leave it out"),
 ], ids=["missing", "folder", "family", "out", "out-is-input", "dup-rows", "x", "report-over-fit", "out-empty",
-        "grid-count", "grid-size", "empty-name", "grid-twice", "budget", "grid-axis", "suggest-family", "negative-compute",
+        "grid-count", "grid-one", "grid-size", "empty-name", "grid-twice", "budget", "grid-axis", "suggest-family", "negative-compute",
         "negative-list", "tiny-compute", "empty-rows",
         "header-candidates", "points-without-iso"])
 def test_bad_predict_or_plot_input(args, message, saved, tmp_path, monkeypatch, capsys):
