@@ -51,6 +51,8 @@ def refit(fit: Fit, runs, **overrides) -> Fit:
     kwargs.update({k: cfg[k] for k in ("chains", "draws", "warmup", "seed", "target_accept", "sampler", "steps")
                    if k in cfg})
     kwargs.update(overrides)
+    if kwargs.get("sampler") == "nuts" and "steps" not in overrides:  # the fit's HMC path length
+        kwargs.pop("steps", None)
     return fit_law(fit.law, runs, **kwargs)
 
 

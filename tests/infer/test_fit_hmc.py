@@ -132,3 +132,15 @@ def test_sampler_settings_are_checked(demo_runs):
         bl.fit("chinchilla", demo_runs, sampler="nuts", steps=3)
     with pytest.raises(FitError, match=nuts):
         bl.fit_many("chinchilla", [demo_runs], sampler="nuts", steps=3)
+
+
+def test_a_refit_with_nuts_leaves_the_fits_hmc_steps_behind(tiny_family_fit, monkeypatch):
+    """refit passes the fit's settings on; steps (its HMC path) would now be refused beside NUTS."""
+    from bayeslaw.evaluate import heldout
+
+    seen = {}
+    monkeypatch.setattr("bayeslaw.infer.fit.fit", lambda law, runs, **kw: seen.update(kw))
+    heldout.refit(tiny_family_fit, tiny_family_fit.table.frame, sampler="nuts")
+    assert seen["sampler"] == "nuts" and "steps" not in seen
+    heldout.refit(tiny_family_fit, tiny_family_fit.table.frame)
+    assert seen["steps"] == tiny_family_fit.config["steps"]
