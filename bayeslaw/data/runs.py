@@ -154,7 +154,7 @@ def validate_runs(
                             f"{listed_rows(out.index[missing.to_numpy()])}")
         nested = labels.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray | bytearray | pd.Series))
         if nested.any():
-            kind = {"ndarray": "array"}.get(type(labels[nested].iloc[0]).__name__, type(labels[nested].iloc[0]).__name__)
+            kind = type(labels[nested].iloc[0]).__name__.replace("ndarray", "array")
             raise DataError(f"column '{group}' in {noun} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} in "
                             f"{listed_rows(out.index[nested.to_numpy()])}; family labels are text or numbers")
         names = [str(v).strip() for v in labels]  # 'dense ' is the family 'dense'
