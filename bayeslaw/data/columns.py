@@ -16,8 +16,8 @@ import pandas as pd
 from bayeslaw.core.errors import DataError, DataWarning
 from bayeslaw.core.runtime import FLOAT32_RANGE, outside_float32
 
-__all__ = ["check_columns", "is_missing", "listed_rows", "numeric_column", "parse_numbers", "positive_or_missing",
-           "warn_repeated_rows"]
+__all__ = ["check_columns", "holds_containers", "is_missing", "listed_rows", "numeric_column", "parse_numbers",
+           "positive_or_missing", "warn_repeated_rows"]
 
 _MAX_LISTED = 5
 
@@ -84,8 +84,7 @@ def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
     if kind:
         raise DataError(f"column '{name}' in {noun} holds {kind} ({raw.dtype}), not numbers")
     missing = is_missing(raw)
-    # a cell holding an array or a list is no number (pandas' parser raised TypeError on some)
-    nested = raw.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray)).to_numpy(dtype=bool)
+    nested = holds_containers(raw)  # no number (pandas' parser raised TypeError on some)
     masked = raw.mask(missing | nested)
     try:
         parsed = pd.to_numeric(masked, errors="coerce")
@@ -111,6 +110,12 @@ def positive_or_missing(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray
         pairs = [f"{label} ({v:g})" for label, v in zip(frame.index[bad], values[bad], strict=True)]
         raise DataError(f"column '{name}' in {noun} must be positive where given: {_rows_phrase(pairs)}")
     return values
+
+
+def holds_containers(values: pd.Series) -> np.ndarray:
+    """Which cells hold a list, tuple, dict, set, array or Series: neither a number nor a label."""
+    return values.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray | bytearray | pd.Series)
+                      ).to_numpy(dtype=bool)
 
 
 def _as_float(value) -> float:

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
-from bayeslaw.data.columns import check_columns, is_missing, listed_rows, numeric_column
+from bayeslaw.data.columns import (
+    check_columns,
+    holds_containers,
+    is_missing,
+    listed_rows,
+    numeric_column,
+)
 from bayeslaw.data.family_labels import (
     ALL,
     family_name,
@@ -152,11 +158,11 @@ def validate_runs(
         if missing.any():
             raise DataError(f"column '{group}' in {noun} has missing values: "
                             f"{listed_rows(out.index[missing.to_numpy()])}")
-        nested = labels.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray | bytearray | pd.Series))
+        nested = holds_containers(labels)
         if nested.any():
             kind = type(labels[nested].iloc[0]).__name__.replace("ndarray", "array")
             raise DataError(f"column '{group}' in {noun} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} in "
-                            f"{listed_rows(out.index[nested.to_numpy()])}; family labels are text or numbers")
+                            f"{listed_rows(out.index[nested])}; family labels are text or numbers")
         names = [str(v).strip() for v in labels]  # 'dense ' is the family 'dense'
         families = tuple(sorted(set(names)))
         lookup = {name: i for i, name in enumerate(families)}
