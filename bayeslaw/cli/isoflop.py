@@ -15,7 +15,7 @@ import math
 import warnings
 
 from bayeslaw.cli.args import CliError, check_plot_path, parse_budgets, read_data
-from bayeslaw.cli.options import add_shared
+from bayeslaw.cli.options import add_shared, finite
 
 _EXAMPLE = """examples:
   bayeslaw isoflop runs.csv
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "grouped within 0.05 decade when absent)")
     p.add_argument("--target", default="loss", help="loss column (default: loss)")
     add_shared(p, "--flops")
-    p.add_argument("--window", type=float, default=None, metavar="FACTOR",
+    p.add_argument("--window", type=finite, default=None, metavar="FACTOR",
                    help="fit each budget only to runs within FACTOR of its lowest-loss run's N")
     p.add_argument("--where", metavar="FILTER", help="use only the rows satisfying FILTER, "
                    'e.g. "decay == const" (see bayeslaw fit --help)')
@@ -108,7 +108,7 @@ def run_isoflop(args: argparse.Namespace) -> int:
         raise CliError("--kind applies to the budgets of --compute; give --compute C,C,...")
     args.kind = args.kind or "law"
     target = check_plot_path(args.plot, "--plot", (args.data,)) if args.plot is not None else None
-    if args.window is not None and not (math.isfinite(args.window) and args.window > 1):
+    if args.window is not None and not args.window > 1:
         raise CliError(f"bad --window value {args.window:g}: a factor greater than 1 is needed")
     runs = read_data(args.data)
     if args.where:
