@@ -45,6 +45,17 @@ def harness_are() -> dict:
     return {(r["dataset"], r["split"], r["tool"]): 100 * r["median_are"] for r in rows if "median_are" in r}
 
 
+def quantile_points(train, test, group, tau: float) -> np.ndarray:
+    """The tau-quantile Huber fit's law at the held-out rows, one fit per family (as the harness's
+    Huber rows)."""
+    point = np.empty(len(test))
+    for sub, mask in _families(train, test, group):
+        params = bh.fit_huber(sub["N"], sub["D"], sub["loss"], grid="coarse", tau=tau)
+        held = test.loc[mask]
+        point[mask] = bh.predict_huber(params, held["N"].astype(float), held["D"].astype(float))
+    return point
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated data sets (default: all)")
@@ -52,32 +63,19 @@ def main() -> None:
     parser.add_argument("--out", default="envelope_points")
     options = parser.parse_args()
     taus = [float(t) for t in options.taus.split(",")]
-    catalogue = pdata.datasets()
-    names = options.only.split(",") if options.only else list(catalogue)
     known = harness_are()
     rows = []
-    for name in names:
-        data = catalogue[name]
-        frame = pdata.load(data)
-        for split_name, definition in pdata.SPLITS.items():
-            split = pdata.make_split(frame, definition)
-            if split.skip:
-                continue
-            observed = split.test["loss"].to_numpy(float)
-            row = {"dataset": name, "split": split_name, "held_out": len(observed)}
-            for tau in taus:
-                point = np.empty(len(observed))
-                for sub, mask in _families(split.train, split.test, data.group):
-                    params = bh.fit_huber(sub["N"], sub["D"], sub["loss"], grid="coarse", tau=tau)
-                    held = split.test.loc[mask]
-                    point[mask] = bh.predict_huber(params, held["N"].astype(float), held["D"].astype(float))
-                error = point / observed - 1.0
-                row[f"are_{tau:g}"] = float(100 * np.median(np.abs(error)))
-                row[f"bias_{tau:g}"] = float(100 * np.median(error))
-            for tool in ("bayeslaw", "chinchilla_pkg"):
-                row[tool] = known.get((name, split_name, tool))
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    for name, data, split_name, _, split in pdata.scored_splits(options.only):
+        observed = split.test["loss"].to_numpy(float)
+        row = {"dataset": name, "split": split_name, "held_out": len(observed)}
+        for tau in taus:
+            error = quantile_points(split.train, split.test, data.group, tau) / observed - 1.0
+            row[f"are_{tau:g}"] = float(100 * np.median(np.abs(error)))
+            row[f"bias_{tau:g}"] = float(100 * np.median(error))
+        for tool in ("bayeslaw", "chinchilla_pkg"):
+            row[tool] = known.get((name, split_name, tool))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     record = {"command": " ".join(["python benchmarks/envelope_points.py", *sys.argv[1:]]), "taus": taus,
               "rows": rows}
     (RESULTS / f"{options.out}.json").write_text(json.dumps(record, indent=1))

@@ -35,7 +35,7 @@ from scipy.stats import exponnorm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baseline_huber as bh
-from envelope_points import harness_are
+from envelope_points import harness_are, quantile_points
 from peers import data as pdata
 from peers.tools import _families
 
@@ -65,16 +65,6 @@ def emg_fit(n, d, y, init: dict) -> tuple[dict, float, float]:
         if best is None or res.fun < best.fun:
             best = res
     return bh._theta_to_params(best.x[:5]), float(np.exp(best.x[5])), float(np.exp(best.x[6]))
-
-
-def quantile_points(train, test, group, tau) -> np.ndarray:
-    """The tau-quantile Huber fit's law at the held-out rows, per family."""
-    point = np.empty(len(test))
-    for sub, mask in _families(train, test, group):
-        params = bh.fit_huber(sub["N"], sub["D"], sub["loss"], grid="coarse", tau=tau)
-        held = test.loc[mask]
-        point[mask] = bh.predict_huber(params, held["N"].astype(float), held["D"].astype(float))
-    return point
 
 
 def are(point, test) -> float:
@@ -109,22 +99,15 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated data sets (default: all)")
     parser.add_argument("--out", default="skewed_noise")
     options = parser.parse_args()
-    catalogue = pdata.datasets()
     known = harness_are()
     rows = []
-    for name in options.only.split(",") if options.only else list(catalogue):
-        data = catalogue[name]
-        frame = pdata.load(data)
-        for split_name, definition in pdata.SPLITS.items():
-            split = pdata.make_split(frame, definition)
-            if split.skip:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # overflowing starts are discarded
-                row = {"dataset": name, "split": split_name, **score_split(split, definition, data.group)}
-            row.update({tool: known.get((name, split_name, tool)) for tool in HARNESS_TOOLS})
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    for name, data, split_name, definition, split in pdata.scored_splits(options.only):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflowing starts are discarded
+            row = {"dataset": name, "split": split_name, **score_split(split, definition, data.group)}
+        row.update({tool: known.get((name, split_name, tool)) for tool in HARNESS_TOOLS})
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     record = {"command": " ".join(["python benchmarks/skewed_noise.py", *sys.argv[1:]]), "rows": rows}
     (RESULTS / f"{options.out}.json").write_text(json.dumps(record, indent=1))
     (RESULTS / f"{options.out}.md").write_text(markdown(record))

@@ -135,3 +135,16 @@ def make_split(frame: pd.DataFrame, split: SplitDef) -> Split:
         out.skip = (f"fitted rows have {train['N'].nunique()} distinct N and {train['D'].nunique()} "
                     f"distinct D (< {MIN_DISTINCT})")
     return out
+
+
+def scored_splits(only: str | None = None):
+    """``(name, data set, split name, split definition, split)`` for every split of every data set
+    (``only``: comma-separated names) that is not skipped, in :data:`SPLITS` order."""
+    catalogue = datasets()
+    for name in only.split(",") if only else list(catalogue):
+        data = catalogue[name]
+        frame = load(data)
+        for split_name, definition in SPLITS.items():
+            split = make_split(frame, definition)
+            if not split.skip:
+                yield name, data, split_name, definition, split
