@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
+from bayeslaw.core.numbers import is_real
 from bayeslaw.data.columns import is_missing, listed_rows, numeric_column
 
 #: column names taken as the run label when ``run`` is not given (see :func:`resolve_run`)
@@ -137,7 +138,7 @@ def drop_early_checkpoints(runs: pd.DataFrame, tokens: str = "D", min_tokens: fl
     """
     if tokens not in runs.columns:
         raise DataError(f"column {tokens!r} is missing from the runs table")
-    if isinstance(min_tokens, bool) or not isinstance(min_tokens, int | float | np.number) \
+    if not is_real(min_tokens) \
             or not np.isfinite(min_tokens) or min_tokens < 0:
         raise DataError(f"min_tokens must be a non-negative number of tokens, got {min_tokens!r}")
     if len(runs) == 0:

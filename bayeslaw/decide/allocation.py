@@ -20,6 +20,7 @@ import pandas as pd
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import PredictionError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.modeling.build import family_draws
 from bayeslaw.results import extrapolation_error as extrap
@@ -51,7 +52,7 @@ def flops_constant(flops: str | float) -> float:
     PredictionError
         If the formula is not of the form ``k * N * D`` with ``k > 0``.
     """
-    if isinstance(flops, int | float | np.number) and not isinstance(flops, bool):
+    if is_real(flops):
         k = float(flops)
     elif isinstance(flops, str):
         f = compile_formula(flops, ["N", "D"], what="flops formula")

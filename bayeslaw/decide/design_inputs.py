@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import BayeslawError, DataError, LawSpecError, PredictionError
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import numeric_column
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, flops_constant
@@ -79,7 +80,7 @@ def iso_cost_candidates(spec: Mapping, k: float) -> pd.DataFrame:
                               f"{', '.join(ISO_KEYS)}")
     budgets = _positive_numbers(spec["compute"], "candidates 'compute'")
     points = spec.get("points", 7)
-    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 1:
+    if not is_integer(points) or points < 1:
         raise PredictionError(f"candidates 'points' must be a whole number >= 1, got {points!r}")
     span = float(_positive_numbers(spec.get("span", ISO_SPAN), "candidates 'span'")[0])
     offsets = np.linspace(-span, span, int(points)) if points > 1 else np.zeros(1)
@@ -194,12 +195,12 @@ def check_settings(n, budget, outer, seed, replicates: bool = True) -> None:
     """Validate the counts, the budget, the seed and the replicates flag."""
     if not isinstance(replicates, bool | np.bool_):
         raise PredictionError(f"replicates must be True or False, got {replicates!r}")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+    if not is_integer(n) or n < 1:
         raise PredictionError(f"n must be a whole number of runs >= 1, got {n!r}")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float | np.number)
+    if budget is not None and (not is_real(budget)
                                or not np.isfinite(budget) or budget <= 0):
         raise PredictionError(f"budget must be a positive number, got {budget!r}")
-    if isinstance(outer, bool) or not isinstance(outer, int | np.integer) or outer < 2:
+    if not is_integer(outer) or outer < 2:
         raise PredictionError(f"outer must be a whole number of simulated worlds >= 2, got {outer!r}")
     check_seed(seed)
 

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from bayeslaw.core.errors import DataError, DataWarning, PredictionError
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import check_columns, numeric_column, warn_repeated_rows
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import flops_constant
@@ -85,14 +86,13 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         with at least 3 distinct N (budgets with fewer are skipped with a ``DataWarning``).
     """
     ci_prob, seed, k = check_ci_prob(ci_prob), check_seed(seed), flops_constant(flops)
-    if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 10:
+    if not is_integer(draws) or draws < 10:
         raise PredictionError(f"draws must be a whole number of at least 10, got {draws!r}")
     frame = as_frame(runs).copy()
     noun = "the runs table"
-    if isinstance(tolerance, bool) or not (isinstance(tolerance, int | float | np.number) and 0 < tolerance < np.inf):
+    if not (is_real(tolerance) and 0 < tolerance < np.inf):
         raise PredictionError(f"tolerance must be a positive number of decades, got {tolerance!r}")
-    if window is not None and (isinstance(window, bool) or not (isinstance(window, int | float | np.number)
-                                                                 and 1 < window < np.inf)):
+    if window is not None and not (is_real(window) and 1 < window < np.inf):
         raise PredictionError(f"window must be a factor greater than 1, got {window!r}")
     has_by = by in frame.columns
     roles = {"N": "model size 'N'", by: f"budget '{by}'", **({} if has_by else {"D": "tokens 'D'"})}

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import PredictionError
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.decide.allocation import _budgets, flops_constant
 
 #: the most model sizes per budget a sweep lays out (a real sweep trains a handful)
@@ -47,7 +48,7 @@ def isoflop_grid(budgets, *, points: int = 9, span: tuple[float, float] = (0.25,
     if len(np.unique(values)) < len(values):  # a sweep laid out twice is twice the compute
         twice = sorted({float(c) for c in values if np.sum(values == c) > 1})
         raise PredictionError(f"budgets repeat {', '.join(f'{c:g}' for c in twice)}: give each budget once")
-    if isinstance(points, bool) or not isinstance(points, int | np.integer) or not 3 <= points <= MAX_POINTS:
+    if not is_integer(points) or not 3 <= points <= MAX_POINTS:
         raise PredictionError(f"points must be a whole number from 3 (a parabola needs 3) to {MAX_POINTS}, "
                               f"got {points!r}")
     try:
@@ -56,7 +57,7 @@ def isoflop_grid(budgets, *, points: int = 9, span: tuple[float, float] = (0.25,
         lo = hi = float("nan")
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
         raise PredictionError(f"span must be two factors 0 < low < high, got {span!r}")
-    if isinstance(tokens_per_param, bool) or not isinstance(tokens_per_param, int | float | np.number) \
+    if not is_real(tokens_per_param) \
             or not (np.isfinite(tokens_per_param) and tokens_per_param > 0):
         raise PredictionError(f"tokens_per_param must be positive, got {tokens_per_param!r}")
     k = flops_constant(flops)

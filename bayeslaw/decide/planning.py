@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import PredictionError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, _family_index
 from bayeslaw.results.draws import check_ci_prob, interval_columns
@@ -46,7 +47,7 @@ def prob_below(fit, rows, target: float, *, kind: str = "observed", seed: int = 
     -------
     DataFrame with the inputs, the family, ``median`` and ``prob`` = P(loss < target).
     """
-    if isinstance(target, bool) or not isinstance(target, int | float | np.number) or not np.isfinite(target):
+    if not is_real(target) or not np.isfinite(target):
         raise PredictionError(f"target must be a finite number, got {target!r}")
     table = fit._rows(_frame(rows, "rows"), warn_families=True)
     draws = fit.predictive_draws(table, kind=kind, seed=seed)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import DataError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.data.frames import as_frame
 from bayeslaw.infer.nuts import dim_of, mass_matrix, sample_nuts
 from bayeslaw.infer.settings import check_settings
@@ -36,7 +37,7 @@ def check_share(value, name: str, *, low_open: bool = False, high_open: bool = T
     """A share such as chance accuracy (in [0, 1)) or a ceiling (in (0, 1]) as a float; anything
     else is a DataError naming the argument, raised before sampling (chance 1 put the floor above
     every score, chance -1 or NaN sampled nonsense)."""
-    ok = not isinstance(value, bool) and isinstance(value, int | float | np.number) and np.isfinite(value)
+    ok = is_real(value) and np.isfinite(value)
     if ok:
         ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
     if not ok:
@@ -120,7 +121,7 @@ def sample(model: Callable, data: Mapping, *, sites: list[str], chains: int = 4,
         ``num_steps``), ``timings`` (``compile_s``, ``init_s``, ``sampling_s``, ``total_s``) and
         ``config`` (the settings, ``chain_method`` and ``dense_mass``).
     """
-    check_settings(chains, draws, warmup, seed, target_accept)
+    chains, draws, warmup, seed, target_accept = check_settings(chains, draws, warmup, seed, target_accept)
     runtime.configure()
     data = {k: (v if isinstance(v, (int, float, bool)) else jax.numpy.asarray(v)) for k, v in data.items()}
     key_init, key_run = jax.random.split(jax.random.PRNGKey(int(seed)))

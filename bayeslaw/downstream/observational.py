@@ -41,6 +41,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.core.numbers import is_integer
 from bayeslaw.data.columns import (
     is_missing,
     listed_rows,
@@ -204,10 +205,11 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     chains, draws, warmup, seed, target_accept
         As in :func:`bayeslaw.fit`; the nested fits run one chain each.
     """
-    if isinstance(extrapolation_folds, bool) or not isinstance(extrapolation_folds, int) \
+    if not is_integer(extrapolation_folds) \
             or not 0 <= extrapolation_folds <= len(NESTED_QUANTILES):
         raise DataError(f"extrapolation_folds must be an integer from 0 to {len(NESTED_QUANTILES)}, "
                         f"got {extrapolation_folds!r}")
+    extrapolation_folds = int(extrapolation_folds)
     models, chance = as_frame(models, "models table"), check_share(chance, "chance")
     ceiling = None if ceiling is None else check_share(ceiling, "ceiling", low_open=True, high_open=False)
     if target in benchmarks or len(set(benchmarks)) < len(benchmarks):
@@ -218,7 +220,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
         raise DataError(f"models table has no column {missing[0]!r}")
     frame = models.reset_index(drop=True)
     noun = "the models table"
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= min(len(benchmarks), len(frame)):
+    if not is_integer(k) or not 1 <= k <= min(len(benchmarks), len(frame)):
         raise DataError(f"k must be between 1 and the number of benchmarks ({len(benchmarks)}) and of models "
                         f"({len(frame)}), got {k!r}")
     no_group = is_missing(frame[group]).to_numpy()

@@ -43,6 +43,7 @@ import pandas as pd
 from jax.scipy.stats import norm
 
 from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.data.columns import listed_rows, parse_numbers
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
@@ -183,7 +184,7 @@ def _flags(models: pd.DataFrame, column: str) -> np.ndarray:
     """A column of true/false flags (bool, or 0/1); anything else is a DataError naming the rows
     ('yes' or 3.0 was read as true)."""
     values = models[column]
-    ok = values.map(lambda v: isinstance(v, bool | np.bool_) or (isinstance(v, int | float | np.number) and v in (0, 1)))
+    ok = values.map(lambda v: isinstance(v, bool | np.bool_) or (is_real(v) and v in (0, 1)))
     if not ok.all():
         raise DataError(f"column '{column}' must hold true/false flags: {listed_rows(models.index[~ok.to_numpy()])}")
     return values.astype(bool).to_numpy()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import BayeslawError, DataError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.data.runs import RunsTable, encode_rows
 from bayeslaw.modeling.build import family_draws, pointwise_log_likelihood
 from bayeslaw.results.fit import Fit
@@ -117,7 +118,7 @@ def table_scale(table: RunsTable, by: str | None) -> tuple[str, np.ndarray]:
 def check_cutoff(cutoff) -> float:
     """A held-out cutoff as a float; anything but a finite number (the string '1e21', a bool) is
     a DataError, shared by :func:`holdout_split` and :func:`bayeslaw.backtest`."""
-    if isinstance(cutoff, bool) or not isinstance(cutoff, int | float | np.number) or not np.isfinite(cutoff):
+    if not is_real(cutoff) or not np.isfinite(cutoff):
         raise DataError(f"cutoff must be a finite number, got {cutoff!r}")
     return float(cutoff)
 

@@ -22,6 +22,7 @@ from numpyro.infer import Predictive
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import ConvergenceWarning, FitError
+from bayeslaw.core.numbers import is_integer
 from bayeslaw.data.frames import as_frame
 from bayeslaw.data.runs import validate_runs
 from bayeslaw.infer.batch import diagnose_many, fit_many
@@ -180,19 +181,21 @@ def sbc(
     SBCResult
         ``.test()`` per-quantity p-values, ``.passed()``, ``.plot_ranks()``.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    if not is_integer(n) or n < 2:
         raise FitError(f"n must be an integer >= 2, got {n!r}")
-    check_settings(chains, draws, warmup, seed, 0.8)  # before the prior draws, not in fit_many after them
+    # before the prior draws, not in fit_many after them
+    chains, draws, warmup, seed, _ = check_settings(chains, draws, warmup, seed, 0.8)
     check_fixed_pooling(pooling, "sbc")
-    if isinstance(thin, bool) or not isinstance(thin, int) or thin < 1 or thin > chains * draws:
+    if not is_integer(thin) or thin < 1 or thin > chains * draws:
         raise FitError(f"thin must be an integer in [1, chains * draws], got {thin!r}")
     ranks = chains * draws // thin
     if bins is None:
         bins = max(2, min(10, n // 5, ranks + 1))
-    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= ranks + 1:
+    if not is_integer(bins) or not 2 <= bins <= ranks + 1:
         # a rank takes ranks + 1 values: one bin has no test, more bins than values empty ones
         raise FitError(f"bins must be a whole number from 2 to {ranks + 1} (the rank values of "
                        f"chains * draws // thin = {ranks} draws), got {bins!r}")
+    n, thin, bins = int(n), int(thin), int(bins)
     runtime.configure()
     law = load_law(law)
     frame = as_frame(design, "design").drop(columns=[_TARGET], errors="ignore").reset_index(drop=True)

@@ -197,7 +197,7 @@ def fit_many(
         For an invalid table (the message names the table's position).
     """
     started = time.perf_counter()
-    check_settings(chains, draws, warmup, seed, target_accept)
+    chains, draws, warmup, seed, target_accept = check_settings(chains, draws, warmup, seed, target_accept)
     steps = check_sampler(sampler, steps, ("auto", "hmc", "nuts"))
     check_names(target, group, run, pooling, centered)
     check_fixed_pooling(pooling, "fit_many")

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import FitError
+from bayeslaw.core.numbers import is_integer
 from bayeslaw.infer.extrapolation_checks import warn_if_drifting, warn_if_unmixed
 from bayeslaw.infer.extrapolation_posterior import effective_distances, shared_error_posterior
 from bayeslaw.infer.nested_refits import (
@@ -148,8 +149,9 @@ def nested_residuals(fit, *, by: str = "C", folds: int = DEFAULT_FOLDS, seed: in
     check_key(fit.law, by)
     if method not in METHODS:
         raise FitError(f"method must be one of: {', '.join(METHODS)}; got {method!r}")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+    if not is_integer(folds) or folds < 1:
         raise FitError(f"folds must be a positive integer, got {folds!r}")
+    folds = int(folds)
     table = fit.table
     keys, cutoffs = checked_cutoffs(table, by, folds)
     tilts = tilt_values(table.inputs, by)

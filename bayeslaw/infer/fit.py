@@ -175,7 +175,7 @@ def fit(
         law has parameters (it would pass through them exactly).
     """
     started = time.perf_counter()
-    check_settings(chains, draws, warmup, seed, target_accept)
+    chains, draws, warmup, seed, target_accept = check_settings(chains, draws, warmup, seed, target_accept)
     steps = check_sampler(sampler, steps, ("auto", "nuts", "hmc"))
     check_names(target, group, run, pooling, centered)
     runtime.configure()

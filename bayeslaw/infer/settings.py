@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayeslaw.core.errors import DataWarning, FitError
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import warn_repeated_rows
 from bayeslaw.data.runs import RunsTable, validate_runs
 from bayeslaw.laws.law import Law
@@ -33,26 +34,28 @@ def check_sampler(sampler: str, steps: int | None, allowed: tuple[str, ...]) -> 
         raise FitError(f"sampler must be {', '.join(names[:-1])} or {names[-1]}, got {sampler!r}")
     if steps is None:
         return DEFAULT_STEPS
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if not is_integer(steps) or steps < 1:
         raise FitError(f"steps must be a positive integer, got {steps!r}")
     if sampler == "nuts":
         raise FitError(f"steps={steps} sets HMC's path length, which sampler='nuts' chooses itself; "
                        "drop steps or use sampler='hmc' or 'auto'")
-    return steps
+    return int(steps)
 
 
-def check_settings(chains: int, draws: int, warmup: int, seed: int, target_accept: float) -> None:
-    """Validate the sampler settings shared by every fitting entry point."""
+def check_settings(chains: int, draws: int, warmup: int, seed: int,
+                   target_accept: float) -> tuple[int, int, int, int, float]:
+    """Validate the sampler settings shared by every fitting entry point; return them as Python
+    numbers (a NumPy integer is accepted, and would not survive the fit's JSON settings)."""
     for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_integer(value) or value < 1:
             raise FitError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_integer(seed):
         raise FitError(f"seed must be an int, got {seed!r}")
     if not 0 <= seed <= SEED_MAX:
         raise FitError(f"seed must be a whole number from 0 to {SEED_MAX} (32 bits), got {seed!r}")
-    if (isinstance(target_accept, bool) or not isinstance(target_accept, int | float | np.number)
-            or not 0.5 <= target_accept < 1):
+    if not is_real(target_accept) or not 0.5 <= target_accept < 1:
         raise FitError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+    return int(chains), int(draws), int(warmup), int(seed), float(target_accept)
 
 
 def check_names(target, group, run, pooling, centered) -> None:

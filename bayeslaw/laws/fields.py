@@ -19,6 +19,7 @@ from typing import Any
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import LawSpecError
+from bayeslaw.core.numbers import is_real
 
 _SHOWN_CHARS = 40
 _MAX_PATH = 120
@@ -123,7 +124,7 @@ class Fields:
 
     def number(self, value: Any, path: str, noun: str, *, positive: bool = False) -> float:
         """A finite integer or float (``nan`` and ``inf`` refused), optionally above zero."""
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not is_real(value):
             raise self.error(path, f"{noun} must be a number, got {shown(value)}")
         number = as_float(value)
         if not math.isfinite(number):

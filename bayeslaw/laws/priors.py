@@ -19,6 +19,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform
 
 from bayeslaw.core.errors import LawSpecError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.core.runtime import float32_problem
 from bayeslaw.laws.fields import Fields, as_float, shown
 
@@ -123,7 +124,7 @@ def parse_prior(spec: Any, where: str, *, fields: Fields | None = None, path: st
     args = []
     for key in required + tuple(k for k in optional if k in given):
         value = given[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not is_real(value):
             raise fail(key, f"argument {key!r} of {name} prior in {where} must be a number, got {shown(value)}")
         number = as_float(value)
         open_end = (key, number) in (("low", -math.inf), ("high", math.inf)) and name == "TruncatedNormal"

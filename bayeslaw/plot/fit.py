@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from bayeslaw.core.errors import PredictionError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.results.draws import check_ci_prob, check_kind
 from bayeslaw.results.fit import require_fit
 
@@ -29,12 +30,7 @@ def _check_fixed(fit, x: str, fixed: Mapping[str, float] | None) -> dict[str, fl
                 f"fixed names {name!r}, not an input of law {fit.law.name!r}; "
                 f"inputs: {', '.join(inputs)}"
             )
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float, np.number))
-            or not np.isfinite(value)
-            or value <= 0
-        ):
+        if not is_real(value) or not np.isfinite(value) or value <= 0:
             raise PredictionError(
                 f"fixed value of {name!r} must be a positive number, got {value!r}"
             )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayeslaw.core.errors import PredictionError
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.results.tails import MEAN_K_LIMIT, SD_K_LIMIT, tail_k
 
 #: what a prediction is of: the law's curve itself, or a new measurement of it (a new run's
@@ -35,7 +36,7 @@ def check_kind(kind: str) -> str:
 
 def check_ci_prob(ci_prob: float) -> float:
     """Validate an interval probability."""
-    if isinstance(ci_prob, bool) or not isinstance(ci_prob, int | float | np.number) or not 0 < ci_prob < 1:
+    if not is_real(ci_prob) or not 0 < ci_prob < 1:
         raise PredictionError(f"ci_prob must be a number in (0, 1), got {ci_prob!r}")
     return float(ci_prob)
 
@@ -55,7 +56,7 @@ def interval_columns(draws: np.ndarray, ci_prob: float, axis: int = 0) -> dict[s
 
 def check_seed(seed) -> int:
     """Validate a prediction seed: a whole number from 0 to 2**32 - 1."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+    if not is_integer(seed) or not 0 <= seed < 2**32:
         raise PredictionError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
     return int(seed)
 
