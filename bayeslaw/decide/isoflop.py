@@ -94,12 +94,12 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         raise PredictionError(f"tolerance must be a positive number of decades, got {tolerance!r}")
     if window is not None and not (is_real(window) and 1 < window < np.inf):
         raise PredictionError(f"window must be a factor greater than 1, got {window!r}")
+    if by == "N":  # first: the roles below would name N the budget alone
+        raise DataError(f"column 'N' of {noun} is given two roles: model size 'N' and budget 'N'")
     has_by = by in frame.columns
     roles = {"N": "model size 'N'", by: f"budget '{by}'", **({} if has_by else {"D": "tokens 'D'"})}
     if target in roles:  # the loss fitted against log N would be N itself, or the budget
         raise DataError(f"column '{target}' of {noun} is given two roles: {roles[target]} and target '{target}'")
-    if by == "N":
-        raise DataError(f"column 'N' of {noun} is given two roles: model size 'N' and budget 'N'")
     if not has_by and by != "C":
         check_columns(frame, ["N", by, target], noun)
     if not has_by and "D" not in frame.columns:

@@ -160,6 +160,10 @@ def _runs(**columns) -> pd.DataFrame:
      "column 'N' in the runs table must be positive: row 2 (-4e+07)"),
     (_runs(loss=[3.1, "x", 3.05, 2.8, 2.7, 2.75]), {},
      "column 'loss' in the runs table is not numeric: row 1 ('x')"),
+    (_runs(), {"by": "N"}, "column 'N' of the runs table is given two roles: model size 'N' and budget 'N'"),
+    # the roles named N the budget alone: "two roles: budget 'N' and target 'N'"
+    (_runs(), {"by": "N", "target": "N"},
+     "column 'N' of the runs table is given two roles: model size 'N' and budget 'N'"),
 ])
 def test_bad_runs(runs, kwargs, message):
     with pytest.raises(bl.DataError) as err:
