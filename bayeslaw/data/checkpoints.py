@@ -26,6 +26,7 @@ import pandas as pd
 from bayeslaw.core.errors import DataError, DataWarning
 from bayeslaw.core.numbers import is_real
 from bayeslaw.data.columns import is_missing, listed_rows, numeric_column
+from bayeslaw.data.family_labels import label_text
 
 #: column names taken as the run label when ``run`` is not given (see :func:`resolve_run`)
 RUN_COLUMNS = ("run", "run_id")
@@ -52,7 +53,7 @@ def resolve_run(frame: pd.DataFrame, run: str | bool | None, taken: Mapping[str,
         return None
     if column is not None and not is_missing(frame[column]).any():
         # a label on several rows: checkpoints of one run; else one row per run, nothing to share
-        return column if frame[column].astype(str).str.strip().duplicated().any() else None
+        return column if frame[column].map(label_text).duplicated().any() else None
     hint = column if column is not None else next(
         (c for c in frame.columns if str(c).lower() in CHECKPOINT_HINTS), None)
     if hint is not None:
@@ -93,7 +94,7 @@ def encode_runs(frame: pd.DataFrame, run: str | None, what: str = "runs table",
     missing = is_missing(labels).to_numpy()
     if missing.any():
         raise DataError(f"column {run!r} in the {what} has missing values: {listed_rows(frame.index[missing])}")
-    codes, uniques = pd.factorize(labels.astype(str).str.strip(), sort=True)
+    codes, uniques = pd.factorize(labels.map(label_text), sort=True)
     if len(uniques) == len(codes) or len(uniques) == 1:
         # one row per run: each run's offset and its row's noise are the same quantity. The
         # run effect is then not identified, and worse, offsets equal to the residuals let the

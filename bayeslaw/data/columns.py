@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -38,10 +39,12 @@ def check_columns(frame: pd.DataFrame, needed: list[str], noun: str) -> None:
 
 
 def is_missing(values: pd.Series) -> pd.Series:
-    """NaN/None/NA, or a string that is empty after stripping."""
-    missing = values.isna()
+    """NaN/None/NA (a signalling ``Decimal('sNaN')`` too: pandas' test raises on it), or a string
+    that is empty after stripping."""
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return missing
+        return values.isna()
+    signalling = values.map(lambda v: isinstance(v, Decimal) and v.is_snan()).astype(bool)
+    missing = values.mask(signalling).isna() | signalling
     blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
     return missing | blank
 

@@ -10,15 +10,17 @@ given to a fit that has none. Each is said here, in one place.
 from __future__ import annotations
 
 import difflib
+import math
 import warnings
 from collections.abc import Mapping
 
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import is_missing
 
-__all__ = ["ALL", "family_name", "refuse_misspelt_family", "warn_small_families", "warn_unused_families"]
+__all__ = ["ALL", "family_name", "label_text", "refuse_misspelt_family", "warn_small_families", "warn_unused_families"]
 
 ALL = "all"  # the single implicit family of a table without a group column
 
@@ -63,7 +65,7 @@ def refuse_misspelt_family(frame: pd.DataFrame, group: str, inputs, noun: str, f
         if pd.api.types.is_numeric_dtype(frame[column]):  # a seed column of 1s is not family '1'
             continue
         values = frame[column][~is_missing(frame[column]).to_numpy()]
-        if len(values) and values.astype(str).str.strip().isin(known).all():
+        if len(values) and values.map(label_text).isin(known).all():
             raise DataError(f"column '{name}' of {noun} holds family names of the fit ('{str(values.iloc[0]).strip()}'): "
                             f"name it '{group}' to predict for those families, or drop it to predict for a new family")
 
@@ -85,12 +87,23 @@ def warn_unused_families(frame: pd.DataFrame, noun: str) -> None:
                       "row, is predicted for the fit's one population", DataWarning, stacklevel=5)
 
 
+def label_text(value) -> str:
+    """A family or run label as text: without surrounding spaces, and a whole number written as
+    an integer. One object column may hold the same code as 1 and 1.0 (a float column writes
+    every code as 1.0): one family, one run, named '1'."""
+    if is_integer(value):
+        return str(int(value))
+    if is_real(value) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def family_name(value, lookup: Mapping[str, int]) -> str:
     """The fit's name for a family label of a row to predict: the label as text without spaces,
     or the fitted name of the same number. A CSV reader turns the family codes '001' or '3' into
     the numbers 1 and 3 (and 3.0 where a cell is empty), so the fit knows '1' and '3' while the
     user writes 001 or 3.0."""
-    name = str(value).strip()
+    name = label_text(value)
     if name in lookup:
         return name
     try:

@@ -27,6 +27,7 @@ from bayeslaw.data.columns import (
 from bayeslaw.data.family_labels import (
     ALL,
     family_name,
+    label_text,
     refuse_misspelt_family,
     warn_small_families,
     warn_unused_families,
@@ -163,7 +164,7 @@ def validate_runs(
             kind = type(labels[nested].iloc[0]).__name__.replace("ndarray", "array")
             raise DataError(f"column '{group}' in {noun} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} in "
                             f"{listed_rows(out.index[nested])}; family labels are text or numbers")
-        names = [str(v).strip() for v in labels]  # 'dense ' is the family 'dense'
+        names = [label_text(v) for v in labels]  # 'dense ' is the family 'dense', 1.0 is '1'
         families = tuple(sorted(set(names)))
         lookup = {name: i for i, name in enumerate(families)}
         index = np.array([lookup[n] for n in names], dtype=np.int32)

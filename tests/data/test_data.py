@@ -501,3 +501,33 @@ def test_numeric_family_codes_match_however_they_are_written():
     # a numeric column is no family column, even where its values spell family codes
     seeds = {"N": [1e9], "D": [1e10], "seed": [1]}
     np.testing.assert_array_equal(encode_rows(seeds, INPUTS, "family", table.families).family_index, [-1])
+
+
+def test_a_signalling_decimal_nan_is_a_missing_value():
+    """pandas' missing-value test raised decimal.InvalidOperation on Decimal('sNaN')."""
+    from decimal import Decimal
+    frame = runs(3, ("a", "b")).astype({"N": object, "family": object})
+    frame.at[1, "N"] = Decimal("sNaN")
+    with raises("column 'N' in the runs table has missing or infinite values: row 1"):
+        validate_runs(frame, INPUTS, "loss", "family")
+    frame.at[1, "N"], frame.at[4, "family"] = Decimal("2e7"), Decimal("sNaN")
+    with raises("column 'family' in the runs table has missing values: row 4"):
+        validate_runs(frame, INPUTS, "loss", "family")
+
+
+def test_a_whole_number_label_is_one_family_and_one_run_however_it_is_written():
+    """An object column holding 1 and 1.0 made two families ('1', '1.0') and two runs, and a
+    float family column named its families '1.0', which a row naming family 1 did not find."""
+    from bayeslaw.data.checkpoints import encode_runs
+    frame = runs(3, ("a", "b")).astype({"family": object})
+    frame["family"] = [1, 1.0, np.int64(1), 2.0, 2, np.float32(2)]
+    frame["run"] = pd.Series([1, 1.0, " 1", 2.0, 2, np.float32(2)], dtype=object)
+    table = validate_runs(frame, INPUTS, "loss", "family")
+    assert table.families == ("1", "2")
+    np.testing.assert_array_equal(table.family_index, [0, 0, 0, 1, 1, 1])
+    index, n_runs = encode_runs(frame, "run")
+    assert n_runs == 2 and list(index) == [0, 0, 0, 1, 1, 1]
+    floats = validate_runs(frame.astype({"family": float}), INPUTS, "loss", "family")
+    assert floats.families == ("1", "2")
+    rows = {"N": [1e9] * 3, "D": [1e10] * 3, "family": [1, "1.0", 2.0]}
+    np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", floats.families).family_index, [0, 0, 1])
