@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bayeslaw.core import runtime
 from bayeslaw.core.atomic import check_folder, write_atomically
-from bayeslaw.core.errors import BayeslawError
+from bayeslaw.core.errors import BayeslawError, PredictionError
 from bayeslaw.decide.allocation import optimal_allocation
 from bayeslaw.evaluate.backtest import Backtest
 from bayeslaw.plot._common import has_nd, planned_frame
@@ -49,6 +50,13 @@ def _budgets(fit, planned) -> list[float]:
     largest = float(key_values(inputs, "C").max())
     if len(planned):
         plan_c = key_values({k: planned[k].to_numpy(float) for k in ("N", "D")}, "C")
+        wide = runtime.outside_float32(plan_c)
+        if wide.any():  # optimal_allocation's own message named "compute", which the user never gave
+            i = int(np.flatnonzero(wide)[0])
+            row = planned.iloc[i]
+            raise PredictionError(f"planned run {planned.index[i]!r} of at (N={row['N']:g}, D={row['D']:g}) needs "
+                                  f"compute {plan_c[i]:.3g}, which {runtime.float32_problem(plan_c[i])}: the "
+                                  "report's compute-optimal allocation cannot be solved at it")
         return sorted({float(f"{c:.3g}") for c in plan_c})
     return [float(f"{largest * 10:.2g}"), float(f"{largest * 100:.2g}")]
 
@@ -76,8 +84,10 @@ def render_report(fit, at=None, *, backtest=None, ci_prob: float = 0.9, seed: in
         raise TypeError(f"title must be a str, got {type(title).__name__}")
     if backtest is not None and not isinstance(backtest, Backtest):
         raise TypeError(f"backtest must be a result of bayeslaw.backtest, got {type(backtest).__name__}")
-    parts = [s.law_section(fit), s.data_section(fit)]
     two = has_nd(fit.law)
+    solved = two and set(fit.law.input_names) == {"N", "D"}  # the allocation needs N and D alone
+    budgets = _budgets(fit, planned) if solved else []  # checked before any figure is drawn
+    parts = [s.law_section(fit), s.data_section(fit)]
     fig = plot_decision(fit, planned, ci_prob=ci_prob, seed=seed, x="C" if two else fit.law.input_names[0],
                         fig=Figure(figsize=(9, 7), layout="constrained"))
     parts.append(s.fit_section([figure_tag(fig, "runs, fitted law and planned runs against compute")],
@@ -95,8 +105,7 @@ def render_report(fit, at=None, *, backtest=None, ci_prob: float = 0.9, seed: in
         law = fit.predict(planned, kind="law", ci_prob=ci_prob, seed=seed)
         obs = fit.predict(planned, kind="observed", ci_prob=ci_prob, seed=seed)
     parts.append(s.predictions_section(fit, planned, law, obs, ci_prob))
-    if two and set(fit.law.input_names) == {"N", "D"}:
-        budgets = _budgets(fit, planned)
+    if solved:
         families = _allocation_families(fit)
         frames = {f: optimal_allocation(fit, budgets, family=f, ci_prob=ci_prob, seed=seed) for f in families}
         fig = Figure(figsize=(10, 4 * len(families)), layout="constrained")

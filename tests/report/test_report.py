@@ -187,6 +187,18 @@ def test_a_report_not_named_html_is_refused_before_rendering(family_fit, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_planned_run_beyond_float32_is_named_before_any_figure(family_fit, tmp_path):
+    """The allocation's message said "compute 1.2e+41 is outside ..." after every figure was
+    drawn, naming neither the planned run nor at (--at), which predict and plot accept."""
+    with pytest.raises(bl.PredictionError) as info:
+        write_report(family_fit, tmp_path / "r.html", at=[{"N": 7e10, "D": 1.4e12}, {"N": 1e30, "D": 2e10}])
+    assert str(info.value) == ("planned run 1 of at (N=1e+30, D=2e+10) needs compute 1.2e+41, which is "
+                               "outside the range of a 32-bit float (1.2e-38 to 3.4e+38 in magnitude, or 0), "
+                               "in which fits on a GPU run: the report's compute-optimal allocation cannot "
+                               "be solved at it")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.heavy
 def test_cli_report(family_fit, tmp_path, capsys):
     from bayeslaw.cli.main import main
