@@ -22,6 +22,7 @@ import sys
 
 from bayeslaw.cli.args import EXIT_ERROR, CliError, _fail
 from bayeslaw.core import interrupts
+from bayeslaw.core.env import check_flags
 
 #: the modules of the sub-commands, in the order of ``bayeslaw --help``; each adds its commands
 #: with ``add_parser(subparsers)`` and stores each command's function as the default ``handler``
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         from bayeslaw.core.errors import BayeslawError
 
         try:
+            check_flags()  # every command, before JAX starts
             if getattr(args, "device", None):
                 select_device(args.device)
             else:

@@ -13,6 +13,8 @@ import os
 
 from bayeslaw.core.errors import FitError
 
+#: every on/off variable bayeslaw reads
+FLAGS = ("BAYESLAW_X64", "BAYESLAW_NO_CACHE", "BAYESLAW_PROGRESS")
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
 
@@ -33,3 +35,10 @@ def env_flag(name: str) -> bool | None:
     if raw.lower() in _OFF:
         return False
     raise FitError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+
+def check_flags() -> None:
+    """Refuse a bad value of any of :data:`FLAGS` now, whether or not this call reads it: a
+    ``BAYESLAW_PROGRESS=bogus`` was refused only by commands that happened to draw a bar."""
+    for name in FLAGS:
+        env_flag(name)

@@ -35,7 +35,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from bayeslaw.core.env import env_flag
+from bayeslaw.core.env import check_flags, env_flag
 from bayeslaw.core.errors import FitError
 
 #: bound on the on-disk caches of compiled and traced programs, in megabytes
@@ -136,6 +136,7 @@ def wants_x64(platform: str | None = None) -> bool:
 
 def configure() -> None:
     """Apply the precision and cache policy once per process (idempotent)."""
+    check_flags()  # each call: a variable set after the first fit is read by this one
     if _state["configured"]:
         return
     jax.config.update("jax_enable_x64", wants_x64())

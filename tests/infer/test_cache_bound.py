@@ -87,6 +87,21 @@ def test_an_on_off_variable_with_another_value_is_refused_by_name(monkeypatch, n
     assert str(caught.value) == f"{name} must be 1 or 0 (true/false, yes/no, on/off), got 'maybe'"
 
 
+def test_every_command_and_fit_refuses_a_bad_on_off_variable(monkeypatch, capsys):
+    """BAYESLAW_PROGRESS=bogus was refused only by the commands and calls that drew a bar."""
+    from bayeslaw.cli.main import main
+
+    monkeypatch.setenv("BAYESLAW_PROGRESS", "bogus")
+    message = "BAYESLAW_PROGRESS must be 1 or 0 (true/false, yes/no, on/off), got 'bogus'"
+    with pytest.raises(SystemExit) as info:
+        main(["laws"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"bayeslaw: error: {message}\n"
+    with pytest.raises(FitError) as caught:
+        runtime.configure()  # every fit's first step, also where progress=False draws no bar
+    assert str(caught.value) == message
+
+
 def test_the_cache_folder_expands_home_and_a_file_there_skips_caching(monkeypatch, tmp_path):
     """'~' made a folder named '~' in the working directory; a cache 'folder' that is a file
     ended every fit with NotADirectoryError from the cache's clean-up."""
