@@ -102,14 +102,17 @@ def family_name(value, lookup: Mapping[str, int]) -> str:
     """The fit's name for a family label of a row to predict: the label as text without spaces,
     or the fitted name of the same number. A CSV reader turns the family codes '001' or '3' into
     the numbers 1 and 3 (and 3.0 where a cell is empty), so the fit knows '1' and '3' while the
-    user writes 001 or 3.0."""
+    user writes 001 or 3.0. A fit saved before labels were written by :func:`label_text` may
+    know a float column's codes as '3.0'."""
     name = label_text(value)
     if name in lookup:
         return name
     try:
         number = float(name)
-    except ValueError:
+    except (ValueError, OverflowError):
         return name
-    if number.is_integer() and str(int(number)) in lookup:
-        return str(int(number))
+    if number.is_integer():
+        for written in (str(int(number)), str(number)):
+            if written in lookup:
+                return written
     return name

@@ -531,3 +531,5 @@ def test_a_whole_number_label_is_one_family_and_one_run_however_it_is_written():
     assert floats.families == ("1", "2")
     rows = {"N": [1e9] * 3, "D": [1e10] * 3, "family": [1, "1.0", 2.0]}
     np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", floats.families).family_index, [0, 0, 1])
+    # a fit saved before: its float column's codes are '1.0' and '2.0'
+    np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", ("1.0", "2.0")).family_index, [0, 0, 1])
