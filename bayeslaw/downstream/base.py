@@ -19,7 +19,7 @@ import pandas as pd
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import DataError
-from bayeslaw.core.numbers import is_real
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.frames import as_frame
 from bayeslaw.infer.nuts import dim_of, mass_matrix, sample_nuts
 from bayeslaw.infer.settings import check_settings
@@ -44,6 +44,14 @@ def check_share(value, name: str, *, low_open: bool = False, high_open: bool = T
         interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
         raise DataError(f"{name} must be a number in {interval}, got {value!r}")
     return float(value)
+
+
+def check_folds(value, most: int) -> int:
+    """``extrapolation_folds`` as an int from 0 to ``most`` (the nested cutoffs a model has);
+    anything else is a DataError naming the argument."""
+    if not is_integer(value) or not 0 <= value <= most:
+        raise DataError(f"extrapolation_folds must be an integer from 0 to {most}, got {value!r}")
+    return int(value)
 
 
 def require_rows(frame: pd.DataFrame, need: int, noun: str) -> None:

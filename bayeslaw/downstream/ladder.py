@@ -48,10 +48,16 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.core.numbers import is_integer
 from bayeslaw.data.columns import numeric_column, parse_numbers, positive_or_missing
 from bayeslaw.data.frames import as_frame
-from bayeslaw.downstream.base import ModelFit, check_accuracy, check_items, check_share, sample
+from bayeslaw.downstream.base import (
+    ModelFit,
+    check_accuracy,
+    check_folds,
+    check_items,
+    check_share,
+    sample,
+)
 from bayeslaw.downstream.ladder_error import NESTED_QUANTILES, loss_error, nested_settings
 from bayeslaw.results.draws import check_kind
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, apply
@@ -233,11 +239,7 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
     -------
     LadderFit
     """
-    if not is_integer(extrapolation_folds) \
-            or not 0 <= extrapolation_folds <= len(NESTED_QUANTILES):
-        raise DataError(f"extrapolation_folds must be an integer from 0 to {len(NESTED_QUANTILES)}, "
-                        f"got {extrapolation_folds!r}")
-    extrapolation_folds = int(extrapolation_folds)
+    extrapolation_folds = check_folds(extrapolation_folds, len(NESTED_QUANTILES))
     if likelihood not in LIKELIHOODS:
         raise DataError(f"likelihood must be one of: {', '.join(LIKELIHOODS)}; got {likelihood!r}")
     if likelihood == "auto":

@@ -49,7 +49,7 @@ from bayeslaw.data.columns import (
     positive_or_missing,
 )
 from bayeslaw.data.frames import as_frame
-from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, sample
+from bayeslaw.downstream.base import ModelFit, check_accuracy, check_folds, check_share, sample
 from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
 from bayeslaw.results.draws import check_kind
@@ -205,11 +205,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     chains, draws, warmup, seed, target_accept
         As in :func:`bayeslaw.fit`; the nested fits run one chain each.
     """
-    if not is_integer(extrapolation_folds) \
-            or not 0 <= extrapolation_folds <= len(NESTED_QUANTILES):
-        raise DataError(f"extrapolation_folds must be an integer from 0 to {len(NESTED_QUANTILES)}, "
-                        f"got {extrapolation_folds!r}")
-    extrapolation_folds = int(extrapolation_folds)
+    extrapolation_folds = check_folds(extrapolation_folds, len(NESTED_QUANTILES))
     models, chance = as_frame(models, "models table"), check_share(chance, "chance")
     ceiling = None if ceiling is None else check_share(ceiling, "ceiling", low_open=True, high_open=False)
     if target in benchmarks or len(set(benchmarks)) < len(benchmarks):
