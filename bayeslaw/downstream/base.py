@@ -18,8 +18,6 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core import runtime
-from bayeslaw.core.errors import DataError
-from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.frames import as_frame
 from bayeslaw.infer.nuts import dim_of, mass_matrix, sample_nuts
 from bayeslaw.infer.settings import check_settings
@@ -31,71 +29,6 @@ from bayeslaw.results.draws import DrawsMixin, check_ci_prob, check_kind, interv
 #: above; their latent blocks (factors, benchmark matrices) are far larger than a law fit's, and
 #: they were tuned with this limit, below :data:`bayeslaw.infer.nuts.DENSE_MAX_DIM`
 DENSE_MAX_DIM = 150
-
-
-def check_share(value, name: str, *, low_open: bool = False, high_open: bool = True) -> float:
-    """A share such as chance accuracy (in [0, 1)) or a ceiling (in (0, 1]) as a float; anything
-    else is a DataError naming the argument, raised before sampling (chance 1 put the floor above
-    every score, chance -1 or NaN sampled nonsense)."""
-    ok = is_real(value) and np.isfinite(value)
-    if ok:
-        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    if not ok:
-        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
-        raise DataError(f"{name} must be a number in {interval}, got {value!r}")
-    return float(value)
-
-
-def check_folds(value, most: int) -> int:
-    """``extrapolation_folds`` as an int from 0 to ``most`` (the nested cutoffs a model has);
-    anything else is a DataError naming the argument."""
-    if not is_integer(value) or not 0 <= value <= most:
-        raise DataError(f"extrapolation_folds must be an integer from 0 to {most}, got {value!r}")
-    return int(value)
-
-
-def require_rows(frame: pd.DataFrame, need: int, noun: str) -> None:
-    """Refuse a table with fewer than ``need`` rows before sampling (an empty one ended in 'no
-    starting point ... check the table' after seconds of compiling)."""
-    if len(frame) < need:
-        raise DataError(f"{noun} has {len(frame)} {'row' if len(frame) == 1 else 'rows'}; the fit needs at "
-                        f"least {need}")
-
-
-def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False,
-                   noun: str | None = None) -> None:
-    """Raise a DataError naming the rows whose accuracy is outside [0, 1] (or (0, 1)).
-
-    NaN entries are allowed (missing values); the caller decides what they mean. ``noun`` names
-    the table or file in the message (a data folder's loader gives it, so the message names the
-    file the column is in).
-    """
-    values = np.asarray(values, dtype=float)
-    finite = np.isfinite(values)
-    ok = (values > 0) & (values < 1) if open_interval else (values >= 0) & (values <= 1)
-    bad = finite & ~ok | np.isinf(values)
-    if bad.any():
-        interval = "(0, 1)" if open_interval else "[0, 1]"
-        labels = np.asarray(list(labels))
-        rows = ", ".join(f"{label} ({value:g})" for label, value in zip(labels[bad][:5], values[bad][:5]))
-        where = f" in {noun}" if noun else ""
-        raise DataError(f"column '{column}'{where} holds accuracies and must lie in {interval}: rows {rows}"
-                        + (", ..." if bad.sum() > 5 else ""))
-
-
-def check_items(items: np.ndarray, correct: np.ndarray, column: str, labels) -> None:
-    """Item counts must be whole, positive and at least the observed correct counts."""
-    items = np.asarray(items, dtype=float)
-    correct = np.asarray(correct, dtype=float)
-    labels = np.asarray(list(labels))
-    bad = ~np.isfinite(items) | (items < 1) | (np.abs(items - np.round(items)) > 1e-9)
-    if bad.any():
-        raise DataError(f"column '{column}' must hold whole positive item counts: rows "
-                        + ", ".join(str(v) for v in labels[bad][:5]))
-    below = np.isfinite(correct) & (items + 1e-9 < correct)
-    if below.any():
-        raise DataError(f"column '{column}' has item counts below the observed correct counts: rows "
-                        + ", ".join(str(v) for v in labels[below][:5]))
 
 
 def sample(model: Callable, data: Mapping, *, sites: list[str], chains: int = 4, draws: int = 1000,

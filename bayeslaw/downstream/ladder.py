@@ -48,18 +48,13 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import numeric_column, parse_numbers, positive_or_missing
 from bayeslaw.data.frames import as_frame
-from bayeslaw.downstream.base import (
-    ModelFit,
-    check_accuracy,
-    check_folds,
-    check_items,
-    check_share,
-    sample,
-)
+from bayeslaw.downstream import inputs
+from bayeslaw.downstream.base import ModelFit, sample
 from bayeslaw.downstream.ladder_error import NESTED_QUANTILES, loss_error, nested_settings
-from bayeslaw.results.draws import check_kind
+from bayeslaw.results.draws import check_kind, check_seed
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel, apply
 
 LIKELIHOODS = ("auto", "Beta", "Binomial")
@@ -152,21 +147,14 @@ class LadderFit(ModelFit):
 
         Separates the two steps: ``accuracy_at(observed target loss)`` scores step 2 alone.
         """
-        loss = np.atleast_1d(np.asarray(loss, dtype=float))
-        if loss.ndim != 1 or not np.all(np.isfinite(loss) & (loss >= 0)):
-            raise PredictionError("task losses must be a 1-d array of finite values >= 0")
+        loss = inputs.positive_values(loss, "task losses", "finite numbers", zero=True)
         return np.asarray(self._accuracy(jnp.asarray(loss)[None, :]))
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0,
                          quantity: str = "accuracy") -> np.ndarray:
         """Draws (S, R) of the accuracy (or ``quantity="loss"``, the task loss) of each row."""
-        kind, frame = check_kind(kind), self._row_frame(rows)
-        missing = [c for c in ("N", "D") if c not in frame.columns]
-        if missing:
-            raise PredictionError(f"rows need columns N and D; missing: {', '.join(missing)}")
-        N, D = (np.asarray(frame[c], dtype=float) for c in ("N", "D"))
-        if not (np.all(N > 0) and np.all(D > 0)):
-            raise PredictionError("N and D of predicted rows must be positive")
+        kind, frame, seed = check_kind(kind), self._row_frame(rows), check_seed(seed)
+        N, D = inputs.row_numbers(frame, {"N": True, "D": True})
         if quantity not in ("accuracy", "loss"):
             raise PredictionError(f"quantity must be 'accuracy' or 'loss', got {quantity!r}")
         info = self.info
@@ -186,8 +174,9 @@ class LadderFit(ModelFit):
         if kind == "law":
             return np.asarray(p)
         if info["binomial"]:
-            items = np.asarray(frame["items"], dtype=float) if "items" in frame else np.full(len(frame), info["items"])
-            items = jnp.asarray(items)[None, :]
+            items = (inputs.row_numbers(frame, {"items": True})[0] if "items" in frame
+                     else np.full(len(frame), info["items"]))
+            items = jnp.asarray(np.round(items))[None, :]
             return np.asarray(dist.Binomial(total_count=jnp.broadcast_to(items, p.shape), probs=p).sample(k_acc) / items)
         phi = self._draws("concentration")
         return np.asarray(dist.Beta(p * phi, (1 - p) * phi).sample(k_acc))
@@ -239,7 +228,7 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
     -------
     LadderFit
     """
-    extrapolation_folds = check_folds(extrapolation_folds, len(NESTED_QUANTILES))
+    extrapolation_folds = inputs.check_folds(extrapolation_folds, len(NESTED_QUANTILES))
     if likelihood not in LIKELIHOODS:
         raise DataError(f"likelihood must be one of: {', '.join(LIKELIHOODS)}; got {likelihood!r}")
     if likelihood == "auto":
@@ -248,20 +237,27 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
         raise DataError("the Binomial likelihood needs items='<column with item counts>'")
     runs = as_frame(runs, "runs table")
     if chance is not None:  # before anchor's check, which compares with it
-        chance = check_share(chance, "chance", low_open=True)
+        chance = inputs.check_share(chance, "chance", low_open=True)
     need = ["N", "D", loss, accuracy] + ([step1] if step1 else []) + ([items] if items else [])
+    if len(set(need)) < len(need):  # loss="accuracy" fitted the accuracy as its own task loss
+        raise DataError(f"loss, accuracy, step1 and items must name different columns, got {need[2:]}")
     missing = [c for c in need if c not in runs.columns]
     if missing:
         raise DataError(f"runs table has no column {missing[0]!r}; columns: {', '.join(map(str, runs.columns))}")
     frame, noun = runs.reset_index(drop=True), "the runs table"
     N, D = numeric_column(frame, "N", True, noun), numeric_column(frame, "D", True, noun)
     L, acc = positive_or_missing(frame, loss, noun), parse_numbers(frame, accuracy, noun)
-    check_accuracy(acc, accuracy, frame.index, open_interval=likelihood == "Beta")
+    inputs.check_accuracy(acc, accuracy, frame.index, open_interval=likelihood == "Beta")
+    if chance is not None:
+        inputs.check_chance(acc, chance, accuracy, noun)
     if ideal not in IDEAL:
         raise DataError(f"ideal must be one of: {', '.join(IDEAL)}; got {ideal!r}")
-    if anchor is not None and not (0 < anchor <= 1 and (chance is None or anchor > chance)):
+    if anchor is not None and not (is_real(anchor) and 0 < anchor <= 1 and (chance is None or anchor > chance)):
         raise DataError(f"anchor (accuracy at zero task loss) must be in (chance, 1], got {anchor!r}")
-    in1 = np.isfinite(L) & (np.asarray(frame[step1], bool) if step1 else True)
+    if max_step2_rows is not None and not (is_integer(max_step2_rows) and max_step2_rows >= 5):
+        raise DataError(f"max_step2_rows must be a whole number of at least 5 (step 2's least) or None, "
+                        f"got {max_step2_rows!r}")
+    in1 = np.isfinite(L) & (inputs.flag_column(frame, step1, noun) if step1 else True)
     in2 = np.isfinite(L) & np.isfinite(acc)
     if max_step2_rows is not None and in2.sum() > max_step2_rows:
         chosen = np.flatnonzero(in2)[np.unique(np.linspace(0, in2.sum() - 1, max_step2_rows).round().astype(int))]
@@ -285,9 +281,9 @@ def fit_ladder(runs: pd.DataFrame, *, loss: str = "task_loss", accuracy: str = "
             "floor_a": floor_a, "floor_b": floor_b, "z_zero": -info["loss_mean"] / info["loss_sd"],
             "anchor": 1.0 if anchor is None else float(anchor), "acc_mean": float(np.mean(acc[in2]))}
     if info["binomial"]:
-        n_items = np.asarray(frame[items], float)[in2]
+        n_items = parse_numbers(frame, items, noun)[in2]
         correct = np.round(acc[in2] * n_items)
-        check_items(n_items, correct, items, frame.index[in2])
+        inputs.check_items(n_items, correct, items, frame.index[in2])
         data.update(items2=n_items, correct2=correct)
         info["items"] = data["items_median"] = float(np.median(n_items))
     pinned = anchor is not None and ideal == "pin"

@@ -49,10 +49,17 @@ from bayeslaw.data.columns import (
     positive_or_missing,
 )
 from bayeslaw.data.frames import as_frame
-from bayeslaw.downstream.base import ModelFit, check_accuracy, check_folds, check_share, sample
+from bayeslaw.downstream.base import ModelFit, sample
+from bayeslaw.downstream.inputs import (
+    check_accuracy,
+    check_chance,
+    check_folds,
+    check_share,
+    row_numbers,
+)
 from bayeslaw.downstream.pca import leaders
 from bayeslaw.infer.extrapolation_posterior import error_posterior
-from bayeslaw.results.draws import check_kind
+from bayeslaw.results.draws import check_kind, check_seed
 from bayeslaw.results.extrapolation_error import GRID
 
 #: the paper's default holdout cutoff: Llama-2-7B's training compute, 8.4e22 FLOPs
@@ -129,12 +136,16 @@ class ObservationalFit(ModelFit):
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Draws (S, R) of the target for rows of the fitted table given by position (``row``)."""
-        kind, frame = check_kind(kind), self._row_frame(rows)
+        kind, frame, seed = check_kind(kind), self._row_frame(rows), check_seed(seed)
         if "row" not in frame.columns:
             raise PredictionError("rows need a 'row' column: positions of models in the fitted table")
-        idx = np.asarray(frame["row"], int)
-        if np.any((idx < 0) | (idx >= self.info["n_models"])):
-            raise PredictionError(f"row positions must be in [0, {self.info['n_models']})")
+        (position,) = row_numbers(frame, {"row": False})
+        bad = (position != np.round(position)) | (position < 0) | (position >= self.info["n_models"])
+        if bad.any():  # 1.7 and True were model 1
+            raise PredictionError(f"column 'row' of the prediction rows must hold positions of models in the fitted "
+                                  f"table, whole numbers from 0 to {self.info['n_models'] - 1}: "
+                                  f"{listed_rows(frame.index[bad])} ({', '.join(f'{v:g}' for v in position[bad][:5])})")
+        idx = position.astype(int)
         eta = self.linear_predictor(idx)
         chance = self.info["chance"]
         top = self.flat("top")[:, None] if "top" in self.samples else self.info["ceiling"]
@@ -206,6 +217,8 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
         As in :func:`bayeslaw.fit`; the nested fits run one chain each.
     """
     extrapolation_folds = check_folds(extrapolation_folds, len(NESTED_QUANTILES))
+    if isinstance(benchmarks, str) or not all(isinstance(b, str) for b in benchmarks):
+        raise DataError(f"benchmarks must be a list of column names, got {benchmarks!r}")
     models, chance = as_frame(models, "models table"), check_share(chance, "chance")
     ceiling = None if ceiling is None else check_share(ceiling, "ceiling", low_open=True, high_open=False)
     if target in benchmarks or len(set(benchmarks)) < len(benchmarks):
@@ -225,17 +238,23 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     y = np.column_stack([parse_numbers(frame, name, noun) for name in benchmarks])
     for j, name in enumerate(benchmarks):
         check_accuracy(y[:, j], name, frame.index)
+        if not np.isfinite(y[:, j]).any():
+            raise DataError(f"column '{name}' of {noun} has no score: every benchmark needs at least one")
     t = parse_numbers(frame, target, noun)
     check_accuracy(t, target, frame.index)
+    check_chance(t, chance, target, noun)
+    frame[target] = t  # parsed: the nested fits read it again (a blank cell is missing there too)
     if train is not None:
         train = np.asarray(train)
         if train.dtype != bool or train.shape != (len(frame),):
             raise DataError(f"train must be a true/false mask with one entry per model ({len(frame)}), got "
                             f"{train.dtype} values of shape {train.shape}")
     has_t = np.isfinite(t) if train is None else train & np.isfinite(t)
+    of_train = " of the training rows" if train is not None else ""
     if not has_t.any():
-        raise DataError(f"no model{' of the training rows' if train is not None else ''} has a '{target}' "
-                        "score: nothing to fit the link to")
+        raise DataError(f"no model{of_train} has a '{target}' score: nothing to fit the link to")
+    if has_t.sum() < 3:  # one model's score was fitted, with NaNs in the standardisation and divergences
+        raise DataError(f"{int(has_t.sum())} models{of_train} have a '{target}' score; the link needs at least 3")
     c = positive_or_missing(frame, flops, noun)
     has_c = np.isfinite(c) & (c > 0)
     logc = np.where(has_c, np.log(np.where(has_c, c, 1.0)), 0.0)

@@ -17,7 +17,7 @@ import pandas as pd
 from bayeslaw.core.errors import DataError
 from bayeslaw.data.columns import numeric_column, parse_numbers, positive_or_missing
 from bayeslaw.data.files import read_folder_file, require_layout
-from bayeslaw.downstream.base import check_accuracy
+from bayeslaw.downstream.inputs import check_accuracy
 
 #: OLMo ladder tasks: name -> (bpb column stems, accuracy column stems), averaged over the stems
 OLMO_TASKS = {

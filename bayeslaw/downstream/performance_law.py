@@ -43,15 +43,24 @@ import pandas as pd
 from jax.scipy.stats import norm
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.core.numbers import is_real
 from bayeslaw.data.columns import listed_rows, parse_numbers
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
-from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, require_rows, sample
-from bayeslaw.results.draws import check_kind
+from bayeslaw.downstream.base import ModelFit, sample
+from bayeslaw.downstream.inputs import (
+    check_accuracy,
+    check_chance,
+    check_share,
+    flag_column,
+    require_rows,
+)
+from bayeslaw.results.draws import check_kind, check_seed
 
 COLUMNS = ("layers", "hidden", "ffn", "tokens_T", "params_B")
 FEATURES = ("log_layers", "log_hidden", "log_ffn", "log_tokens_sat")
+#: the columns each feature is computed from, as messages name them
+_SOURCES = dict(zip(FEATURES, ("column 'layers'", "column 'hidden'", "column 'ffn'",
+                               "columns 'tokens_T' and 'params_B' (T' = min(T, S))"), strict=True))
 #: the authors' point fit, MMLU in percent: weights on log N, log h, log d, log T' and intercept
 #: (plan.py of github.com/wuch15/performance-law-planner)
 PAPER_WEIGHTS = (13.95018192, 0.23072027, -0.48523402, 5.39801689)
@@ -158,12 +167,16 @@ class PerformanceLawFit(ModelFit):
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Draws (S, R) of the score of each row (``kind="law"``: the law floored, no noise)."""
-        kind, frame = check_kind(kind), self._row_frame(rows)
+        kind, frame, seed = check_kind(kind), self._row_frame(rows), check_seed(seed)
+        noun = "the prediction rows"
         try:
-            x, k = design(frame, "the prediction rows"), instability(frame, "the prediction rows")
+            x, k = design(frame, noun), instability(frame, noun)
+            unstable = flag_column(frame, "unstable", noun) if "unstable" in frame else np.zeros(len(frame), bool)
         except DataError as exc:
             raise PredictionError(str(exc)) from None
-        unstable = np.asarray(frame["unstable"], bool) if "unstable" in frame else np.zeros(len(frame), bool)
+        if unstable.any() and not self.info.get("unstable"):  # gamma would be its prior's draws
+            raise PredictionError("the fit had no unstable models to learn their discount from (fit with "
+                                  f"unstable=<column>); the prediction rows flag {listed_rows(frame.index[unstable])}")
         data = {"z": jnp.asarray((x - self.info["mean"]) / self.info["scale"]), "k": jnp.asarray(k),
                 "scale": jnp.asarray(self.info["scale"]), "unstable": jnp.asarray(unstable)}
         u = jax.vmap(lambda w0, w, g: _latent(w0, w, g, data))(
@@ -178,16 +191,6 @@ class PerformanceLawFit(ModelFit):
         latent = m + sigma * jax.random.t(k1, DF, m.shape)
         scores = jnp.maximum(latent, floor) + tau * jax.random.normal(k2, m.shape)
         return np.asarray(jnp.clip(scores, 0.0, 1.0))
-
-
-def _flags(models: pd.DataFrame, column: str) -> np.ndarray:
-    """A column of true/false flags (bool, or 0/1); anything else is a DataError naming the rows
-    ('yes' or 3.0 was read as true)."""
-    values = models[column]
-    ok = values.map(lambda v: isinstance(v, bool | np.bool_) or (is_real(v) and v in (0, 1)))
-    if not ok.all():
-        raise DataError(f"column '{column}' must hold true/false flags: {listed_rows(models.index[~ok.to_numpy()])}")
-    return values.astype(bool).to_numpy()
 
 
 def fit_performance_law(models: pd.DataFrame, target: str = "mmlu", *, chance: float = 0.25,
@@ -226,12 +229,20 @@ def fit_performance_law(models: pd.DataFrame, target: str = "mmlu", *, chance: f
     if not np.all(np.isfinite(y)):
         raise DataError(f"column '{target}' has missing values: rows "
                         + ", ".join(str(v) for v in models.index[~np.isfinite(y)][:5]))
-    flag = _flags(models, unstable) if unstable else np.zeros(len(models), bool)
-    mean, scale = x.mean(0), x.std(0) + 1e-12
+    check_chance(y, chance, target, "the models table")
+    flag = flag_column(models, unstable, "the models table") if unstable else np.zeros(len(models), bool)
+    mean, scale = x.mean(0), x.std(0)
+    same = np.flatnonzero(scale < 1e-9)
+    if same.size:  # its standardised weight was divided by 1e-12: every prediction at the floor
+        raise DataError(f"{_SOURCES[FEATURES[same[0]]]} of the models table give every model the same "
+                        f"{FEATURES[same[0]]} ({np.exp(mean[same[0]]):.4g}): its weight cannot be learned; "
+                        "the Performance Law needs models that differ in layers, hidden, ffn and min(tokens_T, "
+                        "params_B)")
     data = {"z": (x - mean) / scale, "k": k, "scale": scale, "y": y, "unstable": flag, "chance": float(chance)}
     out = sample(_model, data, sites=["w0", "w", "gamma_excess", "sigma", "tau", "floor"], chains=chains, draws=draws,
                  warmup=warmup, seed=seed, target_accept=target_accept)
-    return PerformanceLawFit(**out, info={"mean": mean, "scale": scale, "chance": float(chance)})
+    return PerformanceLawFit(**out, info={"mean": mean, "scale": scale, "chance": float(chance),
+                                          "unstable": bool(flag.any())})
 
 
 def load_not_just_scaling(data_dir, target: str = "mmlu_hendrycksTest_5shot_mean57") -> pd.DataFrame:

@@ -15,6 +15,7 @@ posterior draws of the two laws (``kind="law"``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +26,21 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.core.errors import DataError, DataWarning, PredictionError
+from bayeslaw.core.numbers import is_real
 from bayeslaw.data.columns import check_columns, listed_rows, numeric_column, parse_numbers
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
-from bayeslaw.downstream.base import ModelFit, check_accuracy, check_share, require_rows, sample
-from bayeslaw.results.draws import check_kind
+from bayeslaw.downstream.base import ModelFit, sample
+from bayeslaw.downstream.inputs import (
+    check_accuracy,
+    check_chance,
+    check_share,
+    positive_values,
+    require_rows,
+    row_numbers,
+)
+from bayeslaw.results.draws import check_kind, check_seed
 
 BITS = (4, 8)
 _DF = 3.0
@@ -74,16 +84,14 @@ class QuantizationFit(ModelFit):
 
     def predictive_draws(self, rows, kind: str = "observed", seed: int = 0) -> np.ndarray:
         """Accuracy draws (S, R) of a model of ``params_B`` billion parameters at ``bits``."""
-        kind, frame = check_kind(kind), self._row_frame(rows)
-        missing = [c for c in ("params_B", "bits") if c not in frame.columns]
-        if missing:
-            raise PredictionError(f"rows need columns params_B and bits; missing: {', '.join(missing)}")
-        params_B, bits = np.asarray(frame["params_B"], float), np.asarray(frame["bits"], int)
-        bad = sorted(set(bits.tolist()) - set(BITS) - {16})
-        if bad:
-            raise PredictionError(f"bits must be one of 4, 8, 16; got {bad[0]}")
-        if not np.all(params_B > 0):
-            raise PredictionError("params_B must be positive")
+        kind, frame, seed = check_kind(kind), self._row_frame(rows), check_seed(seed)
+        params_B, bits = row_numbers(frame, {"params_B": True, "bits": True})
+        known = (16, *self.info["bits"])
+        bad = ~np.isin(bits, known)
+        if bad.any():  # 4.7 was predicted as 4 bits
+            raise PredictionError(f"column 'bits' of the prediction rows must be {_widths(known)} (the widths "
+                                  f"the fit has pairs of): {listed_rows(frame.index[bad])} "
+                                  f"({', '.join(f'{v:g}' for v in bits[bad][:5])})")
         mean = self._law(params_B, bits)
         if kind == "law":
             return np.asarray(mean)
@@ -97,11 +105,10 @@ class QuantizationFit(ModelFit):
         Weights only: 16-bit = 2 bytes per parameter, b-bit = b/8 bytes. Returns one row per
         budget with both models' sizes, their expected accuracies and the probability.
         """
-        if bits not in BITS:
-            raise PredictionError(f"bits must be one of 4, 8; got {bits!r}")
-        mem = np.atleast_1d(np.asarray(memory_gb, float))
-        if not np.all(mem > 0):
-            raise PredictionError("memory_gb must be positive")
+        if not (is_real(bits) and bits in self.info["bits"]):
+            raise PredictionError(f"bits must be {_widths(self.info['bits'])} (the widths the fit has pairs of), "
+                                  f"got {bits!r}")
+        bits, mem = int(bits), positive_values(memory_gb, "memory_gb", "gigabytes")
         n16, nq = mem / 2.0, mem / (bits / 8.0)
         a16 = np.asarray(self._law(n16, np.full(mem.size, 16)))
         aq = np.asarray(self._law(nq, np.full(mem.size, bits)))
@@ -139,6 +146,11 @@ def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float 
     if bad.any():
         raise DataError(f"column 'bits' in the pairs table must be 4 or 8: "
                         f"{listed_rows(pairs.index[bad])} ({', '.join(f'{v:g}' for v in pairs['bits'][bad][:5])})")
+    check_chance(curve["accuracy"].to_numpy(), chance, "accuracy", "the curve table")
+    fitted = sorted({int(b) for b in pairs["bits"]})
+    for width in sorted(set(BITS) - set(fitted)):
+        warnings.warn(f"the pairs table has no {width}-bit rows: the {width}-bit drop rests on its prior alone, "
+                      f"and predictions at {width} bits are refused", DataWarning, stacklevel=2)
     lnN16 = np.log(curve["params_B"].to_numpy(float) * 1e9)
     lnNq = np.log(pairs["params_B"].to_numpy(float) * 1e9)
     lnN_ref = float(np.mean(lnNq))
@@ -147,7 +159,13 @@ def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float 
             "delta": pairs["delta"].to_numpy(float), "lnN_ref": lnN_ref}
     out = sample(_model, data, sites=["top", "k", "m", "drop", "drop_slope"], chains=chains, draws=draws,
                  warmup=warmup, seed=seed, target_accept=target_accept)
-    return QuantizationFit(**out, info={"chance": float(chance), "lnN_ref": lnN_ref})
+    return QuantizationFit(**out, info={"chance": float(chance), "lnN_ref": lnN_ref, "bits": fitted})
+
+
+def _widths(bits) -> str:
+    """'4, 8 or 16'."""
+    names = [str(b) for b in bits]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _checked(rows, name: str, columns: dict[str, bool]) -> pd.DataFrame:

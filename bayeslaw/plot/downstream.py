@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import PredictionError
+from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.data.columns import parse_numbers
+from bayeslaw.downstream.inputs import row_numbers
 from bayeslaw.downstream.ladder import LadderFit
 from bayeslaw.downstream.observational import ObservationalFit
 from bayeslaw.plot.fit import EXTEND_DECADES, _color_cycle
-from bayeslaw.results.draws import check_ci_prob
+from bayeslaw.results.draws import check_ci_prob, check_seed
 
 _GRID_POINTS = 80
 
@@ -29,6 +31,14 @@ def _frame(rows, name: str) -> pd.DataFrame:
     if isinstance(rows, Mapping):
         return pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
     raise PredictionError(f"{name} must be a DataFrame or a mapping of columns, got {type(rows).__name__}")
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A plotted column as floats, missing values NaN; text is a PredictionError naming the rows."""
+    try:
+        return parse_numbers(frame, column, "the plotted rows")
+    except DataError as exc:
+        raise PredictionError(str(exc)) from None
 
 
 def _need(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -66,13 +76,11 @@ class _Ladder:
 
     def points(self, frame: pd.DataFrame):
         _need(frame, ["N", "D", self.target], "rows")
-        N, D = (frame[c].to_numpy(float) for c in ("N", "D"))
-        if not (np.all(N > 0) and np.all(D > 0)):
-            raise PredictionError("columns 'N' and 'D' of the plotted rows must be positive")
+        N, D = row_numbers(frame, {"N": True, "D": True}, "the plotted rows")
         # held-out targets need no group column: they get no curve of their own
         labels = (frame[self.group].astype(str) if self.group in frame.columns
                   else pd.Series([f"N={_short(n)}" for n in N], dtype=object))
-        return 6 * N * D, frame[self.target].to_numpy(float), labels.to_numpy()
+        return 6 * N * D, _numbers(frame, self.target), labels.to_numpy()
 
     def curve_rows(self, frame: pd.DataFrame, members: np.ndarray, grid: np.ndarray) -> pd.DataFrame:
         n_hold = float(np.exp(np.mean(np.log(frame["N"].to_numpy(float)[members]))))
@@ -110,9 +118,9 @@ class _Observational:
         if unknown:
             raise PredictionError(f"unknown family {unknown[0]!r} in column {self.group!r}; "
                                   f"families in the fit: {', '.join(known)}")
-        c = frame[self.x].to_numpy(float)
+        c = _numbers(frame, self.x)
         c = np.where(np.isfinite(c) & (c > 0), c, np.nan)  # a model without a FLOPs figure has no x
-        return c, frame[self.target].to_numpy(float), labels
+        return c, _numbers(frame, self.target), labels
 
     def curve_rows(self, frame: pd.DataFrame, members: np.ndarray, grid: np.ndarray) -> pd.DataFrame:
         j = self.fit.info["families"].index(str(frame[self.group].iloc[np.flatnonzero(members)[0]]))
@@ -194,7 +202,7 @@ def plot_accuracy(fit, rows, *, x: str = "C", heldout=None, group: str | None = 
         For another kind of fit, a missing column, a bad ``x``, an unknown family or a bad
         ``ci_prob``.
     """
-    ci_prob = check_ci_prob(ci_prob)
+    ci_prob, seed = check_ci_prob(ci_prob), check_seed(seed)
     frame = _frame(rows, "rows")
     if isinstance(fit, LadderFit):
         model = _Ladder(fit, frame, x, group)
@@ -252,6 +260,7 @@ def plot_accuracy(fit, rows, *, x: str = "C", heldout=None, group: str | None = 
     n_extra = len(pieces[-1])
     if n_extra:
         lo, med, hi = (band[len(batch) - n_extra:] for band in wide)
+        shown += [lo, hi]  # the held-out runs' intervals stay inside the axes
         ax.errorbar(hx, med, yerr=[med - lo, hi - med], fmt="_", color="k", capsize=3, markersize=10,
                     label=f"held-out prediction ({ci_prob:.0%})")
     if len(held):

@@ -84,7 +84,8 @@ def test_step2_observes_the_ideal_point_under_a_ceiling_of_one(beta_fit):
     at = beta_fit.accuracy_at([0.0, 0.9, 2.0])
     assert np.all(at <= 1.0) and abs(np.median(at[:, 0]) - 1.0) < 0.03
     assert np.all(at[:, 1] > at[:, 2])
-    with pytest.raises(PredictionError, match=re.escape("task losses must be a 1-d array of finite values >= 0")):
+    with pytest.raises(PredictionError, match=re.escape("task losses must be one or more non-negative finite "
+                                                        "numbers, got [-0.1]")):
         beta_fit.accuracy_at([-0.1])
 
 
@@ -172,7 +173,7 @@ def test_binomial_needs_items_and_valid_counts(runs):
 
 @pytest.mark.heavy
 def test_prediction_errors(beta_fit):
-    with pytest.raises(PredictionError, match=re.escape("rows need columns N and D; missing: D")):
+    with pytest.raises(PredictionError, match=re.escape("column 'D' is missing from the prediction rows; needed: N, D")):
         beta_fit.predict({"N": [1e9]})
     with pytest.raises(PredictionError, match=re.escape("kind must be one of: law, observed; got 'x'")):
         beta_fit.predict({"N": [1e9], "D": [1e10]}, kind="x")

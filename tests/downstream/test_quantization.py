@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.core.errors import DataError, DataWarning, PredictionError
 from bayeslaw.downstream.quantization import fit_quantization
 
 pytestmark = pytest.mark.heavy  # real posteriors: run with -m heavy (CI does)
@@ -52,5 +52,19 @@ def test_errors(fit):
     with pytest.raises(DataError) as info:
         fit_quantization(curve, pairs)
     assert str(info.value) == "column 'bits' in the pairs table must be 4 or 8: row 0 (3)"
-    with pytest.raises(PredictionError, match=re.escape("bits must be one of 4, 8, 16; got 2")):
+    with pytest.raises(PredictionError) as info:
         fit.predict({"params_B": [7.0], "bits": [2]})
+    assert str(info.value) == ("column 'bits' of the prediction rows must be 16, 4 or 8 (the widths the fit has "
+                               "pairs of): row 0 (2)")
+
+
+def test_a_bit_width_without_pairs_is_warned_about_and_not_predicted():
+    """With 4-bit pairs alone, 8-bit answers came from the drop's prior without a word."""
+    curve, pairs = _synthetic()
+    with pytest.warns(DataWarning) as record:
+        fit = fit_quantization(curve, pairs[pairs["bits"] == 4], chains=1, warmup=100, draws=100, seed=0)
+    assert [str(w.message) for w in record if w.category is DataWarning] == [
+        "the pairs table has no 8-bit rows: the 8-bit drop rests on its prior alone, and predictions at 8 bits "
+        "are refused"]
+    with pytest.raises(PredictionError, match=re.escape("bits must be 4 (the widths the fit has pairs of), got 8")):
+        fit.prob_quantized_wins([16.0], bits=8)

@@ -79,7 +79,7 @@ def test_beta_rejects_exact_zero():
 
 
 def test_item_counts_below_correct_counts_are_rejected():
-    from bayeslaw.downstream.base import check_items
+    from bayeslaw.downstream.inputs import check_items
 
     msg = "column 'items' has item counts below the observed correct counts: rows b"
     with pytest.raises(DataError, match=re.escape(msg)):

@@ -201,6 +201,19 @@ def test_plot_errors(ladder, obs):
     with pytest.raises(PredictionError, match=re.escape(
             "plot_accuracy draws a LadderFit or an ObservationalFit, got str")):
         plot_accuracy("fit", runs, ax=ax)
+    # raw numpy errors before: a text cell, a negative seed
+    text = runs.astype({"N": object})
+    text.loc[text.index[0], "N"] = "x"
+    with pytest.raises(PredictionError, match=re.escape(
+            f"column 'N' in the plotted rows is not numeric: row {text.index[0]} ('x')")):
+        plot_accuracy(lfit, text, ax=ax)
+    flops = models.astype({"flops": object})
+    flops.loc[flops.index[1], "flops"] = "lots"
+    with pytest.raises(PredictionError, match=re.escape(
+            f"column 'flops' in the plotted rows is not numeric: row {flops.index[1]} ('lots')")):
+        plot_accuracy(ofit, flops, x="flops", ax=ax)
+    with pytest.raises(PredictionError, match=re.escape("seed must be a whole number from 0 to 4294967295, got -1")):
+        plot_accuracy(lfit, runs, seed=-1, ax=ax)
 
 
 # -- command line -------------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""Checks of the downstream models' tables, rows and arguments, with messages that name the
+argument, the column and the rows.
+
+A downstream fit reads accuracies, flags, item counts and sizes that a law fit never sees: each
+is checked here once, for the fits and for their ``predict`` rows alike (rows once reached
+``np.asarray(..., int)``, which truncated 4.7 bits to 4 and read the text 'False' as true).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayeslaw.core.errors import DataError, PredictionError
+from bayeslaw.core.numbers import is_integer, is_real
+from bayeslaw.data.columns import check_columns, listed_rows, numeric_column
+
+__all__ = ["check_accuracy", "check_chance", "check_folds", "check_items", "check_share", "flag_column",
+           "require_rows", "row_numbers"]
+
+#: share of the scores below ``chance`` above which chance is refused: scores of models near
+#: chance scatter about it (about half below), a floor above most of them is a wrong argument
+CHANCE_ABOVE_SHARE = 0.75
+
+
+def check_share(value, name: str, *, low_open: bool = False, high_open: bool = True) -> float:
+    """A share such as chance accuracy (in [0, 1)) or a ceiling (in (0, 1]) as a float; anything
+    else is a DataError naming the argument, raised before sampling (chance 1 put the floor above
+    every score, chance -1 or NaN sampled nonsense)."""
+    ok = is_real(value) and np.isfinite(value)
+    if ok:
+        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise DataError(f"{name} must be a number in {interval}, got {value!r}")
+    return float(value)
+
+
+def check_folds(value, most: int) -> int:
+    """``extrapolation_folds`` as an int from 0 to ``most`` (the nested cutoffs a model has);
+    anything else is a DataError naming the argument."""
+    if not is_integer(value) or not 0 <= value <= most:
+        raise DataError(f"extrapolation_folds must be an integer from 0 to {most}, got {value!r}")
+    return int(value)
+
+
+def require_rows(frame: pd.DataFrame, need: int, noun: str) -> None:
+    """Refuse a table with fewer than ``need`` rows before sampling (an empty one ended in 'no
+    starting point ... check the table' after seconds of compiling)."""
+    if len(frame) < need:
+        raise DataError(f"{noun} has {len(frame)} {'row' if len(frame) == 1 else 'rows'}; the fit needs at "
+                        f"least {need}")
+
+
+def check_accuracy(values: np.ndarray, column: str, labels, *, open_interval: bool = False,
+                   noun: str | None = None) -> None:
+    """Raise a DataError naming the rows whose accuracy is outside [0, 1] (or (0, 1)).
+
+    NaN entries are allowed (missing values); the caller decides what they mean. ``noun`` names
+    the table or file in the message (a data folder's loader gives it, so the message names the
+    file the column is in).
+    """
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    ok = (values > 0) & (values < 1) if open_interval else (values >= 0) & (values <= 1)
+    bad = finite & ~ok | np.isinf(values)
+    if bad.any():
+        interval = "(0, 1)" if open_interval else "[0, 1]"
+        labels = np.asarray(list(labels))
+        rows = ", ".join(f"{label} ({value:g})" for label, value in zip(labels[bad][:5], values[bad][:5]))
+        where = f" in {noun}" if noun else ""
+        raise DataError(f"column '{column}'{where} holds accuracies and must lie in {interval}: rows {rows}"
+                        + (", ..." if bad.sum() > 5 else ""))
+
+
+def check_items(items: np.ndarray, correct: np.ndarray, column: str, labels) -> None:
+    """Item counts must be whole, positive and at least the observed correct counts."""
+    items = np.asarray(items, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    labels = np.asarray(list(labels))
+    bad = ~np.isfinite(items) | (items < 1) | (np.abs(items - np.round(items)) > 1e-9)
+    if bad.any():
+        raise DataError(f"column '{column}' must hold whole positive item counts: rows "
+                        + ", ".join(str(v) for v in labels[bad][:5]))
+    below = np.isfinite(correct) & (items + 1e-9 < correct)
+    if below.any():
+        raise DataError(f"column '{column}' has item counts below the observed correct counts: rows "
+                        + ", ".join(str(v) for v in labels[below][:5]))
+
+
+def check_chance(values: np.ndarray, chance: float, column: str, noun: str) -> None:
+    """Refuse a ``chance`` floor above most of the scores it is the floor of: the fit put every
+    prediction at the floor without a word (chance 0.8 with accuracies 0.26-0.70)."""
+    given = np.asarray(values, dtype=float)
+    given = given[np.isfinite(given)]
+    below = given < chance
+    if given.size and below.mean() > CHANCE_ABOVE_SHARE:
+        raise DataError(f"chance {chance:g} lies above {int(below.sum())} of the {given.size} scores in column "
+                        f"'{column}' of {noun} (median {np.median(given):.3g}); chance is the benchmark's "
+                        "random-guess accuracy, the floor of its scores")
+
+
+def flag_column(frame: pd.DataFrame, column: str, noun: str) -> np.ndarray:
+    """A column of true/false flags (bool, or 0/1) as a bool array; anything else, a missing cell
+    or the text 'False' included, is a DataError naming the rows (``bool('False')`` is true)."""
+    values = frame[column]
+    ok = values.map(lambda v: isinstance(v, bool | np.bool_) or (is_real(v) and v in (0, 1)))
+    if not ok.all():
+        bad = ~ok.to_numpy()
+        shown = ", ".join(repr(v) for v in values[bad].tolist()[:5])
+        raise DataError(f"column '{column}' of {noun} must hold true/false flags: {listed_rows(frame.index[bad])} "
+                        f"({shown})")
+    return values.astype(bool).to_numpy()
+
+
+def row_numbers(frame: pd.DataFrame, columns: dict[str, bool], noun: str = "the prediction rows") -> list[np.ndarray]:
+    """The ``columns`` (name -> must be positive) of rows to predict as finite floats; a missing
+    column, text, a true/false, a missing or infinite value or (where positive) a value <= 0 is a
+    PredictionError naming the column and the rows. ``frame`` is left as given."""
+    work = frame.copy()
+    try:
+        check_columns(work, list(columns), noun)
+        return [numeric_column(work, name, positive, noun) for name, positive in columns.items()]
+    except DataError as exc:
+        raise PredictionError(str(exc)) from None
+
+
+def positive_values(value, name: str, what: str, *, zero: bool = False) -> np.ndarray:
+    """``value`` (a number or a 1-d list of them) as a float array of finite values > 0 (>= 0 with
+    ``zero``); anything else, text, true/false and a table included, is a PredictionError naming
+    the argument."""
+    try:
+        raw = np.atleast_1d(np.asarray(value))
+        if raw.dtype == bool or raw.dtype == object and any(isinstance(v, bool | np.bool_) for v in raw.ravel()):
+            raise TypeError  # True is not a size of 1
+        values = raw.astype(float)
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    low = values >= 0 if zero else values > 0
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values) & low):
+        raise PredictionError(f"{name} must be one or more {'non-negative' if zero else 'positive'} {what}, "
+                              f"got {value!r}")
+    return values
