@@ -243,7 +243,7 @@ def test_decisions_and_figures_refuse_what_they_cannot_use(tiny_family_fit, tmp_
         bl.write_report(tiny_family_fit, tmp_path / "r.html", backtest=3)
     with pytest.raises(bl.PredictionError, match=re.escape("no sampled site 'bogus'; sites: ")):
         tiny_family_fit.flat("bogus")
-    with pytest.raises(TypeError, match=re.escape("the path to save fit to must be a str or path-like, got int")):
+    with pytest.raises(bl.BayeslawError, match=re.escape("cannot save fit to: the path must be a str or path-like, got int")):
         tiny_family_fit.save(3)
     assert list(tmp_path.iterdir()) == []
 

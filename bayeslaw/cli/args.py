@@ -151,9 +151,8 @@ def check_output(path: str, option: str, inputs: tuple = ()) -> Path:
     """Refuse an output path that cannot be written, before any work is done.
 
     Refused: a missing or read-only folder, a folder given as the file, an existing file that is
-    read-only or not a regular file, and a path that names one of ``inputs`` (files the command
-    reads). Permission bits are judged as well as access rights, so a read-only file is refused
-    even for a user (root) who could override them. A temporary file is created in the folder
+    read-only or not a regular file (:func:`bayeslaw.core.atomic.check_folder`), and a path that
+    names one of ``inputs`` (files the command reads). A temporary file is created in the folder
     and removed again, which catches a read-only file system.
     """
     from bayeslaw.core.atomic import check_folder
@@ -165,10 +164,8 @@ def check_output(path: str, option: str, inputs: tuple = ()) -> Path:
         for source in inputs:
             if source is not None and Path(source).exists() and target.samefile(source):
                 raise CliError(f"{bad}: it is an input of this command")
-    if not folder.stat().st_mode & 0o222 or not os.access(folder, os.W_OK | os.X_OK):
-        raise CliError(f"{bad}: folder '{folder}' is not writable")
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=".bl-", suffix=".probe", dir=folder)
     except OSError as exc:
         raise CliError(f"{bad}: {exc.strerror or exc}") from None
     os.close(fd)

@@ -32,7 +32,6 @@ from bayeslaw.cli.options import (
     iterations,
 )
 from bayeslaw.cli.output import (
-    atomic_write,
     describe_beyond,
     format_diagnostics,
     format_extrapolation,
@@ -195,7 +194,7 @@ def run_fit(args: argparse.Namespace) -> int:
         for line in describe_beyond(frames[0]):
             print(line)
     if out is not None:
-        atomic_write(out, fit.save)
+        fit.save(out)  # atomic itself: wrapped in another atomic write, a temp name in a temp name
         print(f"\nwrote {out}")
     if plot is not None:
         save_plot(fit, plot, args.x, ci_prob, _rows_frame(points) if points else None)

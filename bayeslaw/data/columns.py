@@ -23,6 +23,12 @@ __all__ = ["check_columns", "holds_containers", "is_missing", "listed_rows", "nu
 _MAX_LISTED = 5
 
 
+#: the words pandas' CSV reader takes for a missing value: missing in a column of numbers, a
+#: label as written in a column of text (a family may be called 'NA')
+NA_WORDS = frozenset({"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                      "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
 def check_columns(frame: pd.DataFrame, needed: list[str], noun: str) -> None:
     """Refuse a table that lacks one of the ``needed`` columns or has one of them twice.
 
@@ -87,6 +93,8 @@ def parse_numbers(frame: pd.DataFrame, name: str, noun: str) -> np.ndarray:
     if kind:
         raise DataError(f"column '{name}' in {noun} holds {kind} ({raw.dtype}), not numbers")
     missing = is_missing(raw)
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):  # a CSV's text keeps the NA words
+        missing |= raw.map(lambda v: isinstance(v, str) and v.strip() in NA_WORDS).astype(bool)
     nested = holds_containers(raw)  # no number (pandas' parser raised TypeError on some)
     masked = raw.mask(missing | nested)
     try:

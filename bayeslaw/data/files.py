@@ -9,10 +9,12 @@ say the same thing and no pandas or OS exception reaches the user.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError
@@ -50,12 +52,18 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
     if os.path.isdir(path):
         raise DataError(f"{bad}: it is a folder")
     try:
+        # read once: a pipe or FIFO (/dev/stdin, <(...)) has no second reading, and a FIFO's
+        # second open waited for a writer forever
+        with open(path, "rb") as handle:
+            content = handle.read()
+        compression = _COMPRESSION.get(Path(path).suffix.lower())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             # index_col=False: rows with one field more than the header would otherwise make the
             # first column the index and shift every other one left (N read from D's field)
-            frame = pd.read_csv(path, index_col=False)
-        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(io.BytesIO(content), index_col=False, compression=compression)
+        literal = pd.read_csv(io.BytesIO(content), index_col=False, compression=compression, dtype=str,
+                              keep_default_na=False, header=None, on_bad_lines="skip")
     except UnicodeDecodeError as exc:
         raise DataError(f"{bad}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be "
                         "decoded); save it as UTF-8") from None
@@ -64,7 +72,7 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         detail = str(exc).strip().splitlines()
         raise DataError(f"{bad}: {detail[0] if detail else type(exc).__name__}") from None
-    names = [str(v).strip() for v in header.iloc[0]] if len(header) else []
+    names = [str(v).strip() for v in literal.iloc[0]] if len(literal) else []
     if len(names) == 1 and (sep := next((c for c in ";\t|" if c in names[0]), None)):
         raise DataError(f"{bad}: its header is one column {names[0]!r}; bayeslaw reads comma-separated "
                         f"files and this one looks separated by {sep!r}")
@@ -77,6 +85,27 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
     frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]  # 'family, N' names N
     if frame.empty and not allow_empty:
         raise DataError(f"{what} '{path}' has no rows (only a header)")
+    return _literal_labels(frame, literal)
+
+
+#: compressed CSVs by suffix, as pandas infers them from a file name (the bytes carry no name)
+_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
+
+
+def _literal_labels(frame: pd.DataFrame, literal: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as written: pandas reads the words NA, None, null, nan and N/A as missing,
+    so a family called 'NA' was a missing label (refused in a fit, a new family in predictions).
+    Numeric columns keep pandas' reading; only an empty cell is missing in a text column."""
+    if len(literal) != len(frame) + 1:  # rows pandas skipped (blank lines): keep its reading
+        return frame
+    for j, column in enumerate(frame.columns):
+        values = frame[column]
+        words = literal.iloc[1:, j].reset_index(drop=True)
+        text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+        if text or (values.isna().all() and words.str.strip().ne("").any()):
+            written = words.where(words.str.strip().ne(""), np.nan)
+            written.index = frame.index
+            frame[column] = written.astype(values.dtype if text else object)
     return frame
 
 

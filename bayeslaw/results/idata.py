@@ -68,10 +68,12 @@ def in_sample_draws(fit, seed: int = 0) -> np.ndarray:
 
 
 def target_variable(target_name: str | None) -> str:
-    """The target's variable name in the groups: its column name, ``y`` without one, and ``/``
-    (which netCDF refuses in names: a column ``val/loss`` fitted, then failed to save) as ``_``;
-    the column's own name is kept in the saved fit's attributes."""
-    return (target_name or "y").replace("/", "_")
+    """The target's variable name in the groups: its column name, ``y`` without one, ``/``
+    (which netCDF refuses in names: a column ``val/loss`` fitted, then failed to save) as ``_``,
+    and ``y`` before a name of dots alone (``.`` and ``..`` are HDF5's own names); the column's
+    own name is kept in the saved fit's attributes."""
+    name = (target_name or "y").replace("/", "_")
+    return name if name.strip(".") else f"y{name}"
 
 
 def run_labels(table) -> list[str]:

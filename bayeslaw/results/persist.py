@@ -120,17 +120,22 @@ def read_netcdf(path: Path) -> az.InferenceData:
     try:
         with _quiet(), az.rc_context({"data.load": "eager"}):
             idata = az.from_netcdf(str(path))
-            found = checksum(idata)
     except Exception as exc:  # noqa: BLE001  netCDF/HDF5 raise many types for a damaged file
         raise BayeslawError(f"{bad}: not a netCDF file, or a damaged one") from exc
     posterior = getattr(idata, "posterior", None)
-    attrs = dict(posterior.attrs) if posterior is not None else {}
+    if posterior is None:  # a netCDF file, not an InferenceData: its checksum was an AttributeError
+        raise BayeslawError(f"{bad}: not a bayeslaw fit (a netCDF file without a posterior group)")
+    attrs = dict(posterior.attrs)
     written = attrs.get("format")
     if not (isinstance(written, str) and written.startswith("bayeslaw-fit/")):
         raise BayeslawError(f"{bad}: not a bayeslaw fit (format {written!r})")
     if written != FORMAT:
         raise BayeslawError(f"{bad}: written in format {written!r}, this bayeslaw reads {FORMAT!r}; "
                             "fit again and save")
+    try:
+        found = checksum(idata)
+    except Exception as exc:  # noqa: BLE001  a variable that cannot be read back
+        raise BayeslawError(f"{bad}: not a netCDF file, or a damaged one") from exc
     if attrs.get("checksum") != found:
         raise BayeslawError(f"{bad}: the file is damaged or was edited (its checksum does not "
                             "match its contents)")
@@ -141,4 +146,32 @@ def save_fit(fit, path: str | os.PathLike) -> None:
     """Write ``fit`` to ``path`` atomically (a temporary file renamed into place)."""
     check_folder(path, what="save fit to")  # before building the InferenceData
     idata = to_inference_data(fit)
-    write_atomically(path, lambda tmp: idata.to_netcdf(tmp), what="save fit to")
+    stored = _nul_name(idata)
+    if stored is not None:  # saved, the file could never be loaded (its checksum cannot match)
+        raise BayeslawError(f"cannot save fit to '{os.fspath(path)}': {stored} holds a NUL character, which "
+                            "netCDF cannot store; rename it and fit again")
+
+    def write(tmp: str) -> None:
+        idata.to_netcdf(tmp)
+        try:  # whatever else netCDF might not store: never leave a file load_fit refuses
+            read_netcdf(Path(tmp))
+        except BayeslawError:
+            raise BayeslawError("the file written does not read back as the fit") from None
+
+    write_atomically(path, write, what="save fit to")
+
+
+def _nul_name(idata: az.InferenceData) -> str | None:
+    """The first name, label or attribute of ``idata`` holding a NUL character, described; None
+    where there is none."""
+    for group in idata.groups():
+        data = getattr(idata, group)
+        for name, variable in data.variables.items():
+            if "\x00" in str(name):
+                return f"the name {str(name)!r}"
+            if variable.dtype.kind in "OUS" and any("\x00" in str(v) for v in np.ravel(variable.values)):
+                return f"a label of {str(name)!r}"
+        for key, value in data.attrs.items():
+            if isinstance(value, str) and "\x00" in value:
+                return f"the attribute {key!r}"
+    return None

@@ -1,6 +1,7 @@
 """Tests for bayeslaw.data.runs: reading, validating and encoding runs tables."""
 
 import io
+import os
 import re
 import warnings
 
@@ -533,3 +534,39 @@ def test_a_whole_number_label_is_one_family_and_one_run_however_it_is_written():
     np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", floats.families).family_index, [0, 0, 1])
     # a fit saved before: its float column's codes are '1.0' and '2.0'
     np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", ("1.0", "2.0")).family_index, [0, 0, 1])
+
+
+def test_a_family_called_na_is_a_label_and_na_in_a_number_column_is_missing(tmp_path):
+    """pandas reads NA, None, null, nan as missing in every column: a family 'NA' was refused as
+    missing in a fit and predicted as a new family (intervals 6x wider) from a rows file."""
+    path = tmp_path / "runs.csv"
+    path.write_text("family,N,D,loss\nNA,1e7,1e9,3.0\nNA,2e7,1e9,2.9\nnull,1e7,2e9,3.1\nnull,2e7,NA,3.0\n")
+    frame = read_runs(path)
+    assert frame["family"].tolist() == ["NA", "NA", "null", "null"]
+    with raises("column 'D' in the runs table has missing or infinite values: row 3"):
+        validate_runs(frame, INPUTS, "loss", "family")
+    with pytest.warns(DataWarning, match="fewer than 3"):
+        assert validate_runs(frame.iloc[:3], INPUTS, "loss", "family").families == ("NA", "null")
+
+
+def test_a_pipe_is_read_once(tmp_path):
+    """The file was opened twice (table, then header): a FIFO's second open waited forever and a
+    pipe's second reading was empty ('the file is empty')."""
+    import threading
+
+    fifo = tmp_path / "runs.csv"
+    os.mkfifo(fifo)
+    text = "N,D,loss\n1e7,1e9,3.0\n2e7,1e9,2.9\n"
+    writer = threading.Thread(target=lambda: fifo.write_text(text))
+    writer.start()
+    frame = read_runs(fifo)
+    writer.join(timeout=10)
+    assert frame.shape == (2, 3) and frame["loss"].tolist() == [3.0, 2.9]
+
+
+def test_a_compressed_csv_is_read_by_its_suffix(tmp_path):
+    import gzip
+
+    path = tmp_path / "runs.csv.gz"
+    path.write_bytes(gzip.compress(b"N,D,loss\n1e7,1e9,3.0\n2e7,1e9,2.9\n"))
+    assert read_runs(path)["N"].tolist() == [1e7, 2e7]
