@@ -117,15 +117,22 @@ def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | No
     return row
 
 
+def is_fit_file(path: str) -> bool:
+    """Whether ``path`` names a saved fit: a ``.nc`` file, in any case (``fit.NC`` too)."""
+    return Path(path).suffix.lower() == ".nc"
+
+
 def named_fit(item: str) -> tuple[str, str]:
     """``NAME=FILE.nc`` -> ``(NAME, FILE.nc)``; ``FILE.nc`` is named by its stem, and anything else
-    (a law name to fit) by itself (``compare`` and ``suggest --with``)."""
+    (a law name to fit) by itself (``compare`` and ``suggest --with``). An existing file, or a
+    path whose part before the first ``=`` holds a folder (``sweep/lr=0.1/fit.nc``), is a file,
+    not NAME=FILE."""
     name, eq, path = item.partition("=")
-    if eq:
+    if eq and not Path(item).is_file() and "/" not in name and os.sep not in name:
         if not name.strip() or not path.strip():
             raise CliError(f"bad fit {item!r}: give NAME=FILE.nc with a name and a file, or FILE.nc alone")
         return name.strip(), path
-    return (Path(item).stem if item.endswith(".nc") else item), item
+    return (Path(item).stem if is_fit_file(item) else item), item
 
 
 def parse_budgets(text: str, option: str = "--compute") -> list[float]:

@@ -13,7 +13,14 @@ import math
 import sys
 import warnings
 
-from bayeslaw.cli.args import check_plot_path, named_fit, one_line, read_data, refuse_unused
+from bayeslaw.cli.args import (
+    check_plot_path,
+    is_fit_file,
+    named_fit,
+    one_line,
+    read_data,
+    refuse_unused,
+)
 from bayeslaw.cli.options import add_sampler_options, add_shared, finite
 from bayeslaw.cli.output import atomic_write
 from bayeslaw.core.errors import BayeslawError
@@ -78,7 +85,7 @@ def _load_fits(args) -> dict:
         raise BayeslawError(f"compare ranks two or more FITs (laws or .nc files), got one: {args.fits[0]!r}")
     if args.method != "largest" and (args.by is not None or args.cutoff is not None):
         raise BayeslawError(f"--by and --cutoff choose the held-out runs of --method largest, not --method {args.method}")
-    if all(named_fit(item)[1].endswith(".nc") for item in args.fits):
+    if all(is_fit_file(named_fit(item)[1]) for item in args.fits):
         if args.data is not None:
             raise BayeslawError(f"--data '{args.data}' is for laws to fit, but every FIT is a saved fit (.nc), "
                                 "which compares on its own runs; leave --data out")
@@ -89,7 +96,7 @@ def _load_fits(args) -> dict:
         name, path = named_fit(item)
         if name in items:
             raise BayeslawError(f"fit name {name!r} is given twice; use NAME=FILE.nc")
-        if path.endswith(".nc"):
+        if is_fit_file(path):
             items[name] = bl.load_fit(path)
         elif args.data is None:
             raise BayeslawError(f"{item!r} is not a .nc fit file; give --data to fit law {path!r}")
@@ -162,7 +169,7 @@ def cli_family_test(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if args.law.endswith(".nc"):
+            if is_fit_file(args.law):
                 refuse_unused(args, {"group": "--group", "target": "--target"}, "would name the columns of "
                               "a law's fit, but a saved fit (.nc) has its own")
                 subject = bl.load_fit(args.law)

@@ -444,3 +444,15 @@ def test_named_fit_names_a_fit_by_name_stem_or_law():
     assert named_fit("big=runs/chinchilla.nc") == ("big", "runs/chinchilla.nc")
     assert named_fit("runs/kaplan.nc") == ("kaplan", "runs/kaplan.nc")
     assert named_fit("chinchilla") == ("chinchilla", "chinchilla")  # a law to fit on --data
+
+
+def test_a_fit_path_with_an_equals_sign_is_a_path_and_the_suffix_case_is_free(tmp_path, monkeypatch):
+    """Sweep folders 'lr=0.1/' were read as NAME=FILE ('cannot load fit 0.1/fit.nc'); fit.NC was a law."""
+    named_fit = cli_args.named_fit
+    assert named_fit("sweep/lr=0.1/fit.nc") == ("fit", "sweep/lr=0.1/fit.nc")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lr=0.1.nc").write_text("")
+    assert named_fit("lr=0.1.nc") == ("lr=0.1", "lr=0.1.nc")  # an existing file
+    assert named_fit("lr=0.2.nc") == ("lr", "0.2.nc")  # none: NAME=FILE
+    assert named_fit("big=FIT.NC") == ("big", "FIT.NC") and named_fit("FIT.NC") == ("FIT", "FIT.NC")
+    assert cli_args.is_fit_file("a/FIT.NC") and not cli_args.is_fit_file("chinchilla.toml")
