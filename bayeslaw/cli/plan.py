@@ -16,6 +16,7 @@ import argparse
 
 from bayeslaw.cli.args import CliError, _rows_frame, check_family, parse_budgets, parse_point
 from bayeslaw.cli.options import add_shared
+from bayeslaw.data.family_labels import NEW_FAMILY
 
 _EXAMPLE = """examples:
   bayeslaw plan fit.nc --compute 1e22,1e23,1e24
@@ -70,7 +71,7 @@ def _allocation(fit, budgets: list[float], args) -> str:
     text["compute"] = [f"{v:.3g}" for v in table["compute"]]
     for col in ("median", "lower", "upper"):
         text[col] = [_num(v) for v in table[col]]
-    family = table.attrs.get("family", args.family) or "(new)"
+    family = table.attrs.get("family", args.family) or NEW_FAMILY
     notes = []
     for i, budget in enumerate(budgets):  # attrs["beyond"] and ["below"] follow the budgets as given
         notes += position_notes(f"the optimum at {budget:.3g} FLOPs",

@@ -73,7 +73,10 @@ def run_predict(args: argparse.Namespace) -> int:
     for line in describe_beyond(frame):
         print(line)
     if out is not None:
-        atomic_write(out, lambda tmp: frame.to_csv(tmp, index=False))
+        from bayeslaw.data.files import compression_of
+
+        # written through a temporary name, from which pandas would infer no compression
+        atomic_write(out, lambda tmp: frame.to_csv(tmp, index=False, compression=compression_of(out)))
         print(f"wrote {out}")
     return 0
 

@@ -103,7 +103,9 @@ def load_dataset(
     """
     path = Path(_registry) if _registry is not None else _data_dir() / "registry.toml"
     registry = _read_registry(path)
-    if name not in registry:
+    if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
+        raise DataError(f"data_dir must be a folder path, got {type(data_dir).__name__}")
+    if not isinstance(name, str) or name not in registry:  # a list was an unhashable TypeError
         raise DataError(f"unknown dataset '{name}'; known datasets: {', '.join(registry)}")
     entry = registry[name]
     file = _locate(name, entry, path.parent, data_dir, download)
@@ -198,8 +200,13 @@ def _locate(name: str, entry: dict, bundled: Path, data_dir: str | os.PathLike |
 
 def _download(name: str, url: str, target: Path, sha256: str) -> None:
     """Fetch ``url`` into a temporary file beside ``target``, check it, then rename it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".bl-", suffix=".part")
+    except OSError as exc:  # BAYESLAW_CACHE_DIR naming a file: NotADirectoryError
+        raise DataError(f"cannot download dataset '{name}': the cache folder '{target.parent}' cannot be "
+                        f"written ({exc.strerror or exc}); set BAYESLAW_CACHE_DIR to a folder, or download it by "
+                        f"hand and set {ENV_DATA_DIR}") from None
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
     try:

@@ -20,9 +20,11 @@ from bayeslaw.core.errors import DataError, DataWarning
 from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import is_missing
 
-__all__ = ["ALL", "family_name", "label_text", "refuse_misspelt_family", "warn_small_families", "warn_unused_families"]
+__all__ = ["ALL", "NEW_FAMILY", "family_name", "label_text", "refuse_misspelt_family", "warn_small_families", "warn_unused_families"]
 
 ALL = "all"  # the single implicit family of a table without a group column
+#: how predictions name a family not in the fit; read back in rows, it asks for a new family
+NEW_FAMILY = "(new)"
 
 #: small families named one warning each up to this many; more are named in one warning
 _SMALL_NAMED = 3

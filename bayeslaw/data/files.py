@@ -19,7 +19,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError
 
-__all__ = ["read_csv_file", "read_folder_file", "require_layout"]
+__all__ = ["compression_of", "read_csv_file", "read_folder_file", "require_layout"]
 
 
 def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_empty: bool = False) -> pd.DataFrame:
@@ -56,7 +56,7 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
         # second open waited for a writer forever
         with open(path, "rb") as handle:
             content = handle.read()
-        compression = _COMPRESSION.get(Path(path).suffix.lower())
+        compression = compression_of(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             # index_col=False: rows with one field more than the header would otherwise make the
@@ -90,6 +90,12 @@ def read_csv_file(path: str | os.PathLike, what: str = "runs table", *, allow_em
 
 #: compressed CSVs by suffix, as pandas infers them from a file name (the bytes carry no name)
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
+
+
+def compression_of(path: str | os.PathLike) -> str | None:
+    """The compression a CSV's name asks for (``runs.csv.gz``: gzip), or None; for reading bytes
+    and for writing through a temporary name, where pandas cannot infer it."""
+    return _COMPRESSION.get(Path(path).suffix.lower())
 
 
 def _literal_labels(frame: pd.DataFrame, literal: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from bayeslaw.data.columns import (
 )
 from bayeslaw.data.family_labels import (
     ALL,
+    NEW_FAMILY,
     family_name,
     label_text,
     refuse_misspelt_family,
@@ -208,7 +209,7 @@ def encode_rows(
     -------
     RunsTable
         With ``target`` None. ``family_index`` is -1 for a new family: an empty family
-        value (NaN, None or ""), or no family column at all. The family column is the fit's
+        value (NaN, None or ""), ``"(new)"`` (as predictions name it), or no family column at all. The family column is the fit's
         group column or, where the rows lack it, ``family`` (the name predictions give it).
         If the fit had no group (``families == ("all",)``) every row gets index 0.
 
@@ -247,6 +248,8 @@ def encode_rows(
             name = family_name(value, lookup)
             if name in lookup:
                 index[pos] = lookup[name]
+            elif name == NEW_FAMILY:  # a predictions table read back as rows
+                continue
             else:
                 unknown.setdefault(name, []).append(label)
         if unknown:

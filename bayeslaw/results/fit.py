@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import PredictionError
+from bayeslaw.data.family_labels import NEW_FAMILY
 from bayeslaw.data.runs import RunsTable, encode_rows
 from bayeslaw.modeling.build import ModelPlan, family_draws, law_draws, observed_draws
 from bayeslaw.modeling.likelihood import log_density, noise_bound
@@ -27,8 +28,6 @@ from bayeslaw.results.draws import (
     predictive_columns,
 )
 from bayeslaw.results.sizes import below, beyond
-
-NEW_FAMILY = "(new)"
 
 
 def sampled_sites(plan: ModelPlan, samples: Mapping[str, np.ndarray]) -> list[str]:

@@ -565,3 +565,15 @@ def test_a_law_files_formula_error_says_where_in_one_line(formula, where, tmp_pa
              'name = "mylaw"' if line.startswith("name = ") else line for line in law.splitlines()]
     (tmp_path / "mylaw.toml").write_text("\n".join(lines) + "\n")
     check_refused(["fit", "mylaw.toml", DATA], where, tmp_path, capsys)
+
+
+def test_predictions_written_to_a_gz_name_are_gzip(saved, tmp_path, capsys):
+    """The CSV went through a temporary name, so pandas compressed nothing: 'pred.csv.gz' held
+    plain text, which bayeslaw itself then could not read back."""
+    import gzip
+
+    out = tmp_path / "pred.csv.gz"
+    assert cli.main(["predict", str(saved), "--at", "N=1e9,D=1e10", "--out", str(out)]) == 0
+    assert gzip.decompress(out.read_bytes()).decode().startswith("N,D,family,")
+    capsys.readouterr()
+    assert cli.main(["predict", str(saved), "--rows", str(out)]) == 0

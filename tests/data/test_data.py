@@ -570,3 +570,9 @@ def test_a_compressed_csv_is_read_by_its_suffix(tmp_path):
     path = tmp_path / "runs.csv.gz"
     path.write_bytes(gzip.compress(b"N,D,loss\n1e7,1e9,3.0\n2e7,1e9,2.9\n"))
     assert read_runs(path)["N"].tolist() == [1e7, 2e7]
+
+
+def test_rows_naming_the_new_family_as_predictions_do_are_for_a_new_family():
+    """A predictions CSV read back as rows: its '(new)' was an unknown family."""
+    rows = {"N": [1e9, 1e9], "D": [1e10, 1e10], "family": ["(new)", "a"]}
+    np.testing.assert_array_equal(encode_rows(rows, INPUTS, "family", ("a", "b")).family_index, [-1, 0])

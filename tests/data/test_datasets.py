@@ -237,3 +237,20 @@ def test_missing_source_column(tmp_path):
     reg.write_text(reg.read_text().replace('"Model Size" = "N"', '"Params" = "N"'))
     with pytest.raises(DataError, match=re.escape("lacks column(s) Params (present: Model Size")):
         load_dataset("toy", _registry=reg)
+
+
+def test_a_cache_folder_that_is_a_file_and_odd_arguments_are_one_line(tmp_path, monkeypatch):
+    """NotADirectoryError (a traceback on the command line), unhashable list, pathlib TypeError."""
+    reg = make_registry(tmp_path, make_source(tmp_path))
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    monkeypatch.setenv("BAYESLAW_CACHE_DIR", str(blocker))
+    with pytest.raises(DataError) as info:
+        load_dataset("toy", _registry=reg)
+    assert str(info.value) == (f"cannot download dataset 'toy': the cache folder '{blocker / 'datasets'}' cannot "
+                               "be written (Not a directory); set BAYESLAW_CACHE_DIR to a folder, or download it by "
+                               "hand and set BAYESLAW_DATA_DIR")
+    with pytest.raises(DataError, match=re.escape("unknown dataset '['toy']'; known datasets: toy")):
+        load_dataset(["toy"], _registry=reg)
+    with pytest.raises(DataError, match=re.escape("data_dir must be a folder path, got int")):
+        load_dataset("toy", data_dir=123, _registry=reg)
