@@ -73,7 +73,7 @@ def _allocation(fit, budgets: list[float], args) -> str:
         text[col] = [_num(v) for v in table[col]]
     family = table.attrs.get("family", args.family) or NEW_FAMILY
     notes = []
-    for i, budget in enumerate(budgets):  # attrs["beyond"] and ["below"] follow the budgets as given
+    for i, budget in enumerate(table.attrs["compute"]):  # the order of attrs["beyond"] and ["below"]
         notes += position_notes(f"the optimum at {budget:.3g} FLOPs",
                                 {name[len("beyond_"):]: float(v[i]) for name, v in table.attrs["beyond"].items()},
                                 {name: float(v[i]) for name, v in table.attrs["below"].items()}, "its loss interval")

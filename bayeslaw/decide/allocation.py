@@ -91,13 +91,15 @@ def parameter_draws(fit, family: str | None = None, seed: int = 0) -> dict[str, 
 
 # -- optimal allocation ---------------------------------------------------------------------------
 
-def _budgets(compute, name: str = "compute", what: str = "FLOP budgets") -> np.ndarray:
-    """``compute`` as a 1-D array of positive finite numbers; else a PredictionError naming the
-    argument ``name``."""
+def _budgets(compute, name: str = "compute", what: str = "FLOP budgets", *, distinct: bool = False) -> np.ndarray:
+    """``compute`` as a 1-D array of positive finite numbers (text, true/false and complex
+    numbers refused: '1e21' passed here and failed elsewhere, 1e21+5e20j lost its imaginary
+    part); else a PredictionError naming the argument ``name``. ``distinct``: a value given
+    twice is refused too (a table with every row twice under one index)."""
     try:
         raw = np.atleast_1d(np.asarray(compute))
-        if raw.dtype == bool or raw.dtype == object and any(isinstance(v, bool) for v in raw.ravel()):
-            raise TypeError  # True is not a budget of 1 FLOP
+        if raw.dtype.kind not in "iuf" and not (raw.dtype == object and all(is_real(v) for v in raw.ravel())):
+            raise TypeError  # True is not a budget of 1 FLOP, nor '1e21' a number
         values = raw.astype(float)
     except (TypeError, ValueError):
         values = np.array([np.nan])
@@ -107,10 +109,16 @@ def _budgets(compute, name: str = "compute", what: str = "FLOP budgets") -> np.n
     if wide.any():  # 1e-320 FLOPs gave N* = 0 and NaN rows
         first = float(values[wide][0])
         raise PredictionError(f"{name} {first:g} {runtime.float32_problem(first)}")
+    if distinct and len(np.unique(values)) < len(values):
+        twice = sorted({float(c) for c in values if np.sum(values == c) > 1})
+        raise PredictionError(f"{name}: {', '.join(f'{c:g}' for c in twice)} given more than once; give each once")
     return values
 
 
-def _check_law(law, fixed: Mapping[str, float]) -> dict[str, float]:
+def _check_law(law, fixed: Mapping[str, float] | None) -> dict[str, float]:
+    if fixed is not None and not isinstance(fixed, Mapping):  # dict([1]) was a raw TypeError
+        raise PredictionError(f"inputs must be a dict of input name -> value, got {fixed!r}")
+    fixed = dict(fixed or {})
     names = law.input_names
     if "N" not in names or "D" not in names:
         raise PredictionError(f"law {law.name!r} has inputs {', '.join(names)}; compute-optimal allocation "
@@ -199,7 +207,7 @@ def allocation_draws(fit, compute, *, family: str | None = None, flops: str | fl
     if method not in METHODS:
         raise PredictionError(f"method must be one of: {', '.join(METHODS)}; got {method!r}")
     law = fit.law
-    fixed = _check_law(law, dict(inputs or {}))
+    fixed = _check_law(law, inputs)
     closed = is_chinchilla(law)
     if method == "closed" and not closed:
         raise PredictionError(f"law {law.name!r} has no closed-form optimum; use method='numerical'")
@@ -261,12 +269,13 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
     DataFrame indexed by (compute, quantity) with mean, sd, median, lower, upper; quantities
     ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss`` (the law's value at the optimum,
     with the extrapolation error beyond the fitted runs where the fit has one). ``attrs``:
-    ``ci_prob``, ``family`` and ``beyond``, per input the decades each budget's median optimum
-    lies beyond the largest fitted value (0 inside the data), as ``Fit.predict``'s
-    ``beyond_<input>`` columns, and ``below`` by input name, the decades below the smallest.
+    ``ci_prob``, ``family``, ``compute`` (the budgets, ascending, as the table has them) and
+    ``beyond``, per input the decades each budget's median optimum lies beyond the largest fitted
+    value (0 inside the data), as ``Fit.predict``'s ``beyond_<input>`` columns, and ``below`` by
+    input name, the decades below the smallest; both in the order of ``compute``.
     """
     ci_prob = check_ci_prob(ci_prob)
-    budgets = _budgets(compute)
+    budgets = np.sort(_budgets(compute, distinct=True))  # the table's order, which attrs follow
     draws = allocation_draws(fit, budgets, family=family, flops=flops, inputs=inputs, method=method, seed=seed)
     frames = []
     for q in QUANTITIES:
@@ -276,8 +285,8 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
         frame.insert(0, "compute", budgets)
         frames.append(frame)
     out = pd.concat(frames).set_index(["compute", "quantity"]).sort_index(level=0, sort_remaining=False)
-    rows = optimum_rows(draws, _check_law(fit.law, dict(inputs or {})))
+    rows = optimum_rows(draws, _check_law(fit.law, inputs))
     far = {k: np.asarray(v, dtype=float) for k, v in beyond(fit.table.inputs, rows).items()}
-    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), beyond=far,
-                     below=below(fit.table.inputs, rows))
+    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), compute=budgets,
+                     beyond=far, below=below(fit.table.inputs, rows))
     return out

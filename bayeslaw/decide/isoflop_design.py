@@ -44,10 +44,7 @@ def isoflop_grid(budgets, *, points: int = 9, span: tuple[float, float] = (0.25,
     log N describes the profile well; wider sweeps bias the parabola's vertex.
     Tokens are D = C / (k N). Returns a DataFrame with columns C, N, D.
     """
-    values = _budgets(budgets, "budgets")
-    if len(np.unique(values)) < len(values):  # a sweep laid out twice is twice the compute
-        twice = sorted({float(c) for c in values if np.sum(values == c) > 1})
-        raise PredictionError(f"budgets repeat {', '.join(f'{c:g}' for c in twice)}: give each budget once")
+    values = _budgets(budgets, "budgets", distinct=True)  # a sweep laid out twice is twice the compute
     if not is_integer(points) or not 3 <= points <= MAX_POINTS:
         raise PredictionError(f"points must be a whole number from 3 (a parabola needs 3) to {MAX_POINTS}, "
                               f"got {points!r}")

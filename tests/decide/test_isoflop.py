@@ -507,5 +507,5 @@ def test_a_flops_formula_the_runs_do_not_follow_and_repeated_rows_are_warned(swe
             "rows 36, 37 of the runs table repeat earlier rows in N, C, loss: each copy counts as one more of the "
             "runs, which narrows the intervals")):
         bl.isoflop(twice, draws=200)
-    with pytest.raises(bl.PredictionError, match=re.escape("budgets repeat 1e+19: give each budget once")):
+    with pytest.raises(bl.PredictionError, match=re.escape("budgets: 1e+19 given more than once; give each once")):
         bl.isoflop_grid([1e20, 1e19, 1e19])

@@ -193,6 +193,25 @@ def test_allocation_errors(fit3, precision_fit):
         allocation.optimal_allocation(fit3, "abc")
     with pytest.raises(PredictionError, match=re.escape("law 'precision' has no closed-form optimum")):
         allocation.allocation_draws(precision_fit, 1e21, inputs={"P": 8}, method="closed")
+    # '1e21' was a budget here and refused elsewhere; a complex budget lost its imaginary part
+    for bad in ("1e21", ["1e21"], 1e21 + 5e20j):
+        with pytest.raises(PredictionError, match=re.escape(f"compute must be one or more positive FLOP budgets, "
+                                                            f"got {bad!r}")):
+            allocation.optimal_allocation(fit3, bad)
+    with pytest.raises(PredictionError, match=re.escape("compute: 1e+21 given more than once; give each once")):
+        allocation.optimal_allocation(fit3, [1e21, 1e22, 1e21])  # every row twice under one index
+    with pytest.raises(PredictionError, match=re.escape("inputs must be a dict of input name -> value, got [1]")):
+        allocation.optimal_allocation(fit3, 1e21, inputs=[1])
+
+
+@pytest.mark.heavy
+def test_allocation_attrs_follow_the_table_s_order(fit3):
+    """The table was sorted by budget, its beyond/below distances kept the order given."""
+    table = allocation.optimal_allocation(fit3, [1e24, 1e20])
+    assert list(table.index.get_level_values(0).unique()) == [1e20, 1e24]
+    assert list(table.attrs["compute"]) == [1e20, 1e24]
+    far = table.attrs["beyond"]["beyond_C"]
+    assert far[0] < far[1]
 
 
 @pytest.mark.heavy
