@@ -39,10 +39,10 @@ _EXAMPLE = """examples:
 """
 
 
-#: most values per --grid axis (and candidates in all): every candidate is predicted on every
-#: posterior draw in every simulated world, so a grid of 10^8 exhausts memory before it says so
+#: most values per --grid axis (candidates in all: design_inputs.MAX_CANDIDATES): every candidate
+#: is predicted on every posterior draw in every simulated world, so a grid of 10^8 exhausts
+#: memory before it says so
 MAX_GRID = 1000
-MAX_CANDIDATES = 20000
 
 
 def parse_grid(text: str, inputs: list[str]) -> dict[str, np.ndarray]:
@@ -109,6 +109,7 @@ def _candidates(fit, args, inputs):
     import pandas as pd
 
     from bayeslaw.data.runs import read_runs
+    from bayeslaw.decide.design_inputs import MAX_CANDIDATES
 
     given = [o for o in ("candidates", "grid", "iso") if getattr(args, o) is not None]
     if len(given) != 1:

@@ -206,6 +206,7 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
     kind, target_spec = inputs.parse_target(target)
     first = next(iter(fits.values()))
     cands = inputs.parse_candidates(candidates, inputs.cost_constant(cost))
+    inputs.check_distinct(cands, replicates)
     costs = inputs.candidate_costs(cost, cands)
     if budget is not None and budget < costs.min():
         warnings.warn(f"budget {budget:g} is below the cheapest candidate's cost {costs.min():g}: no run fits "
@@ -244,6 +245,10 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
         warnings.warn(f"the reweighted posterior rests on {out['ess_fraction'].min():.1%} of the draws on "
                       "average (below 5%): the expected sd is unreliable; draw more posterior samples, or "
                       "check the chosen runs by refitting simulated outcomes with bayeslaw.fit_many",
+                      DesignWarning, stacklevel=2)
+    far = inputs.far_runs(first, out)
+    if far is not None:
+        warnings.warn(f"chosen runs lie far outside the fitted runs, where the law was never checked: {far}",
                       DesignWarning, stacklevel=2)
     names = [name for name in fits if law_w[name] > 0]
     edges = np.cumsum([0] + [int(fits[name].num_draws) for name in names])

@@ -16,9 +16,11 @@ from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import numeric_column
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, flops_constant
+from bayeslaw.decide.isoflop_design import MAX_POINTS
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.results.draws import check_seed
 from bayeslaw.results.fit import require_fit
+from bayeslaw.results.sizes import beyond
 
 #: keys of a compute-optimal target ``{"compute": [...], ...}``
 COMPUTE_KEYS = ("compute", "family", "flops")
@@ -28,6 +30,12 @@ ISO_KEYS = ("compute", "points", "family", "span")
 ISO_TOKENS_PER_PARAM = 20.0
 #: default half-width of an iso-cost curve in decades of N either side of its centre
 ISO_SPAN = 0.75
+#: the most candidates and chosen runs one design takes (the command line's limits too): more
+#: was minutes per greedy step, or an array of 1e9 iso-cost points that ended the process
+MAX_CANDIDATES = 20000
+MAX_RUNS = 1000
+#: decades beyond or below the fitted runs from which a chosen run is warned about
+FAR_DECADES = 1.0
 
 
 def _positive_numbers(values, what: str) -> np.ndarray:
@@ -78,11 +86,14 @@ def iso_cost_candidates(spec: Mapping, k: float) -> pd.DataFrame:
     if unknown:
         raise PredictionError(f"candidates has unknown key {unknown[0]!r}; iso-cost candidates take: "
                               f"{', '.join(ISO_KEYS)}")
-    budgets = _positive_numbers(spec["compute"], "candidates 'compute'")
+    budgets = _budgets(spec["compute"], "candidates 'compute'", "numbers", distinct=True)  # a curve twice
     points = spec.get("points", 7)
-    if not is_integer(points) or points < 1:
-        raise PredictionError(f"candidates 'points' must be a whole number >= 1, got {points!r}")
-    span = float(_positive_numbers(spec.get("span", ISO_SPAN), "candidates 'span'")[0])
+    if not is_integer(points) or not 1 <= points <= MAX_POINTS:
+        raise PredictionError(f"candidates 'points' must be a whole number from 1 to {MAX_POINTS}, got {points!r}")
+    span = spec.get("span", ISO_SPAN)
+    if not (is_real(span) and 0 < span < np.inf):  # a list used its first value
+        raise PredictionError(f"candidates 'span' must be one positive number of decades, got {span!r}")
+    span = float(span)
     offsets = np.linspace(-span, span, int(points)) if points > 1 else np.zeros(1)
     rows = []
     for c in budgets:
@@ -115,8 +126,38 @@ def parse_candidates(candidates, k: float) -> pd.DataFrame:
         raise PredictionError(f"candidates has the index label {shown} on {len(rows)} rows "
                               f"(positions {', '.join(map(str, rows[:5]))}): each candidate needs its own "
                               "label to be named in the result (e.g. candidates.reset_index(drop=True))")
+    if len(frame) > MAX_CANDIDATES:
+        raise PredictionError(f"candidates has {len(frame)} rows, more than {MAX_CANDIDATES}; give fewer")
     _require_columns(frame, "candidates")
     return frame
+
+
+def check_distinct(frame: pd.DataFrame, replicates: bool) -> None:
+    """With ``replicates=False``, refuse candidates that are the same run twice: each copy could
+    be chosen once, so the same run was chosen again."""
+    if replicates:
+        return
+    same = frame.astype(str).duplicated(keep=False).to_numpy()
+    if same.any():
+        labels = ", ".join(map(str, frame.index[same][:5]))
+        raise PredictionError(f"candidates {labels} are the same run; with replicates=False give each run once "
+                              "(or allow replicates)")
+
+
+def far_runs(fit, chosen: pd.DataFrame) -> str | None:
+    """The chosen runs more than :data:`FAR_DECADES` beyond or below the fitted runs in N, D or
+    C, described for a warning (None where there are none): the law was never checked there."""
+    rows = {k: chosen[k].to_numpy(float) for k in ("N", "D") if k in chosen.columns}
+    fitted = {k: v for k, v in fit.table.inputs.items() if k in rows}
+    if len(rows) < 2 or len(chosen) == 0:
+        return None
+    notes = []
+    for side, far in (("beyond", beyond(fitted, rows)), ("below", beyond(fitted, rows, "below"))):
+        for name, decades in far.items():
+            key = name.split("_", 1)[1]
+            for i in np.flatnonzero(decades > FAR_DECADES):
+                notes.append(f"step {chosen['step'].iloc[i]} ({key} {decades[i]:.1f} decades {side} the fitted runs)")
+    return ", ".join(dict.fromkeys(notes)) or None
 
 
 def cost_constant(cost) -> float:
@@ -142,7 +183,14 @@ def candidate_costs(cost, frame: pd.DataFrame) -> np.ndarray:
             values = np.broadcast_to(np.asarray(formula(env), dtype=float), (len(frame),))
         shown = f"cost formula {cost!r}"
     else:
+        if isinstance(cost, pd.Series):  # by label: its positions were used while the result names labels
+            if cost.index.has_duplicates or set(cost.index) != set(frame.index):
+                raise PredictionError("cost is a Series whose index is not the candidates' index; give one cost "
+                                      "per candidate label (or a list in the candidates' order)")
+            cost = cost.reindex(frame.index)
         try:
+            if cost is None or isinstance(cost, bool | str):
+                raise TypeError
             values = np.asarray(cost, dtype=float).reshape(-1)
         except (TypeError, ValueError):
             raise PredictionError(f"cost must be a formula such as '6*N*D' or one number per candidate, "
@@ -195,8 +243,8 @@ def check_settings(n, budget, outer, seed, replicates: bool = True) -> None:
     """Validate the counts, the budget, the seed and the replicates flag."""
     if not isinstance(replicates, bool | np.bool_):
         raise PredictionError(f"replicates must be True or False, got {replicates!r}")
-    if not is_integer(n) or n < 1:
-        raise PredictionError(f"n must be a whole number of runs >= 1, got {n!r}")
+    if not is_integer(n) or not 1 <= n <= MAX_RUNS:
+        raise PredictionError(f"n must be a whole number of runs from 1 to {MAX_RUNS}, got {n!r}")
     if budget is not None and (not is_real(budget)
                                or not np.isfinite(budget) or budget <= 0):
         raise PredictionError(f"budget must be a positive number, got {budget!r}")
@@ -215,9 +263,11 @@ def family_column(fit, frame: pd.DataFrame) -> pd.DataFrame:
 
 __all__: Sequence[str] = (
     "candidate_costs",
+    "check_distinct",
     "check_settings",
     "cost_constant",
     "family_column",
+    "far_runs",
     "iso_cost_candidates",
     "law_weights",
     "parse_candidates",

@@ -24,6 +24,9 @@ from bayeslaw.decide.isoflop_fit import IsoflopFit
 from bayeslaw.decide.isoflop_regression import parabola_draws, pooled_noise
 from bayeslaw.results.draws import check_ci_prob, check_seed
 
+#: the most posterior draws per budget (each budget's draws are held in memory at once)
+MAX_DRAWS = 1_000_000
+
 
 def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "6*N*D",
             window: float | None = None, tolerance: float = BUDGET_TOLERANCE, ci_prob: float = 0.9,
@@ -86,14 +89,17 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
         with at least 3 distinct N (budgets with fewer are skipped with a ``DataWarning``).
     """
     ci_prob, seed, k = check_ci_prob(ci_prob), check_seed(seed), flops_constant(flops)
-    if not is_integer(draws) or draws < 10:
-        raise PredictionError(f"draws must be a whole number of at least 10, got {draws!r}")
+    if not is_integer(draws) or not 10 <= draws <= MAX_DRAWS:  # 10**12 was a raw MemoryError
+        raise PredictionError(f"draws must be a whole number from 10 to {MAX_DRAWS}, got {draws!r}")
     frame = as_frame(runs).copy()
     noun = "the runs table"
     if not (is_real(tolerance) and 0 < tolerance < np.inf):
         raise PredictionError(f"tolerance must be a positive number of decades, got {tolerance!r}")
     if window is not None and not (is_real(window) and 1 < window < np.inf):
         raise PredictionError(f"window must be a factor greater than 1, got {window!r}")
+    for name, value in (("by", by), ("target", target)):  # a list was a raw TypeError
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"{name} must be a column name (str), got {value!r}")
     if by == "N":  # first: the roles below would name N the budget alone
         raise DataError(f"column 'N' of {noun} is given two roles: model size 'N' and budget 'N'")
     has_by = by in frame.columns

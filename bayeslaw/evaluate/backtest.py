@@ -16,7 +16,7 @@ import pandas as pd
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.data.runs import read_runs
 from bayeslaw.data.where import filter_runs
-from bayeslaw.evaluate.heldout import check_cutoff, refuse_outcome_key
+from bayeslaw.evaluate.heldout import check_cutoff, check_fit_keywords, refuse_outcome_key
 from bayeslaw.laws.law import Law, load_law, with_noise_trend
 from bayeslaw.results.fit import NEW_FAMILY, Fit, require_fit
 
@@ -185,6 +185,7 @@ def backtest(law: str | os.PathLike | Law, runs, cutoff: float, *, by: str = "C"
     levels = _levels(ci_probs)
     cutoff = check_cutoff(cutoff)
     law = load_law(law)
+    check_fit_keywords(fit_kwargs, "backtest", ("target", "group", "seed", "extrapolation", "progress", "where"))
     trend = fit_kwargs.pop("noise_trend", None)
     if trend is not None:  # in the law itself, so `fitted` is checked against it and refits keep it
         law = with_noise_trend(law, trend)

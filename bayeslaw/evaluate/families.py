@@ -24,7 +24,7 @@ import pandas as pd
 from bayeslaw.core import progress as progress_bars
 from bayeslaw.core.errors import FitError
 from bayeslaw.evaluate.compare import compare
-from bayeslaw.evaluate.heldout import refit
+from bayeslaw.evaluate.heldout import check_fit_keywords, refit
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.results.draws import check_ci_prob
 from bayeslaw.results.fit import Fit
@@ -214,6 +214,7 @@ def family_test(fit_or_law: Fit | Law | str | os.PathLike, runs=None, params: Se
         raise FitError(f"alternative must be one of: {', '.join(ALTERNATIVES)}; got {alternative!r}")
     if leave_family_out and alternative == "none":
         raise FitError("leave_family_out needs alternative='partial': with 'none' a held-out family cannot be predicted")
+    check_fit_keywords(fit_kwargs, "family_test", ("target", "group", "pooling", "progress", "runs"))
     law = fit_or_law.law if isinstance(fit_or_law, Fit) else load_law(fit_or_law)
     valid = law.all_params()
     for p in params:

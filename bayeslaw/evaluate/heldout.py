@@ -8,6 +8,7 @@ The two held-out methods of :func:`bayeslaw.evaluate.compare.compare`: leave-lar
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 import jax
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import BayeslawError, DataError
+from bayeslaw.core.errors import BayeslawError, DataError, FitError
 from bayeslaw.core.numbers import is_real
 from bayeslaw.data.runs import RunsTable, encode_rows
 from bayeslaw.modeling.build import family_draws, pointwise_log_likelihood
@@ -89,10 +90,25 @@ def scale_of(fit: Fit, by: str | None) -> tuple[str, np.ndarray]:
     return table_scale(fit.table, by)
 
 
+def check_fit_keywords(kwargs: Mapping, caller: str, taken: tuple[str, ...] = ()) -> None:
+    """Refuse, before any fit, keywords that ``caller`` would pass on to :func:`bayeslaw.fit` and
+    that it does not take (``chainz=2`` was fit()'s raw TypeError after the caller's checks), or
+    that the caller sets itself (``taken``)."""
+    from bayeslaw.infer.fit import fit  # kept light, as refit
+
+    known = [name for name in inspect.signature(fit).parameters if name not in ("law", "runs", *taken)]
+    unknown = [name for name in kwargs if name not in known]
+    if unknown:
+        raise FitError(f"{caller} passes keywords on to bayeslaw.fit, which has no {unknown[0]!r} there; "
+                       f"it takes: {', '.join(known)}")
+
+
 def refuse_outcome_key(by, target: str | None, group: str | None) -> None:
     """Refuse the target (or the family column) as the size key: runs held out by their own
     outcome (the lowest losses) make ARE, coverage and a ranking meaningless as a test of
     extrapolation, and families are not sizes."""
+    if by is not None and (not isinstance(by, str) or not by.strip()):  # a list was a raw TypeError
+        raise DataError(f"by must be a size column name (str) such as 'C', got {by!r}")
     if by is not None and by in (target, group):
         role = "target" if by == target else "family column"
         raise DataError(f"cannot hold out runs by the {role} {by!r}: a held-out test splits on a size "

@@ -354,7 +354,7 @@ def test_law_averaged_design_tells_disagreeing_laws_apart(small_fit, kaplan_fit)
      "candidates is empty: give at least one run (N, D) that could be trained"),
     ({"cost": [1.0, 0.0]}, "cost of candidate 1 is 0 (cost); every cost must be a positive number"),
     ({"cost": "N - 1e8"}, "cost of candidate 0 is -9e+07 (cost formula 'N - 1e8'); every cost must be a positive number"),
-    ({"n": 0}, "n must be a whole number of runs >= 1, got 0"),
+    ({"n": 0}, "n must be a whole number of runs from 1 to 1000, got 0"),
     ({"budget": -1.0}, "budget must be a positive number, got -1.0"),
     ({"replicates": "no"}, "replicates must be True or False, got 'no'"),
     ({"target": {"compute": [1e21], "budget": 3}},
@@ -505,3 +505,38 @@ def test_candidates_that_share_an_index_label_are_refused(tiny_family_fit):
     message = message.replace("label 4", "label nan")  # missing labels are one label too
     with pytest.raises(PredictionError, match="^" + re.escape(message) + "$"):
         bl.suggest_runs(tiny_family_fit, TARGET, cands.set_axis([np.nan, 9, np.nan]))
+
+
+@pytest.mark.parametrize(("candidates", "kwargs", "message"), [
+    (pd.DataFrame([NEAR] * 3), {"replicates": False},  # each copy was chosen once: the same run thrice
+     "candidates 0, 1, 2 are the same run; with replicates=False give each run once (or allow replicates)"),
+    ({"compute": [1e18, 1e18]}, {}, "candidates 'compute': 1e+18 given more than once; give each once"),
+    ({"compute": [1e18], "span": [0.5, 1]}, {},  # the list's first value was used
+     "candidates 'span' must be one positive number of decades, got [0.5, 1]"),
+    ({"compute": [1e18], "points": 10**9}, {},  # the process was killed for memory
+     "candidates 'points' must be a whole number from 1 to 1000, got 1000000000"),
+    (pd.DataFrame([NEAR, FAR]), {"n": 10**6}, "n must be a whole number of runs from 1 to 1000, got 1000000"),
+    (pd.DataFrame([NEAR, FAR]), {"cost": pd.Series([1.0, 2.0], index=[5, 6])},
+     "cost is a Series whose index is not the candidates' index; give one cost per candidate label (or a list "
+     "in the candidates' order)"),
+    (pd.DataFrame([NEAR, FAR]), {"cost": None},
+     "cost must be a formula such as '6*N*D' or one number per candidate, got None"),
+])
+def test_design_inputs_are_refused_before_any_work(tiny_family_fit, candidates, kwargs, message):
+    with pytest.raises(PredictionError) as info:
+        bl.suggest_runs(tiny_family_fit, TARGET, candidates, outer=4, **kwargs)
+    assert str(info.value) == message
+
+
+def test_costs_follow_labels_and_far_runs_are_warned_about(tiny_family_fit):
+    """A cost Series was applied by position while the result names labels; a run 10 decades
+    below the data (less than one parameter) was chosen without a word."""
+    cands = pd.DataFrame([NEAR, FAR], index=[7, 3])
+    out = _quiet(bl.suggest_runs, tiny_family_fit, TARGET, cands, cost=pd.Series({3: 5.0, 7: 9.0}), n=2,
+                 replicates=False, outer=4)
+    assert dict(zip(out["candidate"], out["cost"])) == {7: 9.0, 3: 5.0}
+    tiny = pd.DataFrame({"N": [1e-3], "D": [1e-1]})
+    with pytest.warns(bl.DesignWarning) as record:
+        bl.suggest_runs(tiny_family_fit, TARGET, tiny, n=1, outer=4)
+    assert any(str(w.message).startswith("chosen runs lie far outside the fitted runs, where the law was never "
+                                         "checked: step 1 (N ") for w in record)
