@@ -44,10 +44,37 @@ class _StoreOnce(argparse._StoreAction):
         for value in values if isinstance(values, list) else [values]:
             if isinstance(value, str) and not value.strip():
                 parser.error(f"bad {name} value {value!r}: it is empty")
-        given = namespace.__dict__.setdefault("given", set())
-        if option_string is not None and self.dest in given:
+        _once(parser, namespace, self.dest, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _once(parser, namespace, dest: str, option_string: str | None) -> None:
+    """Record ``dest`` in ``args.given``; refuse an option given twice, or two options that set
+    the same thing (``--progress --no-progress``)."""
+    given = namespace.__dict__.setdefault("given", set())
+    options = namespace.__dict__.setdefault("given_options", {})
+    if option_string is not None and dest in given:
+        first = options.get(dest, option_string)
+        if first == option_string:
             parser.error(f"{option_string} is given twice; give it once")
-        given.add(self.dest)
+        parser.error(f"{first} and {option_string} are both given; give one")
+    given.add(dest)
+    options[dest] = option_string
+
+
+class _StoreTrueOnce(argparse._StoreTrueAction):
+    """``store_true`` given once (a repeated flag passed, though the README says it is refused)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _once(parser, namespace, self.dest, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _StoreFalseOnce(argparse._StoreFalseAction):
+    """``store_false`` given once, as :class:`_StoreTrueOnce`."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _once(parser, namespace, self.dest, option_string)
         super().__call__(parser, namespace, values, option_string)
 
 
@@ -65,6 +92,8 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d|^-(inf|infinity|nan)$", re.IGNORECASE)
         self.register("action", None, _StoreOnce)
         self.register("action", "store", _StoreOnce)
+        self.register("action", "store_true", _StoreTrueOnce)
+        self.register("action", "store_false", _StoreFalseOnce)
 
     def error(self, message: str):
         _fail(f"{message} (see '{self.prog} --help')")

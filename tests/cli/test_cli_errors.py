@@ -140,6 +140,11 @@ OPTIONS = [
      "--where is given twice; give it once (see 'bayeslaw fit --help')"),
     (["plan", "fit.nc", "--compute", "1e22", "--compute", "1e23"],
      "--compute is given twice; give it once (see 'bayeslaw plan --help')"),
+    # flags too (the README says a repeated option is refused)
+    (["suggest", "fit.nc", "--no-replicates", "--no-replicates"],
+     "--no-replicates is given twice; give it once (see 'bayeslaw suggest --help')"),
+    (["backtest", "chinchilla", DATA, "--json", "--json"],
+     "--json is given twice; give it once (see 'bayeslaw backtest --help')"),
     # options the command's mode does not read changed nothing, unsaid
     (["compare", "a.nc", "b.nc", "--chains", "7", "--group", "family"],
      "--group and --chains would set how laws are fitted to --data, but every FIT is a saved fit (.nc), "
