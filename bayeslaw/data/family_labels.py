@@ -20,7 +20,8 @@ from bayeslaw.core.errors import DataError, DataWarning
 from bayeslaw.core.numbers import is_integer, is_real
 from bayeslaw.data.columns import is_missing
 
-__all__ = ["ALL", "NEW_FAMILY", "family_name", "label_text", "refuse_misspelt_family", "warn_small_families", "warn_unused_families"]
+__all__ = ["ALL", "NEW_FAMILY", "family_name", "label_text", "refuse_misspelt_family", "warn_merged_labels", "warn_small_families",
+           "warn_unused_families"]
 
 ALL = "all"  # the single implicit family of a table without a group column
 #: how predictions name a family not in the fit; read back in rows, it asks for a new family
@@ -87,6 +88,20 @@ def warn_unused_families(frame: pd.DataFrame, noun: str) -> None:
         warnings.warn(f"the fit has no families (it was fitted without a group column): column 'family' "
                       f"of {noun} is not used, and row {named.index[0]} ('{named.iloc[0]}'), like every "
                       "row, is predicted for the fit's one population", DataWarning, stacklevel=5)
+
+
+def warn_merged_labels(labels: pd.Series, group: str, noun: str) -> None:
+    """A DataWarning where one family is written several ways (1 and '1', 2 and 2.0 in one
+    column): they are one family (:func:`label_text`), which a user may not have meant."""
+    ways: dict[str, dict[tuple[str, str], object]] = {}
+    for value in labels:
+        ways.setdefault(label_text(value), {}).setdefault((type(value).__name__, str(value).strip()), value)
+    merged = {name: list(seen.values()) for name, seen in ways.items() if len(seen) > 1}
+    if merged:
+        listed = "; ".join(f"{' and '.join(repr(v) for v in values[:3])} are family '{name}'"
+                           for name, values in list(merged.items())[:3])
+        warnings.warn(f"column '{group}' in {noun} writes a family in several ways ({listed}): they are fitted "
+                      "as one family", DataWarning, stacklevel=4)
 
 
 def label_text(value) -> str:

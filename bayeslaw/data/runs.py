@@ -30,6 +30,7 @@ from bayeslaw.data.family_labels import (
     family_name,
     label_text,
     refuse_misspelt_family,
+    warn_merged_labels,
     warn_small_families,
     warn_unused_families,
 )
@@ -166,6 +167,8 @@ def validate_runs(
             raise DataError(f"column '{group}' in {noun} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} in "
                             f"{listed_rows(out.index[nested])}; family labels are text or numbers")
         names = [label_text(v) for v in labels]  # 'dense ' is the family 'dense', 1.0 is '1'
+        if labels.dtype == object:
+            warn_merged_labels(labels, group, noun)
         families = tuple(sorted(set(names)))
         lookup = {name: i for i, name in enumerate(families)}
         index = np.array([lookup[n] for n in names], dtype=np.int32)

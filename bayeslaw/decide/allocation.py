@@ -21,6 +21,7 @@ import pandas as pd
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import PredictionError
 from bayeslaw.core.numbers import is_real
+from bayeslaw.data.family_labels import family_name
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.modeling.build import family_draws
 from bayeslaw.results import extrapolation_error as extrap
@@ -74,12 +75,16 @@ def flops_constant(flops: str | float) -> float:
 # -- parameter draws ------------------------------------------------------------------------------
 
 def _family_index(fit, family: str | None) -> int:
-    if family is None or family == NEW_FAMILY:
+    """The fit's index of ``family`` read as ``Fit.predict`` reads a row's family (1.0 is the
+    family '1'; None, NaN and '(new)' a new family), or -1 for a new family."""
+    if family is None or family == NEW_FAMILY or (is_real(family) and np.isnan(family)):
         return -1
-    if str(family) not in fit.families:
+    lookup = {name: i for i, name in enumerate(fit.families)}
+    name = family_name(family, lookup) if isinstance(family, str) or is_real(family) else None
+    if name not in lookup:
         raise PredictionError(f"unknown family {family!r}; known families: {', '.join(fit.families)} "
                               "(family=None predicts for a new family)")
-    return fit.families.index(str(family))
+    return lookup[name]
 
 
 def parameter_draws(fit, family: str | None = None, seed: int = 0) -> dict[str, jnp.ndarray]:
@@ -287,6 +292,7 @@ def optimal_allocation(fit, compute, *, family: str | None = None, flops: str | 
     out = pd.concat(frames).set_index(["compute", "quantity"]).sort_index(level=0, sort_remaining=False)
     rows = optimum_rows(draws, _check_law(fit.law, inputs))
     far = {k: np.asarray(v, dtype=float) for k, v in beyond(fit.table.inputs, rows).items()}
-    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if family is None else str(family), compute=budgets,
+    index = _family_index(fit, family)
+    out.attrs.update(ci_prob=ci_prob, family=NEW_FAMILY if index < 0 else fit.families[index], compute=budgets,
                      beyond=far, below=below(fit.table.inputs, rows))
     return out

@@ -521,9 +521,13 @@ def test_a_whole_number_label_is_one_family_and_one_run_however_it_is_written():
     float family column named its families '1.0', which a row naming family 1 did not find."""
     from bayeslaw.data.checkpoints import encode_runs
     frame = runs(3, ("a", "b")).astype({"family": object})
-    frame["family"] = [1, 1.0, np.int64(1), 2.0, 2, np.float32(2)]
+    frame["family"] = pd.Series([1, 1.0, np.int64(1), 2.0, 2, np.float32(2)], dtype=object)
     frame["run"] = pd.Series([1, 1.0, " 1", 2.0, 2, np.float32(2)], dtype=object)
-    table = validate_runs(frame, INPUTS, "loss", "family")
+    with pytest.warns(DataWarning) as record:  # said: the user may have meant two families
+        table = validate_runs(frame, INPUTS, "loss", "family")
+    assert str(record[0].message) == ("column 'family' in the runs table writes a family in several ways (1 and "
+                                      "1.0 and np.int64(1) are family '1'; 2.0 and 2 and np.float32(2.0) are "
+                                      "family '2'): they are fitted as one family")
     assert table.families == ("1", "2")
     np.testing.assert_array_equal(table.family_index, [0, 0, 0, 1, 1, 1])
     index, n_runs = encode_runs(frame, "run")

@@ -202,6 +202,9 @@ def test_allocation_errors(fit3, precision_fit):
         allocation.optimal_allocation(fit3, [1e21, 1e22, 1e21])  # every row twice under one index
     with pytest.raises(PredictionError, match=re.escape("inputs must be a dict of input name -> value, got [1]")):
         allocation.optimal_allocation(fit3, 1e21, inputs=[1])
+    # a family named as predict reads it: NaN and '(new)' a new family (they were unknown families)
+    assert allocation._family_index(fit3, float("nan")) == allocation._family_index(fit3, "(new)") == -1
+    assert allocation._family_index(fit3, " y") == 1
 
 
 @pytest.mark.heavy
