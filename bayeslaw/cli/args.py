@@ -117,6 +117,19 @@ def parse_point(text: str, option: str, inputs: dict[str, bool], group: str | No
     return row
 
 
+def with_family(points: list[dict], texts: list[str], option: str, group: str | None,
+                family: str | None) -> list[dict]:
+    """``--family`` added to points parsed from ``option``'s ``texts``; a point that names another
+    family is refused (one family or the other silently won before)."""
+    if family is None or not group:
+        return points
+    for text, point in zip(texts, points, strict=True):
+        if group in point and point[group] != family:
+            raise CliError(f"bad {option} value {text!r}: it names family {point[group]!r} and --family names "
+                           f"{family!r}; give the family once")
+    return [{group: family, **point} for point in points]
+
+
 def is_fit_file(path: str) -> bool:
     """Whether ``path`` names a saved fit: a ``.nc`` file, in any case (``fit.NC`` too)."""
     return Path(path).suffix.lower() == ".nc"

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import argparse
 
-from bayeslaw.cli.args import CliError, _rows_frame, check_family, parse_budgets, parse_point
+from bayeslaw.cli.args import (
+    CliError,
+    _rows_frame,
+    check_family,
+    parse_budgets,
+    parse_point,
+    with_family,
+)
 from bayeslaw.cli.options import add_shared
 from bayeslaw.data.family_labels import NEW_FAMILY
 
@@ -86,9 +93,8 @@ def _better(fit, texts: list[str], args) -> str:
 
     inputs = {i.name: i.positive for i in fit.law.inputs}
     group, families = fit.table.group, list(fit.families)
-    plans = [parse_point(t, "--better", inputs, group, families) for t in texts]
-    if args.family is not None and group:
-        plans = [{group: args.family, **p} for p in plans]
+    plans = with_family([parse_point(t, "--better", inputs, group, families) for t in texts], texts, "--better",
+                        group, args.family)
     rows = _rows_frame(plans)
     from bayeslaw.decide.planning import prob_better
 

@@ -29,6 +29,7 @@ from bayeslaw.cli.args import (
     parse_budgets,
     parse_point,
     refuse_unused,
+    with_family,
 )
 from bayeslaw.cli.options import add_shared, design_runs, positive, worlds
 
@@ -187,9 +188,8 @@ def run_suggest(args: argparse.Namespace) -> int:
         target = {"compute": parse_budgets(args.compute), "family": args.family}
     else:
         group = fit.table.group
-        points = [parse_point(t, "--target", inputs, group, list(fit.families)) for t in args.target]
-        if args.family is not None and group:
-            points = [{group: args.family, **p} for p in points]
+        points = with_family([parse_point(t, "--target", inputs, group, list(fit.families)) for t in args.target],
+                             args.target, "--target", group, args.family)
         target = _rows_frame(points)
     candidates = _candidates(fit, args, inputs)
     from bayeslaw.core.errors import DesignWarning

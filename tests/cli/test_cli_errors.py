@@ -582,3 +582,24 @@ def test_predictions_written_to_a_gz_name_are_gzip(saved, tmp_path, capsys):
     assert gzip.decompress(out.read_bytes()).decode().startswith("N,D,family,")
     capsys.readouterr()
     assert cli.main(["predict", str(saved), "--rows", str(out)]) == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plan", "fit.nc", "--better", "N=7e10,D=1.4e12,family=dense", "N=3.5e10,D=2.8e12", "--family", "wide"],
+     "bad --better value 'N=7e10,D=1.4e12,family=dense': it names family 'dense' and --family names 'wide'; "
+     "give the family once"),
+    (["suggest", "fit.nc", "--target", "N=7e10,D=1.4e12,family=wide", "--grid", "N=1e7:1e9:3,D=1e8:1e10:3",
+      "--family", "dense"],
+     "bad --target value 'N=7e10,D=1.4e12,family=wide': it names family 'wide' and --family names 'dense'; "
+     "give the family once"),
+])
+def test_a_family_named_twice_differently_is_refused(saved, tmp_path, monkeypatch, capsys, args, message):
+    """One of the two silently won (the plan's for that plan, --family for the rest)."""
+    import shutil
+
+    shutil.copy(saved, tmp_path / "fit.nc")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli.main(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"bayeslaw: error: {message}\n"
