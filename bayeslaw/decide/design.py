@@ -248,7 +248,7 @@ def suggest_runs(fit, target, candidates, *, n: int = 4, cost="6*N*D", budget: f
                       DesignWarning, stacklevel=2)
     far = inputs.far_runs(first, out)
     if far is not None:
-        warnings.warn(f"chosen runs lie far outside the fitted runs, where the law was never checked: {far}",
+        warnings.warn(f"chosen runs lie far below the fitted runs, where the law was never checked: {far}",
                       DesignWarning, stacklevel=2)
     names = [name for name in fits if law_w[name] > 0]
     edges = np.cumsum([0] + [int(fits[name].num_draws) for name in names])

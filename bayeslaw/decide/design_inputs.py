@@ -34,7 +34,7 @@ ISO_SPAN = 0.75
 #: was minutes per greedy step, or an array of 1e9 iso-cost points that ended the process
 MAX_CANDIDATES = 20000
 MAX_RUNS = 1000
-#: decades beyond or below the fitted runs from which a chosen run is warned about
+#: decades below the fitted runs from which a chosen run is warned about
 FAR_DECADES = 1.0
 
 
@@ -145,19 +145,20 @@ def check_distinct(frame: pd.DataFrame, replicates: bool) -> None:
 
 
 def far_runs(fit, chosen: pd.DataFrame) -> str | None:
-    """The chosen runs more than :data:`FAR_DECADES` beyond or below the fitted runs in N, D or
-    C, described for a warning (None where there are none): the law was never checked there."""
+    """The chosen runs more than :data:`FAR_DECADES` below the fitted runs in N, D or C, described
+    for a warning (None where there are none): the law was never checked there, and such runs
+    cost little, so gain per cost favours them. Runs beyond the data are what a target beyond it
+    asks for (and their cost says how far they go)."""
     rows = {k: chosen[k].to_numpy(float) for k in ("N", "D") if k in chosen.columns}
     fitted = {k: v for k, v in fit.table.inputs.items() if k in rows}
     if len(rows) < 2 or len(chosen) == 0:
         return None
     notes = []
-    for side, far in (("beyond", beyond(fitted, rows)), ("below", beyond(fitted, rows, "below"))):
-        for name, decades in far.items():
-            key = name.split("_", 1)[1]
-            for i in np.flatnonzero(decades > FAR_DECADES):
-                notes.append(f"step {chosen['step'].iloc[i]} ({key} {decades[i]:.1f} decades {side} the fitted runs)")
-    return ", ".join(dict.fromkeys(notes)) or None
+    for name, decades in beyond(fitted, rows, "below").items():
+        for i in np.flatnonzero(decades > FAR_DECADES):
+            notes.append(f"step {chosen['step'].iloc[i]} ({name.split('_', 1)[1]} {decades[i]:.1f} decades below "
+                         "the fitted runs)")
+    return ", ".join(notes) or None
 
 
 def cost_constant(cost) -> float:

@@ -538,5 +538,5 @@ def test_costs_follow_labels_and_far_runs_are_warned_about(tiny_family_fit):
     tiny = pd.DataFrame({"N": [1e-3], "D": [1e-1]})
     with pytest.warns(bl.DesignWarning) as record:
         bl.suggest_runs(tiny_family_fit, TARGET, tiny, n=1, outer=4)
-    assert any(str(w.message).startswith("chosen runs lie far outside the fitted runs, where the law was never "
+    assert any(str(w.message).startswith("chosen runs lie far below the fitted runs, where the law was never "
                                          "checked: step 1 (N ") for w in record)
