@@ -227,8 +227,8 @@ def fit_performance_law(models: pd.DataFrame, target: str = "mmlu", *, chance: f
     y = parse_numbers(models, target, "the models table")
     check_accuracy(y, target, models.index)
     if not np.all(np.isfinite(y)):
-        raise DataError(f"column '{target}' has missing values: rows "
-                        + ", ".join(str(v) for v in models.index[~np.isfinite(y)][:5]))
+        raise DataError(f"column '{target}' of the models table has missing values: "
+                        f"{listed_rows(models.index[~np.isfinite(y)])}")
     check_chance(y, chance, target, "the models table")
     flag = flag_column(models, unstable, "the models table") if unstable else np.zeros(len(models), bool)
     mean, scale = x.mean(0), x.std(0)

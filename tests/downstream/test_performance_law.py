@@ -132,7 +132,7 @@ def test_errors():
         fit_performance_law(g)
 
 
-@pytest.mark.parametrize(("column", "row", "text"), [("hidden", 2, "abc"), ("mmlu", 4, "n/a")])
+@pytest.mark.parametrize(("column", "row", "text"), [("hidden", 2, "abc"), ("mmlu", 4, "pending")])
 def test_a_text_cell_names_the_column_and_row(column, row, text):
     """Text in an input or the target was a raw 'could not convert string to float: 'abc''."""
     f = _synthetic(n=10)
@@ -141,3 +141,13 @@ def test_a_text_cell_names_the_column_and_row(column, row, text):
     with pytest.raises(DataError) as info:
         fit_performance_law(f)
     assert str(info.value) == f"column '{column}' in the models table is not numeric: row {row} ('{text}')"
+
+
+def test_a_missing_word_is_a_missing_value_as_a_csv_reads_it():
+    """'n/a' is what pandas' CSV reader takes for a missing value; in a table of objects too."""
+    f = _synthetic(n=10)
+    f["mmlu"] = f["mmlu"].astype(object)
+    f.loc[4, "mmlu"] = "n/a"
+    with pytest.raises(DataError) as info:
+        fit_performance_law(f)
+    assert str(info.value) == "column 'mmlu' of the models table has missing values: row 4"
