@@ -280,3 +280,10 @@ def test_compare_by_family_checks_every_fit_before_refitting(tiny_family_fit):
     alone = replace(tiny_family_fit, table=replace(table, group=None))
     with pytest.raises(bl.BayeslawError, match=re.escape("method='family' needs fits with a group column")):
         bl.compare({"a": tiny_family_fit, "b": alone}, method="family")
+
+
+def test_a_fit_path_that_is_a_device_is_not_called_missing():
+    """load_fit('/dev/null') said 'no such file'."""
+    with pytest.raises(bl.BayeslawError) as info:
+        bl.load_fit("/dev/null")
+    assert str(info.value) == "cannot load fit '/dev/null': it is not a regular file (a pipe or a device)"

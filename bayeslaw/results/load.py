@@ -36,7 +36,8 @@ def load_fit(path: str | os.PathLike) -> Fit:
     runtime.configure()  # predictions run at the same precision as the fit, with the cache
     path = Path(path)
     if not path.is_file():
-        what = "it is a folder" if path.is_dir() else "no such file"
+        what = ("it is a folder" if path.is_dir() else "it is not a regular file (a pipe or a device)"
+                if path.exists() else "no such file")
         raise BayeslawError(f"cannot load fit '{path}': {what}")
     idata = read_netcdf(path)
     try:
