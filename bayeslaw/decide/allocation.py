@@ -20,7 +20,7 @@ import pandas as pd
 
 from bayeslaw.core import runtime
 from bayeslaw.core.errors import PredictionError
-from bayeslaw.core.numbers import is_real
+from bayeslaw.core.numbers import is_real, real_array
 from bayeslaw.data.family_labels import family_name
 from bayeslaw.laws.expr import compile_formula
 from bayeslaw.modeling.build import family_draws
@@ -101,14 +101,8 @@ def _budgets(compute, name: str = "compute", what: str = "FLOP budgets", *, dist
     numbers refused: '1e21' passed here and failed elsewhere, 1e21+5e20j lost its imaginary
     part); else a PredictionError naming the argument ``name``. ``distinct``: a value given
     twice is refused too (a table with every row twice under one index)."""
-    try:
-        raw = np.atleast_1d(np.asarray(compute))
-        if raw.dtype.kind not in "iuf" and not (raw.dtype == object and all(is_real(v) for v in raw.ravel())):
-            raise TypeError  # True is not a budget of 1 FLOP, nor '1e21' a number
-        values = raw.astype(float)
-    except (TypeError, ValueError):
-        values = np.array([np.nan])
-    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+    values = real_array(compute)  # True is not a budget of 1 FLOP, nor '1e21' a number
+    if values is None or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise PredictionError(f"{name} must be one or more positive {what}, got {compute!r}")
     wide = runtime.outside_float32(values)
     if wide.any():  # 1e-320 FLOPs gave N* = 0 and NaN rows

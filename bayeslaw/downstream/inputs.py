@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.core.numbers import is_integer, is_real
+from bayeslaw.core.numbers import is_integer, is_real, real_array
 from bayeslaw.data.columns import check_columns, listed_rows, numeric_column
 
 __all__ = ["check_accuracy", "check_chance", "check_folds", "check_items", "check_share", "flag_column",
@@ -129,15 +129,8 @@ def positive_values(value, name: str, what: str, *, zero: bool = False) -> np.nd
     """``value`` (a number or a 1-d list of them) as a float array of finite values > 0 (>= 0 with
     ``zero``); anything else, text, true/false and a table included, is a PredictionError naming
     the argument."""
-    try:
-        raw = np.atleast_1d(np.asarray(value))
-        if raw.dtype == bool or raw.dtype == object and any(isinstance(v, bool | np.bool_) for v in raw.ravel()):
-            raise TypeError  # True is not a size of 1
-        values = raw.astype(float)
-    except (TypeError, ValueError):
-        values = np.array([np.nan])
-    low = values >= 0 if zero else values > 0
-    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values) & low):
+    values = real_array(value)  # True is not a size of 1
+    if values is None or not np.all(np.isfinite(values) & (values >= 0 if zero else values > 0)):
         raise PredictionError(f"{name} must be one or more {'non-negative' if zero else 'positive'} {what}, "
                               f"got {value!r}")
     return values
