@@ -14,11 +14,11 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import DataError, DataWarning
+from bayeslaw.core.errors import DataError, DataWarning, PredictionError
 from bayeslaw.core.runtime import FLOAT32_RANGE, outside_float32
 
 __all__ = ["check_columns", "holds_containers", "is_missing", "listed_rows", "numeric_column", "parse_numbers",
-           "positive_or_missing", "warn_repeated_rows"]
+           "positive_or_missing", "row_numbers", "warn_repeated_rows"]
 
 _MAX_LISTED = 5
 
@@ -177,3 +177,15 @@ def warn_repeated_rows(frame: pd.DataFrame, columns: list[str], noun: str, what:
         warnings.warn(f"{listed_rows(frame.index[repeated])} of {noun} {verb} in {', '.join(columns)}: "
                       f"each copy counts as one more of the {what}, which narrows the intervals; drop the "
                       "copies unless they are real replicates", DataWarning, stacklevel=3)
+
+
+def row_numbers(frame: pd.DataFrame, columns: dict[str, bool], noun: str = "the prediction rows") -> list[np.ndarray]:
+    """The ``columns`` (name -> must be positive) of rows to predict as finite floats; a missing
+    column, text, a true/false, a missing or infinite value or (where positive) a value <= 0 is a
+    PredictionError naming the column and the rows. ``frame`` is left as given."""
+    work = frame.copy()
+    try:
+        check_columns(work, list(columns), noun)
+        return [numeric_column(work, name, positive, noun) for name, positive in columns.items()]
+    except DataError as exc:
+        raise PredictionError(str(exc)) from None

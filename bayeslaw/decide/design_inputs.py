@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bayeslaw.core.errors import BayeslawError, DataError, LawSpecError, PredictionError
+from bayeslaw.core.errors import BayeslawError, LawSpecError, PredictionError
 from bayeslaw.core.numbers import is_integer, is_real
-from bayeslaw.data.columns import numeric_column
+from bayeslaw.data.columns import row_numbers
 from bayeslaw.data.frames import as_frame
 from bayeslaw.decide.allocation import _budgets, flops_constant
 from bayeslaw.decide.isoflop_design import MAX_POINTS
@@ -47,10 +47,7 @@ def _require_columns(frame: pd.DataFrame, what: str) -> None:
     for column in ("N", "D"):
         if column not in frame.columns:
             raise PredictionError(f"{what} has no column {column!r}; give the model size N and tokens D of each run")
-        try:
-            numeric_column(frame[[column]].copy(), column, True, what)
-        except DataError as exc:
-            raise PredictionError(str(exc)) from None
+    row_numbers(frame, {"N": True, "D": True}, what)
 
 
 def parse_target(target) -> tuple[str, object]:

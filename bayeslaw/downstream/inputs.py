@@ -13,7 +13,7 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, PredictionError
 from bayeslaw.core.numbers import is_integer, is_real, real_array
-from bayeslaw.data.columns import check_columns, listed_rows, numeric_column
+from bayeslaw.data.columns import listed_rows, row_numbers
 
 __all__ = ["check_accuracy", "check_chance", "check_folds", "check_items", "check_share", "flag_column",
            "require_rows", "row_numbers"]
@@ -111,18 +111,6 @@ def flag_column(frame: pd.DataFrame, column: str, noun: str) -> np.ndarray:
         raise DataError(f"column '{column}' of {noun} must hold true/false flags: {listed_rows(frame.index[bad])} "
                         f"({shown})")
     return values.astype(bool).to_numpy()
-
-
-def row_numbers(frame: pd.DataFrame, columns: dict[str, bool], noun: str = "the prediction rows") -> list[np.ndarray]:
-    """The ``columns`` (name -> must be positive) of rows to predict as finite floats; a missing
-    column, text, a true/false, a missing or infinite value or (where positive) a value <= 0 is a
-    PredictionError naming the column and the rows. ``frame`` is left as given."""
-    work = frame.copy()
-    try:
-        check_columns(work, list(columns), noun)
-        return [numeric_column(work, name, positive, noun) for name, positive in columns.items()]
-    except DataError as exc:
-        raise PredictionError(str(exc)) from None
 
 
 def positive_values(value, name: str, what: str, *, zero: bool = False) -> np.ndarray:
