@@ -122,3 +122,41 @@ def positive_values(value, name: str, what: str, *, zero: bool = False) -> np.nd
         raise PredictionError(f"{name} must be one or more {'non-negative' if zero else 'positive'} {what}, "
                               f"got {value!r}")
     return values
+
+
+def train_mask(train, index: pd.Index) -> np.ndarray | None:
+    """``train`` as a boolean array in the order of the rows of ``index``, or None for none given.
+
+    A Series is aligned by its labels, as pandas aligns one (a mask built from a filtered or
+    reordered copy of the table must pick the same models, not the same positions); labels it
+    lacks or has beyond ``index`` are refused with their names. Anything else is taken by position.
+    """
+    if train is None:
+        return None
+    if isinstance(train, pd.Series):
+        if train.index.has_duplicates or index.has_duplicates:
+            raise DataError("train is a Series: its index and the models table's must name each row once "
+                            "to be matched; pass a list or an array to match by position")
+        lacking, extra = index.difference(train.index), train.index.difference(index)
+        if len(lacking) or len(extra):
+            which = (f"has no entry for {listed_rows(lacking)}" if len(lacking)
+                     else f"names {listed_rows(extra)}, which the table lacks")
+            raise DataError(f"train is a Series matched to the models table by its index, and it {which}")
+        train = train.reindex(index)
+    mask = np.asarray(train)
+    if mask.dtype != bool or mask.shape != (len(index),):
+        raise DataError(f"train must be a true/false mask with one entry per model ({len(index)}), got "
+                        f"{mask.dtype} values of shape {mask.shape}")
+    return mask
+
+
+def check_ladder_options(ideal, choices: tuple[str, ...], anchor, chance: float | None, max_step2_rows) -> None:
+    """The ladder's scalar options: ``ideal`` one of ``choices``, ``anchor`` None or in (chance,
+    1], ``max_step2_rows`` None or a whole number of at least 5 (step 2's least)."""
+    if ideal not in choices:
+        raise DataError(f"ideal must be one of: {', '.join(choices)}; got {ideal!r}")
+    if anchor is not None and not (is_real(anchor) and 0 < anchor <= 1 and (chance is None or anchor > chance)):
+        raise DataError(f"anchor (accuracy at zero task loss) must be in (chance, 1], got {anchor!r}")
+    if max_step2_rows is not None and not (is_integer(max_step2_rows) and max_step2_rows >= 5):
+        raise DataError(f"max_step2_rows must be a whole number of at least 5 (step 2's least) or None, "
+                        f"got {max_step2_rows!r}")

@@ -18,7 +18,7 @@
     of largest compute: a model whose target was not fitted is off by
     ``bias + kappa * z1 + tau * max(eta - eta_max, 0) * z2`` (accuracy units; ``eta = w . S + b``,
     ``eta_max`` the fitted models' largest; the grid posterior of
-    :func:`bayeslaw.infer.extrapolation_posterior.error_posterior` with :data:`BIAS_GRID`). The bias is there
+    :func:`bayeslaw.infer.extrapolation_posterior.error_posterior` with :data:`~bayeslaw.downstream.observational_error.BIAS_GRID`). The bias is there
     because the misses are one-sided (obsscaling MMLU: the nested fits under-predict 68% of the
     models above their cutoffs, mean +3 points), and a symmetric error wide enough for those
     over-covers the rest. The in-sample noise ``sigma_t`` is learned mostly from small models at
@@ -47,6 +47,7 @@ from bayeslaw.data.columns import (
     listed_rows,
     parse_numbers,
     positive_or_missing,
+    warn_repeated_rows,
 )
 from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, sample
@@ -56,21 +57,17 @@ from bayeslaw.downstream.inputs import (
     check_folds,
     check_share,
     row_numbers,
+    train_mask,
 )
+from bayeslaw.downstream.observational_error import BIAS_GRID, NESTED_QUANTILES, link_error
 from bayeslaw.downstream.pca import leaders
-from bayeslaw.infer.extrapolation_posterior import error_posterior
 from bayeslaw.results.draws import check_kind, check_seed
 from bayeslaw.results.extrapolation_error import GRID
 
 #: the paper's default holdout cutoff: Llama-2-7B's training compute, 8.4e22 FLOPs
 FLOPS_CUTOFF = 8.4e22
-#: nested fits of the link's extrapolation error hold out the fitted models above these quantiles
-#: of log FLOPs
-NESTED_QUANTILES = (0.6, 0.8)
 #: smallest target noise (accuracy units) the link's likelihood allows
 NOISE_FLOOR = 0.01
-#: grid of the link's extrapolation bias (accuracy units), uniform prior
-BIAS_GRID = np.linspace(-0.1, 0.1, 41)
 
 
 def _make_model(k: int, n_bench: int, n_fam: int, ceiling: float | None, order: np.ndarray):
@@ -194,8 +191,9 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
         ``benchmarks`` columns (accuracies in [0, 1], may be missing) and the ``target``.
     group, flops : str
         The model-family column (each family has its own compute efficiency) and the FLOPs column.
-    train : bool array, optional
-        Models whose target is fitted (default: every model with a target value). The
+    train : bool array or Series, optional
+        Models whose target is fitted (default: every model with a target value); a Series is
+        matched to ``models`` by its index, anything else by position. The
         paper's holdout is ``models[flops] < FLOPS_CUTOFF``.
     k : int
         Number of capability factors (the paper uses 3).
@@ -203,11 +201,9 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
         Floor of the sigmoid link (the benchmark's random-guess accuracy).
     ceiling : float or None
         Share of the way from ``chance`` to 1 that the link reaches at infinite capability; None
-        (default) learns it with a Beta(6, 1.5) prior. The training models rarely reach the top of
-        the curve, so the data barely tell it (obsscaling MMLU, cutoff 8.4e22: with chance 0.25 the
-        learned ceiling settled at the best training model's 0.58 and capped every larger model
-        there; fixed at 1, the steep fitted sigmoid sent them to 0.9-1.0; chance 0 with a learned
-        ceiling extrapolates best, MAE 4.7 points).
+        (default) learns it with a Beta(6, 1.5) prior: the training models rarely reach the top
+        of the curve, and a ceiling fixed at 1 sends a steep fitted sigmoid to near-perfect scores
+        beyond them (``benchmarks/README.md``).
     extrapolation_folds : int
         Nested fits (0 to 2) measuring the link's extrapolation error (bias, offset and slope
         change): each refits on the fitted models below a quantile (60%, 80%) of log FLOPs and
@@ -227,8 +223,8 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     missing = [c for c in need if c not in models.columns]
     if missing:
         raise DataError(f"models table has no column {missing[0]!r}")
-    frame = models.reset_index(drop=True)
-    noun = "the models table"
+    frame, noun = models.reset_index(drop=True), "the models table"
+    warn_repeated_rows(frame, need, noun, "models")
     if not is_integer(k) or not 1 <= k <= min(len(benchmarks), len(frame)):
         raise DataError(f"k must be between 1 and the number of benchmarks ({len(benchmarks)}) and of models "
                         f"({len(frame)}), got {k!r}")
@@ -244,11 +240,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     check_accuracy(t, target, frame.index)
     check_chance(t, chance, target, noun)
     frame[target] = t  # parsed: the nested fits read it again (a blank cell is missing there too)
-    if train is not None:
-        train = np.asarray(train)
-        if train.dtype != bool or train.shape != (len(frame),):
-            raise DataError(f"train must be a true/false mask with one entry per model ({len(frame)}), got "
-                            f"{train.dtype} values of shape {train.shape}")
+    train = train_mask(train, models.index)
     has_t = np.isfinite(t) if train is None else train & np.isfinite(t)
     of_train = " of the training rows" if train is not None else ""
     if not has_t.any():
@@ -274,35 +266,9 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     if extrapolation_folds:
         settings = {"group": group, "flops": flops, "k": k, "chance": chance, "ceiling": ceiling,
                     "chains": 1, "draws": draws, "warmup": warmup, "seed": seed, "target_accept": target_accept}
-        info["link_error"] = _link_error(fitted, frame, benchmarks, target, has_t, has_c, logc,
-                                         extrapolation_folds, settings)
+        def refit(train):
+            return fit_observational(frame, benchmarks, target, train=train, extrapolation_folds=0, **settings)
+
+        info["link_error"] = link_error(fitted, frame, benchmarks, target, (has_t, has_c, logc),
+                                        extrapolation_folds, refit)
     return fitted
-
-
-def _link_error(fit: ObservationalFit, frame: pd.DataFrame, benchmarks, target: str, has_t, has_c, logc,
-                folds: int, settings: dict) -> dict | None:
-    """Grid posterior of the link's extrapolation error from nested leave-largest-compute-out fits.
-
-    The held-out models of one nested fit share its link, so their residuals are correlated and
-    the posterior is somewhat too sure; its centre is what widens the intervals.
-    """
-    ordered = has_t & has_c
-    t = frame[target].to_numpy(float)
-    residuals, scales, distances = [], [], []
-    for q in NESTED_QUANTILES[:folds]:
-        cut = np.quantile(logc[ordered], q)
-        train, held = ordered & (logc < cut), np.flatnonzero(ordered & (logc >= cut))
-        if train.sum() < 8 or held.size == 0:
-            continue
-        nested = fit_observational(frame, benchmarks, target, train=train, extrapolation_folds=0, **settings)
-        reference = np.median(nested.linear_predictor(np.flatnonzero(train)), axis=0).max()
-        draws = nested.predictive_draws({"row": held}, kind="observed")
-        lo, mid, hi = np.quantile(draws, [0.1587, 0.5, 0.8413], axis=0)
-        residuals.append(t[held] - mid)
-        scales.append((hi - lo) / 2)
-        distances.append(np.maximum(np.median(nested.linear_predictor(held), axis=0) - reference, 0.0))
-    if not residuals:
-        return None
-    r, sc, d = (np.concatenate(v) for v in (residuals, scales, distances))
-    reference = float(np.median(fit.linear_predictor(np.flatnonzero(has_t)), axis=0).max())
-    return {"reference": reference, "weights": error_posterior(r, sc, d, biases=BIAS_GRID), "n_points": int(r.size)}

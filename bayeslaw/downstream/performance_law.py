@@ -43,7 +43,7 @@ import pandas as pd
 from jax.scipy.stats import norm
 
 from bayeslaw.core.errors import DataError, PredictionError
-from bayeslaw.data.columns import listed_rows, parse_numbers
+from bayeslaw.data.columns import listed_rows, parse_numbers, warn_repeated_rows
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, sample
@@ -224,6 +224,7 @@ def fit_performance_law(models: pd.DataFrame, target: str = "mmlu", *, chance: f
         raise DataError(f"table has no column {unstable!r} (the unstable flag)")
     x, k = design(models, "the models table"), instability(models, "the models table")
     require_rows(models, x.shape[1] + 3, "the models table")  # the weights, w0, the noise and the floor
+    warn_repeated_rows(models, [*COLUMNS, target], "the models table", "models")
     y = parse_numbers(models, target, "the models table")
     check_accuracy(y, target, models.index)
     if not np.all(np.isfinite(y)):

@@ -28,7 +28,13 @@ import pandas as pd
 
 from bayeslaw.core.errors import DataError, DataWarning, PredictionError
 from bayeslaw.core.numbers import is_real
-from bayeslaw.data.columns import check_columns, listed_rows, numeric_column, parse_numbers
+from bayeslaw.data.columns import (
+    check_columns,
+    listed_rows,
+    numeric_column,
+    parse_numbers,
+    warn_repeated_rows,
+)
 from bayeslaw.data.files import read_folder_file, require_layout
 from bayeslaw.data.frames import as_frame
 from bayeslaw.downstream.base import ModelFit, sample
@@ -138,6 +144,8 @@ def fit_quantization(curve: pd.DataFrame, pairs: pd.DataFrame, *, chance: float 
     chance = check_share(chance, "chance")
     require_rows(curve, 4, "the curve table")  # top, k, m and the noise
     require_rows(pairs, 2, "the pairs table")
+    warn_repeated_rows(curve, ["params_B", "accuracy"], "the curve table", "models")
+    warn_repeated_rows(pairs, ["params_B", "bits", "delta"], "the pairs table", "pairs")
     off = np.abs(pairs["delta"].to_numpy()) > 1
     if off.any():  # a drop of 2.0 is 200 points: percent given where fractions are meant
         raise DataError(f"column 'delta' in the pairs table is an accuracy difference in [-1, 1] (a fraction, not "

@@ -21,7 +21,7 @@ from bayeslaw.downstream import (
     fit_performance_law,
     fit_quantization,
 )
-from bayeslaw.downstream.inputs import check_chance, flag_column, positive_values, row_numbers
+from bayeslaw.downstream.inputs import check_chance, flag_column, positive_values, row_numbers, train_mask
 
 
 def _draws(*shape):
@@ -208,3 +208,66 @@ def test_ladder_predictions_and_losses_are_checked():
     with pytest.raises(PredictionError) as info:
         fit.accuracy_at(["x"])
     assert str(info.value) == "task losses must be one or more non-negative finite numbers, got ['x']"
+
+
+def test_a_train_series_is_matched_by_its_index_not_its_position():
+    """fit_observational(train=Series) read the mask by position: a mask built on a reordered or
+    filtered copy of the table picked other models without a word."""
+    index = pd.Index(["a", "b", "c", "d"])
+    shuffled = pd.Series([True, False, True, False], index=["d", "c", "b", "a"])
+    assert train_mask(shuffled, index).tolist() == [False, True, False, True]
+    assert train_mask([True, False, True, False], index).tolist() == [True, False, True, False]
+    assert train_mask(None, index) is None
+    cases = [
+        (pd.Series([True, True, False], index=["a", "b", "c"]),
+         "train is a Series matched to the models table by its index, and it has no entry for row d"),
+        (pd.Series([True] * 5, index=["a", "b", "c", "d", "e"]),
+         "train is a Series matched to the models table by its index, and it names row e, which the table lacks"),
+        (pd.Series([True] * 4, index=["a", "a", "b", "c"]),
+         "train is a Series: its index and the models table's must name each row once to be matched; pass a "
+         "list or an array to match by position"),
+        (pd.Series([1, 0, 1, 0], index=index),
+         "train must be a true/false mask with one entry per model (4), got int64 values of shape (4,)"),
+    ]
+    for train, message in cases:
+        with pytest.raises(DataError) as info:
+            train_mask(train, index)
+        assert str(info.value) == message
+    obs = pd.DataFrame({"family": ["a", "b"] * 5, "flops": np.geomspace(1e20, 1e23, 10),
+                        **{b: np.linspace(0.3, 0.7, 10) for b in ("b1", "b2", "b3", "t")}}, index=range(10, 20))
+    with pytest.raises(DataError) as info:
+        fit_observational(obs, ["b1", "b2", "b3"], "t", train=pd.Series(True, index=range(10)))
+    assert str(info.value).startswith("train is a Series matched to the models table by its index, and it has "
+                                      "no entry for rows 10, 11, 12, 13, 14, ...")
+
+
+def test_downstream_fits_warn_about_repeated_rows_as_bl_fit_does():
+    """A table concatenated twice was fitted twice without the DataWarning bl.fit gives: every
+    model counted double and the intervals narrowed, unsaid. (Each call then stops at a later,
+    unrelated refusal, so nothing samples.)"""
+    from bayeslaw.core.errors import DataWarning
+
+    def doubled(frame):
+        return pd.concat([frame, frame.iloc[:2]], ignore_index=True)
+
+    curve = pd.DataFrame({"params_B": [0.5, 1, 3, 7, 13], "accuracy": [0.26, 0.3, 0.4, 0.5, 0.6]})
+    pairs = pd.DataFrame({"params_B": [7, 13], "bits": [4, 4], "delta": [-2.0, -0.01]})
+    obs = _obs_models()
+    calls = [
+        (lambda: fit_observational(doubled(obs), ["b1", "b2"], "target", k=5),
+         "rows 6, 7 of the models table repeat earlier rows in family, flops, target, b1, b2: each copy counts "
+         "as one more of the models"),
+        (lambda: fit_ladder(doubled(_ladder_runs()), anchor=2.0),
+         "rows 10, 11 of the runs table repeat earlier rows in N, D, task_loss, accuracy, final: each copy "
+         "counts as one more of the checkpoints"),
+        (lambda: fit_quantization(doubled(curve), pairs),
+         "rows 5, 6 of the curve table repeat earlier rows in params_B, accuracy: each copy counts as one more "
+         "of the models"),
+        (lambda: fit_performance_law(doubled(_pl_models()), chance=0.8),
+         "rows 12, 13 of the models table repeat earlier rows in layers, hidden, ffn, tokens_T, params_B, mmlu: "
+         "each copy counts as one more of the models"),
+    ]
+    for call, message in calls:
+        with pytest.warns(DataWarning) as caught, pytest.raises(DataError):
+            call()
+        assert any(str(w.message).startswith(message) for w in caught), [str(w.message) for w in caught]
