@@ -117,13 +117,14 @@ def _observational(args: argparse.Namespace, task: str):
     from bayeslaw.cli.args import CliError
     from bayeslaw.data.files import require_layout
     from bayeslaw.downstream.observational import FLOPS_CUTOFF, fit_observational
-    from bayeslaw.downstream.obsscaling import load_obsscaling
+    from bayeslaw.downstream.obsscaling import load_obsscaling, table_name
 
     if task not in OBS_BENCHMARKS:
         raise BayeslawError(f"unknown --task {task!r} for the observational model; benchmarks: "
                             + ", ".join(OBS_BENCHMARKS))
     models = load_obsscaling(args.data)
     require_layout(models, OBS_BENCHMARKS, args.data, "observational")
+    models.attrs["table"] = table_name(args.data)  # the fit's refusals name the file
     bench = [b for b in OBS_BENCHMARKS if b != task]
     if args.factors > len(models):  # fit_observational's message names its k
         raise CliError(f"--factors {args.factors} needs at least {args.factors} models; data folder "

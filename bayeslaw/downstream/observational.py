@@ -189,6 +189,7 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     models : DataFrame
         One row per model: the ``group`` column, ``flops`` (training FLOPs, may be missing), the
         ``benchmarks`` columns (accuracies in [0, 1], may be missing) and the ``target``.
+        ``models.attrs["table"]``, where set, is how refusals name the table (e.g. its file).
     group, flops : str
         The model-family column (each family has its own compute efficiency) and the FLOPs column.
     train : bool array or Series, optional
@@ -223,7 +224,9 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
     missing = [c for c in need if c not in models.columns]
     if missing:
         raise DataError(f"models table has no column {missing[0]!r}")
-    frame, noun = models.reset_index(drop=True), "the models table"
+    # the command line names the file it read (attrs["table"]), so messages point into that file
+    source = models.attrs.get("table")
+    frame, noun = models.reset_index(drop=True), str(source or "the models table")
     warn_repeated_rows(frame, need, noun, "models")
     if not is_integer(k) or not 1 <= k <= min(len(benchmarks), len(frame)):
         raise DataError(f"k must be between 1 and the number of benchmarks ({len(benchmarks)}) and of models "
@@ -233,11 +236,11 @@ def fit_observational(models: pd.DataFrame, benchmarks: list[str], target: str, 
         raise DataError(f"column '{group}' in {noun} has missing values: {listed_rows(frame.index[no_group])}")
     y = np.column_stack([parse_numbers(frame, name, noun) for name in benchmarks])
     for j, name in enumerate(benchmarks):
-        check_accuracy(y[:, j], name, frame.index)
+        check_accuracy(y[:, j], name, frame.index, noun=source)
         if not np.isfinite(y[:, j]).any():
             raise DataError(f"column '{name}' of {noun} has no score: every benchmark needs at least one")
     t = parse_numbers(frame, target, noun)
-    check_accuracy(t, target, frame.index)
+    check_accuracy(t, target, frame.index, noun=source)
     check_chance(t, chance, target, noun)
     frame[target] = t  # parsed: the nested fits read it again (a blank cell is missing there too)
     train = train_mask(train, models.index)

@@ -9,8 +9,15 @@ import pandas as pd
 from bayeslaw.core.errors import DataError
 from bayeslaw.data.columns import is_missing, listed_rows, parse_numbers, positive_or_missing
 from bayeslaw.data.files import read_folder_file, require_layout
+from bayeslaw.downstream.inputs import check_accuracy
 
-__all__ = ["load_obsscaling"]
+__all__ = ["load_obsscaling", "table_name"]
+
+
+def table_name(data_dir) -> str:
+    """How messages name the folder's table; the command line gives it to the fit as
+    ``attrs["table"]`` of the loaded, unedited table, so the fit's refusals name the file too."""
+    return f"base_llm_benchmark_eval.csv of '{data_dir}'"
 
 
 def load_obsscaling(data_dir) -> pd.DataFrame:
@@ -18,11 +25,11 @@ def load_obsscaling(data_dir) -> pd.DataFrame:
 
     Columns: model, family, params_B, tokens_T, flops (FLOPs, not 1e21) and the 8 benchmarks.
     A missing folder, file or layout column is a DataError naming it; text in a number column, a
-    size or FLOPs figure <= 0 or a missing family is a DataError naming the column and row (0 =
-    the first row below the header).
+    size or FLOPs figure <= 0, a score outside [0, 1] (percent) or a missing family is a DataError
+    naming the file, the column and the row (0 = the first row below the header).
     """
     t = read_folder_file(data_dir, "base_llm_benchmark_eval.csv", "observational")
-    noun = f"base_llm_benchmark_eval.csv of '{data_dir}'"
+    noun = table_name(data_dir)
     sizes = ["Model Size (B)", "Pretraining Data Size (T)", "FLOPs (1E21)"]
     require_layout(t, ["Model", "Model Family", *sizes], data_dir, "observational")
     if t.empty:
@@ -31,6 +38,8 @@ def load_obsscaling(data_dir) -> pd.DataFrame:
         raise DataError(f"column 'Model Family' in {noun} has missing values: {listed_rows(t.index[no_family])}")
     for column in t.columns.drop(["Model", "Model Family"]):  # sizes and benchmark scores
         t[column] = positive_or_missing(t, column, noun) if column in sizes else parse_numbers(t, column, noun)
+        if column not in sizes:  # scores: a percent column is named with its file here, not later in the fit
+            check_accuracy(t[column].to_numpy(float), column, t.index, noun=noun)
     btlm = t["Model"] == "cerebras/btlm-3b-8k-base"
     t.loc[btlm, "Pretraining Data Size (T)"] = 0.627
     t.loc[btlm, "FLOPs (1E21)"] = 6 * t.loc[btlm, "Model Size (B)"] * 0.627

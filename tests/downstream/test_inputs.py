@@ -21,7 +21,13 @@ from bayeslaw.downstream import (
     fit_performance_law,
     fit_quantization,
 )
-from bayeslaw.downstream.inputs import check_chance, flag_column, positive_values, row_numbers, train_mask
+from bayeslaw.downstream.inputs import (
+    check_chance,
+    flag_column,
+    positive_values,
+    row_numbers,
+    train_mask,
+)
 
 
 def _draws(*shape):

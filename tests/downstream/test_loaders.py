@@ -47,7 +47,10 @@ def _obs_folder(folder, edit=None):
      "column 'Model Size (B)' in base_llm_benchmark_eval.csv of '{f}' must be positive where given: row 1 (inf)"),
     (_cell("Model Family", 5, None), "column 'Model Family' in base_llm_benchmark_eval.csv of '{f}' has missing values: row 5"),
     (lambda frame: frame.iloc[:0], "base_llm_benchmark_eval.csv of '{f}' has no rows"),
-], ids=["text-flops", "text-score", "negative-flops", "inf-size", "no-family", "header-only"])
+    (lambda frame: frame.assign(**{"ARC-C": frame["ARC-C"] * 100}),
+     "column 'ARC-C' in base_llm_benchmark_eval.csv of '{f}' holds accuracies and must lie in [0, 1]: rows 0 (30), "
+     "1 (35), 2 (40), 3 (45), 4 (50), ..."),
+], ids=["text-flops", "text-score", "negative-flops", "inf-size", "no-family", "header-only", "percent-score"])
 def test_a_bad_obsscaling_folder_is_an_exact_error(edit, message, tmp_path):
     """Text in FLOPs was a TypeError, text in a score 'could not convert string to float', a
     negative or infinite FLOPs figure and a header-only file went on to the fit."""
@@ -291,10 +294,12 @@ def _cli(monkeypatch, capsys):
     (None, "data folder '{f}' has no model at or above the holdout cutoff of 8.4e+22 FLOPs with a MMLU score: "
            "nothing to predict"),
     (lambda frame: frame.iloc[:1], "--factors 2 needs at least 2 models; data folder '{f}' has 1"),
-], ids=["nothing-above", "one-model"])
+    (lambda frame: frame.assign(**{"FLOPs (1E21)": frame["FLOPs (1E21)"] * 10.0 ** np.arange(6), "HumanEval": np.nan}),
+     "column 'HumanEval' of base_llm_benchmark_eval.csv of '{f}' has no score: every benchmark needs at least one"),
+], ids=["nothing-above", "one-model", "empty-benchmark"])
 def test_observational_cli_refuses_before_sampling(edit, message, tmp_path, _cli):
     """Every model below the cutoff: a fit of about 50 s, then pandas' 'Empty DataFrame' and exit 0;
     one model: 'k must be between 1 and the number of benchmarks (7) and of models (1), got 2',
-    the API's name for --factors."""
+    the API's name for --factors; an empty benchmark column was in 'the models table', not the file."""
     folder = _obs_folder(tmp_path / "obs", edit)  # FLOPs 6e21 to 3.6e22: all below 8.4e22
     assert _cli("observational", str(folder)) == (2, "", f"bayeslaw: error: {message.format(f=folder)}\n")
