@@ -98,13 +98,16 @@ def load_dataset(
     Raises
     ------
     DataError
-        For an unknown name, a file whose sha256 differs from the registry's, a failed
-        download, or a file not found with ``download=False``.
+        For an unknown name, a ``data_dir`` that is not a folder, a file whose sha256 differs
+        from the registry's, a failed download, or a file not found with ``download=False``.
     """
     path = Path(_registry) if _registry is not None else _data_dir() / "registry.toml"
     registry = _read_registry(path)
     if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
         raise DataError(f"data_dir must be a folder path, got {type(data_dir).__name__}")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():  # a typo was only "looked in"
+        state = "is a file, not a folder" if Path(data_dir).expanduser().exists() else "does not exist"
+        raise DataError(f"data_dir '{data_dir}' {state}")
     if not isinstance(name, str) or name not in registry:  # a list was an unhashable TypeError
         raise DataError(f"unknown dataset '{name}'; known datasets: {', '.join(registry)}")
     entry = registry[name]

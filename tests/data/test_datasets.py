@@ -188,6 +188,7 @@ def test_failed_download(tmp_path):
 def test_download_false_says_where_it_looked(tmp_path):
     reg = make_registry(tmp_path, make_source(tmp_path))
     mine = tmp_path / "mine"
+    mine.mkdir()  # a folder without the file (a missing folder is refused as such)
     msg = (f"dataset 'toy' was not found locally (looked in: {reg.parent}, {mine}, "
            f"{tmp_path / 'cache' / 'datasets'}) and download=False; put toy.csv in one of these "
            "folders or set BAYESLAW_DATA_DIR to the folder that holds it")
@@ -254,3 +255,9 @@ def test_a_cache_folder_that_is_a_file_and_odd_arguments_are_one_line(tmp_path, 
         load_dataset(["toy"], _registry=reg)
     with pytest.raises(DataError, match=re.escape("data_dir must be a folder path, got int")):
         load_dataset("toy", data_dir=123, _registry=reg)
+    with pytest.raises(DataError) as info:  # both were only listed among the folders "looked in"
+        load_dataset("toy", data_dir=blocker, _registry=reg)
+    assert str(info.value) == f"data_dir '{blocker}' is a file, not a folder"
+    with pytest.raises(DataError) as info:
+        load_dataset("toy", data_dir=tmp_path / "nope", _registry=reg)
+    assert str(info.value) == f"data_dir '{tmp_path / 'nope'}' does not exist"
