@@ -63,10 +63,25 @@ def run_projection(plan, x: dict, run, family, mask=None) -> jnp.ndarray:
     return jnp.eye(plan.n_runs) - design @ jnp.linalg.pinv(design)
 
 
+#: runs whose last checkpoint lies within this factor of the longest run's share its schedule end
+SHARED_END = 0.9
+
+
 def run_fraction(plan, x: dict, run) -> jnp.ndarray:
-    """Share of its run's training each row has seen: ``D / max D of the run`` (1 at the end)."""
+    """Share of its run's schedule each row has seen: ``D / end of the run`` (1 at the end).
+
+    A run ends at its last checkpoint, unless most runs end together (within
+    :data:`SHARED_END` of the longest: a suite trained on one schedule, as Pythia, OLMo or
+    GPT-3's curves are) and it stops short of them: then it was cut short (a run still training,
+    or rows left out beyond a compute cutoff), its last checkpoint is part-way through the
+    shared schedule, and the run ends where the others do: taken as the end of its schedule, a
+    large run's early, unannealed checkpoint would pin the law above the run's real end.
+    """
     final = jax.ops.segment_max(x["D"], run, plan.n_runs)
-    return x["D"] / final[run]
+    longest = jnp.max(final)
+    together = final >= SHARED_END * longest
+    end = jnp.where((jnp.mean(together) > 0.5) & ~together, longest, final)
+    return x["D"] / end[run]
 
 
 def checkpoint_excess(excess, power, fraction) -> jnp.ndarray:

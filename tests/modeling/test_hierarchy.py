@@ -295,3 +295,25 @@ def test_a_nested_fit_reads_its_noise_bound_from_its_own_rows(curves):
     masked = nested_fits(_bare_fit(wild), below[None], seed=0)[0]
     np.testing.assert_allclose(masked._noise_bound, nested._noise_bound)
     assert np.all(np.isfinite(nested._noise_bound)) and nested.fitted_rows is not None
+
+
+def test_a_run_cut_short_of_a_shared_schedule_ends_where_the_others_do():
+    """A run whose last checkpoint stops short of a schedule most runs share (a compute cutoff, a
+    run still training) was taken as finished: its unannealed last checkpoint sat on the law."""
+    from types import SimpleNamespace
+
+    from bayeslaw.modeling.run_effects import run_fraction
+
+    grid = np.geomspace(1e10, 3e11, 5)
+    D = np.concatenate([grid, grid, grid, grid[:2]])  # three runs on one schedule, the last cut short
+    run = np.repeat([0, 1, 2, 3], [5, 5, 5, 2])
+    plan = SimpleNamespace(n_runs=4)
+    fraction = np.asarray(run_fraction(plan, {"D": D}, run))
+    np.testing.assert_allclose(fraction[-2:], grid[:2] / 3e11)
+    np.testing.assert_allclose(fraction[4::5][:3], 1.0)
+    # runs of their own lengths (a sweep of budgets): each ends at its last checkpoint
+    D = np.concatenate([grid[:2], grid[:3], grid[:4], grid])
+    run = np.repeat([0, 1, 2, 3], [2, 3, 4, 5])
+    fraction = np.asarray(run_fraction(SimpleNamespace(n_runs=4), {"D": D}, run))
+    np.testing.assert_allclose(fraction[[1, 4, 8, 13]], 1.0)
+
