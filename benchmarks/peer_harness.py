@@ -1,10 +1,10 @@
 """Peer comparison: bayeslaw's default fit-and-predict against the tools a user would pick instead.
 
-On every data set of ../shared/data with a loss law (calibration_report's six plus steplaw), each
-fixed leave-largest-out split of :data:`peers.data.SPLITS` (by N and by C, without and with a 10x
-gap) is fitted by each tool, and the held-out runs are scored: median ARE of the point prediction,
-coverage at 50/80/95%, relative interval score at 80/95%, CRPS where the tool gives draws, wall
-time. Writes benchmarks/results/<out>.json and <out>.md.
+On every data set of ../shared/data with a loss law (calibration_report's six, steplaw, and GPT-3's
+and OPT's training curves), each fixed leave-largest-out split of :data:`peers.data.SPLITS` (by N
+and by C, without and with a 10x gap) is fitted by each tool, and the held-out runs are scored:
+median ARE of the point prediction, coverage at 50/80/95%, relative interval score at 80/95%,
+CRPS where the tool gives draws, wall time. Writes benchmarks/results/<out>.json and <out>.md.
 
     python benchmarks/peer_harness.py [--only chinchilla,gadre_overtraining] [--splits N,C,N-gap,C-gap]
         [--tools bayeslaw,huber,huber_resid,ssl,chinchilla_pkg] [--quick] [--bayeslaw-kwargs JSON]

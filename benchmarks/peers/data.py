@@ -2,7 +2,8 @@
 
 The loaders are calibration_report's (one place decides which rows of a data set are usable);
 steplaw's dense frontier (the lowest smoothed loss over each (N, D) cell's learning-rate x
-batch-size grid) is added here. Every frame gets a ``C`` column: the data set's own FLOP count
+batch-size grid) and GPT-3's and OPT's validation curves (checkpoints of runs on one shared
+schedule, from the Hitchhiker's Guide's collection) are added here. Every frame gets a ``C`` column: the data set's own FLOP count
 where it has one (``flops``, ``C`` or ``C_6ND``), else ``6 N D``.
 
 Splits are declarative and fixed (:data:`SPLITS`): no cutoff is tuned to a data set. A split
@@ -43,6 +44,35 @@ def steplaw() -> pd.DataFrame:
     return pd.DataFrame({"N": frame["N"], "D": frame["D"], "loss": frame["min_smooth_loss"]})
 
 
+#: training curves: checkpoints from this many tokens on (the Hitchhiker's Guide's cut, as pythia)
+CURVE_MIN_TOKENS = 10e9
+#: a digitised curve is thinned to the median of each of this many log-spaced bins of tokens
+CURVE_BINS = 16
+
+
+def gpt3_curves() -> pd.DataFrame:
+    """GPT-3's eight validation-loss curves (125M-175B, 300B tokens each, digitised from Brown et
+    al. 2020, Fig. 4.1): one row per run and log-spaced bin of tokens >= 10B, the bin's median
+    tokens and loss (the digitised points scatter about the curve; ~2000 per run otherwise)."""
+    frame = pd.read_csv(_data_dir() / "hitchhiker_colpret" / "gpt3_extracted_training_curves.csv")
+    frame = frame[frame["val_loss"].notna()].assign(D=frame["tokens_seen_billions"] * 1e9)
+    frame = frame[frame["D"] >= CURVE_MIN_TOKENS]
+    edges = np.geomspace(CURVE_MIN_TOKENS, frame["D"].max() * (1 + 1e-9), CURVE_BINS + 1)
+    frame = frame.assign(bin=np.searchsorted(edges, frame["D"], side="right"))
+    rows = frame.groupby(["model", "bin"]).agg(N=("N", "first"), D=("D", "median"), loss=("val_loss", "median"))
+    rows = rows.reset_index()
+    return pd.DataFrame({"run": "gpt3-" + rows["model"], "N": rows["N"], "D": rows["D"], "loss": rows["loss"]})
+
+
+def opt_curves() -> pd.DataFrame:
+    """OPT's six validation curves (125M-175B; Xia et al. 2023): log perplexity (nats) at each
+    checkpoint from 10B tokens on, one run per model size."""
+    frame = pd.read_csv(_data_dir() / "hitchhiker_colpret" / "opt_trajectories.csv")
+    frame = frame[frame["tokens"] >= CURVE_MIN_TOKENS]
+    return pd.DataFrame({"run": "opt-" + frame["model_size"], "N": frame["N"], "D": frame["tokens"],
+                         "loss": np.log(frame["val_perplexity"])})
+
+
 @dataclass(frozen=True)
 class DataSet:
     """A data set with a loss law: its loader and the column naming its families (or None)."""
@@ -56,6 +86,8 @@ def datasets() -> dict[str, DataSet]:
     """Every data set of calibration_report's table, plus steplaw, by name."""
     out = {name: DataSet(name, loader, group) for name, loader, _, _, _, group, _ in cr.CASES}
     out["steplaw"] = DataSet("steplaw", steplaw, None)
+    out["gpt3_curves"] = DataSet("gpt3_curves", gpt3_curves, None)
+    out["opt_curves"] = DataSet("opt_curves", opt_curves, None)
     return out
 
 

@@ -130,6 +130,21 @@ def test_real_splits_are_disjoint_and_keep_the_gap():
                 assert split.test["run"].is_unique
 
 
+@pytest.mark.parametrize(("name", "runs"), [("gpt3_curves", 8), ("opt_curves", 6)])
+def test_training_curves_are_runs_of_checkpoints_from_10b_tokens(name, runs):
+    """GPT-3's digitised curves are thinned to one row per log-spaced bin of tokens; OPT's
+    perplexities are read as losses (nats); both keep checkpoints from 10B tokens on."""
+    try:
+        frame = pdata.load(pdata.datasets()[name])
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    assert frame["run"].nunique() == runs
+    assert frame.groupby("run").size().max() <= (pdata.CURVE_BINS if name == "gpt3_curves" else 40)
+    assert (frame["D"] >= pdata.CURVE_MIN_TOKENS).all() and frame.groupby("run")["N"].nunique().eq(1).all()
+    assert frame["loss"].between(1.5, 4.0).all()  # nats: GPT-3 1.79-2.9, OPT log-perplexity 2.28-3.6
+    np.testing.assert_allclose(frame["C"], 6 * frame["N"] * frame["D"])
+
+
 # -- tools (no MCMC) ---------------------------------------------------------------------------------
 
 TRUE = {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.36}
