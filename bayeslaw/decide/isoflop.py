@@ -175,6 +175,12 @@ def isoflop(runs, *, by: str = "C", target: str = "loss", flops: str | float = "
                         centres, ranges, ci_prob, rng)
     if window is None:
         _check_shape(selected, kept, result, by, rng)
+    below = [f"{by}={c:.4g} ({m:.3g})" for c, (_, y_b), m
+             in zip(kept, selected, result.budgets["loss_median"], strict=True) if (y_b > 0).all() and m <= 0]
+    if below:  # a positive target's minimum below zero: the parabola's vertex lies far from its runs
+        warnings.warn(f"isoflop: the {target} at the optimum is below zero at budgets {_listed(below)}, while "
+                      f"every run there is above it: the runs at those budgets do not form a valley, and their "
+                      f"optima are not to be trusted", DataWarning, stacklevel=2)
     return result
 
 

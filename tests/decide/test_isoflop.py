@@ -509,3 +509,16 @@ def test_a_flops_formula_the_runs_do_not_follow_and_repeated_rows_are_warned(swe
         bl.isoflop(twice, draws=200)
     with pytest.raises(bl.PredictionError, match=re.escape("budgets: 1e+19 given more than once; give each once")):
         bl.isoflop_grid([1e20, 1e19, 1e19])
+
+
+def test_an_optimum_below_zero_loss_is_warned_about():
+    """The demo table is not an isoFLOP sweep: one budget's parabola put its optimum at loss
+    -3.84 (every run there above 2) with only the general 'extrapolated or undefined' warning."""
+    runs = bl.load_dataset("synthetic_families")
+    with pytest.warns(bl.DataWarning) as caught:
+        fit = bl.isoflop(runs)
+    below = [str(w.message) for w in caught if "below zero" in str(w.message)]
+    assert below == ["isoflop: the loss at the optimum is below zero at budgets C=5.608e+19 (-3.84), while every "
+                     "run there is above it: the runs at those budgets do not form a valley, and their optima are "
+                     "not to be trusted"]
+    assert fit.budgets.loc[np.isclose(fit.budgets["C"], 5.608e19, rtol=1e-3), "loss_median"].item() < 0
