@@ -65,22 +65,31 @@ def run_projection(plan, x: dict, run, family, mask=None) -> jnp.ndarray:
 
 #: runs whose last checkpoint lies within this factor of the longest run's share its schedule end
 SHARED_END = 0.9
+#: ... when at least this share of the runs ends there
+SHARED_SHARE = 1 / 3
 
 
 def run_fraction(plan, x: dict, run) -> jnp.ndarray:
     """Share of its run's schedule each row has seen: ``D / end of the run`` (1 at the end).
 
-    A run ends at its last checkpoint, unless most runs end together (within
-    :data:`SHARED_END` of the longest: a suite trained on one schedule, as Pythia, OLMo or
-    GPT-3's curves are) and it stops short of them: then it was cut short (a run still training,
-    or rows left out beyond a compute cutoff), its last checkpoint is part-way through the
-    shared schedule, and the run ends where the others do: taken as the end of its schedule, a
-    large run's early, unannealed checkpoint would pin the law above the run's real end.
+    A run ends at its last checkpoint, unless it was cut short of a schedule the runs share: at
+    least :data:`SHARED_SHARE` of the runs end together (within :data:`SHARED_END` of the
+    longest, as a suite trained on one schedule does: Pythia, OLMo, GPT-3's curves) and every run
+    that stops short of them is larger (N) than every run that ends there, the signature of a
+    compute cutoff (C = 6 N D keeps fewer tokens of a larger run) or of large runs still training.
+    Such a run's last checkpoint is part-way through the shared schedule, and the run ends where
+    the others do: taken as the end of its schedule, a large run's early, unannealed checkpoint
+    would pin the law above the run's real end. Sweeps whose runs end where their own budgets do
+    (smaller runs longer, as on an isoFLOP grid, or each run its own length) are left as they are.
     """
     final = jax.ops.segment_max(x["D"], run, plan.n_runs)
+    size = jax.ops.segment_max(x["N"], run, plan.n_runs) if "N" in x else jnp.zeros_like(final)
     longest = jnp.max(final)
     together = final >= SHARED_END * longest
-    end = jnp.where((jnp.mean(together) > 0.5) & ~together, longest, final)
+    largest_together = jnp.max(jnp.where(together, size, -jnp.inf))
+    smallest_short = jnp.min(jnp.where(together, jnp.inf, size))
+    shared = (jnp.mean(together) >= SHARED_SHARE) & (smallest_short > largest_together)
+    end = jnp.where(shared & ~together, longest, final)
     return x["D"] / end[run]
 
 

@@ -298,8 +298,9 @@ def test_a_nested_fit_reads_its_noise_bound_from_its_own_rows(curves):
 
 
 def test_a_run_cut_short_of_a_shared_schedule_ends_where_the_others_do():
-    """A run whose last checkpoint stops short of a schedule most runs share (a compute cutoff, a
-    run still training) was taken as finished: its unannealed last checkpoint sat on the law."""
+    """A larger run whose last checkpoint stops short of a schedule smaller runs share (a compute
+    cutoff, a run still training) was taken as finished: its unannealed last checkpoint sat on the
+    law (GPT-3's 175B run at 17B tokens put E at 2.05, its final loss 1.79)."""
     from types import SimpleNamespace
 
     from bayeslaw.modeling.run_effects import run_fraction
@@ -308,12 +309,26 @@ def test_a_run_cut_short_of_a_shared_schedule_ends_where_the_others_do():
     D = np.concatenate([grid, grid, grid, grid[:2]])  # three runs on one schedule, the last cut short
     run = np.repeat([0, 1, 2, 3], [5, 5, 5, 2])
     plan = SimpleNamespace(n_runs=4)
-    fraction = np.asarray(run_fraction(plan, {"D": D}, run))
+    N = np.repeat([1e8, 2e8, 4e8, 8e8], [5, 5, 5, 2])
+    fraction = np.asarray(run_fraction(plan, {"D": D, "N": N}, run))
     np.testing.assert_allclose(fraction[-2:], grid[:2] / 3e11)
     np.testing.assert_allclose(fraction[4::5][:3], 1.0)
-    # runs of their own lengths (a sweep of budgets): each ends at its last checkpoint
-    D = np.concatenate([grid[:2], grid[:3], grid[:4], grid])
-    run = np.repeat([0, 1, 2, 3], [2, 3, 4, 5])
-    fraction = np.asarray(run_fraction(SimpleNamespace(n_runs=4), {"D": D}, run))
-    np.testing.assert_allclose(fraction[[1, 4, 8, 13]], 1.0)
-
+    # a compute cutoff on a shared schedule: one run complete of three, the larger two cut short
+    D = np.concatenate([grid, grid[:3], grid[:2]])
+    run, N = np.repeat([0, 1, 2], [5, 3, 2]), np.repeat([1e8, 2e8, 4e8], [5, 3, 2])
+    fraction = np.asarray(run_fraction(SimpleNamespace(n_runs=3), {"D": D, "N": N}, run))
+    np.testing.assert_allclose(fraction[5:], np.concatenate([grid[:3], grid[:2]]) / 3e11)
+    # runs that end where their own budgets do: larger runs longer (runs of their own lengths) or
+    # smaller runs longer (an isoFLOP grid read at its budgets); each ends at its last checkpoint
+    counts = [2, 3, 4, 5]
+    run = np.repeat([0, 1, 2, 3], counts)
+    D = np.concatenate([grid[:c] for c in counts])
+    for sizes in ([1e8, 2e8, 4e8, 8e8], [8e8, 4e8, 2e8, 1e8]):
+        fraction = np.asarray(run_fraction(SimpleNamespace(n_runs=4), {"D": D, "N": np.repeat(sizes, counts)}, run))
+        np.testing.assert_allclose(fraction[np.cumsum(counts) - 1], 1.0)
+    # the rows of a larger run stopping short of smaller runs that share a schedule, but only one
+    # run of four ends there: not a shared schedule
+    D = np.concatenate([grid, grid[:4], grid[:3], grid[:2]])
+    run, N = np.repeat([0, 1, 2, 3], [5, 4, 3, 2]), np.repeat([1e8, 2e8, 4e8, 8e8], [5, 4, 3, 2])
+    fraction = np.asarray(run_fraction(SimpleNamespace(n_runs=4), {"D": D, "N": N}, run))
+    np.testing.assert_allclose(fraction[[4, 8, 11, 13]], 1.0)
