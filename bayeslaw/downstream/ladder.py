@@ -23,9 +23,9 @@ is not attainable, e.g. C4 loss). ``ideal="pin"`` forces the curve through the p
 which is stricter than the paper and imposes one curvature between the ladder and zero loss
 (on MMLU it fell further from the targets than the observed point, ``benchmarks/README.md``).
 Both steps are one NumPyro model, so the prediction for a target run chains posterior draws: a
-draw of the run's task loss from step 1 goes through a draw of the step-2 sigmoid. The accuracy interval
-therefore carries the uncertainty of both steps (and, for ``kind="observed"``, the loss and
-accuracy noise of a single run). Accuracy noise is Binomial when item counts are given
+draw of the run's task loss from step 1 goes through a draw of the step-2 sigmoid. The accuracy
+interval therefore carries the uncertainty of both steps (and, for ``kind="observed"``, the loss
+and accuracy noise of a single run). Accuracy noise is Binomial when item counts are given
 (``items=``), Beta otherwise. With ``extrapolation_folds`` the task loss beyond the ladder's
 largest run also carries an extrapolation error measured by nested fits of the ladder
 (:mod:`bayeslaw.downstream.ladder_error`); it is not the default: on the OLMo ladder it narrowed

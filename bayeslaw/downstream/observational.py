@@ -17,13 +17,12 @@
   - an extrapolation error of the link, measured by nested fits that hold out the fitted models
     of largest compute: a model whose target was not fitted is off by
     ``bias + kappa * z1 + tau * max(eta - eta_max, 0) * z2`` (accuracy units; ``eta = w . S + b``,
-    ``eta_max`` the fitted models' largest; the grid posterior of
-    :func:`bayeslaw.infer.extrapolation_posterior.error_posterior` with :data:`~bayeslaw.downstream.observational_error.BIAS_GRID`). The bias is there
-    because the misses are one-sided (obsscaling MMLU: the nested fits under-predict 68% of the
-    models above their cutoffs, mean +3 points), and a symmetric error wide enough for those
+    ``eta_max`` the fitted models' largest; :mod:`bayeslaw.downstream.observational_error`).
+    The bias is there because the misses are one-sided (on obsscaling's MMLU the nested fits
+    under-predict most models above their cutoffs), and a symmetric error wide enough for those
     over-covers the rest. The in-sample noise ``sigma_t`` is learned mostly from small models at
-    the chance floor and says nothing about the far larger misses of stronger models (obsscaling
-    MMLU: 80% coverage 60% without the error).
+    the chance floor and says nothing about the far larger misses of stronger models
+    (``benchmarks/README.md``).
 
 Prediction for a model of the table (by its row position) uses its inferred capabilities, as the
 paper does: the cheap base benchmarks are observed for every model, the target only for some.
