@@ -3,8 +3,9 @@
 The loaders are calibration_report's (one place decides which rows of a data set are usable);
 steplaw's dense frontier (the lowest smoothed loss over each (N, D) cell's learning-rate x
 batch-size grid) and GPT-3's and OPT's validation curves (checkpoints of runs on one shared
-schedule, from the Hitchhiker's Guide's collection) are added here. Every frame gets a ``C`` column: the data set's own FLOP count
-where it has one (``flops``, ``C`` or ``C_6ND``), else ``6 N D``.
+schedule, from the Hitchhiker's Guide's collection) are added here. Every frame gets a ``C``
+column: the data set's own FLOP count where it has one (``flops``, ``C`` or ``C_6ND``), else
+``6 N D``.
 
 Splits are declarative and fixed (:data:`SPLITS`): no cutoff is tuned to a data set. A split
 holds out the largest key levels, adding levels from the top while the held-out share of units
@@ -83,7 +84,7 @@ class DataSet:
 
 
 def datasets() -> dict[str, DataSet]:
-    """Every data set of calibration_report's table, plus steplaw, by name."""
+    """Every data set of calibration_report's table, plus steplaw and the two curve sets, by name."""
     out = {name: DataSet(name, loader, group) for name, loader, _, _, _, group, _ in cr.CASES}
     out["steplaw"] = DataSet("steplaw", steplaw, None)
     out["gpt3_curves"] = DataSet("gpt3_curves", gpt3_curves, None)
