@@ -9,7 +9,9 @@ as independent runs makes the fit both overconfident and, with families, hard to
 The offsets are kept orthogonal to the runs' sizes (they cannot take over the law's trend), and
 checkpoints before the end of a run carry a shared excess over the law that vanishes at the run's
 final checkpoint (an unannealed schedule; see
-:func:`bayeslaw.modeling.run_effects.checkpoint_excess`).
+:func:`bayeslaw.modeling.run_effects.checkpoint_excess`). A larger run that stops short of a
+schedule the smaller runs share (a compute cutoff, a run still training) ends where they do
+(:func:`bayeslaw.modeling.run_effects.run_fraction`).
 The Hitchhiker's Guide to Scaling Law Estimation (Choshen et al. 2024) found that dropping
 checkpoints before ~10B tokens cuts extrapolation error from >15% to 4-10% for large families:
 :func:`drop_early_checkpoints` does that.
