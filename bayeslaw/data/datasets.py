@@ -105,8 +105,9 @@ def load_dataset(
     registry = _read_registry(path)
     if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
         raise DataError(f"data_dir must be a folder path, got {type(data_dir).__name__}")
-    if data_dir is not None and not Path(data_dir).expanduser().is_dir():  # a typo was only "looked in"
-        state = "is a file, not a folder" if Path(data_dir).expanduser().exists() else "does not exist"
+    folder = None if data_dir is None else Path(data_dir).expanduser()
+    if folder is not None and not folder.is_dir():  # a typo was only "looked in"
+        state = "is a file, not a folder" if folder.exists() else "does not exist"
         raise DataError(f"data_dir '{data_dir}' {state}")
     if not isinstance(name, str) or name not in registry:  # a list was an unhashable TypeError
         raise DataError(f"unknown dataset '{name}'; known datasets: {', '.join(registry)}")
