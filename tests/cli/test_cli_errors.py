@@ -357,6 +357,55 @@ def test_damaged_fit_files_are_one_clear_error(kind, command, saved, tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
+def _rewrite_with_checksum(source: Path, target: Path, edit) -> None:
+    """Apply ``edit`` to the saved fit's contents and write it with its checksum recomputed,
+    as a hand edit or another tool would: the checksum then matches the wrong contents."""
+    from bayeslaw.core._arviz import az
+    from bayeslaw.results.persist import checksum
+
+    with az.rc_context({"data.load": "eager"}):
+        idata = az.from_netcdf(str(source))
+    edit(idata)
+    idata.posterior.attrs["checksum"] = checksum(idata)
+    idata.to_netcdf(str(target))
+
+
+def _family_past_the_last(idata):
+    idata.constant_data["family_index"][3] = 5
+
+
+def _nan_draw(idata):
+    idata["bayeslaw_sites"]["E_family"][0, 0, 1] = float("nan")
+
+
+def _infinite_input(idata):
+    idata.constant_data["N"][0] = float("inf")
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (_family_past_the_last, "'family_index' holds values outside 0..4"),
+    (_nan_draw, "site 'E_family' holds draws that are not finite numbers"),
+    (_infinite_input, "'N' holds values that are not finite numbers"),
+])
+def test_a_fit_file_rewritten_with_its_checksum_is_checked_for_consistency(edit, reason, saved, tmp_path,
+                                                                           monkeypatch, capfd):
+    """A checksum recomputed over wrong contents passes the checksum: the contents are checked
+    themselves, by name, before a prediction fails on them with a message about something else."""
+    import bayeslaw as bl
+
+    monkeypatch.chdir(tmp_path)
+    _rewrite_with_checksum(saved, tmp_path / "edited.nc", edit)
+    with pytest.raises(bl.BayeslawError) as info:
+        bl.load_fit("edited.nc")
+    assert str(info.value) == f"cannot load fit 'edited.nc': its contents are inconsistent: {reason}"
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["predict", "edited.nc", "--at", "N=1e9,D=1e10"])
+    out, err = capfd.readouterr()
+    assert (stop.value.code, out, err) == (2, "", f"bayeslaw: error: {info.value}\n")
+    _rewrite_with_checksum(saved, tmp_path / "same.nc", lambda idata: None)  # the helper itself
+    assert bl.load_fit("same.nc").families == bl.load_fit(saved).families
+
+
 @pytest.mark.heavy
 def test_bit_flips_anywhere_give_one_of_the_two_damage_errors(saved, tmp_path, capfd):
     import numpy as np
