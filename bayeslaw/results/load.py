@@ -46,8 +46,13 @@ def load_fit(path: str | os.PathLike) -> Fit:
     try:
         return _fit_from(idata, path)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise BayeslawError(f"cannot load fit '{path}': its contents are inconsistent "
-                            f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise _inconsistent(path, f" ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+
+
+def _inconsistent(path: Path, what: str) -> BayeslawError:
+    """The one-line error for a fit file whose contents do not make one fit; ``what`` follows
+    the words "its contents are inconsistent" (": a reason", or " (an exception)")."""
+    return BayeslawError(f"cannot load fit '{path}': its contents are inconsistent{what}")
 
 
 def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
@@ -66,7 +71,7 @@ def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
     index = pd.Index(json.loads(attrs["row_labels"]))
     problem = _index_problem(plan, len(index), family_index, run_index)
     if problem:
-        raise BayeslawError(f"cannot load fit '{path}': its contents are inconsistent: {problem}")
+        raise _inconsistent(path, f": {problem}")
     frame = pd.DataFrame({**inputs, target_name: target}, index=index)
     if group is not None:
         frame[group] = [families[i] for i in family_index]
@@ -79,7 +84,7 @@ def _fit_from(idata: az.InferenceData, path: Path) -> Fit:
     stats = {k: np.asarray(idata.sample_stats[k]) for k in idata.sample_stats.data_vars}
     problem = _inconsistency(plan, table, samples, run_index)
     if problem:
-        raise BayeslawError(f"cannot load fit '{path}': its contents are inconsistent: {problem}")
+        raise _inconsistent(path, f": {problem}")
     return Fit(plan=plan, table=table, logref=json.loads(attrs["logref"]), samples=samples,
                sample_stats=stats, timings=json.loads(attrs["timings"]), config=config,
                versions=json.loads(attrs["versions"]), run_index=run_index)
@@ -124,9 +129,10 @@ def _inconsistency(plan: ModelPlan, table: RunsTable, samples: dict, run_index) 
         if draws.ndim < 2 or (lead is not None and draws.shape[:2] != lead):
             return f"site '{name}' has draws of shape {draws.shape}, the others {lead} (chains, draws)"
         lead = draws.shape[:2]
-        width = plan.n_runs if name == "run_z" else plan.n_families if name.endswith(FAMILY_SUFFIXES) else None
-        if width is not None and draws.shape[2:3] != (width,):
-            return f"site '{name}' has draws of shape {draws.shape}, not one per {'run' if name == 'run_z' else 'family'} ({width})"
+        per, width = (("run", plan.n_runs) if name == "run_z" else ("family", plan.n_families)
+                      if name.endswith(FAMILY_SUFFIXES) else (None, None))
+        if per and draws.shape[2:3] != (width,):
+            return f"site '{name}' has draws of shape {draws.shape}, not one per {per} ({width})"
         if not np.all(np.isfinite(draws)):
             return f"site '{name}' holds draws that are not finite numbers"
     return None
