@@ -290,13 +290,18 @@ def saved(family_fit, tmp_path_factory) -> Path:
     return path
 
 
-def _edit_attribute(source: Path, target: Path, key: str, value: str) -> None:
+def _rewrite(source: Path, target: Path, edit) -> None:
+    """Write the saved fit to ``target`` with ``edit`` applied to its contents."""
     from bayeslaw.core._arviz import az
 
     with az.rc_context({"data.load": "eager"}):
         idata = az.from_netcdf(str(source))
-    idata.posterior.attrs[key] = value
+    edit(idata)
     idata.to_netcdf(str(target))
+
+
+def _edit_attribute(source: Path, target: Path, key: str, value: str) -> None:
+    _rewrite(source, target, lambda idata: idata.posterior.attrs.__setitem__(key, value))
 
 
 def _damage(kind: str, saved: Path, folder: Path) -> tuple[str, str]:
@@ -360,14 +365,13 @@ def test_damaged_fit_files_are_one_clear_error(kind, command, saved, tmp_path, m
 def _rewrite_with_checksum(source: Path, target: Path, edit) -> None:
     """Apply ``edit`` to the saved fit's contents and write it with its checksum recomputed,
     as a hand edit or another tool would: the checksum then matches the wrong contents."""
-    from bayeslaw.core._arviz import az
     from bayeslaw.results.persist import checksum
 
-    with az.rc_context({"data.load": "eager"}):
-        idata = az.from_netcdf(str(source))
-    edit(idata)
-    idata.posterior.attrs["checksum"] = checksum(idata)
-    idata.to_netcdf(str(target))
+    def edit_and_sign(idata):
+        edit(idata)
+        idata.posterior.attrs["checksum"] = checksum(idata)
+
+    _rewrite(source, target, edit_and_sign)
 
 
 def _family_past_the_last(idata):
