@@ -145,6 +145,55 @@ def _use_cpu_cores() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
+#: the probe of :func:`check_xla_flags`: start XLA's CPU client in a fresh interpreter (0.2 s;
+#: JAX's own start, 1 s, where jaxlib lacks it); a Python error is not the probe's to report
+_XLA_PROBE = """
+try:
+    try:
+        import jaxlib.xla_client as xla_client
+        xla_client.make_cpu_client()
+    except (ImportError, AttributeError):
+        from jax.extend import backend
+        backend.backends()
+except Exception:
+    pass
+"""
+
+
+#: the flag :func:`_use_cpu_cores` sets, which XLA always accepts
+_OWN_FLAG = re.compile(r"--xla_force_host_platform_device_count=\d+")
+
+
+def check_xla_flags(user_flags: str) -> None:
+    """Refuse ``XLA_FLAGS`` that XLA itself would reject, before this process starts JAX.
+
+    XLA reads the variable in C++ when its first backend starts and ends the process there on a
+    flag it does not know (a fatal log line and status 1, past any Python handler). Only when the
+    user set the variable, XLA is started first in a child interpreter (a fraction of a second):
+    if the child dies, its last line names the flag and the command exits 2 with that line.
+
+    Raises
+    ------
+    CliError
+        When the child cannot start JAX with these flags.
+    """
+    if all(_OWN_FLAG.fullmatch(token) for token in user_flags.split()):
+        return  # unset, or only the core count this module sets itself
+    import subprocess
+
+    try:
+        child = subprocess.run([sys.executable, "-c", _XLA_PROBE], env=dict(os.environ),
+                               capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return  # the probe could not run: leave the verdict to JAX itself
+    if child.returncode == 0:
+        return
+    lines = [line.strip() for line in child.stderr.splitlines() if line.strip()]
+    last = lines[-1] if lines else f"the probe exited with status {child.returncode}"
+    detail = re.sub(r"^[FEW]\d{4} [\d:.]+\s+\d+ \S+\] ", "", last)  # XLA's log prefix
+    raise CliError(f"XLA_FLAGS={user_flags.strip()!r} is refused by XLA: {detail}")
+
+
 def start_platforms() -> list[str]:
     """The JAX platforms this process can use, started now so that a platform JAX cannot start
     (``JAX_PLATFORMS=cuda`` without a GPU, a misspelt name) is one line, not a traceback from
@@ -190,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     :mod:`bayeslaw.core.interrupts`).
     """
     with interrupts.guard():
+        user_flags = os.environ.get("XLA_FLAGS", "")
         _use_cpu_cores()
         args = build_parser().parse_args(argv)
         args.given = getattr(args, "given", set())  # what the user typed, beside the defaults
@@ -197,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             check_flags()  # every command, before JAX starts
+            check_xla_flags(user_flags)
             if getattr(args, "device", None):
                 select_device(args.device)
             else:

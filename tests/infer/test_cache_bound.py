@@ -123,3 +123,22 @@ def test_a_platform_jax_cannot_start_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("bayeslaw: error: JAX could not start its platforms (JAX_PLATFORMS='bogus'): ")
     assert proc.stderr.count("\n") == 1
+
+
+def test_xla_flags_that_xla_refuses_are_one_line(tmp_path):
+    """XLA ended the process in C++ on an unknown flag: its own log line and status 1."""
+    env = dict(os.environ, XLA_FLAGS="--xla_bogus_flag=1")
+    proc = subprocess.run([sys.executable, "-m", "bayeslaw", "laws"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == ("bayeslaw: error: XLA_FLAGS='--xla_bogus_flag=1' is refused by XLA: "
+                           "Unknown flag in XLA_FLAGS: --xla_bogus_flag=1\n")
+
+
+def test_xla_flags_xla_accepts_pass_and_the_core_count_alone_is_not_probed(monkeypatch):
+    from bayeslaw.cli import main as cli
+
+    cli.check_xla_flags("--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("probed"))
+    cli.check_xla_flags("--xla_force_host_platform_device_count=2")
+    cli.check_xla_flags("")
