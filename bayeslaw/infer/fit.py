@@ -112,8 +112,8 @@ def fit(
         Random seed; the same seed, data and settings give the same draws.
     target_accept : float
         Target acceptance probability of the step-size adaptation (default 0.8). Under
-        ``sampler="auto"`` NUTS draws with a divergent transition are redrawn at 0.95, and at
-        0.99 if they still diverge; ``fit.config["target_accept"]`` gives the value of the
+        ``sampler="auto"`` NUTS draws with a divergent transition are redrawn at 0.95, then at
+        0.99 and 0.999 while they still diverge; ``fit.config["target_accept"]`` gives the value of the
         draws returned.
     centered : bool, optional
         Sample partially pooled family values centred (True) or non-centred (False). Default:
@@ -137,7 +137,7 @@ def fit(
         fail any convergence check (R-hat above 1.01, bulk ESS below 100 per chain, any
         divergence); NUTS straight away for non-centred hierarchies and run effects (see
         :func:`hmc_first`); NUTS draws with a divergent transition are redrawn at
-        ``target_accept=0.95``, then 0.99. ``fit.config["sampler_used"]`` says which draws you got and
+        ``target_accept=0.95``, then 0.99 and 0.999. ``fit.config["sampler_used"]`` says which draws you got and
         ``fit.config["hmc_fallback"]`` why HMC's were set aside.
     steps : int, optional
         Mean leapfrog steps per HMC iteration (``sampler="hmc"``, and ``"auto"``'s HMC attempt;

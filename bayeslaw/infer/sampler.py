@@ -49,7 +49,9 @@ def hmc_trouble(plan: ModelPlan, samples: dict, stats: dict, chains: int,
 #: target acceptances above the current one, while they still diverge: smaller steps through the
 #: curved E/A/alpha ridge and the hierarchies' funnels, the usual remedy (Stan's adapt_delta)
 #: made the default rather than left to a warning. 0.99 is for the few tables 0.95 does not
-#: settle (two families with a run effect and a 10x gap in N: 59 divergences at 0.95, none at 0.99)
+#: settle (two families with a run effect and a 10x gap in N: 59 divergences at 0.95, none at 0.99);
+#: 0.999 for those 0.99 does not (Pythia's two families of checkpoints with that gap: 15 at 0.99,
+#: in one chain's visit to the E/alpha ridge's tail, none at 0.999)
 RETRY_ACCEPTS = ACCEPT_LADDER  # the rungs the divergence warning suggests, too
 
 

@@ -15,7 +15,7 @@ RHAT_LIMIT = 1.01  # Vehtari et al. (2021)
 ESS_PER_CHAIN = 100
 #: target acceptances a diverging fit climbs: ``sampler="auto"`` redraws at them
 #: (:data:`bayeslaw.infer.sampler.RETRY_ACCEPTS`) and the divergence warning suggests the next one
-ACCEPT_LADDER = (0.95, 0.99)
+ACCEPT_LADDER = (0.95, 0.99, 0.999)
 #: fewer draws per chain than this, or one chain, and R-hat and ESS are not computed
 MIN_DRAWS = 4
 #: what a one-chain run is told, by a single fit's warnings and by a batch's

@@ -81,10 +81,12 @@ def _fake_nuts(diverge_below: float):
 @pytest.mark.parametrize(("sampler", "target_accept", "diverge_below", "calls"), [
     ("auto", 0.8, 0.9, [0.8, 0.95]),  # diverged: redrawn at 0.95, which settles it
     ("auto", 0.8, 0.97, [0.8, 0.95, 0.99]),  # still diverging at 0.95: redrawn at 0.99
-    ("auto", 0.8, 0.995, [0.8, 0.95, 0.99]),  # diverging at the top rung: no further, the warning says so
+    ("auto", 0.8, 0.995, [0.8, 0.95, 0.99, 0.999]),  # still diverging at 0.99: redrawn at 0.999
+    ("auto", 0.8, 0.9995, [0.8, 0.95, 0.99, 0.999]),  # diverging at the top rung: no further, the warning says so
     ("auto", 0.8, 0.5, [0.8]),  # no divergence: no second run
     ("auto", 0.95, 0.97, [0.95, 0.99]),  # from 0.95 the next rung is 0.99
-    ("auto", 0.99, 0.995, [0.99]),  # already at the top rung
+    ("auto", 0.99, 0.995, [0.99, 0.999]),  # from 0.99 the next rung is 0.999
+    ("auto", 0.999, 0.9995, [0.999]),  # already at the top rung
     ("auto", 0.9, 0.92, [0.9, 0.95]),  # a user's own target between rungs: the next one up
     ("nuts", 0.8, 0.9, [0.8]),  # NUTS asked for by name: the user's settings as given
 ])
@@ -100,7 +102,7 @@ def test_auto_redraws_diverging_nuts_draws_at_a_higher_target_acceptance(sampler
     assert seen == calls and accept == calls[-1] and samples["x"][0, 0] == calls[-1]
     assert (used, fallback, method) == ("nuts", None, "sequential")
     assert clock == {"compile": 1.0 * len(calls), "run": 2.0 * len(calls), "total": 3.0 * len(calls)}
-    assert RETRY_ACCEPTS == (0.95, 0.99)
+    assert RETRY_ACCEPTS == (0.95, 0.99, 0.999)
 
 
 @pytest.mark.parametrize(("families", "pooling", "n_runs", "expected"), [

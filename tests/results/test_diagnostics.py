@@ -80,7 +80,8 @@ def test_warnings_use_the_summary_names():
 @pytest.mark.parametrize(("target_accept", "advice"), [
     (0.8, "raise target_accept (now 0.8, try 0.95) or share"),
     (0.95, "raise target_accept (now 0.95, try 0.99) or share"),
-    (0.99, "target_accept is already 0.99: share"),
+    (0.99, "raise target_accept (now 0.99, try 0.999) or share"),
+    (0.999, "target_accept is already 0.999: share"),
 ])
 def test_divergence_advice_is_above_the_current_target(target_accept, advice):
     rng = np.random.default_rng(0)
