@@ -26,8 +26,7 @@ from bayeslaw.core.numbers import is_integer
 from bayeslaw.data.frames import as_frame
 from bayeslaw.data.runs import validate_runs
 from bayeslaw.infer.batch import diagnose_many, fit_many
-from bayeslaw.infer.fit import CENTRED_MIN_RUNS
-from bayeslaw.infer.settings import check_fixed_pooling, check_settings
+from bayeslaw.infer.settings import CENTRED_MIN_RUNS, check_fixed_pooling, check_settings
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law
 from bayeslaw.modeling.build import build_model, make_plan

@@ -36,13 +36,14 @@ from bayeslaw.core.errors import FitError
 from bayeslaw.data.checkpoints import encode_runs, resolve_run
 from bayeslaw.data.runs import RunsTable, read_runs
 from bayeslaw.infer import batch_program
-from bayeslaw.infer.fit import default_centered, wall_timings
+from bayeslaw.infer.fit import wall_timings
 from bayeslaw.infer.settings import (
     check_fixed_pooling,
     check_names,
     check_sampler,
     check_settings,
     checked_table,
+    default_centered,
 )
 from bayeslaw.infer.start import log_reference, model_args
 from bayeslaw.laws.law import Law, load_law

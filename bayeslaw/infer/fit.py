@@ -28,6 +28,7 @@ from bayeslaw.infer.settings import (
     check_sampler,
     check_settings,
     checked_table,
+    default_centered,
     extrapolation_key,
 )
 from bayeslaw.infer.start import log_reference, map_start_and_point, model_args
@@ -36,19 +37,6 @@ from bayeslaw.modeling.build import build_model, make_plan
 from bayeslaw.results.diagnostics import quantity_labels, warn_if_unreliable
 from bayeslaw.results.extrapolation_error import ExtrapolationErrorModel
 from bayeslaw.results.fit import Fit
-
-#: families with at least this many runs each get centred partial pooling (see make_plan) ...
-CENTRED_MIN_RUNS = 10
-#: ... when there are at least this many families. With fewer, the between-family sd is barely
-#: identified and its posterior reaches down to zero, where centred family values form a funnel
-#: (divergences); non-centred values do not.
-CENTRED_MIN_FAMILIES = 5
-
-
-def default_centered(family_index: np.ndarray) -> bool:
-    """Centred partial pooling for many families with many runs each, non-centred otherwise."""
-    counts = np.bincount(family_index)
-    return bool(counts.size >= CENTRED_MIN_FAMILIES and counts.min() >= CENTRED_MIN_RUNS)
 
 
 def wall_timings(parts: Mapping[str, float], total: float) -> dict[str, float]:

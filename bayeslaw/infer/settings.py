@@ -22,6 +22,19 @@ SEED_MAX = 2**32 - 1
 #: mean leapfrog steps per HMC iteration when ``steps`` is not given
 DEFAULT_STEPS = 16
 
+#: families with at least this many runs each get centred partial pooling (see make_plan) ...
+CENTRED_MIN_RUNS = 10
+#: ... when there are at least this many families. With fewer, the between-family sd is barely
+#: identified and its posterior reaches down to zero, where centred family values form a funnel
+#: (divergences); non-centred values do not.
+CENTRED_MIN_FAMILIES = 5
+
+
+def default_centered(family_index: np.ndarray) -> bool:
+    """Centred partial pooling for many families with many runs each, non-centred otherwise."""
+    counts = np.bincount(family_index)
+    return bool(counts.size >= CENTRED_MIN_FAMILIES and counts.min() >= CENTRED_MIN_RUNS)
+
 
 def check_sampler(sampler: str, steps: int | None, allowed: tuple[str, ...]) -> int:
     """Validate the ``sampler`` and ``steps`` settings; return the steps HMC takes.

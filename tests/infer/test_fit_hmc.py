@@ -113,8 +113,8 @@ def test_auto_redraws_diverging_nuts_draws_at_a_higher_target_acceptance(sampler
     (1, {}, 12, False),  # a run effect (non-centred run offsets)
 ])
 def test_auto_tries_hmc_first_only_without_a_non_centred_hierarchy(families, pooling, n_runs, expected):
-    from bayeslaw.infer.fit import CENTRED_MIN_FAMILIES
     from bayeslaw.infer.sampler import hmc_first
+    from bayeslaw.infer.settings import CENTRED_MIN_FAMILIES
     from bayeslaw.laws.law import load_law
     from bayeslaw.modeling.build import make_plan
 
