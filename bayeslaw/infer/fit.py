@@ -101,8 +101,8 @@ def fit(
     target_accept : float
         Target acceptance probability of the step-size adaptation (default 0.8). Under
         ``sampler="auto"`` NUTS draws with a divergent transition are redrawn at 0.95, then at
-        0.99 and 0.999 while they still diverge; ``fit.config["target_accept"]`` gives the value of the
-        draws returned.
+        0.99 and 0.999 while they still diverge; ``fit.config["target_accept"]`` gives the
+        value of the draws returned.
     centered : bool, optional
         Sample partially pooled family values centred (True) or non-centred (False). Default:
         centred when there are at least 5 families with at least 10 runs each, the regime where

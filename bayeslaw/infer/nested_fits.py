@@ -40,7 +40,7 @@ from numpyro.infer.util import constrain_fn, potential_energy
 
 from bayeslaw.infer import batched_hmc, programs
 from bayeslaw.infer.nuts import DENSE_MAX_DIM
-from bayeslaw.infer.settings import default_centered
+from bayeslaw.infer.settings import CENTRED_MIN_RUNS, default_centered
 from bayeslaw.infer.start import (
     INIT_JITTER,
     jitter,
@@ -59,8 +59,7 @@ CHAINS, WARMUP, DRAWS = 2, 400, 250
 #: between-family sd reaches towards zero, and its scale needs the longer adaptation (porian's
 #: two families: R-hat 1.37-1.39 on the smallest nested fit after 400 iterations, 1.04-1.09
 #: after 1000). Where ``bl.fit`` centres the families (many, each with many runs) the sd is
-#: pinned and :data:`WARMUP` does (the README's demo, 5 x 30 runs, seeds 0-2: nested R-hat
-#: 1.018-1.022 against 1.019-1.020, the same predictions within the seeds' spread)
+#: pinned and :data:`WARMUP` does (benchmarks/README.md, "The error's cost")
 WARMUP_HIERARCHY = 1000
 #: mean leapfrog steps per iteration. ``bl.fit``'s HMC takes 16 and falls back to NUTS where
 #: that does not converge (most real tables); the nested fits have no fallback, and their smaller
@@ -69,8 +68,6 @@ WARMUP_HIERARCHY = 1000
 STEPS = 128
 #: target acceptance of the step-size adaptation
 TARGET_ACCEPT = 0.8
-#: families with at least this many runs each are sampled centred by the nested fits
-CENTRED_MIN_RUNS = 10
 
 
 def _args(fit, masks: np.ndarray) -> tuple:
