@@ -200,10 +200,7 @@ def fit(
     with progress_bars.bar(2, f"{law.name}", show, unit="stage") as stage:
         stage.set_postfix_str("finding the mode")
         with runtime.stopwatch() as t_init:
-            # an all-true row mask, as the nested fits' mode searches pass their own: one
-            # compiled search then serves the full fit and every nested fit of the same plan
-            search_args = args[:4] + (jnp.ones(len(table.target), dtype=bool),) + args[5:]
-            starts, centre = map_start_and_point(model, search_args, chains, key_init, plan)
+            starts, centre = map_start_and_point(model, args, chains, key_init, plan)
         stage.update()
         stage.set_postfix_str(f"sampling {chains} chains x {warmup}+{draws}")
         samples, stats, method, t_mcmc, sampler_used, fallback, accept = sample_law(
