@@ -182,8 +182,8 @@ def check_xla_flags(user_flags: str) -> None:
     import subprocess
 
     try:
-        child = subprocess.run([sys.executable, "-c", _XLA_PROBE], env=dict(os.environ),
-                               capture_output=True, text=True, timeout=120, check=False)
+        child = subprocess.run([sys.executable, "-c", _XLA_PROBE], capture_output=True, text=True,
+                               timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return  # the probe could not run: leave the verdict to JAX itself
     if child.returncode == 0:

@@ -125,8 +125,8 @@ def fit(
         fail any convergence check (R-hat above 1.01, bulk ESS below 100 per chain, any
         divergence); NUTS straight away for non-centred hierarchies and run effects (see
         :func:`hmc_first`); NUTS draws with a divergent transition are redrawn at
-        ``target_accept=0.95``, then 0.99 and 0.999. ``fit.config["sampler_used"]`` says which draws you got and
-        ``fit.config["hmc_fallback"]`` why HMC's were set aside.
+        ``target_accept=0.95``, then 0.99 and 0.999. ``fit.config["sampler_used"]`` says which
+        draws you got and ``fit.config["hmc_fallback"]`` why HMC's were set aside.
     steps : int, optional
         Mean leapfrog steps per HMC iteration (``sampler="hmc"``, and ``"auto"``'s HMC attempt;
         default 16). Refused with ``sampler="nuts"``, which chooses its own path length.
